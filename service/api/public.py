@@ -1,0 +1,203 @@
+"""Public endpoints of API.md: what blog pages and build scripts call, cross-origin."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from .. import comments, formtokens, spam
+from ..db import get_session
+from ..errors import BadRequest, OriginNotAllowed, UnsupportedMediaType, error_response
+from ..extensions import (
+    client_address_key,
+    current_settings,
+    limiter,
+    post_rate_limit,
+    site_rate_limit,
+    whole_site_key,
+)
+from ..feed import PublicFeed
+from ..rendering import identicon_svg
+from ..validation import normalize_slug, parse_submission
+from .cors import is_allowed_origin
+
+bp = Blueprint("public", __name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+MAX_COUNT_SLUGS = 100
+# A CDN or browser may reuse a list briefly, and serve a stale one while it revalidates.
+PUBLIC_LIST_CACHE = "public, max-age=10, stale-while-revalidate=60"
+AVATAR_KEY = re.compile(r"[0-9a-f]{1,64}")
+
+
+def current_feed() -> PublicFeed:
+    feed: PublicFeed = current_app.extensions["feed"]
+    return feed
+
+
+def current_secret() -> str:
+    secret: str = current_app.extensions["secret_key"]
+    return secret
+
+
+def site_rules() -> comments.SiteRules:
+    settings = current_settings()
+    return comments.SiteRules(
+        moderation=settings.moderation,
+        spam=spam.SpamRules(
+            hold_links=settings.hold_links, min_fill_seconds=settings.min_fill_seconds
+        ),
+    )
+
+
+def submitted_fields() -> Mapping[str, object]:
+    """The POST body as fields: JSON object or HTML form (API.md), else 400 or 415."""
+    if request.mimetype == "application/json":
+        try:
+            data = json.loads(request.get_data(cache=False))
+        except (ValueError, RecursionError):
+            raise BadRequest("The body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise BadRequest("The body must be a JSON object of fields.")
+        return data
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return request.form.to_dict()
+    raise UnsupportedMediaType(
+        "Send the comment as application/json or application/x-www-form-urlencoded."
+    )
+
+
+def require_allowed_origin() -> None:
+    """A browser says where the page came from; scripts send no Origin and are not refused."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not is_allowed_origin(origin):
+        raise OriginNotAllowed(
+            f"Comments cannot be posted from {origin[:100]}; "
+            "add it to COMMENTD_ALLOWED_ORIGINS to allow it."
+        )
+
+
+def comment_created(response: Response) -> bool:
+    return response.status_code == 201
+
+
+@bp.get("/api/posts/<path:slug>/comments")
+def list_comments(slug: str) -> Response:
+    """A post's approved comments, oldest first; a matching If-None-Match gets 304."""
+    slug = normalize_slug(slug)
+    feed = current_feed()
+    session = get_session()
+    post_id, version = feed.current_version(session, slug)
+    etag = feed.etag(version)
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        page = feed.page(session, slug, post_id, version)
+        response = Response(page.body, mimetype="application/json")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = PUBLIC_LIST_CACHE
+    return response
+
+
+@bp.post("/api/posts/<path:slug>/comments")
+@limiter.limit(site_rate_limit, key_func=whole_site_key, deduct_when=comment_created)
+@limiter.limit(post_rate_limit)
+def create_comment(slug: str) -> tuple[Response, int]:
+    """Take a reader's comment; it waits for moderation unless the site's rules approve it."""
+    require_allowed_origin()
+    slug = normalize_slug(slug)
+    settings = current_settings()
+    submission = parse_submission(
+        submitted_fields(), check_deliverability=settings.check_email_deliverability
+    )
+    session = get_session()
+    submitted = comments.submit(
+        session,
+        slug,
+        submission,
+        site_rules(),
+        comments.Sender(client_network=client_address_key(), secret=current_secret()),
+    )
+    session.commit()
+    comment = submitted.comment
+    return jsonify(
+        id=comment.id, status=comment.status.value, commenter_token=submitted.commenter_token
+    ), 201
+
+
+@bp.get("/api/form-token")
+def issue_form_token() -> Response:
+    response = jsonify(
+        form_token=formtokens.issue(current_secret()), expires_in=formtokens.FORM_TOKEN_LIFETIME
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/api/counts")
+def count_comments() -> Response:
+    """Approved comments per slug, keyed by the slugs as asked (for index pages)."""
+    asked = request.args.getlist("slug")
+    if len(asked) > MAX_COUNT_SLUGS:
+        raise BadRequest(f"Ask for at most {MAX_COUNT_SLUGS} slugs at once.")
+    normalized = {raw: normalize_slug(raw) for raw in asked}
+    counts = comments.count_approved(get_session(), list(set(normalized.values())))
+    response = jsonify({raw: counts[slug] for raw, slug in normalized.items()})
+    response.headers["Cache-Control"] = PUBLIC_LIST_CACHE
+    return response
+
+
+@bp.get("/api/avatars/<key>.svg")
+def avatar(key: str) -> Response:
+    """An identicon drawn from a keyed hash: the same for a commenter, meaningless to others."""
+    if not AVATAR_KEY.fullmatch(key):
+        return error_response(404, "not_found", "There is no such avatar.")
+    response = Response(identicon_svg(key), mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
+
+
+@bp.get("/healthz")
+def health() -> Response | tuple[Response, int]:
+    try:
+        get_session().execute(text("SELECT 1"))
+    except DBAPIError:
+        return jsonify(
+            status="unavailable", error="database_unavailable", message="The database is down."
+        ), 503
+    return jsonify(status="ok")
+
+
+def _static(filename: str, mimetype: str) -> Response:
+    response = send_from_directory(STATIC_DIR, filename, mimetype=mimetype, max_age=300)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/embed.js")
+def embed_script() -> Response:
+    return _static("embed.js", "text/javascript")
+
+
+@bp.get("/moderation.js")
+def moderation_script() -> Response:
+    return _static("moderation.js", "text/javascript")
+
+
+@bp.get("/moderate")
+def moderation_page() -> Response:
+    """The hosted moderation page: the same widget a blog can embed."""
+    response = _static("moderate.html", "text/html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'"
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

@@ -1,0 +1,270 @@
+"""What can happen to a comment: submit, list, count, moderate, erase. Never commits."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import formtokens, spam
+from .config import ModerationMode
+from .errors import NotFound, ValidationFailed
+from .keys import keyed_hash, new_token, token_hash
+from .models import Comment, Commenter, CommentStatus, Post, utcnow
+from .rendering import render_body
+from .validation import CommentSubmission
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteRules:
+    """The site's policy for new comments, taken from Settings."""
+
+    moderation: ModerationMode
+    spam: spam.SpamRules
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sender:
+    """Where a submission came from, as far as the rules may know it."""
+
+    client_network: str  # an IPv4 address or IPv6 /64, only ever stored as a keyed hash
+    secret: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    comment: Comment
+    commenter_token: str
+
+
+def new_version() -> str:
+    return secrets.token_hex(8)
+
+
+def find_post(session: Session, slug: str) -> Post | None:
+    return session.scalars(select(Post).where(Post.slug == slug)).one_or_none()
+
+
+def get_or_create_post(session: Session, slug: str) -> Post:
+    post = find_post(session, slug)
+    if post is not None:
+        return post
+    try:
+        with session.begin_nested():  # two first comments on one post may race
+            post = Post(slug=slug, version=new_version(), approved_count=0, closed=False)
+            session.add(post)
+    except IntegrityError:
+        post = find_post(session, slug)
+        assert post is not None
+    return post
+
+
+def _bump_post(session: Session, post_id: int, approved_delta: int) -> None:
+    """Record that what the public sees of a post changed (atomic under concurrency)."""
+    session.execute(
+        update(Post)
+        .where(Post.id == post_id)
+        .values(approved_count=Post.approved_count + approved_delta, version=new_version())
+    )
+
+
+def _proven_commenter(session: Session, submission: CommentSubmission) -> Commenter | None:
+    """The commenter whose token came with this submission, if it was issued for this email."""
+    if not submission.commenter_token:
+        return None
+    commenter = session.scalars(
+        select(Commenter).where(Commenter.token_hash == token_hash(submission.commenter_token))
+    ).one_or_none()
+    if commenter is None or commenter.email != submission.email_key:
+        return None
+    return commenter
+
+
+def _has_approved_comment(session: Session, commenter: Commenter) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Comment.commenter_id == commenter.id,
+                    Comment.status == CommentStatus.APPROVED,
+                )
+            )
+        )
+    )
+
+
+def _check_parent(session: Session, post: Post, parent_id: int | None) -> None:
+    if parent_id is None:
+        return
+    parent = session.get(Comment, parent_id)
+    if parent is None or parent.post_id != post.id or parent.status != CommentStatus.APPROVED:
+        raise ValidationFailed(
+            "The comment you are replying to is not on this post.",
+            fields={"parent_id": "must be the id of an approved comment on this post"},
+        )
+
+
+def _choose_status(
+    verdict: spam.SpamVerdict, mode: ModerationMode, trusted_commenter: bool
+) -> CommentStatus:
+    if verdict.action is spam.SpamAction.SPAM:
+        return CommentStatus.SPAM
+    if verdict.action is spam.SpamAction.HOLD:
+        return CommentStatus.PENDING
+    if mode is ModerationMode.NONE or (mode is ModerationMode.KNOWN and trusted_commenter):
+        return CommentStatus.APPROVED
+    return CommentStatus.PENDING
+
+
+def submit(
+    session: Session, slug: str, submission: CommentSubmission, rules: SiteRules, sender: Sender
+) -> Submitted:
+    """Store a reader's comment with the status the site's rules give it; flushes, never commits."""
+    post = get_or_create_post(session, slug)
+    _check_parent(session, post, submission.parent_id)
+
+    commenter = _proven_commenter(session, submission)
+    if commenter is not None and submission.commenter_token:
+        token = submission.commenter_token
+    else:
+        # A new identity: typing a known address proves nothing, so it gains no trust and
+        # changes nothing stored for the address's owner.
+        token = new_token()
+        commenter = Commenter(email=submission.email_key, token_hash=token_hash(token))
+        session.add(commenter)
+        session.flush()
+    trusted = rules.moderation is ModerationMode.KNOWN and _has_approved_comment(session, commenter)
+
+    body_html = render_body(submission.body)
+    verdict = spam.assess(
+        submission, body_html, formtokens.check(sender.secret, submission.form_token), rules.spam
+    )
+    comment = Comment(
+        post_id=post.id,
+        parent_id=submission.parent_id,
+        commenter_id=commenter.id,
+        status=_choose_status(verdict, rules.moderation, trusted),
+        name=submission.name,
+        email=submission.email,
+        website=submission.website,
+        body=submission.body,
+        body_html=body_html,
+        avatar_key=keyed_hash(sender.secret, "avatar", submission.email_key),
+        client_key=keyed_hash(sender.secret, "client", sender.client_network),
+        notify=submission.notify,
+        spam_score=verdict.score,
+        reasons=list(verdict.reasons),
+        created_at=utcnow(),
+    )
+    session.add(comment)
+    session.flush()
+    if comment.status is CommentStatus.APPROVED:
+        _bump_post(session, post.id, +1)
+    return Submitted(comment, token)
+
+
+def approved_comments(session: Session, post_id: int) -> Sequence[Comment]:
+    """A post's public comments, oldest first."""
+    return session.scalars(
+        select(Comment)
+        .where(Comment.post_id == post_id, Comment.status == CommentStatus.APPROVED)
+        .order_by(Comment.id)
+    ).all()
+
+
+def parent_links(session: Session, post_id: int) -> dict[int, int | None]:
+    """id -> parent_id for every comment of a post, whatever its status."""
+    rows = session.execute(
+        select(Comment.id, Comment.parent_id).where(Comment.post_id == post_id)
+    ).all()
+    return {row.id: row.parent_id for row in rows}
+
+
+def count_approved(session: Session, slugs: Sequence[str]) -> dict[str, int]:
+    rows = session.execute(
+        select(Post.slug, Post.approved_count).where(Post.slug.in_(set(slugs)))
+    ).all()
+    found = {row.slug: row.approved_count for row in rows}
+    return {slug: found.get(slug, 0) for slug in slugs}
+
+
+def queue(
+    session: Session, status: CommentStatus, *, limit: int, before_id: int | None = None
+) -> tuple[list[tuple[Comment, str]], int | None]:
+    """One page of the moderation queue, newest first, as (comment, slug) pairs.
+
+    Keyset pagination on the id: comments arriving meanwhile never shift a later page.
+    Returns the page and the id to continue below, if there is more.
+    """
+    query = (
+        select(Comment, Post.slug)
+        .join(Post, Post.id == Comment.post_id)
+        .where(Comment.status == status)
+        .order_by(Comment.id.desc())
+        .limit(limit + 1)
+    )
+    if before_id is not None:
+        query = query.where(Comment.id < before_id)
+    rows = [(row[0], row[1]) for row in session.execute(query).all()]
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1][0].id
+    return rows, None
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all()
+    counts = {status.value: 0 for status in CommentStatus}
+    counts.update({row[0].value: row[1] for row in rows})
+    return counts
+
+
+def get_comment(session: Session, comment_id: int) -> tuple[Comment, str]:
+    row = session.execute(
+        select(Comment, Post.slug)
+        .join(Post, Post.id == Comment.post_id)
+        .where(Comment.id == comment_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"There is no comment {comment_id}.")
+    return row[0], row[1]
+
+
+def moderate(
+    session: Session, comment_id: int, status: CommentStatus, *, now: datetime | None = None
+) -> tuple[Comment, str]:
+    """Give a comment its new status; the post's public version moves if visibility changed."""
+    comment, slug = get_comment(session, comment_id)
+    was_public = comment.status is CommentStatus.APPROVED
+    comment.status = status
+    comment.moderated_at = now or utcnow()
+    is_public = status is CommentStatus.APPROVED
+    session.flush()
+    if was_public != is_public:
+        _bump_post(session, comment.post_id, +1 if is_public else -1)
+    return comment, slug
+
+
+def erase(session: Session, comment_id: int) -> None:
+    """Delete a comment and its personal data for good; its replies move up to its parent."""
+    comment, _ = get_comment(session, comment_id)
+    session.execute(
+        update(Comment).where(Comment.parent_id == comment.id).values(parent_id=comment.parent_id)
+    )
+    was_public = comment.status is CommentStatus.APPROVED
+    email_key = comment.email.lower()
+    post_id = comment.post_id
+    session.delete(comment)
+    session.flush()
+    # The address is personal data too: forget the identities no remaining comment uses.
+    session.execute(
+        delete(Commenter).where(
+            Commenter.email == email_key,
+            ~exists().where(Comment.commenter_id == Commenter.id),
+        )
+    )
+    _bump_post(session, post_id, -1 if was_public else 0)

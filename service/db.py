@@ -1,0 +1,103 @@
+"""Database plumbing: the declarative Base, engines tuned per backend, one Session per request."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from flask import Flask, current_app, g, request
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+# Every constraint gets a predictable name, so Alembic can alter and drop it later.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: object) -> None:
+    # Take transactions out of pysqlite's hands so the "begin" hook below decides how they start.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers and one writer work at once across processes; the busy timeout makes a
+    # second writer wait instead of failing with "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleting a comment must remove its personal data for good, not leave it in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    # A deferred transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT)
+    # if another process wrote in between; writers therefore take the write lock up front.
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(database_url: str) -> Engine:
+    """An engine for `database_url`: SQLite tuned for several processes, PostgreSQL failing fast."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    connect_args: dict[str, object] = {}
+    if url.get_backend_name() == "postgresql":
+        # A database that is down must turn into a quick 503, not a hung request.
+        connect_args["connect_timeout"] = 3
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args
+    )
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, but SQLite transactions start with the write lock (no-op elsewhere)."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(sqlite_begin="IMMEDIATE")
+    return engine
+
+
+def make_sessionmakers(engine: Engine) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+    """(reading, writing) session factories over one connection pool."""
+    return (
+        sessionmaker(bind=engine, expire_on_commit=False),
+        sessionmaker(bind=writer(engine), expire_on_commit=False),
+    )
+
+
+def init_app(app: Flask, engine: Engine) -> None:
+    read_sessions, write_sessions = make_sessionmakers(engine)
+    app.extensions["engine"] = engine
+    app.extensions["read_sessions"] = read_sessions
+    app.extensions["write_sessions"] = write_sessions
+    app.teardown_appcontext(_close_session)
+
+
+def get_session() -> Session:
+    """The request's Session, opened on first use; writing requests take SQLite's write lock."""
+    if "db_session" not in g:
+        factory = (
+            "write_sessions" if request and request.method in WRITE_METHODS else "read_sessions"
+        )
+        g.db_session = current_app.extensions[factory]()
+    return cast(Session, g.db_session)
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,121 @@
+"""The ApiError family, and handlers that turn every error into the JSON of API.md."""
+
+from __future__ import annotations
+
+import logging
+from typing import ClassVar
+
+from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+# Machine codes for Werkzeug's own errors (404, 405, 413, 429...): snake case of their names.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+class ApiError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message, self.details = message, details
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class ValidationFailed(ApiError):
+    """422 naming every failing field: `ValidationFailed(message, fields={...})`."""
+
+    status = 422
+    code = "validation"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class OriginNotAllowed(ApiError):
+    status = 403
+    code = "origin_not_allowed"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class PostClosed(ApiError):
+    status = 403
+    code = "comments_closed"
+
+
+def error_response(status: int, code: str, message: str, **details: object) -> Response:
+    response = jsonify(error=code, message=message, **details)
+    response.status_code = status
+    return response
+
+
+def _api_error(error: ApiError) -> Response:
+    response = error_response(error.status, error.code, error.message, **error.details)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="commentd"'
+    return response
+
+
+def _http_error(error: HTTPException) -> Response:
+    if isinstance(error, InternalServerError):
+        return _unexpected(error.original_exception or error)
+    response = error.get_response()  # keeps status and headers (Allow, Retry-After, ...)
+    status = error.code or 500
+    message = error.description or "The request could not be handled."
+    if status == 429:
+        message = f"Too many requests: the limit is {error.description}. Try again later."
+    body = error_response(status, HTTP_CODES.get(status, "error"), message)
+    response.set_data(body.get_data())
+    response.content_type = "application/json"
+    return response
+
+
+def _database_down(error: DBAPIError) -> Response:
+    log.warning("database unavailable: %s", error.orig)
+    response = error_response(
+        503, "database_unavailable", "The comment database is not answering; try again shortly."
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def _unexpected(error: BaseException) -> Response:
+    if isinstance(error, DBAPIError) and (
+        isinstance(error, OperationalError) or error.connection_invalidated
+    ):
+        return _database_down(error)
+    log.error("unhandled error", exc_info=error)
+    return error_response(500, "internal", "Something went wrong on our side; it was logged.")
+
+
+def register_handlers(app: Flask) -> None:
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

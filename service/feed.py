@@ -1,0 +1,88 @@
+"""Each post's public comment list as ready JSON bytes, cached under the post's version.
+
+Every change to what the public sees moves `Post.version` (comments.py), so a read costs one
+indexed lookup of that version, and then either a 304, the cached bytes, or one rebuild.
+The cache is per process; the version in the database keeps processes and hosts in agreement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import comments
+from .api.serializers import public_comment
+from .models import Post
+
+EMPTY_VERSION = "0"
+
+
+@dataclass(frozen=True)
+class PublicPage:
+    etag: str
+    body: bytes
+
+
+def _visible_parent(
+    parent_id: int | None, visible: set[int], links: dict[int, int | None] | None
+) -> int | None:
+    """A reply whose parent is no longer public hangs under its nearest public ancestor."""
+    while parent_id is not None and parent_id not in visible:
+        parent_id = links.get(parent_id) if links is not None else None
+    return parent_id
+
+
+def build(session: Session, slug: str, post_id: int | None, public_url: str) -> bytes:
+    rows = comments.approved_comments(session, post_id) if post_id is not None else []
+    visible = {comment.id for comment in rows}
+    links = None
+    if any(c.parent_id is not None and c.parent_id not in visible for c in rows):
+        links = comments.parent_links(session, post_id) if post_id is not None else None
+    payload = {
+        "slug": slug,
+        "count": len(rows),
+        "comments": [
+            public_comment(c, public_url, _visible_parent(c.parent_id, visible, links))
+            for c in rows
+        ],
+    }
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class PublicFeed:
+    """A bounded, thread-safe cache of public pages in front of the database."""
+
+    def __init__(self, public_url: str, capacity: int = 2048) -> None:
+        self.public_url = public_url
+        self.capacity = capacity
+        # The base URL is in every avatar link: a changed one must not match old ETags.
+        self._url_tag = hashlib.sha256(public_url.encode()).hexdigest()[:6]
+        self._pages: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def etag(self, version: str) -> str:
+        return f"{version}.{self._url_tag}"
+
+    def current_version(self, session: Session, slug: str) -> tuple[int | None, str]:
+        row = session.execute(select(Post.id, Post.version).where(Post.slug == slug)).one_or_none()
+        return (row.id, row.version) if row is not None else (None, EMPTY_VERSION)
+
+    def page(self, session: Session, slug: str, post_id: int | None, version: str) -> PublicPage:
+        with self._lock:
+            cached = self._pages.get(slug)
+            if cached is not None and cached[0] == version:
+                self._pages.move_to_end(slug)
+                return PublicPage(self.etag(version), cached[1])
+        body = build(session, slug, post_id, self.public_url)
+        with self._lock:
+            self._pages[slug] = (version, body)
+            self._pages.move_to_end(slug)
+            while len(self._pages) > self.capacity:
+                self._pages.popitem(last=False)
+        return PublicPage(self.etag(version), body)

@@ -1,0 +1,44 @@
+"""Signed form tokens: when the comment form was shown, so a too-quick or forged post stands out."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+FORM_TOKEN_LIFETIME = 86400  # seconds; API.md's `expires_in`
+_SALT = "commentd.form-token"
+
+
+class FormTokenState(StrEnum):
+    VALID = "valid"
+    MISSING = "missing"
+    INVALID = "invalid"  # forged, or signed with another key
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class FormTokenCheck:
+    state: FormTokenState
+    age_seconds: float | None = None  # how long after issue the form came back
+
+
+def issue(secret: str) -> str:
+    return URLSafeTimedSerializer(secret, salt=_SALT).dumps(secrets.token_hex(4))
+
+
+def check(secret: str, token: str | None, *, now: float | None = None) -> FormTokenCheck:
+    if not token:
+        return FormTokenCheck(FormTokenState.MISSING)
+    serializer = URLSafeTimedSerializer(secret, salt=_SALT)
+    try:
+        _, issued_at = serializer.loads(token, max_age=FORM_TOKEN_LIFETIME, return_timestamp=True)
+    except SignatureExpired:
+        return FormTokenCheck(FormTokenState.EXPIRED)
+    except BadSignature:
+        return FormTokenCheck(FormTokenState.INVALID)
+    age = (now if now is not None else time.time()) - issued_at.timestamp()
+    return FormTokenCheck(FormTokenState.VALID, age_seconds=age)

@@ -1,0 +1,136 @@
+"""The stored things: posts, comments, commenters, moderation tokens and site settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class CommentStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SPAM = "spam"
+
+
+class Post(Base):
+    """One post of the blog, created when its first comment arrives.
+
+    `approved_count` and `version` change together with every change to what the public sees,
+    so a read can answer from a cache (and a 304) after one indexed lookup.
+    """
+
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(255), unique=True)
+    approved_count: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[str] = mapped_column(String(32))
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Commenter(Base):
+    """Someone who was handed a commenter_token: the proof that later comments are theirs."""
+
+    __tablename__ = "commenters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)  # normalised, lower case
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    __table_args__ = (
+        # The public list of a post, and the moderation queue by status: both by id.
+        Index("ix_comments_post_status_id", "post_id", "status", "id"),
+        Index("ix_comments_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id"), index=True)
+    commenter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("commenters.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[CommentStatus] = mapped_column(  # stores "pending", not "PENDING"
+        Enum(
+            CommentStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    email: Mapped[str] = mapped_column(String(254), index=True)  # moderation API only
+    website: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)  # as typed
+    body_html: Mapped[str] = mapped_column(Text)  # rendered and sanitised once, when stored
+    avatar_key: Mapped[str] = mapped_column(String(32))  # keyed hash of the email
+    client_key: Mapped[str | None] = mapped_column(String(32), index=True)  # keyed hash of address
+    notify: Mapped[bool] = mapped_column(Boolean, default=False)
+    spam_score: Mapped[float] = mapped_column(Float, default=0.0)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ModerationToken(Base):
+    """A token made by `commentd token`; only its SHA-256 is kept."""
+
+    __tablename__ = "moderation_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SiteSetting(Base):
+    """Small site-wide values shared by every process (the generated secret key, for one)."""
+
+    __tablename__ = "site_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

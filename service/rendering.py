@@ -1,0 +1,60 @@
+"""Comment text to safe HTML (CommonMark, then sanitised); avatars that hide the email."""
+
+from __future__ import annotations
+
+import hashlib
+
+import nh3
+from markdown_it import MarkdownIt
+
+# API.md: paragraphs, line breaks, emphasis, code, quotes, lists and links; nothing else.
+ALLOWED_TAGS = frozenset(
+    {"p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a"}
+)
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
+LINK_REL = "nofollow ugc noopener"
+
+# html=False: what the commenter typed as HTML is escaped and shown as text.
+# breaks=True: a single newline is a line break, as people expect in a comment box.
+_markdown = (
+    MarkdownIt("commonmark", {"html": False, "linkify": True, "breaks": True})
+    .enable("linkify")
+    # Images are not embedded (API.md); headings and rules have no place in a comment, so
+    # "# 1 tip" stays text instead of becoming a heading the sanitiser would flatten.
+    .disable(["image", "heading", "lheading", "hr"])
+)
+
+
+def render_body(text: str) -> str:
+    """Markdown to HTML, then the sanitiser keeps only the safe set and marks every link."""
+    html = _markdown.render(text)
+    return nh3.clean(
+        html,
+        tags=set(ALLOWED_TAGS),
+        attributes={"*": set()} | {tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+        url_schemes={"http", "https", "mailto"},
+        link_rel=LINK_REL,
+    ).strip()
+
+
+def count_links(html: str) -> int:
+    """Links in rendered HTML (bare URLs included, since linkify made them anchors)."""
+    return html.count("<a ")
+
+
+def identicon_svg(key: str) -> str:
+    """A 5x5 mirrored identicon from a keyed hash: distinct per commenter, no third party."""
+    digest = hashlib.sha256(key.encode()).digest()
+    hue = int.from_bytes(digest[:2], "big") % 360
+    cells = []
+    for row in range(5):
+        for col in range(3):
+            if digest[2 + row * 3 + col] % 2:
+                for x in {col, 4 - col}:
+                    cells.append(f'<rect x="{x + 1}" y="{row + 1}" width="1" height="1"/>')
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 7 7" width="48" height="48" '
+        'shape-rendering="crispEdges">'
+        f'<rect width="7" height="7" fill="hsl({hue},45%,92%)"/>'
+        f'<g fill="hsl({hue},55%,45%)">{"".join(cells)}</g></svg>'
+    )

@@ -1,0 +1,1 @@
+/* commentd comment widget: built in issue 3 */

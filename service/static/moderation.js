@@ -1,0 +1,1 @@
+/* commentd moderation widget: built in issue 3 */
