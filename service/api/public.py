@@ -26,6 +26,7 @@ from ..feed import PublicFeed
 from ..rendering import identicon_svg
 from ..validation import normalize_slug, parse_submission
 from .cors import is_allowed_origin
+from .serializers import public_comment
 
 bp = Blueprint("public", __name__)
 
@@ -127,7 +128,11 @@ def create_comment(slug: str) -> tuple[Response, int]:
     session.commit()
     comment = submitted.comment
     return jsonify(
-        id=comment.id, status=comment.status.value, commenter_token=submitted.commenter_token
+        id=comment.id,
+        status=comment.status.value,
+        commenter_token=submitted.commenter_token,
+        # Beyond API.md: the comment as the public will see it, for the reader's own view.
+        comment=public_comment(comment, settings.public_url, comment.parent_id),
     ), 201
 
 
