@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import PathConverter
 
 from . import db, errors
 from .api import cors, moderation, public
@@ -13,6 +14,13 @@ from .feed import PublicFeed
 from .keys import load_or_create_secret
 
 MAX_BODY_BYTES = 64 * 1024  # API.md: a larger body gets 413
+
+
+class SlugConverter(PathConverter):
+    """Like `path`, but a slug may also start with "/" (normalize_slug strips it)."""
+
+    regex = ".+?"
+    part_isolating = False
 
 
 def _response_headers(response: Response) -> Response:
@@ -27,6 +35,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Assemble the service on a migrated database; tests pass their own Settings."""
     settings = (settings or Settings.from_env()).serving_at("localhost", 8080)
     app = Flask(__name__, static_folder=None)
+    # API.md: "/posts/x/" and "posts/x" are one slug; no redirect for the doubled slashes.
+    app.url_map.merge_slashes = False
+    app.url_map.converters["slug"] = SlugConverter
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES,

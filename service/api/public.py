@@ -88,7 +88,7 @@ def comment_created(response: Response) -> bool:
     return response.status_code == 201
 
 
-@bp.get("/api/posts/<path:slug>/comments")
+@bp.get("/api/posts/<slug:slug>/comments")
 def list_comments(slug: str) -> Response:
     """A post's approved comments, oldest first; a matching If-None-Match gets 304."""
     slug = normalize_slug(slug)
@@ -106,7 +106,7 @@ def list_comments(slug: str) -> Response:
     return response
 
 
-@bp.post("/api/posts/<path:slug>/comments")
+@bp.post("/api/posts/<slug:slug>/comments")
 @limiter.limit(site_rate_limit, key_func=whole_site_key, deduct_when=comment_created)
 @limiter.limit(post_rate_limit)
 def create_comment(slug: str) -> tuple[Response, int]:

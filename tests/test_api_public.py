@@ -1,0 +1,409 @@
+"""Public endpoints of API.md through the Flask test client, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.models import CommentStatus
+
+from .conftest import MODERATOR, comment_fields
+
+AVATAR = re.compile(r"https://comments\.example/api/avatars/[0-9a-f]{32}\.svg")
+PostComment = Callable[..., dict[str, Any]]
+MakeComment = Callable[..., int]
+
+
+def public(client: FlaskClient, slug: str = "gluteus-medius") -> dict[str, Any]:
+    response = client.get(f"/api/posts/{slug}/comments")
+    assert response.status_code == 200
+    assert response.json is not None
+    return response.json
+
+
+def test_an_unknown_post_has_no_comments(client: FlaskClient) -> None:
+    assert public(client, "never-commented") == {
+        "slug": "never-commented",
+        "count": 0,
+        "comments": [],
+    }
+
+
+def test_a_new_comment_waits_and_is_not_public(client: FlaskClient) -> None:
+    response = client.post("/api/posts/gluteus-medius/comments", json=comment_fields())
+
+    assert response.status_code == 201
+    body = response.json
+    assert body is not None
+    assert set(body) == {"id", "status", "commenter_token", "comment"}
+    assert body["status"] == "pending"
+    assert "dana@example.com" not in response.get_data(as_text=True)
+    assert public(client)["comments"] == []
+
+
+def test_approved_comments_are_public_oldest_first_with_replies_linked(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    first = make_comment(body="Pigeon pose *helped* me.", website="https://dana.example")
+    reply = make_comment(name="Author", email="me@blog.example", body="Glad!", parent_id=first)
+    make_comment(status=CommentStatus.PENDING, body="still waiting")
+
+    listing = public(client)
+
+    assert listing["count"] == 2
+    assert [(c["id"], c["parent_id"]) for c in listing["comments"]] == [
+        (first, None),
+        (reply, first),
+    ]
+    dana = listing["comments"][0]
+    assert dana == {
+        "id": first,
+        "parent_id": None,
+        "author": {
+            "name": "Dana",
+            "website": "https://dana.example",
+            "avatar": dana["author"]["avatar"],
+        },
+        "body_html": "<p>Pigeon pose <em>helped</em> me.</p>",
+        "created_at": dana["created_at"],
+    }
+    assert AVATAR.fullmatch(dana["author"]["avatar"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", dana["created_at"])
+
+
+def test_the_name_is_returned_as_typed_for_the_page_to_insert_as_text(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    make_comment(name="<b>Dana</b> & co")
+
+    assert public(client)["comments"][0]["author"]["name"] == "<b>Dana</b> & co"
+
+
+def test_public_output_never_reveals_email_or_address_in_any_form(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    email = "dana.private@example.com"
+    make_comment(email=email, website="https://dana.example")
+    client.post(
+        "/api/posts/gluteus-medius/comments",
+        json=comment_fields(email=email),
+        environ_base={"REMOTE_ADDR": "203.0.113.9"},
+    )
+
+    text = client.get("/api/posts/gluteus-medius/comments").get_data(as_text=True)
+    text += client.get("/api/counts?slug=gluteus-medius").get_data(as_text=True)
+
+    forbidden = [email, "dana.private", "203.0.113.9", "127.0.0.1"]
+    for algorithm in ("md5", "sha1", "sha256"):
+        for variant in (email, email.upper(), email.strip().lower()):
+            forbidden.append(hashlib.new(algorithm, variant.encode()).hexdigest())
+    for secret in forbidden:
+        assert secret not in text
+
+
+def test_the_same_email_gets_the_same_avatar_and_others_a_different_one(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    make_comment(email="dana@example.com")
+    make_comment(email="DANA@example.com")
+    make_comment(email="eve@example.com")
+
+    avatars = [c["author"]["avatar"] for c in public(client)["comments"]]
+
+    assert avatars[0] == avatars[1] != avatars[2]
+    svg = client.get(avatars[0].removeprefix("https://comments.example"))
+    assert svg.status_code == 200
+    assert svg.mimetype == "image/svg+xml"
+    assert "immutable" in svg.headers["Cache-Control"]
+
+
+def test_slugs_with_slashes_work_raw_encoded_and_with_outer_slashes(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    comment_id = make_comment(slug="2024/03/gluteus-medius")
+
+    for path in (
+        "2024/03/gluteus-medius",
+        "2024%2F03%2Fgluteus-medius",
+        "/2024/03/gluteus-medius/",
+    ):
+        listing = public(client, path)
+        assert listing["slug"] == "2024/03/gluteus-medius"
+        assert [c["id"] for c in listing["comments"]] == [comment_id]
+
+
+def test_a_slug_over_255_characters_is_a_400(client: FlaskClient) -> None:
+    response = client.get(f"/api/posts/{'x' * 256}/comments")
+
+    assert response.status_code == 400
+    assert response.json is not None and response.json["error"] == "bad_request"
+
+
+def test_etag_answers_if_none_match_with_304_until_something_changes(
+    client: FlaskClient, make_comment: MakeComment, post_comment: PostComment
+) -> None:
+    make_comment()
+    first = client.get("/api/posts/gluteus-medius/comments")
+    etag = first.headers["ETag"]
+
+    unchanged = client.get("/api/posts/gluteus-medius/comments", headers={"If-None-Match": etag})
+    pending_only = post_comment()  # a pending comment changes nothing public
+    still = client.get("/api/posts/gluteus-medius/comments", headers={"If-None-Match": etag})
+    client.post(f"/api/moderation/comments/{pending_only['id']}/approve", headers=MODERATOR)
+    changed = client.get("/api/posts/gluteus-medius/comments", headers={"If-None-Match": etag})
+
+    assert (unchanged.status_code, unchanged.data) == (304, b"")
+    assert unchanged.headers["ETag"] == etag
+    assert still.status_code == 304
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != etag
+    assert changed.json is not None and changed.json["count"] == 2
+    assert "stale-while-revalidate" in changed.headers["Cache-Control"]
+
+
+def test_a_reply_must_point_at_an_approved_comment_of_the_same_post(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    elsewhere = make_comment(slug="another-post")
+    pending = make_comment(status=CommentStatus.PENDING)
+
+    for parent_id in (elsewhere, pending, 999_999):
+        response = client.post(
+            "/api/posts/gluteus-medius/comments", json=comment_fields(parent_id=parent_id)
+        )
+        assert response.status_code == 422
+        assert response.json is not None
+        assert set(response.json["fields"]) == {"parent_id"}
+
+
+def test_a_reply_whose_parent_is_no_longer_public_moves_up_to_a_public_ancestor(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    top = make_comment(body="top")
+    middle = make_comment(body="middle", parent_id=top)
+    leaf = make_comment(body="leaf", parent_id=middle)
+    client.post(f"/api/moderation/comments/{middle}/reject", headers=MODERATOR)
+
+    assert [(c["id"], c["parent_id"]) for c in public(client)["comments"]] == [
+        (top, None),
+        (leaf, top),
+    ]
+
+
+def test_a_form_post_works_like_json(client: FlaskClient) -> None:
+    response = client.post(
+        "/api/posts/gluteus-medius/comments",
+        data={"name": "Dana", "email": "dana@example.com", "body": "From a plain form"},
+    )
+
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data", "status", "code"),
+    [
+        ("application/json", b"{not json", 400, "bad_request"),
+        ("application/json", b"[1, 2]", 400, "bad_request"),
+        ("application/json", b"\xff\xfe\x00garbage", 400, "bad_request"),
+        ("application/json", b"[" * 40000, 400, "bad_request"),
+        ("text/plain", b"name=Dana", 415, "unsupported_media_type"),
+        ("multipart/form-data; boundary=x", b"--x--", 415, "unsupported_media_type"),
+        ("application/json", b'{"body": "' + b"x" * 70000 + b'"}', 413, "too_large"),
+        (
+            "application/json",
+            b'{"name": 1, "email": null, "body": [], "website": {}}',
+            422,
+            "validation",
+        ),
+        (
+            "application/json",
+            b'{"name": "\\u0000", "email": "a@b.co", "body": "\\ud800"}',
+            422,
+            "validation",
+        ),
+    ],
+)
+def test_bad_bodies_get_a_clear_json_answer(
+    client: FlaskClient, content_type: str, data: bytes, status: int, code: str
+) -> None:
+    response = client.post(
+        "/api/posts/gluteus-medius/comments", data=data, headers={"Content-Type": content_type}
+    )
+
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    assert response.json is not None and response.json["error"] == code
+    assert response.json["message"]
+
+
+def test_validation_failure_names_every_field(client: FlaskClient) -> None:
+    response = client.post(
+        "/api/posts/gluteus-medius/comments",
+        json={"name": "", "email": "nope", "body": "", "website": "javascript:alert(1)"},
+    )
+
+    assert response.status_code == 422
+    assert response.json is not None
+    assert response.json["error"] == "validation"
+    assert set(response.json["fields"]) == {"name", "email", "body", "website"}
+
+
+def test_counts_are_keyed_by_the_slugs_as_asked(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    make_comment(slug="a")
+    make_comment(slug="a")
+    make_comment(slug="b", status=CommentStatus.PENDING)
+
+    response = client.get("/api/counts?slug=a&slug=/a/&slug=b&slug=never")
+
+    assert response.json == {"a": 2, "/a/": 2, "b": 0, "never": 0}
+
+
+def test_counts_refuse_more_than_100_slugs(client: FlaskClient) -> None:
+    query = "&".join(f"slug=s{i}" for i in range(101))
+
+    response = client.get(f"/api/counts?{query}")
+
+    assert response.status_code == 400
+
+
+def test_form_token_is_issued_with_its_lifetime(client: FlaskClient) -> None:
+    response = client.get("/api/form-token")
+
+    assert response.status_code == 200
+    assert response.json is not None
+    assert set(response.json) == {"form_token", "expires_in"}
+    assert response.json["expires_in"] == 86400
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_health_says_ok_when_the_database_answers(client: FlaskClient) -> None:
+    assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_every_response_carries_nosniff_and_errors_are_json(client: FlaskClient) -> None:
+    for response in (
+        client.get("/healthz"),
+        client.get("/no/such/page"),
+        client.delete("/api/form-token"),
+        client.get("/embed.js"),
+    ):
+        response.close()
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    missing = client.get("/no/such/page")
+    assert (missing.status_code, missing.mimetype) == (404, "application/json")
+    assert missing.json is not None and missing.json["error"] == "not_found"
+    wrong_method = client.delete("/api/form-token")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json is not None and wrong_method.json["error"] == "method_not_allowed"
+
+
+def test_the_widgets_are_served_as_javascript(client: FlaskClient) -> None:
+    for path in ("/embed.js", "/moderation.js"):
+        response = client.get(path)
+        response.close()
+        assert response.status_code == 200
+        assert response.mimetype == "text/javascript"
+    page = client.get("/moderate")
+    html = page.get_data()
+    page.close()
+    assert page.mimetype == "text/html"
+    assert b'<div id="moderation">' in html
+
+
+# --- origins and CORS ---------------------------------------------------------------------
+
+
+def test_reads_are_open_to_any_origin(client: FlaskClient) -> None:
+    response = client.get(
+        "/api/posts/gluteus-medius/comments", headers={"Origin": "https://anyone.example"}
+    )
+
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "ETag" in response.headers["Access-Control-Expose-Headers"]
+
+
+def test_an_allowed_origin_may_post_and_its_preflight_is_answered(client: FlaskClient) -> None:
+    preflight = client.options(
+        "/api/posts/gluteus-medius/comments",
+        headers={
+            "Origin": "https://blog.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    post = client.post(
+        "/api/posts/gluteus-medius/comments",
+        json=comment_fields(),
+        headers={"Origin": "https://blog.example"},
+    )
+
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://blog.example"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+    assert post.status_code == 201
+    assert post.headers["Access-Control-Allow-Origin"] == "https://blog.example"
+
+
+def test_a_browser_post_from_another_origin_is_refused(client: FlaskClient) -> None:
+    preflight = client.options(
+        "/api/posts/gluteus-medius/comments",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    post = client.post(
+        "/api/posts/gluteus-medius/comments",
+        json=comment_fields(),
+        headers={"Origin": "https://evil.example"},
+    )
+    null_origin = client.post(
+        "/api/posts/gluteus-medius/comments", json=comment_fields(), headers={"Origin": "null"}
+    )
+
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    assert post.status_code == 403
+    assert post.json is not None and post.json["error"] == "origin_not_allowed"
+    assert null_origin.status_code == 403
+    assert public(client)["comments"] == [] and count_pending(client) == 0
+
+
+def test_same_origin_may_post_without_being_listed(make_app: Callable[..., Flask]) -> None:
+    client = make_app(allowed_origins=()).test_client()
+
+    response = client.post(
+        "/api/posts/gluteus-medius/comments",
+        json=comment_fields(),
+        headers={"Origin": "http://localhost"},
+    )
+
+    assert response.status_code == 201
+
+
+def test_scripts_without_an_origin_are_not_refused(client: FlaskClient) -> None:
+    response = client.post("/api/posts/gluteus-medius/comments", json=comment_fields())
+
+    assert response.status_code == 201
+
+
+def count_pending(client: FlaskClient) -> int:
+    counts = client.get("/api/moderation/counts", headers=MODERATOR).json
+    assert counts is not None
+    return int(counts["pending"])
+
+
+def test_json_is_never_served_as_html(client: FlaskClient) -> None:
+    response = client.post(
+        "/api/posts/gluteus-medius/comments",
+        json=comment_fields(name="<script>alert(1)</script>"),
+    )
+
+    assert response.mimetype == "application/json"
+    assert json.loads(response.data)["comment"]["author"]["name"] == "<script>alert(1)</script>"

@@ -1,0 +1,96 @@
+"""rendering.py: Markdown to safe HTML, and avatars; XSS payloads included."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from service.rendering import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, identicon_svg, render_body
+
+XSS_PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[click](javascript:alert(1))",
+    "[click](JaVaScRiPt:alert(1))",
+    "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "<a href='javascript:alert(1)'>x</a>",
+    '<svg onload="alert(1)">',
+    "<iframe src=//evil.example></iframe>",
+    '[x](http://a.example "onmouseover=alert(1)")',
+    "<style>body{display:none}</style>",
+    "`<script>` in code is fine",
+    "```\n<script>alert(1)</script>\n```",
+    '![x](http://a.example/i.png" onerror="alert(1))',
+]
+
+
+class TagCollector(HTMLParser):
+    """Every (tag, attributes) the browser would build from the HTML."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+
+
+def elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    collector = TagCollector()
+    collector.feed(html)
+    return collector.elements
+
+
+@pytest.mark.parametrize("payload", XSS_PAYLOADS)
+def test_no_payload_survives_as_markup(payload: str) -> None:
+    for tag, attributes in elements(render_body(payload)):
+        assert tag in ALLOWED_TAGS
+        assert set(attributes) <= ALLOWED_ATTRIBUTES.get(tag, set()) | {"rel"}
+        href = (attributes.get("href") or "https:").lower()
+        assert href.startswith(("http:", "https:", "mailto:"))
+
+
+@pytest.mark.parametrize(
+    ("text", "html"),
+    [
+        ("Pigeon *pose*", "<p>Pigeon <em>pose</em></p>"),
+        ("**strong** and `code`", "<p><strong>strong</strong> and <code>code</code></p>"),
+        ("line one\nline two", "<p>line one<br>\nline two</p>"),
+        ("> quoted", "<blockquote>\n<p>quoted</p>\n</blockquote>"),
+        ("- a\n- b", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>"),
+        ("3. three\n4. four", '<ol start="3">\n<li>three</li>\n<li>four</li>\n</ol>'),
+        ("<b>bold?</b>", "<p>&lt;b&gt;bold?&lt;/b&gt;</p>"),
+        ("# not a heading", "<p># not a heading</p>"),
+        (
+            "see https://dana.example/x",
+            '<p>see <a href="https://dana.example/x" rel="nofollow ugc noopener">'
+            "https://dana.example/x</a></p>",
+        ),
+        (
+            "[my site](https://dana.example)",
+            '<p><a href="https://dana.example" rel="nofollow ugc noopener">my site</a></p>',
+        ),
+        (
+            "![photo](https://dana.example/p.png)",
+            '<p>!<a href="https://dana.example/p.png" rel="nofollow ugc noopener">photo</a></p>',
+        ),
+    ],
+)
+def test_markdown_renders_to_the_small_safe_set(text: str, html: str) -> None:
+    assert render_body(text) == html
+
+
+def test_every_link_is_marked_nofollow_ugc_noopener() -> None:
+    html = render_body("[a](https://a.example) https://b.example <https://c.example>")
+
+    assert html.count("<a ") == 3
+    assert html.count('rel="nofollow ugc noopener"') == 3
+
+
+def test_identicons_are_stable_and_differ_between_keys() -> None:
+    first, again, other = identicon_svg("abc"), identicon_svg("abc"), identicon_svg("abd")
+
+    assert first == again
+    assert first != other
+    assert first.startswith("<svg ") and "<script" not in first
