@@ -59,10 +59,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["secret_key"] = settings.secret_key or load_or_create_secret(engine)
     app.extensions["feed"] = PublicFeed(settings.public_url)
     db.init_app(app, engine)
+    app.after_request(_response_headers)  # registered first, so it runs after the others
     limiter.init_app(app)
     errors.register_handlers(app)
     cors.init_app(app)
-    app.after_request(_response_headers)
     app.register_blueprint(public.bp)
     app.register_blueprint(moderation.bp)
     return app

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from service import create_app
 from service.config import Settings
-from service.db import make_engine, writer
+from service.db import make_engine
 from service.migrate import upgrade
 from service.models import Comment, CommentStatus
 
@@ -132,7 +132,8 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def db_session(migrated_engine: Engine) -> Iterator[Session]:
-    with Session(writer(migrated_engine), expire_on_commit=False) as session:
+    """A session for looking at what was stored; `stored_comment` starts a fresh snapshot."""
+    with Session(migrated_engine, expire_on_commit=False) as session:
         yield session
 
 
@@ -178,7 +179,7 @@ def make_comment(
 
 
 def stored_comment(session: Session, comment_id: int) -> Comment | None:
-    session.expire_all()
+    session.rollback()  # end any earlier snapshot: see what the app has committed since
     return session.get(Comment, comment_id)
 
 

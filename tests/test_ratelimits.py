@@ -1,0 +1,95 @@
+"""Posting limits per client address and for the whole site (flask-limiter)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from .conftest import comment_fields
+
+PATH = "/api/posts/gluteus-medius/comments"
+
+
+def post_from(client: FlaskClient, address: str, **headers: str) -> TestResponse:
+    return client.post(
+        PATH, json=comment_fields(), headers=headers, environ_base={"REMOTE_ADDR": address}
+    )
+
+
+def test_over_the_limit_a_sender_gets_a_json_429_with_retry_after(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(post_rate_limit="2 per minute").test_client()
+
+    responses = [post_from(client, "192.0.2.1") for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [201, 201, 429]
+    limited = responses[-1]
+    assert limited.mimetype == "application/json"
+    assert limited.json is not None and limited.json["error"] == "rate_limited"
+    assert limited.json["message"]
+    assert limited.headers["Retry-After"].isdigit()
+    assert 0 < int(limited.headers["Retry-After"]) <= 60
+    assert "Retry-After" not in responses[0].headers
+
+
+def test_a_spoofed_forwarded_for_does_not_escape_the_limit(make_app: Callable[..., Flask]) -> None:
+    client = make_app(post_rate_limit="2 per minute", trusted_proxies=0).test_client()
+
+    statuses = [
+        post_from(client, "192.0.2.1", **{"X-Forwarded-For": f"10.0.0.{n}"}).status_code
+        for n in range(3)
+    ]
+
+    assert statuses == [201, 201, 429]
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(post_rate_limit="1 per minute", trusted_proxies=1).test_client()
+
+    first = post_from(client, "127.0.0.1", **{"X-Forwarded-For": "198.51.100.1"})
+    second = post_from(client, "127.0.0.1", **{"X-Forwarded-For": "198.51.100.2"})
+    again = post_from(client, "127.0.0.1", **{"X-Forwarded-For": "198.51.100.1"})
+    # Only the last hop is trusted: a value the client prepended itself changes nothing.
+    spoofed = post_from(client, "127.0.0.1", **{"X-Forwarded-For": "6.6.6.6, 198.51.100.1"})
+
+    assert [r.status_code for r in (first, second, again, spoofed)] == [201, 201, 429, 429]
+
+
+def test_ipv6_clients_are_counted_by_their_64(make_app: Callable[..., Flask]) -> None:
+    client = make_app(post_rate_limit="1 per minute").test_client()
+
+    first = post_from(client, "2001:db8:1:2::1")
+    same_64 = post_from(client, "2001:db8:1:2:ffff:ffff:ffff:ffff")
+    other_64 = post_from(client, "2001:db8:1:3::1")
+
+    assert [r.status_code for r in (first, same_64, other_64)] == [201, 429, 201]
+
+
+def test_reads_are_not_throttled_by_the_posting_limit(make_app: Callable[..., Flask]) -> None:
+    client = make_app(post_rate_limit="1 per minute").test_client()
+    post_from(client, "192.0.2.1")
+    assert post_from(client, "192.0.2.1").status_code == 429
+
+    reads = [
+        client.get(PATH, environ_base={"REMOTE_ADDR": "192.0.2.1"}).status_code for _ in range(20)
+    ]
+
+    assert set(reads) == {200}
+
+
+def test_the_site_ceiling_counts_accepted_comments_from_everyone(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(site_rate_limit="2 per minute").test_client()
+    refused = client.post(PATH, json={"name": ""}, environ_base={"REMOTE_ADDR": "192.0.2.9"})
+
+    statuses = [post_from(client, f"192.0.2.{n}").status_code for n in range(1, 4)]
+
+    assert refused.status_code == 422  # a refused comment uses none of the site's allowance
+    assert statuses == [201, 201, 429]
