@@ -8,6 +8,7 @@ from typing import ClassVar
 from flask import Flask, Response, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def _api_error(error: ApiError) -> Response:
     return response
 
 
-def _http_error(error: HTTPException) -> Response:
+def _http_error(error: HTTPException) -> WerkzeugResponse:
     if isinstance(error, InternalServerError):
         return _unexpected(error.original_exception or error)
     response = error.get_response()  # keeps status and headers (Allow, Retry-After, ...)
