@@ -289,3 +289,51 @@ def test_two_server_processes_write_one_sqlite_file_without_locking_errors(
 
     assert statuses == [201] * 200
     assert sum(counts.values()) == 200
+
+
+def test_the_remaining_statuses_of_the_contract_over_http(live_server: LiveServer) -> None:
+    base = live_server.url
+    path = f"{base}/api/posts/{SLUG}/comments"
+
+    def post() -> int:
+        return int(requests.post(path, json=comment_fields(), timeout=5).json()["id"])
+
+    foreign = requests.post(
+        path, json=comment_fields(), headers={"Origin": "https://evil.example"}, timeout=5
+    )
+    preflight = requests.options(
+        path,
+        headers={"Origin": "https://blog.example", "Access-Control-Request-Method": "POST"},
+        timeout=5,
+    )
+    unauthorized = requests.get(
+        f"{base}/api/moderation/comments", headers={"Authorization": "Bearer nope"}, timeout=5
+    )
+    first, second, third = post(), post(), post()
+    rejected = requests.post(
+        f"{base}/api/moderation/comments/{first}/reject", headers=MODERATOR, timeout=5
+    )
+    spam = requests.post(
+        f"{base}/api/moderation/comments/{second}/spam", headers=MODERATOR, timeout=5
+    )
+    deleted = requests.delete(
+        f"{base}/api/moderation/comments/{third}", headers=MODERATOR, timeout=5
+    )
+    gone = requests.delete(f"{base}/api/moderation/comments/{third}", headers=MODERATOR, timeout=5)
+    too_many = requests.get(
+        f"{base}/api/counts", params=[("slug", f"s{n}") for n in range(101)], timeout=5
+    )
+    bad_status = requests.get(
+        f"{base}/api/moderation/comments?status=nope", headers=MODERATOR, timeout=5
+    )
+
+    assert (foreign.status_code, foreign.json()["error"]) == (403, "origin_not_allowed")
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://blog.example"
+    assert (unauthorized.status_code, unauthorized.json()["error"]) == (401, "unauthorized")
+    assert (rejected.status_code, rejected.json()["status"]) == (200, "rejected")
+    assert (spam.status_code, spam.json()["status"]) == (200, "spam")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert (gone.status_code, gone.json()["error"]) == (404, "not_found")
+    assert too_many.status_code == 400
+    assert bad_status.status_code == 400
