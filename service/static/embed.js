@@ -232,6 +232,7 @@
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (data) {
         self.approved = data.comments;
+        self.loaded = true;
         store.set(self.pendingKey, self.ownPending().length ? self.ownPending() : null);
         self.render();
         var target = location.hash && document.getElementById(location.hash.slice(1));
@@ -265,8 +266,11 @@
     }
     this.list.replaceChildren();
     fill("top", this.list, 1);
-    var n = this.approved.length;
+    var n = this.approved.length, slug = this.slug;
     this.heading.textContent = n ? plural("heading", n) : t("heading_zero");
+    if (this.loaded) countLinks().forEach(function (el) {
+      if (el.getAttribute("data-commentd-count") === slug) el.textContent = plural("count", n);
+    });
     if (!keepInfo) {
       this.info.textContent = all.length ? "" : t("empty");
       this.info.hidden = !!all.length;
@@ -414,10 +418,13 @@
 
   /* ---- the counts helper: <a data-commentd-count="slug"> on index pages ---------------- */
 
-  function fillCounts() {
-    var els = Array.prototype.slice.call(document.querySelectorAll("[data-commentd-count]"));
+  function countLinks() { return Array.prototype.slice.call(document.querySelectorAll("[data-commentd-count]")); }
+
+  /* skip: the slug whose comments this page lists anyway (its count comes from that list). */
+  function fillCounts(skip) {
+    var els = countLinks();
     var slugs = els.map(function (el) { return el.getAttribute("data-commentd-count"); })
-      .filter(function (s, i, all) { return s && all.indexOf(s) === i; });
+      .filter(function (s, i, all) { return s && s !== skip && all.indexOf(s) === i; });
     for (var i = 0; i < slugs.length; i += 100) {
       var query = slugs.slice(i, i + 100).map(function (s) { return "slug=" + encodeURIComponent(s); }).join("&");
       fetch(base + "/api/counts?" + query).then(function (r) { return r.ok ? r.json() : {}; }).then(function (counts) {
@@ -434,8 +441,8 @@
       document.head.append(h("style", { id: "commentd-style" }, css));
     }
     var root = document.getElementById("comments");
-    if (root) new CommentSection(root);
-    fillCounts();
+    var section = root && new CommentSection(root);
+    fillCounts(section && section.slug);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
