@@ -118,7 +118,7 @@
     ".cd-empty,.cd-note,.cd-hint{color:var(--_muted)}.cd-note,.cd-hint{font-size:.875em;margin:.25rem 0 1rem}" +
     ".cd-form{margin-top:1.5rem;padding-top:1.25rem;border-top:1px solid var(--_line)}" +
     ".cd-list .cd-form{margin:.25rem 0 1rem;padding:1rem;border:1px solid var(--_line);border-radius:var(--_r)}" +
-    ".cd-row{display:grid;grid-template-columns:repeat(auto-fit,minmax(12rem,1fr));gap:0 1rem}" +
+    ".cd-row{display:grid;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));gap:0 1rem}" +
     ".cd-field{margin-bottom:.9rem}.cd-field label{display:block;font-weight:600;margin-bottom:.25rem}" +
     ".cd-field input,.cd-field textarea{width:100%;font:inherit;font-size:max(16px,1em);color:inherit;background:var(--_field);" +
     "border:1px solid var(--_line);border-radius:calc(var(--_r) * .75);padding:.55rem .7rem}" +

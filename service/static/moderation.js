@@ -106,7 +106,7 @@
     ".cm-item.cm-sel{background:var(--_soft)}.cm-item input{width:1.1rem;height:1.1rem;margin-top:.6rem}" +
     ".cm-avatar{width:2.5rem;height:2.5rem;border-radius:50%}.cm-main{min-width:0}" +
     ".cm-who{display:flex;flex-wrap:wrap;gap:.1rem .6rem;align-items:baseline}.cm-name{font-weight:700}" +
-    ".cm-who a,.cm-meta a{color:var(--_accent)}.cm-body>:first-child{margin-top:.35rem}.cm-body>:last-child{margin-bottom:.35rem}" +
+    ".cm-who a,.cm-meta a,.cm-body a{color:var(--_accent)}.cm-body>:first-child{margin-top:.35rem}.cm-body>:last-child{margin-bottom:.35rem}" +
     ".cm-body blockquote{margin:.5rem 0;padding-left:.75rem;border-left:3px solid var(--_line)}" +
     ".cm-signals{font-size:.85em;margin:.25rem 0 .5rem;padding:.35rem .6rem;border-radius:6px;background:var(--_soft);border-left:3px solid var(--_err)}" +
     ".cm-signals ul{margin:0;padding-left:1.2rem}.cm-clean{border-left-color:var(--_ok)}" +

@@ -110,6 +110,7 @@ def test_bulk_selection_and_keyboard_shortcuts_move_comments_between_tabs(
     expect(items(page)).to_have_count(1)
     expect(items(page).first).to_contain_text("From Ann")
     expect(items(page).first).to_be_focused()
+    expect(page.get_by_role("status")).to_have_text("Marked 2 comments as spam.")  # all answered
     expect_counts(page, pending=1, spam=2)
     assert sorted(c["id"] for c in site.queue("spam")) == ids[1:]
 
@@ -122,6 +123,7 @@ def test_bulk_selection_and_keyboard_shortcuts_move_comments_between_tabs(
     expect(items(page)).to_have_count(2)
     page.get_by_label("Select all shown").check()
     page.locator(".cm-bulk").get_by_role("button", name="Reject").click()
+    expect(page.get_by_role("status")).to_have_text("Rejected 2 comments.")
     expect_counts(page, spam=0, rejected=2)
     assert sorted(c["id"] for c in site.queue("rejected")) == ids[1:]
 
