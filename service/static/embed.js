@@ -31,6 +31,7 @@
     tooFast: "You are commenting too quickly. Please try again in {time}; your text is still here.",
     offline: "The comment server could not be reached. Your text is still here; please try again.",
     failed: "Your comment could not be posted.",
+    parentGone: "The comment you are replying to is no longer there; your text is still here.",
     honeypot: "Leave this field empty"
   }, window.commentdStrings || {});
 
@@ -188,7 +189,8 @@
     this.notify = h("input", { type: "checkbox", id: "cd-notify", name: "notify" });
     this.remember = h("input", { type: "checkbox", id: "cd-remember", checked: !!saved.name });
     var form = h("form", { "class": "cd-form", novalidate: true, "aria-labelledby": "cd-form-heading",
-      onsubmit: function (e) { e.preventDefault(); self.submit(); } },
+      onsubmit: function (e) { e.preventDefault(); self.submit(); },
+      onkeydown: function (e) { if (e.key === "Escape" && self.replyTo) self.closeReply(true); } },
       this.formHeading,
       h("p", { "class": "cd-note", text: t("note") }),
       h("div", { "class": "cd-row" },
@@ -388,6 +390,7 @@
         if (k in this.inputs) { fields[k] = S["error_" + k] || body.fields[k]; known = true; }
       }
       this.showErrors(fields);
+      if (!known && body.fields.parent_id) return this.say(t("parentGone"), true);
       return this.say(known ? t("invalid") : t("failed") + " " + body.message, true);
     }
     if (r.status === 429) {

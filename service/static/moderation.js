@@ -280,13 +280,13 @@
   };
 
   Queue.prototype.load = function (more) {
-    var self = this, tab = this.tab;
+    var self = this, tab = this.tab, seq = this.seq = (this.seq || 0) + 1;
     var query = "comments?status=" + tab + "&limit=" + this.pageSize + (more && this.cursor ? "&cursor=" + encodeURIComponent(this.cursor) : "");
     this.more.hidden = true;
     this.empty.hidden = false;
     this.empty.textContent = t("loading");
     return this.api("GET", query).then(function (res) {
-      if (self.handleAuth(res) || tab !== self.tab) return;
+      if (self.handleAuth(res) || seq !== self.seq) return; /* a newer load replaced this one */
       if (!res.r.ok) throw new Error(res.body.message);
       var first = self.items().length;
       res.body.comments.forEach(function (c) { self.list.append(self.renderItem(c)); });
@@ -315,6 +315,8 @@
     this.updateBulk();
     this.selectAll.checked = n > 0 && chosen === n;
     this.selectAll.disabled = n === 0;
+    /* Acting on a whole page empties it: fetch the next rather than claim the queue is clear. */
+    if (!n && this.cursor && this.more.hidden === false) this.load(true);
   };
 
   Queue.prototype.updateBulk = function () {

@@ -116,7 +116,14 @@ def test_a_reader_replies_to_an_approved_comment_under_it(site: Site, page: Page
     page.goto(site.page_url(ARTICLE))
     expect(page.locator(".cd-heading")).to_have_text("1 comment")
 
-    page.get_by_role("button", name="Reply to Author").click()
+    reply_button = page.get_by_role("button", name="Reply to Author")
+    reply_button.click()
+    expect(comment_form(page).locator("h3")).to_have_text("Reply to Author")
+    page.keyboard.press("Escape")
+    expect(comment_form(page).locator("h3")).to_have_text("Leave a comment")
+    expect(reply_button).to_be_focused()
+    expect(reply_button).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("Enter")
 
     form = comment_form(page)
     expect(form.locator("h3")).to_have_text("Reply to Author")
