@@ -257,17 +257,18 @@
       (children[parent] = children[parent] || []).push(e);
     });
     if (this.list.contains(this.form)) this.closeReply(false);
-    function fill(parentId, ol, depth) {
+    /* flat: these replies sit beside their parent (past maxDepth), so they name whom they answer. */
+    function fill(parentId, ol, depth, flat) {
       (children[parentId] || []).forEach(function (e) {
-        var parent = byId[e.c.parent_id], li = self.renderComment(e, depth >= self.maxDepth && parent ? parent.c : null);
+        var li = self.renderComment(e, flat ? byId[parentId].c : null);
         ol.append(li);
         if (!children[e.c.id]) return;
-        if (depth < self.maxDepth) fill(e.c.id, li.appendChild(h("ol", { "class": "cd-list" })), depth + 1);
-        else fill(e.c.id, ol, depth);
+        if (depth < self.maxDepth) fill(e.c.id, li.appendChild(h("ol", { "class": "cd-list" })), depth + 1, false);
+        else fill(e.c.id, ol, depth, true);
       });
     }
     this.list.replaceChildren();
-    fill("top", this.list, 1);
+    fill("top", this.list, 1, false);
     var n = this.approved.length, slug = this.slug;
     this.heading.textContent = n ? plural("heading", n) : t("heading_zero");
     if (this.loaded) countLinks().forEach(function (el) {

@@ -332,3 +332,38 @@ def test_on_a_phone_the_widget_fits_the_screen(site: Site, new_context: Any) -> 
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     name_box = field(page, "Name").bounding_box()
     assert name_box is not None and name_box["width"] > 250  # one field per row
+
+
+def test_the_widget_asks_nothing_of_any_third_party(site: Site, page: Page) -> None:
+    site.moderate(site.post(website="https://dana.example")["id"], "approve")
+    origins: set[str] = set()
+    page.on("request", lambda r: origins.add("/".join(r.url.split("/")[:3])))
+
+    page.goto(site.page_url(ARTICLE))
+    expect(page.locator(".cd-avatar")).to_have_count(1)
+    page.locator(".cd-avatar").evaluate("img => img.decode()")
+
+    assert origins == {site.blog, site.service}
+
+
+NESTING_DEPTH = """li => {
+    let depth = 0;
+    for (let item = li; item; item = item.parentElement.closest(".cd-item")) depth++;
+    return depth;
+}"""
+
+
+def test_deep_replies_stop_nesting_at_the_maximum_depth(site: Site, page: Page) -> None:
+    ids: list[int] = []
+    for level in range(1, 7):
+        parent = {"parent_id": ids[-1]} if ids else {}
+        ids.append(site.post(name=f"Level {level}", body=f"Reply at level {level}", **parent)["id"])
+        site.moderate(ids[-1], "approve")
+
+    page.goto(site.page_url(ARTICLE))
+
+    expect(page.locator(".cd-item")).to_have_count(6)
+    depths = [page.locator(f"#comment-{i}").evaluate(NESTING_DEPTH) for i in ids]
+    assert depths == [1, 2, 3, 4, 4, 4]  # data-max-depth defaults to 4
+    labels = [page.locator(f"#comment-{i} > .cd-c .cd-to").all_inner_texts() for i in ids]
+    assert labels == [[], [], [], [], ["in reply to Level 4"], ["in reply to Level 5"]]
