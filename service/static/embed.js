@@ -441,9 +441,8 @@
   }
 
   function start() {
-    if (!document.getElementById("commentd-style")) {
-      document.head.append(h("style", { id: "commentd-style" }, css));
-    }
+    if (document.getElementById("commentd-style")) return; /* included twice: run once */
+    document.head.append(h("style", { id: "commentd-style" }, css));
     var root = document.getElementById("comments");
     var section = root && new CommentSection(root);
     fillCounts(section && section.slug);

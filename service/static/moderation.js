@@ -443,9 +443,8 @@
   };
 
   function start() {
-    if (!document.getElementById("commentd-moderation-style")) {
-      document.head.append(h("style", { id: "commentd-moderation-style" }, css));
-    }
+    if (document.getElementById("commentd-moderation-style")) return; /* included twice: run once */
+    document.head.append(h("style", { id: "commentd-moderation-style" }, css));
     var root = document.getElementById("moderation");
     if (root) new Queue(root);
   }
