@@ -8,6 +8,7 @@
   var script = document.currentScript || document.querySelector('script[src*="embed.js"]');
   var base = script.src.replace(/\/embed\.js([?#].*)?$/, "");
   var lang = document.documentElement.lang || navigator.language || "en";
+  try { Intl.getCanonicalLocales(lang); } catch (e) { lang = "en"; } /* e.g. lang="en_US" */
 
   var S = Object.assign({
     heading_zero: "Comments", heading_one: "1 comment", heading_other: "{n} comments",

@@ -7,6 +7,7 @@
   var script = document.currentScript || document.querySelector('script[src*="moderation.js"]');
   var base = script.src.replace(/\/moderation\.js([?#].*)?$/, "");
   var lang = document.documentElement.lang || navigator.language || "en";
+  try { Intl.getCanonicalLocales(lang); } catch (e) { lang = "en"; } /* e.g. lang="en_US" */
   var TOKEN_KEY = "commentd.moderationToken";
   var STATUSES = ["pending", "approved", "spam", "rejected"];
   /* What each action does to a comment's status (delete: it is gone). */

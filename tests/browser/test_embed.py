@@ -236,10 +236,14 @@ def test_too_many_comments_say_when_to_try_again_and_keep_the_text(site: Site, p
     expect(page.get_by_role("status")).to_have_text("Thanks! Your comment is awaiting moderation.")
 
     field(page, "Comment").fill("Second, too soon.")
-    page.get_by_role("button", name="Post comment").click()
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Post comment").click()
 
+    assert answer.value.status == 429
+    seconds = int(answer.value.headers["retry-after"])
     expect(page.get_by_role("status")).to_have_text(
-        re.compile(r"^You are commenting too quickly\. Please try again in \d+ seconds?;")
+        f"You are commenting too quickly. Please try again in {seconds} second"
+        f"{'' if seconds == 1 else 's'}; your text is still here."
     )
     expect(field(page, "Comment")).to_have_value("Second, too soon.")
 
