@@ -101,11 +101,11 @@
     "@media (prefers-color-scheme:dark){.commentd:not([data-theme=light]){" + dark + "}}" +
     ".commentd[data-theme=dark]{" + dark + "}" +
     ".commentd *{box-sizing:border-box}" +
-    ".commentd h2,.commentd h3{margin:0 0 1rem;font-size:1.25em;line-height:1.3}" +
+    ".commentd .cd-h{margin:0 0 1rem;font-size:1.25em;line-height:1.3}" +
     ".cd-list{list-style:none;margin:0;padding:0}" +
     ".cd-list .cd-list{margin-left:clamp(.6rem,4vw,2.75rem);padding-left:clamp(.5rem,2vw,1rem);border-left:2px solid var(--_line)}" +
     ".cd-c{display:flex;gap:.75rem;padding:.75rem 0}.cd-c:focus{outline:none}" +
-    ".cd-c:target,.cd-c:focus-visible{background:var(--_soft);border-radius:var(--_r);outline:none}" +
+    ".cd-item:target>.cd-c,.cd-c:focus-visible{background:var(--_soft);border-radius:var(--_r);outline:none}" +
     ".cd-avatar{flex:none;width:2.5rem;height:2.5rem;border-radius:50%;background:var(--_soft)}" +
     ".cd-main{min-width:0;flex:1}.cd-meta{display:flex;flex-wrap:wrap;gap:.1rem .6rem;align-items:baseline}" +
     ".cd-name{font-weight:600;color:inherit}.cd-date,.cd-to{color:var(--_muted);font-size:.875em;text-decoration:none}" +
@@ -152,8 +152,9 @@
   }
 
   CommentSection.prototype.build = function () {
-    var self = this, level = this.root.getAttribute("data-heading-level") || "2";
-    this.heading = h("h" + level, { "class": "cd-heading", id: "cd-heading" }, t("heading_zero"));
+    var self = this;
+    this.level = Math.min(5, Math.max(1, parseInt(this.root.getAttribute("data-heading-level"), 10) || 2));
+    this.heading = h("h" + this.level, { "class": "cd-h cd-heading", id: "cd-heading" }, t("heading_zero"));
     this.list = h("ol", { "class": "cd-list" });
     this.info = h("p", { "class": "cd-empty", text: t("loading") });
     this.section = h("section", { "class": "commentd", "aria-labelledby": "cd-heading",
@@ -182,7 +183,7 @@
     var self = this, saved = store.get("author") || {};
     this.inputs = {};
     this.errors = {};
-    this.formHeading = h("h3", { id: "cd-form-heading" }, t("formHeading"));
+    this.formHeading = h("h" + (this.level + 1), { "class": "cd-h", id: "cd-form-heading" }, t("formHeading"));
     this.status = h("p", { "class": "cd-status", role: "status", "aria-live": "polite" });
     this.submitButton = h("button", { "class": "cd-btn", type: "submit" }, t("submit"));
     this.cancelButton = h("button", { "class": "cd-btn cd-quiet", type: "button", hidden: true,
