@@ -91,9 +91,10 @@ def site(blog: Any, live_server: Any, serve_env: dict[str, str]) -> Site:
 def browser() -> Iterator[Browser]:
     """One Chromium for the session. Without it the tests skip, which CI turns into failures."""
     try:
-        from playwright.sync_api import Error, sync_playwright
+        from playwright.sync_api import Error, expect, sync_playwright
     except ImportError as error:
         pytest.skip(f"playwright is not installed: {error}")
+    expect.set_options(timeout=10_000)  # a shared two-core machine can be slow; never a sleep
     playwright = sync_playwright().start()
     try:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
