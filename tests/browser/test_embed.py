@@ -265,6 +265,22 @@ def test_a_network_failure_says_so_and_keeps_the_text(
     expect(page.get_by_role("button", name="Post comment")).to_be_enabled()
 
 
+def test_comments_that_cannot_be_loaded_say_so_and_a_retry_loads_them(
+    site: Site, page: Page
+) -> None:
+    site.moderate(site.post(body="Here all along.")["id"], "approve")
+    page.route("**/api/posts/**", lambda route: route.abort("connectionreset"))
+
+    page.goto(site.page_url(ARTICLE))
+
+    expect(page.locator("#comments")).to_contain_text("Comments could not be loaded.")
+    expect(comment_form(page)).to_be_visible()
+    page.unroute("**/api/posts/**")
+    page.get_by_role("button", name="Try again").click()
+    expect(page.locator(".cd-body")).to_have_text("Here all along.")
+    expect(page.locator("#comments")).not_to_contain_text("could not be loaded")
+
+
 def test_remember_me_keeps_name_email_and_website_and_the_token_is_sent_back(
     site: Site, page: Page
 ) -> None:

@@ -206,7 +206,7 @@ def test_the_hosted_page_keeps_the_token_for_the_session_and_forgets_it_on_reque
         "console", lambda m: csp_errors.append(m.text) if "Content Security" in m.text else None
     )
     site.post(name="Ann")
-    page.goto(site.service + "/moderate")
+    page.goto(site.service + "/moderate?post_url=https://blog.example/{slug}/")
     page.get_by_label("Moderation token").fill("not-the-token")
     page.keyboard.press("Enter")
     expect(page.get_by_role("alert")).to_have_text("That token was not accepted.")
@@ -214,6 +214,9 @@ def test_the_hosted_page_keeps_the_token_for_the_session_and_forgets_it_on_reque
     page.get_by_label("Moderation token").fill(token)
     page.keyboard.press("Enter")
     expect(items(page)).to_have_count(1)
+    expect(items(page).get_by_role("link", name=ARTICLE_SLUG)).to_have_attribute(
+        "href", f"https://blog.example/{ARTICLE_SLUG}/"
+    )
     page.reload()
     expect(items(page)).to_have_count(1)  # still signed in: sessionStorage
     page.get_by_role("button", name="Forget token").click()
