@@ -1,1 +1,454 @@
-/* commentd comment widget: built in issue 3 */
+/* commentd comment widget (embed.js): the comments of one post and the form to add one.
+ * A page includes <div id="comments" data-slug="…"></div> and this script; nothing else.
+ * Words: window.commentdStrings = {submit: "Envoyer", …} before this script. Colours: the
+ * --commentd-* CSS custom properties. Everything a commenter typed is inserted as text;
+ * only body_html, which the service sanitised, is inserted as HTML. */
+(function () {
+  "use strict";
+  var script = document.currentScript || document.querySelector('script[src*="embed.js"]');
+  var base = script.src.replace(/\/embed\.js([?#].*)?$/, "");
+  var lang = document.documentElement.lang || navigator.language || "en";
+  try { Intl.getCanonicalLocales(lang); } catch (e) { lang = "en"; } /* e.g. lang="en_US" */
+
+  var S = Object.assign({
+    heading_zero: "Comments", heading_one: "1 comment", heading_other: "{n} comments",
+    count_zero: "No comments", count_one: "1 comment", count_other: "{n} comments",
+    empty: "No comments yet. Be the first!",
+    loading: "Loading comments…", loadFailed: "Comments could not be loaded.", retry: "Try again",
+    formHeading: "Leave a comment", replyHeading: "Reply to {name}",
+    note: "Your email address will not be published. Required fields are marked *",
+    name: "Name", email: "Email", website: "Website", body: "Comment",
+    bodyHint: "Markdown works: *emphasis*, `code`, > quotes, lists and links.",
+    notify: "Notify me of replies by email",
+    remember: "Save my name, email and website in this browser for the next time I comment",
+    submit: "Post comment", submitting: "Posting…", cancel: "Cancel", reply: "Reply",
+    replyTo: "Reply to {name}", inReplyTo: "in reply to {name}",
+    pending: "Awaiting moderation",
+    thanksPending: "Thanks! Your comment is awaiting moderation.",
+    thanksApproved: "Thanks! Your comment is published.",
+    invalid: "Please check the marked fields.",
+    nameMissing: "Please enter your name.", emailMissing: "Please enter your email address.",
+    emailInvalid: "Please enter a valid email address.", bodyMissing: "Please write a comment.",
+    tooFast: "You are commenting too quickly. Please try again in {time}; your text is still here.",
+    offline: "The comment server could not be reached. Your text is still here; please try again.",
+    failed: "Your comment could not be posted.",
+    parentGone: "The comment you are replying to is no longer there; your text is still here.",
+    honeypot: "Leave this field empty"
+  }, window.commentdStrings || {});
+
+  function t(key, vars) {
+    return String(S[key]).replace(/\{(\w+)\}/g, function (m, k) { return vars && k in vars ? vars[k] : m; });
+  }
+  function plural(prefix, n) {
+    var key = prefix + "_" + (n === 0 && S[prefix + "_zero"] ? "zero" : new Intl.PluralRules(lang).select(n));
+    return t(S[key] ? key : prefix + "_other", { n: n.toLocaleString(lang) });
+  }
+
+  /* h("a", {href: url}, "text", child): builds elements; strings become text nodes, never HTML. */
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    for (var k in attrs || {}) {
+      var v = attrs[k];
+      if (v == null || v === false) continue;
+      if (k.slice(0, 2) === "on") el.addEventListener(k.slice(2), v);
+      else if (k === "text") el.textContent = v;
+      else el.setAttribute(k, v === true ? "" : v);
+    }
+    [].slice.call(arguments, 2).forEach(function (c) { if (c != null && c !== false) el.append(c); });
+    return el;
+  }
+
+  var store = {
+    get: function (key) {
+      try { return JSON.parse(localStorage.getItem("commentd." + key)); } catch (e) { return null; }
+    },
+    set: function (key, value) {
+      try {
+        if (value == null) localStorage.removeItem("commentd." + key);
+        else localStorage.setItem("commentd." + key, JSON.stringify(value));
+      } catch (e) { /* storage disabled: the widget still works, it just forgets */ }
+    }
+  };
+
+  var rtf = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(lang, { numeric: "auto" }) : null;
+  function timeEl(iso) {
+    var d = new Date(iso), s = (Date.now() - d) / 1000, shown;
+    var steps = [[60, 1, "second"], [3600, 60, "minute"], [86400, 3600, "hour"], [604800, 86400, "day"]];
+    for (var i = 0; i < steps.length && !shown; i++) {
+      if (rtf && s < steps[i][0]) shown = rtf.format(-Math.max(0, Math.floor(s / steps[i][1])), steps[i][2]);
+    }
+    shown = shown || d.toLocaleDateString(lang, { year: "numeric", month: "long", day: "numeric" });
+    return h("time", { datetime: iso, title: d.toLocaleString(lang, { dateStyle: "full", timeStyle: "short" }) }, shown);
+  }
+
+  function safeUrl(url) {
+    try { return /^https?:$/.test(new URL(url).protocol) ? url : null; } catch (e) { return null; }
+  }
+  function slugPath(slug) { return slug.split("/").map(encodeURIComponent).join("/"); }
+
+  var dark = "--_fg:var(--commentd-text,#e6edf3);--_muted:var(--commentd-muted,#9da7b3);" +
+    "--_bg:var(--commentd-bg,#161b22);--_field:var(--commentd-field-bg,#0d1117);" +
+    "--_line:var(--commentd-border,#30363d);--_accent:var(--commentd-accent,#58a6ff);" +
+    "--_on-accent:var(--commentd-on-accent,#0d1117);--_err:var(--commentd-error,#ff7b72);" +
+    "--_soft:var(--commentd-soft,#21262d);color-scheme:dark";
+  var css =
+    ".commentd{--_fg:var(--commentd-text,#1f2328);--_muted:var(--commentd-muted,#59636e);" +
+    "--_bg:var(--commentd-bg,#fff);--_field:var(--commentd-field-bg,#fff);--_line:var(--commentd-border,#d1d9e0);" +
+    "--_accent:var(--commentd-accent,#0969da);--_on-accent:var(--commentd-on-accent,#fff);" +
+    "--_err:var(--commentd-error,#d1242f);--_soft:var(--commentd-soft,#f6f8fa);--_r:var(--commentd-radius,8px);" +
+    "color-scheme:light;color:var(--_fg);background:var(--_bg);font-family:var(--commentd-font,inherit);" +
+    "line-height:1.55;padding:clamp(.75rem,3vw,1.5rem);border-radius:var(--_r);overflow-wrap:anywhere}" +
+    "@media (prefers-color-scheme:dark){.commentd:not([data-theme=light]){" + dark + "}}" +
+    ".commentd[data-theme=dark]{" + dark + "}" +
+    ".commentd *{box-sizing:border-box}" +
+    ".commentd .cd-h{margin:0 0 1rem;font-size:1.25em;line-height:1.3}" +
+    ".cd-list{list-style:none;margin:0;padding:0}" +
+    ".cd-list .cd-list{margin-left:clamp(.6rem,4vw,2.75rem);padding-left:clamp(.5rem,2vw,1rem);border-left:2px solid var(--_line)}" +
+    ".cd-c{display:flex;gap:.75rem;padding:.75rem 0}.cd-c:focus{outline:none}" +
+    ".cd-item:target>.cd-c,.cd-c:focus-visible{background:var(--_soft);border-radius:var(--_r);outline:none}" +
+    ".cd-avatar{flex:none;width:2.5rem;height:2.5rem;border-radius:50%;background:var(--_soft)}" +
+    ".cd-main{min-width:0;flex:1}.cd-meta{display:flex;flex-wrap:wrap;gap:.1rem .6rem;align-items:baseline}" +
+    ".cd-name{font-weight:600;color:inherit}.cd-date,.cd-to{color:var(--_muted);font-size:.875em;text-decoration:none}" +
+    ".cd-date:hover{text-decoration:underline}" +
+    ".cd-badge{font-size:.75em;font-weight:600;padding:.05rem .5rem;border-radius:1rem;background:var(--_soft);color:var(--_muted);border:1px solid var(--_line)}" +
+    ".cd-pending>.cd-c .cd-body{opacity:.8}" +
+    ".cd-body>:first-child{margin-top:.2rem}.cd-body>:last-child{margin-bottom:.2rem}" +
+    ".cd-body a{color:var(--_accent)}.cd-body pre{overflow:auto;background:var(--_soft);padding:.5rem;border-radius:4px}" +
+    ".cd-body blockquote{margin:.5rem 0;padding-left:.75rem;border-left:3px solid var(--_line);color:var(--_muted)}" +
+    ".cd-link{font:inherit;font-size:.875em;background:none;border:0;padding:.25rem 0;color:var(--_accent);cursor:pointer;font-weight:600}" +
+    ".cd-link:hover{text-decoration:underline}" +
+    ".cd-empty,.cd-note,.cd-hint{color:var(--_muted)}.cd-note,.cd-hint{font-size:.875em;margin:.25rem 0 1rem}" +
+    ".cd-form{margin-top:1.5rem;padding-top:1.25rem;border-top:1px solid var(--_line)}" +
+    ".cd-list .cd-form{margin:.25rem 0 1rem;padding:1rem;border:1px solid var(--_line);border-radius:var(--_r)}" +
+    ".cd-row{display:grid;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));gap:0 1rem}" +
+    ".cd-field{margin-bottom:.9rem}.cd-field label{display:block;font-weight:600;margin-bottom:.25rem}" +
+    ".cd-field input,.cd-field textarea{width:100%;font:inherit;font-size:max(16px,1em);color:inherit;background:var(--_field);" +
+    "border:1px solid var(--_line);border-radius:calc(var(--_r) * .75);padding:.55rem .7rem}" +
+    ".cd-field textarea{min-height:8rem;resize:vertical}" +
+    ".commentd :focus-visible,.cd-field :focus{outline:3px solid var(--_accent);outline-offset:1px}" +
+    ".cd-field [aria-invalid=true]{border-color:var(--_err);border-width:2px}" +
+    ".cd-err{color:var(--_err);font-size:.875em;margin:.25rem 0 0;font-weight:600}.cd-err:empty{display:none}" +
+    ".cd-check{display:flex;gap:.5rem;align-items:flex-start;margin:.4rem 0}.cd-check input{width:1.1rem;height:1.1rem;margin-top:.2rem;flex:none}" +
+    ".cd-actions{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;margin-top:1rem}" +
+    ".cd-btn{font:inherit;font-weight:600;min-height:2.75rem;padding:.5rem 1.25rem;border-radius:calc(var(--_r) * .75);" +
+    "border:1px solid var(--_accent);background:var(--_accent);color:var(--_on-accent);cursor:pointer}" +
+    ".cd-btn[disabled]{opacity:.6;cursor:progress}.cd-btn.cd-quiet{background:transparent;color:var(--_accent)}" +
+    ".cd-status{margin:.75rem 0 0;font-weight:600}.cd-status.cd-bad{color:var(--_err)}" +
+    ".cd-hp{position:absolute!important;left:-10000px;top:auto;width:1px;height:1px;overflow:hidden}";
+
+  /* ---- the comment section ---------------------------------------------------------- */
+
+  function CommentSection(root) {
+    this.root = root;
+    this.slug = root.getAttribute("data-slug") || location.pathname;
+    this.maxDepth = Math.max(1, parseInt(root.getAttribute("data-max-depth"), 10) || 4);
+    this.pendingKey = "pending." + this.slug;
+    this.approved = [];
+    this.replyTo = null;
+    this.formToken = null;
+    this.build();
+    this.load();
+    this.fetchFormToken();
+  }
+
+  CommentSection.prototype.build = function () {
+    var self = this;
+    this.level = Math.min(5, Math.max(1, parseInt(this.root.getAttribute("data-heading-level"), 10) || 2));
+    this.heading = h("h" + this.level, { "class": "cd-h cd-heading", id: "cd-heading" }, t("heading_zero"));
+    this.list = h("ol", { "class": "cd-list" });
+    this.info = h("p", { "class": "cd-empty", text: t("loading") });
+    this.section = h("section", { "class": "commentd", "aria-labelledby": "cd-heading",
+      "data-theme": this.root.getAttribute("data-theme") }, this.heading, this.info, this.list);
+    this.form = this.buildForm();
+    this.section.append(this.form);
+    this.root.replaceChildren(this.section);
+    window.addEventListener("storage", function (e) {
+      if (e.key === "commentd." + self.pendingKey) self.render();
+    });
+  };
+
+  CommentSection.prototype.field = function (name, type, required, attrs) {
+    var id = "cd-" + name, errId = id + "-error";
+    var input = h(type === "textarea" ? "textarea" : "input", Object.assign({
+      id: id, name: name, type: type === "textarea" ? null : type, required: required,
+      "aria-describedby": errId + (name === "body" ? " cd-body-hint" : "")
+    }, attrs));
+    var label = h("label", { "for": id }, t(name), required ? h("span", { "aria-hidden": "true" }, " *") : null);
+    this.inputs[name] = input;
+    this.errors[name] = h("p", { "class": "cd-err", id: errId });
+    return h("div", { "class": "cd-field" }, label, input, this.errors[name]);
+  };
+
+  CommentSection.prototype.buildForm = function () {
+    var self = this, saved = store.get("author") || {};
+    this.inputs = {};
+    this.errors = {};
+    this.formHeading = h("h" + (this.level + 1), { "class": "cd-h", id: "cd-form-heading" }, t("formHeading"));
+    this.status = h("p", { "class": "cd-status", role: "status", "aria-live": "polite" });
+    this.submitButton = h("button", { "class": "cd-btn", type: "submit" }, t("submit"));
+    this.cancelButton = h("button", { "class": "cd-btn cd-quiet", type: "button", hidden: true,
+      onclick: function () { self.closeReply(true); } }, t("cancel"));
+    this.notify = h("input", { type: "checkbox", id: "cd-notify", name: "notify" });
+    this.remember = h("input", { type: "checkbox", id: "cd-remember", checked: !!saved.name });
+    var form = h("form", { "class": "cd-form", novalidate: true, "aria-labelledby": "cd-form-heading",
+      onsubmit: function (e) { e.preventDefault(); self.submit(); },
+      onkeydown: function (e) { if (e.key === "Escape" && self.replyTo) self.closeReply(true); } },
+      this.formHeading,
+      h("p", { "class": "cd-note", text: t("note") }),
+      h("div", { "class": "cd-row" },
+        this.field("name", "text", true, { autocomplete: "name", maxlength: 80 }),
+        this.field("email", "email", true, { autocomplete: "email", maxlength: 254 }),
+        this.field("website", "url", false, { autocomplete: "url", maxlength: 300, placeholder: "https://" })),
+      this.field("body", "textarea", true, { rows: 5, maxlength: 5000 }),
+      h("p", { "class": "cd-hint", id: "cd-body-hint", text: t("bodyHint") }),
+      /* The bot trap: off screen, out of the tab order, hidden from assistive technology. */
+      h("div", { "class": "cd-hp", "aria-hidden": "true" },
+        h("label", null, t("honeypot"), h("input", { name: "url2", type: "text", tabindex: "-1", autocomplete: "off" }))),
+      h("div", { "class": "cd-check" }, this.notify, h("label", { "for": "cd-notify", text: t("notify") })),
+      h("div", { "class": "cd-check" }, this.remember, h("label", { "for": "cd-remember", text: t("remember") })),
+      h("div", { "class": "cd-actions" }, this.submitButton, this.cancelButton),
+      this.status);
+    this.honeypot = form.querySelector("[name=url2]");
+    ["name", "email", "website"].forEach(function (k) { if (saved[k]) self.inputs[k].value = saved[k]; });
+    return form;
+  };
+
+  CommentSection.prototype.fetchFormToken = function () {
+    var self = this;
+    return fetch(base + "/api/form-token", { cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) { if (d) self.formToken = { value: d.form_token, until: Date.now() + (d.expires_in - 60) * 1000 }; })
+      .catch(function () { /* posting still works without one; the service only grows wary */ });
+  };
+
+  CommentSection.prototype.ownPending = function () {
+    var month = 30 * 86400 * 1000, approved = {};
+    this.approved.forEach(function (c) { approved[c.id] = true; });
+    return (store.get(this.pendingKey) || []).filter(function (p) {
+      return !approved[p.comment.id] && Date.now() - p.saved_at < month;
+    });
+  };
+
+  CommentSection.prototype.load = function () {
+    var self = this, waiting = this.ownPending().length > 0;
+    /* A reader waiting for their comment revalidates instead of trusting the short HTTP cache. */
+    return fetch(base + "/api/posts/" + slugPath(this.slug) + "/comments", { cache: waiting ? "no-cache" : "default" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (data) {
+        self.approved = data.comments;
+        self.loaded = true;
+        store.set(self.pendingKey, self.ownPending().length ? self.ownPending() : null);
+        self.render();
+        var target = location.hash && document.getElementById(location.hash.slice(1));
+        if (target) target.scrollIntoView();
+      })
+      .catch(function () {
+        self.info.replaceChildren(t("loadFailed") + " ",
+          h("button", { "class": "cd-link", type: "button", onclick: function () { self.load(); } }, t("retry")));
+        self.render(true);
+      });
+  };
+
+  CommentSection.prototype.render = function (keepInfo) {
+    var self = this, all = [], children = {}, byId = {};
+    this.approved.forEach(function (c) { all.push({ c: c }); });
+    this.ownPending().forEach(function (p) { all.push({ c: p.comment, pending: true }); });
+    all.forEach(function (e) { byId[e.c.id] = e; });
+    all.forEach(function (e) {
+      var parent = e.c.parent_id != null && byId[e.c.parent_id] ? e.c.parent_id : "top";
+      (children[parent] = children[parent] || []).push(e);
+    });
+    if (this.list.contains(this.form)) this.closeReply(false);
+    /* flat: these replies sit beside their parent (past maxDepth), so they name whom they answer. */
+    function fill(parentId, ol, depth, flat) {
+      (children[parentId] || []).forEach(function (e) {
+        var li = self.renderComment(e, flat ? byId[parentId].c : null);
+        ol.append(li);
+        if (!children[e.c.id]) return;
+        if (depth < self.maxDepth) fill(e.c.id, li.appendChild(h("ol", { "class": "cd-list" })), depth + 1, false);
+        else fill(e.c.id, ol, depth, true);
+      });
+    }
+    this.list.replaceChildren();
+    fill("top", this.list, 1, false);
+    var n = this.approved.length, slug = this.slug;
+    this.heading.textContent = n ? plural("heading", n) : t("heading_zero");
+    if (this.loaded) countLinks().forEach(function (el) {
+      if (el.getAttribute("data-commentd-count") === slug) el.textContent = plural("count", n);
+    });
+    if (!keepInfo) {
+      this.info.textContent = all.length ? "" : t("empty");
+      this.info.hidden = !!all.length;
+    }
+  };
+
+  CommentSection.prototype.renderComment = function (entry, flattenedUnder) {
+    var self = this, c = entry.c, author = c.author || {}, url = author.website && safeUrl(author.website);
+    var name = url ? h("a", { "class": "cd-name", href: url, rel: "nofollow ugc noopener" }, author.name)
+      : h("span", { "class": "cd-name" }, author.name);
+    var body = h("div", { "class": "cd-body" });
+    body.innerHTML = c.body_html; /* sanitised by the service (nh3): the one HTML we insert */
+    var reply = entry.pending ? null : h("button", { "class": "cd-link", type: "button", "aria-expanded": "false",
+      "aria-label": t("replyTo", { name: author.name }),
+      onclick: function () { self.openReply(c, li, reply); } }, t("reply"));
+    var li = h("li", { "class": "cd-item" + (entry.pending ? " cd-pending" : ""), id: "comment-" + c.id },
+      h("article", { "class": "cd-c", tabindex: "-1", "aria-label": author.name },
+        h("img", { "class": "cd-avatar", src: author.avatar, alt: "", width: "40", height: "40", loading: "lazy" }),
+        h("div", { "class": "cd-main" },
+          h("header", { "class": "cd-meta" }, name,
+            flattenedUnder ? h("span", { "class": "cd-to" }, t("inReplyTo", { name: flattenedUnder.author.name })) : null,
+            h("a", { "class": "cd-date", href: "#comment-" + c.id }, timeEl(c.created_at)),
+            entry.pending ? h("span", { "class": "cd-badge" }, t("pending")) : null),
+          body, reply)));
+    return li;
+  };
+
+  CommentSection.prototype.openReply = function (comment, li, button) {
+    this.closeReply(false);
+    this.replyTo = { comment: comment, button: button };
+    this.formHeading.textContent = t("replyHeading", { name: comment.author.name });
+    this.cancelButton.hidden = false;
+    button.setAttribute("aria-expanded", "true");
+    li.querySelector(".cd-c").after(this.form);
+    var inputs = this.inputs;
+    (["name", "email", "body"].map(function (k) { return inputs[k]; }).filter(function (i) { return !i.value.trim(); })[0] || inputs.body).focus();
+  };
+
+  CommentSection.prototype.closeReply = function (restoreFocus) {
+    var replying = this.replyTo;
+    this.replyTo = null;
+    this.formHeading.textContent = t("formHeading");
+    this.cancelButton.hidden = true;
+    this.section.append(this.form);
+    if (replying) {
+      replying.button.setAttribute("aria-expanded", "false");
+      if (restoreFocus && replying.button.isConnected) replying.button.focus();
+    }
+  };
+
+  CommentSection.prototype.showErrors = function (fields) {
+    var first = null;
+    for (var k in this.inputs) {
+      var bad = fields[k];
+      this.errors[k].textContent = bad || "";
+      if (bad) this.inputs[k].setAttribute("aria-invalid", "true");
+      else this.inputs[k].removeAttribute("aria-invalid");
+      if (bad && !first) first = this.inputs[k];
+    }
+    if (first) first.focus();
+    return first;
+  };
+
+  CommentSection.prototype.say = function (text, bad) {
+    this.status.textContent = text;
+    this.status.className = "cd-status" + (bad ? " cd-bad" : "");
+  };
+
+  CommentSection.prototype.checkLocally = function (v) {
+    var bad = {};
+    if (!v.name) bad.name = t("nameMissing");
+    if (!v.email) bad.email = t("emailMissing");
+    else if (!/^[^\s@]+@[^\s@]+$/.test(v.email)) bad.email = t("emailInvalid");
+    if (!v.body) bad.body = t("bodyMissing");
+    return bad;
+  };
+
+  CommentSection.prototype.submit = function () {
+    var self = this, v = {};
+    ["name", "email", "website", "body"].forEach(function (k) { v[k] = self.inputs[k].value.trim(); });
+    var bad = this.checkLocally(v);
+    if (this.showErrors(bad)) return this.say(t("invalid"), true);
+    this.submitButton.disabled = true;
+    this.submitButton.textContent = t("submitting");
+    this.say("");
+    var ready = this.formToken && Date.now() < this.formToken.until ? Promise.resolve() : this.fetchFormToken();
+    return ready.then(function () {
+      var data = new URLSearchParams(v);
+      data.set("notify", self.notify.checked ? "true" : "false");
+      data.set("url2", self.honeypot.value);
+      if (self.replyTo) data.set("parent_id", self.replyTo.comment.id);
+      if (self.formToken) data.set("form_token", self.formToken.value);
+      var token = store.get("token");
+      if (token) data.set("commenter_token", token);
+      /* Form encoding keeps this a "simple" request: no CORS preflight round trip. */
+      return fetch(base + "/api/posts/" + slugPath(self.slug) + "/comments", { method: "POST", body: data })
+        .then(function (r) {
+          return r.json().catch(function () { return {}; }).then(function (body) { self.answered(r, body, v); });
+        }, function (error) {
+          self.say(t("offline"), true);
+          console.warn("commentd: posting failed (" + error + "). If the server is up, is " +
+            location.origin + " listed in COMMENTD_ALLOWED_ORIGINS?");
+        });
+    }).finally(function () {
+      self.submitButton.disabled = false;
+      self.submitButton.textContent = t("submit");
+    });
+  };
+
+  CommentSection.prototype.answered = function (r, body, v) {
+    if (r.status === 201) return this.posted(body, v);
+    if (r.status === 422 && body.fields) {
+      var fields = {}, known = false;
+      for (var k in body.fields) {
+        if (k in this.inputs) { fields[k] = S["error_" + k] || body.fields[k]; known = true; }
+      }
+      this.showErrors(fields);
+      if (!known && body.fields.parent_id) return this.say(t("parentGone"), true);
+      return this.say(known ? t("invalid") : t("failed") + " " + body.message, true);
+    }
+    if (r.status === 429) {
+      var secs = parseInt(r.headers.get("Retry-After"), 10) || 60, unit = secs < 90 ? "second" : secs < 5400 ? "minute" : "hour";
+      var n = Math.ceil(secs / { second: 1, minute: 60, hour: 3600 }[unit]);
+      var when = new Intl.NumberFormat(lang, { style: "unit", unit: unit, unitDisplay: "long" }).format(n);
+      return this.say(t("tooFast", { time: when }), true);
+    }
+    this.say(t("failed") + (body.message ? " " + body.message : ""), true);
+  };
+
+  CommentSection.prototype.posted = function (body, v) {
+    if (body.commenter_token) store.set("token", body.commenter_token);
+    store.set("author", this.remember.checked ? { name: v.name, email: v.email, website: v.website } : null);
+    var comment = body.comment;
+    if (body.status === "approved") this.approved.push(comment);
+    else store.set(this.pendingKey, this.ownPending().concat([{ comment: comment, saved_at: Date.now() }]));
+    this.inputs.body.value = "";
+    this.notify.checked = false;
+    this.showErrors({});
+    this.render();
+    this.formToken = null;
+    this.fetchFormToken();
+    var mine = document.getElementById("comment-" + comment.id);
+    if (mine) mine.querySelector(".cd-c").focus();
+    this.say(body.status === "approved" ? t("thanksApproved") : t("thanksPending"));
+  };
+
+  /* ---- the counts helper: <a data-commentd-count="slug"> on index pages ---------------- */
+
+  function countLinks() { return Array.prototype.slice.call(document.querySelectorAll("[data-commentd-count]")); }
+
+  /* skip: the slug whose comments this page lists anyway (its count comes from that list). */
+  function fillCounts(skip) {
+    var els = countLinks();
+    var slugs = els.map(function (el) { return el.getAttribute("data-commentd-count"); })
+      .filter(function (s, i, all) { return s && s !== skip && all.indexOf(s) === i; });
+    for (var i = 0; i < slugs.length; i += 100) {
+      var query = slugs.slice(i, i + 100).map(function (s) { return "slug=" + encodeURIComponent(s); }).join("&");
+      fetch(base + "/api/counts?" + query).then(function (r) { return r.ok ? r.json() : {}; }).then(function (counts) {
+        els.forEach(function (el) {
+          var n = counts[el.getAttribute("data-commentd-count")];
+          if (typeof n === "number") el.textContent = plural("count", n);
+        });
+      }).catch(function () { /* the page keeps whatever text it had */ });
+    }
+  }
+
+  function start() {
+    if (document.getElementById("commentd-style")) return; /* included twice: run once */
+    document.head.append(h("style", { id: "commentd-style" }, css));
+    var root = document.getElementById("comments");
+    var section = root && new CommentSection(root);
+    fillCounts(section && section.slug);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

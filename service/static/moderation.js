@@ -1,1 +1,454 @@
-/* commentd moderation widget: built in issue 3 */
+/* commentd moderation widget (moderation.js): the author's queue, on any page of the blog or
+ * at /moderate. <div id="moderation" data-post-url="/posts/{slug}.html"></div> and this script.
+ * The token lives in sessionStorage only (this tab, until closed or forgotten). Words:
+ * window.commentdModerationStrings; colours: the same --commentd-* properties as embed.js. */
+(function () {
+  "use strict";
+  var script = document.currentScript || document.querySelector('script[src*="moderation.js"]');
+  var base = script.src.replace(/\/moderation\.js([?#].*)?$/, "");
+  var lang = document.documentElement.lang || navigator.language || "en";
+  try { Intl.getCanonicalLocales(lang); } catch (e) { lang = "en"; } /* e.g. lang="en_US" */
+  var TOKEN_KEY = "commentd.moderationToken";
+  var STATUSES = ["pending", "approved", "spam", "rejected"];
+  /* What each action does to a comment's status (delete: it is gone). */
+  var ACTIONS = { approve: "approved", reject: "rejected", spam: "spam", "delete": null };
+  var KEYS = { a: "approve", r: "reject", s: "spam", d: "delete", Delete: "delete" };
+
+  var S = Object.assign({
+    tokenLabel: "Moderation token", signIn: "Open the queue",
+    tokenHint: "Kept in this browser tab only, until you close it or forget it.",
+    tokenRefused: "That token was not accepted.", forget: "Forget token", forgotten: "The token is forgotten.",
+    tabs: "Comments by status", pending: "Pending", approved: "Approved", spam: "Spam", rejected: "Rejected",
+    refresh: "Refresh", loading: "Loading…", loadMore: "Load more", loadFailed: "The queue could not be loaded.",
+    empty_pending: "Nothing waits for you. The queue is clear.", empty_other: "No comments here.",
+    selectAll: "Select all shown", selected: "{n} selected", select: "Select the comment by {name}",
+    approve: "Approve", reject: "Reject", spamAction: "Spam", "delete": "Delete",
+    on: "on", inReplyTo: "reply to #{id}", notify: "wants reply notices",
+    signals: "Spam signals", score: "score {score}", noSignals: "No spam signals.",
+    done_approve: "Approved {n}.", done_reject: "Rejected {n}.", done_spam: "Marked {n} as spam.", done_delete: "Deleted {n}.",
+    comments_one: "1 comment", comments_other: "{n} comments", theCommentBy: "the comment by {name}",
+    failed: "Could not {action} the comment by {name}: {reason} It is back in the list.",
+    gone: "The comment by {name} no longer exists.", offline: "the server could not be reached.",
+    confirmDelete: "Delete {what} for good? This removes the text and the email address; replies stay.",
+    cancel: "Cancel", keys: "Keys: j / k move · x select · a approve · r reject · s spam · d delete"
+  }, window.commentdModerationStrings || {});
+
+  function t(key, vars) {
+    return String(S[key]).replace(/\{(\w+)\}/g, function (m, k) { return vars && k in vars ? vars[k] : m; });
+  }
+  function plural(prefix, n) {
+    var key = prefix + "_" + new Intl.PluralRules(lang).select(n);
+    return t(S[key] ? key : prefix + "_other", { n: n.toLocaleString(lang) });
+  }
+  /* Strings become text nodes, never HTML. */
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    for (var k in attrs || {}) {
+      var v = attrs[k];
+      if (v == null || v === false) continue;
+      if (k.slice(0, 2) === "on") el.addEventListener(k.slice(2), v);
+      else if (k === "text") el.textContent = v;
+      else el.setAttribute(k, v === true ? "" : v);
+    }
+    [].slice.call(arguments, 2).flat().forEach(function (c) { if (c != null && c !== false) el.append(c); });
+    return el;
+  }
+  function safeUrl(url) {
+    try { return /^https?:$/.test(new URL(url).protocol) ? url : null; } catch (e) { return null; }
+  }
+  var rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+  function timeEl(iso) {
+    var d = new Date(iso), s = (Date.now() - d) / 1000, shown = null;
+    [[60, 1, "second"], [3600, 60, "minute"], [86400, 3600, "hour"], [2592000, 86400, "day"]].forEach(function (st) {
+      if (shown === null && s < st[0]) shown = rtf.format(-Math.max(0, Math.floor(s / st[1])), st[2]);
+    });
+    return h("time", { datetime: iso, title: d.toLocaleString(lang, { dateStyle: "full", timeStyle: "short" }) },
+      shown || d.toLocaleDateString(lang, { year: "numeric", month: "short", day: "numeric" }));
+  }
+  var session = {
+    get: function () { try { return sessionStorage.getItem(TOKEN_KEY); } catch (e) { return null; } },
+    set: function (v) {
+      try { if (v) sessionStorage.setItem(TOKEN_KEY, v); else sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* memory only */ }
+    }
+  };
+
+  var dark = "--_fg:var(--commentd-text,#e6edf3);--_muted:var(--commentd-muted,#9da7b3);--_bg:var(--commentd-bg,#161b22);" +
+    "--_field:var(--commentd-field-bg,#0d1117);--_line:var(--commentd-border,#30363d);--_accent:var(--commentd-accent,#58a6ff);" +
+    "--_on-accent:var(--commentd-on-accent,#0d1117);--_err:var(--commentd-error,#ff7b72);--_ok:var(--commentd-success,#3fb950);" +
+    "--_soft:var(--commentd-soft,#21262d);color-scheme:dark";
+  var css =
+    ".cm{--_fg:var(--commentd-text,#1f2328);--_muted:var(--commentd-muted,#59636e);--_bg:var(--commentd-bg,#fff);" +
+    "--_field:var(--commentd-field-bg,#fff);--_line:var(--commentd-border,#d1d9e0);--_accent:var(--commentd-accent,#0969da);" +
+    "--_on-accent:var(--commentd-on-accent,#fff);--_err:var(--commentd-error,#d1242f);--_ok:var(--commentd-success,#1a7f37);" +
+    "--_soft:var(--commentd-soft,#f6f8fa);--_r:var(--commentd-radius,8px);color-scheme:light;color:var(--_fg);" +
+    "background:var(--_bg);font-family:var(--commentd-font,system-ui,sans-serif);font-size:1rem;line-height:1.5;" +
+    "padding:clamp(.75rem,2vw,1.25rem);border-radius:var(--_r);overflow-wrap:anywhere}" +
+    "@media (prefers-color-scheme:dark){.cm:not([data-theme=light]){" + dark + "}}.cm[data-theme=dark]{" + dark + "}" +
+    ".cm *{box-sizing:border-box}.cm :focus-visible{outline:3px solid var(--_accent);outline-offset:2px}" +
+    ".cm-login{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}.cm-login label{display:block;font-weight:600;width:100%}" +
+    ".cm-login input{font:inherit;font-size:max(16px,1em);flex:1 1 16rem;padding:.5rem .7rem;border:1px solid var(--_line);" +
+    "border-radius:6px;background:var(--_field);color:inherit}" +
+    ".cm-hint,.cm-keys,.cm-meta,.cm-empty{color:var(--_muted);font-size:.875em}.cm-keys{margin-top:1rem}" +
+    ".cm-btn{font:inherit;font-size:.9em;font-weight:600;min-height:2.25rem;padding:.3rem .9rem;border-radius:6px;cursor:pointer;" +
+    "border:1px solid var(--_line);background:var(--_soft);color:var(--_fg)}.cm-btn:hover{border-color:var(--_muted)}" +
+    ".cm-btn[disabled]{opacity:.5;cursor:default}" +
+    ".cm-primary{background:var(--_accent);border-color:var(--_accent);color:var(--_on-accent)}" +
+    ".cm-danger{color:var(--_err)}.cm-danger.cm-primary{background:var(--_err);border-color:var(--_err);color:#fff}" +
+    ".cm-bar{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between;border-bottom:1px solid var(--_line);margin-bottom:.75rem}" +
+    ".cm-tabs{display:flex;flex-wrap:wrap}.cm-tab{font:inherit;font-weight:600;background:none;border:0;border-bottom:3px solid transparent;" +
+    "padding:.6rem .8rem;color:var(--_muted);cursor:pointer}.cm-tab[aria-selected=true]{color:var(--_fg);border-bottom-color:var(--_accent)}" +
+    ".cm-count{display:inline-block;min-width:1.6em;margin-left:.35rem;padding:0 .4rem;border-radius:1rem;background:var(--_soft);" +
+    "border:1px solid var(--_line);font-size:.8em;text-align:center}" +
+    ".cm-tools{display:flex;gap:.5rem;padding-bottom:.4rem}" +
+    ".cm-bulk{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;padding:.5rem 0}.cm-bulk label{margin-right:auto;display:flex;gap:.4rem;align-items:center}" +
+    ".cm-list{list-style:none;margin:0;padding:0}" +
+    ".cm-item{display:grid;grid-template-columns:auto auto 1fr;gap:.75rem;padding:1rem .5rem;border-bottom:1px solid var(--_line)}" +
+    ".cm-item:focus{outline:none;background:var(--_soft);box-shadow:inset 3px 0 0 var(--_accent)}" +
+    ".cm-item.cm-sel{background:var(--_soft)}.cm-item input{width:1.1rem;height:1.1rem;margin-top:.6rem}" +
+    ".cm-avatar{width:2.5rem;height:2.5rem;border-radius:50%}.cm-main{min-width:0}" +
+    ".cm-who{display:flex;flex-wrap:wrap;gap:.1rem .6rem;align-items:baseline}.cm-name{font-weight:700}" +
+    ".cm-who a,.cm-meta a,.cm-body a{color:var(--_accent)}.cm-body>:first-child{margin-top:.35rem}.cm-body>:last-child{margin-bottom:.35rem}" +
+    ".cm-body blockquote{margin:.5rem 0;padding-left:.75rem;border-left:3px solid var(--_line)}" +
+    ".cm-signals{font-size:.85em;margin:.25rem 0 .5rem;padding:.35rem .6rem;border-radius:6px;background:var(--_soft);border-left:3px solid var(--_err)}" +
+    ".cm-signals ul{margin:0;padding-left:1.2rem}.cm-clean{border-left-color:var(--_ok)}" +
+    ".cm-actions{display:flex;flex-wrap:wrap;gap:.4rem;margin-top:.4rem}" +
+    ".cm-status{min-height:1.5em;font-weight:600;margin:.5rem 0}.cm-status.cm-bad,.cm-err{color:var(--_err);font-weight:600}" +
+    ".cm-more{margin-top:1rem}.cm kbd{font:inherit;font-size:.85em;padding:0 .3rem;border:1px solid var(--_line);border-radius:4px}" +
+    ".cm-dialog{color:var(--_fg);background:var(--_bg);border:1px solid var(--_line);border-radius:var(--_r);max-width:28rem;padding:1.25rem}" +
+    ".cm-dialog::backdrop{background:rgb(0 0 0/.4)}.cm-dialog p{margin-top:0}" +
+    "@media (max-width:40rem){.cm-item{grid-template-columns:auto 1fr}.cm-avatar{display:none}}";
+
+  function Queue(root) {
+    this.root = root;
+    this.pageSize = Math.min(100, parseInt(root.getAttribute("data-page-size"), 10) || 20);
+    var template = root.getAttribute("data-post-url") || new URLSearchParams(location.search).get("post_url");
+    /* Embedded on the blog, a slug is a path of the blog; on the service's own page we cannot guess. */
+    this.postUrl = template || (location.origin !== new URL(base).origin ? "/{slug}" : null);
+    this.token = session.get();
+    this.tab = "pending";
+    this.counts = {};
+    this.section = h("section", { "class": "cm", "data-theme": root.getAttribute("data-theme") });
+    this.status = h("p", { "class": "cm-status", role: "status", "aria-live": "polite" });
+    root.replaceChildren(this.section);
+    if (this.token) this.showQueue(); else this.showLogin();
+  }
+
+  Queue.prototype.api = function (method, path) {
+    return fetch(base + "/api/moderation/" + path, {
+      method: method, cache: "no-store", headers: { Authorization: "Bearer " + this.token }
+    }).then(function (r) {
+      if (r.status === 204) return { r: r, body: null };
+      return r.json().catch(function () { return {}; }).then(function (body) { return { r: r, body: body }; });
+    });
+  };
+
+  Queue.prototype.say = function (text, bad) {
+    this.status.textContent = text;
+    this.status.className = "cm-status" + (bad ? " cm-bad" : "");
+  };
+
+  Queue.prototype.showLogin = function (message) {
+    var self = this, input = h("input", { id: "cm-token", type: "password", autocomplete: "off", spellcheck: "false", required: true });
+    var error = h("p", { "class": "cm-err", role: "alert" }, message || "");
+    var form = h("form", { "class": "cm-login", onsubmit: function (e) {
+      e.preventDefault();
+      self.token = input.value.trim();
+      if (!self.token) return input.focus();
+      self.api("GET", "counts").then(function (res) {
+        if (res.r.ok) { session.set(self.token); self.say(""); return self.showQueue(); }
+        error.textContent = res.r.status === 401 ? t("tokenRefused") : res.body.message || t("loadFailed");
+        input.setAttribute("aria-invalid", "true");
+        input.focus();
+      }, function () { error.textContent = t("loadFailed") + " " + t("offline"); });
+    } }, h("label", { "for": "cm-token" }, t("tokenLabel")), input,
+      h("button", { "class": "cm-btn cm-primary", type: "submit" }, t("signIn")));
+    this.section.replaceChildren(form, error, h("p", { "class": "cm-hint", text: t("tokenHint") }), this.status);
+    input.focus();
+  };
+
+  Queue.prototype.forget = function (message) {
+    session.set(null);
+    this.token = null;
+    document.removeEventListener("keydown", this.onKey);
+    this.showLogin(message);
+    if (!message) this.say(t("forgotten"));
+  };
+
+  Queue.prototype.showQueue = function () {
+    var self = this;
+    this.tabs = {};
+    var tablist = h("div", { "class": "cm-tabs", role: "tablist", "aria-label": t("tabs"), onkeydown: function (e) {
+      var step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+      if (!step) return;
+      var next = STATUSES[(STATUSES.indexOf(self.tab) + step + STATUSES.length) % STATUSES.length];
+      self.switchTab(next);
+      self.tabs[next].focus();
+    } });
+    STATUSES.forEach(function (status) {
+      var count = h("span", { "class": "cm-count" }, "–");
+      var tab = h("button", { "class": "cm-tab", type: "button", role: "tab", id: "cm-tab-" + status, "aria-controls": "cm-panel",
+        onclick: function () { self.switchTab(status); } }, t(status), count);
+      tab.count = count;
+      self.tabs[status] = tab;
+      tablist.append(tab);
+    });
+    this.selectAll = h("input", { type: "checkbox", id: "cm-all", onchange: function () {
+      self.items().forEach(function (li) { self.setSelected(li, self.selectAll.checked); });
+      self.updateBulk();
+    } });
+    this.selectedNote = h("span", { "class": "cm-hint", "aria-live": "polite" });
+    this.bulkButtons = Object.keys(ACTIONS).map(function (action) {
+      var b = h("button", { "class": "cm-btn" + (action === "delete" ? " cm-danger" : ""), type: "button", "data-action": action,
+        onclick: function () { self.act(self.selectedItems(), action); } }, t(action === "spam" ? "spamAction" : action));
+      return b;
+    });
+    this.list = h("ol", { "class": "cm-list", "aria-labelledby": "cm-panel-label" });
+    this.empty = h("p", { "class": "cm-empty", hidden: true });
+    this.more = h("button", { "class": "cm-btn cm-more", type: "button", hidden: true, onclick: function () { self.load(true); } }, t("loadMore"));
+    this.dialog = this.buildDialog();
+    this.section.replaceChildren(
+      h("div", { "class": "cm-bar" }, tablist, h("div", { "class": "cm-tools" },
+        h("button", { "class": "cm-btn", type: "button", onclick: function () { self.refresh(); } }, t("refresh")),
+        h("button", { "class": "cm-btn", type: "button", onclick: function () { self.forget(); } }, t("forget")))),
+      h("div", { id: "cm-panel", role: "tabpanel" },
+        h("div", { "class": "cm-bulk" }, h("label", null, this.selectAll, t("selectAll")), this.selectedNote, this.bulkButtons),
+        this.list, this.empty, this.more),
+      this.status, h("p", { "class": "cm-keys", text: t("keys") }), this.dialog);
+    this.onKey = this.onKey || function (e) { self.shortcut(e); };
+    document.addEventListener("keydown", this.onKey);
+    this.switchTab(this.tab);
+  };
+
+  Queue.prototype.buildDialog = function () {
+    var self = this;
+    this.dialogText = h("p");
+    var dialog = h("dialog", { "class": "cm-dialog", "aria-labelledby": "cm-dialog-text" },
+      h("form", { method: "dialog" }, this.dialogText,
+        h("div", { "class": "cm-actions" },
+          h("button", { "class": "cm-btn cm-danger cm-primary", value: "delete" }, t("delete")),
+          h("button", { "class": "cm-btn", value: "cancel", autofocus: true }, t("cancel")))));
+    this.dialogText.id = "cm-dialog-text";
+    dialog.addEventListener("close", function () { if (self.dialogDone) self.dialogDone(dialog.returnValue === "delete"); });
+    return dialog;
+  };
+
+  Queue.prototype.confirmDelete = function (what) {
+    var self = this;
+    this.dialogText.textContent = t("confirmDelete", { what: what });
+    this.dialog.returnValue = "cancel";
+    return new Promise(function (resolve) {
+      self.dialogDone = function (yes) { self.dialogDone = null; resolve(yes); };
+      self.dialog.showModal();
+    });
+  };
+
+  Queue.prototype.switchTab = function (status) {
+    this.tab = status;
+    for (var s in this.tabs) {
+      this.tabs[s].setAttribute("aria-selected", String(s === status));
+      this.tabs[s].tabIndex = s === status ? 0 : -1;
+    }
+    this.section.querySelector("#cm-panel").setAttribute("aria-labelledby", "cm-tab-" + status);
+    this.list.setAttribute("aria-labelledby", "cm-tab-" + status);
+    this.bulkButtons.forEach(function (b) { b.hidden = ACTIONS[b.getAttribute("data-action")] === status; });
+    this.refresh();
+  };
+
+  Queue.prototype.refresh = function () {
+    this.cursor = null;
+    this.list.replaceChildren();
+    this.loadCounts();
+    return this.load(false);
+  };
+
+  Queue.prototype.handleAuth = function (res) {
+    if (res.r.status !== 401) return false;
+    this.forget(t("tokenRefused"));
+    return true;
+  };
+
+  Queue.prototype.loadCounts = function () {
+    var self = this;
+    return this.api("GET", "counts").then(function (res) {
+      if (self.handleAuth(res) || !res.r.ok) return;
+      self.counts = res.body;
+      self.showCounts();
+    }, function () { /* the list reports the failure */ });
+  };
+
+  Queue.prototype.showCounts = function () {
+    for (var s in this.tabs) this.tabs[s].count.textContent = (this.counts[s] || 0).toLocaleString(lang);
+  };
+
+  Queue.prototype.load = function (more) {
+    var self = this, tab = this.tab, seq = this.seq = (this.seq || 0) + 1;
+    var query = "comments?status=" + tab + "&limit=" + this.pageSize + (more && this.cursor ? "&cursor=" + encodeURIComponent(this.cursor) : "");
+    this.more.hidden = true;
+    this.empty.hidden = false;
+    this.empty.textContent = t("loading");
+    return this.api("GET", query).then(function (res) {
+      if (self.handleAuth(res) || seq !== self.seq) return; /* a newer load replaced this one */
+      if (!res.r.ok) throw new Error(res.body.message);
+      var first = self.items().length;
+      res.body.comments.forEach(function (c) { self.list.append(self.renderItem(c)); });
+      self.cursor = res.body.next_cursor;
+      self.more.hidden = !self.cursor;
+      self.afterChange();
+      if (more && self.items()[first]) self.items()[first].focus();
+    }).catch(function (e) {
+      self.empty.textContent = t("loadFailed") + " " + (e.message && e.message !== "Failed to fetch" ? e.message : t("offline"));
+    });
+  };
+
+  Queue.prototype.items = function () { return Array.prototype.slice.call(this.list.children); };
+  Queue.prototype.selectedItems = function () {
+    return this.items().filter(function (li) { return li.checkbox.checked; });
+  };
+  Queue.prototype.setSelected = function (li, on) {
+    li.checkbox.checked = on;
+    li.classList.toggle("cm-sel", on);
+  };
+
+  Queue.prototype.afterChange = function () {
+    var n = this.items().length, chosen = this.selectedItems().length;
+    this.empty.hidden = n > 0;
+    this.empty.textContent = this.tab === "pending" ? t("empty_pending") : t("empty_other");
+    this.updateBulk();
+    this.selectAll.checked = n > 0 && chosen === n;
+    this.selectAll.disabled = n === 0;
+    /* Acting on a whole page empties it: fetch the next rather than claim the queue is clear. */
+    if (!n && this.cursor && this.more.hidden === false) this.load(true);
+  };
+
+  Queue.prototype.updateBulk = function () {
+    var n = this.selectedItems().length;
+    this.selectedNote.textContent = n ? t("selected", { n: n }) : "";
+    this.bulkButtons.forEach(function (b) { b.disabled = n === 0; });
+  };
+
+  Queue.prototype.postLink = function (c) {
+    if (!this.postUrl) return null;
+    var path = c.slug.split("/").map(encodeURIComponent).join("/");
+    var url = safeUrl(new URL(this.postUrl.replace("{slug}", path), location.href).href);
+    return url && c.status === "approved" ? url + "#comment-" + c.id : url;
+  };
+
+  Queue.prototype.renderItem = function (c) {
+    var self = this, author = c.author, website = author.website && safeUrl(author.website), link = this.postLink(c);
+    var body = h("div", { "class": "cm-body" });
+    body.innerHTML = c.body_html; /* sanitised by the service (nh3) */
+    var checkbox = h("input", { type: "checkbox", "aria-label": t("select", { name: author.name }),
+      onchange: function () { self.setSelected(li, checkbox.checked); self.afterChange(); } });
+    var signals = c.reasons.length
+      ? h("div", { "class": "cm-signals" }, t("signals") + " (" + t("score", { score: Math.round(c.spam_score * 100) + "%" }) + ")",
+        h("ul", null, c.reasons.map(function (r) { return h("li", null, r); })))
+      : h("div", { "class": "cm-signals cm-clean" }, t("noSignals"));
+    var actions = Object.keys(ACTIONS).filter(function (a) { return ACTIONS[a] !== c.status; }).map(function (action) {
+      var key = Object.keys(KEYS).filter(function (k) { return KEYS[k] === action; })[0];
+      return h("button", { "class": "cm-btn" + (action === "approve" ? " cm-primary" : action === "delete" ? " cm-danger" : ""),
+        type: "button", "aria-keyshortcuts": key, title: key, onclick: function () { self.act([li], action); } },
+        t(action === "spam" ? "spamAction" : action));
+    });
+    var li = h("li", { "class": "cm-item", tabindex: "-1", "data-id": c.id, "aria-label": author.name },
+      checkbox,
+      h("img", { "class": "cm-avatar", src: author.avatar, alt: "", width: "40", height: "40", loading: "lazy" }),
+      h("div", { "class": "cm-main" },
+        h("div", { "class": "cm-who" },
+          h("span", { "class": "cm-name" }, author.name),
+          h("a", { href: "mailto:" + c.email }, c.email),
+          website ? h("a", { href: website, rel: "nofollow ugc noopener noreferrer", target: "_blank" }, website) : null),
+        h("div", { "class": "cm-meta" }, t("on") + " ",
+          link ? h("a", { href: link }, c.slug) : h("span", null, c.slug), " · ", timeEl(c.created_at),
+          c.parent_id ? " · " + t("inReplyTo", { id: c.parent_id }) : null,
+          c.notify ? " · " + t("notify") : null),
+        body, signals, h("div", { "class": "cm-actions" }, actions)));
+    li.checkbox = checkbox;
+    li.comment = c;
+    return li;
+  };
+
+  Queue.prototype.shortcut = function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || this.dialog.open || !this.section.isConnected) return;
+    var target = e.target, tag = target.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && target.type !== "checkbox") || target.isContentEditable) return;
+    var items = this.items(), current = target.closest && target.closest(".cm-item");
+    var index = items.indexOf(current);
+    if (e.key === "j" || e.key === "k") {
+      var next = items[e.key === "j" ? index + 1 : Math.max(0, index - 1)] || items[e.key === "j" ? items.length - 1 : 0];
+      if (next) next.focus();
+    } else if (e.key === "x" && current) {
+      this.setSelected(current, !current.checkbox.checked);
+      this.afterChange();
+    } else if (KEYS[e.key] && (current || this.selectedItems().length)) {
+      var chosen = this.selectedItems();
+      var action = KEYS[e.key];
+      if (action !== "delete" && ACTIONS[action] === this.tab) return;
+      this.act(chosen.length ? chosen : [current], action);
+    } else return;
+    e.preventDefault();
+  };
+
+  Queue.prototype.act = function (lis, action) {
+    var self = this;
+    if (!lis.length) return Promise.resolve();
+    var ask = action === "delete"
+      ? this.confirmDelete(lis.length === 1 ? t("theCommentBy", { name: lis[0].comment.author.name }) : plural("comments", lis.length))
+      : Promise.resolve(true);
+    return ask.then(function (yes) {
+      if (!yes) { if (lis[0].isConnected) lis[0].focus(); return; }
+      var from = self.tab, to = ACTIONS[action], items = self.items();
+      var stay = function (li) { return lis.indexOf(li) < 0; }, remaining = items.filter(stay);
+      var after = items.slice(items.indexOf(lis[0])).filter(stay)[0] || remaining[remaining.length - 1];
+      /* Optimistic: the comments leave the list now; a failure puts each back where it was. */
+      lis.forEach(function (li) { self.setSelected(li, false); li.remove(); });
+      self.move(from, to, lis.length);
+      self.afterChange();
+      if (after) after.focus();
+      var failures = [], gone = [];
+      return Promise.all(lis.map(function (li) {
+        var path = "comments/" + li.comment.id + (action === "delete" ? "" : "/" + action);
+        return self.api(action === "delete" ? "DELETE" : "POST", path).then(function (res) {
+          if (res.r.ok) return;
+          if (res.r.status === 404) return gone.push(li);
+          failures.push({ li: li, reason: res.body.message || String(res.r.status), auth: res.r.status === 401 });
+        }, function () { failures.push({ li: li, reason: t("offline") }); });
+      })).then(function () {
+        if (self.tab === from) failures.forEach(function (f) { self.putBack(f.li); });
+        self.move(from, to, -failures.length);
+        self.afterChange();
+        var done = lis.length - failures.length - gone.length, messages = [];
+        if (done) messages.push(t("done_" + action, { n: plural("comments", done) }));
+        gone.forEach(function (li) { messages.push(t("gone", { name: li.comment.author.name })); });
+        failures.forEach(function (f) {
+          messages.push(t("failed", { action: t(action === "spam" ? "spamAction" : action).toLowerCase(),
+            name: f.li.comment.author.name, reason: /[.!?]$/.test(f.reason) ? f.reason : f.reason + "." }));
+        });
+        self.say(messages.join(" "), failures.length > 0);
+        if (failures.some(function (f) { return f.auth; })) return self.forget(t("tokenRefused"));
+        if (failures.length) failures[0].li.focus();
+        self.loadCounts();
+      });
+    });
+  };
+
+  Queue.prototype.move = function (from, to, n) {
+    this.counts[from] = Math.max(0, (this.counts[from] || 0) - n);
+    if (to) this.counts[to] = Math.max(0, (this.counts[to] || 0) + n);
+    this.showCounts();
+  };
+
+  Queue.prototype.putBack = function (li) {
+    /* Newest first: it goes before the first comment older than it. */
+    var id = li.comment.id, before = this.items().filter(function (o) { return o.comment.id < id; })[0] || null;
+    this.list.insertBefore(li, before);
+  };
+
+  function start() {
+    if (document.getElementById("commentd-moderation-style")) return; /* included twice: run once */
+    document.head.append(h("style", { id: "commentd-moderation-style" }, css));
+    var root = document.getElementById("moderation");
+    if (root) new Queue(root);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

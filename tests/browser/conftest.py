@@ -1,0 +1,134 @@
+"""Browser fixtures: Debian's Chromium through Playwright, a real `commentd serve`, and the
+example blog served from a second origin, so that every request the widgets make is cross-origin
+and CORS is the real thing.
+
+Only SQLite here: these tests are slow and prove the widgets, not the database layer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from blogsite import Site
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _load_blog_server() -> Any:
+    """examples/serve.py is a script, not a package: load it by path."""
+    spec = importlib.util.spec_from_file_location(
+        "commentd_example_blog", ROOT / "examples/serve.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+blog_server = _load_blog_server()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "serve_env(**env): extra environment for commentd serve")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """Overrides the root fixture: SQLite only, no PostgreSQL parametrization."""
+    return f"sqlite:///{tmp_path / 'commentd.db'}"
+
+
+@pytest.fixture
+def blog() -> Iterator[Any]:
+    """The example blog on its own origin (a free port on 127.0.0.1)."""
+    server = blog_server.serve(0, "http://127.0.0.1:1")
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def serve_env(
+    serve_env: dict[str, str], blog: Any, request: pytest.FixtureRequest
+) -> dict[str, str]:
+    """The root environment, with the blog's origin allowed to post and moderate."""
+    env = serve_env | {
+        "COMMENTD_ALLOWED_ORIGINS": blog.origin,
+        "COMMENTD_POST_RATE_LIMIT": "1000 per minute",
+        "COMMENTD_SITE_RATE_LIMIT": "1000 per minute",
+    }
+    marker = request.node.get_closest_marker("serve_env")
+    return env | (marker.kwargs if marker else {})
+
+
+@pytest.fixture
+def site(blog: Any, live_server: Any, serve_env: dict[str, str]) -> Site:
+    blog.comments_url = live_server.url
+    return Site(blog, live_server.url, serve_env["COMMENTD_ADMIN_TOKEN"])
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the session. Without it the tests skip, which CI turns into failures."""
+    try:
+        from playwright.sync_api import Error, expect, sync_playwright
+    except ImportError as error:
+        pytest.skip(f"playwright is not installed: {error}")
+    expect.set_options(timeout=10_000)  # a shared two-core machine can be slow; never a sleep
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    except Error as error:
+        playwright.stop()
+        pytest.skip(f"Chromium could not be launched from {CHROMIUM}: {error}")
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator[Any]:
+    """Makes browser contexts (separate storage: one per person); fails the test on a JS error."""
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    def make(**options: Any) -> BrowserContext:
+        context = browser.new_context(
+            **{"viewport": {"width": 1000, "height": 900}, "locale": "en-US"} | options
+        )
+        context.set_default_timeout(10_000)
+        context.on("weberror", lambda error: errors.append(str(error.error)))
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert errors == [], "uncaught errors in the page"
+
+
+@pytest.fixture
+def page(new_context: Any) -> Page:
+    """A reader's page."""
+    page: Page = new_context().new_page()
+    return page

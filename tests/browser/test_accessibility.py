@@ -1,0 +1,68 @@
+"""axe-core (bundled by axe-playwright-python) audits both widgets in Chromium, in light and
+dark mode, with comments, a pending comment, refused fields and a moderation queue on screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
+expect = sync_api.expect
+
+from blogsite import ARTICLE, Site  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+
+def violations(page: Any, selector: str) -> list[tuple[str, list[str]]]:
+    """Each broken axe rule with the elements that break it (empty when the audit passes)."""
+    results = axe_module.Axe().run(page, context=selector)
+    return [
+        (v["id"], [" ".join(node["target"]) for node in v["nodes"]])
+        for v in results.response["violations"]
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_comment_widget_passes_an_axe_audit(site: Site, new_context: Any, scheme: str) -> None:
+    reply_to = site.post(
+        name="Maya", website="https://maya.example", body="*Nice* [link](https://x.example)"
+    )
+    site.moderate(reply_to["id"], "approve")
+    page = new_context(color_scheme=scheme).new_page()
+    page.goto(site.page_url(ARTICLE))
+    page.get_by_role("textbox", name="Name", exact=True).fill("Dana")
+    page.get_by_role("textbox", name="Email", exact=True).fill("dana@example.com")
+    page.get_by_role("textbox", name="Comment", exact=True).fill("Mine, pending.")
+    page.get_by_role("button", name="Post comment").click()
+    expect(page.locator(".cd-pending")).to_have_count(1)
+    page.get_by_role("button", name="Reply to Maya").click()
+    page.get_by_role("textbox", name="Email", exact=True).fill("not-an-email")
+    page.get_by_role("button", name="Post comment").click()
+    expect(page.get_by_role("textbox", name="Email", exact=True)).to_have_attribute(
+        "aria-invalid", "true"
+    )
+
+    assert violations(page, "#comments") == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_moderation_queue_passes_an_axe_audit(
+    site: Site, new_context: Any, serve_env: dict[str, str], scheme: str
+) -> None:
+    site.post(
+        name="Ann", website="https://ann.example", body="Hello https://a.example https://b.example"
+    )
+    site.post(name="Ben", notify=True)
+    page = new_context(color_scheme=scheme).new_page()
+    page.goto(site.page_url("/moderate.html"))
+    assert violations(page, "#moderation") == []  # the token form
+
+    page.get_by_label("Moderation token").fill(serve_env["COMMENTD_ADMIN_TOKEN"])
+    page.keyboard.press("Enter")
+    expect(page.locator(".cm-item")).to_have_count(2)
+    page.locator(".cm-item").first.get_by_role("checkbox").check()
+
+    assert violations(page, "#moderation") == []

@@ -1,0 +1,228 @@
+"""moderation.js in Chromium: the author's queue on the example blog and at /moderate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+from blogsite import ARTICLE, ARTICLE_SLUG, Site  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+Page = Any  # playwright.sync_api.Page, imported lazily above
+
+
+def open_queue(page: Page, url: str, token: str) -> None:
+    page.goto(url)
+    page.get_by_label("Moderation token").fill(token)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("tab", name="Pending")).to_be_visible()
+
+
+def tab(page: Page, name: str) -> Any:
+    return page.get_by_role("tab", name=name)
+
+
+def expect_counts(page: Page, **counts: int) -> None:
+    for name, count in counts.items():
+        expect(tab(page, name.capitalize()).locator(".cm-count")).to_have_text(str(count))
+
+
+def items(page: Page) -> Any:
+    return page.locator(".cm-item")
+
+
+@pytest.fixture
+def token(serve_env: dict[str, str]) -> str:
+    return serve_env["COMMENTD_ADMIN_TOKEN"]
+
+
+def test_the_author_approves_from_the_blogs_moderation_page_and_the_reader_sees_it_and_replies(
+    site: Site, new_context: Any, token: str
+) -> None:
+    reader = new_context().new_page()
+    reader.goto(site.page_url(ARTICLE))
+    reader.get_by_role("textbox", name="Name", exact=True).fill("Dana")
+    reader.get_by_role("textbox", name="Email", exact=True).fill("dana@example.com")
+    reader.get_by_role("textbox", name="Website", exact=True).fill("https://dana.example")
+    reader.get_by_role("textbox", name="Comment", exact=True).fill("Clamshells work!")
+    reader.get_by_label("Save my name").check()
+    reader.get_by_role("button", name="Post comment").click()
+    expect(reader.locator(".cd-pending")).to_have_count(1)
+    author = new_context().new_page()
+
+    open_queue(author, site.page_url("/moderate.html"), token)
+
+    expect_counts(author, pending=1, approved=0, spam=0, rejected=0)
+    item = items(author).first
+    expect(item).to_contain_text("Clamshells work!")
+    expect(item.get_by_role("link", name="dana@example.com")).to_have_attribute(
+        "href", "mailto:dana@example.com"
+    )
+    expect(item.get_by_role("link", name="https://dana.example")).to_have_attribute(
+        "rel", "nofollow ugc noopener noreferrer"
+    )
+    expect(item.get_by_role("link", name=ARTICLE_SLUG)).to_have_attribute(
+        "href", site.page_url(ARTICLE)
+    )
+    expect(item.locator(".cm-signals")).to_have_text("No spam signals.")
+    item.get_by_role("button", name="Approve").click()
+    expect(items(author)).to_have_count(0)
+    expect(author.get_by_role("status")).to_have_text("Approved 1 comment.")
+    expect_counts(author, pending=0, approved=1)
+    [approved] = site.queue("approved")
+
+    reader.reload()
+    published = reader.locator(f"#comment-{approved['id']}")
+    expect(published.locator(".cd-body")).to_have_text("Clamshells work!")
+    expect(reader.locator(".cd-pending")).to_have_count(0)
+    expect(reader.locator(".cd-heading")).to_have_text("1 comment")
+    expect(reader.locator(f"[data-commentd-count='{ARTICLE_SLUG}']")).to_have_text("1 comment")
+    reader.get_by_role("button", name="Reply to Dana").click()
+    reader.get_by_role("textbox", name="Comment", exact=True).fill("Thanks, glad they help.")
+    reader.get_by_role("button", name="Post comment").click()
+    expect(published.locator(".cd-list .cd-pending .cd-body")).to_have_text(
+        "Thanks, glad they help."
+    )
+    [reply] = site.queue("pending")
+    assert reply["parent_id"] == approved["id"]
+
+
+def test_bulk_selection_and_keyboard_shortcuts_move_comments_between_tabs(
+    site: Site, page: Page, token: str
+) -> None:
+    ids = [site.post(name=name, body=f"From {name}")["id"] for name in ("Ann", "Ben", "Cy")]
+    open_queue(page, site.page_url("/moderate.html"), token)
+    expect(items(page)).to_have_count(3)  # newest first: Cy, Ben, Ann
+
+    page.keyboard.press("j")
+    expect(items(page).nth(0)).to_be_focused()
+    page.keyboard.press("x")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    expect(page.locator(".cm-bulk")).to_contain_text("2 selected")
+    page.keyboard.press("s")
+
+    expect(items(page)).to_have_count(1)
+    expect(items(page).first).to_contain_text("From Ann")
+    expect(items(page).first).to_be_focused()
+    expect(page.get_by_role("status")).to_have_text("Marked 2 comments as spam.")  # all answered
+    expect_counts(page, pending=1, spam=2)
+    assert sorted(c["id"] for c in site.queue("spam")) == ids[1:]
+
+    page.keyboard.press("a")
+    expect(page.get_by_role("status")).to_have_text("Approved 1 comment.")
+    expect_counts(page, pending=0, approved=1, spam=2)
+    expect(page.locator(".cm-empty")).to_have_text("Nothing waits for you. The queue is clear.")
+
+    tab(page, "Spam").click()
+    expect(items(page)).to_have_count(2)
+    page.get_by_label("Select all shown").check()
+    page.locator(".cm-bulk").get_by_role("button", name="Reject").click()
+    expect(page.get_by_role("status")).to_have_text("Rejected 2 comments.")
+    expect_counts(page, spam=0, rejected=2)
+    assert sorted(c["id"] for c in site.queue("rejected")) == ids[1:]
+
+
+def test_delete_asks_first_and_can_be_cancelled(site: Site, page: Page, token: str) -> None:
+    comment_id = site.post(name="Zed")["id"]
+    open_queue(page, site.page_url("/moderate.html"), token)
+    item = items(page).first
+
+    item.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Delete the comment by Zed for good?")
+    page.keyboard.press("Escape")
+
+    expect(dialog).to_be_hidden()
+    expect(items(page)).to_have_count(1)
+    assert site.comment(comment_id).status_code == 200
+
+    item.focus()
+    page.keyboard.press("d")
+    dialog.get_by_role("button", name="Delete").click()
+
+    expect(items(page)).to_have_count(0)
+    expect(page.get_by_role("status")).to_have_text("Deleted 1 comment.")
+    expect_counts(page, pending=0)
+    assert site.comment(comment_id).status_code == 404
+
+
+def test_a_failed_action_puts_the_comment_back_with_a_message(
+    site: Site, page: Page, token: str, live_server: Any
+) -> None:
+    for name in ("Ann", "Ben"):
+        site.post(name=name)
+    open_queue(page, site.page_url("/moderate.html"), token)
+    expect(items(page)).to_have_count(2)
+    live_server.stop()
+
+    items(page).first.get_by_role("button", name="Approve").click()
+
+    expect(page.get_by_role("status")).to_have_text(
+        "Could not approve the comment by Ben: the server could not be reached. "
+        "It is back in the list."
+    )
+    expect(items(page)).to_have_count(2)
+    expect(items(page).first).to_contain_text("Ben")
+    expect(items(page).first).to_be_focused()
+    expect_counts(page, pending=2, approved=0)
+
+
+def test_more_comments_load_by_cursor(site: Site, page: Page, token: str) -> None:
+    for number in range(25):
+        site.post(body=f"Comment {number}")
+    open_queue(page, site.page_url("/moderate.html"), token)
+    expect(items(page)).to_have_count(20)
+
+    page.get_by_role("button", name="Load more").click()
+
+    expect(items(page)).to_have_count(25)
+    expect(items(page).nth(20)).to_be_focused()
+    expect(items(page).last).to_contain_text("Comment 0")
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+
+
+def test_spam_signals_are_shown(site: Site, page: Page, token: str) -> None:
+    site.post(body="Cheap https://a.example and https://b.example")  # no form token, two links
+    open_queue(page, site.page_url("/moderate.html"), token)
+
+    signals = items(page).first.locator(".cm-signals li")
+
+    expect(signals).to_have_text(
+        ["no form token (not sent from the comment form)", "2 links, limit 2"]
+    )
+
+
+def test_the_hosted_page_keeps_the_token_for_the_session_and_forgets_it_on_request(
+    site: Site, page: Page, token: str
+) -> None:
+    csp_errors: list[str] = []
+    page.on(
+        "console", lambda m: csp_errors.append(m.text) if "Content Security" in m.text else None
+    )
+    site.post(name="Ann")
+    page.goto(site.service + "/moderate?post_url=https://blog.example/{slug}/")
+    page.get_by_label("Moderation token").fill("not-the-token")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_have_text("That token was not accepted.")
+
+    page.get_by_label("Moderation token").fill(token)
+    page.keyboard.press("Enter")
+    expect(items(page)).to_have_count(1)
+    expect(items(page).get_by_role("link", name=ARTICLE_SLUG)).to_have_attribute(
+        "href", f"https://blog.example/{ARTICLE_SLUG}/"
+    )
+    page.reload()
+    expect(items(page)).to_have_count(1)  # still signed in: sessionStorage
+    page.get_by_role("button", name="Forget token").click()
+
+    expect(page.get_by_label("Moderation token")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+    page.reload()
+    expect(page.get_by_label("Moderation token")).to_be_visible()
+    assert csp_errors == []
