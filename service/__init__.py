@@ -79,8 +79,10 @@ def _init_notifications(app: Flask, settings: Settings) -> None:
 
 
 def start_delivery(app: Flask) -> None:
-    """Start this process's outbox worker (idempotent)."""
-    app.extensions["outbox_worker"].start()
+    """Start this process's outbox worker (idempotent); a site that sends nothing needs none."""
+    settings: Settings = app.extensions["settings"]
+    if settings.smtp_url or settings.webhook_urls:
+        app.extensions["outbox_worker"].start()
 
 
 def stop_delivery(app: Flask) -> None:

@@ -15,7 +15,7 @@ from .keys import keyed_hash
 from .messages import Writer
 from .models import Comment, CommentStatus, OutboxEvent, Post
 from .notifications import Kind
-from .outbox import Delivered, Handler, Outbox, RetryPolicy, Worker
+from .outbox import BATCH, Delivered, Handler, Outbox, RetryPolicy, Worker
 
 # A batch's leases must outlast its deliveries, each bounded by a few socket timeouts.
 LEASE_PER_EVENT_TIMEOUTS = 3
@@ -128,7 +128,7 @@ class Deliveries:
 
 def build_outbox(engine: Engine, settings: Settings, secret: str) -> Outbox:
     """The site's outbox, with a handler for every kind of event notifications.py enqueues."""
-    lease = timedelta(seconds=60 + 10 * LEASE_PER_EVENT_TIMEOUTS * settings.delivery_timeout)
+    lease = timedelta(seconds=60 + BATCH * LEASE_PER_EVENT_TIMEOUTS * settings.delivery_timeout)
     return Outbox(
         engine,
         Deliveries(engine, settings, secret).handlers(),

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy import Engine, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from .models import OutboxEvent, OutboxState, utcnow
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = timedelta(hours=1)
-KEEP_DELIVERED = timedelta(days=30)  # delivered rows stay visible this long, then go
+KEEP_DELIVERED = timedelta(days=30)  # delivered or given-up rows stay visible this long
 BATCH = 10
 # Payload keys that stay on a delivered row (for the author's view); the rest, which may hold
 # a comment's text, is dropped once it has been sent.
@@ -102,6 +102,7 @@ class Outbox:
     def __init__(
         self, engine: Engine, handlers: Mapping[str, Handler], policy: RetryPolicy
     ) -> None:
+        self.reader = engine
         self.engine = writer(engine)
         self.handlers = dict(handlers)
         self.policy = policy
@@ -120,6 +121,10 @@ class Outbox:
             OutboxEvent.available_at <= now,
             or_(OutboxEvent.locked_until.is_(None), OutboxEvent.locked_until < now),
         )
+        # Most polls find nothing: ask without SQLite's write lock, which posting also needs.
+        with Session(self.reader) as session:
+            if not session.scalar(select(exists().where(*due))):
+                return []
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             ids = session.scalars(
                 select(OutboxEvent.id)
@@ -208,8 +213,13 @@ class Outbox:
         with Session(self.engine) as session, session.begin():
             session.execute(
                 delete(OutboxEvent).where(
-                    OutboxEvent.state.in_([OutboxState.SENT, OutboxState.SKIPPED]),
-                    OutboxEvent.sent_at < now - KEEP_DELIVERED,
+                    or_(
+                        OutboxEvent.state.in_([OutboxState.SENT, OutboxState.SKIPPED])
+                        & (OutboxEvent.sent_at < now - KEEP_DELIVERED),
+                        # Given up long ago: its payload may hold a comment's text; let it go.
+                        (OutboxEvent.state == OutboxState.FAILED)
+                        & (OutboxEvent.created_at < now - KEEP_DELIVERED),
+                    )
                 )
             )
 

@@ -71,7 +71,7 @@ def _bad_link(error: Exception) -> Response:
         return page(
             410,
             "Link expired",
-            "This link is too old; use the moderation page instead.",
+            "This link is too old to use.",
             code="link_expired",
         )
     return page(404, "Unknown link", "This link is not valid.", code="link_invalid")
