@@ -7,6 +7,7 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
+from functools import cache
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .models import utcnow
@@ -40,17 +41,22 @@ def parse_smtp_url(url: str) -> SmtpServer:
     )
 
 
+@cache
+def tls_context() -> ssl.SSLContext:
+    """Verifying certificates and host names; built once (loading the CA store is slow)."""
+    return ssl.create_default_context()
+
+
 def send(server: SmtpServer, message: EmailMessage, *, timeout: float) -> None:
     """Hand one message to the SMTP server; raises on any failure (the outbox retries)."""
-    context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if server.implicit_tls:
-        smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=timeout, context=context)
+        smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=timeout, context=tls_context())
     else:
         smtp = smtplib.SMTP(server.host, server.port, timeout=timeout)
     with smtp:
         if server.starttls:
-            smtp.starttls(context=context)
+            smtp.starttls(context=tls_context())
         if server.username:
             smtp.login(server.username, server.password or "")
         smtp.send_message(message)

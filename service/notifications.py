@@ -117,12 +117,8 @@ class Notifier:
     def _author_notice(self, session: Session, comment: Comment) -> None:
         minutes = self.settings.notify_digest_minutes
         if not minutes:
-            outbox.enqueue(
-                session,
-                Kind.AUTHOR_NOTICE,
-                {"comment_id": comment.id},
-                dedupe_key=f"{Kind.AUTHOR_NOTICE}:{comment.id}",
-            )
+            # A comment is submitted once, so no dedupe key (and no savepoint) is needed.
+            outbox.enqueue(session, Kind.AUTHOR_NOTICE, {"comment_id": comment.id})
             return
         # One digest per period, however many comments arrive in it.
         due = digest_due(comment.created_at, minutes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -152,41 +153,41 @@ class Outbox:
                 ).all()
             )
 
-    def _finish(self, event: OutboxEvent, values: dict[str, Any]) -> None:
-        """Record an outcome, but only while this worker still holds the event's lease."""
+    def _record(self, outcomes: list[tuple[OutboxEvent, dict[str, Any]]]) -> None:
+        """Record outcomes in one transaction, each only while its lease is still this worker's."""
         with Session(self.engine) as session, session.begin():
-            session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.id == event.id, OutboxEvent.lock_token == event.lock_token)
-                .values(locked_until=None, lock_token=None, **values)
-            )
+            for event, values in outcomes:
+                session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id == event.id, OutboxEvent.lock_token == event.lock_token)
+                    .values(locked_until=None, lock_token=None, **values)
+                )
 
-    def deliver(self, event: OutboxEvent, now: datetime) -> None:
+    def attempt(self, event: OutboxEvent, now: datetime) -> dict[str, Any]:
+        """Hand one event to its handler; returns the columns that record the outcome."""
         handler = self.handlers.get(event.kind)
         try:
             if handler is None:
                 raise LookupError(f"no handler for {event.kind!r} events")
             outcome = handler(event)
         except Exception as error:
-            self._failed(event, error, now)
-            return
+            return self._failure(event, error, now)
         kept = {k: v for k, v in event.payload.items() if k in KEPT_AFTER_DELIVERY}
-        self._finish(
-            event,
-            {
-                "state": OutboxState(outcome.value),
-                "sent_at": utcnow(),
-                "last_error": None,
-                "payload": kept,
-            },
-        )
+        return {
+            "state": OutboxState(outcome.value),
+            "sent_at": utcnow(),
+            "last_error": None,
+            "payload": kept,
+        }
 
-    def _failed(self, event: OutboxEvent, error: Exception, now: datetime) -> None:
+    def deliver(self, event: OutboxEvent, now: datetime) -> None:
+        self._record([(event, self.attempt(event, now))])
+
+    def _failure(self, event: OutboxEvent, error: Exception, now: datetime) -> dict[str, Any]:
         message = f"{type(error).__name__}: {error}"[:500]
         if event.attempts >= self.policy.max_attempts:
             log.error("outbox event %s (%s) failed for good: %s", event.id, event.kind, message)
-            self._finish(event, {"state": OutboxState.FAILED, "last_error": message})
-            return
+            return {"state": OutboxState.FAILED, "last_error": message}
         delay = retry_delay(event.attempts, self.policy.first_delay)
         log.warning(
             "outbox event %s (%s) failed, retry in %ss: %s",
@@ -195,14 +196,14 @@ class Outbox:
             int(delay.total_seconds()),
             message,
         )
-        self._finish(event, {"available_at": now + delay, "last_error": message})
+        return {"available_at": now + delay, "last_error": message}
 
     def deliver_due(self, now: datetime | None = None) -> int:
         """Deliver what is due now (one batch); returns how many events were attempted."""
         now = now or utcnow()
         events = self.claim(now)
-        for event in events:
-            self.deliver(event, now)
+        if events:
+            self._record([(event, self.attempt(event, now)) for event in events])
         self._purge_old(now)
         return len(events)
 
@@ -227,9 +228,11 @@ class Outbox:
 class Worker:
     """A daemon thread per server process that keeps delivering due events."""
 
-    def __init__(self, outbox: Outbox, poll_seconds: float) -> None:
+    def __init__(self, outbox: Outbox, poll_seconds: float, settle_seconds: float = 0.5) -> None:
         self.outbox = outbox
         self.poll_seconds = poll_seconds
+        # Quiet time after the last new event before delivering (see _settle).
+        self.settle_seconds = settle_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -254,8 +257,19 @@ class Worker:
                 log.exception("outbox delivery round failed")
                 handled = 0
             if handled < BATCH:
-                _wake.wait(self.poll_seconds)
+                woken = _wake.wait(self.poll_seconds)
                 _wake.clear()
+                if woken:
+                    self._settle()
+
+    def _settle(self) -> None:
+        """Wait until comments stop arriving (at most one poll interval): a burst's mail goes
+        out after the burst, in batches, rather than competing with it request by request."""
+        deadline = time.monotonic() + self.poll_seconds
+        while time.monotonic() < deadline and not self._stop.is_set():
+            if not _wake.wait(self.settle_seconds):
+                return
+            _wake.clear()
 
 
 def summary(session: Session, *, limit: int = 50) -> dict[str, Any]:
