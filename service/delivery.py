@@ -3,6 +3,7 @@ it by SMTP or webhook, outside any request and any open transaction."""
 
 from __future__ import annotations
 
+import smtplib
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
@@ -21,6 +22,10 @@ from .outbox import BATCH, Delivered, Handler, Outbox, RetryPolicy, Worker
 LEASE_PER_EVENT_TIMEOUTS = 3
 
 
+class MailServerResting(Exception):
+    """Not tried: the mail server failed a moment ago."""
+
+
 class Deliveries:
     """The handlers of one site: they share its settings, secret and database."""
 
@@ -30,6 +35,7 @@ class Deliveries:
         self.secret = secret
         self.writer = Writer(settings, secret)
         self.smtp = mail.parse_smtp_url(settings.smtp_url) if settings.smtp_url else None
+        self._smtp_failed_batch: str | None = None
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -44,10 +50,19 @@ class Deliveries:
         """Unique to this site and event, and the same on every attempt (the Message-ID)."""
         return f"{event.id}.{keyed_hash(self.secret, 'message-id', str(event.id), length=12)}"
 
-    def _send(self, message: EmailMessage) -> Delivered:
+    def _send(self, event: OutboxEvent, message: EmailMessage) -> Delivered:
         if self.smtp is None:
             raise RuntimeError("COMMENTD_SMTP_URL is not set, so email cannot be sent")
-        mail.send(self.smtp, message, timeout=self.settings.delivery_timeout)
+        # A mail server that failed is not tried again for the other mails of the same batch
+        # (they share the claim's lock token): each try could cost a whole timeout, and the
+        # batch's webhooks wait behind them.
+        if event.lock_token is not None and event.lock_token == self._smtp_failed_batch:
+            raise MailServerResting("the mail server failed moments ago; trying again later")
+        try:
+            mail.send(self.smtp, message, timeout=self.settings.delivery_timeout)
+        except (OSError, smtplib.SMTPException):
+            self._smtp_failed_batch = event.lock_token
+            raise
         return Delivered.SENT
 
     def _comment(self, session: Session, comment_id: object) -> tuple[Comment, str] | None:
@@ -63,7 +78,7 @@ class Deliveries:
             found = self._comment(session, event.payload["comment_id"])
         if found is None or not self.settings.notify_email:
             return Delivered.SKIPPED  # erased before the notice went out
-        return self._send(self.writer.author_notice(*found, key=self.message_key(event)))
+        return self._send(event, self.writer.author_notice(*found, key=self.message_key(event)))
 
     def author_digest(self, event: OutboxEvent) -> Delivered:
         until = datetime.fromisoformat(str(event.payload["until"]))
@@ -85,7 +100,7 @@ class Deliveries:
         if not rows or not self.settings.notify_email:
             return Delivered.SKIPPED  # all moderated or erased already
         items = [(row[0], row[1]) for row in rows]
-        return self._send(self.writer.author_digest(items, minutes, self.message_key(event)))
+        return self._send(event, self.writer.author_digest(items, minutes, self.message_key(event)))
 
     def reply_notice(self, event: OutboxEvent) -> Delivered:
         with self.sessions() as session:
@@ -103,14 +118,16 @@ class Deliveries:
             or parent.email.lower() == reply.email.lower()
         ):
             return Delivered.SKIPPED
-        return self._send(self.writer.reply_notice(reply, parent, slug, self.message_key(event)))
+        return self._send(
+            event, self.writer.reply_notice(reply, parent, slug, self.message_key(event))
+        )
 
     def confirm_email(self, event: OutboxEvent) -> Delivered:
         with self.sessions() as session:
             found = self._comment(session, event.payload["comment_id"])
         if found is None or found[0].status is not CommentStatus.PENDING:
             return Delivered.SKIPPED  # moderated meanwhile: nothing left to confirm
-        return self._send(self.writer.confirmation(*found, key=self.message_key(event)))
+        return self._send(event, self.writer.confirmation(*found, key=self.message_key(event)))
 
     def webhook(self, event: OutboxEvent) -> Delivered:
         if not self.settings.webhook_secret:

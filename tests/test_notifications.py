@@ -519,3 +519,56 @@ def test_webhook_bodies_are_the_exact_bytes_that_were_signed(
     assert json.loads(body)["comment"]["author"]["name"] == "Zoë ✓"
     signed = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
     assert headers["X-Commentd-Signature"] == f"sha256={signed}"
+
+
+def test_a_notice_for_a_comment_erased_before_sending_is_skipped_and_its_links_say_gone(
+    client: FlaskClient, notify_app: Flask, mailbox: Mailbox
+) -> None:
+    kept = post(client, name="Kept")["id"]
+    erased = post(client, name="Erased")["id"]
+    deliver(notify_app)
+    [notice] = [m for m in mailbox.to(AUTHOR) if "Name:    Erased" in text_of(m)]
+    third = post(client, name="Never mailed")["id"]
+    for comment_id in (erased, third):
+        client.delete(f"/api/moderation/comments/{comment_id}", headers=MODERATOR)
+
+    deliver(notify_app)
+    gone = client.post(link(notice, "Approve"))
+    outbox = client.get("/api/moderation/outbox", headers=MODERATOR).json
+
+    assert len(mailbox.to(AUTHOR)) == 2
+    assert gone.status_code == 404 and "no longer exists" in gone.text
+    assert outbox is not None and outbox["counts"]["skipped"] == 1
+    assert status_of(client, kept) == "pending"
+
+
+def test_mail_waits_while_the_mail_server_is_down_and_goes_out_once_when_it_is_back(
+    make_app: Callable[..., Flask],
+) -> None:
+    port = free_port()  # nothing listens there yet
+    app = make_app(smtp_url=f"smtp://127.0.0.1:{port}", notify_email=AUTHOR, retry_seconds=30)
+    client = app.test_client()
+    post(client, name="Ann")
+    post(client, name="Ben")
+
+    deliver(app)
+    failing = client.get("/api/moderation/outbox", headers=MODERATOR).json
+    mailbox = Mailbox(port).start()
+    try:
+        assert deliver(app) == 0  # not due yet: back-off
+        deliver(app, later=timedelta(seconds=31))
+        assert deliver(app, later=timedelta(days=1)) == 0  # nothing left to send, ever
+        received = mailbox.to(AUTHOR)
+    finally:
+        mailbox.stop()
+
+    assert failing is not None
+    assert sorted(e["last_error"].split(":")[0] for e in failing["failing"]) == [
+        "ConnectionRefusedError",
+        "MailServerResting",  # the second mail did not wait for the same failure again
+    ]
+    assert sorted(name_line(m) for m in received) == ["Name:    Ann", "Name:    Ben"]
+
+
+def name_line(message: EmailMessage) -> str:
+    return next(line for line in text_of(message).splitlines() if line.startswith("Name:"))
