@@ -129,3 +129,29 @@ def test_mail_and_webhooks_wait_in_the_database_across_a_restart(
     assert headers["X-Commentd-Signature"] == f"sha256={signed}"
     assert receiver.payloads()[-1]["comment"]["id"] == posted["id"]
     assert len({b for _, _, b in receiver.requests}) == 1  # every attempt sent the same bytes
+
+
+def test_two_server_processes_deliver_every_notice_exactly_once(
+    serve_env: dict[str, str], tmp_path: Path
+) -> None:
+    mailbox = Mailbox(free_port()).start()
+    env = delivery_env(serve_env, mailbox.port) | {
+        # Shared rate-limit storage makes `commentd serve` run several worker processes, each
+        # with its own delivery thread; db 9 keeps these counters apart from other tests'.
+        "COMMENTD_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/9",
+        "COMMENTD_POST_RATE_LIMIT": "100000 per minute",
+        "COMMENTD_SITE_RATE_LIMIT": "100000 per minute",
+    }
+    server = start_server(env, tmp_path)
+    try:
+        names = [f"Reader{number}" for number in range(30)]
+        for name in names:
+            post(server, name=name)
+        wait_until(lambda: outbox_counts(server)["sent"] == len(names), "every notice sent")
+    finally:
+        server.stop()
+        mailbox.stop()
+
+    assert server.log().count("Booting worker with pid") >= 2
+    received = mailbox.to(AUTHOR)
+    assert sorted(name_in(m) for m in received) == sorted(names)  # each once, none lost
