@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from flask import Flask, Response
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
-from . import db, errors
-from .api import cors, moderation, public
+from . import db, errors, outbox
+from .api import actions, cors, deliveries, moderation, public
 from .config import Settings
+from .delivery import build_outbox, build_worker
 from .extensions import limiter
 from .feed import PublicFeed
 from .keys import load_or_create_secret
+from .notifications import Notifier
 
 MAX_BODY_BYTES = 64 * 1024  # API.md: a larger body gets 413
 
@@ -65,4 +69,32 @@ def create_app(settings: Settings | None = None) -> Flask:
     cors.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(moderation.bp)
+    _init_notifications(app, settings)
     return app
+
+
+def _init_notifications(app: Flask, settings: Settings) -> None:
+    """Emails and webhooks: the Notifier enqueues, the outbox worker delivers.
+
+    The worker thread is started per server process by `commentd serve` (after gunicorn forks);
+    `start_delivery(app)` starts it under any other server.
+    """
+    secret = app.extensions["secret_key"]
+    app.extensions["notifier"] = Notifier(settings, secret)
+    app.extensions["outbox"] = build_outbox(app.extensions["engine"], settings, secret)
+    app.extensions["outbox_worker"] = build_worker(app.extensions["outbox"], settings)
+    app.register_blueprint(actions.bp)
+    app.register_blueprint(deliveries.bp)
+    if not event.contains(Session, "after_commit", outbox.wake_after_commit):
+        event.listen(Session, "after_commit", outbox.wake_after_commit)
+
+
+def start_delivery(app: Flask) -> None:
+    """Start this process's outbox worker (idempotent); a site that sends nothing needs none."""
+    settings: Settings = app.extensions["settings"]
+    if settings.smtp_url or settings.webhook_urls:
+        app.extensions["outbox_worker"].start()
+
+
+def stop_delivery(app: Flask) -> None:
+    app.extensions["outbox_worker"].stop()

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
@@ -53,6 +55,58 @@ def _origin(value: str) -> str:
     return value.rstrip("/").lower()
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _url(value: str, name: str, schemes: set[str]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        shown = " or ".join(f"{s}://" for s in sorted(schemes))
+        raise ConfigError(f"{name} must be a URL starting with {shown}, not {value!r}")
+    return value
+
+
+def _post_url(value: str) -> str | None:
+    if not value:
+        return None
+    if "{slug}" not in value:
+        raise ConfigError(
+            "COMMENTD_POST_URL must contain {slug}, e.g. https://blog.example/{slug}/"
+        )
+    return _url(value, "COMMENTD_POST_URL", {"http", "https"})
+
+
+def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The COMMENTD_* variables of emails and webhooks (API.md, "Running it")."""
+    smtp_url = env.get("COMMENTD_SMTP_URL", "").strip() or None
+    if smtp_url:
+        _url(smtp_url, "COMMENTD_SMTP_URL", {"smtp", "smtps"})
+    webhook_urls = tuple(
+        _url(url, "COMMENTD_WEBHOOK_URLS", {"http", "https"})
+        for url in split_csv(env.get("COMMENTD_WEBHOOK_URLS", ""))
+    )
+    webhook_secret = env.get("COMMENTD_WEBHOOK_SECRET", "").strip() or None
+    if webhook_urls and not webhook_secret:
+        raise ConfigError("COMMENTD_WEBHOOK_URLS needs COMMENTD_WEBHOOK_SECRET to sign the POSTs")
+    return {
+        "smtp_url": smtp_url,
+        "notify_email": env.get("COMMENTD_NOTIFY_EMAIL", "").strip() or None,
+        "mail_from": env.get("COMMENTD_MAIL_FROM", "").strip() or None,
+        "notify_digest_minutes": _int(env, "COMMENTD_NOTIFY_DIGEST_MINUTES", 0),
+        "notify_approved": _flag(env, "COMMENTD_NOTIFY_APPROVED"),
+        "webhook_urls": webhook_urls,
+        "webhook_secret": webhook_secret,
+        "delivery_timeout": _int(env, "COMMENTD_DELIVERY_TIMEOUT", 10, minimum=1),
+        "retry_seconds": _int(env, "COMMENTD_RETRY_SECONDS", 30, minimum=1),
+        "max_attempts": _int(env, "COMMENTD_MAX_ATTEMPTS", 12, minimum=1),
+        "outbox_poll_seconds": _int(env, "COMMENTD_OUTBOX_POLL_SECONDS", 5, minimum=1),
+        "action_link_days": _int(env, "COMMENTD_ACTION_LINK_DAYS", 14, minimum=1),
+        "confirm_email_minutes": _int(env, "COMMENTD_CONFIRM_EMAIL_MINUTES", 60, minimum=1),
+        "post_url": _post_url(env.get("COMMENTD_POST_URL", "").strip()),
+    }
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything configurable, with the defaults of API.md; tests build their own."""
@@ -77,6 +131,33 @@ class Settings:
     secret_key: str | None = None
     # email-validator's DNS deliverability check; off by default (slow, and fails offline).
     check_email_deliverability: bool = False
+    # Email: smtp://user:password@host:port (smtps:// for TLS, ?starttls=1); unset sends none.
+    smtp_url: str | None = None
+    # Where the author's notices of new comments go; unset sends none.
+    notify_email: str | None = None
+    # The sender of every email; unset: commentd@<host of the public URL> (see mail_sender).
+    mail_from: str | None = None
+    # 0: one notice per new comment that waits; N: one digest every N minutes instead.
+    notify_digest_minutes: int = 0
+    # Also tell the author about comments the site's rules approved at once.
+    notify_approved: bool = False
+    # URLs that receive a signed JSON POST on comment events, and the key of that signature.
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str | None = None
+    # Seconds an SMTP conversation or webhook POST may take before the attempt counts as failed.
+    delivery_timeout: int = 10
+    # Seconds before the first retry of a failed delivery; it doubles each time, up to an hour.
+    retry_seconds: int = 30
+    # Attempts before a delivery is given up (then shown as failed in the moderation API).
+    max_attempts: int = 12
+    # How often each server process looks for due deliveries (new ones in-process wake it).
+    outbox_poll_seconds: int = 5
+    # Days the Approve / Reject / Spam and confirmation links of an email keep working.
+    action_link_days: int = 14
+    # One confirmation email (COMMENTD_MODERATION=known, new device) per address per this window.
+    confirm_email_minutes: int = 60
+    # A post's address on the blog, for links in emails: "https://blog.example/{slug}/".
+    post_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -106,6 +187,7 @@ class Settings:
             .strip()
             .lower()
             in {"1", "true", "yes", "on"},
+            **_delivery_settings(env),
         )
 
     def serving_at(self, host: str, port: int) -> Settings:
@@ -114,6 +196,11 @@ class Settings:
             return self
         shown = f"[{host}]" if ":" in host else host
         return replace(self, public_url=f"http://{shown}:{port}")
+
+    @property
+    def mail_sender(self) -> str:
+        """COMMENTD_MAIL_FROM, or commentd@<host of the public URL> (API.md)."""
+        return self.mail_from or f"commentd@{urlsplit(self.public_url).hostname or 'localhost'}"
 
     @property
     def uses_shared_rate_limit_storage(self) -> bool:

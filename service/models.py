@@ -134,3 +134,52 @@ class SiteSetting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"  # waiting for its first or next attempt
+    SENT = "sent"
+    SKIPPED = "skipped"  # nothing left to send (the comment was deleted, the reader unsubscribed)
+    FAILED = "failed"  # gave up after the last attempt; the author may retry it
+
+
+class OutboxEvent(Base):
+    """Something to send (an email, a webhook), written in the transaction of the change.
+
+    A worker claims a due row with a lease (`locked_until`, `lock_token`), delivers it outside
+    any transaction, and marks it sent only while it still holds that lease.
+    """
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_state_available_at", "state", "available_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # At most one event per key (a reply notice per reply, a confirmation per address and window).
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    state: Mapped[OutboxState] = mapped_column(
+        Enum(
+            OutboxState,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=OutboxState.PENDING,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lock_token: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SpentLink(Base):
+    """A single-use link from an email that has been used: its nonce, so it never acts twice."""
+
+    __tablename__ = "spent_links"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    spent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from . import start_delivery, stop_delivery
 from .config import Settings
 
 
@@ -39,6 +40,12 @@ class CommentdServer(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
+def _after_fork(app: Flask) -> None:
+    # Connections opened before the fork belong to the parent: open this process's own.
+    app.extensions["engine"].dispose(close=False)
+    start_delivery(app)
+
+
 def serve(app: Flask, settings: Settings, host: str, port: int) -> None:
     workers, threads = worker_plan(settings)
     CommentdServer(
@@ -57,5 +64,9 @@ def serve(app: Flask, settings: Settings, host: str, port: int) -> None:
             "proc_name": "commentd",
             "forwarded_allow_ips": "",  # proxies are trusted by COMMENTD_TRUSTED_PROXIES only
             "control_socket_disable": True,  # one fixed path would clash between instances
+            # Each worker process delivers the outbox in a thread of its own, started after
+            # the fork (threads do not survive one) and stopped before the process exits.
+            "post_worker_init": lambda _worker: _after_fork(app),
+            "worker_exit": lambda _server, _worker: stop_delivery(app),
         },
     ).run()

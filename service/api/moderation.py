@@ -12,6 +12,7 @@ from ..db import get_session
 from ..errors import BadRequest
 from ..extensions import auth_failure_limit, current_settings, limiter
 from ..models import Comment, CommentStatus
+from ..notifications import current_notifier
 from .auth import require_moderator
 from .serializers import moderation_comment
 
@@ -87,7 +88,7 @@ def show_comment(comment_id: int) -> Response:
 
 def _moderate(comment_id: int, status: CommentStatus) -> Response:
     session = get_session()
-    comment, slug = comments.moderate(session, comment_id, status)
+    comment, slug = current_notifier().moderate(session, comment_id, status)
     session.commit()
     return _one(comment, slug)
 
@@ -111,6 +112,6 @@ def spam_comment(comment_id: int) -> Response:
 def delete_comment(comment_id: int) -> tuple[str, int]:
     """Gone for good, personal data included; replies move up to its parent."""
     session = get_session()
-    comments.erase(session, comment_id)
+    current_notifier().erase(session, comment_id)
     session.commit()
     return "", 204

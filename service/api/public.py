@@ -23,6 +23,7 @@ from ..extensions import (
     whole_site_key,
 )
 from ..feed import PublicFeed
+from ..notifications import current_notifier
 from ..rendering import identicon_svg
 from ..validation import normalize_slug, parse_submission
 from .cors import is_allowed_origin
@@ -125,6 +126,7 @@ def create_comment(slug: str) -> tuple[Response, int]:
         site_rules(),
         comments.Sender(client_network=client_address_key(), secret=current_secret()),
     )
+    current_notifier().submitted(session, submitted.comment, slug)  # same transaction
     session.commit()
     comment = submitted.comment
     return jsonify(

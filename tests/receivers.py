@@ -1,0 +1,138 @@
+"""Real receivers on loopback for the notification tests: an SMTP server (aiosmtpd), an SMTP
+server that accepts connections and never answers, and an HTTP server that records webhooks."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+WAIT_SECONDS = 60  # how long a test waits for a background delivery before it fails
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll until `condition` holds; fail (not time) if it never does."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        message = message_from_bytes(content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+class Mailbox:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._collector = _Collector()
+        self._controller = Controller(self._collector, hostname="127.0.0.1", port=port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return list(self._collector.messages)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+    def start(self) -> Mailbox:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+class SilentSmtpServer:
+    """Accepts TCP connections and never says a word: a hung mail server."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", port))
+        self._listener.listen(16)
+        self._listener.settimeout(0.1)
+        self.connections: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for connection in self.connections:
+            connection.close()
+        self._listener.close()
+
+
+class WebhookReceiver:
+    """An HTTP server recording each POST's path, headers and raw body; answers `status`."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.statuses: list[int] = []  # answers to give, in order; then 204
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.requests.append((self.path, dict(self.headers.items()), body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 204
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def payloads(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, _, body in self.requests]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
