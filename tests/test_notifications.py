@@ -14,13 +14,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import MODERATOR, comment_fields, free_port
 from flask import Flask
 from flask.testing import FlaskClient
-from receivers import Mailbox, WebhookReceiver
 
 from service.config import ModerationMode
 from service.models import utcnow
+
+from .conftest import MODERATOR, comment_fields, free_port
+from .receivers import Mailbox, WebhookReceiver
 
 AUTHOR = "author@blog.example"
 WEBHOOK_SECRET = "whsec-0123456789"

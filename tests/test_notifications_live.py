@@ -12,8 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from conftest import ADMIN_TOKEN, LiveServer, comment_fields, free_port, start_server
-from receivers import Mailbox, SilentSmtpServer, WebhookReceiver, wait_until
+
+from .conftest import ADMIN_TOKEN, LiveServer, comment_fields, free_port, start_server
+from .receivers import Mailbox, SilentSmtpServer, WebhookReceiver, wait_until
 
 AUTHOR = "author@blog.example"
 MODERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

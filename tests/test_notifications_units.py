@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from conftest import free_port
 
 from service import links, mail, webhooks
 from service.config import ConfigError, Settings
 from service.notifications import digest_due
+
+from .conftest import free_port
 
 
 @pytest.mark.parametrize(
