@@ -11,6 +11,8 @@ from .config import Settings
 from .extensions import limiter
 from .feed import PublicFeed
 from .keys import load_or_create_secret
+from .site_rules import RulesCache
+from .spam_filter import SpamFilter
 
 MAX_BODY_BYTES = 64 * 1024  # API.md: a larger body gets 413
 
@@ -47,6 +49,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["settings"] = settings
     app.extensions["secret_key"] = settings.secret_key or load_or_create_secret(engine)
     app.extensions["feed"] = PublicFeed(settings.public_url)
+    app.extensions["site_rules"] = RulesCache(settings)  # per-process copies, kept current
+    app.extensions["spam_filter"] = SpamFilter()  # from the database (site_rules, spam_filter)
     db.init_app(app, engine)
     limiter.init_app(app)
     errors.register_handlers(app)
