@@ -35,8 +35,9 @@ def whole_site_key() -> str:
     return "site"
 
 
-def email_rate_limit() -> str:
-    return current_settings().email_rate_limit
+def email_limits() -> str:
+    """The limits on one email address: its own rate, and the minimum interval."""
+    return ";".join(filter(None, (current_settings().email_rate_limit, min_interval_limit())))
 
 
 def slug_rate_limit() -> str:

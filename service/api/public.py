@@ -17,7 +17,7 @@ from ..errors import BadRequest, OriginNotAllowed, UnsupportedMediaType, error_r
 from ..extensions import (
     client_address_key,
     current_settings,
-    email_rate_limit,
+    email_limits,
     limiter,
     min_interval_limit,
     post_rate_limit,
@@ -72,15 +72,8 @@ def limit_sender(submission: CommentSubmission) -> None:
     Each counts stored comments only (a refused or invalid post does not use it up).
     """
     g.sender_email_key = keyed_hash(current_secret(), "sender", submission.email_key)
-    with limiter.limit(email_rate_limit, key_func=sender_email_key, deduct_when=comment_created):
-        pass
-    with limiter.limit(
-        min_interval_limit, key_func=sender_email_key, deduct_when=comment_created, scope="email"
-    ):
-        pass
-    with limiter.limit(
-        min_interval_limit, key_func=client_address_key, deduct_when=comment_created, scope="ip"
-    ):
+    # flask-limiter's documented in-view form: checked here, counted after a 201.
+    with limiter.limit(email_limits, key_func=sender_email_key, deduct_when=comment_created):
         pass
 
 
@@ -137,6 +130,7 @@ def list_comments(slug: str) -> Response:
 @limiter.limit(site_rate_limit, key_func=whole_site_key, deduct_when=comment_created)
 @limiter.limit(slug_rate_limit, key_func=slug_key, deduct_when=comment_created)
 @limiter.limit(post_rate_limit)
+@limiter.limit(min_interval_limit, deduct_when=comment_created, scope="interval")
 def create_comment(slug: str) -> tuple[Response, int]:
     """Take a reader's comment; it waits for moderation unless the site's rules approve it."""
     require_allowed_origin()
