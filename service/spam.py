@@ -94,7 +94,7 @@ def assess(
         hold_reasons.append(token_reason)
     links = count_links(body_html)
     if rules.hold_links and links >= rules.hold_links:
-        hold_reasons.append(f"{links} links, limit {rules.hold_links}")
+        hold_reasons.append(f"{links} link{'s' * (links != 1)}, limit {rules.hold_links}")
     keyword = rules.moderation_keywords.first_match(*fields)
     if keyword:
         hold_reasons.append(f"matched keyword '{keyword}'")
