@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from service import create_app
 from service.config import Settings
-from service.db import make_engine, writer
+from service.db import make_engine
 from service.migrate import upgrade
 from service.models import Comment, CommentStatus
 
@@ -137,7 +137,8 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def db_session(migrated_engine: Engine) -> Iterator[Session]:
-    with Session(writer(migrated_engine), expire_on_commit=False) as session:
+    """A session for looking at what was stored; `stored_comment` starts a fresh snapshot."""
+    with Session(migrated_engine, expire_on_commit=False) as session:
         yield session
 
 
@@ -183,7 +184,7 @@ def make_comment(
 
 
 def stored_comment(session: Session, comment_id: int) -> Comment | None:
-    session.expire_all()
+    session.rollback()  # end any earlier snapshot: see what the app has committed since
     return session.get(Comment, comment_id)
 
 
@@ -222,14 +223,24 @@ def start_server(env: dict[str, str], workdir: Path, *, port: int | None = None)
     port = port or free_port()
     log_path = workdir / f"serve-{port}.log"
     full_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")} | env
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=workdir,
-        env=full_env,
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    with log_path.open("w") as log_file:  # the child keeps its own handle
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=workdir,
+            env=full_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
