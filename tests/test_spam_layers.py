@@ -37,7 +37,7 @@ def signals(client: FlaskClient, comment_id: int) -> dict[str, Any]:
 @pytest.fixture
 def open_client(make_app: Callable[..., Flask]) -> FlaskClient:
     """COMMENTD_MODERATION=none: whatever a layer holds or catches shows in the status."""
-    return make_app(moderation=ModerationMode.NONE).test_client()
+    return make_app(moderation=ModerationMode.NONE, duplicate_window_seconds=86400).test_client()
 
 
 def test_a_clean_comment_passes_every_layer(open_client: FlaskClient) -> None:

@@ -25,7 +25,11 @@ ENVIRONMENT_RULES = {
 
 @pytest.fixture
 def rules_client(make_app: Callable[..., Flask]) -> FlaskClient:
-    return make_app(moderation=ModerationMode.NONE, moderation_keywords=("Casino",)).test_client()
+    return make_app(
+        moderation=ModerationMode.NONE,
+        moderation_keywords=("Casino",),
+        duplicate_window_seconds=86400,
+    ).test_client()
 
 
 def test_the_rules_start_as_the_environment_sets_them(rules_client: FlaskClient) -> None:
