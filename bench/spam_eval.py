@@ -22,18 +22,22 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from flask import Flask  # noqa: E402
 
 from service import create_app  # noqa: E402
 from service.config import ModerationMode, Settings  # noqa: E402
@@ -68,6 +72,7 @@ class Tally:
     ham_to_spam: int = 0
     ham_held: int = 0
     reached_90: int | None = None
+    held_ham_reasons: Counter[str] = field(default_factory=Counter)
     recent: list[bool] = field(default_factory=list)
     score_us: list[float] = field(default_factory=list)
     post_ms: list[float] = field(default_factory=list)
@@ -103,18 +108,17 @@ def blog_corpus() -> Iterator[Example]:
             )
 
 
-def replay(
-    examples: list[Example], measure_from: int, tally: Tally, client: object, app: object
-) -> None:
-    spam_filter: SpamFilter = app.extensions["spam_filter"]  # type: ignore[attr-defined]
+def replay(examples: list[Example], measure_from: int, tally: Tally, app: Flask) -> None:
+    client = app.test_client()
+    spam_filter: SpamFilter = app.extensions["spam_filter"]
     for number, example in enumerate(examples):
-        token = client.get("/api/form-token").json["form_token"]  # type: ignore[attr-defined]
+        token = client.get("/api/form-token").json["form_token"]
         fields = {"name": example.name, "email": example.email, "body": example.body}
         if example.website:
             fields["website"] = example.website
         fields["form_token"] = token
         started = time.perf_counter()
-        response = client.post(  # type: ignore[attr-defined]
+        response = client.post(
             "/api/posts/3-minute-muscles-gluteus-medius/comments",
             json=fields,
             environ_base={
@@ -146,8 +150,11 @@ def replay(
 
         action = "spam" if example.is_spam else ("not-spam" if status == "spam" else "approve")
         comment_id = response.json["id"]
-        answer = client.post(f"/api/moderation/comments/{comment_id}/{action}", headers=MODERATOR)  # type: ignore[attr-defined]
+        answer = client.post(f"/api/moderation/comments/{comment_id}/{action}", headers=MODERATOR)
         assert answer.status_code == 200, answer.json
+        if decided >= measure_from and not example.is_spam and status == "pending":
+            for reason in answer.json["reasons"]:
+                tally.held_ham_reasons[re.sub(r"'[^']*'|\d+(?:\.\d+)?", "N", reason)] += 1
 
 
 def run(name: str, examples: list[Example], measure_from: int, folder: Path) -> Tally:
@@ -170,7 +177,7 @@ def run(name: str, examples: list[Example], measure_from: int, folder: Path) -> 
     )
     tally = Tally()
     try:
-        replay(examples, measure_from, tally, app.test_client(), app)
+        replay(examples, measure_from, tally, app)
     finally:
         app.extensions["engine"].dispose()
     return tally
@@ -187,6 +194,8 @@ def report(name: str, count: int, measure_from: int, tally: Tally) -> None:
     print(f"spam not published (folder+held): {percent(tally.spam_unpublished, tally.spam)}")
     print(f"real comments to the spam folder: {percent(tally.ham_to_spam, tally.ham)}")
     print(f"real comments held for moderation: {percent(tally.ham_held, tally.ham)}")
+    for reason, count in tally.held_ham_reasons.most_common():
+        print(f"    held for {reason!r}: {count}")
     print(f"decisions to reach 90% recall (last 20 spam): {tally.reached_90}")
     print(
         f"scoring one comment: median {statistics.median(score):.0f} us, "

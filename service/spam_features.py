@@ -10,9 +10,10 @@ import re
 from itertools import pairwise
 from urllib.parse import urlsplit
 
-FEATURE_MAX = 100  # characters; longer features are cut (the column's width)
-TEXT_SCAN = 3000  # characters of the body looked at: enough to judge, and scoring stays fast
-MAX_FEATURES = 400  # distinct features per comment, for the same reason
+FEATURE_MAX = 100  # characters (the column's width); words are cut to 40, so pairs fit
+WORD_MAX = 40
+TEXT_SCAN = 2000  # characters of the body looked at: enough to judge, and scoring stays fast
+WORDS_MAX = 300  # words of the body counted (and the pairs between them), for the same reason
 
 _WORD = re.compile(r"[^\W_]+(?:['\u2019.][^\W_]+)*")  # keeps "don't" and "example.com" whole
 _URL = re.compile(r"(?:https?://|www\.)([^\s/?#<>\"')\]]+)", re.IGNORECASE)
@@ -31,7 +32,7 @@ def _word_token(word: str) -> str:
     if word.isdigit():
         # Numbers by their length: a long number is a phone or a code, whatever its digits.
         return f"#{min(len(word), 12)}"
-    return word
+    return word[:WORD_MAX]
 
 
 def _bucket(value: int, edges: tuple[int, ...]) -> int:
@@ -41,39 +42,31 @@ def _bucket(value: int, edges: tuple[int, ...]) -> int:
 def extract(body: str, name: str = "", website: str | None = None, email: str = "") -> set[str]:
     """The features of one comment: what the filter counts in lessons and weighs in scores."""
     text = body[:TEXT_SCAN]
-    lowered = text.lower()
-    words = [_word_token(w) for w in _WORD.findall(lowered)]
-    features: set[str] = set()
-    for word in words:
-        if len(features) >= MAX_FEATURES:
-            break
-        features.add(word)
-    for first, second in pairwise(words):
-        if len(features) >= MAX_FEATURES * 2:
-            break
-        features.add(f"{first} {second}")
+    words = [_word_token(w) for w in _WORD.findall(text.lower())[:WORDS_MAX]]
+    features = set(words)
+    features.update(f"{first} {second}" for first, second in pairwise(words))
 
     hosts = _URL.findall(text)
     for host in hosts[:20]:
-        features.add(f"link:{_domain(host)}")
+        features.add(f"link:{_domain(host)[:WORD_MAX]}")
     features.add(f"links:{min(len(hosts), 4)}")
     for word in _WORD.findall(name.lower())[:5]:
-        features.add(f"name:{word}")
+        features.add(f"name:{word[:WORD_MAX]}")
     if website:
         host = urlsplit(website).hostname or ""
-        features.add(f"site:{_domain(host)}")
+        features.add(f"site:{_domain(host)[:WORD_MAX]}")
         features.add("has:website")
     if "@" in email:
-        features.add(f"email:{_domain(email.rsplit('@', 1)[1])}")
+        features.add(f"email:{_domain(email.rsplit('@', 1)[1])[:WORD_MAX]}")
 
-    letters = [ch for ch in text if ch.isalpha()]
-    upper = sum(ch.isupper() for ch in letters)
+    letters = sum(map(str.isalpha, text))
+    upper = sum(map(str.isupper, text))
     features.add(f"length:{_bucket(len(body), (20, 50, 100, 200, 400, 1000))}")
-    features.add(f"caps:{_bucket(100 * upper // max(len(letters), 1), (10, 25, 50, 80))}")
+    features.add(f"caps:{_bucket(100 * upper // max(letters, 1), (10, 25, 50, 80))}")
     if _MONEY.search(text):
         features.add("has:money")
     if _PHONE.search(text):
         features.add("has:phone")
     if "!!" in text:
         features.add("has:!!")
-    return {feature[:FEATURE_MAX] for feature in features}
+    return features
