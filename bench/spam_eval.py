@@ -74,7 +74,8 @@ class Tally:
     reached_90: int | None = None
     held_ham_reasons: Counter[str] = field(default_factory=Counter)
     recent: list[bool] = field(default_factory=list)
-    score_us: list[float] = field(default_factory=list)
+    score_us: list[float] = field(default_factory=list)  # while replaying (machine noise too)
+    rescore_us: list[float] = field(default_factory=list)  # final model, best of 3 each
     post_ms: list[float] = field(default_factory=list)
 
 
@@ -157,6 +158,18 @@ def replay(examples: list[Example], measure_from: int, tally: Tally, app: Flask)
                 tally.held_ham_reasons[re.sub(r"'[^']*'|\d+(?:\.\d+)?", "N", reason)] += 1
 
 
+def rescore(examples: list[Example], tally: Tally, spam_filter: SpamFilter) -> None:
+    """Each comment scored again by the final model, best of three: the cost without the
+    scheduler's noise (the machine is shared)."""
+    for example in examples:
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            spam_filter.score(extract(example.body, example.name, example.website, example.email))
+            timings.append(time.perf_counter() - started)
+        tally.rescore_us.append(min(timings) * 1e6)
+
+
 def run(name: str, examples: list[Example], measure_from: int, folder: Path) -> Tally:
     url = f"sqlite:///{folder / (name + '.db')}"
     engine = make_engine(url)
@@ -178,6 +191,7 @@ def run(name: str, examples: list[Example], measure_from: int, folder: Path) -> 
     tally = Tally()
     try:
         replay(examples, measure_from, tally, app)
+        rescore(examples, tally, app.extensions["spam_filter"])
     finally:
         app.extensions["engine"].dispose()
     return tally
@@ -197,10 +211,16 @@ def report(name: str, count: int, measure_from: int, tally: Tally) -> None:
     for reason, count in tally.held_ham_reasons.most_common():
         print(f"    held for {reason!r}: {count}")
     print(f"decisions to reach 90% recall (last 20 spam): {tally.reached_90}")
+    best = sorted(tally.rescore_us)
     print(
-        f"scoring one comment: median {statistics.median(score):.0f} us, "
-        f"p99 {score[int(len(score) * 0.99)]:.0f} us; "
-        f"whole POST median {statistics.median(tally.post_ms):.2f} ms"
+        f"scoring one comment (features + filter) while replaying: median "
+        f"{statistics.median(score):.0f} us, p99 {score[int(len(score) * 0.99)]:.0f} us; "
+        f"final model, best of 3: median {statistics.median(best):.0f} us, "
+        f"p99 {best[int(len(best) * 0.99)]:.0f} us, max {best[-1]:.0f} us"
+    )
+    print(
+        "whole POST in-process (test client, SQLite): "
+        f"median {statistics.median(tally.post_ms):.2f} ms"
     )
 
 
