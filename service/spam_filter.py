@@ -119,11 +119,13 @@ class SpamFilter:
             counts = known.get(feature)
             if counts is None:
                 continue
-            spam_ratio = counts[0] / lessons.spam_lessons
-            ham_ratio = counts[1] / lessons.ham_lessons
-            if spam_ratio + ham_ratio <= 0:
+            # Never below zero, even if features were extracted differently when taught.
+            spam_count, ham_count = max(counts[0], 0), max(counts[1], 0)
+            if not spam_count + ham_count:
                 continue
-            seen = counts[0] + counts[1]
+            spam_ratio = spam_count / lessons.spam_lessons
+            ham_ratio = ham_count / lessons.ham_lessons
+            seen = spam_count + ham_count
             estimate = spam_ratio / (spam_ratio + ham_ratio)
             estimate = (STRENGTH * NEUTRAL + seen * estimate) / (STRENGTH + seen)
             if abs(estimate - NEUTRAL) >= MIN_DEVIATION:
