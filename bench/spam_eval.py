@@ -213,7 +213,7 @@ def learning_curve(tally: Tally, block: int = BLOCK) -> list[tuple[int, int, int
 def decisions_to_reach(tally: Tally, target: float) -> int | None:
     """Decisions taken before the first block of spam of which `target` went to the folder."""
     for decided, caught, count in learning_curve(tally):
-        if count == BLOCK and caught / count >= target:
+        if count >= BLOCK // 2 and caught / count >= target:
             return decided
     return None
 
