@@ -27,7 +27,8 @@ class SiteRules:
 
     moderation: ModerationMode
     spam: spam.SpamRules
-    # The process's copy of the learning filter; None scores nothing (the rules still apply).
+    # The process's copy of the learning filter, brought up to date by whoever made these
+    # rules (site_rules.bring_up_to_date); None scores nothing (the rules still apply).
     spam_filter: spam_filter.SpamFilter | None = None
 
 
@@ -133,12 +134,9 @@ def _find_duplicate(
     return spam.Duplicate(row.id, row.status is CommentStatus.SPAM)
 
 
-def _filter_score(
-    session: Session, rules: SiteRules, submission: CommentSubmission
-) -> float | None:
+def _filter_score(rules: SiteRules, submission: CommentSubmission) -> float | None:
     if rules.spam_filter is None:
         return None
-    rules.spam_filter.refresh(session)
     return rules.spam_filter.score(
         extract(submission.body, submission.name, submission.website, submission.email)
     )
@@ -182,7 +180,7 @@ def submit(
     key = body_key(sender.secret, submission.body)
     signals = spam.Signals(
         duplicate=_find_duplicate(session, key, rules.spam.duplicate_window_seconds, now),
-        filter_score=_filter_score(session, rules, submission),
+        filter_score=_filter_score(rules, submission),
     )
     verdict = spam.assess(
         submission,

@@ -19,7 +19,8 @@ from . import spam
 from .config import Settings
 from .errors import ValidationFailed
 from .keywords import ENTRIES_MAX, ENTRY_MAX, KeywordList, clean
-from .models import SiteRuleSet
+from .models import SiteRuleSet, SpamFilterState
+from .spam_filter import STATE_COLUMNS, STATE_ID, FilterState, SpamFilter
 
 RULES_ID = 1
 HOLD_LINKS_MAX = 1000
@@ -168,11 +169,27 @@ class RulesCache:
         self._version: str | None = None
         self._rules = compile_rules(settings, {})
 
-    def current(self, session: Session) -> spam.SpamRules:
-        version = session.scalar(select(SiteRuleSet.version).where(SiteRuleSet.id == RULES_ID))
+    def current(self, session: Session, version: str | None = None) -> spam.SpamRules:
+        """The rules as stored now; `version` when the caller has already read it."""
+        if version is None:
+            version = session.scalar(select(SiteRuleSet.version).where(SiteRuleSet.id == RULES_ID))
         if version != self._version:
             with self._lock:
                 if version != self._version:
                     self._rules = compile_rules(self._settings, stored_overrides(session))
                     self._version = version
         return self._rules
+
+
+def bring_up_to_date(
+    session: Session, rules: RulesCache, spam_filter: SpamFilter
+) -> spam.SpamRules:
+    """The post path's one look at the database for both per-process copies: the rules'
+    version and the filter's state are read in one query, and either reloads only if moved."""
+    row = session.execute(
+        select(SiteRuleSet.version, *STATE_COLUMNS)
+        .join(SpamFilterState, SpamFilterState.id == STATE_ID)  # two one-row tables
+        .where(SiteRuleSet.id == RULES_ID)
+    ).one()
+    spam_filter.refresh(session, FilterState(*row[1:]))
+    return rules.current(session, row[0])

@@ -30,7 +30,7 @@ from ..extensions import (
 from ..feed import PublicFeed
 from ..keys import keyed_hash
 from ..rendering import identicon_svg
-from ..site_rules import RulesCache
+from ..site_rules import RulesCache, bring_up_to_date
 from ..spam_filter import SpamFilter
 from ..validation import CommentSubmission, normalize_slug, parse_submission
 from .cors import is_allowed_origin
@@ -61,7 +61,7 @@ def site_rules() -> comments.SiteRules:
     spam_filter: SpamFilter = current_app.extensions["spam_filter"]
     return comments.SiteRules(
         moderation=current_settings().moderation,
-        spam=rules.current(get_session()),
+        spam=bring_up_to_date(get_session(), rules, spam_filter),
         spam_filter=spam_filter,
     )
 
