@@ -158,6 +158,10 @@ class SpamFilter:
     def lessons(self) -> Counts:
         return self._lessons
 
+    def counts(self, feature: str) -> tuple[int, int] | None:
+        """(spam, ham) lessons this copy holds for a feature, as last refreshed."""
+        return self._features.get(feature)
+
 
 def _upsert(session: Session, rows: list[dict[str, object]]) -> None:
     """Add (or subtract) counts feature by feature in one statement."""

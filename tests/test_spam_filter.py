@@ -17,7 +17,7 @@ from service.cli import main as cli
 from service.config import ModerationMode
 from service.models import Comment, SpamFeature, SpamFilterState, utcnow
 from service.spam_features import extract
-from service.spam_filter import MIN_LESSONS, combine
+from service.spam_filter import MIN_LESSONS, Counts, SpamFilter, combine
 
 from .conftest import MODERATOR
 from .test_spam_layers import signals, submit
@@ -224,3 +224,27 @@ def test_each_lesson_moves_the_generation_once_and_counts_features_in_rows(
 
     assert rows is not None and rows > 20
     assert generation == 2 * MIN_LESSONS
+
+
+def test_another_processs_copy_follows_new_lessons_and_removed_words(
+    make_app: Callable[..., Flask],
+) -> None:
+    """Incremental reloads for new counts; a full reload once counts were removed."""
+    teacher = make_app(moderation=ModerationMode.NONE).test_client()
+    other_app = make_app(moderation=ModerationMode.NONE)
+    other = other_app.test_client()
+    copy: SpamFilter = other_app.extensions["spam_filter"]
+    kept = submit(teacher, body="Pigeon pose", email="kept@example.com")
+    moderate(teacher, kept["id"], "approve")
+    submit(other, body="first look", email="o1@example.com")
+    assert (copy.counts("pigeon"), copy.counts("zyxwvut")) == ((0, 1), None)
+
+    erased = submit(teacher, body="Pigeon Zyxwvut", email="gone@example.com")
+    moderate(teacher, erased["id"], "spam")
+    submit(other, body="second look", email="o2@example.com")
+    assert (copy.counts("pigeon"), copy.counts("zyxwvut")) == ((1, 1), (1, 0))
+
+    teacher.delete(f"/api/moderation/comments/{erased['id']}", headers=MODERATOR)
+    submit(other, body="third look", email="o3@example.com")
+    assert (copy.counts("pigeon"), copy.counts("zyxwvut")) == ((0, 1), None)
+    assert copy.lessons == Counts(0, 1)
