@@ -122,6 +122,10 @@ class Settings:
         mode = env.get("COMMENTD_MODERATION", "all").strip().lower() or "all"
         if mode not in {m.value for m in ModerationMode}:
             raise ConfigError(f"COMMENTD_MODERATION must be all, known or none, not {mode!r}")
+        spam_threshold = _fraction(env, "COMMENTD_SPAM_THRESHOLD", cls.spam_threshold)
+        hold_threshold = _fraction(env, "COMMENTD_HOLD_THRESHOLD", cls.hold_threshold)
+        if hold_threshold > spam_threshold:
+            raise ConfigError("COMMENTD_HOLD_THRESHOLD must not be above COMMENTD_SPAM_THRESHOLD")
         return cls(
             database_url=env.get("COMMENTD_DATABASE_URL", "").strip() or cls.database_url,
             admin_token=env.get("COMMENTD_ADMIN_TOKEN", "").strip() or None,
@@ -153,8 +157,8 @@ class Settings:
             duplicate_window_seconds=_int(
                 env, "COMMENTD_DUPLICATE_WINDOW_SECONDS", cls.duplicate_window_seconds
             ),
-            spam_threshold=_fraction(env, "COMMENTD_SPAM_THRESHOLD", cls.spam_threshold),
-            hold_threshold=_fraction(env, "COMMENTD_HOLD_THRESHOLD", cls.hold_threshold),
+            spam_threshold=spam_threshold,
+            hold_threshold=hold_threshold,
             spam_retention_days=_int(env, "COMMENTD_SPAM_RETENTION_DAYS", cls.spam_retention_days),
         )
 
