@@ -89,6 +89,11 @@ def _proven_commenter(session: Session, submission: CommentSubmission) -> Commen
     return commenter
 
 
+def is_proven(session: Session, submission: CommentSubmission) -> bool:
+    """Whether the submission carries the commenter_token issued for its email."""
+    return _proven_commenter(session, submission) is not None
+
+
 def _has_approved_comment(session: Session, commenter: Commenter) -> bool:
     return bool(
         session.scalar(

@@ -104,3 +104,20 @@ def test_junk_never_reaches_the_email_limit_as_a_500(
 
     assert response.status_code == status
     assert response.json is not None and response.json["error"] in ("bad_request", "validation")
+
+
+def test_typing_someones_email_cannot_use_up_her_own_allowance(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(email_rate_limit="1 per minute").test_client()
+    first = post(client, "192.0.2.1", email="alice@example.com")
+    assert first.status_code == 201 and first.json is not None
+    token = first.json["commenter_token"]
+
+    impostor = post(client, "192.0.2.66", email="alice@example.com")
+    alice = post(client, "192.0.2.1", email="alice@example.com", commenter_token=token)
+    alice_again = post(client, "192.0.2.1", email="alice@example.com", commenter_token=token)
+
+    assert_limited(impostor, 60)  # the unproven allowance for the address is used up
+    assert alice.status_code == 201  # her proven comments count apart
+    assert_limited(alice_again, 60)

@@ -71,7 +71,11 @@ def limit_sender(submission: CommentSubmission) -> None:
 
     Each counts stored comments only (a refused or invalid post does not use it up).
     """
-    g.sender_email_key = keyed_hash(current_secret(), "sender", submission.email_key)
+    # Comments proven to come from the address's owner (her commenter_token) count apart:
+    # typing her address can use up the unproven allowance, never hers.
+    proven = comments.is_proven(get_session(), submission)
+    owner = "proven" if proven else "typed"
+    g.sender_email_key = keyed_hash(current_secret(), "sender", f"{owner}\0{submission.email_key}")
     # flask-limiter's documented in-view form: checked here, counted after a 201.
     with limiter.limit(email_limits, key_func=sender_email_key, deduct_when=comment_created):
         pass
