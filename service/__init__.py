@@ -16,6 +16,8 @@ from .extensions import limiter
 from .feed import PublicFeed
 from .keys import load_or_create_secret
 from .notifications import Notifier
+from .site_rules import RulesCache
+from .spam_filter import SpamFilter
 
 MAX_BODY_BYTES = 64 * 1024  # API.md: a larger body gets 413
 
@@ -62,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["settings"] = settings
     app.extensions["secret_key"] = settings.secret_key or load_or_create_secret(engine)
     app.extensions["feed"] = PublicFeed(settings.public_url)
+    app.extensions["site_rules"] = RulesCache(settings)  # per-process copies, kept current
+    app.extensions["spam_filter"] = SpamFilter()  # from the database (site_rules, spam_filter)
     db.init_app(app, engine)
     app.after_request(_response_headers)  # registered first, so it runs after the others
     limiter.init_app(app)

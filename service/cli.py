@@ -1,16 +1,18 @@
-"""The `commentd` command: serve, migrate, token."""
+"""The `commentd` command: serve, migrate, token, purge-spam."""
 
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 import click
 from sqlalchemy.orm import Session
 
-from . import create_app, migrate
+from . import comments, create_app, migrate
 from .api.auth import create_token, has_any_token
 from .config import ConfigError, Settings
 from .db import make_engine, writer
+from .models import utcnow
 
 
 def _settings() -> Settings:
@@ -45,6 +47,29 @@ def token_command(label: str) -> None:
         session.commit()
     engine.dispose()
     click.echo(token)
+
+
+@main.command("purge-spam")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Age in days; default COMMENTD_SPAM_RETENTION_DAYS.",
+)
+def purge_spam_command(days: int | None) -> None:
+    """Delete spam-folder comments older than the retention age (run it daily, e.g. from cron)."""
+    settings = _settings()
+    days = days or settings.spam_retention_days
+    if not days:
+        click.echo("COMMENTD_SPAM_RETENTION_DAYS is 0: the spam folder is kept.", err=True)
+        return
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    with Session(writer(engine)) as session:
+        purged = comments.purge_spam(session, utcnow() - timedelta(days=days))
+        session.commit()
+    engine.dispose()
+    click.echo(f"Purged {purged} spam comments older than {days} days.", err=True)
 
 
 @main.command("serve")

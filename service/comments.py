@@ -5,18 +5,19 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import formtokens, spam
+from . import formtokens, spam, spam_filter
 from .config import ModerationMode
-from .errors import NotFound, ValidationFailed
+from .errors import NotFound, PostClosed, ValidationFailed
 from .keys import keyed_hash, new_token, token_hash
 from .models import Comment, Commenter, CommentStatus, Post, utcnow
 from .rendering import render_body
+from .spam_features import extract
 from .validation import CommentSubmission
 
 
@@ -26,6 +27,9 @@ class SiteRules:
 
     moderation: ModerationMode
     spam: spam.SpamRules
+    # The process's copy of the learning filter, brought up to date by whoever made these
+    # rules (site_rules.bring_up_to_date); None scores nothing (the rules still apply).
+    spam_filter: spam_filter.SpamFilter | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +89,11 @@ def _proven_commenter(session: Session, submission: CommentSubmission) -> Commen
     return commenter
 
 
+def is_proven(session: Session, submission: CommentSubmission) -> bool:
+    """Whether the submission carries the commenter_token issued for its email."""
+    return _proven_commenter(session, submission) is not None
+
+
 def _has_approved_comment(session: Session, commenter: Commenter) -> bool:
     return bool(
         session.scalar(
@@ -109,6 +118,35 @@ def _check_parent(session: Session, post: Post, parent_id: int | None) -> None:
         )
 
 
+def body_key(secret: str, body: str) -> str:
+    """The same text, whatever its case and spacing, gives the same key (duplicate rule)."""
+    return keyed_hash(secret, "body", " ".join(body.lower().split()))
+
+
+def _find_duplicate(
+    session: Session, key: str, window: int, now: datetime
+) -> spam.Duplicate | None:
+    if not window:
+        return None
+    row = session.execute(
+        select(Comment.id, Comment.status)
+        .where(Comment.body_key == key, Comment.created_at >= now - timedelta(seconds=window))
+        .order_by(Comment.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        return None
+    return spam.Duplicate(row.id, row.status is CommentStatus.SPAM)
+
+
+def _filter_score(rules: SiteRules, submission: CommentSubmission) -> float | None:
+    if rules.spam_filter is None:
+        return None
+    return rules.spam_filter.score(
+        extract(submission.body, submission.name, submission.website, submission.email)
+    )
+
+
 def _choose_status(
     verdict: spam.SpamVerdict, mode: ModerationMode, trusted_commenter: bool
 ) -> CommentStatus:
@@ -126,6 +164,8 @@ def submit(
 ) -> Submitted:
     """Store a reader's comment with the status the site's rules give it; flushes, never commits."""
     post = get_or_create_post(session, slug)
+    if post.closed:
+        raise PostClosed("Comments on this post are closed.")
     _check_parent(session, post, submission.parent_id)
 
     commenter = _proven_commenter(session, submission)
@@ -141,8 +181,18 @@ def submit(
     trusted = rules.moderation is ModerationMode.KNOWN and _has_approved_comment(session, commenter)
 
     body_html = render_body(submission.body)
+    now = utcnow()
+    key = body_key(sender.secret, submission.body)
+    signals = spam.Signals(
+        duplicate=_find_duplicate(session, key, rules.spam.duplicate_window_seconds, now),
+        filter_score=_filter_score(rules, submission),
+    )
     verdict = spam.assess(
-        submission, body_html, formtokens.check(sender.secret, submission.form_token), rules.spam
+        submission,
+        body_html,
+        formtokens.check(sender.secret, submission.form_token),
+        rules.spam,
+        signals,
     )
     comment = Comment(
         post_id=post.id,
@@ -159,7 +209,8 @@ def submit(
         notify=submission.notify,
         spam_score=verdict.score,
         reasons=list(verdict.reasons),
-        created_at=utcnow(),
+        body_key=key,
+        created_at=now,
     )
     session.add(comment)
     session.flush()
@@ -244,14 +295,22 @@ def moderate(
     comment.moderated_at = now or utcnow()
     is_public = status is CommentStatus.APPROVED
     session.flush()
+    # The author's decision is the filter's lesson; a changed decision replaces the earlier one.
+    spam_filter.teach(session, comment, spam_filter.lesson_for(status))
     if was_public != is_public:
         _bump_post(session, comment.post_id, +1 if is_public else -1)
     return comment, slug
 
 
-def erase(session: Session, comment_id: int) -> None:
-    """Delete a comment and its personal data for good; its replies move up to its parent."""
+def erase(session: Session, comment_id: int, *, forget_lesson: bool = True) -> None:
+    """Delete a comment and its personal data for good; its replies move up to its parent.
+
+    Its lesson leaves the filter with it, unless `forget_lesson` is False (purging old spam:
+    what the filter learned from spam is worth keeping, and holds no whole comment).
+    """
     comment, _ = get_comment(session, comment_id)
+    if forget_lesson:
+        spam_filter.teach(session, comment, None)
     session.execute(
         update(Comment).where(Comment.parent_id == comment.id).values(parent_id=comment.parent_id)
     )
@@ -268,3 +327,18 @@ def erase(session: Session, comment_id: int) -> None:
         )
     )
     _bump_post(session, post_id, -1 if was_public else 0)
+
+
+def purge_spam(session: Session, older_than: datetime) -> int:
+    """Erase spam-folder comments that arrived before `older_than`; returns how many.
+
+    The only automatic deletion: a comment left in the spam folder past the retention age.
+    """
+    ids = session.scalars(
+        select(Comment.id).where(
+            Comment.status == CommentStatus.SPAM, Comment.created_at < older_than
+        )
+    ).all()
+    for comment_id in ids:
+        erase(session, comment_id, forget_lesson=False)
+    return len(ids)

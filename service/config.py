@@ -51,6 +51,25 @@ def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number from 0 to 1, not {raw!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name} must be a number from 0 to 1, not {raw!r}")
+    return value
+
+
+def split_lines_or_csv(value: str) -> tuple[str, ...]:
+    """A word list: one entry per line or comma-separated (phrases may contain spaces)."""
+    parts = value.replace("\n", ",").split(",")
+    return tuple(part.strip() for part in parts if part.strip())
+
+
 def _origin(value: str) -> str:
     return value.rstrip("/").lower()
 
@@ -158,12 +177,36 @@ class Settings:
     confirm_email_minutes: int = 60
     # A post's address on the blog, for links in emails: "https://blog.example/{slug}/".
     post_url: str | None = None
+    # Comments stored per email address (the address as typed: it proves nothing, but a
+    # script posting under one address from many networks is still slowed down).
+    email_rate_limit: str = "3 per minute;30 per day"
+    # Comments stored per post: a burst on one slug is a bot, or a thread that needs the author.
+    slug_rate_limit: str = "20 per minute"
+    # Seconds between two comments from the same sender (address or email), as WordPress's
+    # flood check; 0 turns it off.
+    min_post_interval: int = 15
+    # Words or phrases that hold a comment / send it straight to spam (site_rules.py says how
+    # they match); the moderation API can replace both lists at run time.
+    moderation_keywords: tuple[str, ...] = ()
+    disallowed_keywords: tuple[str, ...] = ()
+    # The same text again within this many seconds is a duplicate (held); 0 turns it off.
+    duplicate_window_seconds: int = 86400
+    # The learning filter: at or above spam_threshold to the spam folder; from hold_threshold
+    # up to it, held for moderation whatever COMMENTD_MODERATION says.
+    spam_threshold: float = 0.55
+    hold_threshold: float = 0.3
+    # Days a comment stays in the spam folder before `commentd purge-spam` deletes it; 0 keeps.
+    spam_retention_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         mode = env.get("COMMENTD_MODERATION", "all").strip().lower() or "all"
         if mode not in {m.value for m in ModerationMode}:
             raise ConfigError(f"COMMENTD_MODERATION must be all, known or none, not {mode!r}")
+        spam_threshold = _fraction(env, "COMMENTD_SPAM_THRESHOLD", cls.spam_threshold)
+        hold_threshold = _fraction(env, "COMMENTD_HOLD_THRESHOLD", cls.hold_threshold)
+        if hold_threshold > spam_threshold:
+            raise ConfigError("COMMENTD_HOLD_THRESHOLD must not be above COMMENTD_SPAM_THRESHOLD")
         return cls(
             database_url=env.get("COMMENTD_DATABASE_URL", "").strip() or cls.database_url,
             admin_token=env.get("COMMENTD_ADMIN_TOKEN", "").strip() or None,
@@ -188,6 +231,17 @@ class Settings:
             .lower()
             in {"1", "true", "yes", "on"},
             **_delivery_settings(env),
+            email_rate_limit=_rate_limit(env, "COMMENTD_EMAIL_RATE_LIMIT", cls.email_rate_limit),
+            slug_rate_limit=_rate_limit(env, "COMMENTD_SLUG_RATE_LIMIT", cls.slug_rate_limit),
+            min_post_interval=_int(env, "COMMENTD_MIN_POST_INTERVAL", cls.min_post_interval),
+            moderation_keywords=split_lines_or_csv(env.get("COMMENTD_MODERATION_KEYWORDS", "")),
+            disallowed_keywords=split_lines_or_csv(env.get("COMMENTD_DISALLOWED_KEYWORDS", "")),
+            duplicate_window_seconds=_int(
+                env, "COMMENTD_DUPLICATE_WINDOW_SECONDS", cls.duplicate_window_seconds
+            ),
+            spam_threshold=spam_threshold,
+            hold_threshold=hold_threshold,
+            spam_retention_days=_int(env, "COMMENTD_SPAM_RETENTION_DAYS", cls.spam_retention_days),
         )
 
     def serving_at(self, host: str, port: int) -> Settings:

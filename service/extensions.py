@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_limiter import Limiter
 
 from .config import Settings
@@ -33,6 +33,36 @@ def auth_failure_limit() -> str:
 
 def whole_site_key() -> str:
     return "site"
+
+
+def email_limits() -> str:
+    """The limits on one email address: its own rate, and the minimum interval."""
+    return ";".join(filter(None, (current_settings().email_rate_limit, min_interval_limit())))
+
+
+def slug_rate_limit() -> str:
+    return current_settings().slug_rate_limit
+
+
+def min_interval_limit() -> str:
+    """WordPress's flood check as a limit: one comment per interval; "" (no limit) when 0."""
+    seconds = current_settings().min_post_interval
+    return f"1 per {seconds} second" if seconds else ""
+
+
+def slug_key() -> str:
+    """The post being commented on, as the URL names it (normalised enough to group a burst)."""
+    slug = (request.view_args or {}).get("slug", "")
+    return "post:" + str(slug).strip("/")
+
+
+def sender_email_key() -> str:
+    """The submission's email, keyed-hashed by the view (never stored in the counters as typed).
+
+    Limits on it run inside the view, once the body is parsed: a key function running before
+    the view would have to parse junk itself.
+    """
+    return str(g.get("sender_email_key", ""))
 
 
 limiter = Limiter(key_func=client_address_key, strategy="sliding-window-counter")

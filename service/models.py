@@ -112,6 +112,11 @@ class Comment(Base):
     notify: Mapped[bool] = mapped_column(Boolean, default=False)
     spam_score: Mapped[float] = mapped_column(Float, default=0.0)
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What the learning filter was taught from this comment ("spam", "ham" or nothing), so a
+    # changed decision untrains the earlier lesson instead of counting twice.
+    lesson: Mapped[str | None] = mapped_column(String(8))
+    # Keyed hash of the normalised text: finds the same text posted again (duplicate rule).
+    body_key: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -183,3 +188,44 @@ class SpentLink(Base):
 
     nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
     spent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SpamFilterState(Base):
+    """The learning filter's one row: lessons taken, and a generation that moves with each.
+
+    Every process keeps a copy of the counts and reloads only what changed since the
+    generation it holds; `rebuilt_at` is the generation at which counts were removed, which a
+    copy older than it cannot follow incrementally (it reloads in full).
+    """
+
+    __tablename__ = "spam_filter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    rebuilt_at: Mapped[int] = mapped_column(Integer, default=0)
+    spam_lessons: Mapped[int] = mapped_column(Integer, default=0)
+    ham_lessons: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SpamFeature(Base):
+    """How many spam and ham lessons had a feature (a word, a link domain, a shape)."""
+
+    __tablename__ = "spam_features"
+
+    feature: Mapped[str] = mapped_column(String(100), primary_key=True)
+    spam: Mapped[int] = mapped_column(Integer, default=0)
+    ham: Mapped[int] = mapped_column(Integer, default=0)
+    generation: Mapped[int] = mapped_column(Integer, index=True)  # of its last change
+
+
+class SiteRuleSet(Base):
+    """The site rules the author set through the moderation API, over the environment's.
+
+    One row; `version` changes with every save so each process re-reads it only then.
+    """
+
+    __tablename__ = "site_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    overrides: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    version: Mapped[str] = mapped_column(String(32))

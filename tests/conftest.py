@@ -103,6 +103,12 @@ def settings(database_url: str) -> Settings:
         post_rate_limit="1000 per minute",
         site_rate_limit="1000 per minute",
         min_fill_seconds=0,
+        # Tests post many comments quickly from one address and email, often with the same
+        # text; the spam tests set these limits and the duplicate rule back where they test them.
+        email_rate_limit="1000 per minute",
+        slug_rate_limit="1000 per minute",
+        min_post_interval=0,
+        duplicate_window_seconds=0,
     )
 
 
@@ -259,6 +265,10 @@ def serve_env(database_url: str) -> dict[str, str]:
         "COMMENTD_ADMIN_TOKEN": ADMIN_TOKEN,
         "COMMENTD_ALLOWED_ORIGINS": "https://blog.example",
         "COMMENTD_MIN_FILL_SECONDS": "0",
+        "COMMENTD_MIN_POST_INTERVAL": "0",
+        "COMMENTD_EMAIL_RATE_LIMIT": "1000 per minute",
+        "COMMENTD_SLUG_RATE_LIMIT": "1000 per minute",
+        "COMMENTD_DUPLICATE_WINDOW_SECONDS": "0",
     }
 
 

@@ -1,7 +1,7 @@
 """outbox of emails and webhooks, spent single-use email links
 
 Revision ID: 0003_outbox
-Revises: 0001
+Revises: 0002_spam
 Create Date: 2026-11-24 05:59:28.936563
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import service.models
 
 revision: str = "0003_outbox"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0002_spam"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -7,12 +7,13 @@ import binascii
 
 from flask import Blueprint, Response, jsonify, request
 
-from .. import comments
+from .. import comments, site_rules
 from ..db import get_session
-from ..errors import BadRequest
+from ..errors import BadRequest, ValidationFailed
 from ..extensions import auth_failure_limit, current_settings, limiter
 from ..models import Comment, CommentStatus
 from ..notifications import current_notifier
+from ..validation import normalize_slug
 from .auth import require_moderator
 from .serializers import moderation_comment
 
@@ -106,6 +107,60 @@ def reject_comment(comment_id: int) -> Response:
 @bp.post(f"/comments/{COMMENT_ID}/spam")
 def spam_comment(comment_id: int) -> Response:
     return _moderate(comment_id, CommentStatus.SPAM)
+
+
+@bp.post(f"/comments/{COMMENT_ID}/not-spam")
+def not_spam_comment(comment_id: int) -> Response:
+    """Restore a comment the defences caught: approved, and the filter learns it was ham."""
+    return _moderate(comment_id, CommentStatus.APPROVED)
+
+
+def _json_body() -> object:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest("Send a JSON object (Content-Type: application/json).")
+    return data
+
+
+def _rules_answer() -> Response:
+    overrides = site_rules.stored_overrides(get_session())
+    return jsonify(
+        rules=site_rules.effective(current_settings(), overrides),
+        # Rules set here, over the environment's; PUT null for one to return to its default.
+        changed=[name for name in site_rules.RULE_NAMES if name in overrides],
+    )
+
+
+@bp.get("/settings")
+def show_settings() -> Response:
+    """The rules new comments meet now: the environment's, with the author's changes."""
+    return _rules_answer()
+
+
+@bp.put("/settings")
+def change_settings() -> Response:
+    """Change some rules (the others stay); every server process applies them at once."""
+    session = get_session()
+    site_rules.save(session, current_settings(), site_rules.parse_changes(_json_body()))
+    session.commit()
+    return _rules_answer()
+
+
+@bp.put("/posts/<slug:slug>")
+def change_post(slug: str) -> Response:
+    """Close a post to new comments (403 comments_closed), or open it again."""
+    slug = normalize_slug(slug)
+    data = _json_body()
+    closed = data.get("closed") if isinstance(data, dict) else None
+    if not isinstance(closed, bool):
+        raise ValidationFailed(
+            "Say whether the post is closed.", fields={"closed": "must be true or false"}
+        )
+    session = get_session()
+    post = comments.get_or_create_post(session, slug)
+    post.closed = closed
+    session.commit()
+    return jsonify(slug=post.slug, closed=post.closed, count=post.approved_count)
 
 
 @bp.delete(f"/comments/{COMMENT_ID}")

@@ -7,25 +7,33 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from .. import comments, formtokens, spam
+from .. import comments, formtokens
 from ..db import get_session
 from ..errors import BadRequest, OriginNotAllowed, UnsupportedMediaType, error_response
 from ..extensions import (
     client_address_key,
     current_settings,
+    email_limits,
     limiter,
+    min_interval_limit,
     post_rate_limit,
+    sender_email_key,
     site_rate_limit,
+    slug_key,
+    slug_rate_limit,
     whole_site_key,
 )
 from ..feed import PublicFeed
+from ..keys import keyed_hash
 from ..notifications import current_notifier
 from ..rendering import identicon_svg
-from ..validation import normalize_slug, parse_submission
+from ..site_rules import RulesCache, bring_up_to_date
+from ..spam_filter import SpamFilter
+from ..validation import CommentSubmission, normalize_slug, parse_submission
 from .cors import is_allowed_origin
 from .serializers import public_comment
 
@@ -49,13 +57,29 @@ def current_secret() -> str:
 
 
 def site_rules() -> comments.SiteRules:
-    settings = current_settings()
+    """The environment's rules with the author's stored changes, and the learning filter."""
+    rules: RulesCache = current_app.extensions["site_rules"]
+    spam_filter: SpamFilter = current_app.extensions["spam_filter"]
     return comments.SiteRules(
-        moderation=settings.moderation,
-        spam=spam.SpamRules(
-            hold_links=settings.hold_links, min_fill_seconds=settings.min_fill_seconds
-        ),
+        moderation=current_settings().moderation,
+        spam=bring_up_to_date(get_session(), rules, spam_filter),
+        spam_filter=spam_filter,
     )
+
+
+def limit_sender(submission: CommentSubmission) -> None:
+    """The limits that need the parsed submission: 429 with Retry-After when one is reached.
+
+    Each counts stored comments only (a refused or invalid post does not use it up).
+    """
+    # Comments proven to come from the address's owner (her commenter_token) count apart:
+    # typing her address can use up the unproven allowance, never hers.
+    proven = comments.is_proven(get_session(), submission)
+    owner = "proven" if proven else "typed"
+    g.sender_email_key = keyed_hash(current_secret(), "sender", f"{owner}\0{submission.email_key}")
+    # flask-limiter's documented in-view form: checked here, counted after a 201.
+    with limiter.limit(email_limits, key_func=sender_email_key, deduct_when=comment_created):
+        pass
 
 
 def submitted_fields() -> Mapping[str, object]:
@@ -109,7 +133,9 @@ def list_comments(slug: str) -> Response:
 
 @bp.post("/api/posts/<slug:slug>/comments")
 @limiter.limit(site_rate_limit, key_func=whole_site_key, deduct_when=comment_created)
+@limiter.limit(slug_rate_limit, key_func=slug_key, deduct_when=comment_created)
 @limiter.limit(post_rate_limit)
+@limiter.limit(min_interval_limit, deduct_when=comment_created, scope="interval")
 def create_comment(slug: str) -> tuple[Response, int]:
     """Take a reader's comment; it waits for moderation unless the site's rules approve it."""
     require_allowed_origin()
@@ -118,6 +144,7 @@ def create_comment(slug: str) -> tuple[Response, int]:
     submission = parse_submission(
         submitted_fields(), check_deliverability=settings.check_email_deliverability
     )
+    limit_sender(submission)
     session = get_session()
     submitted = comments.submit(
         session,

@@ -1,0 +1,86 @@
+"""The filter and the rules live in the database: two real server processes share them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from service.spam_filter import MIN_LESSONS
+
+from .conftest import MODERATOR, LiveServer, comment_fields, start_server
+from .test_spam_filter import HAM_TEXTS, SPAM_TEXTS
+
+SLUG = "gluteus-medius"
+
+
+def submit(server: LiveServer, **fields: Any) -> dict[str, Any]:
+    token = requests.get(f"{server.url}/api/form-token", timeout=10).json()["form_token"]
+    response = requests.post(
+        f"{server.url}/api/posts/{SLUG}/comments",
+        json=comment_fields(form_token=token, **fields),
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def moderate(server: LiveServer, comment_id: int, action: str) -> dict[str, Any]:
+    response = requests.post(
+        f"{server.url}/api/moderation/comments/{comment_id}/{action}",
+        headers=MODERATOR,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_lessons_and_rules_given_to_one_process_act_in_the_other_and_survive_restarts(
+    serve_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = serve_env | {"COMMENTD_MODERATION": "none", "COMMENTD_POST_RATE_LIMIT": "100 per minute"}
+    first = start_server(env, tmp_path)
+    second = start_server(env, tmp_path)
+    try:
+        warm = submit(second, body="An early comment, before any lesson.", name="Early")
+        for number in range(MIN_LESSONS):
+            spam = submit(first, body=SPAM_TEXTS[number], email=f"s{number}@spam.example")
+            moderate(first, spam["id"], "spam")
+            ham = submit(first, body=HAM_TEXTS[number], email=f"h{number}@example.com")
+            moderate(first, ham["id"], "approve")
+
+        caught = submit(second, body="cheap viagra pills order online now", email="x@y.example")
+        shown = moderate(second, caught["id"], "spam")  # the author agrees: no new lesson
+
+        assert warm["status"] == "approved"
+        assert caught["status"] == "spam"
+        assert shown["reasons"] == [f"filter score {shown['spam_score']:.2f}, spam from 0.55"]
+
+        closed = requests.put(
+            f"{first.url}/api/moderation/posts/{SLUG}",
+            json={"closed": True},
+            headers=MODERATOR,
+            timeout=10,
+        )
+        refused = requests.post(
+            f"{second.url}/api/posts/{SLUG}/comments", json=comment_fields(), timeout=10
+        )
+        assert closed.status_code == 200
+        assert refused.status_code == 403 and refused.json()["error"] == "comments_closed"
+    finally:
+        assert first.stop() == 0
+        assert second.stop() == 0
+
+    restarted = start_server(env, tmp_path)
+    try:
+        requests.put(
+            f"{restarted.url}/api/moderation/posts/{SLUG}",
+            json={"closed": False},
+            headers=MODERATOR,
+            timeout=10,
+        )
+        again = submit(restarted, body="cheap pills online, order viagra now", email="z@y.example")
+        assert again["status"] == "spam"
+    finally:
+        assert restarted.stop() == 0
