@@ -22,7 +22,7 @@
     refresh: "Refresh", loading: "Loading…", loadMore: "Load more", loadFailed: "The queue could not be loaded.",
     empty_pending: "Nothing waits for you. The queue is clear.", empty_other: "No comments here.",
     selectAll: "Select all shown", selected: "{n} selected", select: "Select the comment by {name}",
-    approve: "Approve", reject: "Reject", spamAction: "Spam", "delete": "Delete",
+    approve: "Approve", notSpam: "Not spam", reject: "Reject", spamAction: "Spam", "delete": "Delete",
     on: "on", inReplyTo: "reply to #{id}", notify: "wants reply notices",
     signals: "Spam signals", score: "score {score}", noSignals: "No spam signals.",
     done_approve: "Approved {n}.", done_reject: "Rejected {n}.", done_spam: "Marked {n} as spam.", done_delete: "Deleted {n}.",
@@ -347,7 +347,7 @@
       var key = Object.keys(KEYS).filter(function (k) { return KEYS[k] === action; })[0];
       return h("button", { "class": "cm-btn" + (action === "approve" ? " cm-primary" : action === "delete" ? " cm-danger" : ""),
         type: "button", "aria-keyshortcuts": key, title: key, onclick: function () { self.act([li], action); } },
-        t(action === "spam" ? "spamAction" : action));
+        t(action === "spam" ? "spamAction" : action === "approve" && c.status === "spam" ? "notSpam" : action));
     });
     var li = h("li", { "class": "cm-item", tabindex: "-1", "data-id": c.id, "aria-label": author.name },
       checkbox,
@@ -406,7 +406,9 @@
       if (after) after.focus();
       var failures = [], gone = [];
       return Promise.all(lis.map(function (li) {
-        var path = "comments/" + li.comment.id + (action === "delete" ? "" : "/" + action);
+        /* "Not spam" approves and teaches the filter that it was a real comment. */
+        var endpoint = action === "approve" && li.comment.status === "spam" ? "not-spam" : action;
+        var path = "comments/" + li.comment.id + (action === "delete" ? "" : "/" + endpoint);
         return self.api(action === "delete" ? "DELETE" : "POST", path).then(function (res) {
           if (res.r.ok) return;
           if (res.r.status === 404) return gone.push(li);

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -226,3 +227,21 @@ def test_the_hosted_page_keeps_the_token_for_the_session_and_forgets_it_on_reque
     page.reload()
     expect(page.get_by_label("Moderation token")).to_be_visible()
     assert csp_errors == []
+
+
+def test_not_spam_restores_a_caught_comment_from_the_spam_tab(
+    site: Site, page: Page, token: str
+) -> None:
+    caught = site.post(body="A real question about clamshells", url2="filled by autofill")
+    assert caught["status"] == "spam"
+    open_queue(page, site.page_url("/moderate.html"), token)
+    tab(page, "Spam").click()
+
+    items(page).first.get_by_role("button", name="Not spam").click()
+
+    expect(items(page)).to_have_count(0)
+    expect_counts(page, spam=0, approved=1)
+    stored = requests.get(
+        f"{site.service}/api/moderation/comments/{caught['id']}", headers=site.moderator, timeout=5
+    ).json()
+    assert stored["status"] == "approved"
