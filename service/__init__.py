@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import db, errors
+from . import db, errors, logs
 from .api import cors, moderation, public
 from .config import Settings
 from .extensions import limiter
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Redis down must not stop posting: count in-process meanwhile, and say so in the log.
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=settings.uses_shared_rate_limit_storage,
         RATELIMIT_SWALLOW_ERRORS=True,
-        RATELIMIT_KEY_PREFIX="commentd",
+        RATELIMIT_KEY_PREFIX=settings.ratelimit_key_prefix,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -48,6 +48,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["secret_key"] = settings.secret_key or load_or_create_secret(engine)
     app.extensions["feed"] = PublicFeed(settings.public_url)
     db.init_app(app, engine)
+    logs.init_app(app)  # first: the request id and start time exist for everything after
+    # Imported here, not at the top: under `commentd serve` prometheus_client must first see
+    # the multiprocess directory the server sets up (server.py).
+    from . import metrics
+
+    metrics.init_app(app, engine)
     limiter.init_app(app)
     errors.register_handlers(app)
     cors.init_app(app)

@@ -1,14 +1,16 @@
-"""The `commentd` command: serve, migrate, token."""
+"""The `commentd` command: serve, migrate, token, backup."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
 
 from . import create_app, migrate
 from .api.auth import create_token, has_any_token
+from .backup import BackupNotSupported, backup
 from .config import ConfigError, Settings
 from .db import make_engine, writer
 
@@ -52,9 +54,10 @@ def token_command(label: str) -> None:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 def serve_command(host: str, port: int) -> None:
     """Run the service on a production WSGI server, migrating the database first."""
-    from .server import serve  # gunicorn is only needed here
+    from .server import prepare_metrics_dir, serve  # gunicorn is only needed here
 
     settings = _settings().serving_at(host, port)
+    metrics_dir = prepare_metrics_dir()
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
     with Session(engine) as session:
@@ -65,7 +68,18 @@ def serve_command(host: str, port: int) -> None:
                 err=True,
             )
     engine.dispose()
-    serve(create_app(settings), settings, host, port)
+    serve(create_app(settings), settings, host, port, metrics_dir)
+
+
+@main.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+def backup_command(target: Path) -> None:
+    """Copy the live SQLite database to TARGET, consistently, while it serves."""
+    try:
+        size = backup(_settings(), target)
+    except (BackupNotSupported, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Backed up {size} bytes to {target}.", err=True)
 
 
 if __name__ == "__main__":

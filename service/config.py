@@ -77,6 +77,8 @@ class Settings:
     secret_key: str | None = None
     # email-validator's DNS deliverability check; off by default (slow, and fails offline).
     check_email_deliverability: bool = False
+    # Prefix of the rate-limit keys in shared storage: services sharing one Redis keep apart.
+    ratelimit_key_prefix: str = "commentd"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -106,6 +108,8 @@ class Settings:
             .strip()
             .lower()
             in {"1", "true", "yes", "on"},
+            ratelimit_key_prefix=env.get("COMMENTD_RATELIMIT_KEY_PREFIX", "").strip()
+            or cls.ratelimit_key_prefix,
         )
 
     def serving_at(self, host: str, port: int) -> Settings:

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from .config import Settings
+from .logs import logging_config
+
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_metrics_dir() -> Path:
+    """A fresh directory where every worker process keeps its metrics (prometheus_client).
+
+    Must run before service.metrics is first imported: the library picks its storage then.
+    """
+    path = Path(tempfile.mkdtemp(prefix="commentd-metrics-"))
+    os.environ[METRICS_DIR_VARIABLE] = str(path)
+    return path
 
 
 def worker_plan(settings: Settings, cpus: int | None = None) -> tuple[int, int]:
@@ -39,7 +55,20 @@ class CommentdServer(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
-def serve(app: Flask, settings: Settings, host: str, port: int) -> None:
+def _worker_exited(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def _remove(metrics_dir: Path | None) -> None:
+    if metrics_dir is not None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def serve(
+    app: Flask, settings: Settings, host: str, port: int, metrics_dir: Path | None = None
+) -> None:
     workers, threads = worker_plan(settings)
     CommentdServer(
         app,
@@ -48,9 +77,11 @@ def serve(app: Flask, settings: Settings, host: str, port: int) -> None:
             "workers": workers,
             "threads": threads,
             "worker_class": "gthread",
-            "accesslog": "-",
+            "accesslog": None,  # the app logs each request itself, as JSON with its id (logs.py)
             "errorlog": "-",
-            "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+            "logconfig_dict": logging_config(),
+            "child_exit": _worker_exited,
+            "on_exit": lambda _server: _remove(metrics_dir),
             "graceful_timeout": 20,
             "timeout": 30,
             "keepalive": 5,
