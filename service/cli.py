@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import logging.config
 import sys
 from pathlib import Path
 
@@ -13,6 +15,9 @@ from .api.auth import create_token, has_any_token
 from .backup import BackupNotSupported, backup
 from .config import ConfigError, Settings
 from .db import make_engine, writer
+from .logs import logging_config
+
+log = logging.getLogger("commentd")
 
 
 def _settings() -> Settings:
@@ -56,16 +61,16 @@ def serve_command(host: str, port: int) -> None:
     """Run the service on a production WSGI server, migrating the database first."""
     from .server import prepare_metrics_dir, serve  # gunicorn is only needed here
 
+    logging.config.dictConfig(logging_config())  # startup and migrations log as JSON too
     settings = _settings().serving_at(host, port)
     metrics_dir = prepare_metrics_dir()
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine)
     with Session(engine) as session:
         if not settings.admin_token and not has_any_token(session):
-            click.echo(
+            log.warning(
                 "No moderation token yet. Make one with `commentd token` (it is printed once) "
-                "and paste it into the moderation page.",
-                err=True,
+                "and paste it into the moderation page."
             )
     engine.dispose()
     serve(create_app(settings), settings, host, port, metrics_dir)

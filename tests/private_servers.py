@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ import redis
 from conftest import free_port
 
 POSTGRES_BIN = Path(os.environ.get("COMMENTD_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
-INITDB_OPTIONS = ("-U", "postgres", "--auth=trust", "--no-sync")
+INITDB_OPTIONS = ("-U", "postgres", "--auth=trust", "--no-sync", "-D")
 REDIS_OPTIONS = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 SHARED_REDIS = os.environ.get("COMMENTD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -102,26 +103,26 @@ class PrivatePostgres:
 
 
 @contextmanager
-def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A fresh cluster in its own directory under /tmp (pytest's tmp_path is root's alone)."""
     if not (POSTGRES_BIN / "initdb").exists():
         pytest.skip(f"no PostgreSQL server binaries in {POSTGRES_BIN}")
-    data_dir = tmp_path / "pgdata"
-    data_dir.mkdir()
+    data_dir = Path(tempfile.mkdtemp(prefix="commentd-test-pg-"))
     if os.geteuid() == 0:
-        shutil.chown(tmp_path, "postgres")
         shutil.chown(data_dir, "postgres")
-    subprocess.run(
-        [*_as_postgres_user(), str(POSTGRES_BIN / "initdb"), "-D", str(data_dir), *INITDB_OPTIONS],
-        check=True,
-        capture_output=True,
-    )
     server = PrivatePostgres(data_dir, free_port())
-    server.start()
     try:
+        subprocess.run(
+            [*_as_postgres_user(), str(POSTGRES_BIN / "initdb"), *INITDB_OPTIONS, str(data_dir)],
+            check=True,
+            capture_output=True,
+        )
+        server.start()
         yield server
     finally:
         if (data_dir / "postmaster.pid").exists():
             server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @dataclass
