@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     engine = db.make_engine(settings.database_url)
     app.extensions["settings"] = settings
     app.extensions["secret_key"] = settings.secret_key or load_or_create_secret(engine)
-    app.extensions["feed"] = PublicFeed(settings.public_url)
+    app.extensions["feed"] = PublicFeed(engine, settings.public_url)
     db.init_app(app, engine)
     logs.init_app(app)  # first: the request id and start time exist for everything after
     # Imported here, not at the top: under `commentd serve` prometheus_client must first see

@@ -66,27 +66,31 @@ def _remove(metrics_dir: Path | None) -> None:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def gunicorn_options(
+    settings: Settings, host: str, port: int, metrics_dir: Path | None = None
+) -> dict[str, Any]:
+    """The server settings of `commentd serve` (bench/ runs its trivial ceiling app on them too)."""
+    workers, threads = worker_plan(settings)
+    return {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "accesslog": None,  # the app logs each request itself, as JSON with its id (logs.py)
+        "errorlog": "-",
+        "logconfig_dict": logging_config(),
+        "child_exit": _worker_exited,
+        "on_exit": lambda _server: _remove(metrics_dir),
+        "graceful_timeout": 20,
+        "timeout": 30,
+        "keepalive": 5,
+        "proc_name": "commentd",
+        "forwarded_allow_ips": "",  # proxies are trusted by COMMENTD_TRUSTED_PROXIES only
+        "control_socket_disable": True,  # one fixed path would clash between instances
+    }
+
+
 def serve(
     app: Flask, settings: Settings, host: str, port: int, metrics_dir: Path | None = None
 ) -> None:
-    workers, threads = worker_plan(settings)
-    CommentdServer(
-        app,
-        {
-            "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            "accesslog": None,  # the app logs each request itself, as JSON with its id (logs.py)
-            "errorlog": "-",
-            "logconfig_dict": logging_config(),
-            "child_exit": _worker_exited,
-            "on_exit": lambda _server: _remove(metrics_dir),
-            "graceful_timeout": 20,
-            "timeout": 30,
-            "keepalive": 5,
-            "proc_name": "commentd",
-            "forwarded_allow_ips": "",  # proxies are trusted by COMMENTD_TRUSTED_PROXIES only
-            "control_socket_disable": True,  # one fixed path would clash between instances
-        },
-    ).run()
+    CommentdServer(app, gunicorn_options(settings, host, port, metrics_dir)).run()
