@@ -80,7 +80,11 @@ class PublicFeed:
         (ten times the cost of the query itself); errors still surface as SQLAlchemy's, so a
         database that is down is a 503 like anywhere else, and a dead connection is dropped.
         """
-        connection = self.engine.raw_connection()
+        dialect = self.engine.dialect
+        try:
+            connection = self.engine.raw_connection()
+        except dialect.loaded_dbapi.Error as error:
+            raise self._wrapped(error, invalidated=False) from error
         try:
             cursor = connection.cursor()
             try:
@@ -88,21 +92,24 @@ class PublicFeed:
                 row = cursor.fetchone()
             finally:
                 cursor.close()
-        except self.engine.dialect.loaded_dbapi.Error as error:
-            dialect = self.engine.dialect
+        except dialect.loaded_dbapi.Error as error:
             if dialect.is_disconnect(error, connection.dbapi_connection, None):
                 connection.invalidate(error)
-            raise DBAPIError.instance(
-                self._version_sql,
-                (slug,),
-                error,
-                dialect.loaded_dbapi.Error,
-                dialect=dialect,
-                connection_invalidated=not connection.is_valid,
-            ) from error
+            raise self._wrapped(error, invalidated=not connection.is_valid) from error
         finally:
             connection.close()
         return (int(row[0]), str(row[1])) if row is not None else (None, EMPTY_VERSION)
+
+    def _wrapped(self, error: Exception, *, invalidated: bool) -> DBAPIError:
+        """A driver error as SQLAlchemy raises it (OperationalError and kin)."""
+        return DBAPIError.instance(
+            self._version_sql,
+            None,
+            error,
+            self.engine.dialect.loaded_dbapi.Error,
+            dialect=self.engine.dialect,
+            connection_invalidated=invalidated,
+        )
 
     def page(
         self, session: Callable[[], Session], slug: str, post_id: int | None, version: str
