@@ -11,10 +11,10 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -56,14 +56,26 @@ def build(session: Session, slug: str, post_id: int | None, public_url: str) -> 
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _wrapped(dialect: Dialect, sql: str, error: Exception, *, invalidated: bool) -> DBAPIError:
+    """A driver error as SQLAlchemy raises it (OperationalError and kin)."""
+    return DBAPIError.instance(
+        sql,
+        None,
+        error,
+        dialect.loaded_dbapi.Error,
+        dialect=dialect,
+        connection_invalidated=invalidated,
+    )
+
+
 class PublicFeed:
     """A bounded, thread-safe cache of public pages in front of the database."""
 
     def __init__(self, engine: Engine, public_url: str, capacity: int = 2048) -> None:
         self.engine = engine
         self.public_url = public_url
-        placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._version_sql = f"SELECT id, version FROM posts WHERE slug = {placeholder}"
+        self._placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._version_sql = f"SELECT id, version FROM posts WHERE slug = {self._placeholder}"
         self.capacity = capacity
         # The base URL is in every avatar link: a changed one must not match old ETags.
         self._url_tag = hashlib.sha256(public_url.encode()).hexdigest()[:6]
@@ -74,42 +86,45 @@ class PublicFeed:
         return f"{version}.{self._url_tag}"
 
     def current_version(self, slug: str) -> tuple[int | None, str]:
-        """The post's id and version: one indexed lookup, on the driver directly.
+        """The post's id and version: the one indexed lookup of every public read."""
+        rows = self._fetch(self._version_sql, (slug,))
+        return (int(rows[0][0]), str(rows[0][1])) if rows else (None, EMPTY_VERSION)
 
-        This runs on every public read, so it skips the ORM and SQLAlchemy's statement layer
-        (ten times the cost of the query itself); errors still surface as SQLAlchemy's, so a
-        database that is down is a 503 like anywhere else, and a dead connection is dropped.
+    def counts(self, slugs: Sequence[str]) -> dict[str, int]:
+        """Approved comments per slug, from the count kept on each post (0 for unknown ones)."""
+        found: dict[str, int] = {}
+        if slugs:
+            marks = ", ".join([self._placeholder] * len(slugs))
+            sql = f"SELECT slug, approved_count FROM posts WHERE slug IN ({marks})"
+            found = {str(slug): int(count) for slug, count in self._fetch(sql, tuple(slugs))}
+        return {slug: found.get(slug, 0) for slug in slugs}
+
+    def _fetch(self, sql: str, params: tuple[str, ...]) -> list[tuple[object, ...]]:
+        """Rows of one query, on the driver directly.
+
+        Public reads are the most frequent requests, so they skip the ORM and SQLAlchemy's
+        statement layer (ten times the cost of the query itself). Errors still surface as
+        SQLAlchemy's, so a database that is down is a 503 like anywhere else, and a dead
+        connection is dropped from the pool.
         """
         dialect = self.engine.dialect
         try:
             connection = self.engine.raw_connection()
         except dialect.loaded_dbapi.Error as error:
-            raise self._wrapped(error, invalidated=False) from error
+            raise _wrapped(dialect, sql, error, invalidated=False) from error
         try:
             cursor = connection.cursor()
             try:
-                cursor.execute(self._version_sql, (slug,))
-                row = cursor.fetchone()
+                cursor.execute(sql, params)
+                return [tuple(row) for row in cursor.fetchall()]
             finally:
                 cursor.close()
         except dialect.loaded_dbapi.Error as error:
             if dialect.is_disconnect(error, connection.dbapi_connection, None):
                 connection.invalidate(error)
-            raise self._wrapped(error, invalidated=not connection.is_valid) from error
+            raise _wrapped(dialect, sql, error, invalidated=not connection.is_valid) from error
         finally:
             connection.close()
-        return (int(row[0]), str(row[1])) if row is not None else (None, EMPTY_VERSION)
-
-    def _wrapped(self, error: Exception, *, invalidated: bool) -> DBAPIError:
-        """A driver error as SQLAlchemy raises it (OperationalError and kin)."""
-        return DBAPIError.instance(
-            self._version_sql,
-            None,
-            error,
-            self.engine.dialect.loaded_dbapi.Error,
-            dialect=self.engine.dialect,
-            connection_invalidated=invalidated,
-        )
 
     def page(
         self, session: Callable[[], Session], slug: str, post_id: int | None, version: str

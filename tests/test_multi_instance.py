@@ -96,6 +96,8 @@ def test_a_comment_posted_through_one_instance_is_served_by_the_others_at_once(
     assert after.status_code == 200
     assert after.json() == {"slug": SLUG, "count": 1, "comments": [created.json()["comment"]]}
     assert listing(third).json() == after.json()
+    counts = requests.get(f"{third.url}/api/counts?slug={SLUG}&slug=/{SLUG}/&slug=new", timeout=10)
+    assert counts.json() == {SLUG: 1, f"/{SLUG}/": 1, "new": 0}
 
 
 def test_instances_agree_on_etags_and_answer_each_others_with_304(

@@ -163,7 +163,7 @@ def count_comments() -> Response:
     if len(asked) > MAX_COUNT_SLUGS:
         raise BadRequest(f"Ask for at most {MAX_COUNT_SLUGS} slugs at once.")
     normalized = {raw: normalize_slug(raw) for raw in asked}
-    counts = comments.count_approved(get_session(), list(set(normalized.values())))
+    counts = current_feed().counts(sorted(set(normalized.values())))
     response = jsonify({raw: counts[slug] for raw, slug in normalized.items()})
     response.headers["Cache-Control"] = PUBLIC_LIST_CACHE
     return response
