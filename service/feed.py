@@ -112,13 +112,20 @@ class PublicFeed:
             connection = self.engine.raw_connection()
         except dialect.loaded_dbapi.Error as error:
             raise _wrapped(dialect, sql, error, invalidated=False) from error
+        # One SELECT needs no transaction: on PostgreSQL that spares the BEGIN and the
+        # ROLLBACK on return to the pool (SQLite connections are in autocommit already).
+        autocommit = dialect.name == "postgresql"
         try:
+            if autocommit:
+                dialect.set_isolation_level(connection.dbapi_connection, "AUTOCOMMIT")
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, params)
                 return [tuple(row) for row in cursor.fetchall()]
             finally:
                 cursor.close()
+                if autocommit and connection.is_valid:
+                    dialect.reset_isolation_level(connection.dbapi_connection)
         except dialect.loaded_dbapi.Error as error:
             if dialect.is_disconnect(error, connection.dbapi_connection, None):
                 connection.invalidate(error)
