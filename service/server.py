@@ -93,4 +93,13 @@ def gunicorn_options(
 def serve(
     app: Flask, settings: Settings, host: str, port: int, metrics_dir: Path | None = None
 ) -> None:
-    CommentdServer(app, gunicorn_options(settings, host, port, metrics_dir)).run()
+    options = gunicorn_options(settings, host, port, metrics_dir)
+    options["post_fork"] = lambda _server, _worker: _fresh_pool(app)
+    app.extensions["engine"].dispose()  # the master itself never queries: close what it opened
+    CommentdServer(app, options).run()
+
+
+def _fresh_pool(app: Flask) -> None:
+    """In a new worker: forget the connections inherited from the master (SQLAlchemy's advice
+    for forking), or two processes would talk over one database socket."""
+    app.extensions["engine"].dispose(close=False)

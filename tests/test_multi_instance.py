@@ -165,15 +165,15 @@ def assert_migrated_once(servers: list[LiveServer], database_url: str) -> None:
     assert [row[0] for row in versions] == list(scripts.get_heads())
 
 
-def serve_processes_with_open(path: Path) -> int:
-    """How many `commentd serve` processes of this test have `path` open."""
+def commentd_processes_with_open(path: Path) -> int:
+    """How many `commentd` processes (servers, or the migrations they run) have `path` open."""
     count = 0
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             cmdline = (proc / "cmdline").read_bytes()
-            if b"service.cli\0serve" not in cmdline:
+            if b"service.cli\0" not in cmdline:
                 continue
             if any(fd.readlink() == path for fd in (proc / "fd").iterdir()):
                 count += 1
@@ -190,7 +190,7 @@ def test_two_instances_starting_together_on_sqlite_migrate_once(tmp_path: Path) 
 
     def hold() -> None:
         # Both wait on the write lock the migration needs, then go at the same moment.
-        wait_until(lambda: serve_processes_with_open(database) == 2, "both instances wait")
+        wait_until(lambda: commentd_processes_with_open(database) == 2, "both instances wait")
         blocker.execute("COMMIT")
         blocker.close()
 
