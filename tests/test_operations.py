@@ -20,8 +20,14 @@ import yaml
 from conftest import POSTGRES_SERVER, LiveServer, comment_fields, start_server
 from private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from bench.seed import seed
+from service import create_app
 from service.config import Settings
+from service.db import make_engine
+from service.models import Comment, CommentStatus, Post
 from service.validation import HONEYPOT_FIELD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -264,3 +270,43 @@ def test_dockerignore_sends_only_the_build_inputs() -> None:
     lines = (ROOT / ".dockerignore").read_text().split()
     assert lines[lines.index("*")] == "*"
     assert {"!pyproject.toml", "!README.md", "!service/", "!migrations/"} <= set(lines)
+
+
+# --- the benchmark's seeding (its figures are only as honest as its data) -----------------
+
+
+def test_bench_seed_fills_a_database_the_service_reads_and_writes_on(database_url: str) -> None:
+
+    seed(database_url, posts=50, comments=1220)
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(Comment)) == 1220
+            stored = dict(session.execute(select(Post.id, Post.approved_count)).all())
+            approved = dict(
+                session.execute(
+                    select(Comment.post_id, func.count())
+                    .where(Comment.status == CommentStatus.APPROVED)
+                    .group_by(Comment.post_id)
+                ).all()
+            )
+        assert stored == approved  # the kept counts are the true ones
+    finally:
+        engine.dispose()
+
+    app = create_app(Settings(database_url=database_url, public_url="https://c.example"))
+    try:
+        client = app.test_client()
+        page = client.get("/api/posts/bench-200/comments").json
+        assert page["count"] == 200
+        assert sum(1 for c in page["comments"] if c["parent_id"] is not None) > 0
+        assert client.get("/api/posts/bench-20/comments").json["count"] == 20
+        assert client.get("/api/counts?slug=bench-20&slug=post-000001").json == {
+            "bench-20": 20,
+            "post-000001": approved[1],
+        }
+        created = client.post("/api/posts/post-000001/comments", json=comment_fields())
+        assert created.status_code == 201  # ids continue after the seeded ones
+        assert created.json["id"] == 1221
+    finally:
+        app.extensions["engine"].dispose()
