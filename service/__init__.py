@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
-from . import db, errors, outbox
+from . import db, errors, logs, outbox
 from .api import actions, cors, deliveries, moderation, public
 from .config import Settings
 from .delivery import build_outbox, build_worker
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Redis down must not stop posting: count in-process meanwhile, and say so in the log.
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=settings.uses_shared_rate_limit_storage,
         RATELIMIT_SWALLOW_ERRORS=True,
-        RATELIMIT_KEY_PREFIX="commentd",
+        RATELIMIT_KEY_PREFIX=settings.ratelimit_key_prefix,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -63,11 +63,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     engine = db.make_engine(settings.database_url)
     app.extensions["settings"] = settings
     app.extensions["secret_key"] = settings.secret_key or load_or_create_secret(engine)
-    app.extensions["feed"] = PublicFeed(settings.public_url)
+    app.extensions["feed"] = PublicFeed(engine, settings.public_url)
     app.extensions["site_rules"] = RulesCache(settings)  # per-process copies, kept current
     app.extensions["spam_filter"] = SpamFilter()  # from the database (site_rules, spam_filter)
     db.init_app(app, engine)
     app.after_request(_response_headers)  # registered first, so it runs after the others
+    logs.init_app(app)  # first: the request id and start time exist for everything after
+    # Imported here, not at the top: under `commentd serve` prometheus_client must first see
+    # the multiprocess directory the server sets up (server.py).
+    from . import metrics
+
+    metrics.init_app(app, engine)
     limiter.init_app(app)
     errors.register_handlers(app)
     cors.init_app(app)

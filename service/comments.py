@@ -236,14 +236,6 @@ def parent_links(session: Session, post_id: int) -> dict[int, int | None]:
     return {row.id: row.parent_id for row in rows}
 
 
-def count_approved(session: Session, slugs: Sequence[str]) -> dict[str, int]:
-    rows = session.execute(
-        select(Post.slug, Post.approved_count).where(Post.slug.in_(set(slugs)))
-    ).all()
-    found = {row.slug: row.approved_count for row in rows}
-    return {slug: found.get(slug, 0) for slug in slugs}
-
-
 def queue(
     session: Session, status: CommentStatus, *, limit: int, before_id: int | None = None
 ) -> tuple[list[tuple[Comment, str]], int | None]:

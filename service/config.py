@@ -197,6 +197,8 @@ class Settings:
     hold_threshold: float = 0.3
     # Days a comment stays in the spam folder before `commentd purge-spam` deletes it; 0 keeps.
     spam_retention_days: int = 30
+    # Prefix of the rate-limit keys in shared storage: services sharing one Redis keep apart.
+    ratelimit_key_prefix: str = "commentd"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -242,6 +244,8 @@ class Settings:
             spam_threshold=spam_threshold,
             hold_threshold=hold_threshold,
             spam_retention_days=_int(env, "COMMENTD_SPAM_RETENTION_DAYS", cls.spam_retention_days),
+            ratelimit_key_prefix=env.get("COMMENTD_RATELIMIT_KEY_PREFIX", "").strip()
+            or cls.ratelimit_key_prefix,
         )
 
     def serving_at(self, host: str, port: int) -> Settings:

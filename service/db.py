@@ -7,6 +7,7 @@ from typing import Any, cast
 from flask import Flask, current_app, g, request
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Every constraint gets a predictable name, so Alembic can alter and drop it later.
@@ -99,5 +100,11 @@ def get_session() -> Session:
 
 def _close_session(_exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except DBAPIError:
+        # The database went away under the request (a restart): the answer is already made,
+        # so the dead connection is dropped from the pool instead of turning into a 500.
+        session.invalidate()

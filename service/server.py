@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -10,6 +13,19 @@ from gunicorn.app.base import BaseApplication
 
 from . import start_delivery, stop_delivery
 from .config import Settings
+from .logs import logging_config
+
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_metrics_dir() -> Path:
+    """A fresh directory where every worker process keeps its metrics (prometheus_client).
+
+    Must run before service.metrics is first imported: the library picks its storage then.
+    """
+    path = Path(tempfile.mkdtemp(prefix="commentd-metrics-"))
+    os.environ[METRICS_DIR_VARIABLE] = str(path)
+    return path
 
 
 def worker_plan(settings: Settings, cpus: int | None = None) -> tuple[int, int]:
@@ -40,33 +56,55 @@ class CommentdServer(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
-def _after_fork(app: Flask) -> None:
-    # Connections opened before the fork belong to the parent: open this process's own.
-    app.extensions["engine"].dispose(close=False)
-    start_delivery(app)
+def _worker_exited(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
-def serve(app: Flask, settings: Settings, host: str, port: int) -> None:
+def _remove(metrics_dir: Path | None) -> None:
+    if metrics_dir is not None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def gunicorn_options(
+    settings: Settings, host: str, port: int, metrics_dir: Path | None = None
+) -> dict[str, Any]:
+    """The server settings of `commentd serve` (bench/ runs its trivial ceiling app on them too)."""
     workers, threads = worker_plan(settings)
-    CommentdServer(
-        app,
-        {
-            "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            "accesslog": "-",
-            "errorlog": "-",
-            "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
-            "graceful_timeout": 20,
-            "timeout": 30,
-            "keepalive": 5,
-            "proc_name": "commentd",
-            "forwarded_allow_ips": "",  # proxies are trusted by COMMENTD_TRUSTED_PROXIES only
-            "control_socket_disable": True,  # one fixed path would clash between instances
-            # Each worker process delivers the outbox in a thread of its own, started after
-            # the fork (threads do not survive one) and stopped before the process exits.
-            "post_worker_init": lambda _worker: _after_fork(app),
-            "worker_exit": lambda _server, _worker: stop_delivery(app),
-        },
-    ).run()
+    return {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "accesslog": None,  # the app logs each request itself, as JSON with its id (logs.py)
+        "errorlog": "-",
+        "logconfig_dict": logging_config(),
+        "child_exit": _worker_exited,
+        "on_exit": lambda _server: _remove(metrics_dir),
+        "graceful_timeout": 20,
+        "timeout": 30,
+        "keepalive": 5,
+        "proc_name": "commentd",
+        "forwarded_allow_ips": "",  # proxies are trusted by COMMENTD_TRUSTED_PROXIES only
+        "control_socket_disable": True,  # one fixed path would clash between instances
+    }
+
+
+def serve(
+    app: Flask, settings: Settings, host: str, port: int, metrics_dir: Path | None = None
+) -> None:
+    options = gunicorn_options(settings, host, port, metrics_dir)
+    options["post_fork"] = lambda _server, _worker: _fresh_pool(app)
+    # Each worker process delivers the outbox in a thread of its own, started after the fork
+    # (threads do not survive one) and stopped before the process exits.
+    options["post_worker_init"] = lambda _worker: start_delivery(app)
+    options["worker_exit"] = lambda _server, _worker: stop_delivery(app)
+    app.extensions["engine"].dispose()  # the master itself never queries: close what it opened
+    CommentdServer(app, options).run()
+
+
+def _fresh_pool(app: Flask) -> None:
+    """In a new worker: forget the connections inherited from the master (SQLAlchemy's advice
+    for forking), or two processes would talk over one database socket."""
+    app.extensions["engine"].dispose(close=False)

@@ -219,6 +219,9 @@ class LiveServer:
         return self.process.returncode
 
 
+SERVE_COMMAND = (sys.executable, "-m", "service.cli", "serve")
+
+
 def start_server(env: dict[str, str], workdir: Path, *, port: int | None = None) -> LiveServer:
     """Start `commentd serve` with exactly `env` (plus PATH) and wait until /healthz answers."""
     port = port or free_port()
@@ -226,16 +229,7 @@ def start_server(env: dict[str, str], workdir: Path, *, port: int | None = None)
     full_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")} | env
     with log_path.open("w") as log_file:  # the child keeps its own handle
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            [*SERVE_COMMAND, "--host", "127.0.0.1", "--port", str(port)],
             cwd=workdir,
             env=full_env,
             stdout=log_file,

@@ -1,0 +1,433 @@
+"""The benchmark: seed, serve as shipped, load from wrk on loopback, report against the ceiling.
+
+    .venv/bin/python -m bench.run            # the full run of BENCHMARKS.md (needs `wrk`)
+    .venv/bin/python -m bench.run --comments 20000 --posts 2000 --duration 3   # a quick look
+
+For SQLite (embedded defaults: one process) and PostgreSQL with Redis (the compose stack: one
+process per core) it seeds a database (bench/seed.py), starts `commentd serve` exactly as an
+operator would (only the rate limits lifted), and measures, at 16 connections each: the
+20- and 200-comment posts, a conditional GET answered 304, counts for 10 slugs, and posting.
+In the same run it measures a trivial Flask endpoint on the same gunicorn settings (the
+ceiling), the 20-comment read on a small database (10,000 comments) for comparison, and the
+resident memory of every server process throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+import requests
+
+from .seed import post_slug, seed
+
+HERE = Path(__file__).resolve().parent
+WRK_SCRIPT = HERE / "wrk.lua"
+POSTGRES_SERVER = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
+CONNECTIONS = 16
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Figure:
+    """One wrk run: throughput and latency of one kind of request."""
+
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    ratio: float | None = None
+
+
+@dataclass
+class MemoryTrace:
+    """Resident memory of each server process, sampled every half second."""
+
+    samples: dict[int, list[float]] = field(default_factory=dict)  # pid -> MB over time
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {
+            str(pid): {
+                "first_mb": round(values[0], 1),
+                "max_mb": round(max(values), 1),
+                "last_mb": round(values[-1], 1),
+            }
+            for pid, values in self.samples.items()
+            if values
+        }
+
+
+def process_tree(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [pid, *(grandchild for c in children for grandchild in process_tree(int(c)))]
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(found[1]) / 1024 if found else None
+
+
+@contextmanager
+def watching_memory(root_pid: int) -> Iterator[MemoryTrace]:
+    trace = MemoryTrace()
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            for pid in process_tree(root_pid):
+                value = rss_mb(pid)
+                if value is not None:
+                    trace.samples.setdefault(pid, []).append(value)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield trace
+    finally:
+        stop.set()
+        thread.join()
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], log: Path) -> Iterator[Server]:
+    port = free_port()
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{server.url}/healthz", timeout=2).status_code in (200, 404):
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"server did not answer:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        server.stop()
+
+
+def wrk(
+    name: str,
+    url: str,
+    duration: int,
+    *,
+    headers: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Figure:
+    """wrk from its own process on loopback, one thread, CONNECTIONS connections."""
+    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "-s", str(WRK_SCRIPT)]
+    for key, value in (headers or {}).items():
+        command += ["-H", f"{key}: {value}"]
+    result = subprocess.run(
+        [*command, url],
+        env=os.environ | (env or {}),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 60,
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("BENCH "))
+    data = json.loads(line[len("BENCH ") :])
+    return Figure(
+        name=name,
+        rps=round(data["requests"] / (data["duration_us"] / 1e6), 1),
+        p50_ms=round(data["p50_us"] / 1000, 2),
+        p99_ms=round(data["p99_us"] / 1000, 2),
+        requests=data["requests"],
+        errors=data["socket_errors"] + data["status_errors"],
+    )
+
+
+def server_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "COMMENTD_DATABASE_URL": database_url,
+        "COMMENTD_ADMIN_TOKEN": secrets.token_urlsafe(24),
+        "COMMENTD_PUBLIC_URL": "https://comments.example",
+        # Limits lifted for the benchmark: the limiter still runs on every post.
+        "COMMENTD_POST_RATE_LIMIT": "100000000 per minute",
+        "COMMENTD_SITE_RATE_LIMIT": "100000000 per minute",
+        "COMMENTD_MIN_FILL_SECONDS": "0",
+    } | extra
+
+
+def measure_reads(server: Server, duration: int) -> list[Figure]:
+    """The four reads, after checking that each answers what it should (200 with 20/200, 304)."""
+    base = f"{server.url}/api/posts"
+    page = requests.get(f"{base}/bench-20/comments", timeout=10)
+    assert page.json()["count"] == 20, page.text[:200]
+    etag = page.headers["ETag"]
+    assert (
+        requests.get(
+            f"{base}/bench-20/comments", headers={"If-None-Match": etag}, timeout=10
+        ).status_code
+        == 304
+    )
+    assert requests.get(f"{base}/bench-200/comments", timeout=10).json()["count"] == 200
+    slugs = "&".join(f"slug={post_slug(i)}" for i in range(1, 11))
+    return [
+        wrk("read 20 comments", f"{base}/bench-20/comments", duration),
+        wrk("read 200 comments", f"{base}/bench-200/comments", duration),
+        wrk(
+            "conditional GET (304)",
+            f"{base}/bench-20/comments",
+            duration,
+            headers={"If-None-Match": etag},
+        ),
+        wrk("counts for 10 slugs", f"{server.url}/api/counts?{slugs}", duration),
+    ]
+
+
+def measure_posting(server: Server, duration: int, posts: int) -> Figure:
+    token = requests.get(f"{server.url}/api/form-token", timeout=10).json()["form_token"]
+    return wrk(
+        "posting",
+        f"{server.url}/",
+        duration,
+        env={"BENCH_MODE": "post", "BENCH_FORM_TOKEN": token, "BENCH_POSTS": str(posts)},
+    )
+
+
+@contextmanager
+def database(backend: str, workdir: Path, label: str) -> Iterator[str]:
+    """An empty database of `backend`, removed afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / f'{label}.db'}"
+        return
+    name = f"commentd_bench_{label}_{secrets.token_hex(4)}"
+    with psycopg.connect(POSTGRES_SERVER, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    base = POSTGRES_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def rate_limit_storage(backend: str) -> Iterator[dict[str, str]]:
+    """SQLite runs on the embedded defaults; PostgreSQL as in compose, with Redis."""
+    if backend == "sqlite":
+        yield {}
+        return
+    prefix = f"commentd-bench-{secrets.token_hex(4)}"
+    try:
+        yield {"COMMENTD_RATELIMIT_STORAGE_URI": REDIS_URL, "COMMENTD_RATELIMIT_KEY_PREFIX": prefix}
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"*{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def serve_command() -> list[str]:
+    return [sys.executable, "-m", "service.cli", "serve"]
+
+
+def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    print(f"== {backend}", flush=True)
+    result: dict[str, Any] = {"backend": backend}
+    with rate_limit_storage(backend) as limits:
+        with database(backend, workdir, "big") as url:
+            started = time.monotonic()
+            seed(url, posts=args.posts, comments=args.comments)
+            result["seed_seconds"] = round(time.monotonic() - started, 1)
+            print(f"seeded {args.comments} comments in {result['seed_seconds']} s", flush=True)
+            env = server_env(url, limits)
+            with serving(serve_command(), env, workdir / f"{backend}-serve.log") as server:
+                with watching_memory(server.process.pid) as memory:
+                    measure_reads(server, 2)  # warm-up: caches, connections, the OS
+                    figures = measure_reads(server, args.duration)
+                    figures.append(measure_posting(server, args.duration, args.posts))
+                    # Sustained: the 200-comment page once more, to see memory stay flat.
+                    figures.append(
+                        wrk(
+                            "read 200 comments, again at the end",
+                            f"{server.url}/api/posts/bench-200/comments",
+                            args.duration,
+                        )
+                    )
+                result["workers"] = len(process_tree(server.process.pid)) - 1
+            result["memory"] = memory.summary()
+        with database(backend, workdir, "small") as url:
+            seed(url, posts=args.small_posts, comments=args.small_comments)
+            with serving(
+                serve_command(), server_env(url, limits), workdir / f"{backend}-small.log"
+            ) as server:
+                measure_reads(server, 2)
+                small = wrk(
+                    f"read 20 comments at {args.small_comments} comments",
+                    f"{server.url}/api/posts/bench-20/comments",
+                    args.duration,
+                )
+        trivial_env = server_env("sqlite:///unused.db", limits)
+        trivial_env["PYTHONPATH"] = str(HERE.parent)
+        with serving(
+            [sys.executable, "-m", "bench.trivial"], trivial_env, workdir / f"{backend}-trivial.log"
+        ) as server:
+            wrk("trivial warm-up", f"{server.url}/ping", 2)
+            ceiling = wrk("trivial Flask endpoint (ceiling)", f"{server.url}/ping", args.duration)
+    for figure in [*figures, small]:
+        figure.ratio = round(figure.rps / ceiling.rps, 3)
+    big_20 = figures[0]
+    result["figures"] = [asdict(f) for f in [ceiling, *figures, small]]
+    result["large_vs_small_20"] = round(big_20.rps / small.rps, 3)
+    return result
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    memory = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
+    with psycopg.connect(POSTGRES_SERVER) as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+    client = redis.Redis.from_url(REDIS_URL)
+    redis_version = client.info()["redis_version"]
+    client.close()
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[
+        0
+    ]
+    return {
+        "cpu": cpu[1] if cpu else "unknown",
+        "cores": os.cpu_count(),
+        "memory_gb": round(int(memory[1]) / 1024 / 1024, 1) if memory else None,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": row[0] if row else "unknown",
+        "redis": redis_version,
+        "wrk": wrk_version.strip(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [f"Run at {report['started']} UTC, `{report['command']}`", ""]
+    for result in report["results"]:
+        lines += [
+            f"### {result['backend']} ({result['workers']} worker process(es); "
+            f"seeded in {result['seed_seconds']} s)",
+            "",
+            "| request | req/s | p50 ms | p99 ms | of ceiling | errors |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for f in result["figures"]:
+            ratio = f"{f['ratio']:.0%}" if f["ratio"] is not None else "100%"
+            lines.append(
+                f"| {f['name']} | {f['rps']:.0f} | {f['p50_ms']} | {f['p99_ms']} | {ratio} "
+                f"| {f['errors']} |"
+            )
+        lines += [
+            "",
+            f"20-comment read at {report['comments']} comments / at "
+            f"{report['small_comments']}: {result['large_vs_small_20']:.0%}",
+            "",
+            "Resident memory per server process (MB: first sample, max, last):",
+            "",
+        ]
+        for pid, m in result["memory"].items():
+            lines.append(f"- pid {pid}: {m['first_mb']} / {m['max_mb']} / {m['last_mb']}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--comments", type=int, default=1_000_000)
+    parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument("--small-comments", type=int, default=10_000)
+    parser.add_argument("--small-posts", type=int, default=1_000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--output", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    report: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
+        "comments": args.comments,
+        "posts": args.posts,
+        "small_comments": args.small_comments,
+        "machine": machine_facts(),
+        "results": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="commentd-bench-") as tmp:
+        for backend in args.backends.split(","):
+            report["results"].append(run_backend(backend, args, Path(tmp)))
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    args.output.mkdir(exist_ok=True)
+    (args.output / "last-run.json").write_text(json.dumps(report, indent=2))
+    text = markdown(report)
+    (args.output / "last-run.md").write_text(text)
+    print(text)
+    print(json.dumps(report["machine"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

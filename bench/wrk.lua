@@ -1,0 +1,27 @@
+-- wrk script: optional posting of varied comments, and a JSON summary line for bench/run.py.
+local mode = os.getenv("BENCH_MODE") or "get"
+local token = os.getenv("BENCH_FORM_TOKEN") or ""
+local posts = tonumber(os.getenv("BENCH_POSTS") or "1000")
+local counter = 0
+
+if mode == "post" then
+  request = function()
+    counter = counter + 1
+    local slug = string.format("post-%06d", math.random(0, posts - 1))
+    local body = string.format(
+      '{"name":"Bench reader","email":"bench%d@example.org","website":"https://example.org",' ..
+      '"body":"Benchmark comment %d: *emphasis*, `code` and a link https://example.org/%d",' ..
+      '"form_token":"%s"}', counter % 5000, counter, counter, token)
+    return wrk.format("POST", "/api/posts/" .. slug .. "/comments",
+      {["Content-Type"] = "application/json"}, body)
+  end
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,' ..
+    '"socket_errors":%d,"status_errors":%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end

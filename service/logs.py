@@ -1,0 +1,106 @@
+"""One-line JSON logs, each request with an id that is also returned as X-Request-Id.
+
+A log collector (journald, Docker, Loki...) takes one JSON object per line; the request id ties
+the access line to any warning logged while the request ran, and to what the client saw.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, g, has_request_context, request
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# An id handed in by a proxy (nginx's $request_id, say) is kept when it is plainly an id.
+INCOMING_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+ACCESS_LOGGER = "commentd.access"
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+class JsonFormatter(logging.Formatter):
+    """A LogRecord as one JSON line: time, level, logger, message, request id, and the dict
+    given as `extra={"fields": {...}}` (one attribute, so formatting stays cheap)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if has_request_context() and "request_id" in g:
+            line["request_id"] = g.request_id
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update(fields)
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def logging_config(level: str = "INFO") -> dict[str, Any]:
+    """logging.config.dictConfig for gunicorn and the app: every logger writes JSON to stderr.
+
+    gunicorn's own access line is replaced by ours (it has no request id).
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+        },
+    }
+
+
+def _start_request() -> None:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if INCOMING_REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
+    g.request_started = time.perf_counter()
+
+
+def elapsed_seconds() -> float:
+    """Time since the request began (0 when it never reached the app's first hook)."""
+    started = g.get("request_started")
+    return time.perf_counter() - started if started is not None else 0.0
+
+
+def _finish_request(response: Response) -> Response:
+    request_id = g.get("request_id") or secrets.token_hex(8)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            "request",
+            extra={
+                "fields": {
+                    "method": request.method,
+                    "path": request.path,
+                    "endpoint": request.endpoint or "unmatched",
+                    "status": response.status_code,
+                    "bytes": response.calculate_content_length(),
+                    "duration_ms": round(elapsed_seconds() * 1000, 2),
+                }
+            },
+        )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Call before any other extension, so the request id exists when they run and log."""
+    app.before_request(_start_request)
+    app.after_request(_finish_request)

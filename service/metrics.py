@@ -1,0 +1,122 @@
+"""/metrics in Prometheus text format, correct however many gunicorn worker processes serve.
+
+Request counts and latencies are counted in each process; under `commentd serve` they live in
+prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR, set by the server before this
+module is first imported) and a scrape sums them over all workers. The moderation queue is read
+from the database at scrape time, so it is right across processes and hosts alike.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, Response, current_app, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+
+from .logs import elapsed_seconds
+from .models import Comment, CommentStatus
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# Reads answer in about a millisecond; posting and rebuilding a page take longer.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The app's instruments, in their own registry so that several apps can share a process."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "commentd_http_requests",
+            "HTTP requests answered, by endpoint, method and status.",
+            ["endpoint", "method", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "commentd_http_request_duration_seconds",
+            "Time from the first app hook to the response, by endpoint.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.submitted = Counter(
+            "commentd_comments_submitted",
+            "Comments accepted with a 201, by the status the spam defences and rules gave them.",
+            ["status"],
+            registry=registry,
+        )
+
+
+class QueueCollector(Collector):
+    """Stored comments by status (the moderation queue is `pending`), counted at scrape time."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "commentd_comments", "Stored comments by status.", labels=["status"]
+        )
+        with self.engine.connect() as connection:
+            rows = dict(
+                connection.execute(
+                    select(Comment.status, func.count()).group_by(Comment.status)
+                ).all()
+            )
+        for status in CommentStatus:
+            gauge.add_metric([status.value], rows.get(status, 0))
+        return [gauge]
+
+
+def is_multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROCESS_DIR_VARIABLE))
+
+
+def _observe(response: Response) -> Response:
+    metrics: Metrics = current_app.extensions["metrics"]
+    endpoint = request.endpoint or "unmatched"
+    metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
+    metrics.latency.labels(endpoint).observe(elapsed_seconds())
+    if endpoint == "public.create_comment" and response.status_code == 201:
+        body = response.get_json(silent=True)
+        if isinstance(body, dict) and isinstance(body.get("status"), str):
+            metrics.submitted.labels(body["status"]).inc()
+    return response
+
+
+def _scrape() -> Response:
+    if is_multiprocess():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = current_app.extensions["metrics_registry"]
+    queue: QueueCollector = current_app.extensions["metrics_queue"]
+    output = generate_latest(registry) + generate_latest(_single(queue))
+    response = Response(output, mimetype=CONTENT_TYPE_LATEST)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _single(collector: Collector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+def init_app(app: Flask, engine: Engine) -> None:
+    """Count every request (after logs.init_app, whose start time it reads) and serve /metrics."""
+    registry = CollectorRegistry()
+    app.extensions["metrics_registry"] = registry
+    app.extensions["metrics"] = Metrics(registry)
+    app.extensions["metrics_queue"] = QueueCollector(engine)
+    app.after_request(_observe)
+    app.add_url_rule("/metrics", "metrics", _scrape, methods=["GET"])
