@@ -251,6 +251,18 @@ def start_server(env: dict[str, str], workdir: Path, *, port: int | None = None)
     raise RuntimeError(f"commentd serve did not answer in time:\n{log_path.read_text()}")
 
 
+# Every posting limit and the duplicate rule off: for tests that post many comments quickly
+# from one address and one email (throughput, faults, backups), not for the limits' own tests.
+LIFTED_LIMITS = {
+    "COMMENTD_POST_RATE_LIMIT": "100000 per minute",
+    "COMMENTD_SITE_RATE_LIMIT": "100000 per minute",
+    "COMMENTD_EMAIL_RATE_LIMIT": "100000 per minute",
+    "COMMENTD_SLUG_RATE_LIMIT": "100000 per minute",
+    "COMMENTD_MIN_POST_INTERVAL": "0",
+    "COMMENTD_DUPLICATE_WINDOW_SECONDS": "0",
+}
+
+
 @pytest.fixture
 def serve_env(database_url: str) -> dict[str, str]:
     """The environment a live server gets by default; tests add to it."""

@@ -21,7 +21,7 @@ from service.db import make_engine
 from service.models import Comment
 from service.server import worker_plan
 
-from .conftest import ADMIN_TOKEN, LiveServer, comment_fields, start_server
+from .conftest import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
 from .private_servers import PrivatePostgres, private_postgres, private_redis
 
 
@@ -105,14 +105,16 @@ def stored_ids(database_url: str) -> set[int]:
 
 
 def server_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        "TMPDIR": str(tmp_path),  # what a killed server leaves behind goes with the test
-        "COMMENTD_DATABASE_URL": database_url,
-        "COMMENTD_ADMIN_TOKEN": ADMIN_TOKEN,
-        "COMMENTD_MIN_FILL_SECONDS": "0",
-        "COMMENTD_POST_RATE_LIMIT": "100000 per minute",
-        "COMMENTD_SITE_RATE_LIMIT": "100000 per minute",
-    } | extra
+    return (
+        {
+            "TMPDIR": str(tmp_path),  # what a killed server leaves behind goes with the test
+            "COMMENTD_DATABASE_URL": database_url,
+            "COMMENTD_ADMIN_TOKEN": ADMIN_TOKEN,
+            "COMMENTD_MIN_FILL_SECONDS": "0",
+        }
+        | LIFTED_LIMITS
+        | extra
+    )
 
 
 @pytest.fixture

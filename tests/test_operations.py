@@ -28,7 +28,7 @@ from service.db import make_engine
 from service.models import Comment, CommentStatus, Post
 from service.validation import HONEYPOT_FIELD
 
-from .conftest import POSTGRES_SERVER, LiveServer, comment_fields, start_server
+from .conftest import LIFTED_LIMITS, POSTGRES_SERVER, LiveServer, comment_fields, start_server
 from .private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,8 +112,8 @@ def test_metrics_add_up_the_requests_of_every_worker_process(
         | {
             "COMMENTD_RATELIMIT_STORAGE_URI": SHARED_REDIS,
             "COMMENTD_RATELIMIT_KEY_PREFIX": shared_redis_prefix,
-            "COMMENTD_POST_RATE_LIMIT": "100 per minute",
-        },
+        }
+        | LIFTED_LIMITS,
         tmp_path,
     )
     try:
@@ -148,8 +148,7 @@ def test_backup_copies_a_live_sqlite_database_that_opens_on_its_own(
     env = {
         "COMMENTD_DATABASE_URL": f"sqlite:///{database}",
         "COMMENTD_ADMIN_TOKEN": "test-admin-token-0123456789",
-        "COMMENTD_POST_RATE_LIMIT": "100 per minute",
-    }
+    } | LIFTED_LIMITS
     server = start_server(env, tmp_path)
     try:
         ids = [post(server, body=f"comment {n}").json()["id"] for n in range(5)]
@@ -192,7 +191,8 @@ def test_the_documented_pg_dump_route_restores_every_comment(
     url = postgres_schema_url()
     schema = url.rsplit("%3D", 1)[1]
     server = start_server(
-        {"COMMENTD_DATABASE_URL": url, "COMMENTD_ADMIN_TOKEN": "test-admin-token-0123456789"},
+        {"COMMENTD_DATABASE_URL": url, "COMMENTD_ADMIN_TOKEN": "test-admin-token-0123456789"}
+        | LIFTED_LIMITS,
         tmp_path,
     )
     try:

@@ -237,8 +237,10 @@ def test_not_spam_restores_a_caught_comment_from_the_spam_tab(
     open_queue(page, site.page_url("/moderate.html"), token)
     tab(page, "Spam").click()
 
-    items(page).first.get_by_role("button", name="Not spam").click()
+    with page.expect_response(lambda r: r.url.endswith(f"/{caught['id']}/not-spam")) as answer:
+        items(page).first.get_by_role("button", name="Not spam").click()
 
+    assert answer.value.status == 200
     expect(items(page)).to_have_count(0)
     expect_counts(page, spam=0, approved=1)
     stored = requests.get(
