@@ -68,6 +68,17 @@ def get_or_create_post(session: Session, slug: str) -> Post:
     return post
 
 
+def set_closed(session: Session, slug: str, closed: bool) -> Post:
+    """Close a post to new comments, or open it again; its public page says which."""
+    post = get_or_create_post(session, slug)
+    if post.closed != closed:
+        post.closed = closed
+        session.flush()
+        _bump_post(session, post.id, 0)
+        session.refresh(post)
+    return post
+
+
 def _bump_post(session: Session, post_id: int, approved_delta: int) -> None:
     """Record that what the public sees of a post changed (atomic under concurrency)."""
     session.execute(

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from . import comments
 from .api.serializers import public_comment
+from .models import Post
 
 EMPTY_VERSION = "0"
 
@@ -46,9 +47,12 @@ def build(session: Session, slug: str, post_id: int | None, public_url: str) -> 
     links = None
     if any(c.parent_id is not None and c.parent_id not in visible for c in rows):
         links = comments.parent_links(session, post_id) if post_id is not None else None
+    post = session.get(Post, post_id) if post_id is not None else None
     payload = {
         "slug": slug,
         "count": len(rows),
+        # Beyond API.md: a closed post takes no new comments, so pages can hide the form.
+        "closed": bool(post and post.closed),
         "comments": [
             public_comment(c, public_url, _visible_parent(c.parent_id, visible, links))
             for c in rows

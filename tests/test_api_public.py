@@ -32,6 +32,7 @@ def test_an_unknown_post_has_no_comments(client: FlaskClient) -> None:
     assert public(client, "never-commented") == {
         "slug": "never-commented",
         "count": 0,
+        "closed": False,
         "comments": [],
     }
 
@@ -407,3 +408,27 @@ def test_json_is_never_served_as_html(client: FlaskClient) -> None:
 
     assert response.mimetype == "application/json"
     assert json.loads(response.data)["comment"]["author"]["name"] == "<script>alert(1)</script>"
+
+
+def test_a_closed_post_says_so_refuses_new_comments_and_reopens(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    make_comment()
+    before = client.get("/api/posts/gluteus-medius/comments")
+
+    closed = client.put(
+        "/api/moderation/posts/gluteus-medius", json={"closed": True}, headers=MODERATOR
+    )
+    listing = client.get(
+        "/api/posts/gluteus-medius/comments", headers={"If-None-Match": before.headers["ETag"]}
+    )
+    refused = client.post("/api/posts/gluteus-medius/comments", json=comment_fields())
+    client.put("/api/moderation/posts/gluteus-medius", json={"closed": False}, headers=MODERATOR)
+    reopened = client.get("/api/posts/gluteus-medius/comments")
+
+    assert closed.json == {"slug": "gluteus-medius", "closed": True, "count": 1}
+    assert listing.status_code == 200  # closing changed the page, so the old ETag is stale
+    assert listing.json is not None and listing.json["closed"] is True
+    assert refused.status_code == 403
+    assert refused.json is not None and refused.json["error"] == "comments_closed"
+    assert reopened.json is not None and reopened.json["closed"] is False

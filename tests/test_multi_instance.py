@@ -87,7 +87,7 @@ def test_a_comment_posted_through_one_instance_is_served_by_the_others_at_once(
 ) -> None:
     first, second, third = instances
     before = listing(second)  # the second instance now holds the empty page in its cache
-    assert before.json() == {"slug": SLUG, "count": 0, "comments": []}
+    assert before.json() == {"slug": SLUG, "count": 0, "closed": False, "comments": []}
 
     created = post_approved(first, body="Pigeon pose helped me a lot.")
     assert created.status_code == 201

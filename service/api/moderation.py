@@ -157,8 +157,7 @@ def change_post(slug: str) -> Response:
             "Say whether the post is closed.", fields={"closed": "must be true or false"}
         )
     session = get_session()
-    post = comments.get_or_create_post(session, slug)
-    post.closed = closed
+    post = comments.set_closed(session, slug, closed)
     session.commit()
     return jsonify(slug=post.slug, closed=post.closed, count=post.approved_count)
 

@@ -24,6 +24,7 @@
     submit: "Post comment", submitting: "Posting…", cancel: "Cancel", reply: "Reply",
     replyTo: "Reply to {name}", inReplyTo: "in reply to {name}",
     pending: "Awaiting moderation",
+    closed: "Comments on this post are closed.",
     thanksPending: "Thanks! Your comment is awaiting moderation.",
     thanksApproved: "Thanks! Your comment is published.",
     invalid: "Please check the marked fields.",
@@ -92,6 +93,7 @@
     "--_on-accent:var(--commentd-on-accent,#0d1117);--_err:var(--commentd-error,#ff7b72);" +
     "--_soft:var(--commentd-soft,#21262d);color-scheme:dark";
   var css =
+    ".commentd [hidden]{display:none!important}" +
     ".commentd{--_fg:var(--commentd-text,#1f2328);--_muted:var(--commentd-muted,#59636e);" +
     "--_bg:var(--commentd-bg,#fff);--_field:var(--commentd-field-bg,#fff);--_line:var(--commentd-border,#d1d9e0);" +
     "--_accent:var(--commentd-accent,#0969da);--_on-accent:var(--commentd-on-accent,#fff);" +
@@ -117,7 +119,7 @@
     ".cd-body blockquote{margin:.5rem 0;padding-left:.75rem;border-left:3px solid var(--_line);color:var(--_muted)}" +
     ".cd-link{font:inherit;font-size:.875em;background:none;border:0;padding:.25rem 0;color:var(--_accent);cursor:pointer;font-weight:600}" +
     ".cd-link:hover{text-decoration:underline}" +
-    ".cd-empty,.cd-note,.cd-hint{color:var(--_muted)}.cd-note,.cd-hint{font-size:.875em;margin:.25rem 0 1rem}" +
+    ".cd-empty,.cd-closed,.cd-note,.cd-hint{color:var(--_muted)}.cd-note,.cd-hint{font-size:.875em;margin:.25rem 0 1rem}" +
     ".cd-form{margin-top:1.5rem;padding-top:1.25rem;border-top:1px solid var(--_line)}" +
     ".cd-list .cd-form{margin:.25rem 0 1rem;padding:1rem;border:1px solid var(--_line);border-radius:var(--_r)}" +
     ".cd-row{display:grid;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));gap:0 1rem}" +
@@ -160,7 +162,8 @@
     this.section = h("section", { "class": "commentd", "aria-labelledby": "cd-heading",
       "data-theme": this.root.getAttribute("data-theme") }, this.heading, this.info, this.list);
     this.form = this.buildForm();
-    this.section.append(this.form);
+    this.closedNote = h("p", { "class": "cd-closed", hidden: true, text: t("closed") });
+    this.section.append(this.form, this.closedNote);
     this.root.replaceChildren(this.section);
     window.addEventListener("storage", function (e) {
       if (e.key === "commentd." + self.pendingKey) self.render();
@@ -237,6 +240,7 @@
       .then(function (data) {
         self.approved = data.comments;
         self.loaded = true;
+        self.setClosed(!!data.closed);
         store.set(self.pendingKey, self.ownPending().length ? self.ownPending() : null);
         self.render();
         var target = location.hash && document.getElementById(location.hash.slice(1));
@@ -288,7 +292,7 @@
       : h("span", { "class": "cd-name" }, author.name);
     var body = h("div", { "class": "cd-body" });
     body.innerHTML = c.body_html; /* sanitised by the service (nh3): the one HTML we insert */
-    var reply = entry.pending ? null : h("button", { "class": "cd-link", type: "button", "aria-expanded": "false",
+    var reply = entry.pending || this.closed ? null : h("button", { "class": "cd-link", type: "button", "aria-expanded": "false",
       "aria-label": t("replyTo", { name: author.name }),
       onclick: function () { self.openReply(c, li, reply); } }, t("reply"));
     var li = h("li", { "class": "cd-item" + (entry.pending ? " cd-pending" : ""), id: "comment-" + c.id },
@@ -385,8 +389,20 @@
     });
   };
 
+  /* A closed post shows no form; one closed while a reader typed keeps their text in view. */
+  CommentSection.prototype.setClosed = function (closed) {
+    this.closed = closed;
+    if (closed && this.list.contains(this.form)) this.closeReply(false);
+    this.form.hidden = closed;
+    this.closedNote.hidden = !closed;
+  };
+
   CommentSection.prototype.answered = function (r, body, v) {
     if (r.status === 201) return this.posted(body, v);
+    if (r.status === 403 && body.error === "comments_closed") {
+      this.submitButton.disabled = true;
+      return this.say(t("closed"), true);
+    }
     if (r.status === 422 && body.fields) {
       var fields = {}, known = false;
       for (var k in body.fields) {

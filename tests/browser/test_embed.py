@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+import requests
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -387,3 +388,32 @@ def test_deep_replies_stop_nesting_at_the_maximum_depth(site: Site, page: Page) 
     assert depths == [1, 2, 3, 4, 4, 4]  # data-max-depth defaults to 4
     labels = [page.locator(f"#comment-{i} > .cd-c .cd-to").all_inner_texts() for i in ids]
     assert labels == [[], [], [], [], ["in reply to Level 4"], ["in reply to Level 5"]]
+
+
+def test_a_closed_post_shows_its_comments_without_a_form_and_a_reader_typing_keeps_the_text(
+    site: Site, page: Page
+) -> None:
+    approved = site.post(body="Before closing")
+    site.moderate(approved["id"], "approve")
+    page.goto(site.page_url(ARTICLE))
+    fill_comment(page, body="Typed while the author closed the post")
+
+    close = requests.put(
+        f"{site.service}/api/moderation/posts/{ARTICLE_SLUG}",
+        json={"closed": True},
+        headers=site.moderator,
+        timeout=5,
+    )
+    page.get_by_role("button", name="Post comment").click()
+
+    assert close.status_code == 200
+    expect(page.get_by_role("status")).to_have_text("Comments on this post are closed.")
+    expect(field(page, "Comment")).to_have_value("Typed while the author closed the post")
+    # A later visitor: nothing cached from before the post was closed (lists may be cached 10 s).
+    page.context.new_cdp_session(page).send("Network.clearBrowserCache")
+    page.reload()
+    expect(page.locator("#comments")).to_contain_text("Before closing")
+    expect(page.locator(".cd-closed")).to_be_visible()
+    expect(page.locator(".cd-closed")).to_have_text("Comments on this post are closed.")
+    expect(comment_form(page)).to_be_hidden()
+    expect(page.get_by_role("button", name="Reply to Dana")).to_have_count(0)
