@@ -95,7 +95,12 @@ def test_a_comment_posted_through_one_instance_is_served_by_the_others_at_once(
 
     after = listing(second, etag=before.headers["ETag"])
     assert after.status_code == 200
-    assert after.json() == {"slug": SLUG, "count": 1, "comments": [created.json()["comment"]]}
+    assert after.json() == {
+        "slug": SLUG,
+        "count": 1,
+        "closed": False,
+        "comments": [created.json()["comment"]],
+    }
     assert listing(third).json() == after.json()
     counts = requests.get(f"{third.url}/api/counts?slug={SLUG}&slug=/{SLUG}/&slug=new", timeout=10)
     assert counts.json() == {SLUG: 1, f"/{SLUG}/": 1, "new": 0}
