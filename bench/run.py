@@ -205,9 +205,13 @@ def server_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
         "COMMENTD_DATABASE_URL": database_url,
         "COMMENTD_ADMIN_TOKEN": secrets.token_urlsafe(24),
         "COMMENTD_PUBLIC_URL": "https://comments.example",
-        # Limits lifted for the benchmark: the limiter still runs on every post.
+        # Limits lifted for the benchmark: the limiter still checks and counts every one of
+        # them on every post, except the minimum interval, which can only be turned off.
         "COMMENTD_POST_RATE_LIMIT": "100000000 per minute",
         "COMMENTD_SITE_RATE_LIMIT": "100000000 per minute",
+        "COMMENTD_SLUG_RATE_LIMIT": "100000000 per minute",
+        "COMMENTD_EMAIL_RATE_LIMIT": "100000000 per minute",
+        "COMMENTD_MIN_POST_INTERVAL": "0",
         "COMMENTD_MIN_FILL_SECONDS": "0",
     } | extra
 

@@ -6,10 +6,11 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import formtokens, spam, spam_filter
 from .config import ModerationMode
@@ -46,12 +47,31 @@ class Submitted:
     commenter_token: str
 
 
+# The statements of the post path, built once: building one costs more than running it.
+_POST_BY_SLUG = select(Post).where(Post.slug == bindparam("slug"))
+_COMMENTER_BY_TOKEN = select(Commenter).where(Commenter.token_hash == bindparam("token_hash"))
+_NEW_COMMENTER = insert(Commenter.__table__).returning(Commenter.__table__.c.id)
+_NEW_COMMENT = insert(Comment.__table__).returning(Comment.__table__.c.id)
+_HAS_APPROVED = select(
+    exists().where(
+        Comment.commenter_id == bindparam("commenter_id"),
+        Comment.status == CommentStatus.APPROVED,
+    )
+)
+_LATEST_SAME_TEXT = (
+    select(Comment.id, Comment.status)
+    .where(Comment.body_key == bindparam("key"), Comment.created_at >= bindparam("since"))
+    .order_by(Comment.id.desc())
+    .limit(1)
+)
+
+
 def new_version() -> str:
     return secrets.token_hex(8)
 
 
 def find_post(session: Session, slug: str) -> Post | None:
-    return session.scalars(select(Post).where(Post.slug == slug)).one_or_none()
+    return session.scalars(_POST_BY_SLUG, {"slug": slug}).one_or_none()
 
 
 def get_or_create_post(session: Session, slug: str) -> Post:
@@ -93,7 +113,7 @@ def _proven_commenter(session: Session, submission: CommentSubmission) -> Commen
     if not submission.commenter_token:
         return None
     commenter = session.scalars(
-        select(Commenter).where(Commenter.token_hash == token_hash(submission.commenter_token))
+        _COMMENTER_BY_TOKEN, {"token_hash": token_hash(submission.commenter_token)}
     ).one_or_none()
     if commenter is None or commenter.email != submission.email_key:
         return None
@@ -105,17 +125,8 @@ def is_proven(session: Session, submission: CommentSubmission) -> bool:
     return _proven_commenter(session, submission) is not None
 
 
-def _has_approved_comment(session: Session, commenter: Commenter) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    Comment.commenter_id == commenter.id,
-                    Comment.status == CommentStatus.APPROVED,
-                )
-            )
-        )
-    )
+def _has_approved_comment(session: Session, commenter_id: int) -> bool:
+    return bool(session.scalar(_HAS_APPROVED, {"commenter_id": commenter_id}))
 
 
 def _check_parent(session: Session, post: Post, parent_id: int | None) -> None:
@@ -139,12 +150,8 @@ def _find_duplicate(
 ) -> spam.Duplicate | None:
     if not window:
         return None
-    row = session.execute(
-        select(Comment.id, Comment.status)
-        .where(Comment.body_key == key, Comment.created_at >= now - timedelta(seconds=window))
-        .order_by(Comment.id.desc())
-        .limit(1)
-    ).one_or_none()
+    since = now - timedelta(seconds=window)
+    row = session.execute(_LATEST_SAME_TEXT, {"key": key, "since": since}).one_or_none()
     if row is None:
         return None
     return spam.Duplicate(row.id, row.status is CommentStatus.SPAM)
@@ -182,14 +189,19 @@ def submit(
     commenter = _proven_commenter(session, submission)
     if commenter is not None and submission.commenter_token:
         token = submission.commenter_token
+        commenter_id = commenter.id
+        trusted = rules.moderation is ModerationMode.KNOWN and _has_approved_comment(
+            session, commenter_id
+        )
     else:
         # A new identity: typing a known address proves nothing, so it gains no trust and
-        # changes nothing stored for the address's owner.
+        # changes nothing stored for the address's owner. One INSERT, no unit of work: only
+        # its id is needed, and a new identity has no approved comment to look up.
         token = new_token()
-        commenter = Commenter(email=submission.email_key, token_hash=token_hash(token))
-        session.add(commenter)
-        session.flush()
-    trusted = rules.moderation is ModerationMode.KNOWN and _has_approved_comment(session, commenter)
+        commenter_id = session.scalar(
+            _NEW_COMMENTER, {"email": submission.email_key, "token_hash": token_hash(token)}
+        )
+        trusted = False
 
     body_html = render_body(submission.body)
     now = utcnow()
@@ -205,10 +217,10 @@ def submit(
         rules.spam,
         signals,
     )
-    comment = Comment(
+    values = dict(
         post_id=post.id,
         parent_id=submission.parent_id,
-        commenter_id=commenter.id,
+        commenter_id=commenter_id,
         status=_choose_status(verdict, rules.moderation, trusted),
         name=submission.name,
         email=submission.email,
@@ -223,11 +235,20 @@ def submit(
         body_key=key,
         created_at=now,
     )
-    session.add(comment)
-    session.flush()
+    comment = _insert_comment(session, values)
     if comment.status is CommentStatus.APPROVED:
         _bump_post(session, post.id, +1)
     return Submitted(comment, token)
+
+
+def _insert_comment(session: Session, values: dict[str, Any]) -> Comment:
+    """One INSERT, then the row joins the session as if loaded: the unit of work of a flush
+    would cost more than the rest of storing it, and nothing else is pending here."""
+    comment = Comment(**values, lesson=None, moderated_at=None)
+    comment.id = session.scalar(_NEW_COMMENT, values)
+    make_transient_to_detached(comment)
+    session.add(comment)
+    return comment
 
 
 def approved_comments(session: Session, post_id: int) -> Sequence[Comment]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, cast
 
 from flask import Flask, current_app, g, request
@@ -41,20 +42,45 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
-def _sqlite_on_begin(connection: Any) -> None:
-    # A deferred transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT)
-    # if another process wrote in between; writers therefore take the write lock up front.
-    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+SQLITE_BUSY_SECONDS = 30
+HOLDS_WRITE_TURN = "commentd_holds_write_turn"
+
+
+class WriteTurns:
+    """One process's SQLite writers wait for each other here, on a lock, before BEGIN IMMEDIATE.
+
+    SQLite lets one writer in at a time and makes the others poll with growing sleeps (its busy
+    handler: up to 100 ms each), so under concurrent posting most threads slept while the
+    database was free. A writer holds its turn from BEGIN until its connection goes back to the
+    pool (after the COMMIT or ROLLBACK). Other processes still meet SQLite's own busy timeout.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def begin(self, connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        if mode == "IMMEDIATE" and not connection.info.get(HOLDS_WRITE_TURN):
+            # On timeout, go on: SQLite's busy timeout then decides, as without this lock.
+            connection.info[HOLDS_WRITE_TURN] = self._lock.acquire(timeout=SQLITE_BUSY_SECONDS)
+        # A deferred transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT)
+        # if another process wrote in between; writers therefore take the write lock up front.
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    def end(self, _dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop(HOLDS_WRITE_TURN, False):
+            self._lock.release()
 
 
 def make_engine(database_url: str) -> Engine:
     """An engine for `database_url`: SQLite tuned for several processes, PostgreSQL failing fast."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        turns = WriteTurns()
         event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "begin", turns.begin)
+        event.listen(engine.pool, "checkin", turns.end)
         return engine
     connect_args: dict[str, object] = {}
     if url.get_backend_name() == "postgresql":

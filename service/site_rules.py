@@ -34,6 +34,12 @@ RULE_NAMES = (
     "spam_threshold",
     "hold_threshold",
 )
+# The rules' version and the filter's state, in one query of two one-row tables (built once).
+_VERSIONS = (
+    select(SiteRuleSet.version, *STATE_COLUMNS)
+    .join(SpamFilterState, SpamFilterState.id == STATE_ID)
+    .where(SiteRuleSet.id == RULES_ID)
+)
 
 
 def defaults(settings: Settings) -> dict[str, Any]:
@@ -186,10 +192,6 @@ def bring_up_to_date(
 ) -> spam.SpamRules:
     """The post path's one look at the database for both per-process copies: the rules'
     version and the filter's state are read in one query, and either reloads only if moved."""
-    row = session.execute(
-        select(SiteRuleSet.version, *STATE_COLUMNS)
-        .join(SpamFilterState, SpamFilterState.id == STATE_ID)  # two one-row tables
-        .where(SiteRuleSet.id == RULES_ID)
-    ).one()
+    row = session.execute(_VERSIONS).one()
     spam_filter.refresh(session, FilterState(*row[1:]))
     return rules.current(session, row[0])

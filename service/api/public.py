@@ -167,6 +167,7 @@ def create_comment(slug: str) -> tuple[Response, int]:
     current_notifier().submitted(session, submitted.comment, slug)  # same transaction
     session.commit()
     comment = submitted.comment
+    g.submitted_status = comment.status.value  # for metrics.SUBMITTED_STATUS
     return jsonify(
         id=comment.id,
         status=comment.status.value,
