@@ -6,9 +6,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -50,8 +50,8 @@ class Submitted:
 # The statements of the post path, built once: building one costs more than running it.
 _POST_BY_SLUG = select(Post).where(Post.slug == bindparam("slug"))
 _COMMENTER_BY_TOKEN = select(Commenter).where(Commenter.token_hash == bindparam("token_hash"))
-_NEW_COMMENTER = insert(Commenter.__table__).returning(Commenter.__table__.c.id)
-_NEW_COMMENT = insert(Comment.__table__).returning(Comment.__table__.c.id)
+_NEW_COMMENTER = insert(cast(Table, Commenter.__table__)).returning(Commenter.id)
+_NEW_COMMENT = insert(cast(Table, Comment.__table__)).returning(Comment.id)
 _HAS_APPROVED = select(
     exists().where(
         Comment.commenter_id == bindparam("commenter_id"),
