@@ -198,9 +198,9 @@ def submit(
         # changes nothing stored for the address's owner. One INSERT, no unit of work: only
         # its id is needed, and a new identity has no approved comment to look up.
         token = new_token()
-        commenter_id = session.scalar(
+        commenter_id = session.execute(
             _NEW_COMMENTER, {"email": submission.email_key, "token_hash": token_hash(token)}
-        )
+        ).scalar_one()
         trusted = False
 
     body_html = render_body(submission.body)
@@ -245,7 +245,7 @@ def _insert_comment(session: Session, values: dict[str, Any]) -> Comment:
     """One INSERT, then the row joins the session as if loaded: the unit of work of a flush
     would cost more than the rest of storing it, and nothing else is pending here."""
     comment = Comment(**values, lesson=None, moderated_at=None)
-    comment.id = session.scalar(_NEW_COMMENT, values)
+    comment.id = session.execute(_NEW_COMMENT, values).scalar_one()
     make_transient_to_detached(comment)
     session.add(comment)
     return comment
