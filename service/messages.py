@@ -44,10 +44,6 @@ class Writer:
     settings: Settings
     secret: str
 
-    @property
-    def link_max_age(self) -> int:
-        return self.settings.action_link_days * 86400
-
     def url(self, path: str) -> str:
         return f"{self.settings.public_url}{path}"
 
