@@ -12,7 +12,7 @@ from . import db, errors, logs, outbox
 from .api import actions, cors, deliveries, moderation, public
 from .config import Settings
 from .delivery import build_outbox, build_worker
-from .extensions import limiter
+from .extensions import init_limiter
 from .feed import PublicFeed
 from .keys import load_or_create_secret
 from .notifications import Notifier
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import metrics
 
     metrics.init_app(app, engine)
-    limiter.init_app(app)
+    init_limiter(app, public.carries_no_limit)
     errors.register_handlers(app)
     cors.init_app(app)
     app.register_blueprint(public.bp)
