@@ -10,6 +10,7 @@ from werkzeug.routing import PathConverter
 
 from . import db, errors, logs, outbox
 from .api import actions, cors, deliveries, moderation, public
+from .api.public_reads import PublicReads
 from .config import Settings
 from .delivery import build_outbox, build_worker
 from .extensions import init_limiter
@@ -80,6 +81,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(public.bp)
     app.register_blueprint(moderation.bp)
     _init_notifications(app, settings)
+    app.wsgi_app = PublicReads(  # type: ignore[method-assign]
+        app.wsgi_app,
+        app.extensions["feed"],
+        app.extensions["read_sessions"],
+        app.extensions["metrics"],
+    )
     return app
 
 

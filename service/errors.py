@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import ClassVar
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -71,10 +72,28 @@ class PostClosed(ApiError):
     code = "comments_closed"
 
 
+# A database that is down: 503, and when to try again.
+DATABASE_DOWN_CODE = "database_unavailable"
+DATABASE_DOWN_MESSAGE = "The comment database is not answering; try again shortly."
+DATABASE_RETRY_AFTER = "5"
+
+
+def error_json(code: str, message: str, **details: object) -> bytes:
+    """The body of every error answer: {"error": code, "message": ..., details...}."""
+    return json.dumps(
+        {"error": code, "message": message, **details}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+
 def error_response(status: int, code: str, message: str, **details: object) -> Response:
-    response = jsonify(error=code, message=message, **details)
-    response.status_code = status
-    return response
+    return Response(error_json(code, message, **details), status, mimetype="application/json")
+
+
+def is_database_down(error: BaseException) -> bool:
+    """A driver error that means the database cannot be reached (not a bad statement)."""
+    return isinstance(error, DBAPIError) and (
+        isinstance(error, OperationalError) or error.connection_invalidated
+    )
 
 
 def _api_error(error: ApiError) -> Response:
@@ -92,28 +111,35 @@ def _http_error(error: HTTPException) -> WerkzeugResponse:
     message = error.description or "The request could not be handled."
     if status == 429:
         message = f"Too many requests: the limit is {error.description}. Try again later."
-    body = error_response(status, HTTP_CODES.get(status, "error"), message)
-    response.set_data(body.get_data())
+    response.set_data(error_json(HTTP_CODES.get(status, "error"), message))
     response.content_type = "application/json"
     return response
 
 
-def _database_down(error: DBAPIError) -> Response:
-    log.warning("database unavailable: %s", error.orig)
-    response = error_response(
-        503, "database_unavailable", "The comment database is not answering; try again shortly."
-    )
-    response.headers["Retry-After"] = "5"
+def log_database_down(error: BaseException) -> None:
+    log.warning("database unavailable: %s", getattr(error, "orig", error))
+
+
+def _database_down(error: BaseException) -> Response:
+    log_database_down(error)
+    response = error_response(503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE)
+    response.headers["Retry-After"] = DATABASE_RETRY_AFTER
     return response
 
 
-def _unexpected(error: BaseException) -> Response:
-    if isinstance(error, DBAPIError) and (
-        isinstance(error, OperationalError) or error.connection_invalidated
-    ):
-        return _database_down(error)
+def log_unexpected(error: BaseException) -> None:
     log.error("unhandled error", exc_info=error)
-    return error_response(500, "internal", "Something went wrong on our side; it was logged.")
+
+
+INTERNAL_CODE = "internal"
+INTERNAL_MESSAGE = "Something went wrong on our side; it was logged."
+
+
+def _unexpected(error: BaseException) -> Response:
+    if is_database_down(error):
+        return _database_down(error)
+    log_unexpected(error)
+    return error_response(500, INTERNAL_CODE, INTERNAL_MESSAGE)
 
 
 def register_handlers(app: Flask) -> None:

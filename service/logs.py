@@ -74,9 +74,40 @@ def new_request_id() -> str:
     return f"{random.getrandbits(64):016x}"
 
 
+def request_id_for(incoming: str | None) -> str:
+    """The id a proxy handed in, when it is plainly an id; else a new one."""
+    return incoming if incoming and INCOMING_REQUEST_ID.fullmatch(incoming) else new_request_id()
+
+
+def log_request(
+    request_id: str,
+    method: str,
+    path: str,
+    endpoint: str,
+    status: int,
+    size: int | None,
+    seconds: float,
+) -> None:
+    """The access line: one per request, whoever answered it."""
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": request_id,
+                    "method": method,
+                    "path": path,
+                    "endpoint": endpoint,
+                    "status": status,
+                    "bytes": size,
+                    "duration_ms": round(seconds * 1000, 2),
+                }
+            },
+        )
+
+
 def _start_request() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if INCOMING_REQUEST_ID.fullmatch(incoming) else new_request_id()
+    g.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
     g.request_started = time.perf_counter()
 
 
@@ -89,20 +120,15 @@ def elapsed_seconds() -> float:
 def _finish_request(response: Response) -> Response:
     request_id = g.get("request_id") or new_request_id()
     response.headers[REQUEST_ID_HEADER] = request_id
-    if access_log.isEnabledFor(logging.INFO):
-        access_log.info(
-            "request",
-            extra={
-                "fields": {
-                    "method": request.method,
-                    "path": request.path,
-                    "endpoint": request.endpoint or "unmatched",
-                    "status": response.status_code,
-                    "bytes": response.calculate_content_length(),
-                    "duration_ms": round(elapsed_seconds() * 1000, 2),
-                }
-            },
-        )
+    log_request(
+        request_id,
+        request.method,
+        request.path,
+        request.endpoint or "unmatched",
+        response.status_code,
+        response.calculate_content_length(),
+        elapsed_seconds(),
+    )
     return response
 
 

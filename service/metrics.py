@@ -58,6 +58,11 @@ class Metrics:
             registry=registry,
         )
 
+    def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
+        self.requests.labels(endpoint, method, str(status)).inc()
+        self.latency.labels(endpoint).observe(seconds)
+
 
 class QueueCollector(Collector):
     """Stored comments by status (the moderation queue is `pending`), counted at scrape time."""
@@ -86,9 +91,9 @@ def is_multiprocess() -> bool:
 
 def _observe(response: Response) -> Response:
     metrics: Metrics = current_app.extensions["metrics"]
-    endpoint = request.endpoint or "unmatched"
-    metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
-    metrics.latency.labels(endpoint).observe(elapsed_seconds())
+    metrics.observe(
+        request.endpoint or "unmatched", request.method, response.status_code, elapsed_seconds()
+    )
     submitted = g.get(SUBMITTED_STATUS)
     if submitted is not None and response.status_code == 201:
         metrics.submitted.labels(submitted).inc()

@@ -169,6 +169,44 @@ def test_etag_answers_if_none_match_with_304_until_something_changes(
     assert "stale-while-revalidate" in changed.headers["Cache-Control"]
 
 
+def test_a_head_request_gets_the_headers_of_the_read_without_its_body(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    make_comment()
+    read = client.get("/api/posts/gluteus-medius/comments")
+    head = client.head("/api/posts/gluteus-medius/comments")
+
+    assert (head.status_code, head.data) == (200, b"")
+    assert head.headers["ETag"] == read.headers["ETag"]
+    assert head.headers["Content-Length"] == read.headers["Content-Length"] == str(len(read.data))
+    assert head.headers["Content-Type"] == read.headers["Content-Type"] == "application/json"
+
+
+def test_a_read_keeps_the_request_id_a_proxy_sent_and_makes_one_otherwise(
+    client: FlaskClient,
+) -> None:
+    given = client.get(
+        "/api/posts/gluteus-medius/comments", headers={"X-Request-Id": "nginx-4f2a9c01"}
+    )
+    made = client.get("/api/posts/gluteus-medius/comments", headers={"X-Request-Id": "no way"})
+
+    assert given.headers["X-Request-Id"] == "nginx-4f2a9c01"
+    assert re.fullmatch(r"[0-9a-f]{16}", made.headers["X-Request-Id"])
+    assert made.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_only_reads_of_a_posts_comments_are_answered_ahead_of_flask(client: FlaskClient) -> None:
+    trailing_slash = client.get("/api/posts/gluteus-medius/comments/")
+    no_slug = client.get("/api/posts//comments")
+    delete = client.delete("/api/posts/gluteus-medius/comments")
+
+    assert trailing_slash.status_code == 404
+    assert no_slug.status_code == 404
+    assert delete.status_code == 405
+    for response in (trailing_slash, no_slug, delete):
+        assert response.json is not None and set(response.json) >= {"error", "message"}
+
+
 def test_a_reply_must_point_at_an_approved_comment_of_the_same_post(
     client: FlaskClient, make_comment: MakeComment
 ) -> None:

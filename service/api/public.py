@@ -115,30 +115,12 @@ def comment_created(response: Response) -> bool:
 
 # Public reads carry no rate limit, so they skip flask-limiter's hooks (extensions.init_limiter):
 # otherwise about a third of the cost of a cached read.
-UNLIMITED_ENDPOINTS = frozenset(
-    {"public.list_comments", "public.count_comments", "public.avatar", "public.health"}
-)
+# (A post's comments are answered ahead of Flask altogether: public_reads.py.)
+UNLIMITED_ENDPOINTS = frozenset({"public.count_comments", "public.avatar", "public.health"})
 
 
 def carries_no_limit() -> bool:
     return request.endpoint in UNLIMITED_ENDPOINTS
-
-
-@bp.get("/api/posts/<slug:slug>/comments")
-def list_comments(slug: str) -> Response:
-    """A post's approved comments, oldest first; a matching If-None-Match gets 304."""
-    slug = normalize_slug(slug)
-    feed = current_feed()
-    post_id, version = feed.current_version(slug)
-    etag = feed.etag(version)
-    if request.if_none_match.contains(etag):
-        response = Response(status=304)
-    else:
-        page = feed.page(get_session, slug, post_id, version)
-        response = Response(page.body, mimetype="application/json")
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = PUBLIC_LIST_CACHE
-    return response
 
 
 @bp.post("/api/posts/<slug:slug>/comments")
