@@ -1,7 +1,7 @@
 """The benchmark: seed, serve as shipped, load from wrk on loopback, report against the ceiling.
 
     .venv/bin/python -m bench.run            # the full run of BENCHMARKS.md (needs `wrk`)
-    .venv/bin/python -m bench.run --comments 20000 --posts 2000 --duration 3   # a quick look
+    .venv/bin/python -m bench.run --comments 20000 --posts 2000 --duration 3 --rounds 1  # a look
 
 For SQLite (embedded defaults: one process) and PostgreSQL with Redis (the compose stack: one
 process per core) it seeds a database (bench/seed.py), starts `commentd serve` exactly as an
@@ -9,7 +9,8 @@ operator would (only the rate limits lifted), and measures, at 16 connections ea
 20- and 200-comment posts, a conditional GET answered 304, counts for 10 slugs, and posting.
 In the same run it measures a trivial Flask endpoint on the same gunicorn settings (the
 ceiling), the 20-comment read on a small database (10,000 comments) for comparison, and the
-resident memory of every server process throughout.
+resident memory of every server process throughout. The three servers run side by side and
+every figure is taken in each of three interleaved rounds; the report gives the medians.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import secrets
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -291,54 +293,91 @@ def serve_command() -> list[str]:
     return [sys.executable, "-m", "service.cli", "serve"]
 
 
+def median_figure(runs: list[Figure]) -> Figure:
+    """One figure from several runs of it: the median of each number."""
+    return Figure(
+        name=runs[0].name,
+        rps=round(statistics.median(r.rps for r in runs), 1),
+        p50_ms=round(statistics.median(r.p50_ms for r in runs), 2),
+        p99_ms=round(statistics.median(r.p99_ms for r in runs), 2),
+        requests=sum(r.requests for r in runs),
+        errors=sum(r.errors for r in runs),
+    )
+
+
 def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Seed both databases, start the three servers, then measure in interleaved rounds.
+
+    The host takes cores away for seconds at a time, so every figure is measured in each of
+    `--rounds` rounds (ceiling, big database, small database, posting, in turn) and reported
+    as the median: noise then falls on all of them alike, not on whichever ran at a bad moment.
+    """
     print(f"== {backend}", flush=True)
     result: dict[str, Any] = {"backend": backend}
-    with rate_limit_storage(backend) as limits:
-        with database(backend, workdir, "big") as url:
-            started = time.monotonic()
-            seed(url, posts=args.posts, comments=args.comments)
-            result["seed_seconds"] = round(time.monotonic() - started, 1)
-            print(f"seeded {args.comments} comments in {result['seed_seconds']} s", flush=True)
-            env = server_env(url, limits)
-            with serving(serve_command(), env, workdir / f"{backend}-serve.log") as server:
-                with watching_memory(server.process.pid) as memory:
-                    measure_reads(server, 2)  # warm-up: caches, connections, the OS
-                    figures = measure_reads(server, args.duration)
-                    figures.append(measure_posting(server, args.duration, args.posts))
-                    # Sustained: the 200-comment page once more, to see memory stay flat.
-                    figures.append(
-                        wrk(
-                            "read 200 comments, again at the end",
-                            f"{server.url}/api/posts/bench-200/comments",
-                            args.duration,
-                        )
-                    )
-                result["workers"] = len(process_tree(server.process.pid)) - 1
-            result["memory"] = memory.summary()
-        with database(backend, workdir, "small") as url:
-            seed(url, posts=args.small_posts, comments=args.small_comments)
-            with serving(
-                serve_command(), server_env(url, limits), workdir / f"{backend}-small.log"
-            ) as server:
-                measure_reads(server, 2)
-                small = wrk(
-                    f"read 20 comments at {args.small_comments} comments",
-                    f"{server.url}/api/posts/bench-20/comments",
-                    args.duration,
-                )
+    with (
+        rate_limit_storage(backend) as limits,
+        database(backend, workdir, "big") as big_url,
+        database(backend, workdir, "small") as small_url,
+    ):
+        started = time.monotonic()
+        seed(big_url, posts=args.posts, comments=args.comments)
+        result["seed_seconds"] = round(time.monotonic() - started, 1)
+        print(f"seeded {args.comments} comments in {result['seed_seconds']} s", flush=True)
+        seed(small_url, posts=args.small_posts, comments=args.small_comments)
         trivial_env = server_env("sqlite:///unused.db", limits)
         trivial_env["PYTHONPATH"] = str(HERE.parent)
-        with serving(
-            [sys.executable, "-m", "bench.trivial"], trivial_env, workdir / f"{backend}-trivial.log"
-        ) as server:
-            wrk("trivial warm-up", f"{server.url}/ping", 2)
-            ceiling = wrk("trivial Flask endpoint (ceiling)", f"{server.url}/ping", args.duration)
-    for figure in [*figures, small]:
+        with (
+            serving(
+                serve_command(), server_env(big_url, limits), workdir / f"{backend}-big.log"
+            ) as server,
+            serving(
+                serve_command(), server_env(small_url, limits), workdir / f"{backend}-small.log"
+            ) as small_server,
+            serving(
+                [sys.executable, "-m", "bench.trivial"],
+                trivial_env,
+                workdir / f"{backend}-trivial.log",
+            ) as trivial,
+            watching_memory(server.process.pid) as memory,
+        ):
+            # Warm-up: caches, connections, the OS.
+            measure_reads(server, 2)
+            measure_reads(small_server, 2)
+            wrk("trivial warm-up", f"{trivial.url}/ping", 2)
+            runs: dict[str, list[Figure]] = {}
+            small_name = f"read 20 comments at {args.small_comments} comments"
+            for round_number in range(1, args.rounds + 1):
+                print(f"round {round_number} of {args.rounds}", flush=True)
+                round_figures = [
+                    wrk("trivial Flask endpoint (ceiling)", f"{trivial.url}/ping", args.duration),
+                    *measure_reads(server, args.duration),
+                    wrk(
+                        small_name,
+                        f"{small_server.url}/api/posts/bench-20/comments",
+                        args.duration,
+                    ),
+                    measure_posting(server, args.duration, args.posts),
+                ]
+                for figure in round_figures:
+                    runs.setdefault(figure.name, []).append(figure)
+            # Sustained: the 200-comment page once more, to see memory stay flat.
+            sustained = wrk(
+                "read 200 comments, again at the end",
+                f"{server.url}/api/posts/bench-200/comments",
+                args.duration,
+            )
+            result["workers"] = len(process_tree(server.process.pid)) - 1
+        result["memory"] = memory.summary()
+    figures = [median_figure(r) for r in runs.values()] + [sustained]
+    ceiling = figures[0]
+    for figure in figures[1:]:
         figure.ratio = round(figure.rps / ceiling.rps, 3)
-    big_20 = figures[0]
-    result["figures"] = [asdict(f) for f in [ceiling, *figures, small]]
-    result["large_vs_small_20"] = round(big_20.rps / small.rps, 3)
+    by_name = {f.name: f for f in figures}
+    result["figures"] = [asdict(f) for f in figures]
+    result["rounds"] = {name: [round(r.rps) for r in rs] for name, rs in runs.items()}
+    result["large_vs_small_20"] = round(
+        by_name["read 20 comments"].rps / by_name[small_name].rps, 3
+    )
     return result
 
 
@@ -388,6 +427,13 @@ def markdown(report: dict[str, Any]) -> str:
             f"20-comment read at {report['comments']} comments / at "
             f"{report['small_comments']}: {result['large_vs_small_20']:.0%}",
             "",
+            "Requests/s in each round (the table gives the medians):",
+            "",
+            *(
+                f"- {name}: {', '.join(map(str, values))}"
+                for name, values in result["rounds"].items()
+            ),
+            "",
             "Resident memory per server process (MB: first sample, max, last):",
             "",
         ]
@@ -406,6 +452,7 @@ def main() -> None:
     parser.add_argument("--small-comments", type=int, default=10_000)
     parser.add_argument("--small-posts", type=int, default=1_000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--output", type=Path, default=HERE / "results")
     args = parser.parse_args()
