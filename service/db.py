@@ -72,8 +72,21 @@ class WriteTurns:
             self._lock.release()
 
 
+# Pooled connections older than this are replaced at checkout: below the idle timeouts of
+# common load balancers and NATs (Azure's 4 minutes, AWS NLB's 350 s), which would otherwise
+# cut a connection left idle in the pool and fail the request that next takes it.
+POOL_RECYCLE_SECONDS = 180
+
+
 def make_engine(database_url: str) -> Engine:
-    """An engine for `database_url`: SQLite tuned for several processes, PostgreSQL failing fast."""
+    """An engine for `database_url`: SQLite tuned for several processes, PostgreSQL failing fast.
+
+    No pre-ping on PostgreSQL (a `SELECT 1` round trip at every checkout, so on every request):
+    disconnects are handled the "optimistic" way of SQLAlchemy's docs instead. The first query
+    on a dead connection fails (a 503) and invalidates the whole pool, so after a database
+    restart about one request per process fails, not one per pooled connection; feed.py does
+    the same on its driver path.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
@@ -87,7 +100,11 @@ def make_engine(database_url: str) -> Engine:
         # A database that is down must turn into a quick 503, not a hung request.
         connect_args["connect_timeout"] = 3
     return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_recycle=POOL_RECYCLE_SECONDS,
+        connect_args=connect_args,
     )
 
 

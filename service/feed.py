@@ -112,7 +112,7 @@ class PublicFeed:
         Public reads are the most frequent requests, so they skip the ORM and SQLAlchemy's
         statement layer (ten times the cost of the query itself). Errors still surface as
         SQLAlchemy's, so a database that is down is a 503 like anywhere else, and a dead
-        connection is dropped from the pool.
+        connection invalidates the pool as on the ORM's path (db.make_engine).
         """
         dialect = self.engine.dialect
         try:
@@ -137,7 +137,12 @@ class PublicFeed:
                     dialect.reset_isolation_level(driver_connection)
         except dialect.loaded_dbapi.Error as error:
             if dialect.is_disconnect(error, driver_connection, None):
-                connection.invalidate(error)
+                # What SQLAlchemy's Connection does on a disconnect (engine/base.py): drop this
+                # connection, and have every one opened until now replaced at its next checkout
+                # (a restart killed them all). Not if the pool was invalidated since this one
+                # was opened: unlike engine.dispose(), a concurrent request meeting a second
+                # dead connection does not throw away the fresh ones.
+                self.engine.pool._invalidate(connection, error)
             raise _wrapped(dialect, sql, error, invalidated=not connection.is_valid) from error
         finally:
             connection.close()

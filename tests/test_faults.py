@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 from sqlalchemy import select
@@ -40,14 +41,7 @@ class Load:
             while not self.stop.is_set():
                 n += 1
                 try:
-                    if kind == "read":
-                        response = session.get(f"{self.url}/api/posts/p/comments", timeout=10)
-                    else:
-                        response = session.post(
-                            f"{self.url}/api/posts/p/comments",
-                            json=comment_fields(body=f"{kind} {n}"),
-                            timeout=10,
-                        )
+                    response = ask(session, self.url, kind, n)
                 except requests.Timeout:
                     self.statuses.append((kind, 0, "timeout"))
                     continue
@@ -69,6 +63,15 @@ class Load:
             if time.monotonic() > deadline:
                 raise AssertionError(f"gave up waiting until {what}: {self.statuses[-5:]}")
             time.sleep(0.02)
+
+
+def ask(session: requests.Session, url: str, kind: str, n: int) -> requests.Response:
+    """Read post p's comment list, or post comment number `n` to it."""
+    if kind == "read":
+        return session.get(f"{url}/api/posts/p/comments", timeout=10)
+    return session.post(
+        f"{url}/api/posts/p/comments", json=comment_fields(body=f"{kind} {n}"), timeout=10
+    )
 
 
 def answer_error(response: requests.Response) -> str:
@@ -156,6 +159,50 @@ def test_postgresql_restarted_under_load_gives_json_503_then_recovers_by_itself(
     assert 500 not in {status for _, status, _ in load.statuses}
     assert set(load.created) <= stored_ids(postgres.url)
     assert '"database unavailable' in server.log()
+
+
+def server_connections(postgres: PrivatePostgres) -> int:
+    """Connections held open to the private PostgreSQL by others (the server's pools)."""
+    url = f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres"
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("kind", ["read", "write"])
+def test_after_a_postgresql_restart_a_warm_pool_fails_at_most_one_request_per_process(
+    postgres: PrivatePostgres, tmp_path: Path, kind: str
+) -> None:
+    """No pre-ping on checkout: the first request to meet a dead pooled connection may fail
+    (a JSON 503), but it invalidates the whole pool, so the other dead ones are never used."""
+    env = server_env(postgres.url, tmp_path)
+    processes = worker_plan(Settings.from_env(env))[0]
+    server = start_server(env, tmp_path)
+    try:
+        with running_load(server.url, readers=4, writers=4) as load:
+            load.wait_for(lambda: len(load.created) >= 40, "the pools are warm")
+        pooled = server_connections(postgres)
+        postgres.stop()  # nothing asks the server anything until the database is back
+        postgres.start()
+        with requests.Session() as session:  # one request at a time from here
+            answers = [ask(session, server.url, kind, n) for n in range(20)]
+    finally:
+        server.stop()
+
+    statuses = [(r.status_code, "" if r.ok else answer_error(r)) for r in answers]
+    assert pooled >= 4, "the test needs several pooled connections, all dead after the restart"
+    ok = 200 if kind == "read" else 201
+    assert (ok, "") in statuses, statuses
+    first_ok = statuses.index((ok, ""))
+    # Failures come first, are the JSON 503, and number at most one per process (its pool)...
+    assert set(statuses[:first_ok]) <= {(503, "database_unavailable")}
+    assert first_ok <= processes, statuses
+    # ...and once a request succeeds, every later one does.
+    assert set(statuses[first_ok:]) == {(ok, "")}, statuses
 
 
 def test_redis_down_keeps_posting_on_per_process_limits_with_a_warning(tmp_path: Path) -> None:
