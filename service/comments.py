@@ -280,12 +280,12 @@ def submit(
 
 
 def _insert_comment(session: Session, values: dict[str, Any]) -> Comment:
-    """One INSERT, then the row joins the session as if loaded: the unit of work of a flush
-    would cost more than the rest of storing it, and nothing else is pending here."""
+    """One INSERT, and the row as a detached Comment (stored, with its identity): the unit of
+    work of a flush would cost more than the rest of storing it, and nothing after this reads
+    or changes it through the session (joining it costs a further ~10 µs at the commit)."""
     comment = Comment(**values, lesson=None, moderated_at=None)
     comment.id = session.connection().execute(_NEW_COMMENT, values).scalar_one()
     make_transient_to_detached(comment)
-    session.add(comment)
     return comment
 
 
