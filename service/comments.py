@@ -48,21 +48,37 @@ class Submitted:
 
 
 # The statements of the post path, built once: building one costs more than running it.
+# Those on the tables (Core) run on the session's connection, past the ORM's execution layer:
+# about 20 µs less each, and a whole ORM UPDATE (~180 µs) less for the post's bump.
+_POSTS = cast(Table, Post.__table__)
+_COMMENTERS = cast(Table, Commenter.__table__)
+_COMMENTS = cast(Table, Comment.__table__)
 _POST_BY_SLUG = select(Post).where(Post.slug == bindparam("slug"))
-_COMMENTER_BY_TOKEN = select(Commenter).where(Commenter.token_hash == bindparam("token_hash"))
-_NEW_COMMENTER = insert(cast(Table, Commenter.__table__)).returning(Commenter.id)
-_NEW_COMMENT = insert(cast(Table, Comment.__table__)).returning(Comment.id)
+_POST_STATE = select(_POSTS.c.id, _POSTS.c.closed).where(_POSTS.c.slug == bindparam("slug"))
+_COMMENTER_BY_TOKEN = select(_COMMENTERS.c.id, _COMMENTERS.c.email).where(
+    _COMMENTERS.c.token_hash == bindparam("token_hash")
+)
+_NEW_COMMENTER = insert(_COMMENTERS).returning(_COMMENTERS.c.id)
+_NEW_COMMENT = insert(_COMMENTS).returning(_COMMENTS.c.id)
 _HAS_APPROVED = select(
     exists().where(
-        Comment.commenter_id == bindparam("commenter_id"),
-        Comment.status == CommentStatus.APPROVED,
+        _COMMENTS.c.commenter_id == bindparam("commenter_id"),
+        _COMMENTS.c.status == CommentStatus.APPROVED,
     )
 )
 _LATEST_SAME_TEXT = (
-    select(Comment.id, Comment.status)
-    .where(Comment.body_key == bindparam("key"), Comment.created_at >= bindparam("since"))
-    .order_by(Comment.id.desc())
+    select(_COMMENTS.c.id, _COMMENTS.c.status)
+    .where(_COMMENTS.c.body_key == bindparam("key"), _COMMENTS.c.created_at >= bindparam("since"))
+    .order_by(_COMMENTS.c.id.desc())
     .limit(1)
+)
+_BUMP_POST = (
+    update(_POSTS)
+    .where(_POSTS.c.id == bindparam("post_id"))
+    .values(
+        approved_count=_POSTS.c.approved_count + bindparam("delta"),
+        version=bindparam("new_version"),
+    )
 )
 
 
@@ -99,6 +115,19 @@ def set_closed(session: Session, slug: str, closed: bool) -> Post:
     return post
 
 
+def _open_post(session: Session, slug: str) -> int:
+    """The id of the post a comment is for (created on its first comment), unless closed."""
+    row = session.connection().execute(_POST_STATE, {"slug": slug}).one_or_none()
+    if row is None:
+        post = get_or_create_post(session, slug)
+        post_id, closed = post.id, post.closed
+    else:
+        post_id, closed = row
+    if closed:
+        raise PostClosed("Comments on this post are closed.")
+    return post_id
+
+
 def _bump_post(session: Session, post_id: int, approved_delta: int) -> None:
     """Record that what the public sees of a post changed (atomic under concurrency)."""
     session.execute(
@@ -108,16 +137,18 @@ def _bump_post(session: Session, post_id: int, approved_delta: int) -> None:
     )
 
 
-def _proven_commenter(session: Session, submission: CommentSubmission) -> Commenter | None:
-    """The commenter whose token came with this submission, if it was issued for this email."""
+def _proven_commenter(session: Session, submission: CommentSubmission) -> int | None:
+    """The id of the commenter whose token came with this submission, if issued for its email."""
     if not submission.commenter_token:
         return None
-    commenter = session.scalars(
-        _COMMENTER_BY_TOKEN, {"token_hash": token_hash(submission.commenter_token)}
-    ).one_or_none()
-    if commenter is None or commenter.email != submission.email_key:
+    row = (
+        session.connection()
+        .execute(_COMMENTER_BY_TOKEN, {"token_hash": token_hash(submission.commenter_token)})
+        .one_or_none()
+    )
+    if row is None or row.email != submission.email_key:
         return None
-    return commenter
+    return int(row.id)
 
 
 def is_proven(session: Session, submission: CommentSubmission) -> bool:
@@ -126,14 +157,16 @@ def is_proven(session: Session, submission: CommentSubmission) -> bool:
 
 
 def _has_approved_comment(session: Session, commenter_id: int) -> bool:
-    return bool(session.scalar(_HAS_APPROVED, {"commenter_id": commenter_id}))
+    return bool(
+        session.connection().execute(_HAS_APPROVED, {"commenter_id": commenter_id}).scalar()
+    )
 
 
-def _check_parent(session: Session, post: Post, parent_id: int | None) -> None:
+def _check_parent(session: Session, post_id: int, parent_id: int | None) -> None:
     if parent_id is None:
         return
     parent = session.get(Comment, parent_id)
-    if parent is None or parent.post_id != post.id or parent.status != CommentStatus.APPROVED:
+    if parent is None or parent.post_id != post_id or parent.status != CommentStatus.APPROVED:
         raise ValidationFailed(
             "The comment you are replying to is not on this post.",
             fields={"parent_id": "must be the id of an approved comment on this post"},
@@ -151,7 +184,9 @@ def _find_duplicate(
     if not window:
         return None
     since = now - timedelta(seconds=window)
-    row = session.execute(_LATEST_SAME_TEXT, {"key": key, "since": since}).one_or_none()
+    row = (
+        session.connection().execute(_LATEST_SAME_TEXT, {"key": key, "since": since}).one_or_none()
+    )
     if row is None:
         return None
     return spam.Duplicate(row.id, row.status is CommentStatus.SPAM)
@@ -181,15 +216,12 @@ def submit(
     session: Session, slug: str, submission: CommentSubmission, rules: SiteRules, sender: Sender
 ) -> Submitted:
     """Store a reader's comment with the status the site's rules give it; flushes, never commits."""
-    post = get_or_create_post(session, slug)
-    if post.closed:
-        raise PostClosed("Comments on this post are closed.")
-    _check_parent(session, post, submission.parent_id)
+    post_id = _open_post(session, slug)
+    _check_parent(session, post_id, submission.parent_id)
 
-    commenter = _proven_commenter(session, submission)
-    if commenter is not None and submission.commenter_token:
+    commenter_id = _proven_commenter(session, submission)
+    if commenter_id is not None and submission.commenter_token:
         token = submission.commenter_token
-        commenter_id = commenter.id
         trusted = rules.moderation is ModerationMode.KNOWN and _has_approved_comment(
             session, commenter_id
         )
@@ -198,9 +230,13 @@ def submit(
         # changes nothing stored for the address's owner. One INSERT, no unit of work: only
         # its id is needed, and a new identity has no approved comment to look up.
         token = new_token()
-        commenter_id = session.execute(
-            _NEW_COMMENTER, {"email": submission.email_key, "token_hash": token_hash(token)}
-        ).scalar_one()
+        commenter_id = (
+            session.connection()
+            .execute(
+                _NEW_COMMENTER, {"email": submission.email_key, "token_hash": token_hash(token)}
+            )
+            .scalar_one()
+        )
         trusted = False
 
     body_html = render_body(submission.body)
@@ -218,7 +254,7 @@ def submit(
         signals,
     )
     values = dict(
-        post_id=post.id,
+        post_id=post_id,
         parent_id=submission.parent_id,
         commenter_id=commenter_id,
         status=_choose_status(verdict, rules.moderation, trusted),
@@ -237,17 +273,19 @@ def submit(
     )
     comment = _insert_comment(session, values)
     if comment.status is CommentStatus.APPROVED:
-        _bump_post(session, post.id, +1)
+        session.connection().execute(
+            _BUMP_POST, {"post_id": post_id, "delta": 1, "new_version": new_version()}
+        )
     return Submitted(comment, token)
 
 
 def _insert_comment(session: Session, values: dict[str, Any]) -> Comment:
-    """One INSERT, then the row joins the session as if loaded: the unit of work of a flush
-    would cost more than the rest of storing it, and nothing else is pending here."""
+    """One INSERT, and the row as a detached Comment (stored, with its identity): the unit of
+    work of a flush would cost more than the rest of storing it, and nothing after this reads
+    or changes it through the session (joining it costs a further ~10 µs at the commit)."""
     comment = Comment(**values, lesson=None, moderated_at=None)
-    comment.id = session.execute(_NEW_COMMENT, values).scalar_one()
+    comment.id = session.connection().execute(_NEW_COMMENT, values).scalar_one()
     make_transient_to_detached(comment)
-    session.add(comment)
     return comment
 
 

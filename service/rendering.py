@@ -25,16 +25,18 @@ _markdown = (
 )
 
 
+# Built once: nh3.clean() would build the same sanitiser from these sets on every call.
+_sanitiser = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    attributes={"*": set()} | {tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+    url_schemes={"http", "https", "mailto"},
+    link_rel=LINK_REL,
+)
+
+
 def render_body(text: str) -> str:
     """Markdown to HTML, then the sanitiser keeps only the safe set and marks every link."""
-    html = _markdown.render(text)
-    return nh3.clean(
-        html,
-        tags=set(ALLOWED_TAGS),
-        attributes={"*": set()} | {tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
-        url_schemes={"http", "https", "mailto"},
-        link_rel=LINK_REL,
-    ).strip()
+    return _sanitiser.clean(_markdown.render(text)).strip()
 
 
 def count_links(html: str) -> int:
