@@ -78,6 +78,8 @@ class MemoryTrace:
         return {
             str(pid): {
                 "first_mb": round(values[0], 1),
+                # Halfway through the load: against the last sample, the growth in its second half.
+                "middle_mb": round(values[len(values) // 2], 1),
                 "max_mb": round(max(values), 1),
                 "last_mb": round(values[-1], 1),
             }
@@ -434,11 +436,13 @@ def markdown(report: dict[str, Any]) -> str:
                 for name, values in result["rounds"].items()
             ),
             "",
-            "Resident memory per server process (MB: first sample, max, last):",
+            "Resident memory per server process (MB: first sample, halfway, max, last):",
             "",
         ]
         for pid, m in result["memory"].items():
-            lines.append(f"- pid {pid}: {m['first_mb']} / {m['max_mb']} / {m['last_mb']}")
+            lines.append(
+                f"- pid {pid}: {m['first_mb']} / {m['middle_mb']} / {m['max_mb']} / {m['last_mb']}"
+            )
         lines.append("")
     return "\n".join(lines)
 
