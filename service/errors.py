@@ -75,7 +75,6 @@ class PostClosed(ApiError):
 # A database that is down: 503, and when to try again.
 DATABASE_DOWN_CODE = "database_unavailable"
 DATABASE_DOWN_MESSAGE = "The comment database is not answering; try again shortly."
-DATABASE_RETRY_AFTER = "5"
 
 
 def error_json(code: str, message: str, **details: object) -> bytes:
@@ -116,30 +115,21 @@ def _http_error(error: HTTPException) -> WerkzeugResponse:
     return response
 
 
-def log_database_down(error: BaseException) -> None:
-    log.warning("database unavailable: %s", getattr(error, "orig", error))
-
-
-def _database_down(error: BaseException) -> Response:
-    log_database_down(error)
-    response = error_response(503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE)
-    response.headers["Retry-After"] = DATABASE_RETRY_AFTER
-    return response
-
-
-def log_unexpected(error: BaseException) -> None:
+def unexpected(error: BaseException) -> tuple[int, str, str, dict[str, str]]:
+    """What to answer for an error nothing else handled, logged here: a database that is down
+    is a 503 with Retry-After, anything else a 500. (status, code, message, extra headers)"""
+    if is_database_down(error):
+        log.warning("database unavailable: %s", getattr(error, "orig", error))
+        return 503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE, {"Retry-After": "5"}
     log.error("unhandled error", exc_info=error)
-
-
-INTERNAL_CODE = "internal"
-INTERNAL_MESSAGE = "Something went wrong on our side; it was logged."
+    return 500, "internal", "Something went wrong on our side; it was logged.", {}
 
 
 def _unexpected(error: BaseException) -> Response:
-    if is_database_down(error):
-        return _database_down(error)
-    log_unexpected(error)
-    return error_response(500, INTERNAL_CODE, INTERNAL_MESSAGE)
+    status, code, message, headers = unexpected(error)
+    response = error_response(status, code, message)
+    response.headers.update(headers)
+    return response
 
 
 def register_handlers(app: Flask) -> None:

@@ -87,14 +87,9 @@ class PublicReads:
         except ApiError as error:
             return _error(error.status, error.code, error.message)
         except Exception as error:
-            if errors.is_database_down(error):
-                errors.log_database_down(error)
-                status, headers, body = _error(
-                    503, errors.DATABASE_DOWN_CODE, errors.DATABASE_DOWN_MESSAGE
-                )
-                return status, [*headers, ("Retry-After", errors.DATABASE_RETRY_AFTER)], body
-            errors.log_unexpected(error)
-            return _error(500, errors.INTERNAL_CODE, errors.INTERNAL_MESSAGE)
+            status, code, message, extra = errors.unexpected(error)
+            status, headers, body = _error(status, code, message)
+            return status, [*headers, *extra.items()], body
 
     def _page(self, slug: str, if_none_match: str | None) -> tuple[int, Headers, bytes]:
         post_id, version = self.feed.current_version(slug)
