@@ -7,10 +7,12 @@ POST acts. Links that act are signed, expire, and work once.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from .. import comments, links
 from ..db import get_session
@@ -81,6 +83,31 @@ def _gone() -> Response:
     return page(404, "Comment gone", "This comment no longer exists.", code="not_found")
 
 
+class _NamesComment(Protocol):
+    @property
+    def comment_id(self) -> int: ...
+
+
+LinkT = TypeVar("LinkT", bound=_NamesComment)
+
+
+def _open_link(
+    read: Callable[[str, str, int], LinkT], token: str
+) -> tuple[LinkT, Session, Comment, str] | Response:
+    """The signed link's contents, the request's session and the comment it names (with its
+    post's slug); or, when the link is bad or the comment gone, the page that says so."""
+    try:
+        link = read(_secret(), token, _link_max_age())
+    except (links.LinkInvalid, links.LinkExpired) as error:
+        return _bad_link(error)
+    session = get_session()
+    try:
+        comment, slug = comments.get_comment(session, link.comment_id)
+    except NotFound:
+        return _gone()
+    return link, session, comment, slug
+
+
 def _used(comment: Comment) -> Response:
     return page(
         409,
@@ -94,15 +121,10 @@ def _used(comment: Comment) -> Response:
 @bp.route("/moderate/<token>", methods=["GET", "POST"])
 def moderate_from_email(token: str) -> Response:
     """Approve, reject or mark as spam from the author's notice (API.md, Emails)."""
-    try:
-        link = links.read_moderation_token(_secret(), token, _link_max_age())
-    except (links.LinkInvalid, links.LinkExpired) as error:
-        return _bad_link(error)
-    session = get_session()
-    try:
-        comment, slug = comments.get_comment(session, link.comment_id)
-    except NotFound:
-        return _gone()
+    opened = _open_link(links.read_moderation_token, token)
+    if isinstance(opened, Response):
+        return opened
+    link, session, comment, slug = opened
     if links.is_spent(session, link.nonce):
         return _used(comment)
     title, done = DONE[link.action]
@@ -129,15 +151,10 @@ def confirm_address(token: str) -> Response:
     """A reader proves an address (COMMENTD_MODERATION=known, new device): their waiting
     comments from that browser are published, and its commenter_token is trusted from then on
     (trust is having an approved comment)."""
-    try:
-        link = links.read_confirmation_token(_secret(), token, _link_max_age())
-    except (links.LinkInvalid, links.LinkExpired) as error:
-        return _bad_link(error)
-    session = get_session()
-    try:
-        comment, slug = comments.get_comment(session, link.comment_id)
-    except NotFound:
-        return _gone()
+    opened = _open_link(links.read_confirmation_token, token)
+    if isinstance(opened, Response):
+        return opened
+    link, session, comment, slug = opened
     if comment.commenter_id != link.commenter_id:
         return page(404, "Unknown link", "This link is not valid.", code="link_invalid")
     if links.is_spent(session, link.nonce) or comment.status is not CommentStatus.PENDING:
