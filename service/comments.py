@@ -130,10 +130,8 @@ def _open_post(session: Session, slug: str) -> int:
 
 def _bump_post(session: Session, post_id: int, approved_delta: int) -> None:
     """Record that what the public sees of a post changed (atomic under concurrency)."""
-    session.execute(
-        update(Post)
-        .where(Post.id == post_id)
-        .values(approved_count=Post.approved_count + approved_delta, version=new_version())
+    session.connection().execute(
+        _BUMP_POST, {"post_id": post_id, "delta": approved_delta, "new_version": new_version()}
     )
 
 
@@ -273,9 +271,7 @@ def submit(
     )
     comment = _insert_comment(session, values)
     if comment.status is CommentStatus.APPROVED:
-        session.connection().execute(
-            _BUMP_POST, {"post_id": post_id, "delta": 1, "new_version": new_version()}
-        )
+        _bump_post(session, post_id, +1)
     return Submitted(comment, token)
 
 
