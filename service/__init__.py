@@ -32,9 +32,6 @@ class SlugConverter(PathConverter):
 
 def _response_headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
-    if response.status_code not in (429, 503):
-        # flask-limiter adds Retry-After to every limited response; it means "wait" on 429/503.
-        response.headers.pop("Retry-After", None)
     return response
 
 
@@ -49,7 +46,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
-        RATELIMIT_HEADERS_ENABLED=True,
+        # No X-RateLimit-* headers: nothing reads them, and on Redis each costs a round trip per
+        # post. A 429 still says when to try again (Retry-After, errors.py).
+        RATELIMIT_HEADERS_ENABLED=False,
         # Redis down must not stop posting: count in-process meanwhile, and say so in the log.
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=settings.uses_shared_rate_limit_storage,
         RATELIMIT_SWALLOW_ERRORS=True,

@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from .extensions import seconds_until_allowed
+
 log = logging.getLogger(__name__)
 
 # Machine codes for Werkzeug's own errors (404, 405, 413, 429...): snake case of their names.
@@ -105,11 +107,12 @@ def _api_error(error: ApiError) -> Response:
 def _http_error(error: HTTPException) -> WerkzeugResponse:
     if isinstance(error, InternalServerError):
         return _unexpected(error.original_exception or error)
-    response = error.get_response()  # keeps status and headers (Allow, Retry-After, ...)
+    response = error.get_response()  # keeps status and headers (Allow, ...)
     status = error.code or 500
     message = error.description or "The request could not be handled."
     if status == 429:
         message = f"Too many requests: the limit is {error.description}. Try again later."
+        response.headers["Retry-After"] = str(seconds_until_allowed())
     response.set_data(error_json(HTTP_CODES.get(status, "error"), message))
     response.content_type = "application/json"
     return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -70,6 +72,18 @@ def sender_email_key() -> str:
 
 
 limiter = Limiter(key_func=client_address_key, strategy="sliding-window-counter")
+
+
+def seconds_until_allowed() -> int:
+    """A 429's Retry-After (API.md: whole seconds): until the breached limit lets one more in.
+
+    Computed for the 429 alone: flask-limiter's own headers would read the window of a limit
+    on every limited request, one Redis round trip per post for an answer nobody reads.
+    """
+    breached = limiter.current_limit
+    if breached is None:
+        return 60
+    return max(1, math.ceil(breached.reset_at - time.time()))
 
 
 def init_limiter(app: Flask, carries_no_limit: Callable[[], bool]) -> None:

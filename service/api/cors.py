@@ -12,7 +12,7 @@ from ..db import WRITE_METHODS
 from ..extensions import current_settings
 
 ALLOWED_HEADERS = "Authorization, Content-Type, If-None-Match"
-EXPOSED_HEADERS = "ETag, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
+EXPOSED_HEADERS = "ETag, Retry-After"
 PREFLIGHT_MAX_AGE = "600"
 
 
