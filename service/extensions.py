@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 
+from . import counters
 from .config import Settings
 from .keys import client_network
 
@@ -71,7 +72,15 @@ def sender_email_key() -> str:
     return str(g.get("sender_email_key", ""))
 
 
+# The sliding window counter: the in-process counters (counters.py) serve it, not the moving window.
 limiter = Limiter(key_func=client_address_key, strategy="sliding-window-counter")
+
+
+def limiter_storage_uri(configured: str) -> str:
+    """What flask-limiter is given: `memory://` means commentd's own in-process counters."""
+    if configured.startswith("memory://"):
+        return configured.replace("memory://", f"{counters.SCHEME}://", 1)
+    return configured
 
 
 def seconds_until_allowed() -> int:
