@@ -8,8 +8,9 @@ process per core) it seeds a database (bench/seed.py), starts `commentd serve` e
 operator would (only the rate limits lifted), and measures, at 16 connections each: the
 20- and 200-comment posts, a conditional GET answered 304, counts for 10 slugs, and posting.
 In the same run it measures a trivial Flask endpoint on the same gunicorn settings (the
-ceiling), the 20-comment read on a small database (10,000 comments) for comparison, and the
-resident memory of every server process throughout. The three servers run side by side and
+ceiling), the posting floor (bench/floor.py: the stack's own cost of a post, with none of
+commentd's work), the 20-comment read on a small database (10,000 comments) for comparison,
+and the resident memory of every server process throughout. The three servers run side by side and
 every figure is taken in each of three interleaved rounds; the report gives the medians.
 """
 
@@ -247,10 +248,14 @@ def measure_reads(server: Server, duration: int) -> list[Figure]:
     ]
 
 
-def measure_posting(server: Server, duration: int, posts: int) -> Figure:
+POSTING = "posting"
+POSTING_FLOOR = "posting floor (Flask + flask-limiter + one insert)"
+
+
+def measure_posting(server: Server, duration: int, posts: int, name: str = POSTING) -> Figure:
     token = requests.get(f"{server.url}/api/form-token", timeout=10).json()["form_token"]
     return wrk(
-        "posting",
+        name,
         f"{server.url}/",
         duration,
         env={"BENCH_MODE": "post", "BENCH_FORM_TOKEN": token, "BENCH_POSTS": str(posts)},
@@ -320,6 +325,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
         rate_limit_storage(backend) as limits,
         database(backend, workdir, "big") as big_url,
         database(backend, workdir, "small") as small_url,
+        database(backend, workdir, "floor") as floor_url,
     ):
         started = time.monotonic()
         seed(big_url, posts=args.posts, comments=args.comments)
@@ -328,6 +334,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
         seed(small_url, posts=args.small_posts, comments=args.small_comments)
         trivial_env = server_env("sqlite:///unused.db", limits)
         trivial_env["PYTHONPATH"] = str(HERE.parent)
+        floor_env = server_env(floor_url, limits) | {"PYTHONPATH": str(HERE.parent)}
         with (
             serving(
                 serve_command(), server_env(big_url, limits), workdir / f"{backend}-big.log"
@@ -340,6 +347,9 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
                 trivial_env,
                 workdir / f"{backend}-trivial.log",
             ) as trivial,
+            serving(
+                [sys.executable, "-m", "bench.floor"], floor_env, workdir / f"{backend}-floor.log"
+            ) as floor,
             watching_memory(server.process.pid) as memory,
         ):
             # Warm-up: caches, connections, the OS.
@@ -359,6 +369,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
                         args.duration,
                     ),
                     measure_posting(server, args.duration, args.posts),
+                    measure_posting(floor, args.duration, args.posts, POSTING_FLOOR),
                 ]
                 for figure in round_figures:
                     runs.setdefault(figure.name, []).append(figure)
@@ -380,6 +391,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
     result["large_vs_small_20"] = round(
         by_name["read 20 comments"].rps / by_name[small_name].rps, 3
     )
+    result["posting_vs_floor"] = round(by_name[POSTING].rps / by_name[POSTING_FLOOR].rps, 3)
     return result
 
 
@@ -428,6 +440,8 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"20-comment read at {report['comments']} comments / at "
             f"{report['small_comments']}: {result['large_vs_small_20']:.0%}",
+            "",
+            f"Posting at {result['posting_vs_floor']:.0%} of the posting floor.",
             "",
             "Requests/s in each round (the table gives the medians):",
             "",

@@ -21,6 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bench.floor import Base as FloorBase
+from bench.floor import FloorComment, floor_app
 from bench.seed import seed
 from service import create_app
 from service.config import Settings
@@ -311,3 +313,23 @@ def test_bench_seed_fills_a_database_the_service_reads_and_writes_on(database_ur
         assert created.json["id"] == 1221
     finally:
         app.extensions["engine"].dispose()
+
+
+def test_bench_posting_floor_counts_the_limits_and_stores_each_post(database_url: str) -> None:
+    """The floor the benchmark sets posting against does the stack's work, not nothing."""
+    engine = make_engine(database_url)
+    FloorBase.metadata.create_all(engine)
+    settings = Settings(database_url=database_url, slug_rate_limit="2 per minute")
+    try:
+        client = floor_app(settings, engine).test_client()
+        answers = [
+            client.post("/api/posts/pose/comments", json=comment_fields()).status_code
+            for _ in range(3)
+        ]
+        assert answers == [201, 201, 429]  # commentd's per-post limit, in commentd's storage
+        assert client.post("/api/posts/other/comments", json=comment_fields()).status_code == 201
+        with Session(engine) as session:
+            stored = session.scalars(select(FloorComment.slug).order_by(FloorComment.id)).all()
+        assert stored == ["pose", "pose", "other"]
+    finally:
+        engine.dispose()

@@ -1,0 +1,99 @@
+"""The posting floor: what the chosen stack alone costs per post, on `commentd serve`'s settings.
+
+A POST to the same path that parses the JSON body, passes flask-limiter's three route limits
+(client address, post, whole site: commentd's keys, storage and strategy) and inserts one row
+with a prebuilt SQLAlchemy Core statement in its own transaction (as commentd's post path
+does), on commentd's engine settings (SQLite's write turns and pragmas, PostgreSQL's pool):
+nothing else. No validation, no form token, no spam layers, no Markdown, no notification, and
+a table without indexes: a lower bound for any post on this stack. The benchmark reports
+commentd's posting against it, as it reports reads against the trivial endpoint's ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+
+from flask import Flask, Response, jsonify, request
+from flask_limiter import Limiter
+from sqlalchemy import DateTime, Engine, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from service.config import Settings
+from service.db import make_engine, writer
+from service.extensions import (
+    client_address_key,
+    limiter_storage_uri,
+    slug_key,
+    whole_site_key,
+)
+from service.server import CommentdServer, gunicorn_options
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class FloorComment(Base):
+    __tablename__ = "floor_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def floor_app(settings: Settings, engine: Engine) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        RATELIMIT_STORAGE_URI=limiter_storage_uri(settings.ratelimit_storage_uri),
+        RATELIMIT_KEY_PREFIX=settings.ratelimit_key_prefix,
+        RATELIMIT_HEADERS_ENABLED=False,
+    )
+    limiter = Limiter(key_func=client_address_key, strategy="sliding-window-counter", app=app)
+    write_engine = writer(engine)
+    insert = FloorComment.__table__.insert().returning(FloorComment.__table__.c.id)
+
+    @app.post("/api/posts/<path:slug>/comments")
+    @limiter.limit(settings.site_rate_limit, key_func=whole_site_key)
+    @limiter.limit(settings.slug_rate_limit, key_func=slug_key)
+    @limiter.limit(settings.post_rate_limit)
+    def create_comment(slug: str) -> tuple[Response, int]:
+        fields = json.loads(request.get_data())
+        row = {
+            "slug": slug,
+            "name": fields["name"],
+            "email": fields["email"],
+            "body": fields["body"],
+            "created_at": datetime.now(UTC),
+        }
+        with write_engine.begin() as connection:
+            new_id = connection.execute(insert, row).scalar_one()
+        return jsonify(id=new_id, status="pending"), 201
+
+    @app.get("/api/form-token")  # asked for by the benchmark's posting load, then ignored here
+    def form_token() -> Response:
+        return jsonify(form_token="unused")
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    settings = Settings.from_env()  # the same COMMENTD_* environment as commentd's server
+    engine = make_engine(settings.database_url)
+    Base.metadata.create_all(engine)  # a throwaway table in the floor's own database
+    engine.dispose()
+    options = gunicorn_options(settings, args.host, args.port)
+    options["post_fork"] = lambda _server, _worker: engine.dispose(close=False)
+    CommentdServer(floor_app(settings, engine), options).run()
+
+
+if __name__ == "__main__":
+    main()
