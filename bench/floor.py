@@ -11,7 +11,6 @@ commentd's posting against it, as it reports reads against the trivial endpoint'
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import UTC, datetime
 
@@ -28,7 +27,8 @@ from service.extensions import (
     slug_key,
     whole_site_key,
 )
-from service.server import CommentdServer, gunicorn_options
+
+from .serving import serve_like_commentd
 
 
 class Base(DeclarativeBase):
@@ -82,17 +82,16 @@ def floor_app(settings: Settings, engine: Engine) -> Flask:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    settings = Settings.from_env()  # the same COMMENTD_* environment as commentd's server
+    settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     Base.metadata.create_all(engine)  # a throwaway table in the floor's own database
     engine.dispose()
-    options = gunicorn_options(settings, args.host, args.port)
-    options["post_fork"] = lambda _server, _worker: engine.dispose(close=False)
-    CommentdServer(floor_app(settings, engine), options).run()
+    serve_like_commentd(
+        floor_app(settings, engine),
+        settings,
+        __doc__,
+        post_fork=lambda _server, _worker: engine.dispose(close=False),  # as commentd's serve
+    )
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@ benchmark reports every commentd figure as a fraction of it.
 
 from __future__ import annotations
 
-import argparse
-
 from flask import Flask, Response, jsonify
 
 from service.config import Settings
-from service.server import CommentdServer, gunicorn_options
+
+from .serving import serve_like_commentd
 
 
 def trivial_app() -> Flask:
@@ -25,13 +24,7 @@ def trivial_app() -> Flask:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    # The same COMMENTD_* environment as the server it is compared with: the same worker plan.
-    options = gunicorn_options(Settings.from_env(), args.host, args.port)
-    CommentdServer(trivial_app(), options).run()
+    serve_like_commentd(trivial_app(), Settings.from_env(), __doc__)
 
 
 if __name__ == "__main__":
