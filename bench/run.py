@@ -10,8 +10,9 @@ operator would (only the rate limits lifted), and measures, at 16 connections ea
 In the same run it measures a trivial Flask endpoint on the same gunicorn settings (the
 ceiling), the posting floor (bench/floor.py: the stack's own cost of a post, with none of
 commentd's work), the 20-comment read on a small database (10,000 comments) for comparison,
-and the resident memory of every server process throughout. The three servers run side by side and
-every figure is taken in each of three interleaved rounds; the report gives the medians.
+and the resident memory of every server process throughout. The four servers run side by
+side and every figure is taken in each of three interleaved rounds; the report gives the
+medians.
 """
 
 from __future__ import annotations
@@ -313,7 +314,7 @@ def median_figure(runs: list[Figure]) -> Figure:
 
 
 def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Seed both databases, start the three servers, then measure in interleaved rounds.
+    """Seed the databases, start the four servers, then measure in interleaved rounds.
 
     The host takes cores away for seconds at a time, so every figure is measured in each of
     `--rounds` rounds (ceiling, big database, small database, posting, in turn) and reported
