@@ -317,8 +317,9 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
     """Seed the databases, start the four servers, then measure in interleaved rounds.
 
     The host takes cores away for seconds at a time, so every figure is measured in each of
-    `--rounds` rounds (ceiling, big database, small database, posting, in turn) and reported
-    as the median: noise then falls on all of them alike, not on whichever ran at a bad moment.
+    `--rounds` rounds (ceiling, big database, small database, posting, floor, in turn) and
+    reported as the median: noise then falls on all of them alike, not on whichever ran at a
+    bad moment.
     """
     print(f"== {backend}", flush=True)
     result: dict[str, Any] = {"backend": backend}
