@@ -6,7 +6,8 @@
 For SQLite (embedded defaults: one process) and PostgreSQL with Redis (the compose stack: one
 process per core) it seeds a database (bench/seed.py), starts `commentd serve` exactly as an
 operator would (only the rate limits lifted), and measures, at 16 connections each: the
-20- and 200-comment posts, a conditional GET answered 304, counts for 10 slugs, and posting.
+20- and 200-comment posts, a conditional GET answered 304, counts for 10 slugs, reads of
+random posts (the long tail, mostly not cached), and posting.
 In the same run it measures a trivial Flask endpoint on the same gunicorn settings (the
 ceiling), the posting floor (bench/floor.py: the stack's own cost of a post, with none of
 commentd's work), the 20-comment read on a small database (10,000 comments) for comparison,
@@ -222,8 +223,11 @@ def server_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
     } | extra
 
 
-def measure_reads(server: Server, duration: int) -> list[Figure]:
-    """The four reads, after checking that each answers what it should (200 with 20/200, 304)."""
+RANDOM_READS = "read random posts (mostly not cached)"
+
+
+def measure_reads(server: Server, duration: int, posts: int) -> list[Figure]:
+    """The five reads, after checking that each answers what it should (200 with 20/200, 304)."""
     base = f"{server.url}/api/posts"
     page = requests.get(f"{base}/bench-20/comments", timeout=10)
     assert page.json()["count"] == 20, page.text[:200]
@@ -246,6 +250,12 @@ def measure_reads(server: Server, duration: int) -> list[Figure]:
             headers={"If-None-Match": etag},
         ),
         wrk("counts for 10 slugs", f"{server.url}/api/counts?{slugs}", duration),
+        wrk(
+            RANDOM_READS,
+            f"{server.url}/",
+            duration,
+            env={"BENCH_MODE": "random", "BENCH_POSTS": str(posts)},
+        ),
     ]
 
 
@@ -355,8 +365,8 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
             watching_memory(server.process.pid) as memory,
         ):
             # Warm-up: caches, connections, the OS.
-            measure_reads(server, 2)
-            measure_reads(small_server, 2)
+            measure_reads(server, 2, args.posts)
+            measure_reads(small_server, 2, args.small_posts)
             wrk("trivial warm-up", f"{trivial.url}/ping", 2)
             runs: dict[str, list[Figure]] = {}
             small_name = f"read 20 comments at {args.small_comments} comments"
@@ -364,7 +374,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
                 print(f"round {round_number} of {args.rounds}", flush=True)
                 round_figures = [
                     wrk("trivial Flask endpoint (ceiling)", f"{trivial.url}/ping", args.duration),
-                    *measure_reads(server, args.duration),
+                    *measure_reads(server, args.duration, args.posts),
                     wrk(
                         small_name,
                         f"{small_server.url}/api/posts/bench-20/comments",

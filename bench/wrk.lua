@@ -1,10 +1,18 @@
--- wrk script: optional posting of varied comments, and a JSON summary line for bench/run.py.
+-- wrk script: optional posting of varied comments or reads of random posts, and a JSON summary
+-- line for bench/run.py.
 local mode = os.getenv("BENCH_MODE") or "get"
 local token = os.getenv("BENCH_FORM_TOKEN") or ""
 local posts = tonumber(os.getenv("BENCH_POSTS") or "1000")
 local counter = 0
 -- Every comment from its own address (as many readers would), unique across runs.
 local seed = os.time()
+
+if mode == "random" then
+  -- Any of the seeded posts: the long tail of a blog's pages, mostly not in the cache.
+  request = function()
+    return wrk.format("GET", string.format("/api/posts/post-%06d/comments", math.random(0, posts - 1)))
+  end
+end
 
 if mode == "post" then
   request = function()

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
+from service.feed import PublicFeed
 from service.models import CommentStatus
 
 from .conftest import MODERATOR, comment_fields
@@ -167,6 +169,41 @@ def test_etag_answers_if_none_match_with_304_until_something_changes(
     assert changed.headers["ETag"] != etag
     assert changed.json is not None and changed.json["count"] == 2
     assert "stale-while-revalidate" in changed.headers["Cache-Control"]
+
+
+def test_cached_pages_are_bounded_by_their_total_size_least_recently_read_out_first(
+    app: Flask, client: FlaskClient, make_comment: MakeComment
+) -> None:
+    slugs = ["first", "second", "third"]
+    for slug in slugs:
+        make_comment(slug=slug)
+    served = {slug: client.get(f"/api/posts/{slug}/comments").data for slug in slugs}
+    # Room for any two of the three pages, not for all three.
+    feed = PublicFeed(
+        app.extensions["engine"],
+        app.extensions["settings"].public_url,
+        capacity_bytes=sum(map(len, served.values())) - 1,
+    )
+    opened: list[Session] = []
+
+    def session() -> Session:  # asked for only when a page is built, not when it is cached
+        opened.append(app.extensions["read_sessions"]())
+        return opened[-1]
+
+    def read(slug: str) -> bytes:
+        return feed.page(session, slug, *feed.current_version(slug)).body
+
+    try:
+        assert [read(slug) for slug in slugs] == list(served.values())
+        assert len(opened) == 3
+        assert read("third") == served["third"]  # cached
+        assert read("second") == served["second"]  # cached
+        assert len(opened) == 3
+        assert read("first") == served["first"]  # the least recently read: built again
+        assert len(opened) == 4
+    finally:
+        for each in opened:
+            each.close()
 
 
 def test_a_head_request_gets_the_headers_of_the_read_without_its_body(
