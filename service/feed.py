@@ -77,9 +77,10 @@ def _wrapped(dialect: Dialect, sql: str, error: Exception, *, invalidated: bool)
 
 # What one process keeps of cached pages, by their total size: pages weigh from ~1 KB (a few
 # comments) to ~60 KB (200), so a bound on their number would not bound the memory. Reading
-# 100,000 posts at random, a SQLite worker levelled off at 77 MB with 2,048 pages of ~3 KB,
-# 80 MB with 8 MiB and 75 MB with 4 MiB (SQLite's own page caches take most of the rest).
-CACHE_BYTES = 4 * 1024 * 1024
+# 100,000 posts at random and posting, a SQLite worker levelled off at 72.6 MB with 4 MiB
+# and 70.3 MB with 2 MiB (2,048 pages of ~3 KB had taken it to 77 MB); 2 MiB still holds
+# ~700 pages of a few comments, a blog's front page and recent posts many times over.
+CACHE_BYTES = 2 * 1024 * 1024
 
 
 class PublicFeed:
