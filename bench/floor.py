@@ -22,8 +22,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from service.config import Settings
 from service.db import make_engine, writer
 from service.extensions import (
+    LIMIT_STRATEGY,
     client_address_key,
-    limiter_storage_uri,
+    limiter_config,
     slug_key,
     whole_site_key,
 )
@@ -48,12 +49,8 @@ class FloorComment(Base):
 
 def floor_app(settings: Settings, engine: Engine) -> Flask:
     app = Flask(__name__)
-    app.config.update(
-        RATELIMIT_STORAGE_URI=limiter_storage_uri(settings.ratelimit_storage_uri),
-        RATELIMIT_KEY_PREFIX=settings.ratelimit_key_prefix,
-        RATELIMIT_HEADERS_ENABLED=False,
-    )
-    limiter = Limiter(key_func=client_address_key, strategy="sliding-window-counter", app=app)
+    app.config.update(limiter_config(settings))
+    limiter = Limiter(key_func=client_address_key, strategy=LIMIT_STRATEGY, app=app)
     write_engine = writer(engine)
     insert = FloorComment.__table__.insert().returning(FloorComment.__table__.c.id)
 

@@ -13,7 +13,7 @@ from .api import actions, cors, deliveries, moderation, public
 from .api.public_reads import PublicReads
 from .config import Settings
 from .delivery import build_outbox, build_worker
-from .extensions import init_limiter, limiter_storage_uri
+from .extensions import init_limiter, limiter_config
 from .feed import PublicFeed
 from .keys import load_or_create_secret
 from .notifications import Notifier
@@ -45,14 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES,
-        RATELIMIT_STORAGE_URI=limiter_storage_uri(settings.ratelimit_storage_uri),
-        # No X-RateLimit-* headers: nothing reads them, and on Redis each costs a round trip per
-        # post. A 429 still says when to try again (Retry-After, errors.py).
-        RATELIMIT_HEADERS_ENABLED=False,
-        # Redis down must not stop posting: count in-process meanwhile, and say so in the log.
-        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=settings.uses_shared_rate_limit_storage,
-        RATELIMIT_SWALLOW_ERRORS=True,
-        RATELIMIT_KEY_PREFIX=settings.ratelimit_key_prefix,
+        **limiter_config(settings),
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -73,14 +73,25 @@ def sender_email_key() -> str:
 
 
 # The sliding window counter: the in-process counters (counters.py) serve it, not the moving window.
-limiter = Limiter(key_func=client_address_key, strategy="sliding-window-counter")
+LIMIT_STRATEGY = "sliding-window-counter"
+limiter = Limiter(key_func=client_address_key, strategy=LIMIT_STRATEGY)
 
 
-def limiter_storage_uri(configured: str) -> str:
-    """What flask-limiter is given: `memory://` means commentd's own in-process counters."""
-    if configured.startswith("memory://"):
-        return configured.replace("memory://", f"{counters.SCHEME}://", 1)
-    return configured
+def limiter_config(settings: Settings) -> dict[str, object]:
+    """flask-limiter's part of the app's config (the benchmark's posting floor uses it too)."""
+    storage_uri = settings.ratelimit_storage_uri
+    if storage_uri.startswith("memory://"):  # commentd's own in-process counters
+        storage_uri = storage_uri.replace("memory://", f"{counters.SCHEME}://", 1)
+    return {
+        "RATELIMIT_STORAGE_URI": storage_uri,
+        "RATELIMIT_KEY_PREFIX": settings.ratelimit_key_prefix,
+        # No X-RateLimit-* headers: nothing reads them, and on Redis each costs a round trip
+        # per post. A 429 still says when to try again (Retry-After, errors.py).
+        "RATELIMIT_HEADERS_ENABLED": False,
+        # Redis down must not stop posting: count in-process meanwhile, and say so in the log.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": settings.uses_shared_rate_limit_storage,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+    }
 
 
 def seconds_until_allowed() -> int:
