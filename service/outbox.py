@@ -9,6 +9,7 @@ can only delay its own event, never a reader's POST.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 import time
@@ -32,11 +33,38 @@ KEEP_DELIVERED = timedelta(days=30)  # delivered or given-up rows stay visible t
 BATCH = 10
 # Payload keys that stay on a delivered row (for the author's view); the rest, which may hold
 # a comment's text, is dropped once it has been sent.
-KEPT_AFTER_DELIVERY = frozenset({"event", "url", "comment_id", "reply_id"})
+KEPT_AFTER_DELIVERY = frozenset({"event", "target", "comment_id", "reply_id"})
+# Marks the last_error of an event given up at once because no retry could deliver it.
+PERMANENT = "permanent: "
 
 # Set when a transaction that enqueued something commits, so this process's worker starts at
 # once instead of at its next poll.
 _wake = threading.Event()
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler when retrying cannot deliver the event (a mail server's 5xx reply to
+    the message, a webhook receiver's 4xx): the event is given up at once, the reason kept."""
+
+
+# What an error text may carry that must stay out of logs and the outbox view: addresses
+# (a refused recipient) and the path, query and credentials of URLs (a webhook URL is often
+# its own secret; an SMTP URL holds a password).
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:[^\s/?#@'\"<>]*@)?([^\s/?#'\"<>]*)([^\s'\"<>]*)")
+_EMAIL = re.compile(r"[^\s<>()\[\]{}'\",;:]+@[^\s<>()\[\]{}'\",;:]+")
+
+
+def scrub(text: str) -> str:
+    """`text` with every URL cut to its scheme and host and every email address replaced:
+    `https://hooks.example/abc?key=1` -> `https://hooks.example/…`, `a@b.example` -> `<address>`.
+    """
+    text = _URL.sub(lambda m: m.group(1) + m.group(2) + ("/…" if m.group(3) else ""), text)
+    return _EMAIL.sub("<address>", text)
+
+
+def describe(error: BaseException) -> str:
+    """An error as one bounded line for logs and the outbox view, with nothing secret in it."""
+    return scrub(f"{type(error).__name__}: {error}")[:400]
 
 
 class Delivered(StrEnum):
@@ -184,7 +212,10 @@ class Outbox:
         self._record([(event, self.attempt(event, now))])
 
     def _failure(self, event: OutboxEvent, error: Exception, now: datetime) -> dict[str, Any]:
-        message = f"{type(error).__name__}: {error}"[:500]
+        message = describe(error)
+        if isinstance(error, PermanentFailure):
+            log.error("outbox event %s (%s) cannot be delivered: %s", event.id, event.kind, message)
+            return {"state": OutboxState.FAILED, "last_error": PERMANENT + message}
         if event.attempts >= self.policy.max_attempts:
             log.error("outbox event %s (%s) failed for good: %s", event.id, event.kind, message)
             return {"state": OutboxState.FAILED, "last_error": message}
@@ -302,7 +333,12 @@ def summary(session: Session, *, limit: int = 50) -> dict[str, Any]:
                 "kind": event.kind,
                 "state": event.state.value,
                 "attempts": event.attempts,
-                "last_error": event.last_error,
+                # Given up at once (a permanent failure) rather than after the last attempt.
+                "permanent": (event.last_error or "").startswith(PERMANENT),
+                # Shown as recorded, and scrubbed again: rows written before scrubbing existed.
+                "last_error": scrub(event.last_error) if event.last_error else None,
+                # Where it goes, safe to show (a webhook's scheme and host); None for emails.
+                "target": event.payload.get("target"),
                 "next_attempt_at": _when(event.available_at)
                 if event.state is OutboxState.PENDING
                 else None,

@@ -32,6 +32,19 @@ class _Collector:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.recipients: list[list[str]] = []
+        self.senders: list[str] = []
+        self.mail_options: list[list[str]] = []
+        # Recipients (lower case) to refuse at RCPT, with the reply to give ("550 ...").
+        self.refuse: dict[str, str] = {}
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        refusal = self.refuse.get(address.lower())
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.content if isinstance(envelope.content, bytes) else b""
@@ -39,16 +52,27 @@ class _Collector:
         assert isinstance(message, EmailMessage)
         self.messages.append(message)
         self.recipients.append(list(envelope.rcpt_tos))
+        self.senders.append(str(envelope.mail_from))
+        self.mail_options.append(list(envelope.mail_options))
         return "250 OK"
 
 
 class Mailbox:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives.
 
-    def __init__(self, port: int) -> None:
+    Like most relays it offers no SMTPUTF8 unless `smtputf8` is set; `refuse` maps recipients
+    (lower case) to the reply that refuses them at RCPT, e.g. "550 5.1.1 No such user".
+    """
+
+    def __init__(
+        self, port: int, *, smtputf8: bool = False, refuse: dict[str, str] | None = None
+    ) -> None:
         self.port = port
         self._collector = _Collector()
-        self._controller = Controller(self._collector, hostname="127.0.0.1", port=port)
+        self._collector.refuse = dict(refuse or {})
+        self._controller = Controller(
+            self._collector, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8
+        )
 
     @property
     def url(self) -> str:
@@ -60,6 +84,20 @@ class Mailbox:
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if m["To"] == address]
+
+    def delivered_to(self, address: str) -> list[EmailMessage]:
+        """Messages whose envelope (RCPT TO) named `address`, whatever the To header says."""
+        return [
+            message
+            for message, rcpts in zip(self.messages, self._collector.recipients, strict=True)
+            if address in rcpts
+        ]
+
+    @property
+    def envelopes(self) -> list[tuple[str, list[str], list[str]]]:
+        """(MAIL FROM, RCPT TO addresses, MAIL FROM options) of each message received."""
+        c = self._collector
+        return list(zip(c.senders, c.recipients, c.mail_options, strict=True))
 
     def start(self) -> Mailbox:
         self._controller.start()

@@ -1,0 +1,264 @@
+"""Mail reaches its reader (issue 12): internationalised addresses through relays with and
+without SMTPUTF8, and failures no retry can fix given up at once, visibly, through the app with
+a real SMTP server (aiosmtpd) on loopback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service import mail, outbox
+from service.config import ModerationMode
+
+from .conftest import MODERATOR, free_port
+from .receivers import Mailbox
+from .test_notifications import deliver, link, post, with_form_token
+
+AUTHOR = "author@blog.example"
+
+
+@pytest.fixture
+def plain_relay() -> Iterator[Mailbox]:
+    """A relay like most: no SMTPUTF8; it refuses two recipients, for good and for now."""
+    box = Mailbox(
+        free_port(),
+        refuse={
+            "gone@example.com": "550 5.1.1 <gone@example.com>: Recipient address rejected",
+            "busy@example.com": "450 4.2.1 <busy@example.com>: Mailbox busy, try later",
+        },
+    ).start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def utf8_relay() -> Iterator[Mailbox]:
+    box = Mailbox(free_port(), smtputf8=True).start()
+    yield box
+    box.stop()
+
+
+def mail_app(make_app: Callable[..., Flask], relay: Mailbox, **overrides: Any) -> Flask:
+    settings: dict[str, Any] = {
+        "smtp_url": relay.url,
+        "notify_email": AUTHOR,
+        "moderation": ModerationMode.NONE,
+        "delivery_timeout": 5,
+        "retry_seconds": 30,
+    }
+    return make_app(**(settings | overrides))
+
+
+def service_log(caplog: pytest.LogCaptureFixture) -> str:
+    """What commentd logged (the test SMTP server's own log is not commentd's)."""
+    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("service"))
+
+
+def outbox_view(client: FlaskClient) -> dict[str, Any]:
+    response = client.get("/api/moderation/outbox", headers=MODERATOR)
+    assert response.status_code == 200
+    assert response.json is not None
+    return dict(response.json)
+
+
+def subscribe_and_confirm(client: FlaskClient, app: Flask, relay: Mailbox, email: str) -> int:
+    """A comment asking reply notices under `email`, confirmed from the mailbox it reached."""
+    comment = post(client, **with_form_token(client, name="Dana", email=email, notify=True))
+    deliver(app)
+    [confirmation] = [m for m in relay.messages if m["Subject"].startswith("Confirm reply")]
+    assert client.post(link(confirmation, "Confirm")).status_code == 200
+    return int(comment["id"])
+
+
+def reply_to(client: FlaskClient, parent: int, body: str = "Agreed!") -> None:
+    post(
+        client,
+        **with_form_token(client, name="Ben", email="ben@example.com", body=body, parent_id=parent),
+    )
+
+
+# --- a Unicode domain needs no SMTPUTF8 ------------------------------------------------------
+
+
+def test_a_unicode_domain_is_mailed_as_idna_by_a_relay_without_smtputf8(
+    make_app: Callable[..., Flask], plain_relay: Mailbox
+) -> None:
+    app = mail_app(make_app, plain_relay)
+    client = app.test_client()
+
+    parent = subscribe_and_confirm(client, app, plain_relay, "dana@bücher.example")
+    reply_to(client, parent, "Danke!")
+    deliver(app)
+
+    to_dana = plain_relay.delivered_to("dana@xn--bcher-kva.example")
+    assert [m["Subject"].split(" ")[0] for m in to_dana] == ["Confirm", "Ben"]
+    assert "Danke!" in to_dana[1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    for message in to_dana:
+        assert message["To"] == "dana@xn--bcher-kva.example"
+    # Nothing needed SMTPUTF8, and nothing is left failing.
+    assert all("SMTPUTF8" not in options for _, _, options in plain_relay.envelopes)
+    assert outbox_view(client)["counts"]["failed"] == 0
+
+
+def test_the_authors_unicode_addresses_are_sent_as_idna_too(
+    make_app: Callable[..., Flask], plain_relay: Mailbox
+) -> None:
+    app = mail_app(
+        make_app,
+        plain_relay,
+        moderation=ModerationMode.ALL,
+        notify_email="Autorin@Bücher.example",
+        mail_from="Kommentare <kommentare@straße.example>",
+    )
+    client = app.test_client()
+    post(client, name="Zoë")
+
+    deliver(app)
+
+    [(sender, recipients, _)] = plain_relay.envelopes
+    [notice] = plain_relay.messages
+    assert sender == "kommentare@xn--strae-oqa.example"
+    assert recipients == ["Autorin@xn--bcher-kva.example"]
+    assert notice["To"] == "Autorin@xn--bcher-kva.example"
+    assert notice["From"] == "Kommentare <kommentare@xn--strae-oqa.example>"
+    assert notice["Message-ID"].endswith("@xn--strae-oqa.example>")
+
+
+def test_a_unicode_local_part_goes_through_a_relay_that_offers_smtputf8(
+    make_app: Callable[..., Flask], utf8_relay: Mailbox
+) -> None:
+    app = mail_app(make_app, utf8_relay)
+    client = app.test_client()
+
+    subscribe_and_confirm(client, app, utf8_relay, "dänä@bücher.example")
+
+    [(_, recipients, options)] = utf8_relay.envelopes
+    assert recipients == ["dänä@xn--bcher-kva.example"]
+    assert "SMTPUTF8" in options
+
+
+# --- what no retry can fix is given up at once, and said ------------------------------------
+
+
+def test_a_unicode_local_part_without_smtputf8_fails_at_once_and_says_why(
+    make_app: Callable[..., Flask], plain_relay: Mailbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = mail_app(make_app, plain_relay)
+    client = app.test_client()
+    post(client, **with_form_token(client, email="dänä@bücher.example", notify=True))
+    post(client, **with_form_token(client, email="ann@example.com", notify=True))
+
+    with caplog.at_level(logging.INFO):
+        attempted = deliver(app)
+    later = deliver(app, later=timedelta(days=2))  # never tried again
+
+    view = outbox_view(client)
+    [failed] = view["failing"]
+    assert (attempted, later) == (2, 0)
+    assert (failed["state"], failed["attempts"], failed["permanent"]) == ("failed", 1, True)
+    assert "SMTPUTF8" in failed["last_error"] and "non-ASCII local part" in failed["last_error"]
+    assert failed["next_attempt_at"] is None
+    # The same batch's other mail went: one address's fault does not rest the server.
+    assert len(plain_relay.delivered_to("ann@example.com")) == 1
+    logged = service_log(caplog)
+    assert "cannot be delivered" in logged
+    assert "dänä" not in str(view) and "dänä" not in logged
+    assert "xn--bcher-kva" not in str(view) and "xn--bcher-kva" not in logged
+
+
+def test_a_recipient_refused_for_good_is_given_up_but_one_refused_for_now_is_retried(
+    make_app: Callable[..., Flask], plain_relay: Mailbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = mail_app(make_app, plain_relay)
+    client = app.test_client()
+    post(client, **with_form_token(client, email="gone@example.com", notify=True))
+    post(client, **with_form_token(client, email="busy@example.com", notify=True))
+
+    with caplog.at_level(logging.INFO):
+        deliver(app)
+    first = outbox_view(client)
+    deliver(app, later=timedelta(seconds=31))
+    second = outbox_view(client)
+
+    by_state = {event["state"]: event for event in first["failing"]}
+    gone, busy = by_state["failed"], by_state["pending"]
+    assert (gone["attempts"], gone["permanent"]) == (1, True)
+    assert gone["last_error"].startswith("permanent: Undeliverable: the mail server refused the")
+    assert "550 5.1.1" in gone["last_error"]
+    assert (busy["attempts"], busy["permanent"]) == (1, False)
+    assert "450" in busy["last_error"] and busy["next_attempt_at"] is not None
+    assert {e["state"]: e["attempts"] for e in second["failing"]} == {"failed": 1, "pending": 2}
+    # The refused addresses are personal data: not in the view, not in the log.
+    for text in (str(first), str(second), service_log(caplog)):
+        assert "gone@example.com" not in text and "busy@example.com" not in text
+
+
+def test_a_permanent_failure_can_still_be_retried_by_the_author(
+    make_app: Callable[..., Flask], plain_relay: Mailbox, utf8_relay: Mailbox
+) -> None:
+    app = mail_app(make_app, plain_relay)
+    client = app.test_client()
+    post(client, **with_form_token(client, email="dänä@bücher.example", notify=True))
+    deliver(app)
+    assert outbox_view(client)["counts"]["failed"] == 1
+
+    # The author moves to a relay that offers SMTPUTF8, then asks for a retry.
+    fixed = mail_app(make_app, utf8_relay)
+    retried = fixed.test_client().post("/api/moderation/outbox/retry", headers=MODERATOR)
+    deliver(fixed)
+
+    assert retried.json == {"retried": 1}
+    assert len(utf8_relay.delivered_to("dänä@xn--bcher-kva.example")) == 1
+
+
+# --- the rules themselves --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("dana@example.com", "dana@example.com"),
+        ("dana@bücher.example", "dana@xn--bcher-kva.example"),
+        ("Dana@BÜCHER.example", "Dana@xn--bcher-kva.example"),
+        ("dana@xn--bcher-kva.example", "dana@xn--bcher-kva.example"),
+        ("dana@例え.テスト", "dana@xn--r8jz45g.xn--zckzah"),
+        ("dänä@bücher.example", "dänä@xn--bcher-kva.example"),  # needs SMTPUTF8 still
+    ],
+)
+def test_smtp_addresses_carry_their_domain_in_ascii(address: str, expected: str) -> None:
+    assert mail.smtp_address(address) == expected
+
+
+def test_an_address_whose_domain_has_no_ascii_form_is_undeliverable() -> None:
+    with pytest.raises(mail.Undeliverable):
+        mail.smtp_address("dana@bü..example")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "WebhookFailed: https://api.netlify.com/build_hooks/5f1e?k=1 answered 500",
+            "WebhookFailed: https://api.netlify.com/… answered 500",
+        ),
+        (
+            "smtps://me%40x.example:app-pass@smtp.x.example:465 down",
+            "smtps://smtp.x.example:465 down",
+        ),
+        (
+            "SMTPRecipientsRefused: {'dana@example.com': (550, b'<dana@example.com> unknown')}",
+            "SMTPRecipientsRefused: {'<address>': (550, b'<<address>> unknown')}",
+        ),
+        ("ConnectionRefusedError: [Errno 111] Connection refused", None),
+    ],
+)
+def test_error_texts_lose_urls_paths_credentials_and_addresses(
+    text: str, expected: str | None
+) -> None:
+    assert outbox.scrub(text) == (expected if expected is not None else text)
