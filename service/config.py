@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,9 @@ def _url(value: str, name: str, schemes: set[str]) -> str:
     parts = urlsplit(value)
     if parts.scheme not in schemes or not parts.hostname:
         shown = " or ".join(f"{s}://" for s in sorted(schemes))
-        raise ConfigError(f"{name} must be a URL starting with {shown}, not {value!r}")
+        # Not the value itself: an SMTP URL holds a password, a hook URL is often a secret.
+        given = f"{parts.scheme}://…" if parts.scheme else "a value without a scheme"
+        raise ConfigError(f"{name} must be a URL starting with {shown}, not {given}")
     return value
 
 
@@ -151,7 +153,7 @@ class Settings:
     # email-validator's DNS deliverability check; off by default (slow, and fails offline).
     check_email_deliverability: bool = False
     # Email: smtp://user:password@host:port (smtps:// for TLS, ?starttls=1); unset sends none.
-    smtp_url: str | None = None
+    smtp_url: str | None = field(default=None, repr=False)  # secret: never in a repr
     # Where the author's notices of new comments go; unset sends none.
     notify_email: str | None = None
     # The sender of every email; unset: commentd@<host of the public URL> (see mail_sender).
@@ -161,8 +163,8 @@ class Settings:
     # Also tell the author about comments the site's rules approved at once.
     notify_approved: bool = False
     # URLs that receive a signed JSON POST on comment events, and the key of that signature.
-    webhook_urls: tuple[str, ...] = ()
-    webhook_secret: str | None = None
+    webhook_urls: tuple[str, ...] = field(default=(), repr=False)  # often secret URLs
+    webhook_secret: str | None = field(default=None, repr=False)  # secret: never in a repr
     # Seconds an SMTP conversation or webhook POST may take before the attempt counts as failed.
     delivery_timeout: int = 10
     # Seconds before the first retry of a failed delivery; it doubles each time, up to an hour.

@@ -102,7 +102,8 @@ def test_mail_and_webhooks_wait_in_the_database_across_a_restart(
     receiver = WebhookReceiver(free_port())
     receiver.statuses = [503] * 1000  # the site's build hook is down too
     env = delivery_env(serve_env, smtp_port) | {
-        "COMMENTD_WEBHOOK_URLS": receiver.url,
+        # A build hook's URL is its own secret: it must not reach the log (issue 12).
+        "COMMENTD_WEBHOOK_URLS": f"{receiver.url}/s3cr3t-build-hook",
         "COMMENTD_WEBHOOK_SECRET": "whsec-live",
     }
     server = start_server(env, tmp_path)
@@ -125,6 +126,9 @@ def test_mail_and_webhooks_wait_in_the_database_across_a_restart(
         receiver.close()
 
     assert len(mailbox.to(AUTHOR)) == 1
+    assert "answered 503" in server.log()  # the failures were logged...
+    for log in (server.log(), restarted.log()):
+        assert "s3cr3t-build-hook" not in log  # ...without the hook's URL
     _, headers, body = receiver.requests[-1]
     signed = hmac.new(b"whsec-live", body, hashlib.sha256).hexdigest()
     assert headers["X-Commentd-Signature"] == f"sha256={signed}"
