@@ -15,7 +15,7 @@ from .config import Settings
 from .keys import keyed_hash
 from .messages import Writer
 from .models import Comment, CommentStatus, OutboxEvent, Post
-from .notifications import Kind
+from .notifications import Kind, address_proven
 from .outbox import BATCH, Delivered, Handler, Outbox, RetryPolicy, Worker
 
 # A batch's leases must outlast its deliveries, each bounded by a few socket timeouts.
@@ -43,6 +43,7 @@ class Deliveries:
             Kind.AUTHOR_DIGEST: self.author_digest,
             Kind.REPLY_NOTICE: self.reply_notice,
             Kind.CONFIRM_EMAIL: self.confirm_email,
+            Kind.CONFIRM_NOTICES: self.confirm_notices,
             Kind.WEBHOOK: self.webhook,
         }
 
@@ -60,6 +61,8 @@ class Deliveries:
             raise MailServerResting("the mail server failed moments ago; trying again later")
         try:
             mail.send(self.smtp, message, timeout=self.settings.delivery_timeout)
+        except mail.Undeliverable:
+            raise  # this message's fault, not the server's: the batch's other mail may go
         except (OSError, smtplib.SMTPException):
             self._smtp_failed_batch = event.lock_token
             raise
@@ -108,12 +111,15 @@ class Deliveries:
             parent = (
                 session.get(Comment, found[0].parent_id) if found and found[0].parent_id else None
             )
+            proven = parent is not None and address_proven(session, parent)
         if found is None or parent is None:
             return Delivered.SKIPPED
         reply, slug = found
-        # Checked again at sending: unsubscribed, unpublished or own replies are never mailed.
+        # Checked again at sending: unsubscribed, unpublished or own replies are never mailed,
+        # nor any to an address its owner did not confirm.
         if (
             not parent.notify
+            or not proven
             or reply.status is not CommentStatus.APPROVED
             or parent.email.lower() == reply.email.lower()
         ):
@@ -128,6 +134,22 @@ class Deliveries:
         if found is None or found[0].status is not CommentStatus.PENDING:
             return Delivered.SKIPPED  # moderated meanwhile: nothing left to confirm
         return self._send(event, self.writer.confirmation(*found, key=self.message_key(event)))
+
+    def confirm_notices(self, event: OutboxEvent) -> Delivered:
+        """The double opt-in of reply notices: fixed text and a link, to the typed address."""
+        with self.sessions() as session:
+            found = self._comment(session, event.payload["comment_id"])
+            proven = found is not None and address_proven(session, found[0])
+        if (
+            found is None
+            or proven  # confirmed meanwhile (another link, or known mode's)
+            or not found[0].notify  # unsubscribed meanwhile
+            or found[0].commenter_id is None
+            or found[0].status in (CommentStatus.SPAM, CommentStatus.REJECTED)
+        ):
+            return Delivered.SKIPPED
+        message = self.writer.notices_confirmation(found[0], self.message_key(event))
+        return self._send(event, message)
 
     def webhook(self, event: OutboxEvent) -> Delivered:
         if not self.settings.webhook_secret:

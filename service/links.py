@@ -33,6 +33,7 @@ class LinkExpired(Exception):
 _MODERATE = "commentd.email-moderate"
 _CONFIRM = "commentd.email-confirm"
 _UNSUBSCRIBE = "commentd.email-unsubscribe"
+_CONFIRM_NOTICES = "commentd.email-confirm-notices"
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,23 @@ def confirmation_token(secret: str, link: ConfirmationLink) -> str:
 
 def read_confirmation_token(secret: str, token: str, max_age: int) -> ConfirmationLink:
     data = _load(secret, _CONFIRM, token, max_age)
+    try:
+        comment_id, commenter_id, nonce = data
+        return ConfirmationLink(int(comment_id), int(commenter_id), str(nonce))
+    except (TypeError, ValueError):
+        raise LinkInvalid from None
+
+
+def notices_token(secret: str, link: ConfirmationLink) -> str:
+    """The link of a reply-notice confirmation (double opt-in): names the comment that asked,
+    and the commenter (token) that posted it, which confirming proves the address of."""
+    return URLSafeTimedSerializer(secret, salt=_CONFIRM_NOTICES).dumps(
+        [link.comment_id, link.commenter_id, link.nonce]
+    )
+
+
+def read_notices_token(secret: str, token: str, max_age: int) -> ConfirmationLink:
+    data = _load(secret, _CONFIRM_NOTICES, token, max_age)
     try:
         comment_id, commenter_id, nonce = data
         return ConfirmationLink(int(comment_id), int(commenter_id), str(nonce))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -46,6 +46,16 @@ class Writer:
 
     def url(self, path: str) -> str:
         return f"{self.settings.public_url}{path}"
+
+    @property
+    def site(self) -> str:
+        """How mail to readers names the site: the blog's host (COMMENTD_POST_URL), else the
+        service's. Set by the author: never anything a reader typed."""
+        for url in (self.settings.post_url, self.settings.public_url):
+            host = urlsplit(url).hostname if url else None
+            if host:
+                return host
+        return "this site"
 
     def post_url(self, slug: str) -> str | None:
         template = self.settings.post_url
@@ -155,7 +165,12 @@ class Writer:
             },
         )
 
+    # The two confirmations go to an address anyone may have typed: their text is fixed (the
+    # site's own names and a signed link), never anything the poster wrote, not even the slug;
+    # the page behind the link shows the comment to whoever opens it from that mailbox.
+
     def confirmation(self, comment: Comment, slug: str, key: str) -> EmailMessage:
+        """COMMENTD_MODERATION=known: a known address wrote from a browser without its proof."""
         assert comment.commenter_id is not None
         token = links.confirmation_token(
             self.secret,
@@ -163,15 +178,27 @@ class Writer:
         )
         parts = self._render(
             "confirm_email",
-            comment=comment,
-            slug=slug,
-            post_url=self.post_url(slug),
+            site=self.site,
             confirm_url=self.url(f"/email/confirm/{token}"),
             link_days=self.settings.action_link_days,
         )
         return self._compose(
-            to=comment.email,
-            subject=f"Confirm your comment on {_one_line(slug)}",
-            parts=parts,
-            key=key,
+            to=comment.email, subject=f"Confirm your comment on {self.site}", parts=parts, key=key
         )
+
+    def notices_confirmation(self, comment: Comment, key: str) -> EmailMessage:
+        """Double opt-in: does the address's owner want reply notices for this comment?"""
+        assert comment.commenter_id is not None
+        token = links.notices_token(
+            self.secret,
+            links.ConfirmationLink(comment.id, comment.commenter_id, links.new_nonce()),
+        )
+        parts = self._render(
+            "confirm_notices",
+            site=self.site,
+            confirm_url=self.url(f"/email/notices/{token}"),
+            link_days=self.settings.action_link_days,
+            window_minutes=self.settings.confirm_email_minutes,
+        )
+        subject = f"Confirm reply notices from {self.site}"
+        return self._compose(to=comment.email, subject=subject, parts=parts, key=key)

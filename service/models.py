@@ -70,7 +70,13 @@ class Post(Base):
 
 
 class Commenter(Base):
-    """Someone who was handed a commenter_token: the proof that later comments are theirs."""
+    """Someone who was handed a commenter_token: the proof that later comments are theirs.
+
+    A token is handed to whoever posts, under any address typed: it proves "the same sender as
+    before", not that the sender reads the address. `confirmed_at` is set when a link mailed to
+    the address, naming this commenter, was followed and confirmed: from then on the token
+    proves the address too (reply notices go only to such commenters' comments).
+    """
 
     __tablename__ = "commenters"
 
@@ -78,6 +84,7 @@ class Commenter(Base):
     email: Mapped[str] = mapped_column(String(254), index=True)  # normalised, lower case
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class Comment(Base):

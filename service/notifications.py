@@ -3,6 +3,14 @@
 Nothing is sent here: rows go into the outbox beside the change (outbox.py), and delivery.py
 sends them after the commit. Emails are composed at delivery from what is stored then, so a
 comment erased or a reader unsubscribed meanwhile is never mailed about.
+
+Every email to an address a reader typed, and why it cannot be turned against a stranger whose
+address is typed (anyone can type anyone's):
+- the reply notice, carrying someone else's text: only for a comment posted with a
+  commenter_token whose address was confirmed (`address_proven`), checked again at sending;
+- the confirmation of reply notices (double opt-in) and the known-address confirmation
+  (COMMENTD_MODERATION=known): fixed text and a signed link, nothing a reader wrote, and at
+  most one of either per address per COMMENTD_CONFIRM_EMAIL_MINUTES (`_confirmation`).
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from . import comments, outbox, webhooks
@@ -27,7 +35,8 @@ class Kind:
     AUTHOR_NOTICE = "author_notice"
     AUTHOR_DIGEST = "author_digest"
     REPLY_NOTICE = "reply_notice"
-    CONFIRM_EMAIL = "confirm_email"
+    CONFIRM_EMAIL = "confirm_email"  # COMMENTD_MODERATION=known: a known address, a new browser
+    CONFIRM_NOTICES = "confirm_notices"  # double opt-in before any reply notice
     WEBHOOK = "webhook"
 
 
@@ -38,6 +47,35 @@ class Event:
     APPROVED = "comment.approved"
     # Erased, or taken off the public page (approved -> rejected or spam): a rebuild is due.
     DELETED = "comment.deleted"
+
+
+def address_proven(session: Session, comment: Comment) -> bool:
+    """Whether `comment` was posted with a commenter_token whose owner confirmed the address
+    (followed a link mailed to it and pressed its button). A token alone proves nothing of the
+    kind: one is handed out with every 201, whatever address was typed."""
+    if comment.commenter_id is None:
+        return False
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Commenter.id == comment.commenter_id,
+                    Commenter.email == comment.email.lower(),
+                    Commenter.confirmed_at.is_not(None),
+                )
+            )
+        )
+    )
+
+
+def confirm_address(session: Session, commenter_id: int) -> None:
+    """A link mailed to the commenter's address was followed and confirmed: its token now
+    proves the address. In the caller's transaction."""
+    session.execute(
+        update(Commenter)
+        .where(Commenter.id == commenter_id, Commenter.confirmed_at.is_(None))
+        .values(confirmed_at=utcnow())
+    )
 
 
 def digest_due(now: datetime, minutes: int) -> datetime:
@@ -68,7 +106,10 @@ class Notifier:
         if self._tells_author(comment):
             self._author_notice(session, comment)
         if self._needs_confirmation(session, comment):
-            self._confirmation(session, comment)
+            # Confirming it proves the address too, so it stands for a notices confirmation.
+            self._confirmation(session, comment, Kind.CONFIRM_EMAIL)
+        elif self._asks_notices_unproven(session, comment):
+            self._confirmation(session, comment, Kind.CONFIRM_NOTICES)
 
     def moderate(
         self, session: Session, comment_id: int, status: CommentStatus
@@ -100,12 +141,12 @@ class Notifier:
             return
         public = public_comment(comment, self.settings.public_url, comment.parent_id)
         body = webhooks.body(event, public, slug)
+        secret = self.settings.webhook_secret or ""
         for url in self.settings.webhook_urls:
-            outbox.enqueue(
-                session,
-                Kind.WEBHOOK,
-                {"url": url, "event": event, "comment_id": comment.id, "body": body},
-            )
+            payload = {"url": url, "event": event, "comment_id": comment.id, "body": body}
+            # What the outbox view may show of the URL, which is often a secret itself.
+            payload["target"] = webhooks.target(url, secret)
+            outbox.enqueue(session, Kind.WEBHOOK, payload)
 
     def _tells_author(self, comment: Comment) -> bool:
         if not (self.sends_mail and self.settings.notify_email):
@@ -130,12 +171,20 @@ class Notifier:
             available_at=due,
         )
 
+    def _asks_notices_unproven(self, session: Session, comment: Comment) -> bool:
+        return self.sends_mail and comment.notify and not address_proven(session, comment)
+
     def _reply_notice(self, session: Session, reply: Comment) -> None:
         if not self.sends_mail or reply.parent_id is None:
             return
         parent = session.get(Comment, reply.parent_id)
         if parent is None or not parent.notify or parent.email.lower() == reply.email.lower():
             return  # nobody asked, or it is their own reply
+        if not address_proven(session, parent):
+            # Whoever typed the address may not be its owner: never the reply's text, only
+            # (bounded) the question whether the owner wants notices at all.
+            self._confirmation(session, parent, Kind.CONFIRM_NOTICES)
+            return
         outbox.enqueue(
             session,
             Kind.REPLY_NOTICE,
@@ -169,12 +218,13 @@ class Notifier:
             )
         )
 
-    def _confirmation(self, session: Session, comment: Comment) -> None:
-        """At most one confirmation email per address and window, whoever typed the address."""
+    def _confirmation(self, session: Session, comment: Comment, kind: str) -> None:
+        """At most one confirmation email (of either kind) per address and window, whoever
+        typed the address. The address is in the key only as a keyed hash."""
         now = utcnow()
         window = self.settings.confirm_email_minutes * 60
         address = keyed_hash(self.secret, "confirm-address", comment.email.lower())
-        prefix = f"{Kind.CONFIRM_EMAIL}:{address}:"
+        prefix = f"{Kind.CONFIRM_EMAIL}:{address}:"  # both kinds: one bound per address
         recently = session.scalar(
             select(
                 exists().where(
@@ -187,7 +237,7 @@ class Notifier:
             return
         outbox.enqueue(
             session,
-            Kind.CONFIRM_EMAIL,
+            kind,
             {"comment_id": comment.id},
             dedupe_key=f"{prefix}{int(now.timestamp()) // window}",
         )

@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service import webhooks
 from service.config import ModerationMode
 from service.models import utcnow
 
@@ -260,26 +261,36 @@ def test_digest_mode_sends_one_email_per_period_with_every_waiting_comment(
 # --- reply notices -------------------------------------------------------------------------
 
 
-def subscribed_comment(client: FlaskClient, email: str = "reader@example.com") -> int:
+def subscribed_comment(
+    client: FlaskClient, app: Flask, mailbox: Mailbox, email: str = "reader@example.com"
+) -> int:
+    """A reader's approved comment asking for reply notices, its address confirmed."""
     comment_id = int(post(client, name="Reader", email=email, notify=True)["id"])
     moderate(client, comment_id, "approve")
+    deliver(app)
+    [confirmation] = [m for m in mailbox.messages if m["Subject"].startswith("Confirm reply")]
+    assert client.post(link(confirmation, "Confirm")).status_code == 200
     return comment_id
+
+
+def reply_notices(mailbox: Mailbox, address: str) -> list[EmailMessage]:
+    return [m for m in mailbox.to(address) if "replied to you" in m["Subject"]]
 
 
 def test_an_approved_reply_reaches_the_subscribed_reader_with_one_click_unsubscribe(
     client: FlaskClient, notify_app: Flask, mailbox: Mailbox
 ) -> None:
-    parent = subscribed_comment(client)
+    parent = subscribed_comment(client, notify_app, mailbox)
     reply = post(
         client, name="Author", email="me@blog.example", body="Glad it helped!", parent_id=parent
     )["id"]
     deliver(notify_app)
-    assert mailbox.to("reader@example.com") == []  # the reply waits: no notice yet
+    assert reply_notices(mailbox, "reader@example.com") == []  # the reply waits: no notice yet
 
     moderate(client, reply, "approve")
     deliver(notify_app)
 
-    [notice] = mailbox.to("reader@example.com")
+    [notice] = reply_notices(mailbox, "reader@example.com")
     assert notice["Subject"] == "Author replied to you on gluteus-medius"
     assert "Glad it helped!" in text_of(notice)
     unsubscribe = link(notice, "Unsubscribe")
@@ -292,11 +303,11 @@ def test_an_approved_reply_reaches_the_subscribed_reader_with_one_click_unsubscr
 def test_unsubscribe_stops_the_next_reply_notice(
     client: FlaskClient, notify_app: Flask, mailbox: Mailbox
 ) -> None:
-    parent = subscribed_comment(client)
+    parent = subscribed_comment(client, notify_app, mailbox)
     first = post(client, name="Ann", email="ann@example.com", parent_id=parent)["id"]
     moderate(client, first, "approve")
     deliver(notify_app)
-    unsubscribe = link(mailbox.to("reader@example.com")[0], "Unsubscribe")
+    unsubscribe = link(reply_notices(mailbox, "reader@example.com")[0], "Unsubscribe")
 
     assert "Unsubscribe</button>" in client.get(unsubscribe).text  # GET alone changes nothing
     second = post(client, name="Ben", email="ben@example.com", parent_id=parent)["id"]
@@ -308,19 +319,19 @@ def test_unsubscribe_stops_the_next_reply_notice(
 
     assert one_click.status_code == 200
     assert "no more reply notices" in one_click.text
-    assert len(mailbox.to("reader@example.com")) == 1
+    assert len(reply_notices(mailbox, "reader@example.com")) == 1
 
 
 def test_nobody_is_notified_of_their_own_reply(
     client: FlaskClient, notify_app: Flask, mailbox: Mailbox
 ) -> None:
-    parent = subscribed_comment(client, email="Reader@Example.com")
+    parent = subscribed_comment(client, notify_app, mailbox, email="Reader@Example.com")
     reply = post(client, name="Reader", email="reader@example.com", parent_id=parent)["id"]
 
     moderate(client, reply, "approve")
     deliver(notify_app)
 
-    assert [m["To"] for m in mailbox.messages] == [AUTHOR, AUTHOR]
+    assert [m["To"] for m in mailbox.messages] == [AUTHOR, "Reader@example.com", AUTHOR]
 
 
 # --- webhooks --------------------------------------------------------------------------------
@@ -385,12 +396,16 @@ def test_a_failing_webhook_is_retried_with_back_off_and_shown_to_the_author(
     assert failing is not None and healthy is not None
     assert failing["counts"] == {"pending": 1, "sent": 1, "skipped": 0, "failed": 0}
     [event] = failing["failing"]
+    shown = webhooks.target(receiver.url, WEBHOOK_SECRET)  # the hook's URL is not shown
+    assert shown.startswith(f"http://127.0.0.1:{receiver.port}/… #")
     assert event | {"id": 0, "next_attempt_at": "", "created_at": ""} == {
         "id": 0,
         "kind": "webhook",
         "state": "pending",
         "attempts": 1,
-        "last_error": f"WebhookFailed: {receiver.url} answered 500",
+        "permanent": False,
+        "last_error": f"WebhookFailed: {shown} answered 500",
+        "target": shown,
         "next_attempt_at": "",
         "created_at": "",
     }
@@ -441,10 +456,13 @@ def test_a_known_address_on_a_new_device_confirms_once_and_that_browser_is_trust
     deliver(known_app)
 
     [confirmation] = mailbox.to("dana@example.com")  # one per address and window
-    assert confirmation["Subject"] == "Confirm your comment on gluteus-medius"
-    assert "From my phone" in text_of(confirmation)
+    assert confirmation["Subject"] == "Confirm your comment on comments.example"
+    # Fixed text: whoever typed the address wrote none of it (the page shows the comment).
+    assert "From my phone" not in confirmation.as_string()
+    assert "gluteus-medius" not in confirmation.as_string()
     confirm = link(confirmation, "Confirm")
     assert "Yes, I wrote it</button>" in client.get(confirm).text
+    assert "From my phone" in client.get(confirm).text
     assert status_of(client, new_device["id"]) == "pending"
 
     assert client.post(confirm).status_code == 200

@@ -19,6 +19,7 @@ from ..db import get_session
 from ..errors import NotFound, error_response
 from ..extensions import current_settings
 from ..models import Comment, CommentStatus
+from ..notifications import confirm_address as prove_address
 from ..notifications import current_notifier
 
 bp = Blueprint("actions", __name__, url_prefix="/email")
@@ -183,6 +184,8 @@ def confirm_address(token: str) -> Response:
             Comment.commenter_id == link.commenter_id, Comment.status == CommentStatus.PENDING
         )
     ).all()
+    # The link went to the address: its token proves the address (reply notices) from now on.
+    prove_address(session, link.commenter_id)
     notifier = current_notifier()
     for comment_id in waiting:
         held, _ = comments.get_comment(session, comment_id)
@@ -219,3 +222,45 @@ def unsubscribe(token: str) -> Response:
     )
     session.commit()
     return page(200, "Unsubscribed", "You will get no more reply notices from this site.")
+
+
+@bp.route("/notices/<token>", methods=["GET", "HEAD", "POST"])
+def confirm_notices(token: str) -> Response:
+    """Double opt-in of reply notices: the link was mailed to the address a comment asked
+    notices for; its page shows the comment, and only its POST confirms (proving the address
+    for the commenter_token the comment was posted with)."""
+    opened = _open_link(links.read_notices_token, token)
+    if isinstance(opened, Response):
+        return opened
+    link, session, comment, slug = opened
+    if comment.commenter_id != link.commenter_id:
+        return page(404, "Unknown link", "This link is not valid.", code="link_invalid")
+    if links.is_spent(session, link.nonce) or not comment.notify:
+        return page(
+            409,
+            "Already handled",
+            "Nothing to confirm any more: this link was used, or notices were turned off.",
+            code="link_used",
+        )
+    if request.method != "POST":  # GET, and HEAD from a mail scanner, only show the page
+        return page(
+            200,
+            "Get reply notices?",
+            "If you wrote this comment and want an email when someone replies to it, confirm. "
+            "Each notice has an unsubscribe link.",
+            comment=comment,
+            slug=slug,
+            button="Yes, send me reply notices",
+        )
+    if not links.spend(session, link.nonce):
+        session.rollback()
+        return page(409, "Already handled", "This link was already used.", code="link_used")
+    prove_address(session, link.commenter_id)
+    session.commit()
+    return page(
+        200,
+        "Confirmed",
+        "You will get an email when a reply to your comment is published.",
+        comment=comment,
+        slug=slug,
+    )
