@@ -61,8 +61,8 @@ class Deliveries:
             raise MailServerResting("the mail server failed moments ago; trying again later")
         try:
             mail.send(self.smtp, message, timeout=self.settings.delivery_timeout)
-        except mail.Undeliverable:
-            raise  # this message's fault, not the server's: the batch's other mail may go
+        except (mail.Undeliverable, smtplib.SMTPRecipientsRefused):
+            raise  # this message's or recipient's trouble: the batch's other mail may go
         except (OSError, smtplib.SMTPException):
             self._smtp_failed_batch = event.lock_token
             raise

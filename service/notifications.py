@@ -172,7 +172,14 @@ class Notifier:
         )
 
     def _asks_notices_unproven(self, session: Session, comment: Comment) -> bool:
-        return self.sends_mail and comment.notify and not address_proven(session, comment)
+        # Not for a comment the spam signals hold (bots tick the box with any address): its
+        # confirmation waits until a reply to it is published (_reply_notice asks then).
+        return (
+            self.sends_mail
+            and comment.notify
+            and not comment.reasons
+            and not address_proven(session, comment)
+        )
 
     def _reply_notice(self, session: Session, reply: Comment) -> None:
         if not self.sends_mail or reply.parent_id is None:

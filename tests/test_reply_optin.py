@@ -201,3 +201,26 @@ def test_confirming_a_known_address_in_known_mode_proves_it_for_reply_notices(
 
     assert len(notices(mailbox, "dana@example.com")) == 1
     assert len(sent_to(mailbox, "dana@example.com")) == 2
+
+
+def test_a_comment_held_by_spam_signals_asks_confirmation_only_once_a_reply_is_published(
+    open_app: Flask, mailbox: Mailbox
+) -> None:
+    client = open_app.test_client()
+    # No form token: a bot's way of posting; held, and no mail to the address it typed.
+    held = post(client, email=STRANGER, notify=True)
+    deliver(open_app)
+    assert held["status"] == "pending"
+    assert sent_to(mailbox, STRANGER) == []
+
+    approved = client.post(
+        f"/api/moderation/comments/{held['id']}/approve",
+        headers={"Authorization": "Bearer test-admin-token-0123456789"},
+    )
+    send(client, email="ben@example.com", body=ATTACK, parent_id=held["id"])
+    deliver(open_app)
+
+    assert approved.status_code == 200
+    [confirmation] = sent_to(mailbox, STRANGER)  # the question, never the reply's text
+    assert confirmation["Subject"].startswith("Confirm reply notices")
+    assert ATTACK not in confirmation.as_string()
