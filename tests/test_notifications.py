@@ -265,7 +265,8 @@ def subscribed_comment(
     client: FlaskClient, app: Flask, mailbox: Mailbox, email: str = "reader@example.com"
 ) -> int:
     """A reader's approved comment asking for reply notices, its address confirmed."""
-    comment_id = int(post(client, name="Reader", email=email, notify=True)["id"])
+    fields = with_form_token(client, name="Reader", email=email, notify=True)
+    comment_id = int(post(client, **fields)["id"])
     moderate(client, comment_id, "approve")
     deliver(app)
     [confirmation] = [m for m in mailbox.messages if m["Subject"].startswith("Confirm reply")]
