@@ -1,7 +1,7 @@
 """The posting floor: what the chosen stack alone costs per post, on `commentd serve`'s settings.
 
-A POST to the same path that parses the JSON body, passes flask-limiter's three route limits
-(client address, post, whole site: commentd's keys, storage and strategy) and inserts one row
+A POST to the same path that parses the JSON body, takes three limits at once (client address,
+post, whole site: commentd's allowances, keys, storage and strategy) and inserts one row
 with a prebuilt SQLAlchemy Core statement in its own transaction (as commentd's post path
 does), on commentd's engine settings (SQLite's write turns and pragmas, PostgreSQL's pool):
 nothing else. No validation, no form token, no spam layers, no Markdown, no notification, and
@@ -15,19 +15,14 @@ import json
 from datetime import UTC, datetime
 
 from flask import Flask, Response, jsonify, request
-from flask_limiter import Limiter
 from sqlalchemy import DateTime, Engine, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from service.allowances import Allowances, claims
 from service.config import Settings
 from service.db import make_engine, writer
-from service.extensions import (
-    LIMIT_STRATEGY,
-    client_address_key,
-    limiter_config,
-    slug_key,
-    whole_site_key,
-)
+from service.errors import RateLimited
+from service.extensions import client_address_key
 
 from .serving import serve_like_commentd
 
@@ -49,17 +44,24 @@ class FloorComment(Base):
 
 def floor_app(settings: Settings, engine: Engine) -> Flask:
     app = Flask(__name__)
-    app.config.update(limiter_config(settings))
-    limiter = Limiter(key_func=client_address_key, strategy=LIMIT_STRATEGY, app=app)
+    allowances = Allowances(settings.ratelimit_storage_uri, settings.ratelimit_key_prefix)
+    secret = "floor"
     write_engine = writer(engine)
     insert = FloorComment.__table__.insert().returning(FloorComment.__table__.c.id)
 
     @app.post("/api/posts/<path:slug>/comments")
-    @limiter.limit(settings.site_rate_limit, key_func=whole_site_key)
-    @limiter.limit(settings.slug_rate_limit, key_func=slug_key)
-    @limiter.limit(settings.post_rate_limit)
     def create_comment(slug: str) -> tuple[Response, int]:
         fields = json.loads(request.get_data())
+        try:
+            allowances.take(
+                [
+                    *claims(settings.post_rate_limit, "address", secret, client_address_key()),
+                    *claims(settings.slug_rate_limit, "post", secret, slug),
+                    *claims(settings.site_rate_limit, "site", secret, "site"),
+                ]
+            )
+        except RateLimited:
+            return jsonify(error="rate_limited"), 429
         row = {
             "slug": slug,
             "name": fields["name"],

@@ -13,7 +13,7 @@ from .api import actions, cors, deliveries, moderation, public
 from .api.public_reads import PublicReads
 from .config import Settings
 from .delivery import build_outbox, build_worker
-from .extensions import init_limiter, limiter_config
+from .extensions import init_allowances
 from .feed import PublicFeed
 from .keys import load_or_create_secret
 from .notifications import Notifier
@@ -45,7 +45,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES,
-        **limiter_config(settings),
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -67,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import metrics
 
     metrics.init_app(app, engine)
-    init_limiter(app, public.carries_no_limit)
+    init_allowances(app, settings)
     errors.register_handlers(app)
     cors.init_app(app)
     app.register_blueprint(public.bp)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -211,13 +211,26 @@ def _choose_status(
 
 
 def submit(
-    session: Session, slug: str, submission: CommentSubmission, rules: SiteRules, sender: Sender
+    session: Session,
+    slug: str,
+    submission: CommentSubmission,
+    rules: SiteRules,
+    sender: Sender,
+    *,
+    admit: Callable[[bool], None] | None = None,
 ) -> Submitted:
-    """Store a reader's comment with the status the site's rules give it; flushes, never commits."""
+    """Store a reader's comment with the status the site's rules give it; flushes, never commits.
+
+    `admit(proven)` runs once nothing here can refuse the comment any more (a closed post, a
+    bad parent), with whether its commenter_token proves its email; it may raise to refuse it
+    (the rate limits: a refused comment must use up none of them).
+    """
     post_id = _open_post(session, slug)
     _check_parent(session, post_id, submission.parent_id)
 
     commenter_id = _proven_commenter(session, submission)
+    if admit is not None:
+        admit(commenter_id is not None)
     if commenter_id is not None and submission.commenter_token:
         token = submission.commenter_token
         trusted = rules.moderation is ModerationMode.KNOWN and _has_approved_comment(

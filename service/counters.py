@@ -7,6 +7,11 @@ share of the process: measured on posting with `commentd serve`, 25-30% fewer po
 second once a few thousand counters were alive. Here each counter is queued once, by its
 expiry, when it is created, and every increment drops what has expired from the front of the
 queue: O(log n) per new counter, nothing per idle one.
+
+Every operation holds one lock of the storage: MemoryStorage's per-key locks were dropped and
+made anew by its expiry while another thread held them, and `incr` read its answer after
+letting go, so two threads could both see the other's count. `acquire_all` tests and counts
+several sliding windows under that lock, as one step (allowances.py).
 """
 
 from __future__ import annotations
@@ -14,11 +19,30 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from typing import Any
+from collections.abc import Sequence
+from math import floor
+from typing import Any, NamedTuple
 
 from limits.storage import MemoryStorage
 
 SCHEME = "commentd-memory"
+
+
+class Window(NamedTuple):
+    """A sliding window's state: counts, and seconds until each of its two windows expires."""
+
+    previous_count: int
+    previous_ttl: float
+    current_count: int
+    current_ttl: float
+
+
+class Breach(Exception):
+    """Some limits asked for are full, `full` = [(index, window)]; none was counted."""
+
+    def __init__(self, full: list[tuple[int, Window]]) -> None:
+        super().__init__(full)
+        self.full = full
 
 
 class InProcessCounters(MemoryStorage):
@@ -33,36 +57,73 @@ class InProcessCounters(MemoryStorage):
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: Any):
         self._expiry_queue: list[tuple[float, str]] = []
-        self._queue_lock = threading.Lock()
+        self._lock = threading.RLock()
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self.timer.cancel()  # the sweep MemoryStorage starts; never rescheduled here
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         now = time.time()
-        self._drop_expired(now)
-        self.get(key)  # a counter past its expiry starts again from zero
-        with self.locks[key]:
+        with self._lock:
+            self._drop_expired(now)
+            self.get(key)  # a counter past its expiry starts again from zero
             self.storage[key] += amount
             if self.storage[key] == amount:
                 expires_at = now + expiry
                 self.expirations[key] = expires_at
-                with self._queue_lock:
-                    heapq.heappush(self._expiry_queue, (expires_at, key))
-        return self.storage.get(key, 0)
+                heapq.heappush(self._expiry_queue, (expires_at, key))
+            return self.storage[key]
 
     def decr(self, key: str, amount: int = 1) -> int:
-        self.get(key)
-        with self.locks[key]:
+        with self._lock:
+            self.get(key)
             self.storage[key] = max(self.storage[key] - amount, 0)
-        return self.storage.get(key, 0)
+            return self.storage[key]
+
+    def get(self, key: str) -> int:
+        with self._lock:
+            return super().get(key)
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            super().clear(key)
+
+    def acquire_sliding_window_entry(
+        self, key: str, limit: int, expiry: int, amount: int = 1
+    ) -> bool:
+        with self._lock:
+            return super().acquire_sliding_window_entry(key, limit, expiry, amount)
+
+    def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
+        with self._lock:
+            return super().get_sliding_window(key, expiry)
+
+    def acquire_all(self, entries: Sequence[tuple[str, int, int]]) -> None:
+        """Count one more in the sliding window of every (key, limit, expiry seconds), or, if
+        any is full, count none and raise Breach naming every full one."""
+        now = time.time()
+        with self._lock:
+            current_keys, full = [], []
+            for index, (key, limit, expiry) in enumerate(entries):
+                previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+                window = Window(
+                    *self._get_sliding_window_info(previous_key, current_key, expiry, now)
+                )
+                weighted = window.previous_count * window.previous_ttl / expiry
+                if floor(weighted) + window.current_count + 1 > limit:
+                    full.append((index, window))
+                current_keys.append((current_key, expiry))
+            if full:
+                raise Breach(full)
+            for current_key, expiry in current_keys:
+                self.incr(current_key, 2 * expiry)
 
     def reset(self) -> int | None:
-        with self._queue_lock:
+        with self._lock:
             self._expiry_queue.clear()
-        return super().reset()
+            return super().reset()
 
     def _drop_expired(self, now: float) -> None:
-        with self._queue_lock:
+        with self._lock:
             queue = self._expiry_queue
             while queue and queue[0][0] <= now:
                 expires_at, key = heapq.heappop(queue)

@@ -11,8 +11,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from .extensions import seconds_until_allowed
-
 log = logging.getLogger(__name__)
 
 # Machine codes for Werkzeug's own errors (404, 405, 413, 429...): snake case of their names.
@@ -74,6 +72,17 @@ class PostClosed(ApiError):
     code = "comments_closed"
 
 
+class RateLimited(ApiError):
+    """429 with `Retry-After: retry_after` (whole seconds, at least 1)."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
 # A database that is down: 503, and when to try again.
 DATABASE_DOWN_CODE = "database_unavailable"
 DATABASE_DOWN_MESSAGE = "The comment database is not answering; try again shortly."
@@ -101,6 +110,8 @@ def _api_error(error: ApiError) -> Response:
     response = error_response(error.status, error.code, error.message, **error.details)
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="commentd"'
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -110,9 +121,9 @@ def _http_error(error: HTTPException) -> WerkzeugResponse:
     response = error.get_response()  # keeps status and headers (Allow, ...)
     status = error.code or 500
     message = error.description or "The request could not be handled."
-    if status == 429:
-        message = f"Too many requests: the limit is {error.description}. Try again later."
-        response.headers["Retry-After"] = str(seconds_until_allowed())
+    if status == 429:  # commentd's own limits raise RateLimited; this is a fallback
+        message = "Too many requests; try again later."
+        response.headers.setdefault("Retry-After", "60")
     response.set_data(error_json(HTTP_CODES.get(status, "error"), message))
     response.content_type = "application/json"
     return response

@@ -10,15 +10,15 @@ from limits import parse
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from service.counters import InProcessCounters
-from service.extensions import limiter
 
 
 def test_the_embedded_defaults_count_with_commentd_counters(
     make_app: Callable[..., Flask],
 ) -> None:
-    make_app(ratelimit_storage_uri="memory://")
+    allowances = make_app(ratelimit_storage_uri="memory://").extensions["allowances"]
 
-    assert isinstance(limiter.storage, InProcessCounters)
+    assert isinstance(allowances.memory, InProcessCounters)
+    assert allowances.shared is None
 
 
 def test_the_sliding_window_counter_allows_the_limit_and_no_more() -> None:

@@ -9,8 +9,8 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from ..db import get_session
-from ..errors import Unauthorized
-from ..extensions import current_settings
+from ..errors import RateLimited, Unauthorized
+from ..extensions import auth_failure_claims, current_allowances, current_settings
 from ..keys import new_token, token_hash
 from ..models import ModerationToken
 
@@ -31,12 +31,26 @@ def is_valid_token(session: Session, token: str, admin_token: str | None) -> boo
 
 
 def require_moderator() -> None:
-    """before_request of the moderation API: 401 without a valid token (preflights pass)."""
+    """before_request of every route that takes the moderation bearer token (preflights pass).
+
+    The token is checked first: a valid one is always let in, and never counted. Each failure
+    counts against the client address (COMMENTD_AUTH_FAILURE_LIMIT, one count for all these
+    routes): 401 within the allowance, 429 with Retry-After beyond it.
+    """
     if request.method == "OPTIONS":
         return
     token = bearer_token()
-    if token is None or not is_valid_token(get_session(), token, current_settings().admin_token):
-        raise Unauthorized("A valid moderation token is required (Authorization: Bearer …).")
+    if token is not None and is_valid_token(get_session(), token, current_settings().admin_token):
+        return
+    try:
+        current_allowances().take(auth_failure_claims())
+    except RateLimited as limited:
+        raise RateLimited(
+            f"Too many wrong moderation tokens from this address: wait {limited.retry_after} "
+            "seconds before trying another.",
+            retry_after=limited.retry_after,
+        ) from None
+    raise Unauthorized("A valid moderation token is required (Authorization: Bearer …).")
 
 
 def create_token(session: Session, label: str = "") -> str:

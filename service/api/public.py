@@ -16,19 +16,12 @@ from ..db import get_session
 from ..errors import BadRequest, OriginNotAllowed, UnsupportedMediaType, error_response
 from ..extensions import (
     client_address_key,
+    current_allowances,
+    current_secret,
     current_settings,
-    email_limits,
-    limiter,
-    min_interval_limit,
-    post_rate_limit,
-    sender_email_key,
-    site_rate_limit,
-    slug_key,
-    slug_rate_limit,
-    whole_site_key,
+    posting_claims,
 )
 from ..feed import PublicFeed
-from ..keys import keyed_hash
 from ..notifications import current_notifier
 from ..rendering import identicon_svg
 from ..site_rules import RulesCache, bring_up_to_date
@@ -51,11 +44,6 @@ def current_feed() -> PublicFeed:
     return feed
 
 
-def current_secret() -> str:
-    secret: str = current_app.extensions["secret_key"]
-    return secret
-
-
 def site_rules() -> comments.SiteRules:
     """The environment's rules with the author's stored changes, and the learning filter."""
     rules: RulesCache = current_app.extensions["site_rules"]
@@ -67,17 +55,14 @@ def site_rules() -> comments.SiteRules:
     )
 
 
-def limit_sender(submission: CommentSubmission) -> None:
-    """The limits that need the parsed submission: 429 with Retry-After when one is reached.
-
-    Each counts stored comments only (a refused or invalid post does not use it up).
-    """
+def take_posting_allowance(slug: str, submission: CommentSubmission, proven: bool) -> None:
+    """Every posting limit at once (429 with Retry-After when one is reached, and then none is
+    used up): called by comments.submit once nothing else can refuse the comment, so only
+    comments that will be stored count."""
     # Comments proven to come from the address's owner (her commenter_token) count apart:
     # typing her address can use up the unproven allowance, never hers.
-    proven = comments.is_proven(get_session(), submission)
     owner = "proven" if proven else "typed"
-    g.sender_email_key = keyed_hash(current_secret(), "sender", f"{owner}\0{submission.email_key}")
-    check_sender_limits()
+    current_allowances().take(posting_claims(slug, f"{owner}\0{submission.email_key}"))
 
 
 def submitted_fields() -> Mapping[str, object]:
@@ -107,41 +92,19 @@ def require_allowed_origin() -> None:
         )
 
 
-def comment_created(response: Response) -> bool:
-    return response.status_code == 201
-
-
-@limiter.limit(email_limits, key_func=sender_email_key, deduct_when=comment_created)
-def check_sender_limits() -> None:
-    """Checked when called (429 if reached), counted after a 201: flask-limiter's documented
-    limit on a function called within a request. Its `with limiter.limit(...)` form does the
-    same but pays a traceback.extract_stack() on every call to name the block."""
-
-
-# Public reads carry no rate limit, so they skip flask-limiter's hooks (extensions.init_limiter):
-# otherwise about a third of the cost of a cached read.
-# (A post's comments are answered ahead of Flask altogether: public_reads.py.)
-UNLIMITED_ENDPOINTS = frozenset({"public.count_comments", "public.avatar", "public.health"})
-
-
-def carries_no_limit() -> bool:
-    return request.endpoint in UNLIMITED_ENDPOINTS
-
-
 @bp.post("/api/posts/<slug:slug>/comments")
-@limiter.limit(site_rate_limit, key_func=whole_site_key, deduct_when=comment_created)
-@limiter.limit(slug_rate_limit, key_func=slug_key, deduct_when=comment_created)
-@limiter.limit(post_rate_limit)
-@limiter.limit(min_interval_limit, deduct_when=comment_created, scope="interval")
 def create_comment(slug: str) -> tuple[Response, int]:
-    """Take a reader's comment; it waits for moderation unless the site's rules approve it."""
+    """Take a reader's comment; it waits for moderation unless the site's rules approve it.
+
+    Refusals come in this order, and only a comment that is stored uses up any allowance:
+    403 origin, 400/415/422 fields, 403 closed post or 422 parent, 429 limits.
+    """
     require_allowed_origin()
     slug = normalize_slug(slug)
     settings = current_settings()
     submission = parse_submission(
         submitted_fields(), check_deliverability=settings.check_email_deliverability
     )
-    limit_sender(submission)
     session = get_session()
     submitted = comments.submit(
         session,
@@ -149,6 +112,7 @@ def create_comment(slug: str) -> tuple[Response, int]:
         submission,
         site_rules(),
         comments.Sender(client_network=client_address_key(), secret=current_secret()),
+        admit=lambda proven: take_posting_allowance(slug, submission, proven),
     )
     current_notifier().submitted(session, submitted.comment, slug)  # same transaction
     session.commit()

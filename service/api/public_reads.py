@@ -5,8 +5,8 @@ a small WSGI layer in front of the app (the pattern of WhiteNoise for static fil
 indexed lookup of the post's version, then a 304, the cached JSON bytes, or one rebuild
 (feed.py). Flask's request machinery and its per-request hooks would cost twice the rest of
 the answer. Everything else a response carries is kept: the access line with its request id,
-the metrics, CORS for any origin, `nosniff`, and JSON errors (400 for a bad slug, 503 when the
-database is down, never a bare 500).
+the metrics, CORS for any origin (the same with or without an Origin), `nosniff`, and JSON
+errors (400 for a bad slug, 503 when the database is down, never a bare 500).
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ ENDPOINT = "public.list_comments"  # its name in logs and metrics
 COMMENTS_PATH = re.compile(r"/api/posts/(?P<slug>.+)/comments")
 READ_METHODS = frozenset({"GET", "HEAD"})
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
+PUBLIC_CORS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", EXPOSED_HEADERS),
+)
 
 Headers = list[tuple[str, str]]
 
@@ -69,12 +73,9 @@ class PublicReads:
         started = time.perf_counter()
         request_id = logs.request_id_for(environ.get("HTTP_X_REQUEST_ID"))
         status, headers, body = self._answer(found["slug"], environ)
-        headers += [(logs.REQUEST_ID_HEADER, request_id), NOSNIFF]
-        if environ.get("HTTP_ORIGIN"):
-            headers += [
-                ("Access-Control-Allow-Origin", "*"),
-                ("Access-Control-Expose-Headers", EXPOSED_HEADERS),
-            ]
+        # CORS as for every public read (cors.py): the same whatever the Origin, so a cached
+        # copy fetched without one still serves a blog page.
+        headers += [(logs.REQUEST_ID_HEADER, request_id), NOSNIFF, *PUBLIC_CORS]
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         seconds = time.perf_counter() - started
         logs.log_request(request_id, method, path, ENDPOINT, status, len(body), seconds)
