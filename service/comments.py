@@ -171,6 +171,12 @@ def _check_parent(session: Session, post_id: int, parent_id: int | None) -> None
         )
 
 
+def avatar_key(secret: str, commenter_id: int) -> str:
+    """What a comment's identicon is drawn from: its commenter identity (the one a
+    commenter_token proves), keyed-hashed. The same for every comment of that identity."""
+    return keyed_hash(secret, "avatar", f"commenter\0{commenter_id}")
+
+
 def body_key(secret: str, body: str) -> str:
     """The same text, whatever its case and spacing, gives the same key (duplicate rule)."""
     return keyed_hash(secret, "body", " ".join(body.lower().split()))
@@ -274,7 +280,9 @@ def submit(
         website=submission.website,
         body=submission.body,
         body_html=body_html,
-        avatar_key=keyed_hash(sender.secret, "avatar", submission.email_key),
+        # The identity's, not the typed email's: an avatar must not tell a stranger typing an
+        # address which comments that address wrote. A commenter_token keeps it.
+        avatar_key=avatar_key(sender.secret, commenter_id),
         client_key=keyed_hash(sender.secret, "client", sender.client_network),
         notify=submission.notify,
         spam_score=verdict.score,

@@ -114,7 +114,7 @@ class Comment(Base):
     website: Mapped[str | None] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)  # as typed
     body_html: Mapped[str] = mapped_column(Text)  # rendered and sanitised once, when stored
-    avatar_key: Mapped[str] = mapped_column(String(32))  # keyed hash of the email
+    avatar_key: Mapped[str] = mapped_column(String(32))  # keyed hash of the commenter
     client_key: Mapped[str | None] = mapped_column(String(32), index=True)  # keyed hash of address
     notify: Mapped[bool] = mapped_column(Boolean, default=False)
     spam_score: Mapped[float] = mapped_column(Float, default=0.0)
