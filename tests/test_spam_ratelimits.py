@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from .conftest import comment_fields
+from .conftest import ADMIN_TOKEN, comment_fields
 
 SLUG = "gluteus-medius"
 
@@ -121,3 +121,98 @@ def test_typing_someones_email_cannot_use_up_her_own_allowance(
     assert_limited(impostor, 60)  # the unproven allowance for the address is used up
     assert alice.status_code == 201  # her proven comments count apart
     assert_limited(alice_again, 60)
+
+
+# --- field errors first; a refused post uses no allowance ------------------------------------
+
+EVERY_LIMIT_AT_ONE = {
+    "post_rate_limit": "1 per minute",
+    "email_rate_limit": "1 per minute",
+    "slug_rate_limit": "1 per minute",
+    "site_rate_limit": "1 per minute",
+    "min_post_interval": 15,
+}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"email": "not an address"}, "email"),
+        ({"name": ""}, "name"),
+        ({"body": "   "}, "body"),
+        ({"website": "javascript:alert(1)"}, "website"),
+    ],
+)
+def test_within_the_interval_a_field_error_is_named_before_any_limit(
+    make_app: Callable[..., Flask], fields: dict[str, str], field: str
+) -> None:
+    client = make_app(min_post_interval=15).test_client()
+    assert post(client, "192.0.2.1").status_code == 201
+
+    second = post(client, "192.0.2.1", **fields)
+
+    assert second.status_code == 422
+    assert second.json is not None and field in second.json["fields"]
+
+
+def refusals(client: FlaskClient, approved_id: int) -> list[TestResponse]:
+    """A post refused for each reason but a limit, all from one sender on one post."""
+    env = {"REMOTE_ADDR": "192.0.2.1"}
+    path = f"/api/posts/{SLUG}/comments"
+    return [
+        post(client, "192.0.2.1", email="nope"),  # 422
+        post(client, "192.0.2.1", parent_id=approved_id + 999),  # 422: no such parent
+        client.post(path, data=b"{", content_type="application/json", environ_base=env),  # 400
+        client.post(path, data=b"x", content_type="text/plain", environ_base=env),  # 415
+        client.post(  # 403: a browser on a page that may not post
+            path,
+            json=comment_fields(),
+            headers={"Origin": "https://evil.example"},
+            environ_base=env,
+        ),
+        post(client, "192.0.2.1", slug="closed-post"),  # 403: comments closed
+    ]
+
+
+def test_refused_posts_of_every_kind_use_up_no_limit(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(**EVERY_LIMIT_AT_ONE).test_client()
+    closing = client.put(
+        "/api/moderation/posts/closed-post",
+        json={"closed": True},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert closing.status_code == 200
+
+    refused = refusals(client, approved_id=1) + refusals(client, approved_id=1)
+    accepted = post(client, "192.0.2.1")
+
+    assert [r.status_code for r in refused] == [422, 422, 400, 415, 403, 403] * 2
+    assert accepted.status_code == 201, accepted.json
+
+
+def test_a_post_refused_by_one_limit_uses_up_none_of_the_others(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(post_rate_limit="2 per minute", email_rate_limit="1 per minute").test_client()
+
+    first = post(client, "192.0.2.1", email="dana@example.com")
+    over_email = post(client, "192.0.2.1", email="dana@example.com")
+    other_email = post(client, "192.0.2.1", email="erin@example.com")
+
+    assert first.status_code == 201
+    assert_limited(over_email, 60)
+    assert other_email.status_code == 201  # the 429 took nothing from the address's two
+
+
+def test_a_429_names_no_limit_and_waits_whole_seconds(make_app: Callable[..., Flask]) -> None:
+    client = make_app(email_rate_limit="1 per day").test_client()
+    assert post(client, "192.0.2.1").status_code == 201
+
+    limited = post(client, "192.0.2.2")
+
+    assert limited.status_code == 429 and limited.json is not None
+    assert "per day" not in limited.json["message"] and "email" not in limited.json["message"]
+    assert limited.headers["Retry-After"].isdigit()
+    assert 1 <= int(limited.headers["Retry-After"]) <= 2 * 86400
