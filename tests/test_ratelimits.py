@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
+import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from service.keys import client_network
+
 from .conftest import comment_fields
+from .private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
 PATH = "/api/posts/gluteus-medius/comments"
 
@@ -93,3 +99,74 @@ def test_the_site_ceiling_counts_accepted_comments_from_everyone(
 
     assert refused.status_code == 422  # a refused comment uses none of the site's allowance
     assert statuses == [201, 201, 429]
+
+
+# --- limiter keys hold keyed hashes only ------------------------------------------------------
+
+ADDRESSES = ("203.0.113.77", "2001:db8:77:1::5")
+EMAIL = "Dana.Private@Example.com"
+
+
+def plain_and_unkeyed_forms(*values: str) -> list[str]:
+    """Each value as typed, normalised, and as a plain MD5/SHA-1/SHA-256 (hex, any case)."""
+    forms: list[str] = []
+    for value in values:
+        for variant in {value, value.lower(), value.upper()}:
+            forms.append(variant)
+            for algorithm in ("md5", "sha1", "sha256"):
+                forms.append(hashlib.new(algorithm, variant.encode()).hexdigest())
+    return [form.lower() for form in forms]
+
+
+def traffic(client: FlaskClient) -> None:
+    """Posts and failed logins from known addresses, with a known email."""
+    for address in ADDRESSES:
+        environ = {"REMOTE_ADDR": address}
+        posted = client.post(PATH, json=comment_fields(email=EMAIL), environ_base=environ)
+        assert posted.status_code in (201, 429)  # the second waits for the email's interval
+        wrong = {"Authorization": "Bearer wrong-token"}
+        assert (
+            client.get("/api/moderation/comments", headers=wrong, environ_base=environ).status_code
+            == 401
+        )
+
+
+def assert_nothing_personal(stored: str) -> None:
+    networks = [client_network(address) for address in ADDRESSES]
+    for form in plain_and_unkeyed_forms(*ADDRESSES, *networks, EMAIL, "dana.private"):
+        assert form not in stored.lower(), form
+
+
+def test_in_process_counters_hold_no_address_or_email(make_app: Callable[..., Flask]) -> None:
+    app = make_app(min_post_interval=15, email_rate_limit="5 per minute")
+    traffic(app.test_client())
+
+    counters = app.extensions["allowances"].memory
+    stored = (
+        repr(dict(counters.storage)) + repr(counters.expirations) + repr(counters._expiry_queue)
+    )
+    assert len(counters.storage) >= 8  # address, interval, email, post, site, failures...
+    assert_nothing_personal(stored)
+
+
+def test_redis_keys_hold_no_address_or_email(make_app: Callable[..., Flask]) -> None:
+    if not redis_available():
+        pytest.skip(f"Redis is not reachable at {SHARED_REDIS}")
+    prefix = unique_prefix()
+    app = make_app(
+        ratelimit_storage_uri=SHARED_REDIS,
+        ratelimit_key_prefix=prefix,
+        min_post_interval=15,
+        email_rate_limit="5 per minute",
+    )
+    try:
+        traffic(app.test_client())
+        redis_client = redis.Redis.from_url(SHARED_REDIS)
+        keys = [key.decode() for key in redis_client.scan_iter(match=f"*{prefix}*")]
+        values = [str(redis_client.get(key)) for key in keys]
+        redis_client.close()
+    finally:
+        forget_prefix(SHARED_REDIS, prefix)
+
+    assert len(keys) >= 8
+    assert_nothing_personal(" ".join(keys + values))
