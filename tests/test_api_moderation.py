@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from service.api.auth import create_token
 from service.config import ModerationMode
@@ -342,3 +343,63 @@ def test_typing_a_known_email_changes_nothing_stored_for_its_owner(
     listing = client.get("/api/posts/p/comments").json
     assert listing is not None
     assert [c["author"]["name"] for c in listing["comments"]] == ["Dana"]
+
+
+# --- failed tokens: one count, and a valid token is never locked out ---------------------------
+
+BEARER_ROUTES = [
+    ("GET", "/api/moderation/comments"),
+    ("GET", "/api/moderation/counts"),
+    ("GET", "/api/moderation/settings"),
+    ("GET", "/api/moderation/outbox"),
+    ("POST", "/api/moderation/outbox/retry"),
+]
+WRONG = {"Authorization": "Bearer not-the-token"}
+
+
+def call(client: FlaskClient, method: str, path: str, headers: dict[str, str]) -> TestResponse:
+    return client.open(path, method=method, headers=headers)
+
+
+@pytest.mark.parametrize(("method", "path"), BEARER_ROUTES)
+def test_after_a_flood_of_wrong_tokens_the_valid_token_still_works(
+    make_app: Callable[..., Flask], method: str, path: str
+) -> None:
+    client = make_app(auth_failure_limit="10 per minute").test_client()
+
+    failures = [call(client, "GET", "/api/moderation/comments", WRONG) for _ in range(12)]
+    author = call(client, method, path, MODERATOR)
+    still_wrong = call(client, method, path, WRONG)
+
+    assert [r.status_code for r in failures] == [401] * 10 + [429] * 2
+    assert author.status_code == 200, author.json
+    assert still_wrong.status_code == 429
+    assert still_wrong.headers["Retry-After"].isdigit()
+
+
+def test_moderation_and_outbox_routes_share_one_failure_count(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(auth_failure_limit="4 per minute").test_client()
+
+    statuses = [
+        call(client, method, path, WRONG).status_code
+        for method, path in [*BEARER_ROUTES, ("GET", "/api/moderation/outbox")]
+    ]
+
+    assert statuses == [401, 401, 401, 401, 429, 429]
+
+
+def test_missing_and_malformed_tokens_count_as_failures(make_app: Callable[..., Flask]) -> None:
+    client = make_app(auth_failure_limit="3 per minute").test_client()
+    attempts: list[dict[str, str]] = [
+        {},
+        {"Authorization": "Basic eDp5"},
+        {"Authorization": "Bearer"},
+    ]
+
+    statuses = [call(client, "GET", "/api/moderation/outbox", h).status_code for h in attempts]
+    fourth = call(client, "GET", "/api/moderation/comments", {"Authorization": "Bearer x"})
+
+    assert statuses == [401, 401, 401]
+    assert fourth.status_code == 429
