@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from flask import Flask
@@ -403,3 +405,141 @@ def test_missing_and_malformed_tokens_count_as_failures(make_app: Callable[..., 
 
     assert statuses == [401, 401, 401]
     assert fourth.status_code == 429
+
+
+# --- every query parameter of every route: hostile values get 4xx, never a 500 ----------------
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+HOSTILE = [
+    "",
+    "0",
+    "-1",
+    "+5",
+    " 7",
+    "1.5",
+    "1e3",
+    "0x10",
+    "2147483647",
+    "2147483648",
+    "9223372036854775808",
+    "9" * 400,
+    "²",
+    "١٢",
+    "NaN",
+    "null",
+    "[]",
+    "' OR 1=1 --",
+    "%",
+    "%00",
+    "\x00",
+    "\u202e",
+    "💥" * 50,
+    "a" * 5000,
+    _b64(b"before:9999999999999999999999"),
+    _b64(b"before:2147483648"),
+    _b64(b"before:-5"),
+    _b64(b"before:0"),
+    _b64(b"before:\xb2"),
+    _b64("before:²".encode()),
+    _b64(b"before:"),
+    _b64(b"\xff\xfe\x00garbage"),
+    _b64(b"after:5"),
+    "=" * 8,
+]
+# (method, path, parameter): every parameter a route reads from the query string, and one
+# that no route reads (it must be ignored).
+PARAMETERS = [
+    ("GET", "/api/moderation/comments", "cursor"),
+    ("GET", "/api/moderation/comments", "limit"),
+    ("GET", "/api/moderation/comments", "status"),
+    ("GET", "/api/moderation/counts", "junk"),
+    ("GET", "/api/moderation/outbox", "junk"),
+    ("GET", "/api/moderation/settings", "junk"),
+    ("GET", "/api/counts", "slug"),
+    ("GET", "/api/posts/p/comments", "junk"),
+    ("GET", "/api/form-token", "junk"),
+    ("GET", "/healthz", "junk"),
+    ("GET", "/embed.js", "junk"),
+]
+
+
+def server_errors(responses: list[tuple[str, TestResponse]]) -> list[str]:
+    """What went wrong, per request: a 5xx, or a 4xx that is not API.md's JSON error."""
+    wrong = []
+    for what, response in responses:
+        with response:  # a static file's answer holds the file open until closed
+            if response.status_code >= 500 or (
+                response.status_code >= 400 and not (response.json or {}).get("error")
+            ):
+                wrong.append(f"{what}: {response.status_code} {response.get_data()[:200]!r}")
+    return wrong
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "name"), PARAMETERS, ids=[p[2] + p[1] for p in PARAMETERS]
+)
+def test_hostile_query_values_get_a_4xx_never_a_500(
+    client: FlaskClient, method: str, path: str, name: str
+) -> None:
+    answers = [
+        (
+            f"{name}={value!r}",
+            client.open(path, method=method, query_string=query, headers=MODERATOR),
+        )
+        for value in HOSTILE
+        for query in ({name: value}, [(name, value), (name, value)])
+    ]
+
+    assert server_errors(answers) == []
+
+
+def test_hostile_path_and_header_values_get_a_4xx_never_a_500(client: FlaskClient) -> None:
+    answers = []
+    for value in HOSTILE:
+        quoted = quote(value, safe="") or "x"
+        for method, path in [
+            ("GET", f"/api/moderation/comments/{quoted}"),
+            ("POST", f"/api/moderation/comments/{quoted}/approve"),
+            ("DELETE", f"/api/moderation/comments/{quoted}"),
+            ("PUT", f"/api/moderation/posts/{quoted}"),
+            ("GET", f"/api/avatars/{quoted}.svg"),
+            ("GET", f"/api/posts/{quoted}/comments"),
+            ("GET", f"/api/counts?slug={quoted}"),
+        ]:
+            answers.append(
+                (f"{method} {path[:80]}", client.open(path, method=method, headers=MODERATOR))
+            )
+        header = value.encode().decode("latin-1")
+        for name in ("If-None-Match", "Origin", "Authorization", "X-Request-Id"):
+            answers.append(
+                (
+                    f"{name}: {value[:40]!r}",
+                    client.get("/api/posts/p/comments", headers={name: header}),
+                )
+            )
+            answers.append(
+                (f"{name}: {value[:40]!r}", client.get("/api/counts", headers={name: header}))
+            )
+
+    assert server_errors(answers) == []
+
+
+def test_a_cursor_past_every_id_is_a_400_and_the_last_real_one_works(
+    client: FlaskClient, post_comment: PostComment
+) -> None:
+    post_comment()
+    huge = queue_answer(client, f"?cursor={_b64(b'before:99999999999999999999')}")
+    largest = queue_answer(client, f"?cursor={_b64(b'before:2147483648')}")
+
+    assert huge.status_code == 400 and huge.json is not None
+    assert huge.json["error"] == "bad_request"
+    assert largest.status_code == 200  # below it: every id there can be
+    assert largest.json is not None and len(largest.json["comments"]) == 1
+
+
+def queue_answer(client: FlaskClient, query: str) -> TestResponse:
+    return client.get(f"/api/moderation/comments{query}", headers=MODERATOR)
