@@ -44,7 +44,7 @@ def decode_cursor(cursor: str) -> int:
             found = CURSOR.fullmatch(raw)
         except (binascii.Error, UnicodeError, ValueError):
             pass
-    if found is None or int(found[1]) > MAX_ID + 1:
+    if found is None or int(found[1]) > MAX_ID:
         raise BadRequest("The cursor is not one this service handed out.")
     return int(found[1])
 
