@@ -111,16 +111,23 @@ def test_public_output_never_reveals_email_or_address_in_any_form(
         assert secret not in text
 
 
-def test_the_same_email_gets_the_same_avatar_and_others_a_different_one(
-    client: FlaskClient, make_comment: MakeComment
+def test_a_commenter_keeps_her_avatar_with_her_token_and_a_typed_address_gets_a_new_one(
+    client: FlaskClient, make_comment: MakeComment, post_comment: PostComment
 ) -> None:
-    make_comment(email="dana@example.com")
-    make_comment(email="DANA@example.com")
-    make_comment(email="eve@example.com")
+    first = post_comment(email="dana@example.com")
+    token = first["commenter_token"]
+    with_token = post_comment(email="DANA@example.com", commenter_token=token)
+    typed = post_comment(email="dana@example.com")
+    eve = post_comment(email="eve@example.com")
+    for created in (first, with_token, typed, eve):
+        client.post(f"/api/moderation/comments/{created['id']}/approve", headers=MODERATOR)
 
     avatars = [c["author"]["avatar"] for c in public(client)["comments"]]
+    answered = [c["comment"]["author"]["avatar"] for c in (first, with_token, typed, eve)]
 
-    assert avatars[0] == avatars[1] != avatars[2]
+    assert avatars == answered
+    assert avatars[0] == avatars[1]  # proven by her commenter_token: the same identicon
+    assert len({avatars[0], avatars[2], avatars[3]}) == 3  # typing her address links nothing
     svg = client.get(avatars[0].removeprefix("https://comments.example"))
     assert svg.status_code == 200
     assert svg.mimetype == "image/svg+xml"
@@ -507,3 +514,91 @@ def test_a_closed_post_says_so_refuses_new_comments_and_reopens(
     assert refused.status_code == 403
     assert refused.json is not None and refused.json["error"] == "comments_closed"
     assert reopened.json is not None and reopened.json["closed"] is False
+
+
+def test_typing_a_guessed_address_tells_nothing_about_its_comments(
+    make_app: Callable[..., Flask],
+) -> None:
+    # In every mode, through the honeypot too: no field of the 201 (or of the page once
+    # the guessed comment is published) matches anything of the address's own comments.
+    client = make_app(moderation="none").test_client()
+    dana = client.post("/api/posts/p/comments", json=comment_fields(email="dana@example.com"))
+    assert dana.status_code == 201 and dana.json is not None
+    answers = [
+        client.post(
+            "/api/posts/other/comments",
+            json=comment_fields(email=email, name="Mallory", body=f"guess {n}", **extra),
+        )
+        for n, (email, extra) in enumerate(
+            [
+                ("dana@example.com", {}),
+                ("DANA@Example.com", {"url2": "filled"}),  # the honeypot: silently spam
+                ("dana@example.com", {"commenter_token": "forged"}),
+            ]
+        )
+    ]
+    page = client.get("/api/posts/other/comments").get_data(as_text=True)
+
+    dana_avatar = dana.json["comment"]["author"]["avatar"]
+    dana_key = dana_avatar.rsplit("/", 1)[1].removesuffix(".svg")
+    for answer in answers:
+        assert answer.status_code == 201
+        text = answer.get_data(as_text=True)
+        assert dana_key not in text and dana.json["commenter_token"] not in text
+    assert dana_key not in page
+
+
+PUBLIC_GETS = [
+    "/api/posts/gluteus-medius/comments",
+    "/api/counts?slug=gluteus-medius",
+    "/api/form-token",
+    "/healthz",
+    "/embed.js",
+    "/api/counts?" + "&".join(["slug=x"] * 101),  # a 400 is read cross-origin too
+    "/api/posts/" + "x" * 300 + "/comments",  # the fast path's 400
+]
+
+
+@pytest.mark.parametrize("path", PUBLIC_GETS)
+def test_a_public_read_is_the_same_for_every_origin_and_for_none(
+    client: FlaskClient, post_comment: PostComment, path: str
+) -> None:
+    post_comment()
+    answers = [
+        client.get(path, headers={"Origin": origin} if origin else {})
+        for origin in (None, "https://blog.example", "https://other.example")
+    ]
+
+    for answer in answers:
+        with answer:
+            assert answer.headers["Access-Control-Allow-Origin"] == "*"
+            assert "Origin" not in answer.headers.get("Vary", "")
+    # A copy cached from the request without an Origin is usable by any page.
+    assert "ETag" in answers[0].headers.get("Access-Control-Expose-Headers", "")
+
+
+def test_a_304_and_an_avatar_carry_cors_without_an_origin(
+    client: FlaskClient, post_comment: PostComment
+) -> None:
+    created = post_comment()
+    page = client.get("/api/posts/gluteus-medius/comments")
+    again = client.get(
+        "/api/posts/gluteus-medius/comments", headers={"If-None-Match": page.headers["ETag"]}
+    )
+    avatar = client.get(
+        created["comment"]["author"]["avatar"].removeprefix("https://comments.example")
+    )
+
+    assert again.status_code == 304
+    assert avatar.status_code == 200
+    for answer in (page, again, avatar):
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_answers_that_depend_on_the_origin_say_so_even_without_one(client: FlaskClient) -> None:
+    moderation = client.get("/api/moderation/comments", headers=MODERATOR)
+    posted = client.post("/api/posts/p/comments", json=comment_fields())
+
+    for answer in (moderation, posted):
+        assert "Origin" in answer.headers["Vary"]
+        assert "Access-Control-Allow-Origin" not in answer.headers
