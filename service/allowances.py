@@ -15,6 +15,7 @@ never hold a client address or an email: callers pass keyed hashes (`claim`, key
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -23,10 +24,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
-from limits.errors import StorageError
-from limits.storage import RedisStorage, storage_from_string
+from limits.errors import ConfigurationError, StorageError
+from limits.storage import (
+    RedisClusterStorage,
+    RedisSentinelStorage,
+    RedisStorage,
+    storage_from_string,
+)
 from redis import RedisError
 
+from .config import ConfigError
 from .counters import SCHEME, Breach, InProcessCounters, Window
 from .errors import RateLimited
 from .keys import keyed_hash
@@ -35,6 +42,11 @@ log = logging.getLogger(__name__)
 
 # How long a shared storage that failed is left alone before it is tried again (seconds).
 STORAGE_RETRY_SECONDS = 5.0
+REDIS_SCHEMES = frozenset(
+    scheme
+    for storage in (RedisStorage, RedisClusterStorage, RedisSentinelStorage)
+    for scheme in storage.STORAGE_SCHEME or ()
+)
 FALLBACK_WARNING = "Rate limit storage unreachable - falling back to in-memory storage"
 
 # limits' acquire_sliding_window.lua, over several limits: every window is shifted and weighed
@@ -152,10 +164,14 @@ class Allowances:
         self.memory = InProcessCounters()
         self.shared: RedisStore | None = None
         if not storage_uri.startswith(("memory://", f"{SCHEME}://")):
-            storage = storage_from_string(storage_uri)
+            storage = None
+            if storage_uri.partition("://")[0] in REDIS_SCHEMES:
+                with contextlib.suppress(ConfigurationError):  # its client is not installed
+                    storage = storage_from_string(storage_uri)
             if not isinstance(storage, RedisStorage):
-                raise ValueError(
-                    "COMMENTD_RATELIMIT_STORAGE_URI must be memory:// or a redis:// URL"
+                raise ConfigError(
+                    "COMMENTD_RATELIMIT_STORAGE_URI must be memory:// or a Redis URL "
+                    "(redis://, rediss://, redis+sentinel://, redis+cluster://)"
                 )
             self.shared = RedisStore(storage)
         self._lock = threading.Lock()

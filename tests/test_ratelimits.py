@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from service.config import ConfigError
 from service.keys import client_network
 
 from .conftest import comment_fields
@@ -170,3 +171,11 @@ def test_redis_keys_hold_no_address_or_email(make_app: Callable[..., Flask]) -> 
 
     assert len(keys) >= 8
     assert_nothing_personal(" ".join(keys + values))
+
+
+@pytest.mark.parametrize("uri", ["memcached://127.0.0.1:11211", "mongodb://127.0.0.1", "nope://x"])
+def test_a_storage_that_cannot_take_every_limit_at_once_is_refused_at_start(
+    make_app: Callable[..., Flask], uri: str
+) -> None:
+    with pytest.raises(ConfigError, match="COMMENTD_RATELIMIT_STORAGE_URI"):
+        make_app(ratelimit_storage_uri=uri)
