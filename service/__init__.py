@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
+    init_allowances(app, settings)  # before the engine: a bad storage URI stops here
     engine = db.make_engine(settings.database_url)
     app.extensions["settings"] = settings
     app.extensions["secret_key"] = settings.secret_key or load_or_create_secret(engine)
@@ -66,7 +67,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import metrics
 
     metrics.init_app(app, engine)
-    init_allowances(app, settings)
     errors.register_handlers(app)
     cors.init_app(app)
     app.register_blueprint(public.bp)
