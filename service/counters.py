@@ -1,6 +1,6 @@
 """In-process rate-limit counters whose cost does not grow with the number of senders.
 
-limits' MemoryStorage, which flask-limiter uses for `memory://`, drops expired counters by
+limits' MemoryStorage, the library's storage for `memory://`, drops expired counters by
 sweeping *every* key from a timer thread, 10 ms after each increment. Every sender has
 counters of its own, so under a flood of new addresses the sweep held the GIL for a growing
 share of the process: measured on posting with `commentd serve`, 25-30% fewer posts per
@@ -49,7 +49,7 @@ class InProcessCounters(MemoryStorage):
     """MemoryStorage's counters and sliding windows, with expiry by queue instead of sweep.
 
     Only the counters (fixed and sliding windows) are served; the moving window's event lists,
-    which still rely on the sweep, are not used by commentd (extensions.limiter).
+    which still rely on the sweep, are not used by commentd (allowances.py).
     """
 
     # Registered with limits by this class statement. A list, as limits declares it.
