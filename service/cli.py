@@ -95,10 +95,32 @@ def purge_spam_command(days: int | None) -> None:
     click.echo(f"Purged {purged} spam comments older than {days} days.", err=True)
 
 
+def _listen_address(
+    _context: click.Context, _parameter: click.Parameter, value: str | None
+) -> str | None:
+    """HOST:PORT (an IPv6 host in brackets), or None when not given."""
+    if value is None or value == "":
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(
+            f"{value!r} is not HOST:PORT; use for example 127.0.0.1:9100 "
+            "(COMMENTD_METRICS_BIND or --metrics-bind)."
+        )
+    return value
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-def serve_command(host: str, port: int) -> None:
+@click.option(
+    "--metrics-bind",
+    envvar="COMMENTD_METRICS_BIND",
+    callback=_listen_address,
+    help="HOST:PORT of a listener that serves /metrics alone (COMMENTD_METRICS_BIND); "
+    "without it /metrics is not served.",
+)
+def serve_command(host: str, port: int, metrics_bind: str | None) -> None:
     """Run the service on a production WSGI server, migrating the database first."""
     from .server import prepare_metrics_dir, serve  # gunicorn is only needed here
 
@@ -114,7 +136,7 @@ def serve_command(host: str, port: int) -> None:
                 "and paste it into the moderation page."
             )
     engine.dispose()
-    serve(create_app(settings), settings, host, port, metrics_dir)
+    serve(create_app(settings), settings, host, port, metrics_dir, metrics_bind)
 
 
 @main.command("backup")

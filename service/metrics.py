@@ -4,13 +4,18 @@ Request counts and latencies are counted in each process; under `commentd serve`
 prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR, set by the server before this
 module is first imported) and a scrape sums them over all workers. The moderation queue is read
 from the database at scrape time, so it is right across processes and hosts alike.
+
+/metrics is not part of the public app: `commentd serve --metrics-bind` (COMMENTD_METRICS_BIND)
+serves `scrape_app` on a listener of its own, for the monitoring network alone.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -22,6 +27,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
+from werkzeug.wrappers import Request
 
 from .logs import elapsed_seconds
 from .models import Comment, CommentStatus
@@ -119,11 +125,32 @@ def _single(collector: Collector) -> CollectorRegistry:
     return registry
 
 
+def scrape_app(app: Flask) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+    """A WSGI app that answers GET and HEAD /metrics with `app`'s metrics, and nothing else:
+    404 for any other path, 405 for any other method (JSON errors, like the service's)."""
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path, method = Request(environ).path, environ.get("REQUEST_METHOD", "")
+        with app.app_context():
+            if path != "/metrics":
+                response = jsonify(error="not_found", message="Only /metrics is served here.")
+                response.status_code = 404
+            elif method not in ("GET", "HEAD"):
+                response = jsonify(error="method_not_allowed", message="Use GET or HEAD.")
+                response.status_code = 405
+                response.headers["Allow"] = "GET, HEAD"
+            else:
+                response = _scrape()
+        return response(environ, start_response)
+
+    return application
+
+
 def init_app(app: Flask, engine: Engine) -> None:
-    """Count every request (after logs.init_app, whose start time it reads) and serve /metrics."""
+    """Count every request (after logs.init_app, whose start time it reads); `scrape_app`
+    serves what is counted."""
     registry = CollectorRegistry()
     app.extensions["metrics_registry"] = registry
     app.extensions["metrics"] = Metrics(registry)
     app.extensions["metrics_queue"] = QueueCollector(engine)
     app.after_request(_observe)
-    app.add_url_rule("/metrics", "metrics", _scrape, methods=["GET"])

@@ -254,7 +254,10 @@ def serve(
         options["worker_class"] = type(
             "CommentdWorker",
             (BufferingWorker,),
-            {"metrics_address": parse_address(metrics_bind), "metrics_app": scrape_app(app)},
+            {
+                "metrics_address": parse_address(metrics_bind),
+                "metrics_app": staticmethod(scrape_app(app)),  # a function, not a method
+            },
         )
     options["post_fork"] = lambda _server, _worker: _fresh_pool(app)
     # Each worker process delivers the outbox in a thread of its own, started after the fork

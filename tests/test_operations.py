@@ -30,7 +30,14 @@ from service.db import make_engine
 from service.models import Comment, CommentStatus, Post
 from service.validation import HONEYPOT_FIELD
 
-from .conftest import LIFTED_LIMITS, POSTGRES_SERVER, LiveServer, comment_fields, start_server
+from .conftest import (
+    LIFTED_LIMITS,
+    POSTGRES_SERVER,
+    LiveServer,
+    comment_fields,
+    free_port,
+    start_server,
+)
 from .private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,9 +53,9 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def samples(server: LiveServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def samples(metrics_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of /metrics by (name, sorted labels)."""
-    response = requests.get(f"{server.url}/metrics", timeout=10)
+    response = requests.get(metrics_url, timeout=10)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     return {
@@ -109,11 +116,13 @@ def test_metrics_add_up_the_requests_of_every_worker_process(
     serve_env: dict[str, str], tmp_path: Path, shared_redis_prefix: str
 ) -> None:
     # Shared rate-limit storage makes `commentd serve` run several worker processes.
+    metrics_bind = f"127.0.0.1:{free_port()}"
     server = start_server(
         serve_env
         | {
             "COMMENTD_RATELIMIT_STORAGE_URI": SHARED_REDIS,
             "COMMENTD_RATELIMIT_KEY_PREFIX": shared_redis_prefix,
+            "COMMENTD_METRICS_BIND": metrics_bind,
         }
         | LIFTED_LIMITS,
         tmp_path,
@@ -124,12 +133,14 @@ def test_metrics_add_up_the_requests_of_every_worker_process(
                 assert session.get(f"{server.url}/api/posts/pose/comments").status_code == 200
         assert post(server).json()["status"] == "pending"
         assert post(server, **{HONEYPOT_FIELD: "x"}).json()["status"] == "spam"
-        found = samples(server)
+        found = samples(f"http://{metrics_bind}/metrics")
+        public = requests.get(f"{server.url}/metrics", timeout=10)
         log = server.log()
     finally:
         server.stop()
 
     assert log.count("Booting worker with pid") >= 2
+    assert public.status_code == 404
     list_comments = (("endpoint", "public.list_comments"), ("method", "GET"), ("status", "200"))
     assert found[("commentd_http_requests_total", list_comments)] == 30
     latency = (("endpoint", "public.list_comments"),)
