@@ -1,0 +1,81 @@
+"""Two checkouts of commentd side by side: the cached 20-comment read on embedded defaults.
+
+    git archive <commit> service migrations alembic.ini | tar -x -C /tmp/before
+    .venv/bin/python -m bench.read_ab /tmp/before .            # medians of 3 runs of 5 s
+
+Each tree's `commentd serve` runs on its own copy of one seeded SQLite database (bench/seed.py,
+rate limits lifted as in bench/run.py), and wrk (16 connections, bench/wrk.lua) reads
+`bench-20` from each in turn, round after round, so the host's noise falls on both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from .run import CONNECTIONS, Figure, server_env, serving, wrk
+from .seed import seed
+
+# `commentd` from the given tree, whatever is installed or current (`-m` would take the cwd's).
+FROM_TREE = [
+    sys.executable,
+    "-c",
+    "import os, runpy, sys; os.chdir(sys.argv.pop(1)); sys.path.insert(0, os.getcwd()); "
+    "runpy.run_module('service.cli', run_name='__main__')",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("trees", nargs="+", type=Path, help="source trees to compare")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--comments", type=int, default=10_000)
+    parser.add_argument("--posts", type=int, default=500)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="commentd-read-ab-"))
+    try:
+        seeded = workdir / "seed.db"
+        seed(f"sqlite:///{seeded}", posts=args.posts, comments=args.comments)
+        runs: dict[str, list[Figure]] = {}
+        with ExitStack() as stack:
+            servers = {}
+            for n, tree in enumerate(args.trees):
+                database = workdir / f"tree{n}.db"
+                shutil.copy(seeded, database)
+                env = server_env(f"sqlite:///{database}", {})
+                servers[str(tree)] = stack.enter_context(
+                    serving(
+                        [*FROM_TREE, str(tree.resolve()), "serve"], env, workdir / f"tree{n}.log"
+                    )
+                )
+            for n, tree in enumerate(args.trees):
+                log = (workdir / f"tree{n}.log").read_text()
+                print(tree, next(x for x in log.splitlines() if "Using worker" in x), flush=True)
+            for server in servers.values():  # warm-up
+                wrk("warm-up", f"{server.url}/api/posts/bench-20/comments", 2)
+            for _ in range(args.rounds):
+                for name, server in servers.items():
+                    figure = wrk(name, f"{server.url}/api/posts/bench-20/comments", args.duration)
+                    runs.setdefault(name, []).append(figure)
+                    print(f"{name}: {figure.rps} req/s, p99 {figure.p99_ms} ms", flush=True)
+        print(f"read 20 comments (cached), {CONNECTIONS} connections, medians:")
+        for name, figures in runs.items():
+            print(
+                f"  {name}: {statistics.median(f.rps for f in figures)} req/s, "
+                f"p50 {statistics.median(f.p50_ms for f in figures)} ms, "
+                f"p99 {statistics.median(f.p99_ms for f in figures)} ms, "
+                f"errors {sum(f.errors for f in figures)} "
+                f"(runs: {[f.rps for f in figures]})"
+            )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
