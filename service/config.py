@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from email.utils import parseaddr
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import idna
+from email_validator import EmailNotValidError, validate_email
 from limits import parse_many
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 
 class ModerationMode(StrEnum):
@@ -70,8 +75,150 @@ def split_lines_or_csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in parts if part.strip())
 
 
+# A secret taken from the configuration (admin token, secret key, webhook secret) must be at
+# least this long and use at least this many different characters: a 32-byte
+# secrets.token_urlsafe() is 43 characters of ~30 different ones; "a", "changeme" or
+# "x" * 24 are refused (README, "Configuration").
+SECRET_MIN_LENGTH = 24
+SECRET_MIN_DISTINCT = 8
+MAKE_A_SECRET = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def check_secret(name: str, value: str) -> str:
+    """`value` if it is strong enough to be the secret `name`; else ConfigError.
+
+    The rule: at least SECRET_MIN_LENGTH characters, of at least SECRET_MIN_DISTINCT different
+    ones. The message names the variable and how to make a good secret, never the value.
+    """
+    if len(value) < SECRET_MIN_LENGTH or len(set(value)) < SECRET_MIN_DISTINCT:
+        raise ConfigError(
+            f"{name} is too weak ({len(value)} characters, {len(set(value))} different): "
+            f"a secret needs at least {SECRET_MIN_LENGTH} characters, of at least "
+            f"{SECRET_MIN_DISTINCT} different ones. Make one with: {MAKE_A_SECRET}"
+        )
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return check_secret(name, value) if value else None
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def _origin(value: str) -> str:
-    return value.rstrip("/").lower()
+    """One entry of COMMENTD_ALLOWED_ORIGINS as a browser sends it in `Origin`:
+    scheme://host[:port], lowercase, the host in IDNA (punycode), no default port."""
+    example = "e.g. https://blog.example or http://127.0.0.1:8000"
+    name = "COMMENTD_ALLOWED_ORIGINS"
+    if value == "*":
+        raise ConfigError(
+            f"{name} lists the sites allowed to post one by one; '*' (every site) is not "
+            f"accepted. List your blog's origins, {example}"
+        )
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+        host = parts.hostname
+    except ValueError:
+        parts, port, host = urlsplit(""), None, None
+    if parts.scheme not in DEFAULT_PORTS or not host:
+        raise ConfigError(
+            f"{name} holds {value!r}, which is not an origin: write scheme://host[:port], {example}"
+        )
+    if parts.path not in {"", "/"} or parts.query or parts.fragment or "#" in value:
+        raise ConfigError(
+            f"{name} holds {value!r}: an origin has no path, query or fragment; write only "
+            f"scheme://host[:port], {example}"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(f"{name} holds {value!r}: an origin has no user name or password")
+    if ":" in host:
+        shown = f"[{host}]"
+    else:
+        try:
+            shown = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            raise ConfigError(f"{name} holds {value!r}, whose host name is not valid") from None
+    if port is not None and port != DEFAULT_PORTS[parts.scheme]:
+        shown = f"{shown}:{port}"
+    return f"{parts.scheme}://{shown}"
+
+
+def _public_url(value: str) -> str:
+    """COMMENTD_PUBLIC_URL: an http(s) base URL (a path is allowed), no query or fragment."""
+    if not value:
+        return ""
+    _url(value, "COMMENTD_PUBLIC_URL", {"http", "https"})
+    parts = urlsplit(value)
+    if parts.query or parts.fragment:
+        raise ConfigError(
+            f"COMMENTD_PUBLIC_URL must be a base URL like https://comments.example.org, "
+            f"without a query or fragment, not {value!r}"
+        )
+    return value.rstrip("/")
+
+
+# Installed drivers the short PostgreSQL spellings stand for: psycopg 3 is a dependency
+# (SQLAlchemy would pick psycopg2, which is not).
+POSTGRESQL_ALIASES = {"postgres", "postgresql"}
+POSTGRESQL_DRIVER = "postgresql+psycopg"
+
+
+def _database_url(value: str) -> str:
+    """COMMENTD_DATABASE_URL, checked without connecting: a SQLAlchemy URL whose driver is
+    installed. postgres:// and postgresql:// (libpq's spellings, as hosting platforms hand
+    them out) mean postgresql+psycopg://."""
+    name = "COMMENTD_DATABASE_URL"
+    scheme, sep, rest = value.partition("://")
+    if sep and scheme.lower() in POSTGRESQL_ALIASES:
+        value = f"{POSTGRESQL_DRIVER}://{rest}"
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ConfigError(
+            f"{name} is not a database URL: write sqlite:///path/to/commentd.db or "
+            "postgresql+psycopg://user:password@host:5432/dbname"
+        ) from None
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"{name} names an unknown database {url.drivername!r}: use sqlite:///… or "
+            "postgresql+psycopg://…"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError:
+        raise ConfigError(
+            f"{name} asks for the driver {url.get_driver_name()!r}, which is not installed: "
+            f"use {POSTGRESQL_DRIVER}://… for PostgreSQL (installed with commentd), or install "
+            "that driver"
+        ) from None
+    return value
+
+
+def shown_database(database_url: str) -> str:
+    """The database URL as it may be shown to a person: no password, a SQLite path absolute."""
+    url: URL = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        url = url.set(database=str(Path(url.database).resolve()))
+    return url.render_as_string(hide_password=True)
+
+
+def _storage_uri(env: Mapping[str, str]) -> str:
+    """COMMENTD_RATELIMIT_STORAGE_URI's form; whether its storage answers is checked at start
+    (startup.check_rate_limit_storage)."""
+    name = "COMMENTD_RATELIMIT_STORAGE_URI"
+    value = env.get(name, "").strip() or Settings.ratelimit_storage_uri
+    scheme, sep, _ = value.partition("://")
+    if not sep or not scheme or scheme.startswith("async+"):
+        raise ConfigError(
+            f"{name} must be memory:// (one process) or a shared storage such as "
+            f"redis://host:6379/0, not {value!r}"
+        )
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -98,6 +245,18 @@ def _post_url(value: str) -> str | None:
     return _url(value, "COMMENTD_POST_URL", {"http", "https"})
 
 
+def _address(env: Mapping[str, str], name: str) -> str | None:
+    """An email address setting ("Name <a@b.example>" too), checked for its form only (no DNS)."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        validate_email(parseaddr(value)[1], check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ConfigError(f"{name} is not an email address ({error}): {value!r}") from None
+    return value
+
+
 def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The COMMENTD_* variables of emails and webhooks (API.md, "Running it")."""
     smtp_url = env.get("COMMENTD_SMTP_URL", "").strip() or None
@@ -107,15 +266,36 @@ def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
         _url(url, "COMMENTD_WEBHOOK_URLS", {"http", "https"})
         for url in split_csv(env.get("COMMENTD_WEBHOOK_URLS", ""))
     )
-    webhook_secret = env.get("COMMENTD_WEBHOOK_SECRET", "").strip() or None
+    webhook_secret = _secret(env, "COMMENTD_WEBHOOK_SECRET")
     if webhook_urls and not webhook_secret:
-        raise ConfigError("COMMENTD_WEBHOOK_URLS needs COMMENTD_WEBHOOK_SECRET to sign the POSTs")
+        raise ConfigError(
+            "COMMENTD_WEBHOOK_URLS needs COMMENTD_WEBHOOK_SECRET to sign the POSTs. "
+            f"Make one with: {MAKE_A_SECRET}"
+        )
+    notify_email = _address(env, "COMMENTD_NOTIFY_EMAIL")
+    if notify_email and not smtp_url:
+        raise ConfigError(
+            "COMMENTD_NOTIFY_EMAIL is set but COMMENTD_SMTP_URL is not, so no notice could be "
+            "sent: set COMMENTD_SMTP_URL (smtp://user:password@host:587?starttls=1), or unset "
+            "COMMENTD_NOTIFY_EMAIL"
+        )
+    notify_digest_minutes = _int(env, "COMMENTD_NOTIFY_DIGEST_MINUTES", 0)
+    notify_approved = _flag(env, "COMMENTD_NOTIFY_APPROVED")
+    for name, is_set in (
+        ("COMMENTD_NOTIFY_DIGEST_MINUTES", notify_digest_minutes > 0),
+        ("COMMENTD_NOTIFY_APPROVED", notify_approved),
+    ):
+        if is_set and not notify_email:
+            raise ConfigError(
+                f"{name} changes the author's notices, but COMMENTD_NOTIFY_EMAIL (where they "
+                f"go) is not set: set it (with COMMENTD_SMTP_URL), or unset {name}"
+            )
     return {
         "smtp_url": smtp_url,
-        "notify_email": env.get("COMMENTD_NOTIFY_EMAIL", "").strip() or None,
-        "mail_from": env.get("COMMENTD_MAIL_FROM", "").strip() or None,
-        "notify_digest_minutes": _int(env, "COMMENTD_NOTIFY_DIGEST_MINUTES", 0),
-        "notify_approved": _flag(env, "COMMENTD_NOTIFY_APPROVED"),
+        "notify_email": notify_email,
+        "mail_from": _address(env, "COMMENTD_MAIL_FROM"),
+        "notify_digest_minutes": notify_digest_minutes,
+        "notify_approved": notify_approved,
         "webhook_urls": webhook_urls,
         "webhook_secret": webhook_secret,
         "delivery_timeout": _int(env, "COMMENTD_DELIVERY_TIMEOUT", 10, minimum=1),
@@ -212,13 +392,14 @@ class Settings:
         if hold_threshold > spam_threshold:
             raise ConfigError("COMMENTD_HOLD_THRESHOLD must not be above COMMENTD_SPAM_THRESHOLD")
         return cls(
-            database_url=env.get("COMMENTD_DATABASE_URL", "").strip() or cls.database_url,
-            admin_token=env.get("COMMENTD_ADMIN_TOKEN", "").strip() or None,
+            database_url=_database_url(
+                env.get("COMMENTD_DATABASE_URL", "").strip() or cls.database_url
+            ),
+            admin_token=_secret(env, "COMMENTD_ADMIN_TOKEN"),
             allowed_origins=tuple(
                 _origin(o) for o in split_csv(env.get("COMMENTD_ALLOWED_ORIGINS", ""))
             ),
-            ratelimit_storage_uri=env.get("COMMENTD_RATELIMIT_STORAGE_URI", "").strip()
-            or cls.ratelimit_storage_uri,
+            ratelimit_storage_uri=_storage_uri(env),
             post_rate_limit=_rate_limit(env, "COMMENTD_POST_RATE_LIMIT", cls.post_rate_limit),
             site_rate_limit=_rate_limit(env, "COMMENTD_SITE_RATE_LIMIT", cls.site_rate_limit),
             auth_failure_limit=_rate_limit(
@@ -228,8 +409,8 @@ class Settings:
             hold_links=_int(env, "COMMENTD_HOLD_LINKS", cls.hold_links),
             trusted_proxies=_int(env, "COMMENTD_TRUSTED_PROXIES", cls.trusted_proxies),
             moderation=ModerationMode(mode),
-            public_url=env.get("COMMENTD_PUBLIC_URL", "").strip().rstrip("/"),
-            secret_key=env.get("COMMENTD_SECRET_KEY", "").strip() or None,
+            public_url=_public_url(env.get("COMMENTD_PUBLIC_URL", "").strip()),
+            secret_key=_secret(env, "COMMENTD_SECRET_KEY"),
             check_email_deliverability=env.get("COMMENTD_CHECK_EMAIL_DELIVERABILITY", "")
             .strip()
             .lower()
