@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import os
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from . import comments, create_app
 from .api.auth import create_token, has_any_token
-from .backup import BackupNotSupported, backup
-from .config import ConfigError, Settings
+from .backup import BackupFailed, BackupNotSupported, backup
+from .config import ConfigError, Settings, shown_database
 from .db import make_engine, writer
 from .logs import logging_config
 from .models import utcnow
+from .startup import StartupError, check_rate_limit_storage, open_database, start_warnings
 
 log = logging.getLogger("commentd")
+
+# Files commentd makes (the database, its -wal/-shm, backups) hold the site secret and readers'
+# addresses: whatever the umask it was started with, they are its user's alone. The database
+# and backups also get mode 0600 explicitly (db.py, backup.py), for other servers than this.
+PRIVATE_UMASK = 0o077
 
 
 def _settings() -> Settings:
@@ -30,9 +39,24 @@ def _settings() -> Settings:
         raise click.ClickException(str(error)) from None
 
 
+def _open_database(settings: Settings, *, create: bool, logged: bool = False) -> Engine:
+    """The configured database, checked (startup.open_database), after saying which it is on
+    standard error: standard output stays for what a command prints (the token alone)."""
+    shown = shown_database(settings.database_url)
+    if logged:
+        log.info("database: %s", shown)
+    else:
+        click.echo(f"commentd: using the database {shown}", err=True)
+    try:
+        return open_database(settings, create=create)
+    except StartupError as error:
+        raise click.ClickException(str(error)) from None
+
+
 @click.group()
 def main() -> None:
     """commentd: comments for static blogs."""
+    os.umask(PRIVATE_UMASK)
 
 
 @main.command("migrate")
@@ -41,9 +65,13 @@ def migrate_command() -> None:
     from . import migrate  # Alembic only here: `serve` runs this in a child process (below)
 
     logging.config.dictConfig(logging_config())
-    engine = make_engine(_settings().database_url)
-    migrate.upgrade(engine)
-    engine.dispose()
+    engine = _open_database(_settings(), create=True, logged=True)
+    try:
+        migrate.upgrade(engine)
+    except DBAPIError as error:
+        raise click.ClickException(f"the database could not be migrated: {error.orig}") from None
+    finally:
+        engine.dispose()
     log.info("Database is up to date.")
 
 
@@ -59,10 +87,7 @@ def migrate_in_child() -> None:
 @click.option("--label", default="", help="A note on who or what the token is for.")
 def token_command(label: str) -> None:
     """Create a moderation token and print it (only its hash is kept)."""
-    from . import migrate
-
-    engine = make_engine(_settings().database_url)
-    migrate.upgrade(engine)
+    engine = _open_database(_settings(), create=False)
     with Session(writer(engine)) as session:
         token = create_token(session, label)
         session.commit()
@@ -84,10 +109,7 @@ def purge_spam_command(days: int | None) -> None:
     if not days:
         click.echo("COMMENTD_SPAM_RETENTION_DAYS is 0: the spam folder is kept.", err=True)
         return
-    from . import migrate
-
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
+    engine = _open_database(settings, create=False)
     with Session(writer(engine)) as session:
         purged = comments.purge_spam(session, utcnow() - timedelta(days=days))
         session.commit()
@@ -126,6 +148,14 @@ def serve_command(host: str, port: int, metrics_bind: str | None) -> None:
 
     logging.config.dictConfig(logging_config())  # startup and migrations log as JSON too
     settings = _settings().serving_at(host, port)
+    # Everything that cannot work is said now, before anything is served or migrated.
+    try:
+        check_rate_limit_storage(settings)
+    except StartupError as error:
+        raise click.ClickException(str(error)) from None
+    _open_database(settings, create=True, logged=True).dispose()
+    for warning in start_warnings(settings):
+        log.warning(warning)
     migrate_in_child()
     metrics_dir = prepare_metrics_dir()
     engine = make_engine(settings.database_url)
@@ -140,12 +170,14 @@ def serve_command(host: str, port: int, metrics_bind: str | None) -> None:
 
 
 @main.command("backup")
-@click.argument("target", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
 def backup_command(target: Path) -> None:
     """Copy the live SQLite database to TARGET, consistently, while it serves."""
+    settings = _settings()
+    click.echo(f"commentd: using the database {shown_database(settings.database_url)}", err=True)
     try:
-        size = backup(_settings(), target)
-    except (BackupNotSupported, FileNotFoundError) as error:
+        size = backup(settings, target)
+    except (BackupNotSupported, BackupFailed) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Backed up {size} bytes to {target}.", err=True)
 

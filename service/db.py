@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import threading
+from pathlib import Path
 from typing import Any, cast
 
 from flask import Flask, current_app, g, request
@@ -19,6 +23,8 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+log = logging.getLogger("commentd")
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SQLITE_PAGE_CACHE_KB = 512
@@ -83,6 +89,38 @@ class WriteTurns:
 POOL_RECYCLE_SECONDS = 180
 
 
+# The database holds the site secret and readers' email addresses: only its owner may read it.
+PRIVATE_FILE_MODE = 0o600
+# SQLite gives its -wal, -shm and -journal files the mode of the database file itself.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file `path` readable by its owner only (whatever the umask), and make
+    an existing one and its companion files private if they are not (with a warning).
+
+    Does nothing when the folder does not exist: opening the database then fails, and the
+    start-up checks (startup.py) say which folder is missing.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+                log.warning("made %s readable by its owner only (it was %o)", file, mode)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            log.warning("%s is readable by other users and could not be changed: %s", file, error)
+
+
 def make_engine(database_url: str) -> Engine:
     """An engine for `database_url`: SQLite tuned for several processes, PostgreSQL failing fast.
 
@@ -94,6 +132,8 @@ def make_engine(database_url: str) -> Engine:
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            private_sqlite_file(Path(url.database))
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         turns = WriteTurns()
         event.listen(engine, "connect", _sqlite_on_connect)
