@@ -91,7 +91,7 @@ def main() -> None:
     notify = {
         "COMMENTD_NOTIFY_EMAIL": "author@example.com",
         "COMMENTD_WEBHOOK_URLS": f"http://127.0.0.1:{ports['webhook']}/hook",
-        "COMMENTD_WEBHOOK_SECRET": "bench",
+        "COMMENTD_WEBHOOK_SECRET": secrets.token_urlsafe(32),
     }
     runs = {
         "off": {},

@@ -115,7 +115,7 @@ def _origin(value: str) -> str:
     if value == "*":
         raise ConfigError(
             f"{name} lists the sites allowed to post one by one; '*' (every site) is not "
-            f"accepted. List your blog's origins, {example}"
+            f"accepted. List your blog's origins as scheme://host[:port], {example}"
         )
     try:
         parts = urlsplit(value)
@@ -133,14 +133,20 @@ def _origin(value: str) -> str:
             f"scheme://host[:port], {example}"
         )
     if parts.username is not None or parts.password is not None:
-        raise ConfigError(f"{name} holds {value!r}: an origin has no user name or password")
+        raise ConfigError(
+            f"{name} holds {value!r}: an origin has no user name or password; write only "
+            f"scheme://host[:port], {example}"
+        )
     if ":" in host:
         shown = f"[{host}]"
     else:
         try:
             shown = idna.encode(host, uts46=True).decode("ascii")
         except idna.IDNAError:
-            raise ConfigError(f"{name} holds {value!r}, whose host name is not valid") from None
+            raise ConfigError(
+                f"{name} holds {value!r}, whose host name is not valid: write "
+                f"scheme://host[:port], {example}"
+            ) from None
     if port is not None and port != DEFAULT_PORTS[parts.scheme]:
         shown = f"{shown}:{port}"
     return f"{parts.scheme}://{shown}"

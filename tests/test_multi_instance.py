@@ -20,7 +20,7 @@ from sqlalchemy import text
 from service.db import make_engine
 from service.migrate import alembic_config, migrations_dir
 
-from .conftest import LiveServer, comment_fields, start_server
+from .conftest import ADMIN_TOKEN, LiveServer, comment_fields, start_server
 from .private_servers import (
     SHARED_REDIS,
     forget_prefix,
@@ -190,7 +190,7 @@ def commentd_processes_with_open(path: Path) -> int:
 
 def test_two_instances_starting_together_on_sqlite_migrate_once(tmp_path: Path) -> None:
     database = tmp_path / "race.db"
-    env = {"COMMENTD_DATABASE_URL": f"sqlite:///{database}", "COMMENTD_ADMIN_TOKEN": "x" * 24}
+    env = {"COMMENTD_DATABASE_URL": f"sqlite:///{database}", "COMMENTD_ADMIN_TOKEN": ADMIN_TOKEN}
     blocker = sqlite3.connect(database, isolation_level=None)
     blocker.execute("PRAGMA journal_mode=WAL")
 
@@ -206,7 +206,7 @@ def test_two_instances_starting_together_on_sqlite_migrate_once(tmp_path: Path) 
 
 def test_two_instances_starting_together_on_postgresql_migrate_once(tmp_path: Path) -> None:
     with private_postgres() as postgres:
-        env = {"COMMENTD_DATABASE_URL": postgres.url, "COMMENTD_ADMIN_TOKEN": "x" * 24}
+        env = {"COMMENTD_DATABASE_URL": postgres.url, "COMMENTD_ADMIN_TOKEN": ADMIN_TOKEN}
         plain_url = postgres.url.replace("+psycopg", "")
         with psycopg.connect(plain_url, autocommit=True) as blocker:
             blocker.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))

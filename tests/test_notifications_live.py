@@ -104,7 +104,7 @@ def test_mail_and_webhooks_wait_in_the_database_across_a_restart(
     env = delivery_env(serve_env, smtp_port) | {
         # A build hook's URL is its own secret: it must not reach the log (issue 12).
         "COMMENTD_WEBHOOK_URLS": f"{receiver.url}/s3cr3t-build-hook",
-        "COMMENTD_WEBHOOK_SECRET": "whsec-live",
+        "COMMENTD_WEBHOOK_SECRET": "whsec-live-0123456789abcdef",
     }
     server = start_server(env, tmp_path)
     try:

@@ -142,7 +142,7 @@ def test_delivery_settings_come_from_the_environment() -> None:
             "COMMENTD_SMTP_URL": "smtps://me:pw@smtp.fastmail.com:465",
             "COMMENTD_NOTIFY_EMAIL": "me@blog.example",
             "COMMENTD_WEBHOOK_URLS": "https://ci.example/hook, https://other.example/x",
-            "COMMENTD_WEBHOOK_SECRET": "s3cret",
+            "COMMENTD_WEBHOOK_SECRET": "whsec-units-0123456789abcdef",
             "COMMENTD_NOTIFY_DIGEST_MINUTES": "30",
             "COMMENTD_PUBLIC_URL": "https://comments.blog.example",
         }
