@@ -23,6 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 TOKEN = "screenshot-token-0123456789"
 SLUG = "3-minute-muscles-gluteus-medius"
+# The seed posts several comments in a second from one address, some from one email: every
+# limit that would answer 429 to that is lifted (the same set as tests/conftest.py's).
+LIFTED_LIMITS = {
+    "COMMENTD_POST_RATE_LIMIT": "100000 per minute",
+    "COMMENTD_SITE_RATE_LIMIT": "100000 per minute",
+    "COMMENTD_EMAIL_RATE_LIMIT": "100000 per minute",
+    "COMMENTD_SLUG_RATE_LIMIT": "100000 per minute",
+    "COMMENTD_MIN_POST_INTERVAL": "0",
+    "COMMENTD_DUPLICATE_WINDOW_SECONDS": "0",
+}
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -58,8 +68,7 @@ def start_service(workdir: Path, blog_origin: str) -> tuple[subprocess.Popen[byt
         "COMMENTD_ADMIN_TOKEN": TOKEN,
         "COMMENTD_ALLOWED_ORIGINS": blog_origin,
         "COMMENTD_MIN_FILL_SECONDS": "0",
-        "COMMENTD_POST_RATE_LIMIT": "1000 per minute",
-    }
+    } | LIFTED_LIMITS
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
     process = subprocess.Popen(
         command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
