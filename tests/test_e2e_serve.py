@@ -202,6 +202,7 @@ def test_a_token_made_by_the_command_works_on_the_running_service(
     )
 
     assert result.stdout == token + "\n"  # the token alone on standard output
+    assert "commentd: using the database" in result.stderr  # which one, said on stderr
     assert len(token) >= 40
     assert response.status_code == 200
 
