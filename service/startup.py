@@ -119,7 +119,12 @@ def check_rate_limit_storage(settings: Settings) -> None:
     if scheme.startswith(("redis", "valkey")) and "cluster" not in scheme:
         options = {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT}
     try:
-        answers = storage_from_string(uri, **options).check()
+        storage = storage_from_string(uri, **options)
+        answers = storage.check()
+        # The master process forks the workers: no client socket of this check goes with them.
+        close = getattr(getattr(storage, "storage", None), "close", None)
+        if callable(close):
+            close()
     except ConfigurationError as error:
         raise StartupError(
             f"{STORAGE} is {shown}, which cannot be used: {error}. Use redis://host:6379/0, "
