@@ -130,7 +130,7 @@ def test_mail_and_webhooks_wait_in_the_database_across_a_restart(
     for log in (server.log(), restarted.log()):
         assert "s3cr3t-build-hook" not in log  # ...without the hook's URL
     _, headers, body = receiver.requests[-1]
-    signed = hmac.new(b"whsec-live", body, hashlib.sha256).hexdigest()
+    signed = hmac.new(b"whsec-live-0123456789abcdef", body, hashlib.sha256).hexdigest()
     assert headers["X-Commentd-Signature"] == f"sha256={signed}"
     assert receiver.payloads()[-1]["comment"]["id"] == posted["id"]
     assert len({b for _, _, b in receiver.requests}) == 1  # every attempt sent the same bytes

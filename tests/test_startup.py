@@ -115,10 +115,16 @@ def test_serve_refuses_a_setting_that_cannot_work_and_creates_nothing(
     assert not (tmp_path / "commentd.db").exists()
 
 
-def test_serve_refuses_a_sqlite_file_in_a_folder_that_does_not_exist(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["serve", "migrate", "token", "purge-spam"])
+def test_a_sqlite_file_in_a_folder_that_does_not_exist_is_named_with_the_fix(
+    command: str, tmp_path: Path
+) -> None:
     missing = tmp_path / "missing" / "dir" / "commentd.db"
+    env = {"COMMENTD_DATABASE_URL": f"sqlite:///{missing}"}
 
-    result = serve({"COMMENTD_DATABASE_URL": f"sqlite:///{missing}"}, tmp_path)
+    result = (
+        serve(env, tmp_path) if command == "serve" else commentd(command, env=env, cwd=tmp_path)
+    )
 
     assert_refused(result, "COMMENTD_DATABASE_URL", str(missing.parent), "does not exist")
 
