@@ -220,9 +220,10 @@ def _storage_uri(env: Mapping[str, str]) -> str:
     value = env.get(name, "").strip() or Settings.ratelimit_storage_uri
     scheme, sep, _ = value.partition("://")
     if not sep or not scheme or scheme.startswith("async+"):
+        # Not the value itself: a Redis URL may hold a password.
         raise ConfigError(
             f"{name} must be memory:// (one process) or a shared storage such as "
-            f"redis://host:6379/0, not {value!r}"
+            "redis://host:6379/0"
         )
     return value
 
@@ -259,7 +260,7 @@ def _address(env: Mapping[str, str], name: str) -> str | None:
     try:
         validate_email(parseaddr(value)[1], check_deliverability=False)
     except EmailNotValidError as error:
-        raise ConfigError(f"{name} is not an email address ({error}): {value!r}") from None
+        raise ConfigError(f"{name} is not an email address: {error}") from None
     return value
 
 
@@ -320,7 +321,7 @@ class Settings:
 
     database_url: str = "sqlite:///commentd.db"
     # A moderation bearer token accepted besides those made by `commentd token`.
-    admin_token: str | None = None
+    admin_token: str | None = field(default=None, repr=False)  # secret: never in a repr
     # Origins (scheme://host[:port]) whose pages may post comments; same origin always may.
     allowed_origins: tuple[str, ...] = ()
     ratelimit_storage_uri: str = "memory://"
@@ -335,7 +336,7 @@ class Settings:
     # Base URL for links the service hands out (avatars, emails); unset: where `serve` listens.
     public_url: str = ""
     # Signs form tokens and keys hashes; when unset, one is generated once and kept in the database.
-    secret_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)  # secret: never in a repr
     # email-validator's DNS deliverability check; off by default (slow, and fails offline).
     check_email_deliverability: bool = False
     # Email: smtp://user:password@host:port (smtps:// for TLS, ?starttls=1); unset sends none.
