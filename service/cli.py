@@ -166,7 +166,11 @@ def serve_command(host: str, port: int, metrics_bind: str | None) -> None:
                 "and paste it into the moderation page."
             )
     engine.dispose()
-    serve(create_app(settings), settings, host, port, metrics_dir, metrics_bind)
+    try:
+        app = create_app(settings)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    serve(app, settings, host, port, metrics_dir, metrics_bind)
 
 
 @main.command("backup")

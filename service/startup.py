@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
+from .allowances import REDIS_SCHEMES
 from .config import ModerationMode, Settings, shown_database
 from .db import make_engine
 
@@ -115,8 +116,14 @@ def check_rate_limit_storage(settings: Settings) -> None:
     uri = settings.ratelimit_storage_uri
     shown = shown_storage(uri)
     scheme = uri.partition("://")[0]
+    if scheme not in REDIS_SCHEMES:  # the shared storage commentd counts in (allowances.py)
+        raise StartupError(
+            f"{STORAGE} is {shown}, which commentd cannot count in: use a Redis URL "
+            "(redis://host:6379/0, rediss://, redis+sentinel://, redis+cluster://), or "
+            "memory:// for in-process counters"
+        )
     options: dict[str, float | str | bool] = {}
-    if scheme.startswith(("redis", "valkey")) and "cluster" not in scheme:
+    if "cluster" not in scheme:
         options = {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT}
     try:
         storage = storage_from_string(uri, **options)

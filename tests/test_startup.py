@@ -99,6 +99,10 @@ def mode(path: Path) -> int:
         ({"COMMENTD_DATABASE_URL": "mongodb://db/commentd"}, ["COMMENTD_DATABASE_URL"]),
         ({"COMMENTD_RATELIMIT_STORAGE_URI": "foo://x"}, ["COMMENTD_RATELIMIT_STORAGE_URI"]),
         (
+            {"COMMENTD_RATELIMIT_STORAGE_URI": "memcached://127.0.0.1:11211"},
+            ["COMMENTD_RATELIMIT_STORAGE_URI", "Redis"],
+        ),
+        (
             {"COMMENTD_NOTIFY_EMAIL": "author@blog.example"},
             ["COMMENTD_NOTIFY_EMAIL", "COMMENTD_SMTP_URL"],
         ),
