@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -321,6 +321,36 @@ def parent_links(session: Session, post_id: int) -> dict[int, int | None]:
         select(Comment.id, Comment.parent_id).where(Comment.post_id == post_id)
     ).all()
     return {row.id: row.parent_id for row in rows}
+
+
+def own_comment_states(
+    session: Session, slug: str, commenter_token: str, ids: Collection[int]
+) -> dict[int, CommentStatus] | None:
+    """What became of some of a commenter's own comments on a post, for their browser.
+
+    Of `ids`, those on `slug` that the holder of `commenter_token` wrote and that are still
+    waiting or published, as id -> status (PENDING or APPROVED). The rest (rejected, spam,
+    deleted, another post's or someone else's) are left out alike: to the writer they are
+    gone, and a stranger learns nothing. None when no commenter holds the token.
+    """
+    row = (
+        session.connection()
+        .execute(_COMMENTER_BY_TOKEN, {"token_hash": token_hash(commenter_token)})
+        .one_or_none()
+    )
+    if row is None:
+        return None
+    found = session.execute(
+        select(Comment.id, Comment.status)
+        .join(Post, Post.id == Comment.post_id)
+        .where(
+            Post.slug == slug,
+            Comment.commenter_id == row.id,
+            Comment.id.in_(ids),
+            Comment.status.in_([CommentStatus.PENDING, CommentStatus.APPROVED]),
+        )
+    ).all()
+    return {comment_id: status for comment_id, status in found}
 
 
 def queue(

@@ -6,14 +6,30 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+)
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from .. import comments, formtokens
 from ..db import get_session
-from ..errors import BadRequest, OriginNotAllowed, UnsupportedMediaType, error_response
+from ..errors import (
+    BadRequest,
+    OriginNotAllowed,
+    Unauthorized,
+    UnsupportedMediaType,
+    error_response,
+)
 from ..extensions import (
     client_address_key,
     current_allowances,
@@ -127,6 +143,53 @@ def create_comment(slug: str) -> tuple[Response, int]:
     ), 201
 
 
+MAX_OWN_IDS = 50
+COMMENT_ID = re.compile(r"[1-9][0-9]{0,9}")
+MAX_COMMENT_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
+
+
+def commenter_token() -> str:
+    """The `Authorization: Commenter <token>` of the request (API.md), else 401."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "commenter" or not token.strip():
+        raise Unauthorized(
+            "Send the commenter_token of your comments as Authorization: Commenter <token>."
+        )
+    return token.strip()
+
+
+def asked_comment_ids() -> list[int]:
+    """The `id` query parameters: 1 to MAX_OWN_IDS comment ids, else 400."""
+    raw = request.args.getlist("id")
+    if not raw:
+        raise BadRequest("Name your comments: ?id=<comment id>, once for each.")
+    if len(raw) > MAX_OWN_IDS:
+        raise BadRequest(f"Ask about at most {MAX_OWN_IDS} comments at once.")
+    ids = [int(value) for value in raw if COMMENT_ID.fullmatch(value)]
+    if len(ids) != len(raw) or max(ids) > MAX_COMMENT_ID:
+        raise BadRequest("A comment id is a whole number from 1 to 2147483647.")
+    return ids
+
+
+@bp.get("/api/posts/<slug:slug>/comments/mine")
+def own_comments(slug: str) -> Response:
+    """Which of the asker's own comments on a post still wait or are published (README).
+
+    Reads only. The reader's browser keeps their waiting comments; this tells it which to stop
+    showing as "Awaiting moderation". Only the commenter_token that posted them gets an answer.
+    """
+    token = commenter_token()
+    ids = asked_comment_ids()
+    states = comments.own_comment_states(get_session(), normalize_slug(slug), token, ids)
+    if states is None:
+        raise Unauthorized("That commenter token is not known here.")
+    response = jsonify(
+        comments=[{"id": id_, "status": status.value} for id_, status in sorted(states.items())]
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 @bp.get("/api/form-token")
 def issue_form_token() -> Response:
     response = jsonify(
@@ -187,10 +250,30 @@ def moderation_script() -> Response:
     return _static("moderation.js", "text/javascript")
 
 
+def link_origins() -> list[str]:
+    """The origins the hosted queue may link a slug to besides its own: the blog's (those
+    allowed to post, and COMMENTD_POST_URL's) and the service's public one. A `?post_url=`
+    elsewhere is ignored, so a crafted link cannot point the author's slugs at another site."""
+    settings = current_settings()
+    origins = {*settings.allowed_origins, settings.public_url}
+    if settings.post_url:
+        parts = urlsplit(settings.post_url)
+        origins.add(f"{parts.scheme}://{parts.netloc}")
+    return sorted(origin.lower() for origin in origins if origin)
+
+
 @bp.get("/moderate")
 def moderation_page() -> Response:
     """The hosted moderation page: the same widget a blog can embed."""
-    response = _static("moderate.html", "text/html")
+    response = Response(
+        render_template(
+            "moderate.html",
+            post_url=current_settings().post_url,
+            link_origins=link_origins(),
+        ),
+        mimetype="text/html",
+    )
+    response.headers["Cache-Control"] = "no-cache"
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
         "frame-ancestors 'none'"
