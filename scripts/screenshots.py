@@ -160,8 +160,8 @@ def shoot_queue(page: Page, blog: str) -> None:
     page.goto(f"{blog}/moderate.html")
     page.get_by_label("Moderation token").fill(TOKEN)
     page.keyboard.press("Enter")
-    page.locator(".cm-item").nth(2).wait_for()
-    page.locator(".cm-item").nth(1).get_by_role("checkbox").check()
+    page.locator(".commentd-mod-item").nth(2).wait_for()
+    page.locator(".commentd-mod-item").nth(1).get_by_role("checkbox").check()
     page.mouse.move(0, 0)
     page.locator("main").screenshot(path=DOCS / "moderation.png")
 

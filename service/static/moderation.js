@@ -56,6 +56,9 @@
   function safeUrl(url) {
     try { return /^https?:$/.test(new URL(url).protocol) ? url : null; } catch (e) { return null; }
   }
+  function originOf(url) {
+    try { return safeUrl(new URL(url, location.href).href) && new URL(url, location.href).origin; } catch (e) { return null; }
+  }
   var rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
   function timeEl(iso) {
     var d = new Date(iso), s = (Date.now() - d) / 1000, shown = null;
@@ -77,58 +80,65 @@
     "--_on-accent:var(--commentd-on-accent,#0d1117);--_err:var(--commentd-error,#ff7b72);--_ok:var(--commentd-success,#3fb950);" +
     "--_soft:var(--commentd-soft,#21262d);color-scheme:dark";
   var css =
-    ".cm{--_fg:var(--commentd-text,#1f2328);--_muted:var(--commentd-muted,#59636e);--_bg:var(--commentd-bg,#fff);" +
+    ".commentd-mod{--_fg:var(--commentd-text,#1f2328);--_muted:var(--commentd-muted,#59636e);--_bg:var(--commentd-bg,#fff);" +
     "--_field:var(--commentd-field-bg,#fff);--_line:var(--commentd-border,#d1d9e0);--_accent:var(--commentd-accent,#0969da);" +
     "--_on-accent:var(--commentd-on-accent,#fff);--_err:var(--commentd-error,#d1242f);--_ok:var(--commentd-success,#1a7f37);" +
     "--_soft:var(--commentd-soft,#f6f8fa);--_r:var(--commentd-radius,8px);color-scheme:light;color:var(--_fg);" +
     "background:var(--_bg);font-family:var(--commentd-font,system-ui,sans-serif);font-size:1rem;line-height:1.5;" +
     "padding:clamp(.75rem,2vw,1.25rem);border-radius:var(--_r);overflow-wrap:anywhere}" +
-    "@media (prefers-color-scheme:dark){.cm:not([data-theme=light]){" + dark + "}}.cm[data-theme=dark]{" + dark + "}" +
-    ".cm *{box-sizing:border-box}.cm :focus-visible{outline:3px solid var(--_accent);outline-offset:2px}" +
-    ".cm-login{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}.cm-login label{display:block;font-weight:600;width:100%}" +
-    ".cm-login input{font:inherit;font-size:max(16px,1em);flex:1 1 16rem;padding:.5rem .7rem;border:1px solid var(--_line);" +
+    "@media (prefers-color-scheme:dark){.commentd-mod:not([data-theme=light]){" + dark + "}}.commentd-mod[data-theme=dark]{" + dark + "}" +
+    ".commentd-mod [hidden]{display:none!important}.commentd-mod *{box-sizing:border-box}.commentd-mod :focus-visible{outline:3px solid var(--_accent);outline-offset:2px}" +
+    ".commentd-mod-login{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}.commentd-mod-login label{display:block;font-weight:600;width:100%}" +
+    ".commentd-mod-login input{font:inherit;font-size:max(16px,1em);flex:1 1 16rem;padding:.5rem .7rem;border:1px solid var(--_line);" +
     "border-radius:6px;background:var(--_field);color:inherit}" +
-    ".cm-hint,.cm-keys,.cm-meta,.cm-empty{color:var(--_muted);font-size:.875em}.cm-keys{margin-top:1rem}" +
-    ".cm-btn{font:inherit;font-size:.9em;font-weight:600;min-height:2.25rem;padding:.3rem .9rem;border-radius:6px;cursor:pointer;" +
-    "border:1px solid var(--_line);background:var(--_soft);color:var(--_fg)}.cm-btn:hover{border-color:var(--_muted)}" +
-    ".cm-btn[disabled]{opacity:.5;cursor:default}" +
-    ".cm-primary{background:var(--_accent);border-color:var(--_accent);color:var(--_on-accent)}" +
-    ".cm-danger{color:var(--_err)}.cm-danger.cm-primary{background:var(--_err);border-color:var(--_err);color:#fff}" +
-    ".cm-bar{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between;border-bottom:1px solid var(--_line);margin-bottom:.75rem}" +
-    ".cm-tabs{display:flex;flex-wrap:wrap}.cm-tab{font:inherit;font-weight:600;background:none;border:0;border-bottom:3px solid transparent;" +
-    "padding:.6rem .8rem;color:var(--_muted);cursor:pointer}.cm-tab[aria-selected=true]{color:var(--_fg);border-bottom-color:var(--_accent)}" +
-    ".cm-count{display:inline-block;min-width:1.6em;margin-left:.35rem;padding:0 .4rem;border-radius:1rem;background:var(--_soft);" +
+    ".commentd-mod-hint,.commentd-mod-keys,.commentd-mod-meta,.commentd-mod-empty{color:var(--_muted);font-size:.875em}.commentd-mod-keys{margin-top:1rem}" +
+    ".commentd-mod-btn{font:inherit;font-size:.9em;font-weight:600;min-height:2.25rem;padding:.3rem .9rem;border-radius:6px;cursor:pointer;" +
+    "border:1px solid var(--_line);background:var(--_soft);color:var(--_fg)}.commentd-mod-btn:hover{border-color:var(--_muted)}" +
+    ".commentd-mod-btn[disabled]{opacity:.5;cursor:default}" +
+    ".commentd-mod-primary{background:var(--_accent);border-color:var(--_accent);color:var(--_on-accent)}" +
+    ".commentd-mod-danger{color:var(--_err)}.commentd-mod-danger.commentd-mod-primary{background:var(--_err);border-color:var(--_err);color:#fff}" +
+    ".commentd-mod-bar{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between;border-bottom:1px solid var(--_line);margin-bottom:.75rem}" +
+    ".commentd-mod-tabs{display:flex;flex-wrap:wrap}.commentd-mod-tab{font:inherit;font-weight:600;background:none;border:0;border-bottom:3px solid transparent;" +
+    "padding:.6rem .8rem;color:var(--_muted);cursor:pointer}.commentd-mod-tab[aria-selected=true]{color:var(--_fg);border-bottom-color:var(--_accent)}" +
+    ".commentd-mod-count{display:inline-block;min-width:1.6em;margin-left:.35rem;padding:0 .4rem;border-radius:1rem;background:var(--_soft);" +
     "border:1px solid var(--_line);font-size:.8em;text-align:center}" +
-    ".cm-tools{display:flex;gap:.5rem;padding-bottom:.4rem}" +
-    ".cm-bulk{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;padding:.5rem 0}.cm-bulk label{margin-right:auto;display:flex;gap:.4rem;align-items:center}" +
-    ".cm-list{list-style:none;margin:0;padding:0}" +
-    ".cm-item{display:grid;grid-template-columns:auto auto 1fr;gap:.75rem;padding:1rem .5rem;border-bottom:1px solid var(--_line)}" +
-    ".cm-item:focus{outline:none;background:var(--_soft);box-shadow:inset 3px 0 0 var(--_accent)}" +
-    ".cm-item.cm-sel{background:var(--_soft)}.cm-item input{width:1.1rem;height:1.1rem;margin-top:.6rem}" +
-    ".cm-avatar{width:2.5rem;height:2.5rem;border-radius:50%}.cm-main{min-width:0}" +
-    ".cm-who{display:flex;flex-wrap:wrap;gap:.1rem .6rem;align-items:baseline}.cm-name{font-weight:700}" +
-    ".cm-who a,.cm-meta a,.cm-body a{color:var(--_accent)}.cm-body>:first-child{margin-top:.35rem}.cm-body>:last-child{margin-bottom:.35rem}" +
-    ".cm-body blockquote{margin:.5rem 0;padding-left:.75rem;border-left:3px solid var(--_line)}" +
-    ".cm-signals{font-size:.85em;margin:.25rem 0 .5rem;padding:.35rem .6rem;border-radius:6px;background:var(--_soft);border-left:3px solid var(--_err)}" +
-    ".cm-signals ul{margin:0;padding-left:1.2rem}.cm-clean{border-left-color:var(--_ok)}" +
-    ".cm-actions{display:flex;flex-wrap:wrap;gap:.4rem;margin-top:.4rem}" +
-    ".cm-status{min-height:1.5em;font-weight:600;margin:.5rem 0}.cm-status.cm-bad,.cm-err{color:var(--_err);font-weight:600}" +
-    ".cm-more{margin-top:1rem}.cm kbd{font:inherit;font-size:.85em;padding:0 .3rem;border:1px solid var(--_line);border-radius:4px}" +
-    ".cm-dialog{color:var(--_fg);background:var(--_bg);border:1px solid var(--_line);border-radius:var(--_r);max-width:28rem;padding:1.25rem}" +
-    ".cm-dialog::backdrop{background:rgb(0 0 0/.4)}.cm-dialog p{margin-top:0}" +
-    "@media (max-width:40rem){.cm-item{grid-template-columns:auto 1fr}.cm-avatar{display:none}}";
+    ".commentd-mod-tools{display:flex;gap:.5rem;padding-bottom:.4rem}" +
+    ".commentd-mod-bulk{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;padding:.5rem 0}.commentd-mod-bulk label{margin-right:auto;display:flex;gap:.4rem;align-items:center}" +
+    ".commentd-mod-list{list-style:none;margin:0;padding:0}" +
+    ".commentd-mod-item{display:grid;grid-template-columns:auto auto 1fr;gap:.75rem;padding:1rem .5rem;border-bottom:1px solid var(--_line)}" +
+    ".commentd-mod-item:focus{outline:none;background:var(--_soft);box-shadow:inset 3px 0 0 var(--_accent)}" +
+    ".commentd-mod-item.commentd-mod-sel{background:var(--_soft)}.commentd-mod-item input{width:1.1rem;height:1.1rem;margin-top:.6rem}" +
+    ".commentd-mod-avatar{width:2.5rem;height:2.5rem;border-radius:50%}.commentd-mod-main{min-width:0}" +
+    ".commentd-mod-who{display:flex;flex-wrap:wrap;gap:.1rem .6rem;align-items:baseline}.commentd-mod-name{font-weight:700}" +
+    ".commentd-mod-who a,.commentd-mod-meta a,.commentd-mod-body a{color:var(--_accent)}.commentd-mod-body>:first-child{margin-top:.35rem}.commentd-mod-body>:last-child{margin-bottom:.35rem}" +
+    ".commentd-mod-body blockquote{margin:.5rem 0;padding-left:.75rem;border-left:3px solid var(--_line)}" +
+    ".commentd-mod-signals{font-size:.85em;margin:.25rem 0 .5rem;padding:.35rem .6rem;border-radius:6px;background:var(--_soft);border-left:3px solid var(--_err)}" +
+    ".commentd-mod-signals ul{margin:0;padding-left:1.2rem}.commentd-mod-clean{border-left-color:var(--_ok)}" +
+    ".commentd-mod-actions{display:flex;flex-wrap:wrap;gap:.4rem;margin-top:.4rem}" +
+    ".commentd-mod-status{min-height:1.5em;font-weight:600;margin:.5rem 0}.commentd-mod-status.commentd-mod-bad,.commentd-mod-err{color:var(--_err);font-weight:600}" +
+    ".commentd-mod-more{margin-top:1rem}.commentd-mod kbd{font:inherit;font-size:.85em;padding:0 .3rem;border:1px solid var(--_line);border-radius:4px}" +
+    ".commentd-mod-dialog{color:var(--_fg);background:var(--_bg);border:1px solid var(--_line);border-radius:var(--_r);max-width:28rem;padding:1.25rem}" +
+    ".commentd-mod-dialog::backdrop{background:rgb(0 0 0/.4)}.commentd-mod-dialog p{margin-top:0}" +
+    "@media (max-width:40rem){.commentd-mod-item{grid-template-columns:auto 1fr}.commentd-mod-avatar{display:none}}";
 
   function Queue(root) {
     this.root = root;
     this.pageSize = Math.min(100, parseInt(root.getAttribute("data-page-size"), 10) || 20);
-    var template = root.getAttribute("data-post-url") || new URLSearchParams(location.search).get("post_url");
+    /* ?post_url= can come from anyone's link: it counts only while every link it makes stays on
+     * this page's origin or one of data-link-origins (the hosted page lists the blog's). */
+    this.linkOrigins = [location.origin].concat((root.getAttribute("data-link-origins") || "").split(/\s+/).filter(Boolean))
+      .map(originOf).filter(Boolean);
+    var asked = new URLSearchParams(location.search).get("post_url");
+    this.askedUrl = asked && /\{slug\}/.test(asked) && this.linkAllowed(asked.replace("{slug}", "x")) ? asked : null;
+    if (asked && !this.askedUrl) console.warn("commentd: post_url ignored: it must lead to " + this.linkOrigins.join(" or "));
     /* Embedded on the blog, a slug is a path of the blog; on the service's own page we cannot guess. */
-    this.postUrl = template || (location.origin !== new URL(base).origin ? "/{slug}" : null);
+    this.postUrl = this.askedUrl || root.getAttribute("data-post-url") ||
+      (location.origin !== new URL(base).origin ? "/{slug}" : null);
     this.token = session.get();
     this.tab = "pending";
     this.counts = {};
-    this.section = h("section", { "class": "cm", "data-theme": root.getAttribute("data-theme") });
-    this.status = h("p", { "class": "cm-status", role: "status", "aria-live": "polite" });
+    this.section = h("section", { "class": "commentd-mod", "data-theme": root.getAttribute("data-theme") });
+    this.status = h("p", { "class": "commentd-mod-status", role: "status", "aria-live": "polite" });
     root.replaceChildren(this.section);
     if (this.token) this.showQueue(); else this.showLogin();
   }
@@ -144,13 +154,13 @@
 
   Queue.prototype.say = function (text, bad) {
     this.status.textContent = text;
-    this.status.className = "cm-status" + (bad ? " cm-bad" : "");
+    this.status.className = "commentd-mod-status" + (bad ? " commentd-mod-bad" : "");
   };
 
   Queue.prototype.showLogin = function (message) {
-    var self = this, input = h("input", { id: "cm-token", type: "password", autocomplete: "off", spellcheck: "false", required: true });
-    var error = h("p", { "class": "cm-err", role: "alert" }, message || "");
-    var form = h("form", { "class": "cm-login", onsubmit: function (e) {
+    var self = this, input = h("input", { id: "commentd-mod-token", type: "password", autocomplete: "off", spellcheck: "false", required: true });
+    var error = h("p", { "class": "commentd-mod-err", role: "alert" }, message || "");
+    var form = h("form", { "class": "commentd-mod-login", onsubmit: function (e) {
       e.preventDefault();
       self.token = input.value.trim();
       if (!self.token) return input.focus();
@@ -160,9 +170,9 @@
         input.setAttribute("aria-invalid", "true");
         input.focus();
       }, function () { error.textContent = t("loadFailed") + " " + t("offline"); });
-    } }, h("label", { "for": "cm-token" }, t("tokenLabel")), input,
-      h("button", { "class": "cm-btn cm-primary", type: "submit" }, t("signIn")));
-    this.section.replaceChildren(form, error, h("p", { "class": "cm-hint", text: t("tokenHint") }), this.status);
+    } }, h("label", { "for": "commentd-mod-token" }, t("tokenLabel")), input,
+      h("button", { "class": "commentd-mod-btn commentd-mod-primary", type: "submit" }, t("signIn")));
+    this.section.replaceChildren(form, error, h("p", { "class": "commentd-mod-hint", text: t("tokenHint") }), this.status);
     input.focus();
   };
 
@@ -177,7 +187,7 @@
   Queue.prototype.showQueue = function () {
     var self = this;
     this.tabs = {};
-    var tablist = h("div", { "class": "cm-tabs", role: "tablist", "aria-label": t("tabs"), onkeydown: function (e) {
+    var tablist = h("div", { "class": "commentd-mod-tabs", role: "tablist", "aria-label": t("tabs"), onkeydown: function (e) {
       var step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
       if (!step) return;
       var next = STATUSES[(STATUSES.indexOf(self.tab) + step + STATUSES.length) % STATUSES.length];
@@ -185,35 +195,35 @@
       self.tabs[next].focus();
     } });
     STATUSES.forEach(function (status) {
-      var count = h("span", { "class": "cm-count" }, "–");
-      var tab = h("button", { "class": "cm-tab", type: "button", role: "tab", id: "cm-tab-" + status, "aria-controls": "cm-panel",
+      var count = h("span", { "class": "commentd-mod-count" }, "–");
+      var tab = h("button", { "class": "commentd-mod-tab", type: "button", role: "tab", id: "commentd-mod-tab-" + status, "aria-controls": "commentd-mod-panel",
         onclick: function () { self.switchTab(status); } }, t(status), count);
       tab.count = count;
       self.tabs[status] = tab;
       tablist.append(tab);
     });
-    this.selectAll = h("input", { type: "checkbox", id: "cm-all", onchange: function () {
+    this.selectAll = h("input", { type: "checkbox", id: "commentd-mod-all", onchange: function () {
       self.items().forEach(function (li) { self.setSelected(li, self.selectAll.checked); });
       self.updateBulk();
     } });
-    this.selectedNote = h("span", { "class": "cm-hint", "aria-live": "polite" });
+    this.selectedNote = h("span", { "class": "commentd-mod-hint", "aria-live": "polite" });
     this.bulkButtons = Object.keys(ACTIONS).map(function (action) {
-      var b = h("button", { "class": "cm-btn" + (action === "delete" ? " cm-danger" : ""), type: "button", "data-action": action,
+      var b = h("button", { "class": "commentd-mod-btn" + (action === "delete" ? " commentd-mod-danger" : ""), type: "button", "data-action": action,
         onclick: function () { self.act(self.selectedItems(), action); } }, t(action === "spam" ? "spamAction" : action));
       return b;
     });
-    this.list = h("ol", { "class": "cm-list", "aria-labelledby": "cm-panel-label" });
-    this.empty = h("p", { "class": "cm-empty", hidden: true });
-    this.more = h("button", { "class": "cm-btn cm-more", type: "button", hidden: true, onclick: function () { self.load(true); } }, t("loadMore"));
+    this.list = h("ol", { "class": "commentd-mod-list", "aria-labelledby": "commentd-mod-panel-label" });
+    this.empty = h("p", { "class": "commentd-mod-empty", hidden: true });
+    this.more = h("button", { "class": "commentd-mod-btn commentd-mod-more", type: "button", hidden: true, onclick: function () { self.load(true); } }, t("loadMore"));
     this.dialog = this.buildDialog();
     this.section.replaceChildren(
-      h("div", { "class": "cm-bar" }, tablist, h("div", { "class": "cm-tools" },
-        h("button", { "class": "cm-btn", type: "button", onclick: function () { self.refresh(); } }, t("refresh")),
-        h("button", { "class": "cm-btn", type: "button", onclick: function () { self.forget(); } }, t("forget")))),
-      h("div", { id: "cm-panel", role: "tabpanel" },
-        h("div", { "class": "cm-bulk" }, h("label", null, this.selectAll, t("selectAll")), this.selectedNote, this.bulkButtons),
+      h("div", { "class": "commentd-mod-bar" }, tablist, h("div", { "class": "commentd-mod-tools" },
+        h("button", { "class": "commentd-mod-btn", type: "button", onclick: function () { self.refresh(); } }, t("refresh")),
+        h("button", { "class": "commentd-mod-btn", type: "button", onclick: function () { self.forget(); } }, t("forget")))),
+      h("div", { id: "commentd-mod-panel", role: "tabpanel" },
+        h("div", { "class": "commentd-mod-bulk" }, h("label", null, this.selectAll, t("selectAll")), this.selectedNote, this.bulkButtons),
         this.list, this.empty, this.more),
-      this.status, h("p", { "class": "cm-keys", text: t("keys") }), this.dialog);
+      this.status, h("p", { "class": "commentd-mod-keys", text: t("keys") }), this.dialog);
     this.onKey = this.onKey || function (e) { self.shortcut(e); };
     document.addEventListener("keydown", this.onKey);
     this.switchTab(this.tab);
@@ -222,12 +232,12 @@
   Queue.prototype.buildDialog = function () {
     var self = this;
     this.dialogText = h("p");
-    var dialog = h("dialog", { "class": "cm-dialog", "aria-labelledby": "cm-dialog-text" },
+    var dialog = h("dialog", { "class": "commentd-mod-dialog", "aria-labelledby": "commentd-mod-dialog-text" },
       h("form", { method: "dialog" }, this.dialogText,
-        h("div", { "class": "cm-actions" },
-          h("button", { "class": "cm-btn cm-danger cm-primary", value: "delete" }, t("delete")),
-          h("button", { "class": "cm-btn", value: "cancel", autofocus: true }, t("cancel")))));
-    this.dialogText.id = "cm-dialog-text";
+        h("div", { "class": "commentd-mod-actions" },
+          h("button", { "class": "commentd-mod-btn commentd-mod-danger commentd-mod-primary", value: "delete" }, t("delete")),
+          h("button", { "class": "commentd-mod-btn", value: "cancel", autofocus: true }, t("cancel")))));
+    this.dialogText.id = "commentd-mod-dialog-text";
     dialog.addEventListener("close", function () { if (self.dialogDone) self.dialogDone(dialog.returnValue === "delete"); });
     return dialog;
   };
@@ -248,8 +258,8 @@
       this.tabs[s].setAttribute("aria-selected", String(s === status));
       this.tabs[s].tabIndex = s === status ? 0 : -1;
     }
-    this.section.querySelector("#cm-panel").setAttribute("aria-labelledby", "cm-tab-" + status);
-    this.list.setAttribute("aria-labelledby", "cm-tab-" + status);
+    this.section.querySelector("#commentd-mod-panel").setAttribute("aria-labelledby", "commentd-mod-tab-" + status);
+    this.list.setAttribute("aria-labelledby", "commentd-mod-tab-" + status);
     this.bulkButtons.forEach(function (b) { b.hidden = ACTIONS[b.getAttribute("data-action")] === status; });
     this.refresh();
   };
@@ -306,7 +316,7 @@
   };
   Queue.prototype.setSelected = function (li, on) {
     li.checkbox.checked = on;
-    li.classList.toggle("cm-sel", on);
+    li.classList.toggle("commentd-mod-sel", on);
   };
 
   Queue.prototype.afterChange = function () {
@@ -330,38 +340,41 @@
     if (!this.postUrl) return null;
     var path = c.slug.split("/").map(encodeURIComponent).join("/");
     var url = safeUrl(new URL(this.postUrl.replace("{slug}", path), location.href).href);
+    if (url && this.postUrl === this.askedUrl && !this.linkAllowed(url)) url = null;
     return url && c.status === "approved" ? url + "#comment-" + c.id : url;
   };
 
+  Queue.prototype.linkAllowed = function (url) { return this.linkOrigins.indexOf(originOf(url)) >= 0; };
+
   Queue.prototype.renderItem = function (c) {
     var self = this, author = c.author, website = author.website && safeUrl(author.website), link = this.postLink(c);
-    var body = h("div", { "class": "cm-body" });
+    var body = h("div", { "class": "commentd-mod-body" });
     body.innerHTML = c.body_html; /* sanitised by the service (nh3) */
     var checkbox = h("input", { type: "checkbox", "aria-label": t("select", { name: author.name }),
       onchange: function () { self.setSelected(li, checkbox.checked); self.afterChange(); } });
     var signals = c.reasons.length
-      ? h("div", { "class": "cm-signals" }, t("signals") + " (" + t("score", { score: Math.round(c.spam_score * 100) + "%" }) + ")",
+      ? h("div", { "class": "commentd-mod-signals" }, t("signals") + " (" + t("score", { score: Math.round(c.spam_score * 100) + "%" }) + ")",
         h("ul", null, c.reasons.map(function (r) { return h("li", null, r); })))
-      : h("div", { "class": "cm-signals cm-clean" }, t("noSignals"));
+      : h("div", { "class": "commentd-mod-signals commentd-mod-clean" }, t("noSignals"));
     var actions = Object.keys(ACTIONS).filter(function (a) { return ACTIONS[a] !== c.status; }).map(function (action) {
       var key = Object.keys(KEYS).filter(function (k) { return KEYS[k] === action; })[0];
-      return h("button", { "class": "cm-btn" + (action === "approve" ? " cm-primary" : action === "delete" ? " cm-danger" : ""),
+      return h("button", { "class": "commentd-mod-btn" + (action === "approve" ? " commentd-mod-primary" : action === "delete" ? " commentd-mod-danger" : ""),
         type: "button", "aria-keyshortcuts": key, title: key, onclick: function () { self.act([li], action); } },
         t(action === "spam" ? "spamAction" : action === "approve" && c.status === "spam" ? "notSpam" : action));
     });
-    var li = h("li", { "class": "cm-item", tabindex: "-1", "data-id": c.id, "aria-label": author.name },
+    var li = h("li", { "class": "commentd-mod-item", tabindex: "-1", "data-id": c.id, "aria-label": author.name },
       checkbox,
-      h("img", { "class": "cm-avatar", src: author.avatar, alt: "", width: "40", height: "40", loading: "lazy" }),
-      h("div", { "class": "cm-main" },
-        h("div", { "class": "cm-who" },
-          h("span", { "class": "cm-name" }, author.name),
+      h("img", { "class": "commentd-mod-avatar", src: author.avatar, alt: "", width: "40", height: "40", loading: "lazy" }),
+      h("div", { "class": "commentd-mod-main" },
+        h("div", { "class": "commentd-mod-who" },
+          h("span", { "class": "commentd-mod-name" }, author.name),
           h("a", { href: "mailto:" + c.email }, c.email),
           website ? h("a", { href: website, rel: "nofollow ugc noopener noreferrer", target: "_blank" }, website) : null),
-        h("div", { "class": "cm-meta" }, t("on") + " ",
+        h("div", { "class": "commentd-mod-meta" }, t("on") + " ",
           link ? h("a", { href: link }, c.slug) : h("span", null, c.slug), " · ", timeEl(c.created_at),
           c.parent_id ? " · " + t("inReplyTo", { id: c.parent_id }) : null,
           c.notify ? " · " + t("notify") : null),
-        body, signals, h("div", { "class": "cm-actions" }, actions)));
+        body, signals, h("div", { "class": "commentd-mod-actions" }, actions)));
     li.checkbox = checkbox;
     li.comment = c;
     return li;
@@ -371,7 +384,7 @@
     if (e.ctrlKey || e.metaKey || e.altKey || this.dialog.open || !this.section.isConnected) return;
     var target = e.target, tag = target.tagName;
     if (tag === "TEXTAREA" || tag === "SELECT" || (tag === "INPUT" && target.type !== "checkbox") || target.isContentEditable) return;
-    var items = this.items(), current = target.closest && target.closest(".cm-item");
+    var items = this.items(), current = target.closest && target.closest(".commentd-mod-item");
     var index = items.indexOf(current);
     if (e.key === "j" || e.key === "k") {
       var next = items[e.key === "j" ? index + 1 : Math.max(0, index - 1)] || items[e.key === "j" ? items.length - 1 : 0];

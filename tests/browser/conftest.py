@@ -7,7 +7,9 @@ Only SQLite here: these tests are slow and prove the widgets, not the database l
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +67,31 @@ def blog() -> Iterator[Any]:
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def blog_pages(blog: Any) -> dict[str, str]:
+    """Extra pages of the blog, by the path as the browser sends it (escapes as spelled):
+    a test adds {"/blog/%E8%AF%BB/": "<!doctype html>…"} and the blog's own origin serves it.
+    (A page fulfilled by Playwright instead would not be on the loopback address, and Chromium
+    would keep it from loading the service's scripts.)"""
+    pages: dict[str, str] = {}
+
+    class PageHandler(blog_server.BlogHandler):  # type: ignore[misc]
+        def send_head(self) -> Any:
+            page = pages.get(self.path.split("?", 1)[0])
+            if page is None:
+                return super().send_head()
+            body = page.replace(blog_server.DEFAULT_COMMENTS_URL, self.server.comments_url).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            return io.BytesIO(body)
+
+    blog.RequestHandlerClass = functools.partial(PageHandler, directory=str(blog_server.BLOG_DIR))
+    return pages
 
 
 @pytest.fixture

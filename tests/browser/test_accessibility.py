@@ -37,7 +37,7 @@ def test_the_comment_widget_passes_an_axe_audit(site: Site, new_context: Any, sc
     page.get_by_role("textbox", name="Email", exact=True).fill("dana@example.com")
     page.get_by_role("textbox", name="Comment", exact=True).fill("Mine, pending.")
     page.get_by_role("button", name="Post comment").click()
-    expect(page.locator(".cd-pending")).to_have_count(1)
+    expect(page.locator(".commentd-pending")).to_have_count(1)
     page.get_by_role("button", name="Reply to Maya").click()
     page.get_by_role("textbox", name="Email", exact=True).fill("not-an-email")
     page.get_by_role("button", name="Post comment").click()
@@ -62,7 +62,7 @@ def test_the_moderation_queue_passes_an_axe_audit(
 
     page.get_by_label("Moderation token").fill(serve_env["COMMENTD_ADMIN_TOKEN"])
     page.keyboard.press("Enter")
-    expect(page.locator(".cm-item")).to_have_count(2)
-    page.locator(".cm-item").first.get_by_role("checkbox").check()
+    expect(page.locator(".commentd-mod-item")).to_have_count(2)
+    page.locator(".commentd-mod-item").first.get_by_role("checkbox").check()
 
     assert violations(page, "#moderation") == []

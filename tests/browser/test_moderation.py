@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -30,11 +31,11 @@ def tab(page: Page, name: str) -> Any:
 
 def expect_counts(page: Page, **counts: int) -> None:
     for name, count in counts.items():
-        expect(tab(page, name.capitalize()).locator(".cm-count")).to_have_text(str(count))
+        expect(tab(page, name.capitalize()).locator(".commentd-mod-count")).to_have_text(str(count))
 
 
 def items(page: Page) -> Any:
-    return page.locator(".cm-item")
+    return page.locator(".commentd-mod-item")
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_the_author_approves_from_the_blogs_moderation_page_and_the_reader_sees_
     reader.get_by_role("textbox", name="Comment", exact=True).fill("Clamshells work!")
     reader.get_by_label("Save my name").check()
     reader.get_by_role("button", name="Post comment").click()
-    expect(reader.locator(".cd-pending")).to_have_count(1)
+    expect(reader.locator(".commentd-pending")).to_have_count(1)
     author = new_context().new_page()
 
     open_queue(author, site.page_url("/moderate.html"), token)
@@ -70,7 +71,7 @@ def test_the_author_approves_from_the_blogs_moderation_page_and_the_reader_sees_
     expect(item.get_by_role("link", name=ARTICLE_SLUG)).to_have_attribute(
         "href", site.page_url(ARTICLE)
     )
-    expect(item.locator(".cm-signals")).to_have_text("No spam signals.")
+    expect(item.locator(".commentd-mod-signals")).to_have_text("No spam signals.")
     item.get_by_role("button", name="Approve").click()
     expect(items(author)).to_have_count(0)
     expect(author.get_by_role("status")).to_have_text("Approved 1 comment.")
@@ -79,14 +80,14 @@ def test_the_author_approves_from_the_blogs_moderation_page_and_the_reader_sees_
 
     reader.reload()
     published = reader.locator(f"#comment-{approved['id']}")
-    expect(published.locator(".cd-body")).to_have_text("Clamshells work!")
-    expect(reader.locator(".cd-pending")).to_have_count(0)
-    expect(reader.locator(".cd-heading")).to_have_text("1 comment")
+    expect(published.locator(".commentd-body")).to_have_text("Clamshells work!")
+    expect(reader.locator(".commentd-pending")).to_have_count(0)
+    expect(reader.locator(".commentd-heading")).to_have_text("1 comment")
     expect(reader.locator(f"[data-commentd-count='{ARTICLE_SLUG}']")).to_have_text("1 comment")
     reader.get_by_role("button", name="Reply to Dana").click()
     reader.get_by_role("textbox", name="Comment", exact=True).fill("Thanks, glad they help.")
     reader.get_by_role("button", name="Post comment").click()
-    expect(published.locator(".cd-list .cd-pending .cd-body")).to_have_text(
+    expect(published.locator(".commentd-list .commentd-pending .commentd-body")).to_have_text(
         "Thanks, glad they help."
     )
     [reply] = site.queue("pending")
@@ -105,7 +106,7 @@ def test_bulk_selection_and_keyboard_shortcuts_move_comments_between_tabs(
     page.keyboard.press("x")
     page.keyboard.press("j")
     page.keyboard.press("x")
-    expect(page.locator(".cm-bulk")).to_contain_text("2 selected")
+    expect(page.locator(".commentd-mod-bulk")).to_contain_text("2 selected")
     page.keyboard.press("s")
 
     expect(items(page)).to_have_count(1)
@@ -118,12 +119,14 @@ def test_bulk_selection_and_keyboard_shortcuts_move_comments_between_tabs(
     page.keyboard.press("a")
     expect(page.get_by_role("status")).to_have_text("Approved 1 comment.")
     expect_counts(page, pending=0, approved=1, spam=2)
-    expect(page.locator(".cm-empty")).to_have_text("Nothing waits for you. The queue is clear.")
+    expect(page.locator(".commentd-mod-empty")).to_have_text(
+        "Nothing waits for you. The queue is clear."
+    )
 
     tab(page, "Spam").click()
     expect(items(page)).to_have_count(2)
     page.get_by_label("Select all shown").check()
-    page.locator(".cm-bulk").get_by_role("button", name="Reject").click()
+    page.locator(".commentd-mod-bulk").get_by_role("button", name="Reject").click()
     expect(page.get_by_role("status")).to_have_text("Rejected 2 comments.")
     expect_counts(page, spam=0, rejected=2)
     assert sorted(c["id"] for c in site.queue("rejected")) == ids[1:]
@@ -192,7 +195,7 @@ def test_spam_signals_are_shown(site: Site, page: Page, token: str) -> None:
     site.post(body="Cheap https://a.example and https://b.example")  # no form token, two links
     open_queue(page, site.page_url("/moderate.html"), token)
 
-    signals = items(page).first.locator(".cm-signals li")
+    signals = items(page).first.locator(".commentd-mod-signals li")
 
     expect(signals).to_have_text(
         ["no form token (not sent from the comment form)", "2 links, limit 2"]
@@ -207,7 +210,7 @@ def test_the_hosted_page_keeps_the_token_for_the_session_and_forgets_it_on_reque
         "console", lambda m: csp_errors.append(m.text) if "Content Security" in m.text else None
     )
     site.post(name="Ann")
-    page.goto(site.service + "/moderate?post_url=https://blog.example/{slug}/")
+    page.goto(site.service + f"/moderate?post_url={site.blog}/{{slug}}/")
     page.get_by_label("Moderation token").fill("not-the-token")
     page.keyboard.press("Enter")
     expect(page.get_by_role("alert")).to_have_text("That token was not accepted.")
@@ -216,7 +219,7 @@ def test_the_hosted_page_keeps_the_token_for_the_session_and_forgets_it_on_reque
     page.keyboard.press("Enter")
     expect(items(page)).to_have_count(1)
     expect(items(page).get_by_role("link", name=ARTICLE_SLUG)).to_have_attribute(
-        "href", f"https://blog.example/{ARTICLE_SLUG}/"
+        "href", f"{site.blog}/{ARTICLE_SLUG}/"
     )
     page.reload()
     expect(items(page)).to_have_count(1)  # still signed in: sessionStorage
@@ -247,3 +250,80 @@ def test_not_spam_restores_a_caught_comment_from_the_spam_tab(
         f"{site.service}/api/moderation/comments/{caught['id']}", headers=site.moderator, timeout=5
     ).json()
     assert stored["status"] == "approved"
+
+
+def slug_links(page: Page) -> list[str]:
+    """Where the first comment's post link leads ("" when its slug is plain text)."""
+    meta = items(page).first.locator(".commentd-mod-meta")
+    expect(meta).to_contain_text(ARTICLE_SLUG)
+    return [a.get_attribute("href") or "" for a in meta.get_by_role("link").all()] or [""]
+
+
+def open_with_post_url(page: Page, url: str, post_url: str) -> None:
+    page.goto(f"{url}?post_url={quote(post_url, safe='')}")
+    expect(items(page)).to_have_count(1)
+
+
+ELSEWHERE = [
+    "https://evil.example/{slug}",
+    "//evil.example/{slug}",
+    "javascript:alert(document.domain)//{slug}",
+    "data:text/html,{slug}",
+    "{blog}@evil.example/{slug}",  # userinfo: the host is evil.example
+    "{blog}.evil.example/{slug}",  # the blog's address as the start of another host
+    "{blog}{slug}",  # a slug that could end the host ("x.evil.example")
+    "https://evil.example/",  # no {slug}
+]
+
+
+def test_the_hosted_page_links_slugs_only_to_the_service_or_the_configured_blog(
+    site: Site, page: Page, token: str
+) -> None:
+    site.post(name="Ann")
+    open_queue(page, site.service + "/moderate", token)
+    assert slug_links(page) == [""]  # nothing configured: the slug is text
+
+    for post_url in ELSEWHERE:
+        open_with_post_url(page, site.service + "/moderate", post_url.replace("{blog}", site.blog))
+        assert slug_links(page) == [""], post_url
+    assert page.locator("a[href*='evil'], a[href^='javascript'], a[href^='data']").count() == 0
+
+    # The blog (an allowed origin) and the service itself are fine.
+    for post_url, href in [
+        (f"{site.blog}/p/{{slug}}.html", f"{site.blog}/p/{ARTICLE_SLUG}.html"),
+        ("/p/{slug}/", f"{site.service}/p/{ARTICLE_SLUG}/"),
+        (f"{site.service}/x?post={{slug}}", f"{site.service}/x?post={ARTICLE_SLUG}"),
+    ]:
+        open_with_post_url(page, site.service + "/moderate", post_url)
+        assert slug_links(page) == [href], post_url
+
+
+@pytest.mark.serve_env(COMMENTD_POST_URL="https://posts.example/{slug}/")
+def test_the_hosted_page_links_to_commentd_post_url_and_its_origin(
+    site: Site, page: Page, token: str
+) -> None:
+    site.post(name="Ann")
+    open_queue(page, site.service + "/moderate", token)
+    assert slug_links(page) == [f"https://posts.example/{ARTICLE_SLUG}/"]
+
+    open_with_post_url(page, site.service + "/moderate", "https://evil.example/{slug}")
+    assert slug_links(page) == [f"https://posts.example/{ARTICLE_SLUG}/"]
+    open_with_post_url(page, site.service + "/moderate", "https://posts.example/old/{slug}")
+    assert slug_links(page) == [f"https://posts.example/old/{ARTICLE_SLUG}"]
+
+
+def test_on_the_blog_post_url_may_only_lead_within_the_blog(
+    site: Site, page: Page, token: str
+) -> None:
+    site.post(name="Ann")
+    open_queue(page, site.page_url("/moderate.html"), token)
+    own = f"{site.blog}/posts/{ARTICLE_SLUG}.html"  # the page's data-post-url
+    assert slug_links(page) == [own]
+
+    for post_url in ELSEWHERE:
+        open_with_post_url(
+            page, site.page_url("/moderate.html"), post_url.replace("{blog}", site.blog)
+        )
+        assert slug_links(page) == [own], post_url
+    open_with_post_url(page, site.page_url("/moderate.html"), "/archive/{slug}/")
+    assert slug_links(page) == [f"{site.blog}/archive/{ARTICLE_SLUG}/"]
