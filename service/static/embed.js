@@ -87,6 +87,24 @@
   }
   function slugPath(slug) { return slug.split("/").map(encodeURIComponent).join("/"); }
 
+  /* A post's one slug, however its URL is spelled (API.md): percent-escapes decoded once (one
+   * that is not UTF-8 stays as written, in capitals), Unicode NFC, no "/" at either end. So the
+   * page /blog/%E8%AF%BB/, the same with %e8%af%bb, and data-slug="blog/读" are one post. */
+  function canonicalSlug(raw) {
+    var text = String(raw || "").replace(/(?:%[0-9a-f]{2})+/gi, function (run) {
+      var out = "", i = 0;
+      while (i < run.length) {
+        for (var n = Math.min(4, (run.length - i) / 3); n > 0; n--) {
+          try { out += decodeURIComponent(run.substr(i, n * 3)); i += n * 3; break; } catch (e) { /* shorter */ }
+        }
+        if (!n) { out += run.substr(i, 3).toUpperCase(); i += 3; }
+      }
+      return out;
+    });
+    return text.normalize("NFC").replace(/^\/+|\/+$/g, "");
+  }
+  function countSlug(el) { return canonicalSlug(el.getAttribute("data-commentd-count")); }
+
   var dark = "--_fg:var(--commentd-text,#e6edf3);--_muted:var(--commentd-muted,#9da7b3);" +
     "--_bg:var(--commentd-bg,#161b22);--_field:var(--commentd-field-bg,#0d1117);" +
     "--_line:var(--commentd-border,#30363d);--_accent:var(--commentd-accent,#58a6ff);" +
@@ -103,48 +121,54 @@
     "@media (prefers-color-scheme:dark){.commentd:not([data-theme=light]){" + dark + "}}" +
     ".commentd[data-theme=dark]{" + dark + "}" +
     ".commentd *{box-sizing:border-box}" +
-    ".commentd .cd-h{margin:0 0 1rem;font-size:1.25em;line-height:1.3}" +
-    ".cd-list{list-style:none;margin:0;padding:0}" +
-    ".cd-list .cd-list{margin-left:clamp(.6rem,4vw,2.75rem);padding-left:clamp(.5rem,2vw,1rem);border-left:2px solid var(--_line)}" +
-    ".cd-c{display:flex;gap:.75rem;padding:.75rem 0}.cd-c:focus{outline:none}" +
-    ".cd-item:target>.cd-c,.cd-c:focus-visible{background:var(--_soft);border-radius:var(--_r);outline:none}" +
-    ".cd-avatar{flex:none;width:2.5rem;height:2.5rem;border-radius:50%;background:var(--_soft)}" +
-    ".cd-main{min-width:0;flex:1}.cd-meta{display:flex;flex-wrap:wrap;gap:.1rem .6rem;align-items:baseline}" +
-    ".cd-name{font-weight:600;color:inherit}.cd-date,.cd-to{color:var(--_muted);font-size:.875em;text-decoration:none}" +
-    ".cd-date:hover{text-decoration:underline}" +
-    ".cd-badge{font-size:.75em;font-weight:600;padding:.05rem .5rem;border-radius:1rem;background:var(--_soft);color:var(--_muted);border:1px solid var(--_line)}" +
-    ".cd-pending>.cd-c .cd-body{opacity:.8}" +
-    ".cd-body>:first-child{margin-top:.2rem}.cd-body>:last-child{margin-bottom:.2rem}" +
-    ".cd-body a{color:var(--_accent)}.cd-body pre{overflow:auto;background:var(--_soft);padding:.5rem;border-radius:4px}" +
-    ".cd-body blockquote{margin:.5rem 0;padding-left:.75rem;border-left:3px solid var(--_line);color:var(--_muted)}" +
-    ".cd-link{font:inherit;font-size:.875em;background:none;border:0;padding:.25rem 0;color:var(--_accent);cursor:pointer;font-weight:600}" +
-    ".cd-link:hover{text-decoration:underline}" +
-    ".cd-empty,.cd-closed,.cd-note,.cd-hint{color:var(--_muted)}.cd-note,.cd-hint{font-size:.875em;margin:.25rem 0 1rem}" +
-    ".cd-form{margin-top:1.5rem;padding-top:1.25rem;border-top:1px solid var(--_line)}" +
-    ".cd-list .cd-form{margin:.25rem 0 1rem;padding:1rem;border:1px solid var(--_line);border-radius:var(--_r)}" +
-    ".cd-row{display:grid;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));gap:0 1rem}" +
-    ".cd-field{margin-bottom:.9rem}.cd-field label{display:block;font-weight:600;margin-bottom:.25rem}" +
-    ".cd-field input,.cd-field textarea{width:100%;font:inherit;font-size:max(16px,1em);color:inherit;background:var(--_field);" +
+    ".commentd .commentd-h{margin:0 0 1rem;font-size:1.25em;line-height:1.3}" +
+    ".commentd-list{list-style:none;margin:0;padding:0}" +
+    ".commentd-list .commentd-list{margin-left:clamp(.6rem,4vw,2.75rem);padding-left:clamp(.5rem,2vw,1rem);border-left:2px solid var(--_line)}" +
+    ".commentd-c{display:flex;gap:.75rem;padding:.75rem 0}.commentd-c:focus{outline:none}" +
+    ".commentd-item:target>.commentd-c,.commentd-c:focus-visible{background:var(--_soft);border-radius:var(--_r);outline:none}" +
+    ".commentd-avatar{flex:none;width:2.5rem;height:2.5rem;border-radius:50%;background:var(--_soft)}" +
+    ".commentd-main{min-width:0;flex:1}.commentd-meta{display:flex;flex-wrap:wrap;gap:.1rem .6rem;align-items:baseline}" +
+    ".commentd-name{font-weight:600;color:inherit}.commentd-date,.commentd-to{color:var(--_muted);font-size:.875em;text-decoration:none}" +
+    ".commentd-date:hover{text-decoration:underline}" +
+    ".commentd-badge{font-size:.75em;font-weight:600;padding:.05rem .5rem;border-radius:1rem;background:var(--_soft);color:var(--_muted);border:1px solid var(--_line)}" +
+    ".commentd-pending>.commentd-c .commentd-body{opacity:.8}" +
+    ".commentd-body>:first-child{margin-top:.2rem}.commentd-body>:last-child{margin-bottom:.2rem}" +
+    ".commentd-body a{color:var(--_accent)}.commentd-body pre{overflow:auto;background:var(--_soft);padding:.5rem;border-radius:4px}" +
+    ".commentd-body blockquote{margin:.5rem 0;padding-left:.75rem;border-left:3px solid var(--_line);color:var(--_muted)}" +
+    ".commentd-link{font:inherit;font-size:.875em;background:none;border:0;padding:.25rem 0;color:var(--_accent);cursor:pointer;font-weight:600}" +
+    ".commentd-link:hover{text-decoration:underline}" +
+    ".commentd-empty,.commentd-closed,.commentd-note,.commentd-hint{color:var(--_muted)}.commentd-note,.commentd-hint{font-size:.875em;margin:.25rem 0 1rem}" +
+    ".commentd-form{margin-top:1.5rem;padding-top:1.25rem;border-top:1px solid var(--_line)}" +
+    ".commentd-list .commentd-form{margin:.25rem 0 1rem;padding:1rem;border:1px solid var(--_line);border-radius:var(--_r)}" +
+    ".commentd-row{display:grid;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));gap:0 1rem}" +
+    ".commentd-field{margin-bottom:.9rem}.commentd-field label{display:block;font-weight:600;margin-bottom:.25rem}" +
+    ".commentd-field input,.commentd-field textarea{width:100%;font:inherit;font-size:max(16px,1em);color:inherit;background:var(--_field);" +
     "border:1px solid var(--_line);border-radius:calc(var(--_r) * .75);padding:.55rem .7rem}" +
-    ".cd-field textarea{min-height:8rem;resize:vertical}" +
-    ".commentd :focus-visible,.cd-field :focus{outline:3px solid var(--_accent);outline-offset:1px}" +
-    ".cd-field [aria-invalid=true]{border-color:var(--_err);border-width:2px}" +
-    ".cd-err{color:var(--_err);font-size:.875em;margin:.25rem 0 0;font-weight:600}.cd-err:empty{display:none}" +
-    ".cd-check{display:flex;gap:.5rem;align-items:flex-start;margin:.4rem 0}.cd-check input{width:1.1rem;height:1.1rem;margin-top:.2rem;flex:none}" +
-    ".cd-actions{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;margin-top:1rem}" +
-    ".cd-btn{font:inherit;font-weight:600;min-height:2.75rem;padding:.5rem 1.25rem;border-radius:calc(var(--_r) * .75);" +
+    ".commentd-field textarea{min-height:8rem;resize:vertical}" +
+    ".commentd :focus-visible,.commentd-field :focus{outline:3px solid var(--_accent);outline-offset:1px}" +
+    ".commentd-field [aria-invalid=true]{border-color:var(--_err);border-width:2px}" +
+    ".commentd-err{color:var(--_err);font-size:.875em;margin:.25rem 0 0;font-weight:600}.commentd-err:empty{display:none}" +
+    ".commentd-check{display:flex;gap:.5rem;align-items:flex-start;margin:.4rem 0}.commentd-check input{width:1.1rem;height:1.1rem;margin-top:.2rem;flex:none}" +
+    ".commentd-actions{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;margin-top:1rem}" +
+    ".commentd-btn{font:inherit;font-weight:600;min-height:2.75rem;padding:.5rem 1.25rem;border-radius:calc(var(--_r) * .75);" +
     "border:1px solid var(--_accent);background:var(--_accent);color:var(--_on-accent);cursor:pointer}" +
-    ".cd-btn[disabled]{opacity:.6;cursor:progress}.cd-btn.cd-quiet{background:transparent;color:var(--_accent)}" +
-    ".cd-status{margin:.75rem 0 0;font-weight:600}.cd-status.cd-bad{color:var(--_err)}" +
-    ".cd-hp{position:absolute!important;left:-10000px;top:auto;width:1px;height:1px;overflow:hidden}";
+    ".commentd-btn[disabled]{opacity:.6;cursor:progress}.commentd-btn.commentd-quiet{background:transparent;color:var(--_accent)}" +
+    ".commentd-status{margin:.75rem 0 0;font-weight:600}.commentd-status.commentd-bad{color:var(--_err)}" +
+    ".commentd-hp{position:absolute!important;left:-10000px;top:auto;width:1px;height:1px;overflow:hidden}";
 
   /* ---- the comment section ---------------------------------------------------------- */
 
   function CommentSection(root) {
     this.root = root;
-    this.slug = root.getAttribute("data-slug") || location.pathname;
+    var given = root.getAttribute("data-slug") || location.pathname;
+    this.slug = canonicalSlug(given);
     this.maxDepth = Math.max(1, parseInt(root.getAttribute("data-max-depth"), 10) || 4);
     this.pendingKey = "pending." + this.slug;
+    /* Kept under the slug as written before slugs were canonical: carry it over. */
+    if (given !== this.slug && store.get("pending." + given)) {
+      store.set(this.pendingKey, (store.get(this.pendingKey) || []).concat(store.get("pending." + given)));
+      store.set("pending." + given, null);
+    }
     this.approved = [];
     this.replyTo = null;
     this.formToken = null;
@@ -156,13 +180,13 @@
   CommentSection.prototype.build = function () {
     var self = this;
     this.level = Math.min(5, Math.max(1, parseInt(this.root.getAttribute("data-heading-level"), 10) || 2));
-    this.heading = h("h" + this.level, { "class": "cd-h cd-heading", id: "cd-heading" }, t("heading_zero"));
-    this.list = h("ol", { "class": "cd-list" });
-    this.info = h("p", { "class": "cd-empty", text: t("loading") });
-    this.section = h("section", { "class": "commentd", "aria-labelledby": "cd-heading",
+    this.heading = h("h" + this.level, { "class": "commentd-h commentd-heading", id: "commentd-heading" }, t("heading_zero"));
+    this.list = h("ol", { "class": "commentd-list" });
+    this.info = h("p", { "class": "commentd-empty", text: t("loading") });
+    this.section = h("section", { "class": "commentd", "aria-labelledby": "commentd-heading",
       "data-theme": this.root.getAttribute("data-theme") }, this.heading, this.info, this.list);
     this.form = this.buildForm();
-    this.closedNote = h("p", { "class": "cd-closed", hidden: true, text: t("closed") });
+    this.closedNote = h("p", { "class": "commentd-closed", hidden: true, text: t("closed") });
     this.section.append(this.form, this.closedNote);
     this.root.replaceChildren(this.section);
     window.addEventListener("storage", function (e) {
@@ -171,45 +195,45 @@
   };
 
   CommentSection.prototype.field = function (name, type, required, attrs) {
-    var id = "cd-" + name, errId = id + "-error";
+    var id = "commentd-" + name, errId = id + "-error";
     var input = h(type === "textarea" ? "textarea" : "input", Object.assign({
       id: id, name: name, type: type === "textarea" ? null : type, required: required,
-      "aria-describedby": errId + (name === "body" ? " cd-body-hint" : "")
+      "aria-describedby": errId + (name === "body" ? " commentd-body-hint" : "")
     }, attrs));
     var label = h("label", { "for": id }, t(name), required ? h("span", { "aria-hidden": "true" }, " *") : null);
     this.inputs[name] = input;
-    this.errors[name] = h("p", { "class": "cd-err", id: errId });
-    return h("div", { "class": "cd-field" }, label, input, this.errors[name]);
+    this.errors[name] = h("p", { "class": "commentd-err", id: errId });
+    return h("div", { "class": "commentd-field" }, label, input, this.errors[name]);
   };
 
   CommentSection.prototype.buildForm = function () {
     var self = this, saved = store.get("author") || {};
     this.inputs = {};
     this.errors = {};
-    this.formHeading = h("h" + (this.level + 1), { "class": "cd-h", id: "cd-form-heading" }, t("formHeading"));
-    this.status = h("p", { "class": "cd-status", role: "status", "aria-live": "polite" });
-    this.submitButton = h("button", { "class": "cd-btn", type: "submit" }, t("submit"));
-    this.cancelButton = h("button", { "class": "cd-btn cd-quiet", type: "button", hidden: true,
+    this.formHeading = h("h" + (this.level + 1), { "class": "commentd-h", id: "commentd-form-heading" }, t("formHeading"));
+    this.status = h("p", { "class": "commentd-status", role: "status", "aria-live": "polite" });
+    this.submitButton = h("button", { "class": "commentd-btn", type: "submit" }, t("submit"));
+    this.cancelButton = h("button", { "class": "commentd-btn commentd-quiet", type: "button", hidden: true,
       onclick: function () { self.closeReply(true); } }, t("cancel"));
-    this.notify = h("input", { type: "checkbox", id: "cd-notify", name: "notify" });
-    this.remember = h("input", { type: "checkbox", id: "cd-remember", checked: !!saved.name });
-    var form = h("form", { "class": "cd-form", novalidate: true, "aria-labelledby": "cd-form-heading",
+    this.notify = h("input", { type: "checkbox", id: "commentd-notify", name: "notify" });
+    this.remember = h("input", { type: "checkbox", id: "commentd-remember", checked: !!saved.name });
+    var form = h("form", { "class": "commentd-form", novalidate: true, "aria-labelledby": "commentd-form-heading",
       onsubmit: function (e) { e.preventDefault(); self.submit(); },
       onkeydown: function (e) { if (e.key === "Escape" && self.replyTo) self.closeReply(true); } },
       this.formHeading,
-      h("p", { "class": "cd-note", text: t("note") }),
-      h("div", { "class": "cd-row" },
+      h("p", { "class": "commentd-note", text: t("note") }),
+      h("div", { "class": "commentd-row" },
         this.field("name", "text", true, { autocomplete: "name", maxlength: 80 }),
         this.field("email", "email", true, { autocomplete: "email", maxlength: 254 }),
         this.field("website", "url", false, { autocomplete: "url", maxlength: 300, placeholder: "https://" })),
       this.field("body", "textarea", true, { rows: 5, maxlength: 5000 }),
-      h("p", { "class": "cd-hint", id: "cd-body-hint", text: t("bodyHint") }),
+      h("p", { "class": "commentd-hint", id: "commentd-body-hint", text: t("bodyHint") }),
       /* The bot trap: off screen, out of the tab order, hidden from assistive technology. */
-      h("div", { "class": "cd-hp", "aria-hidden": "true" },
+      h("div", { "class": "commentd-hp", "aria-hidden": "true" },
         h("label", null, t("honeypot"), h("input", { name: "url2", type: "text", tabindex: "-1", autocomplete: "off" }))),
-      h("div", { "class": "cd-check" }, this.notify, h("label", { "for": "cd-notify", text: t("notify") })),
-      h("div", { "class": "cd-check" }, this.remember, h("label", { "for": "cd-remember", text: t("remember") })),
-      h("div", { "class": "cd-actions" }, this.submitButton, this.cancelButton),
+      h("div", { "class": "commentd-check" }, this.notify, h("label", { "for": "commentd-notify", text: t("notify") })),
+      h("div", { "class": "commentd-check" }, this.remember, h("label", { "for": "commentd-remember", text: t("remember") })),
+      h("div", { "class": "commentd-actions" }, this.submitButton, this.cancelButton),
       this.status);
     this.honeypot = form.querySelector("[name=url2]");
     ["name", "email", "website"].forEach(function (k) { if (saved[k]) self.inputs[k].value = saved[k]; });
@@ -224,11 +248,52 @@
       .catch(function () { /* posting still works without one; the service only grows wary */ });
   };
 
+  /* The reader's own comments that the public list does not show (yet): kept in this browser,
+   * each with the commenter_token that posted it, until the service says what became of it. */
   CommentSection.prototype.ownPending = function () {
-    var month = 30 * 86400 * 1000, approved = {};
-    this.approved.forEach(function (c) { approved[c.id] = true; });
-    return (store.get(this.pendingKey) || []).filter(function (p) {
-      return !approved[p.comment.id] && Date.now() - p.saved_at < month;
+    var listed = {};
+    this.approved.forEach(function (c) { listed[c.id] = true; });
+    return (store.get(this.pendingKey) || []).filter(function (p) { return !listed[p.comment.id]; });
+  };
+
+  CommentSection.prototype.keepOwn = function (own) { store.set(this.pendingKey, own.length ? own : null); };
+
+  /* Asks the service about the reader's own waiting comments (GET …/comments/mine, with their
+   * token): still waiting, published, or gone (rejected, spam, deleted), which stop showing.
+   * Without an answer, each stays as it was. */
+  CommentSection.prototype.checkOwn = function () {
+    var self = this, lastToken = store.get("token"), asks = [];
+    var tokenOf = function (p) { return p.token || lastToken; };
+    var byToken = {};
+    this.ownPending().forEach(function (p) {
+      if (tokenOf(p)) (byToken[tokenOf(p)] = byToken[tokenOf(p)] || []).push(p.comment.id);
+    });
+    Object.keys(byToken).forEach(function (token) {
+      for (var i = 0; i < byToken[token].length; i += 50) asks.push({ token: token, ids: byToken[token].slice(i, i + 50) });
+    });
+    if (!asks.length) return Promise.resolve();
+    var answered = {}, status = {};
+    return Promise.all(asks.map(function (ask) {
+      var query = ask.ids.map(function (id) { return "id=" + encodeURIComponent(id); }).join("&");
+      return fetch(base + "/api/posts/" + slugPath(self.slug) + "/comments/mine?" + query,
+        { cache: "no-store", headers: { Authorization: "Commenter " + ask.token } })
+        .then(function (r) {
+          /* 401: the service knows no such token, so none of these comments is there. */
+          if (r.status !== 200 && r.status !== 401) return;
+          return (r.status === 200 ? r.json() : Promise.resolve({ comments: [] })).then(function (d) {
+            ask.ids.forEach(function (id) { answered[ask.token + " " + id] = true; });
+            d.comments.forEach(function (c) { status[ask.token + " " + c.id] = c.status; });
+          });
+        })
+        .catch(function () { /* unknown for now: keep showing them */ });
+    })).then(function () {
+      self.keepOwn(self.ownPending().filter(function (p) {
+        var key = tokenOf(p) + " " + p.comment.id;
+        if (!answered[key]) return true;
+        p.status = status[key];
+        return !!p.status;
+      }));
+      self.render();
     });
   };
 
@@ -241,14 +306,15 @@
         self.approved = data.comments;
         self.loaded = true;
         self.setClosed(!!data.closed);
-        store.set(self.pendingKey, self.ownPending().length ? self.ownPending() : null);
+        self.keepOwn(self.ownPending());
         self.render();
         var target = location.hash && document.getElementById(location.hash.slice(1));
         if (target) target.scrollIntoView();
+        if (waiting) self.checkOwn();
       })
       .catch(function () {
         self.info.replaceChildren(t("loadFailed") + " ",
-          h("button", { "class": "cd-link", type: "button", onclick: function () { self.load(); } }, t("retry")));
+          h("button", { "class": "commentd-link", type: "button", onclick: function () { self.load(); } }, t("retry")));
         self.render(true);
       });
   };
@@ -256,7 +322,9 @@
   CommentSection.prototype.render = function (keepInfo) {
     var self = this, all = [], children = {}, byId = {};
     this.approved.forEach(function (c) { all.push({ c: c }); });
-    this.ownPending().forEach(function (p) { all.push({ c: p.comment, pending: true }); });
+    this.ownPending().forEach(function (p) { all.push({ c: p.comment, pending: p.status !== "approved" }); });
+    /* One order for everything, the reader's own comments among the others: by date. */
+    all.sort(function (a, b) { return Date.parse(a.c.created_at) - Date.parse(b.c.created_at) || a.c.id - b.c.id; });
     all.forEach(function (e) { byId[e.c.id] = e; });
     all.forEach(function (e) {
       var parent = e.c.parent_id != null && byId[e.c.parent_id] ? e.c.parent_id : "top";
@@ -269,7 +337,7 @@
         var li = self.renderComment(e, flat ? byId[parentId].c : null);
         ol.append(li);
         if (!children[e.c.id]) return;
-        if (depth < self.maxDepth) fill(e.c.id, li.appendChild(h("ol", { "class": "cd-list" })), depth + 1, false);
+        if (depth < self.maxDepth) fill(e.c.id, li.appendChild(h("ol", { "class": "commentd-list" })), depth + 1, false);
         else fill(e.c.id, ol, depth, true);
       });
     }
@@ -278,7 +346,7 @@
     var n = this.approved.length, slug = this.slug;
     this.heading.textContent = n ? plural("heading", n) : t("heading_zero");
     if (this.loaded) countLinks().forEach(function (el) {
-      if (el.getAttribute("data-commentd-count") === slug) el.textContent = plural("count", n);
+      if (countSlug(el) === slug) el.textContent = plural("count", n);
     });
     if (!keepInfo) {
       this.info.textContent = all.length ? "" : t("empty");
@@ -288,21 +356,21 @@
 
   CommentSection.prototype.renderComment = function (entry, flattenedUnder) {
     var self = this, c = entry.c, author = c.author || {}, url = author.website && safeUrl(author.website);
-    var name = url ? h("a", { "class": "cd-name", href: url, rel: "nofollow ugc noopener" }, author.name)
-      : h("span", { "class": "cd-name" }, author.name);
-    var body = h("div", { "class": "cd-body" });
+    var name = url ? h("a", { "class": "commentd-name", href: url, rel: "nofollow ugc noopener" }, author.name)
+      : h("span", { "class": "commentd-name" }, author.name);
+    var body = h("div", { "class": "commentd-body" });
     body.innerHTML = c.body_html; /* sanitised by the service (nh3): the one HTML we insert */
-    var reply = entry.pending || this.closed ? null : h("button", { "class": "cd-link", type: "button", "aria-expanded": "false",
+    var reply = entry.pending || this.closed ? null : h("button", { "class": "commentd-link", type: "button", "aria-expanded": "false",
       "aria-label": t("replyTo", { name: author.name }),
       onclick: function () { self.openReply(c, li, reply); } }, t("reply"));
-    var li = h("li", { "class": "cd-item" + (entry.pending ? " cd-pending" : ""), id: "comment-" + c.id },
-      h("article", { "class": "cd-c", tabindex: "-1", "aria-label": author.name },
-        h("img", { "class": "cd-avatar", src: author.avatar, alt: "", width: "40", height: "40", loading: "lazy" }),
-        h("div", { "class": "cd-main" },
-          h("header", { "class": "cd-meta" }, name,
-            flattenedUnder ? h("span", { "class": "cd-to" }, t("inReplyTo", { name: flattenedUnder.author.name })) : null,
-            h("a", { "class": "cd-date", href: "#comment-" + c.id }, timeEl(c.created_at)),
-            entry.pending ? h("span", { "class": "cd-badge" }, t("pending")) : null),
+    var li = h("li", { "class": "commentd-item" + (entry.pending ? " commentd-pending" : ""), id: "comment-" + c.id },
+      h("article", { "class": "commentd-c", tabindex: "-1", "aria-label": author.name },
+        h("img", { "class": "commentd-avatar", src: author.avatar, alt: "", width: "40", height: "40", loading: "lazy" }),
+        h("div", { "class": "commentd-main" },
+          h("header", { "class": "commentd-meta" }, name,
+            flattenedUnder ? h("span", { "class": "commentd-to" }, t("inReplyTo", { name: flattenedUnder.author.name })) : null,
+            h("a", { "class": "commentd-date", href: "#comment-" + c.id }, timeEl(c.created_at)),
+            entry.pending ? h("span", { "class": "commentd-badge" }, t("pending")) : null),
           body, reply)));
     return li;
   };
@@ -313,7 +381,7 @@
     this.formHeading.textContent = t("replyHeading", { name: comment.author.name });
     this.cancelButton.hidden = false;
     button.setAttribute("aria-expanded", "true");
-    li.querySelector(".cd-c").after(this.form);
+    li.querySelector(".commentd-c").after(this.form);
     var inputs = this.inputs;
     (["name", "email", "body"].map(function (k) { return inputs[k]; }).filter(function (i) { return !i.value.trim(); })[0] || inputs.body).focus();
   };
@@ -345,7 +413,7 @@
 
   CommentSection.prototype.say = function (text, bad) {
     this.status.textContent = text;
-    this.status.className = "cd-status" + (bad ? " cd-bad" : "");
+    this.status.className = "commentd-status" + (bad ? " commentd-bad" : "");
   };
 
   CommentSection.prototype.checkLocally = function (v) {
@@ -426,7 +494,7 @@
     store.set("author", this.remember.checked ? { name: v.name, email: v.email, website: v.website } : null);
     var comment = body.comment;
     if (body.status === "approved") this.approved.push(comment);
-    else store.set(this.pendingKey, this.ownPending().concat([{ comment: comment, saved_at: Date.now() }]));
+    else this.keepOwn(this.ownPending().concat([{ comment: comment, saved_at: Date.now(), token: body.commenter_token }]));
     this.inputs.body.value = "";
     this.notify.checked = false;
     this.showErrors({});
@@ -434,7 +502,7 @@
     this.formToken = null;
     this.fetchFormToken();
     var mine = document.getElementById("comment-" + comment.id);
-    if (mine) mine.querySelector(".cd-c").focus();
+    if (mine) mine.querySelector(".commentd-c").focus();
     this.say(body.status === "approved" ? t("thanksApproved") : t("thanksPending"));
   };
 
@@ -445,13 +513,13 @@
   /* skip: the slug whose comments this page lists anyway (its count comes from that list). */
   function fillCounts(skip) {
     var els = countLinks();
-    var slugs = els.map(function (el) { return el.getAttribute("data-commentd-count"); })
+    var slugs = els.map(countSlug)
       .filter(function (s, i, all) { return s && s !== skip && all.indexOf(s) === i; });
     for (var i = 0; i < slugs.length; i += 100) {
       var query = slugs.slice(i, i + 100).map(function (s) { return "slug=" + encodeURIComponent(s); }).join("&");
       fetch(base + "/api/counts?" + query).then(function (r) { return r.ok ? r.json() : {}; }).then(function (counts) {
         els.forEach(function (el) {
-          var n = counts[el.getAttribute("data-commentd-count")];
+          var n = counts[countSlug(el)];
           if (typeof n === "number") el.textContent = plural("count", n);
         });
       }).catch(function () { /* the page keeps whatever text it had */ });

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
 from blogsite import ARTICLE, ARTICLE_SLUG, Site  # noqa: E402
+
+from tests.conftest import start_server  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -45,14 +48,16 @@ def test_a_reader_posts_and_sees_their_pending_comment_even_after_a_reload(
     page.get_by_role("button", name="Post comment").click()
 
     expect(page.get_by_role("status")).to_have_text("Thanks! Your comment is awaiting moderation.")
-    mine = page.locator(".cd-item.cd-pending")
+    mine = page.locator(".commentd-item.commentd-pending")
     expect(mine).to_have_count(1)
-    expect(mine.locator(".cd-name")).to_have_text("Dana")
-    expect(mine.locator(".cd-badge")).to_have_text("Awaiting moderation")
-    expect(mine.locator(".cd-body strong")).to_have_text("really")
+    expect(mine.locator(".commentd-name")).to_have_text("Dana")
+    expect(mine.locator(".commentd-badge")).to_have_text("Awaiting moderation")
+    expect(mine.locator(".commentd-body strong")).to_have_text("really")
     expect(field(page, "Comment")).to_have_value("")
     page.reload()
-    expect(page.locator(".cd-item.cd-pending .cd-body")).to_have_text("Pigeon pose really helps.")
+    expect(page.locator(".commentd-item.commentd-pending .commentd-body")).to_have_text(
+        "Pigeon pose really helps."
+    )
     [stored] = site.queue("pending")
     assert {k: stored[k] for k in ("slug", "email", "body", "status", "notify", "reasons")} == {
         "slug": ARTICLE_SLUG,
@@ -75,9 +80,9 @@ def test_a_bad_email_is_refused_in_place_and_everything_typed_is_kept(
     email = field(page, "Email")
     expect(email).to_have_attribute("aria-invalid", "true")
     expect(email).to_be_focused()
-    message = page.locator("#cd-email-error")
+    message = page.locator("#commentd-email-error")
     expect(message).to_contain_text("It should have a period")  # the service's own words
-    assert "cd-email-error" in (email.get_attribute("aria-describedby") or "").split()
+    assert "commentd-email-error" in (email.get_attribute("aria-describedby") or "").split()
     expect(field(page, "Name")).not_to_have_attribute("aria-invalid", "true")
     expect(page.get_by_role("status")).to_have_text("Please check the marked fields.")
     expect(field(page, "Name")).to_have_value("Dana")
@@ -105,8 +110,8 @@ def test_empty_required_fields_are_marked_without_asking_the_service(
         ("Email", "Please enter your email address."),
     ]:
         expect(field(page, label)).to_have_attribute("aria-invalid", "true")
-        expect(page.locator(f"#cd-{label.lower()}-error")).to_have_text(text)
-    expect(page.locator("#cd-body-error")).to_have_text("Please write a comment.")
+        expect(page.locator(f"#commentd-{label.lower()}-error")).to_have_text(text)
+    expect(page.locator("#commentd-body-error")).to_have_text("Please write a comment.")
     expect(field(page, "Name")).to_be_focused()
     assert site.queue("pending") == []
 
@@ -115,7 +120,7 @@ def test_a_reader_replies_to_an_approved_comment_under_it(site: Site, page: Page
     parent = site.post(name="Author", email="author@example.com", body="Ask me anything.")["id"]
     site.moderate(parent, "approve")
     page.goto(site.page_url(ARTICLE))
-    expect(page.locator(".cd-heading")).to_have_text("1 comment")
+    expect(page.locator(".commentd-heading")).to_have_text("1 comment")
 
     reply_button = page.get_by_role("button", name="Reply to Author")
     reply_button.click()
@@ -133,8 +138,8 @@ def test_a_reader_replies_to_an_approved_comment_under_it(site: Site, page: Page
     fill_comment(page, name="Sam", email="sam@example.com", body="Does it help knees too?")
     page.get_by_role("button", name="Post comment").click()
 
-    reply = page.locator(f"#comment-{parent} .cd-list .cd-item.cd-pending")
-    expect(reply.locator(".cd-body")).to_have_text("Does it help knees too?")
+    reply = page.locator(f"#comment-{parent} .commentd-list .commentd-item.commentd-pending")
+    expect(reply.locator(".commentd-body")).to_have_text("Does it help knees too?")
     [stored] = site.queue("pending")
     assert (stored["parent_id"], stored["author"]["name"]) == (parent, "Sam")
     expect(form.locator("h3")).to_have_text("Leave a comment")  # the form went back home
@@ -211,7 +216,7 @@ def test_commenter_text_is_shown_as_text_and_their_link_is_nofollow_ugc(
 
     page.goto(site.page_url(ARTICLE))
 
-    author = page.locator(f"#comment-{comment['id']} .cd-name")
+    author = page.locator(f"#comment-{comment['id']} .commentd-name")
     expect(author).to_have_text(name)
     assert author.evaluate("a => [a.tagName, a.href, a.rel, a.children.length]") == [
         "A",
@@ -219,7 +224,7 @@ def test_commenter_text_is_shown_as_text_and_their_link_is_nofollow_ugc(
         "nofollow ugc noopener",
         0,
     ]
-    body = page.locator(f"#comment-{comment['id']} .cd-body")
+    body = page.locator(f"#comment-{comment['id']} .commentd-body")
     expect(body).to_contain_text("<script>window.pwned=1</script>")
     assert body.locator("script").count() == 0
     expect(body.locator("strong")).to_have_text("hi")
@@ -278,7 +283,7 @@ def test_comments_that_cannot_be_loaded_say_so_and_a_retry_loads_them(
     expect(comment_form(page)).to_be_visible()
     page.unroute("**/api/posts/**")
     page.get_by_role("button", name="Try again").click()
-    expect(page.locator(".cd-body")).to_have_text("Here all along.")
+    expect(page.locator(".commentd-body")).to_have_text("Here all along.")
     expect(page.locator("#comments")).not_to_contain_text("could not be loaded")
 
 
@@ -349,7 +354,7 @@ def test_on_a_phone_the_widget_fits_the_screen(site: Site, new_context: Any) -> 
 
     page.goto(site.page_url(ARTICLE))
 
-    expect(page.locator(".cd-item")).to_have_count(1)
+    expect(page.locator(".commentd-item")).to_have_count(1)
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     name_box = field(page, "Name").bounding_box()
     assert name_box is not None and name_box["width"] > 250  # one field per row
@@ -361,15 +366,15 @@ def test_the_widget_asks_nothing_of_any_third_party(site: Site, page: Page) -> N
     page.on("request", lambda r: origins.add("/".join(r.url.split("/")[:3])))
 
     page.goto(site.page_url(ARTICLE))
-    expect(page.locator(".cd-avatar")).to_have_count(1)
-    page.locator(".cd-avatar").evaluate("img => img.decode()")
+    expect(page.locator(".commentd-avatar")).to_have_count(1)
+    page.locator(".commentd-avatar").evaluate("img => img.decode()")
 
     assert origins == {site.blog, site.service}
 
 
 NESTING_DEPTH = """li => {
     let depth = 0;
-    for (let item = li; item; item = item.parentElement.closest(".cd-item")) depth++;
+    for (let item = li; item; item = item.parentElement.closest(".commentd-item")) depth++;
     return depth;
 }"""
 
@@ -383,10 +388,12 @@ def test_deep_replies_stop_nesting_at_the_maximum_depth(site: Site, page: Page) 
 
     page.goto(site.page_url(ARTICLE))
 
-    expect(page.locator(".cd-item")).to_have_count(6)
+    expect(page.locator(".commentd-item")).to_have_count(6)
     depths = [page.locator(f"#comment-{i}").evaluate(NESTING_DEPTH) for i in ids]
     assert depths == [1, 2, 3, 4, 4, 4]  # data-max-depth defaults to 4
-    labels = [page.locator(f"#comment-{i} > .cd-c .cd-to").all_inner_texts() for i in ids]
+    labels = [
+        page.locator(f"#comment-{i} > .commentd-c .commentd-to").all_inner_texts() for i in ids
+    ]
     assert labels == [[], [], [], [], ["in reply to Level 4"], ["in reply to Level 5"]]
 
 
@@ -413,7 +420,70 @@ def test_a_closed_post_shows_its_comments_without_a_form_and_a_reader_typing_kee
     page.context.new_cdp_session(page).send("Network.clearBrowserCache")
     page.reload()
     expect(page.locator("#comments")).to_contain_text("Before closing")
-    expect(page.locator(".cd-closed")).to_be_visible()
-    expect(page.locator(".cd-closed")).to_have_text("Comments on this post are closed.")
+    expect(page.locator(".commentd-closed")).to_be_visible()
+    expect(page.locator(".commentd-closed")).to_have_text("Comments on this post are closed.")
     expect(comment_form(page)).to_be_hidden()
     expect(page.get_by_role("button", name="Reply to Dana")).to_have_count(0)
+
+
+def readme_snippet() -> str:
+    """The embedding snippet of the README's "Comments on a post", pointed at port 8080."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Comments on a post", 1)[1]
+    snippet = section.split("```html\n", 1)[1].split("```", 1)[0]
+    return snippet.replace("https://comments.example.com", "http://127.0.0.1:8080")
+
+
+def shown_text(page: Page) -> str:
+    """What the comments container shows, as rendered (innerText: a `<noscript>` counts only
+    when scripts are off; Playwright's own text matching never reads one)."""
+    return str(page.locator("#comments").evaluate("e => e.innerText")).strip()
+
+
+def test_the_readme_snippet_says_only_true_things_without_scripts_or_service(
+    site: Site,
+    new_context: Any,
+    blog_pages: dict[str, str],
+    live_server: Any,
+    serve_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    blog_pages["/readme-post.html"] = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A post</title>'
+        f"</head><body><article><p>The post.</p></article>{readme_snippet()}</body></html>"
+    )
+    site.moderate(site.post(body="Here all along.")["id"], "approve")
+    url = site.page_url("/readme-post.html")
+    # Scripts off: the reader is told why there are no comments.
+    no_script = new_context(java_script_enabled=False).new_page()
+    no_script.goto(url)
+    assert "JavaScript" in shown_text(no_script)
+    # Scripts on, the service up: the comments, and no word about JavaScript.
+    visitor = new_context().new_page()
+    visitor.goto(url)
+    expect(visitor.locator(".commentd-body")).to_have_text("Here all along.")
+    assert "JavaScript" not in shown_text(visitor)
+    # A reader who read another post: embed.js is in their browser's cache (max-age=300).
+    reader = new_context().new_page()
+    reader.goto(site.page_url("/posts/about.html"))
+    expect(reader.locator("#comments form")).to_be_visible()
+
+    live_server.stop()
+    # A first visit while the service is down: embed.js cannot load; nothing claims anything.
+    stranger = new_context().new_page()
+    stranger.goto(url)
+    stranger.wait_for_load_state("load")
+    assert shown_text(stranger) == ""
+    # The reader opens this post (embed.js from the cache): it says what is true, with a retry.
+    reader.goto(url)
+    expect(reader.locator("#comments")).to_contain_text("Comments could not be loaded.")
+    assert not re.search("JavaScript|No comments yet|Loading", shown_text(reader))
+
+    port = int(live_server.url.rsplit(":", 1)[1])
+    restarted = start_server(serve_env, tmp_path, port=port)
+    try:
+        reader.get_by_role("button", name="Try again").click()
+        expect(reader.locator(".commentd-body")).to_have_text("Here all along.")
+        expect(reader.locator("#comments")).not_to_contain_text("could not be loaded")
+    finally:
+        restarted.stop()
