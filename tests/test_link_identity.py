@@ -185,14 +185,21 @@ def test_a_confirmation_link_refuses_the_comment_that_took_over_its_id(
     assert shown(client, phone["id"])["status"] == "pending"
 
 
+def subscribe(site: Flask, client: FlaskClient, mailbox: Mailbox) -> tuple[dict[str, Any], str]:
+    """Dana asks for reply notices; returns her comment and the double opt-in link."""
+    subscribed = submit(client, body="Tell me", notify=True)
+    deliver(site)
+    [optin] = [m for m in mailbox.to("dana@example.com") if "reply notices" in m["Subject"]]
+    return subscribed, link(optin, "Confirm")
+
+
 def test_an_unsubscribe_link_refuses_the_comment_that_took_over_its_id(
     site: Flask, mailbox: Mailbox, migrated_engine: Engine
 ) -> None:
     client = site.test_client()
-    first = submit(client)
-    moderate(client, first["id"], "approve")
-    token = {"commenter_token": first["commenter_token"]}
-    subscribed = submit(client, body="Tell me", notify=True, **token)
+    subscribed, optin = subscribe(site, client, mailbox)
+    assert client.post(optin).status_code == 200
+    moderate(client, subscribed["id"], "approve")
     reply = submit(client, name="Bob", email="bob@example.com", parent_id=subscribed["id"])
     moderate(client, reply["id"], "approve")
     deliver(site)
@@ -206,6 +213,22 @@ def test_an_unsubscribe_link_refuses_the_comment_that_took_over_its_id(
 
     assert response.status_code == 410
     assert shown(client, subscribed["id"])["notify"] is True  # Erin still gets her notices
+
+
+def test_a_reply_notices_confirmation_refuses_the_comment_that_took_over_its_id(
+    site: Flask, mailbox: Mailbox, migrated_engine: Engine
+) -> None:
+    client = site.test_client()
+    subscribed, optin = subscribe(site, client, mailbox)
+    erase(client, subscribed["id"])
+    with Session(migrated_engine) as session:
+        commenter_id = session.scalars(select(func_max(Commenter.id))).one()
+    give_id_to_another_comment(
+        migrated_engine, subscribed["id"], notify=True, commenter_id=commenter_id
+    )
+
+    assert client.get(optin).status_code == 410
+    assert client.post(optin).status_code == 410
 
 
 # --- links made before they carried a stamp ---------------------------------------------------

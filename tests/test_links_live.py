@@ -22,6 +22,8 @@ from .test_safe_methods import database_snapshot
 
 AUTHOR = "author@blog.example"
 DANA = {"name": "Dana", "email": "dana@example.com"}
+ERIN = "erin@example.com"
+FAY = "fay@example.com"
 MODERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -96,23 +98,31 @@ class Mailed:
 
 
 def mail_every_link_kind(site: Site, mailbox: Mailbox) -> Mailed:
-    first = site.submit(notify=True, **DANA)
+    def to(address: str, subject: str) -> list[EmailMessage]:
+        return [m for m in mailbox.to(address) if subject in m["Subject"]]
+
+    first = site.submit(**DANA)
     site.approve(first["id"])
-    subscribed = site.submit(
-        body="Tell me", notify=True, commenter_token=first["commenter_token"], **DANA
-    )
+    # Erin asks for reply notices and confirms her address; Bob's reply then reaches her.
+    subscribed = site.submit(name="Erin", email=ERIN, body="Tell me", notify=True)
+    wait_until(lambda: bool(to(ERIN, "Confirm reply")), "Erin's double opt-in")
+    erin_optin = url_of(to(ERIN, "Confirm reply")[0], "Confirm")
+    assert requests.post(erin_optin, timeout=30).status_code == 200
+    site.approve(subscribed["id"])
     reply = site.submit(name="Bob", email="bob@example.com", parent_id=subscribed["id"])
     site.approve(reply["id"])
+    site.submit(name="Fay", email=FAY, body="Me too", notify=True)  # asks, never confirms
     phone = site.submit(body="From my phone", **DANA)
 
     def mails() -> dict[str, list[EmailMessage]]:
         return {
             "notice": [m for m in mailbox.to(AUTHOR) if "From my phone" in plain(m)],
-            "confirm": [m for m in mailbox.to(DANA["email"]) if "Confirm" in m["Subject"]],
-            "reply": [m for m in mailbox.to(DANA["email"]) if "replied" in m["Subject"]],
+            "confirm": to(DANA["email"], "Confirm your"),
+            "reply": to(ERIN, "replied"),
+            "optin": to(FAY, "Confirm reply"),
         }
 
-    wait_until(lambda: all(mails().values()), "the notice, confirmation and reply notice")
+    wait_until(lambda: all(mails().values()), "every kind of link in a mail")
     wait_until(lambda: site.outbox_pending() == 0, "the outbox to be idle")
     got = mails()
     links = {
@@ -121,6 +131,7 @@ def mail_every_link_kind(site: Site, mailbox: Mailbox) -> Mailed:
         "spam": url_of(got["notice"][0], "Spam"),
         "confirm": url_of(got["confirm"][0], "Confirm"),
         "unsubscribe": url_of(got["reply"][0], "Unsubscribe"),
+        "notices": url_of(got["optin"][0], "Confirm"),
     }
     return Mailed(links, int(phone["id"]), int(subscribed["id"]))
 
@@ -147,6 +158,7 @@ def test_head_get_and_options_of_every_mailed_link_change_nothing_stored(
         # The links were live all along: their buttons act.
         assert requests.post(mailed.links["confirm"], timeout=30).status_code == 200
         assert requests.post(mailed.links["unsubscribe"], timeout=30).status_code == 200
+        assert requests.post(mailed.links["notices"], timeout=30).status_code == 200
         assert site.shown(mailed.phone_id)["status"] == "approved"
         assert site.shown(mailed.subscribed_id)["notify"] is False
     finally:
@@ -188,6 +200,7 @@ def test_no_email_link_token_or_bearer_token_reaches_the_server_log(
         "/email/moderate/<token>",
         "/email/confirm/<token>",
         "/email/unsubscribe/<token>",
+        "/email/notices/<token>",
         "/e-mail/moderate/<elided>",
         "/api/moderation/comments/<elided>",
     } <= paths

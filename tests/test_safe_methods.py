@@ -24,6 +24,8 @@ from .receivers import Mailbox
 AUTHOR = "author@blog.example"
 SLUG = "gluteus-medius"
 DANA = {"name": "Dana", "email": "dana@example.com"}
+ERIN = "erin@example.com"
+FAY = "fay@example.com"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -80,33 +82,41 @@ def deliver(app: Flask) -> None:
 
 class World:
     """A site with every kind of email link in a real mail: an author's notice (Approve,
-    Reject, Spam), an address confirmation, and a reply notice (Unsubscribe)."""
+    Reject, Spam), an address confirmation (known mode), a reply-notice confirmation (double
+    opt-in) and a reply notice (Unsubscribe)."""
 
     def __init__(self, app: Flask, client: FlaskClient, mailbox: Mailbox) -> None:
-        first = submit(client, notify=True, **DANA)
+        first = submit(client, **DANA)
         approve(client, first["id"])
-        # Dana again, proven by her browser's token: approved at once, and asks for replies.
-        subscribed = submit(
-            client, body="Subscribed", notify=True, commenter_token=first["commenter_token"], **DANA
-        )
-        assert subscribed["status"] == "approved"
+        # Erin asks for reply notices and confirms her address; Bob's reply then reaches her.
+        subscribed = submit(client, name="Erin", email=ERIN, body="Tell me", notify=True)
+        deliver(app)
+        [optin] = [m for m in mailbox.to(ERIN) if m["Subject"].startswith("Confirm reply")]
+        assert client.post(link_path(optin, "Confirm")).status_code == 200
+        approve(client, subscribed["id"])
         reply = submit(
             client, name="Bob", email="bob@example.com", body="Agreed", parent_id=subscribed["id"]
         )
         approve(client, reply["id"])
+        # Fay asks for notices too, and has not confirmed yet.
+        submit(client, name="Fay", email=FAY, body="Me too", notify=True)
         # Dana on a new device: waits, and her address gets a confirmation.
         self.pending = submit(client, body="From my phone", **DANA)
         deliver(app)
 
         [notice] = [m for m in mailbox.to(AUTHOR) if "From my phone" in plain(m)]
-        [confirmation] = [m for m in mailbox.to(DANA["email"]) if "Confirm" in m["Subject"]]
-        [reply_notice] = [m for m in mailbox.to(DANA["email"]) if "replied" in m["Subject"]]
+        [confirmation] = [
+            m for m in mailbox.to(DANA["email"]) if m["Subject"].startswith("Confirm your")
+        ]
+        [reply_notice] = [m for m in mailbox.to(ERIN) if "replied" in m["Subject"]]
+        [fay_optin] = [m for m in mailbox.to(FAY) if m["Subject"].startswith("Confirm reply")]
         self.links = {
             "/email/moderate/": [
                 link_path(notice, label) for label in ("Approve", "Reject", "Spam")
             ],
             "/email/confirm/": [link_path(confirmation, "Confirm")],
             "/email/unsubscribe/": [link_path(reply_notice, "Unsubscribe")],
+            "/email/notices/": [link_path(fay_optin, "Confirm")],
         }
         self.subscribed_id = int(subscribed["id"])
         self.avatar_key = urlsplit(self.pending["comment"]["author"]["avatar"]).path.split("/")[-1]
@@ -190,6 +200,7 @@ def test_get_head_and_options_of_every_route_change_nothing_stored(
     # ...and the same links act when their button is pressed.
     assert client.post(world.links["/email/unsubscribe/"][0]).status_code == 200
     assert client.post(world.links["/email/confirm/"][0]).status_code == 200
+    assert client.post(world.links["/email/notices/"][0]).status_code == 200
     shown = client.get(f"/api/moderation/comments/{world.pending['id']}", headers=MODERATOR).json
     subscribed = client.get(
         f"/api/moderation/comments/{world.subscribed_id}", headers=MODERATOR

@@ -5,8 +5,8 @@ next comment, and an old email link (Approve, say) then acted on that different 
 tables whose ids leave the database (comments, commenters, outbox events) are rebuilt with
 AUTOINCREMENT; PostgreSQL's sequences never reuse an id, so nothing changes there.
 
-Revision ID: 0004_never_reuse_ids
-Revises: 0003_outbox
+Revision ID: 0005_never_reuse_ids
+Revises: 0004_confirmed_commenters
 Create Date: 2026-12-01 10:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004_never_reuse_ids"
-down_revision: str | Sequence[str] | None = "0003_outbox"
+revision: str = "0005_never_reuse_ids"
+down_revision: str | Sequence[str] | None = "0004_confirmed_commenters"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
