@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Collection, Sequence
+import unicodedata
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
+from urllib.parse import urlsplit
 
-from sqlalchemy import Table, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -60,12 +72,9 @@ _COMMENTER_BY_TOKEN = select(_COMMENTERS.c.id, _COMMENTERS.c.email).where(
 )
 _NEW_COMMENTER = insert(_COMMENTERS).returning(_COMMENTERS.c.id)
 _NEW_COMMENT = insert(_COMMENTS).returning(_COMMENTS.c.id)
-_HAS_APPROVED = select(
-    exists().where(
-        _COMMENTS.c.commenter_id == bindparam("commenter_id"),
-        _COMMENTS.c.status == CommentStatus.APPROVED,
-    )
-)
+# At most this many distinct (name, website) pairs are compared for trust: a commenter with
+# more approved identities than that is still trusted under the ones found first.
+_IDENTITIES_COMPARED = 50
 _LATEST_SAME_TEXT = (
     select(_COMMENTS.c.id, _COMMENTS.c.status)
     .where(_COMMENTS.c.body_key == bindparam("key"), _COMMENTS.c.created_at >= bindparam("since"))
@@ -154,9 +163,58 @@ def is_proven(session: Session, submission: CommentSubmission) -> bool:
     return _proven_commenter(session, submission) is not None
 
 
-def _has_approved_comment(session: Session, commenter_id: int) -> bool:
-    return bool(
-        session.connection().execute(_HAS_APPROVED, {"commenter_id": commenter_id}).scalar()
+def same_name_key(name: str) -> str:
+    """How display names are compared for trust: two names are one when they differ only in
+    case, spacing (runs of any white space, leading or trailing), Unicode compatibility forms
+    (NFKC: full-width letters, ligatures) or invisible format characters (zero-width spaces,
+    bidi controls). "Dana", " dana " and "DANA" are one name; "Dana S." is another."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.split())
+
+
+def same_website_key(website: str | None) -> str:
+    """How websites are compared for trust: scheme and host without regard to case, and a
+    trailing "/" ignored ("https://Dana.example/" is "https://dana.example"); path, query and
+    fragment otherwise as typed. No website is "" (a different identity from any website)."""
+    if not website:
+        return ""
+    try:
+        parts = urlsplit(website.strip())
+    except ValueError:
+        return website.strip()
+    path = parts.path.rstrip("/")
+    tail = (f"?{parts.query}" if parts.query else "") + (
+        f"#{parts.fragment}" if parts.fragment else ""
+    )
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}{tail}"
+
+
+def identity_key(name: str, website: str | None) -> tuple[str, str]:
+    """The (name, website) a commenter is known by: trust in `known` mode is bound to it."""
+    return same_name_key(name), same_website_key(website)
+
+
+def has_approved_identity(
+    session: Session, whose: ColumnElement[bool], name: str, website: str | None
+) -> bool:
+    """Whether an approved comment matching `whose` (a condition on comments) was published
+    under this display name and website (identity_key)."""
+    wanted = identity_key(name, website)
+    rows: Iterable[Any] = session.execute(
+        select(Comment.name, Comment.website)
+        .where(whose, Comment.status == CommentStatus.APPROVED)
+        .distinct()
+        .limit(_IDENTITIES_COMPARED)
+    )
+    return any(identity_key(row.name, row.website) == wanted for row in rows)
+
+
+def _is_trusted(session: Session, commenter_id: int, submission: CommentSubmission) -> bool:
+    """`known` mode: the proven commenter has an approved comment under this very name and
+    website. A proven browser posting as someone else (another name or website) waits."""
+    return has_approved_identity(
+        session, Comment.commenter_id == commenter_id, submission.name, submission.website
     )
 
 
@@ -239,8 +297,8 @@ def submit(
         admit(commenter_id is not None)
     if commenter_id is not None and submission.commenter_token:
         token = submission.commenter_token
-        trusted = rules.moderation is ModerationMode.KNOWN and _has_approved_comment(
-            session, commenter_id
+        trusted = rules.moderation is ModerationMode.KNOWN and _is_trusted(
+            session, commenter_id, submission
         )
     else:
         # A new identity: typing a known address proves nothing, so it gains no trust and

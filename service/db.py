@@ -27,6 +27,9 @@ NAMING_CONVENTION = {
 log = logging.getLogger("commentd")
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Set in the info of a request's Session when the request's method is safe (GET, HEAD,
+# OPTIONS...): such a Session refuses to commit (_refuse_commit_on_safe_method).
+SAFE_REQUEST = "commentd_safe_request"
 SQLITE_PAGE_CACHE_KB = 512
 
 
@@ -168,21 +171,40 @@ def make_sessionmakers(engine: Engine) -> tuple[sessionmaker[Session], sessionma
     )
 
 
+class SafeMethodWrite(RuntimeError):
+    """A request with a safe method (GET, HEAD, OPTIONS) tried to commit: a bug, never done."""
+
+
+def _refuse_commit_on_safe_method(session: Session) -> None:
+    method = session.info.get(SAFE_REQUEST)
+    if method is not None:
+        raise SafeMethodWrite(
+            f"a {method} request tried to commit a change; only POST, PUT, PATCH or DELETE may"
+        )
+
+
 def init_app(app: Flask, engine: Engine) -> None:
     read_sessions, write_sessions = make_sessionmakers(engine)
     app.extensions["engine"] = engine
     app.extensions["read_sessions"] = read_sessions
     app.extensions["write_sessions"] = write_sessions
     app.teardown_appcontext(_close_session)
+    if not event.contains(Session, "before_commit", _refuse_commit_on_safe_method):
+        event.listen(Session, "before_commit", _refuse_commit_on_safe_method)
 
 
 def get_session() -> Session:
-    """The request's Session, opened on first use; writing requests take SQLite's write lock."""
+    """The request's Session, opened on first use; writing requests take SQLite's write lock.
+
+    A request whose method is safe (GET, HEAD, OPTIONS) gets a Session that cannot commit, so
+    whatever such a request runs, it changes nothing stored: mail scanners and link
+    previewers open and probe links, and only an explicit POST (a button) may act.
+    """
     if "db_session" not in g:
-        factory = (
-            "write_sessions" if request and request.method in WRITE_METHODS else "read_sessions"
-        )
-        g.db_session = current_app.extensions[factory]()
+        writes = bool(request) and request.method in WRITE_METHODS
+        g.db_session = current_app.extensions["write_sessions" if writes else "read_sessions"]()
+        if request and not writes:
+            g.db_session.info[SAFE_REQUEST] = request.method
     return cast(Session, g.db_session)
 
 

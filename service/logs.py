@@ -11,10 +11,13 @@ import logging
 import random
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import Rule
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # An id handed in by a proxy (nginx's $request_id, say) is kept when it is plainly an id.
@@ -66,6 +69,50 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
             "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
         },
     }
+
+
+# URL variables that carry a secret (the signed tokens of email links): an access line shows
+# the variable's name in their place, never the value.
+SECRET_URL_ARGS = frozenset({"token"})
+# A path no route has (a mangled or mistyped link): a segment shaped like a signed token
+# (itsdangerous: base64url parts joined by dots, the signature last) is left out, since no rule
+# says which segments are secret. Slugs and ids never end in a 27-character part after a dot.
+SIGNED_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.[A-Za-z0-9_-]{27,}")
+ELIDED = "<elided>"
+
+
+def loggable_path(path: str, rule: Rule | None, view_args: Mapping[str, Any] | None) -> str:
+    """The path as an access line may show it: secret URL variables (SECRET_URL_ARGS) replaced
+    by `<name>` when the path has a route; signed-token-shaped segments replaced by `<elided>`
+    when it has none.
+
+    The query string is never logged (it may carry anything), nor are headers.
+    """
+    if rule is not None:
+        for name in SECRET_URL_ARGS & set(rule.arguments):
+            value = str((view_args or {}).get(name, ""))
+            if value:
+                path = path.replace(value, f"<{name}>")
+        return path
+    return "/".join(
+        ELIDED if SIGNED_TOKEN_SEGMENT.fullmatch(segment) else segment
+        for segment in path.split("/")
+    )
+
+
+def _route_of_request() -> tuple[Rule | None, Mapping[str, Any] | None]:
+    """The rule the request's path matched, also when its method did not (a 405)."""
+    if request.url_rule is not None:
+        return request.url_rule, request.view_args
+    error = request.routing_exception
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        adapter = current_app.url_map.bind_to_environ(request.environ)
+        try:
+            rule, args = adapter.match(method=next(iter(error.valid_methods)), return_rule=True)
+        except HTTPException:
+            return None, None
+        return rule, args
+    return None, None
 
 
 def new_request_id() -> str:
@@ -123,7 +170,7 @@ def _finish_request(response: Response) -> Response:
     log_request(
         request_id,
         request.method,
-        request.path,
+        loggable_path(request.path, *_route_of_request()),
         request.endpoint or "unmatched",
         response.status_code,
         response.calculate_content_length(),

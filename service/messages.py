@@ -61,16 +61,17 @@ class Writer:
         template = self.settings.post_url
         return template.replace("{slug}", quote(slug, safe="/")) if template else None
 
-    def action_urls(self, comment_id: int) -> list[tuple[str, str]]:
+    def action_urls(self, comment: Comment) -> list[tuple[str, str]]:
         """API.md: one line per action. The three share a nonce: deciding once spends all."""
         nonce = links.new_nonce()
+        stamp = links.comment_stamp(comment)
         return [
             (
                 ACTION_LABELS[action],
                 self.url(
                     "/email/moderate/"
                     + links.moderation_token(
-                        self.secret, links.ModerationLink(comment_id, action, nonce)
+                        self.secret, links.ModerationLink(comment.id, action, nonce, stamp)
                     )
                 ),
             )
@@ -82,7 +83,7 @@ class Writer:
             "comment": comment,
             "slug": slug,
             "post_url": self.post_url(slug),
-            "actions": self.action_urls(comment.id),
+            "actions": self.action_urls(comment),
         }
 
     def _render(self, name: str, **context: Any) -> tuple[str, str]:
@@ -142,7 +143,10 @@ class Writer:
 
     def reply_notice(self, reply: Comment, parent: Comment, slug: str, key: str) -> EmailMessage:
         unsubscribe_url = self.url(
-            "/email/unsubscribe/" + links.unsubscribe_token(self.secret, parent.id)
+            "/email/unsubscribe/"
+            + links.unsubscribe_token(
+                self.secret, links.UnsubscribeLink(parent.id, links.comment_stamp(parent))
+            )
         )
         parts = self._render(
             "reply_notice",
@@ -174,7 +178,12 @@ class Writer:
         assert comment.commenter_id is not None
         token = links.confirmation_token(
             self.secret,
-            links.ConfirmationLink(comment.id, comment.commenter_id, links.new_nonce()),
+            links.ConfirmationLink(
+                comment.id,
+                comment.commenter_id,
+                links.new_nonce(),
+                links.comment_stamp(comment),
+            ),
         )
         parts = self._render(
             "confirm_email",
@@ -191,7 +200,9 @@ class Writer:
         assert comment.commenter_id is not None
         token = links.notices_token(
             self.secret,
-            links.ConfirmationLink(comment.id, comment.commenter_id, links.new_nonce()),
+            links.ConfirmationLink(
+                comment.id, comment.commenter_id, links.new_nonce(), links.comment_stamp(comment)
+            ),
         )
         parts = self._render(
             "confirm_notices",

@@ -69,6 +69,13 @@ class Post(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# SQLite gives a new row the highest id + 1, so erasing the newest row would hand its id to
+# the next one; AUTOINCREMENT never reuses an id. Every table whose ids leave the database
+# (in email links, Message-IDs, webhook delivery ids, the outbox's payloads) has it; PostgreSQL
+# sequences never reuse ids anyway.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Commenter(Base):
     """Someone who was handed a commenter_token: the proof that later comments are theirs.
 
@@ -79,6 +86,7 @@ class Commenter(Base):
     """
 
     __tablename__ = "commenters"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), index=True)  # normalised, lower case
@@ -93,6 +101,7 @@ class Comment(Base):
         # The public list of a post, and the moderation queue by status: both by id.
         Index("ix_comments_post_status_id", "post_id", "status", "id"),
         Index("ix_comments_status_id", "status", "id"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -163,7 +172,10 @@ class OutboxEvent(Base):
     """
 
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_events_state_available_at", "state", "available_at"),)
+    __table_args__ = (
+        Index("ix_outbox_events_state_available_at", "state", "available_at"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))

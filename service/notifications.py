@@ -203,7 +203,8 @@ class Notifier:
         """COMMENTD_MODERATION=known, and a known address on a new device (issue 4).
 
         Only a comment that waits for no other reason than its unproven sender qualifies; the
-        address must already have an approved comment (else there is nothing to be known for).
+        address must already have an approved comment under the same name and website (else
+        there is nothing to be known for: a new name waits for the author, not for its typist).
         """
         if (
             self.settings.moderation is not ModerationMode.KNOWN
@@ -213,17 +214,10 @@ class Notifier:
             or comment.commenter_id is None
         ):
             return False
-        return bool(
-            session.scalar(
-                select(
-                    exists().where(
-                        Comment.commenter_id == Commenter.id,
-                        Commenter.email == comment.email.lower(),
-                        Comment.status == CommentStatus.APPROVED,
-                    )
-                )
-            )
+        of_address = Comment.commenter_id.in_(
+            select(Commenter.id).where(Commenter.email == comment.email.lower())
         )
+        return comments.has_approved_identity(session, of_address, comment.name, comment.website)
 
     def _confirmation(self, session: Session, comment: Comment, kind: str) -> None:
         """At most one confirmation email (of either kind) per address and window, whoever

@@ -1,17 +1,19 @@
 """The pages behind links in emails: moderate from the author's notice, confirm an address,
 unsubscribe from reply notices.
 
-Mail scanners open links, so opening one (GET) only shows a page with a button; the button's
-POST acts. Links that act are signed, expire, and work once.
+Mail scanners open links (GET) and probe them (HEAD, OPTIONS), so each link has two views: the
+GET view (which Flask also answers HEAD with) only ever shows a page with a button, and a
+separate POST view, the button's, is the only one that acts. Links that act are signed,
+expire, work once, and name the very comment they were made for (links.names).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, render_template, request
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
 from .. import comments, links
@@ -84,19 +86,26 @@ def _gone() -> Response:
     return page(404, "Comment gone", "This comment no longer exists.", code="not_found")
 
 
-class _NamesComment(Protocol):
-    @property
-    def comment_id(self) -> int: ...
+def _replaced() -> Response:
+    """The link's comment was erased and its number now belongs to another comment."""
+    return page(
+        410,
+        "Comment gone",
+        "The comment this link was sent for no longer exists; the comment now stored under "
+        "its number is a different one, so nothing was changed. Use the moderation page.",
+        code="link_stale",
+    )
 
 
-LinkT = TypeVar("LinkT", bound=_NamesComment)
+LinkT = TypeVar("LinkT", bound=links.NamedLink)
 
 
 def _open_link(
     read: Callable[[str, str, int], LinkT], token: str
 ) -> tuple[LinkT, Session, Comment, str] | Response:
     """The signed link's contents, the request's session and the comment it names (with its
-    post's slug); or, when the link is bad or the comment gone, the page that says so."""
+    post's slug); or, when the link is bad or its comment gone or replaced, the page that
+    says so."""
     try:
         link = read(_secret(), token, _link_max_age())
     except (links.LinkInvalid, links.LinkExpired) as error:
@@ -106,6 +115,8 @@ def _open_link(
         comment, slug = comments.get_comment(session, link.comment_id)
     except NotFound:
         return _gone()
+    if not links.names(link, comment):
+        return _replaced()
     return link, session, comment, slug
 
 
@@ -119,43 +130,63 @@ def _used(comment: Comment) -> Response:
     )
 
 
-@bp.route("/moderate/<token>", methods=["GET", "POST"])
-def moderate_from_email(token: str) -> Response:
-    """Approve, reject or mark as spam from the author's notice (API.md, Emails)."""
+# --- Approve / Reject / Spam from the author's notice ---------------------------------------
+
+
+def _open_moderation(token: str) -> tuple[links.ModerationLink, Session, Comment, str] | Response:
     opened = _open_link(links.read_moderation_token, token)
     if isinstance(opened, Response):
         return opened
-    link, session, comment, slug = opened
+    link, session, comment, _ = opened
     if links.is_spent(session, link.nonce):
         return _used(comment)
-    title, done = DONE[link.action]
+    return opened
+
+
+@bp.get("/moderate/<token>")
+def show_moderation(token: str) -> Response:
+    """The page of an Approve, Reject or Spam link (API.md, Emails): a button, no change."""
+    opened = _open_moderation(token)
+    if isinstance(opened, Response):
+        return opened
+    link, _, comment, slug = opened
     label = BUTTONS[link.action]
-    if request.method == "GET":
-        return page(
-            200,
-            f"{label}?",
-            f"The comment is {comment.status.value}. Press the button to act.",
-            comment=comment,
-            slug=slug,
-            button=label,
-        )
+    return page(
+        200,
+        f"{label}?",
+        f"The comment is {comment.status.value}. Press the button to act.",
+        comment=comment,
+        slug=slug,
+        button=label,
+    )
+
+
+@bp.post("/moderate/<token>")
+def moderate_from_email(token: str) -> Response:
+    """The button of an Approve, Reject or Spam page: the only request that acts on it."""
+    opened = _open_moderation(token)
+    if isinstance(opened, Response):
+        return opened
+    link, session, comment, slug = opened
     if not links.spend(session, link.nonce):  # a second click raced this one
         session.rollback()
         return _used(comments.get_comment(session, link.comment_id)[0])
     current_notifier().moderate(session, comment.id, STATUS_FOR[link.action])
     session.commit()
+    title, done = DONE[link.action]
     return page(200, title, done, comment=comment, slug=slug)
 
 
-@bp.route("/confirm/<token>", methods=["GET", "POST"])
-def confirm_address(token: str) -> Response:
-    """A reader proves an address (COMMENTD_MODERATION=known, new device): their waiting
-    comments from that browser are published, and its commenter_token is trusted from then on
-    (trust is having an approved comment)."""
+# --- A reader confirms an address (COMMENTD_MODERATION=known) ------------------------------
+
+
+def _open_confirmation(
+    token: str,
+) -> tuple[links.ConfirmationLink, Session, Comment, str] | Response:
     opened = _open_link(links.read_confirmation_token, token)
     if isinstance(opened, Response):
         return opened
-    link, session, comment, slug = opened
+    link, session, comment, _ = opened
     if comment.commenter_id != link.commenter_id:
         return page(404, "Unknown link", "This link is not valid.", code="link_invalid")
     if links.is_spent(session, link.nonce) or comment.status is not CommentStatus.PENDING:
@@ -165,74 +196,107 @@ def confirm_address(token: str) -> Response:
             f"Nothing to confirm any more: the comment is {comment.status.value}.",
             code="link_used",
         )
-    if request.method == "GET":
-        return page(
-            200,
-            "Is this your comment?",
-            "If you wrote this comment, confirm it: it will be published, and the browser "
-            "you wrote it in will be recognised from now on.",
-            comment=comment,
-            slug=slug,
-            button="Yes, I wrote it",
-        )
+    return opened
+
+
+@bp.get("/confirm/<token>")
+def show_confirmation(token: str) -> Response:
+    """The page of a confirmation link: the comment the email showed, and a button."""
+    opened = _open_confirmation(token)
+    if isinstance(opened, Response):
+        return opened
+    _, _, comment, slug = opened
+    return page(
+        200,
+        "Is this your comment?",
+        "If you wrote this comment, confirm it: it will be published, and the browser you "
+        "wrote it in will be recognised from now on when you comment under this name.",
+        comment=comment,
+        slug=slug,
+        button="Yes, I wrote it",
+    )
+
+
+@bp.post("/confirm/<token>")
+def confirm_address(token: str) -> Response:
+    """A reader proves an address (COMMENTD_MODERATION=known, new device): the comment the
+    email and page showed is published, nothing else; its commenter_token is trusted from then
+    on under that name and website (comments.submit)."""
+    opened = _open_confirmation(token)
+    if isinstance(opened, Response):
+        return opened
+    link, session, comment, slug = opened
     if not links.spend(session, link.nonce):
         session.rollback()
         return page(409, "Already handled", "This link was already used.", code="link_used")
-    # Every comment that waited only because this browser was new (no spam signal held it).
-    waiting = session.scalars(
-        select(Comment.id).where(
-            Comment.commenter_id == link.commenter_id, Comment.status == CommentStatus.PENDING
-        )
-    ).all()
     # The link went to the address: its token proves the address (reply notices) from now on.
     prove_address(session, link.commenter_id)
-    notifier = current_notifier()
-    for comment_id in waiting:
-        held, _ = comments.get_comment(session, comment_id)
-        if comment_id == comment.id or not held.reasons:
-            notifier.moderate(session, comment_id, CommentStatus.APPROVED)
+    # Only what the reader saw: another comment waiting from the same browser (posted before
+    # or after this email) was never shown to them, so it stays with the author.
+    current_notifier().moderate(session, comment.id, CommentStatus.APPROVED)
     session.commit()
     return page(200, "Thank you", "Your comment is published.", comment=comment, slug=slug)
 
 
-@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
-def unsubscribe(token: str) -> Response:
-    """Stop reply notices to this address; the POST is also RFC 8058's one-click unsubscribe."""
+# --- Unsubscribe from reply notices ----------------------------------------------------------
+
+
+def _open_unsubscribe(token: str) -> tuple[Session, Comment | None] | Response:
     try:
-        comment_id = links.read_unsubscribe_token(_secret(), token)
-    except (links.LinkInvalid, links.LinkExpired) as error:
+        link = links.read_unsubscribe_token(_secret(), token)
+    except links.LinkInvalid as error:
         return _bad_link(error)
     session = get_session()
-    comment = session.get(Comment, comment_id)
+    comment = session.get(Comment, link.comment_id)
+    if comment is not None and not links.names(link, comment):
+        return _replaced()
+    return session, comment
+
+
+@bp.get("/unsubscribe/<token>")
+def show_unsubscribe(token: str) -> Response:
+    """The page of an unsubscribe link: a button, no change."""
+    opened = _open_unsubscribe(token)
+    if isinstance(opened, Response):
+        return opened
+    _, comment = opened
     if comment is None:
         return page(200, "Unsubscribed", "You will get no more reply notices for this comment.")
-    email_key = comment.email.lower()
-    if request.method == "GET":
-        return page(
-            200,
-            "Unsubscribe?",
-            "Stop emails about replies to your comments on this site.",
-            button="Unsubscribe",
-        )
+    return page(
+        200,
+        "Unsubscribe?",
+        "Stop emails about replies to your comments on this site.",
+        button="Unsubscribe",
+    )
+
+
+@bp.post("/unsubscribe/<token>")
+def unsubscribe(token: str) -> Response:
+    """Stop reply notices to this address; also RFC 8058's one-click unsubscribe."""
+    opened = _open_unsubscribe(token)
+    if isinstance(opened, Response):
+        return opened
+    session, comment = opened
+    if comment is None:
+        return page(200, "Unsubscribed", "You will get no more reply notices for this comment.")
     # Every comment of the address: "stop emailing me" means all of them.
     session.execute(
         update(Comment)
-        .where(func.lower(Comment.email) == email_key, Comment.notify.is_(True))
+        .where(func.lower(Comment.email) == comment.email.lower(), Comment.notify.is_(True))
         .values(notify=False)
     )
     session.commit()
     return page(200, "Unsubscribed", "You will get no more reply notices from this site.")
 
 
-@bp.route("/notices/<token>", methods=["GET", "HEAD", "POST"])
-def confirm_notices(token: str) -> Response:
-    """Double opt-in of reply notices: the link was mailed to the address a comment asked
-    notices for; its page shows the comment, and only its POST confirms (proving the address
-    for the commenter_token the comment was posted with)."""
+# --- Reply notices: double opt-in ------------------------------------------------------------
+
+
+def _open_notices(token: str) -> tuple[links.ConfirmationLink, Session, Comment, str] | Response:
     opened = _open_link(links.read_notices_token, token)
     if isinstance(opened, Response):
         return opened
-    link, session, comment, slug = opened
+    link, session, comment, _ = opened
     if comment.commenter_id != link.commenter_id:
         return page(404, "Unknown link", "This link is not valid.", code="link_invalid")
     if links.is_spent(session, link.nonce) or not comment.notify:
@@ -242,16 +306,36 @@ def confirm_notices(token: str) -> Response:
             "Nothing to confirm any more: this link was used, or notices were turned off.",
             code="link_used",
         )
-    if request.method != "POST":  # GET, and HEAD from a mail scanner, only show the page
-        return page(
-            200,
-            "Get reply notices?",
-            "If you wrote this comment and want an email when someone replies to it, confirm. "
-            "Each notice has an unsubscribe link.",
-            comment=comment,
-            slug=slug,
-            button="Yes, send me reply notices",
-        )
+    return opened
+
+
+@bp.get("/notices/<token>")
+def show_notices_confirmation(token: str) -> Response:
+    """The page of a reply-notice confirmation link: the comment, and a button."""
+    opened = _open_notices(token)
+    if isinstance(opened, Response):
+        return opened
+    _, _, comment, slug = opened
+    return page(
+        200,
+        "Get reply notices?",
+        "If you wrote this comment and want an email when someone replies to it, confirm. "
+        "Each notice has an unsubscribe link.",
+        comment=comment,
+        slug=slug,
+        button="Yes, send me reply notices",
+    )
+
+
+@bp.post("/notices/<token>")
+def confirm_notices(token: str) -> Response:
+    """Double opt-in of reply notices: the link was mailed to the address a comment asked
+    notices for; only this POST (the page's button) confirms, proving the address for the
+    commenter_token the comment was posted with."""
+    opened = _open_notices(token)
+    if isinstance(opened, Response):
+        return opened
+    link, session, comment, slug = opened
     if not links.spend(session, link.nonce):
         session.rollback()
         return page(409, "Already handled", "This link was already used.", code="link_used")
