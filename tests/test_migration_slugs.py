@@ -1,4 +1,4 @@
-"""Migration 0004: slugs stored before there was one canonical form are given it, and posts
+"""Migration 0005: slugs stored before there was one canonical form are given it, and posts
 that were spellings of one page merged; then the API finds the thread by any spelling."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from service.db import make_engine, writer
 from service.migrate import alembic_config, is_up_to_date, upgrade
 from service.models import UTCDateTime
 
-BEFORE = "0003_outbox"
-# The tables as revision 0003 has them (only the columns given here).
+BEFORE = "0004_confirmed_commenters"
+# The tables as the revision before has them (only the columns given here).
 POSTS = sa.table(
     "posts",
     sa.column("id", sa.Integer),
@@ -62,7 +62,7 @@ STORED: dict[int, tuple[str, bool, tuple[str, ...]]] = {
 
 @pytest.fixture
 def old_engine(database_url: str) -> Iterator[Engine]:
-    """A database at revision 0003 holding the posts of STORED, each with its comments."""
+    """A database at the revision before holding the posts of STORED, each with its comments."""
     engine = make_engine(database_url)
     config = alembic_config()
     with writer(engine).begin() as connection:

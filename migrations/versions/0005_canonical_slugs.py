@@ -10,8 +10,8 @@ not UTF-8, a control character) is left as it is.
 
 The rules are copied here, not imported: a migration must do tomorrow what it did today.
 
-Revision ID: 0004_canonical_slugs
-Revises: 0003_outbox
+Revision ID: 0005_canonical_slugs
+Revises: 0004_confirmed_commenters
 Create Date: 2026-11-30 18:00:00
 """
 
@@ -26,8 +26,8 @@ from urllib.parse import unquote
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_canonical_slugs"
-down_revision: str | Sequence[str] | None = "0003_outbox"
+revision: str = "0005_canonical_slugs"
+down_revision: str | Sequence[str] | None = "0004_confirmed_commenters"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -38,7 +38,7 @@ _REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u206
 
 
 def canonical_slug(slug: str) -> str | None:
-    """The slug as normalize_slug of revision 0004 makes it, or None if it has none."""
+    """The slug as normalize_slug of revision 0005 makes it, or None if it has none."""
     while _ESCAPE.search(slug):
         try:
             slug = unquote(slug, errors="strict")
