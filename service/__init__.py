@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
 from . import db, errors, logs, outbox
-from .api import actions, cors, deliveries, moderation, public
+from .api import actions, cors, deliveries, encoding, moderation, public
 from .api.public_reads import PublicReads
 from .config import Settings
 from .delivery import build_outbox, build_worker
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app, engine)
     app.after_request(_response_headers)  # registered first, so it runs after the others
     logs.init_app(app)  # first: the request id and start time exist for everything after
+    encoding.init_app(app)  # then: a path or query that is not UTF-8 is a 400 before any use
     # Imported here, not at the top: under `commentd serve` prometheus_client must first see
     # the multiprocess directory the server sets up (server.py).
     from . import metrics

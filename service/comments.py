@@ -219,14 +219,30 @@ def _is_trusted(session: Session, commenter_id: int, submission: CommentSubmissi
 
 
 def _check_parent(session: Session, post_id: int, parent_id: int | None) -> None:
+    """A reply's parent must be a public comment of the same post; 422 saying what it is else.
+
+    What is said is true and tells a stranger nothing the public pages do not: an id that is
+    unknown or on another post is "no comment on this post" alike; one of this post that is
+    not public is waiting or removed, never why (rejected or spam stays the author's).
+    """
     if parent_id is None:
         return
     parent = session.get(Comment, parent_id)
-    if parent is None or parent.post_id != post_id or parent.status != CommentStatus.APPROVED:
-        raise ValidationFailed(
-            "The comment you are replying to is not on this post.",
-            fields={"parent_id": "must be the id of an approved comment on this post"},
+    if parent is None or parent.post_id != post_id:
+        message = f"There is no comment {parent_id} on this post to reply to."
+        field = "is not the id of a comment on this post"
+    elif parent.status is CommentStatus.PENDING:
+        message = (
+            "The comment you are replying to is awaiting moderation: "
+            "you can reply once it is published."
         )
+        field = "is a comment awaiting moderation"
+    elif parent.status is not CommentStatus.APPROVED:
+        message = "The comment you are replying to has been removed."
+        field = "is a comment that has been removed"
+    else:
+        return
+    raise ValidationFailed(message, fields={"parent_id": field})
 
 
 def avatar_key(secret: str, commenter_id: int) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from service.keywords import KeywordList, clean
@@ -49,3 +52,68 @@ def test_regex_characters_are_literal(hostile: str) -> None:
 
     assert keywords.first_match("nothing here") is None
     assert keywords.first_match(f"say {hostile} now") == hostile
+
+
+@pytest.mark.parametrize(
+    ("entries", "text", "expected"),
+    [
+        (["казино"], "Лучшее КАЗИНО!", "казино"),  # case-folding beyond ASCII
+        (["казино"], "казинопром", None),  # a word boundary in any script
+        (["读书"], "我爱读书", None),  # CJK letters are word characters, as `\w` says
+        (["*读书*"], "我爱读书。", "*读书*"),
+        (["读书"], "读书。", "读书"),
+        (["spam"], "spam_bot", None),  # `_` is a word character
+        (["spam"], "(spam)", "spam"),
+        (["free money"], "free\u00a0money", "free money"),  # any white space between words
+        (["free money"], "free\t\r\n money", "free money"),
+        (["free money"], "free-money", None),
+        (["casino", "*casino*"], "onlinecasinos", "*casino*"),  # same words, other form
+        (["*casino*", "casino"], "casino", "*casino*"),  # the list's order decides
+        (["money", "free money"], "free money", "money"),
+        (["free money", "money"], "free money", "free money"),
+        (["free", "free money"], "freemoney money", None),
+        (["aa"], "aaa aa", "aa"),  # overlapping places: a later whole word still counts
+        (["*ab"], "xab abx", "*ab"),
+        (["ab*"], "xab abx", "ab*"),
+        (["ab*"], "xab", None),
+        (["x"], "x", "x"),
+    ],
+)
+def test_words_phrases_and_stars_match_in_every_script(
+    entries: list[str], text: str, expected: str | None
+) -> None:
+    assert KeywordList(entries).first_match(text) == expected
+
+
+def test_a_phrase_may_run_from_one_field_into_the_next() -> None:
+    # The fields are searched as one text, one field per line (as they always were).
+    assert KeywordList(["dana casino"]).first_match("Dana", "casino") == "dana casino"
+
+
+def _reference_match(entries: list[str], *texts: str) -> str | None:
+    """The lists' documented meaning, as the regular expressions that used to implement it."""
+
+    def pattern(entry: str) -> str:
+        starts_inside, ends_inside = entry.startswith("*"), entry.endswith("*")
+        body = r"\s+".join(re.escape(part) for part in entry.strip("*").split())
+        return ("" if starts_inside else r"(?<!\w)") + body + ("" if ends_inside else r"(?!\w)")
+
+    lowered = "\n".join(text.lower() for text in texts if text)
+    return next((e for e in clean(entries) if re.search(pattern(e), lowered)), None)
+
+
+def test_matching_agrees_with_the_regular_expressions_on_random_texts() -> None:
+    rng = random.Random(12)
+    alphabet = "ab _.\n\u00a0É读-"
+    for _ in range(3000):
+        entries = [
+            rng.choice(["", "*"])
+            + "".join(rng.choices(alphabet[:-1], k=rng.randint(1, 4))).strip()
+            + rng.choice(["", "*"])
+            for _ in range(rng.randint(1, 6))
+        ]
+        texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 30))) for _ in range(2)]
+        assert KeywordList(entries).first_match(*texts) == _reference_match(entries, *texts), (
+            entries,
+            texts,
+        )

@@ -91,7 +91,8 @@ def test_refused_and_invalid_posts_do_not_use_up_the_sender_limits(
     [
         (b"{", "application/json", 400),
         (b'{"email": ["a@b.c"], "name": {}, "body": 5}', "application/json", 422),
-        (b"email=%FF%FE&name=x&body=y", "application/x-www-form-urlencoded", 422),
+        (b"email=%FF%FE&name=x&body=y", "application/x-www-form-urlencoded", 400),
+        (b"email=%00&name=x&body=y", "application/x-www-form-urlencoded", 422),
         (b'"just a string"', "application/json", 400),
     ],
 )

@@ -42,7 +42,13 @@ from ..notifications import current_notifier
 from ..rendering import identicon_svg
 from ..site_rules import RulesCache, bring_up_to_date
 from ..spam_filter import SpamFilter
-from ..validation import CommentSubmission, normalize_slug, parse_submission
+from ..validation import (
+    CommentSubmission,
+    form_fields,
+    json_text,
+    normalize_slug,
+    parse_submission,
+)
 from .cors import is_allowed_origin
 from .serializers import public_comment
 
@@ -82,17 +88,22 @@ def take_posting_allowance(slug: str, submission: CommentSubmission, proven: boo
 
 
 def submitted_fields() -> Mapping[str, object]:
-    """The POST body as fields: JSON object or HTML form (API.md), else 400 or 415."""
+    """The POST body as fields: JSON object or HTML form (API.md), else 400 or 415.
+
+    Both are read as UTF-8 from the body's bytes: any byte that is not (raw or percent-escaped)
+    is a 400 naming where, never text kept as its escapes nor a field read as missing.
+    """
     if request.mimetype == "application/json":
+        text = json_text(request.get_data(cache=False))
         try:
-            data = json.loads(request.get_data(cache=False))
+            data = json.loads(text)
         except (ValueError, RecursionError):
             raise BadRequest("The body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise BadRequest("The body must be a JSON object of fields.")
         return data
     if request.mimetype == "application/x-www-form-urlencoded":
-        return request.form.to_dict()
+        return form_fields(request.get_data(cache=False))
     raise UnsupportedMediaType(
         "Send the comment as application/json or application/x-www-form-urlencoded."
     )

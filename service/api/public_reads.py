@@ -26,6 +26,7 @@ from ..errors import ApiError
 from ..feed import PublicFeed
 from ..validation import normalize_slug
 from .cors import EXPOSED_HEADERS
+from .encoding import check_path
 from .public import PUBLIC_LIST_CACHE
 
 if TYPE_CHECKING:
@@ -65,7 +66,8 @@ class PublicReads:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
-        # PEP 3333 hands the path over as latin-1; werkzeug decodes it the same way.
+        # PEP 3333 hands the path over as latin-1; werkzeug decodes it the same way (a path
+        # that is not UTF-8 is then answered 400 by _answer).
         path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
         found = COMMENTS_PATH.fullmatch(path) if method in READ_METHODS else None
         if found is None:
@@ -84,6 +86,7 @@ class PublicReads:
 
     def _answer(self, raw_slug: str, environ: WSGIEnvironment) -> tuple[int, Headers, bytes]:
         try:
+            check_path(environ)
             return self._page(normalize_slug(raw_slug), environ.get("HTTP_IF_NONE_MATCH"))
         except ApiError as error:
             return _error(error.status, error.code, error.message)
