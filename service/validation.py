@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -45,10 +45,12 @@ def normalize_slug(raw: str) -> str:
     """The one canonical form of a slug, whatever spelling of it reached the service (API.md).
 
     Percent-escapes are decoded (until none is left, so that a page path encoded once or
-    twice on its way here is one post; any case of hex digits), the text is put in Unicode
-    NFC, runs of `/` become one and leading/trailing `/` are stripped. The result has 1-255
-    characters, at least one of them visible, and no control or bidi control character.
-    Raises BadRequest (400) otherwise, or when the escapes are not UTF-8.
+    twice on its way here is one post; any case of hex digits); escapes that do not spell
+    UTF-8 (a page path on an ISO-8859-1 site, `caf%e9`) stay escapes, in capitals, as embed.js
+    leaves them. The text is put in Unicode NFC, runs of `/` become one and leading/trailing
+    `/` are stripped. The result has 1-255 characters, at least one of them visible, and no
+    control or bidi control character. Raises BadRequest (400) otherwise, or when the text
+    itself holds bytes that were not UTF-8 (a raw path the server could not decode).
     """
     slug = _percent_decoded(raw)
     slug = unicodedata.normalize("NFC", slug)
@@ -63,22 +65,32 @@ def normalize_slug(raw: str) -> str:
 
 
 _SLASHES = re.compile("/{2,}")
-_ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
+_ESCAPES = re.compile("(?:%[0-9A-Fa-f]{2})+")
+
+
+def decode_escapes(text: str) -> str:
+    """`text` with each run of percent-escapes that spells UTF-8 decoded, repeatedly (`%2541`
+    is `A`); escapes of bytes that are not UTF-8 stay, with capital hex digits (`%e9` -> `%E9`).
+    Idempotent. The one rule for slugs (the migration that canonicalised stored slugs copies it).
+    """
+    while True:
+        decoded = _ESCAPES.sub(_decode_run, text)
+        if decoded == text:
+            return decoded
+        text = decoded
+
+
+def _decode_run(match: re.Match[str]) -> str:
+    raw = unquote_to_bytes(match.group())
+    text = raw.decode("utf-8", errors="surrogateescape")
+    # Bytes that are not UTF-8 come back as lone surrogates (PEP 383): write them as escapes.
+    return _SURROGATE.sub(lambda s: f"%{ord(s.group()) - 0xDC00:02X}", text)
 
 
 def _percent_decoded(text: str) -> str:
-    # Each round removes at least two characters per escape, so this ends.
-    while _ESCAPE.search(text):
-        try:
-            text = unquote(text, errors="strict")
-        except UnicodeDecodeError:
-            raise BadRequest(
-                "The post slug holds percent-escapes that are not UTF-8: "
-                "send the page's path as UTF-8."
-            ) from None
     if is_undecodable(text):  # a surrogate from an undecodable path (PEP 383)
         raise BadRequest("The post slug is not UTF-8 text.")
-    return text
+    return decode_escapes(text)
 
 
 # Cc: control characters (NUL included); Cs: lone surrogates, which no store can encode.

@@ -21,29 +21,34 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Sequence
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_canonical_slugs"
-down_revision: str | Sequence[str] | None = "0004_confirmed_commenters"
+revision: str = "0006_canonical_slugs"
+down_revision: str | Sequence[str] | None = "0005_never_reuse_ids"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 SLUG_MAX = 255
-_ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
+_ESCAPES = re.compile("(?:%[0-9A-Fa-f]{2})+")
 _SLASHES = re.compile("/{2,}")
 _REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 
 
+def _decode_run(match: re.Match[str]) -> str:
+    text = unquote_to_bytes(match.group()).decode("utf-8", errors="surrogateescape")
+    return re.sub("[\udc80-\udcff]", lambda s: f"%{ord(s.group()) - 0xDC00:02X}", text)
+
+
 def canonical_slug(slug: str) -> str | None:
-    """The slug as normalize_slug of revision 0005 makes it, or None if it has none."""
-    while _ESCAPE.search(slug):
-        try:
-            slug = unquote(slug, errors="strict")
-        except UnicodeDecodeError:
-            return None
+    """The slug as normalize_slug of revision 0006 makes it, or None if it has none."""
+    while True:  # runs of escapes that spell UTF-8 are decoded; others stay, in capitals
+        decoded = _ESCAPES.sub(_decode_run, slug)
+        if decoded == slug:
+            break
+        slug = decoded
     slug = _SLASHES.sub("/", unicodedata.normalize("NFC", slug)).strip("/")
     if not slug or len(slug) > SLUG_MAX or _REFUSED.search(slug):
         return None
