@@ -1,7 +1,8 @@
 """The posting floor: what the chosen stack alone costs per post, on `commentd serve`'s settings.
 
-A POST to the same path that parses the JSON body, takes three limits at once (client address,
-post, whole site: commentd's allowances, keys, storage and strategy) and inserts one row
+A POST to the same path that parses the JSON body, passes three of flask-limiter's limits
+(client address, post, whole site: commentd's RateLimits, keys, storage and strategy, one hit
+each) and inserts one row
 with a prebuilt SQLAlchemy Core statement in its own transaction (as commentd's post path
 does), on commentd's engine settings (SQLite's write turns and pragmas, PostgreSQL's pool):
 nothing else. No validation, no form token, no spam layers, no Markdown, no notification, and
@@ -14,15 +15,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from sqlalchemy import DateTime, Engine, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from service.allowances import Allowances, claims
 from service.config import Settings
 from service.db import make_engine, writer
 from service.errors import RateLimited
-from service.extensions import client_address_key
+from service.extensions import RateLimits, limit_key
 
 from .serving import serve_like_commentd
 
@@ -44,22 +44,17 @@ class FloorComment(Base):
 
 def floor_app(settings: Settings, engine: Engine) -> Flask:
     app = Flask(__name__)
-    allowances = Allowances(settings.ratelimit_storage_uri, settings.ratelimit_key_prefix)
-    secret = "floor"
+    app.extensions["secret_key"] = "floor"  # the keyed hashes of the limiter keys
+    limits = RateLimits(app, settings)
     write_engine = writer(engine)
     insert = FloorComment.__table__.insert().returning(FloorComment.__table__.c.id)
 
     @app.post("/api/posts/<path:slug>/comments")
     def create_comment(slug: str) -> tuple[Response, int]:
         fields = json.loads(request.get_data())
+        g.limit_post = limit_key("post", slug)
         try:
-            allowances.take(
-                [
-                    *claims(settings.post_rate_limit, "address", secret, client_address_key()),
-                    *claims(settings.slug_rate_limit, "post", secret, slug),
-                    *claims(settings.site_rate_limit, "site", secret, "site"),
-                ]
-            )
+            limits.take((limits.address_rate, limits.post_rate, limits.site_rate))
         except RateLimited:
             return jsonify(error="rate_limited"), 429
         row = {

@@ -13,7 +13,7 @@ from .api import actions, cors, deliveries, encoding, moderation, public
 from .api.public_reads import PublicReads
 from .config import Settings
 from .delivery import build_outbox, build_worker
-from .extensions import init_allowances
+from .extensions import RateLimits
 from .feed import PublicFeed
 from .keys import load_or_create_secret
 from .notifications import Notifier
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    init_allowances(app, settings)  # before the engine: a bad storage URI stops here
+    RateLimits(app, settings)  # before the engine: a bad storage URI stops here
     engine = db.make_engine(settings.database_url)
     app.extensions["settings"] = settings
     app.extensions["secret_key"] = settings.secret_key or load_or_create_secret(engine)

@@ -1,6 +1,6 @@
 """In-process rate-limit counters whose cost does not grow with the number of senders.
 
-limits' MemoryStorage, the library's storage for `memory://`, drops expired counters by
+limits' MemoryStorage, which flask-limiter uses for `memory://`, drops expired counters by
 sweeping *every* key from a timer thread, 10 ms after each increment. Every sender has
 counters of its own, so under a flood of new addresses the sweep held the GIL for a growing
 share of the process: measured on posting with `commentd serve`, 25-30% fewer posts per
@@ -10,8 +10,8 @@ queue: O(log n) per new counter, nothing per idle one.
 
 Every operation holds one lock of the storage: MemoryStorage's per-key locks were dropped and
 made anew by its expiry while another thread held them, and `incr` read its answer after
-letting go, so two threads could both see the other's count. `acquire_all` tests and counts
-several sliding windows under that lock, as one step (allowances.py).
+letting go, so two threads could both see the other's count. A sliding-window hit (test and
+count) runs under that lock, as one step: what makes each limit atomic in-process.
 """
 
 from __future__ import annotations
@@ -19,37 +19,18 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Sequence
-from math import floor
-from typing import Any, NamedTuple
+from typing import Any
 
 from limits.storage import MemoryStorage
 
 SCHEME = "commentd-memory"
 
 
-class Window(NamedTuple):
-    """A sliding window's state: counts, and seconds until each of its two windows expires."""
-
-    previous_count: int
-    previous_ttl: float
-    current_count: int
-    current_ttl: float
-
-
-class Breach(Exception):
-    """Some limits asked for are full, `full` = [(index, window)]; none was counted."""
-
-    def __init__(self, full: list[tuple[int, Window]]) -> None:
-        super().__init__(full)
-        self.full = full
-
-
 class InProcessCounters(MemoryStorage):
     """MemoryStorage's counters and sliding windows, with expiry by queue instead of sweep.
 
     Only the counters (fixed and sliding windows) are served; the moving window's event lists,
-    which still rely on the sweep, are not used by commentd (allowances.py).
+    which still rely on the sweep, are not used by commentd (extensions.RateLimits).
     """
 
     # Registered with limits by this class statement. A list, as limits declares it.
@@ -96,26 +77,6 @@ class InProcessCounters(MemoryStorage):
     def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         with self._lock:
             return super().get_sliding_window(key, expiry)
-
-    def acquire_all(self, entries: Sequence[tuple[str, int, int]]) -> None:
-        """Count one more in the sliding window of every (key, limit, expiry seconds), or, if
-        any is full, count none and raise Breach naming every full one."""
-        now = time.time()
-        with self._lock:
-            current_keys, full = [], []
-            for index, (key, limit, expiry) in enumerate(entries):
-                previous_key, current_key = self.sliding_window_keys(key, expiry, now)
-                window = Window(
-                    *self._get_sliding_window_info(previous_key, current_key, expiry, now)
-                )
-                weighted = window.previous_count * window.previous_ttl / expiry
-                if floor(weighted) + window.current_count + 1 > limit:
-                    full.append((index, window))
-                current_keys.append((current_key, expiry))
-            if full:
-                raise Breach(full)
-            for current_key, expiry in current_keys:
-                self.incr(current_key, 2 * expiry)
 
     def reset(self) -> int | None:
         with self._lock:

@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
-from .allowances import REDIS_SCHEMES
 from .config import ModerationMode, Settings, shown_database
 from .db import make_engine
+from .extensions import REDIS_SCHEMES
 
 DATABASE = "COMMENTD_DATABASE_URL"
 STORAGE = "COMMENTD_RATELIMIT_STORAGE_URI"
@@ -116,7 +116,7 @@ def check_rate_limit_storage(settings: Settings) -> None:
     uri = settings.ratelimit_storage_uri
     shown = shown_storage(uri)
     scheme = uri.partition("://")[0]
-    if scheme not in REDIS_SCHEMES:  # the shared storage commentd counts in (allowances.py)
+    if scheme not in REDIS_SCHEMES:  # the shared storages commentd counts in (extensions.py)
         raise StartupError(
             f"{STORAGE} is {shown}, which commentd cannot count in: use a Redis URL "
             "(redis://host:6379/0, rediss://, redis+sentinel://, redis+cluster://), or "

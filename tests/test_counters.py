@@ -15,10 +15,9 @@ from service.counters import InProcessCounters
 def test_the_embedded_defaults_count_with_commentd_counters(
     make_app: Callable[..., Flask],
 ) -> None:
-    allowances = make_app(ratelimit_storage_uri="memory://").extensions["allowances"]
+    limiter = make_app(ratelimit_storage_uri="memory://").extensions["rate_limits"].limiter
 
-    assert isinstance(allowances.memory, InProcessCounters)
-    assert allowances.shared is None
+    assert isinstance(limiter.storage, InProcessCounters)
 
 
 def test_the_sliding_window_counter_allows_the_limit_and_no_more() -> None:

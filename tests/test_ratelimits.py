@@ -7,11 +7,12 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from service.config import ConfigError
+from service.counters import InProcessCounters
 from service.keys import client_network
 
 from .conftest import comment_fields
@@ -142,7 +143,7 @@ def test_in_process_counters_hold_no_address_or_email(make_app: Callable[..., Fl
     app = make_app(min_post_interval=15, email_rate_limit="5 per minute")
     traffic(app.test_client())
 
-    counters = app.extensions["allowances"].memory
+    counters = app.extensions["rate_limits"].limiter.storage
     stored = (
         repr(dict(counters.storage)) + repr(counters.expirations) + repr(counters._expiry_queue)
     )
@@ -179,3 +180,77 @@ def test_a_storage_that_cannot_take_every_limit_at_once_is_refused_at_start(
 ) -> None:
     with pytest.raises(ConfigError, match="COMMENTD_RATELIMIT_STORAGE_URI"):
         make_app(ratelimit_storage_uri=uri)
+
+
+# --- one mechanism: flask-limiter, one hit per limit, in a documented order --------------------
+
+
+def test_a_refusal_leaves_every_limit_after_it_untouched(make_app: Callable[..., Flask]) -> None:
+    # The order (extensions.RateLimits.posting): email, address, post, site.
+    limits = {"post_rate_limit": "1/minute", "slug_rate_limit": "2/minute"}
+    client = make_app(site_rate_limit="3 per minute", **limits).test_client()
+
+    def send(address: str, email: str, slug: str = "gluteus-medius") -> int:
+        return client.post(
+            f"/api/posts/{slug}/comments",
+            json=comment_fields(email=email),
+            environ_base={"REMOTE_ADDR": address},
+        ).status_code
+
+    first = send("192.0.2.1", "a@example.com")
+    by_address = send("192.0.2.1", "b@example.com")  # the address's one is used up
+    second_on_post = send("192.0.2.2", "c@example.com")  # so the post still has its second
+    by_post = send("192.0.2.3", "d@example.com")  # the post's two are used up
+    third_on_site = send("192.0.2.4", "e@example.com", slug="elsewhere")  # the site's third
+
+    assert [first, by_address, second_on_post, by_post, third_on_site] == [
+        201,
+        429,
+        201,
+        429,
+        201,
+    ]
+
+
+def test_public_reads_never_reach_the_limiter(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(min_post_interval=15)
+    limiter = app.extensions["rate_limits"].limiter
+    checks: list[str | None] = []
+    check = limiter._check_request_limit
+
+    def counted(*args: object, **kwargs: object) -> None:
+        checks.append(request.endpoint)
+        check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(limiter, "_check_request_limit", counted)
+    client = app.test_client()
+    reads = [
+        client.get(PATH),
+        client.get("/api/counts?slug=gluteus-medius"),
+        client.get("/healthz"),
+        client.get("/api/form-token"),
+    ]
+    assert all(read.status_code < 400 for read in reads), [r.status_code for r in reads]
+    assert checks == []
+
+    assert post_from(client, "192.0.2.1").status_code == 201
+    # One check per limit function of a comment (extensions.RateLimits.posting).
+    assert checks == ["public.create_comment"] * 6
+
+
+def test_with_redis_unreachable_posting_goes_on_under_in_process_limits(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(ratelimit_storage_uri="redis://127.0.0.1:1", post_rate_limit="2 per minute")
+    client = app.test_client()
+
+    statuses = [post_from(client, "192.0.2.1").status_code for _ in range(3)]
+
+    assert statuses == [201, 201, 429]
+    assert "falling back to in-memory storage" in caplog.text
+    # The fallback counts in commentd's counters (one lock, no sweep), keyed hashes only.
+    fallback = app.extensions["rate_limits"].limiter.limiter.storage
+    assert isinstance(fallback, InProcessCounters)
+    assert_nothing_personal(repr(dict(fallback.storage)))

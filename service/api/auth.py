@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..db import get_session
 from ..errors import RateLimited, Unauthorized
-from ..extensions import auth_failure_claims, current_allowances, current_settings
+from ..extensions import current_rate_limits, current_settings
 from ..keys import new_token, token_hash
 from ..models import ModerationToken
 
@@ -42,8 +42,9 @@ def require_moderator() -> None:
     token = bearer_token()
     if token is not None and is_valid_token(get_session(), token, current_settings().admin_token):
         return
+    rate_limits = current_rate_limits()
     try:
-        current_allowances().take(auth_failure_claims())
+        rate_limits.take((rate_limits.auth_failure,))
     except RateLimited as limited:
         raise RateLimited(
             f"Too many wrong moderation tokens from this address: wait {limited.retry_after} "

@@ -32,10 +32,9 @@ from ..errors import (
 )
 from ..extensions import (
     client_address_key,
-    current_allowances,
+    current_rate_limits,
     current_secret,
     current_settings,
-    posting_claims,
 )
 from ..feed import PublicFeed
 from ..notifications import current_notifier
@@ -78,13 +77,13 @@ def site_rules() -> comments.SiteRules:
 
 
 def take_posting_allowance(slug: str, submission: CommentSubmission, proven: bool) -> None:
-    """Every posting limit at once (429 with Retry-After when one is reached, and then none is
-    used up): called by comments.submit once nothing else can refuse the comment, so only
-    comments that will be stored count."""
+    """One hit on each posting limit, in the documented order (extensions.RateLimits; 429
+    with Retry-After at the first that is full): called by comments.submit once nothing else
+    can refuse the comment, so only comments that will be stored count."""
     # Comments proven to come from the address's owner (her commenter_token) count apart:
     # typing her address can use up the unproven allowance, never hers.
     owner = "proven" if proven else "typed"
-    current_allowances().take(posting_claims(slug, f"{owner}\0{submission.email_key}"))
+    current_rate_limits().take_posting(slug, f"{owner}\0{submission.email_key}")
 
 
 def submitted_fields() -> Mapping[str, object]:
