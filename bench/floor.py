@@ -54,7 +54,7 @@ def floor_app(settings: Settings, engine: Engine) -> Flask:
         fields = json.loads(request.get_data())
         g.limit_post = limit_key("post", slug)
         try:
-            limits.take((limits.address_rate, limits.post_rate, limits.site_rate))
+            limits.take((limits.address, limits.post, limits.site))
         except RateLimited:
             return jsonify(error="rate_limited"), 429
         row = {

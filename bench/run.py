@@ -260,7 +260,7 @@ def measure_reads(server: Server, duration: int, posts: int) -> list[Figure]:
 
 
 POSTING = "posting"
-POSTING_FLOOR = "posting floor (Flask + three limits + one insert)"
+POSTING_FLOOR = "posting floor (Flask + flask-limiter + one insert)"
 
 
 def measure_posting(server: Server, duration: int, posts: int, name: str = POSTING) -> Figure:

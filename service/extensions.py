@@ -144,28 +144,25 @@ class RateLimits:
         limit = self.limiter.shared_limit
         interval = min_interval_limit(settings)
 
-        @limit(interval, scope="sender-interval", key_func=sender_limit_key)
-        def sender_interval() -> None:
-            """One comment per interval from one email (as typed, or as proven)."""
-
+        # flask-limiter hits the limits of one function from the shortest window to the
+        # longest, so each interval (seconds) is hit before the rates (minutes, days).
         @limit(settings.email_rate_limit, scope="sender", key_func=sender_limit_key)
-        def sender_rate() -> None:
-            """COMMENTD_EMAIL_RATE_LIMIT."""
-
-        @limit(interval, scope="address-interval")
-        def address_interval() -> None:
-            """One comment per interval from one client network."""
+        @limit(interval, scope="sender-interval", key_func=sender_limit_key)
+        def sender() -> None:
+            """One email (as typed, or as proven): COMMENTD_MIN_POST_INTERVAL and
+            COMMENTD_EMAIL_RATE_LIMIT."""
 
         @limit(settings.post_rate_limit, scope="address")
-        def address_rate() -> None:
-            """COMMENTD_POST_RATE_LIMIT."""
+        @limit(interval, scope="address-interval")
+        def address() -> None:
+            """One client network: COMMENTD_MIN_POST_INTERVAL and COMMENTD_POST_RATE_LIMIT."""
 
         @limit(settings.slug_rate_limit, scope="post", key_func=post_limit_key)
-        def post_rate() -> None:
+        def post() -> None:
             """COMMENTD_SLUG_RATE_LIMIT."""
 
         @limit(settings.site_rate_limit, scope="site", key_func=whole_site_key)
-        def site_rate() -> None:
+        def site() -> None:
             """COMMENTD_SITE_RATE_LIMIT."""
 
         @limit(settings.auth_failure_limit, scope="auth-failure")
@@ -173,17 +170,10 @@ class RateLimits:
             """COMMENTD_AUTH_FAILURE_LIMIT: wrong bearer tokens from one client network, one
             count for every route that takes one."""
 
-        self.address_rate, self.post_rate, self.site_rate = address_rate, post_rate, site_rate
+        self.sender, self.address, self.post, self.site = sender, address, post, site
         self.auth_failure = auth_failure
         # The order of a comment's hits: from the sender's own limits to the shared ones.
-        self.posting: tuple[Callable[[], None], ...] = (
-            sender_interval,
-            sender_rate,
-            address_interval,
-            address_rate,
-            post_rate,
-            site_rate,
-        )
+        self.posting: tuple[Callable[[], None], ...] = (sender, address, post, site)
 
     def take_posting(self, slug: str, sender: str) -> None:
         """One hit on every posting limit, in `posting` order, for a comment to `slug` from

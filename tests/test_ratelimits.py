@@ -237,7 +237,7 @@ def test_public_reads_never_reach_the_limiter(
 
     assert post_from(client, "192.0.2.1").status_code == 201
     # One check per limit function of a comment (extensions.RateLimits.posting).
-    assert checks == ["public.create_comment"] * 6
+    assert checks == ["public.create_comment"] * 4
 
 
 def test_with_redis_unreachable_posting_goes_on_under_in_process_limits(
