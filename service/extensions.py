@@ -6,14 +6,15 @@ route carries a limit. Each limit sits on a function of `RateLimits`, decorated 
 `limiter.shared_limit` and no `deduct_when`, that a view calls once the request is known to be
 valid: calling it is one hit, a test-and-count that is atomic in the storage (limits' Lua
 script on Redis, the counters' lock in-process), so concurrent requests can never pass a limit
-between its check and its count. A refused hit counts nothing and raises RateLimited (429).
+between its check and its count. A full limit counts nothing and raises RateLimited (429).
 
 A comment takes several limits, one hit each, in the order of `RateLimits.posting`: from what
 is the sender's alone to what everyone shares (its email's interval and rate, its address's
-interval and rate, the post, the whole site). A comment refused by one limit has used up only
-the limits before it, which are its sender's own; never the post's or the site's allowance
-for a limit further down. Invalid or refused comments (fields, closed post, parent) reach no
-limit at all (comments.submit's `admit`).
+interval and rate, the post, the whole site; within one function flask-limiter goes from the
+shortest window to the longest). A refused comment has counted once in each limit before the
+full one and in none after it: what one sender's own limits refuse never uses up the
+address's, the post's or the site's allowance. Invalid or refused comments (fields, closed
+post, parent) reach no limit at all (comments.submit's `admit`).
 
 Keys never hold an address or an email: every key function answers a keyed hash (keys.py).
 """
