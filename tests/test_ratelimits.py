@@ -225,6 +225,12 @@ def test_public_reads_never_reach_the_limiter(
         check(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(limiter, "_check_request_limit", counted)
+    hooks = [
+        getattr(hook, "func", hook)  # a partial's function
+        for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+        for hook in hooks.get(None, [])
+    ]
+    assert not [hook for hook in hooks if hook.__module__.startswith("flask_limiter")]
     client = app.test_client()
     reads = [
         client.get(PATH),
