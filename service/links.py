@@ -156,16 +156,15 @@ def read_moderation_token(secret: str, token: str, max_age: int) -> ModerationLi
         raise LinkInvalid from None
 
 
-def confirmation_token(secret: str, link: ConfirmationLink) -> str:
-    """The signed token of an address-confirmation link (`link.stamp` should be set)."""
-    return URLSafeTimedSerializer(secret, salt=_CONFIRM).dumps(
+def _dump_confirmation_link(secret: str, salt: str, link: ConfirmationLink) -> str:
+    """A confirmation or notices link's signed token; the salt keeps one kind from the other."""
+    return URLSafeTimedSerializer(secret, salt=salt).dumps(
         [link.comment_id, link.commenter_id, link.nonce, link.stamp]
     )
 
 
-def read_confirmation_token(secret: str, token: str, max_age: int) -> ConfirmationLink:
-    """The link a token stands for; raises LinkInvalid or LinkExpired (older than max_age s)."""
-    data, signed_at = _load_timed(secret, _CONFIRM, token, max_age)
+def _read_confirmation_link(secret: str, salt: str, token: str, max_age: int) -> ConfirmationLink:
+    data, signed_at = _load_timed(secret, salt, token, max_age)
     try:
         comment_id, commenter_id, nonce, *extra = data
         return ConfirmationLink(
@@ -173,27 +172,28 @@ def read_confirmation_token(secret: str, token: str, max_age: int) -> Confirmati
         )
     except (TypeError, ValueError):
         raise LinkInvalid from None
+
+
+def confirmation_token(secret: str, link: ConfirmationLink) -> str:
+    """The signed token of an address-confirmation link (`link.stamp` should be set)."""
+    return _dump_confirmation_link(secret, _CONFIRM, link)
+
+
+def read_confirmation_token(secret: str, token: str, max_age: int) -> ConfirmationLink:
+    """The link a token stands for; raises LinkInvalid or LinkExpired (older than max_age s)."""
+    return _read_confirmation_link(secret, _CONFIRM, token, max_age)
 
 
 def notices_token(secret: str, link: ConfirmationLink) -> str:
     """The link of a reply-notice confirmation (double opt-in): names the comment that asked
     (with its stamp), and the commenter (token) that posted it, which confirming proves the
     address of."""
-    return URLSafeTimedSerializer(secret, salt=_CONFIRM_NOTICES).dumps(
-        [link.comment_id, link.commenter_id, link.nonce, link.stamp]
-    )
+    return _dump_confirmation_link(secret, _CONFIRM_NOTICES, link)
 
 
 def read_notices_token(secret: str, token: str, max_age: int) -> ConfirmationLink:
     """The link a token stands for; raises LinkInvalid or LinkExpired (older than max_age s)."""
-    data, signed_at = _load_timed(secret, _CONFIRM_NOTICES, token, max_age)
-    try:
-        comment_id, commenter_id, nonce, *extra = data
-        return ConfirmationLink(
-            int(comment_id), int(commenter_id), str(nonce), _stamp(extra), signed_at
-        )
-    except (TypeError, ValueError):
-        raise LinkInvalid from None
+    return _read_confirmation_link(secret, _CONFIRM_NOTICES, token, max_age)
 
 
 def unsubscribe_token(secret: str, link: UnsubscribeLink) -> str:
