@@ -20,10 +20,10 @@ from flask import Flask, Response, g, jsonify, request
 from sqlalchemy import DateTime, Engine, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from service.config import Settings
-from service.db import make_engine, writer
-from service.errors import RateLimited
-from service.extensions import RateLimits, limit_key
+from commentd.config import Settings
+from commentd.db import make_engine, writer
+from commentd.errors import RateLimited
+from commentd.web.limits import RateLimits, limit_key
 
 from .serving import serve_like_commentd
 

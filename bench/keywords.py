@@ -15,10 +15,10 @@ import statistics
 import string
 import time
 
-from service import spam
-from service.formtokens import FormTokenCheck, FormTokenState
-from service.keywords import ENTRIES_MAX, KeywordList
-from service.validation import CommentSubmission
+from commentd import spam
+from commentd.comments.validation import CommentSubmission
+from commentd.spam.keywords import ENTRIES_MAX, KeywordList
+from commentd.spam.traps import FormTokenCheck, FormTokenState
 
 ROUNDS = 50
 

@@ -26,7 +26,7 @@ FROM_TREE = [
     sys.executable,
     "-c",
     "import os, runpy, sys; os.chdir(sys.argv.pop(1)); sys.path.insert(0, os.getcwd()); "
-    "runpy.run_module('service.cli', run_name='__main__')",
+    "runpy.run_module('commentd.ops.cli', run_name='__main__')",
 ]
 
 

@@ -308,7 +308,7 @@ def rate_limit_storage(backend: str) -> Iterator[dict[str, str]]:
 
 
 def serve_command() -> list[str]:
-    return [sys.executable, "-m", "service.cli", "serve"]
+    return [sys.executable, "-m", "commentd.ops.cli", "serve"]
 
 
 def median_figure(runs: list[Figure]) -> Figure:

@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from service.db import make_engine
-from service.migrate import upgrade
-from service.models import Comment, CommentStatus
-from service.rendering import render_body
+from commentd.comments.rendering import render_body
+from commentd.db import make_engine
+from commentd.models import Comment, CommentStatus
+from commentd.ops.migrate import upgrade
 
 SPECIAL_POSTS = {"bench-20": 20, "bench-200": 200}
 BODIES = [

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Flask
 
-from service.config import Settings
-from service.server import CommentdServer, gunicorn_options
+from commentd.config import Settings
+from commentd.ops.server import CommentdServer, gunicorn_options
 
 
 def serve_like_commentd(

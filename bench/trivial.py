@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
-from service.config import Settings
+from commentd.config import Settings
 
 from .serving import serve_like_commentd
 

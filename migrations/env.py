@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, text
 
-from service.config import Settings
-from service.db import make_engine, writer
-from service.models import Base
+from commentd.config import Settings
+from commentd.db import make_engine, writer
+from commentd.models import Base
 
 target_metadata = Base.metadata
 

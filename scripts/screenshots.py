@@ -69,7 +69,7 @@ def start_service(workdir: Path, blog_origin: str) -> tuple[subprocess.Popen[byt
         "COMMENTD_ALLOWED_ORIGINS": blog_origin,
         "COMMENTD_MIN_FILL_SECONDS": "0",
     } | LIFTED_LIMITS
-    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "commentd.ops.cli", "serve", "--port", str(port)]
     process = subprocess.Popen(
         command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

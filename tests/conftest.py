@@ -23,11 +23,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from service import create_app
-from service.config import Settings
-from service.db import make_engine
-from service.migrate import upgrade
-from service.models import Comment, CommentStatus
+from commentd.config import Settings
+from commentd.db import make_engine
+from commentd.models import Comment, CommentStatus
+from commentd.ops.migrate import upgrade
+from commentd.web.app import create_app
 
 POSTGRES_SERVER = os.environ.get(
     "COMMENTD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -219,7 +219,7 @@ class LiveServer:
         return self.process.returncode
 
 
-SERVE_COMMAND = (sys.executable, "-m", "service.cli", "serve")
+SERVE_COMMAND = (sys.executable, "-m", "commentd.ops.cli", "serve")
 
 
 def start_server(env: dict[str, str], workdir: Path, *, port: int | None = None) -> LiveServer:

@@ -15,7 +15,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from service.models import CommentStatus
+from commentd.models import CommentStatus
 
 from .conftest import MODERATOR, LiveServer, comment_fields
 from .test_e2e_serve import post_raw, raw_request

@@ -14,10 +14,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from service.api.auth import create_token
-from service.config import ModerationMode
-from service.db import writer
-from service.models import Comment, Commenter, CommentStatus, ModerationToken
+from commentd.config import ModerationMode
+from commentd.db import writer
+from commentd.models import Comment, Commenter, CommentStatus, ModerationToken
+from commentd.web.auth import create_token
 
 from .conftest import MODERATOR, comment_fields, stored_comment
 

@@ -13,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from service.feed import PublicFeed
-from service.models import CommentStatus
+from commentd.models import CommentStatus
+from commentd.web.page_cache import PublicFeed
 
 from .conftest import MODERATOR, comment_fields
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import ConfigError, ModerationMode, Settings, check_secret
-from service.server import worker_plan
+from commentd.config import ConfigError, ModerationMode, Settings, check_secret
+from commentd.ops.server import worker_plan
 
 GOOD_SECRET = "Hq3xv0Yb-R8kPz2LmW5nTc7sJd9fUa1eQ4oI6gZ"
 SECRETS = ("COMMENTD_ADMIN_TOKEN", "COMMENTD_SECRET_KEY", "COMMENTD_WEBHOOK_SECRET")

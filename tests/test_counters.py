@@ -9,7 +9,7 @@ from flask import Flask
 from limits import parse
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from service.counters import InProcessCounters
+from commentd.web.counters import InProcessCounters
 
 
 def test_the_embedded_defaults_count_with_commentd_counters(

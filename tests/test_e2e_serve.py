@@ -186,7 +186,7 @@ def test_a_token_made_by_the_command_works_on_the_running_service(
     live_server: LiveServer, serve_env: dict[str, str], tmp_path: Path
 ) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "token", "--label", "phone"],
+        [sys.executable, "-m", "commentd.ops.cli", "token", "--label", "phone"],
         env={"PATH": os.environ["PATH"]} | serve_env,
         cwd=tmp_path,
         capture_output=True,

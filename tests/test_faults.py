@@ -17,10 +17,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from service.config import Settings
-from service.db import make_engine
-from service.models import Comment
-from service.server import worker_plan
+from commentd.config import Settings
+from commentd.db import make_engine
+from commentd.models import Comment
+from commentd.ops.server import worker_plan
 
 from .conftest import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
 from .private_servers import PrivatePostgres, private_postgres, private_redis

@@ -17,8 +17,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.config import ModerationMode
-from service.models import utcnow
+from commentd.config import ModerationMode
+from commentd.models import utcnow
 
 from .conftest import MODERATOR, free_port
 from .receivers import Mailbox
@@ -144,7 +144,7 @@ def test_a_name_approved_by_the_author_later_is_trusted_from_then_on(
 
 
 def test_identity_keys_fold_case_spacing_and_invisible_characters_only() -> None:
-    from service.comments import identity_key
+    from commentd.comments import identity_key
 
     assert identity_key(" Zoë\u200b  Smith ", None) == identity_key("ZOË SMITH", "")
     assert identity_key("Zoe Smith", None) != identity_key("Zoë Smith", None)

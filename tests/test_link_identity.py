@@ -19,10 +19,10 @@ from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 
-from service.config import ModerationMode
-from service.db import make_engine
-from service.migrate import alembic_config, upgrade
-from service.models import Comment, Commenter, CommentStatus, OutboxEvent, Post, utcnow
+from commentd.config import ModerationMode
+from commentd.db import make_engine
+from commentd.models import Comment, Commenter, CommentStatus, OutboxEvent, Post, utcnow
+from commentd.ops.migrate import alembic_config, upgrade
 
 from .conftest import MODERATOR, free_port
 from .receivers import Mailbox

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from service.db import make_engine
+from commentd.db import make_engine
 
 from .conftest import ADMIN_TOKEN, free_port, start_server
 from .receivers import Mailbox, wait_until
@@ -219,6 +219,6 @@ def test_no_email_link_token_or_bearer_token_reaches_the_server_log(
     ],
 )
 def test_a_path_no_route_has_loses_only_its_token_shaped_segments(path: str, logged: str) -> None:
-    from service.logs import loggable_path
+    from commentd.web.logs import loggable_path
 
     assert loggable_path(path, None, None) == logged

@@ -13,8 +13,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service import mail, outbox
-from service.config import ModerationMode
+from commentd.config import ModerationMode
+from commentd.notify import outbox, smtp
 
 from .conftest import MODERATOR, free_port
 from .receivers import Mailbox
@@ -57,7 +57,7 @@ def mail_app(make_app: Callable[..., Flask], relay: Mailbox, **overrides: Any) -
 
 def service_log(caplog: pytest.LogCaptureFixture) -> str:
     """What commentd logged (the test SMTP server's own log is not commentd's)."""
-    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("service"))
+    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("commentd"))
 
 
 def outbox_view(client: FlaskClient) -> dict[str, Any]:
@@ -184,7 +184,7 @@ def test_a_recipient_refused_for_good_is_given_up_but_one_refused_for_now_is_ret
     with caplog.at_level(logging.INFO):
         deliver(app)
     first = outbox_view(client)
-    # The server answered: a refused recipient is no reason to hold the batch's other mail.
+    # The server answered: a refused recipient is no reason to hold the batch's other smtp.
     assert len(plain_relay.delivered_to("ann@example.com")) == 1
     deliver(app, later=timedelta(seconds=31))
     second = outbox_view(client)
@@ -235,12 +235,12 @@ def test_a_permanent_failure_can_still_be_retried_by_the_author(
     ],
 )
 def test_smtp_addresses_carry_their_domain_in_ascii(address: str, expected: str) -> None:
-    assert mail.smtp_address(address) == expected
+    assert smtp.smtp_address(address) == expected
 
 
 def test_an_address_whose_domain_has_no_ascii_form_is_undeliverable() -> None:
-    with pytest.raises(mail.Undeliverable):
-        mail.smtp_address("dana@bü..example")
+    with pytest.raises(smtp.Undeliverable):
+        smtp.smtp_address("dana@bü..example")
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ def test_the_metrics_listener_serves_nothing_else(
 @pytest.mark.parametrize("value", ["9100", "localhost:", ":9100", "127.0.0.1:99999", "a:b"])
 def test_a_bad_metrics_bind_stops_the_start_naming_the_variable(tmp_path: Path, value: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(free_port())],
+        [sys.executable, "-m", "commentd.ops.cli", "serve", "--port", str(free_port())],
         env={"PATH": os.environ["PATH"], "COMMENTD_METRICS_BIND": value},
         cwd=tmp_path,
         capture_output=True,

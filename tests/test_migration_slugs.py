@@ -13,11 +13,11 @@ from alembic import command
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from service import create_app
-from service.config import Settings
-from service.db import make_engine, writer
-from service.migrate import alembic_config, is_up_to_date, upgrade
-from service.models import UTCDateTime
+from commentd.config import Settings
+from commentd.db import make_engine, writer
+from commentd.models import UTCDateTime
+from commentd.ops.migrate import alembic_config, is_up_to_date, upgrade
+from commentd.web.app import create_app
 
 BEFORE = "0004_confirmed_commenters"
 # The tables as the revision before has them (only the columns given here).

@@ -7,9 +7,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from service.db import make_engine
-from service.migrate import alembic_config, is_up_to_date, upgrade
-from service.models import Base
+from commentd.db import make_engine
+from commentd.models import Base
+from commentd.ops.migrate import alembic_config, is_up_to_date, upgrade
 
 
 def test_migrating_an_empty_database_matches_the_models(migrated_engine: Engine) -> None:

@@ -17,8 +17,8 @@ import requests
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from service.db import make_engine
-from service.migrate import alembic_config, migrations_dir
+from commentd.db import make_engine
+from commentd.ops.migrate import alembic_config, migrations_dir
 
 from .conftest import ADMIN_TOKEN, LiveServer, comment_fields, start_server
 from .private_servers import (
@@ -179,7 +179,7 @@ def commentd_processes_with_open(path: Path) -> int:
             continue
         try:
             cmdline = (proc / "cmdline").read_bytes()
-            if b"service.cli\0" not in cmdline:
+            if b"commentd.ops.cli\0" not in cmdline:
                 continue
             if any(fd.readlink() == path for fd in (proc / "fd").iterdir()):
                 count += 1

@@ -17,9 +17,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service import webhooks
-from service.config import ModerationMode
-from service.models import utcnow
+from commentd.config import ModerationMode
+from commentd.models import utcnow
+from commentd.notify import webhooks
 
 from .conftest import MODERATOR, comment_fields, free_port
 from .receivers import Mailbox, WebhookReceiver
@@ -511,10 +511,10 @@ def test_typing_someone_elses_email_gains_no_trust_and_changes_nothing_of_theirs
 def test_a_change_that_is_rolled_back_leaves_nothing_to_send(
     notify_app: Flask, mailbox: Mailbox, receiver: WebhookReceiver
 ) -> None:
-    from service import comments, spam
-    from service.db import get_session
-    from service.notifications import current_notifier
-    from service.validation import parse_submission
+    from commentd import comments, spam
+    from commentd.comments.validation import parse_submission
+    from commentd.db import get_session
+    from commentd.notify.notifier import current_notifier
 
     with notify_app.test_request_context("/", method="POST"):
         session = get_session()

@@ -10,9 +10,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from service import links, mail, webhooks
-from service.config import ConfigError, Settings
-from service.notifications import digest_due
+from commentd.config import ConfigError, Settings
+from commentd.notify import links, smtp, webhooks
+from commentd.notify.notifier import digest_due
 
 from .conftest import free_port
 
@@ -20,10 +20,10 @@ from .conftest import free_port
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("smtp://localhost", mail.SmtpServer(host="localhost", port=25)),
+        ("smtp://localhost", smtp.SmtpServer(host="localhost", port=25)),
         (
             "smtps://me%40fastmail.com:app%2Fpass@smtp.fastmail.com:465",
-            mail.SmtpServer(
+            smtp.SmtpServer(
                 host="smtp.fastmail.com",
                 port=465,
                 username="me@fastmail.com",
@@ -33,18 +33,18 @@ from .conftest import free_port
         ),
         (
             "smtps://smtp.gmail.com",
-            mail.SmtpServer(host="smtp.gmail.com", port=465, implicit_tls=True),
+            smtp.SmtpServer(host="smtp.gmail.com", port=465, implicit_tls=True),
         ),
         (
-            "smtp://u:p@mail.example?starttls=1",
-            mail.SmtpServer(
-                host="mail.example", port=587, username="u", password="p", starttls=True
+            "smtp://u:p@smtp.example?starttls=1",
+            smtp.SmtpServer(
+                host="smtp.example", port=587, username="u", password="p", starttls=True
             ),
         ),
     ],
 )
-def test_smtp_urls_say_host_port_credentials_and_tls(url: str, expected: mail.SmtpServer) -> None:
-    assert mail.parse_smtp_url(url) == expected
+def test_smtp_urls_say_host_port_credentials_and_tls(url: str, expected: smtp.SmtpServer) -> None:
+    assert smtp.parse_smtp_url(url) == expected
 
 
 class _Recorder:
@@ -80,8 +80,8 @@ def authenticating_server() -> Iterator[tuple[_Recorder, int]]:
     controller.stop()
 
 
-def a_message() -> mail.EmailMessage:
-    return mail.compose(
+def a_message() -> smtp.EmailMessage:
+    return smtp.compose(
         sender="commentd@blog.example",
         to="author@blog.example",
         subject="hello",
@@ -95,9 +95,9 @@ def test_smtp_logs_in_with_the_credentials_of_the_url(
     authenticating_server: tuple[_Recorder, int],
 ) -> None:
     recorder, port = authenticating_server
-    server = mail.parse_smtp_url(f"smtp://me%40blog.example:app%20password@127.0.0.1:{port}")
+    server = smtp.parse_smtp_url(f"smtp://me%40blog.example:app%20password@127.0.0.1:{port}")
 
-    mail.send(server, a_message(), timeout=10)
+    smtp.send(server, a_message(), timeout=10)
 
     assert recorder.logins == [(b"me@blog.example", b"app password")]
     assert recorder.delivered == 1
@@ -157,7 +157,7 @@ def test_delivery_settings_come_from_the_environment() -> None:
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({"COMMENTD_SMTP_URL": "mail.example:25"}, "COMMENTD_SMTP_URL"),
+        ({"COMMENTD_SMTP_URL": "smtp.example:25"}, "COMMENTD_SMTP_URL"),
         ({"COMMENTD_WEBHOOK_URLS": "ftp://x.example/"}, "COMMENTD_WEBHOOK_URLS"),
         ({"COMMENTD_WEBHOOK_URLS": "https://x.example/"}, "COMMENTD_WEBHOOK_SECRET"),
         ({"COMMENTD_POST_URL": "https://blog.example/"}, "COMMENTD_POST_URL"),

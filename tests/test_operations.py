@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from bench.floor import Base as FloorBase
 from bench.floor import FloorComment, floor_app
 from bench.seed import seed
-from service import create_app
-from service.config import Settings
-from service.db import make_engine
-from service.models import Comment, CommentStatus, Post
-from service.validation import HONEYPOT_FIELD
+from commentd.comments.validation import HONEYPOT_FIELD
+from commentd.config import Settings
+from commentd.db import make_engine
+from commentd.models import Comment, CommentStatus, Post
+from commentd.web.app import create_app
 
 from .conftest import (
     LIFTED_LIMITS,
@@ -166,7 +166,7 @@ def test_backup_copies_a_live_sqlite_database_that_opens_on_its_own(
     try:
         ids = [post(server, body=f"comment {n}").json()["id"] for n in range(5)]
         result = subprocess.run(
-            [sys.executable, "-m", "service.cli", "backup", str(tmp_path / "copy.db")],
+            [sys.executable, "-m", "commentd.ops.cli", "backup", str(tmp_path / "copy.db")],
             env={"PATH": "/usr/bin:/bin"} | env,
             capture_output=True,
             text=True,
@@ -186,7 +186,7 @@ def test_backup_copies_a_live_sqlite_database_that_opens_on_its_own(
 
 def test_backup_of_postgresql_points_to_pg_dump(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "backup", str(tmp_path / "copy.db")],
+        [sys.executable, "-m", "commentd.ops.cli", "backup", str(tmp_path / "copy.db")],
         env={"PATH": "/usr/bin:/bin", "COMMENTD_DATABASE_URL": "postgresql+psycopg://x@h/db"},
         capture_output=True,
         text=True,

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from service import outbox
-from service.db import make_engine, writer
-from service.models import OutboxEvent, OutboxState, utcnow
-from service.outbox import Delivered, Outbox, RetryPolicy
+from commentd.db import make_engine, writer
+from commentd.models import OutboxEvent, OutboxState, utcnow
+from commentd.notify import outbox
+from commentd.notify.outbox import Delivered, Outbox, RetryPolicy
 
 
 def add_events(engine: Engine, count: int, **payload: object) -> None:

@@ -11,9 +11,9 @@ from flask import Flask, request
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from service.config import ConfigError
-from service.counters import InProcessCounters
-from service.keys import client_network
+from commentd.config import ConfigError
+from commentd.keys import client_network
+from commentd.web.counters import InProcessCounters
 
 from .conftest import comment_fields
 from .private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix

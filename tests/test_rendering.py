@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from service.rendering import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, identicon_svg, render_body
+from commentd.comments.rendering import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, identicon_svg, render_body
 
 XSS_PAYLOADS = [
     "<script>alert(1)</script>",

@@ -15,8 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, inspect, text
 
-from service.config import ModerationMode
-from service.models import utcnow
+from commentd.config import ModerationMode
+from commentd.models import utcnow
 
 from .conftest import MODERATOR, free_port
 from .receivers import Mailbox
@@ -229,8 +229,8 @@ def test_head_of_a_notice_link_leaves_the_comment_waiting_and_the_link_unspent(
 def test_a_request_with_a_safe_method_cannot_commit_whatever_its_view_does(
     app: Flask, migrated_engine: Engine, method: str
 ) -> None:
-    from service.db import SafeMethodWrite, get_session
-    from service.models import SiteSetting
+    from commentd.db import SafeMethodWrite, get_session
+    from commentd.models import SiteSetting
 
     before = database_snapshot(migrated_engine)
     with app.test_request_context("/anything", method=method):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import ConfigError, Settings
+from commentd.config import ConfigError, Settings
 
 
 def test_the_spam_settings_are_read_from_the_environment() -> None:

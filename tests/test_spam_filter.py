@@ -13,11 +13,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from service.cli import main as cli
-from service.config import ModerationMode
-from service.models import Comment, SpamFeature, SpamFilterState, utcnow
-from service.spam_features import extract
-from service.spam_filter import MIN_LESSONS, Counts, SpamFilter, combine
+from commentd.config import ModerationMode
+from commentd.models import Comment, SpamFeature, SpamFilterState, utcnow
+from commentd.ops.cli import main as cli
+from commentd.spam.features import extract
+from commentd.spam.learned import MIN_LESSONS, Counts, SpamFilter, combine
 
 from .conftest import MODERATOR
 from .test_spam_layers import signals, submit

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from service.keywords import KeywordList, clean
+from commentd.spam.keywords import KeywordList, clean
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.config import ModerationMode
+from commentd.config import ModerationMode
 
 from .conftest import MODERATOR, comment_fields
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from service.spam_filter import MIN_LESSONS
+from commentd.spam.learned import MIN_LESSONS
 
 from .conftest import MODERATOR, LiveServer, comment_fields, start_server
 from .test_spam_filter import HAM_TEXTS, SPAM_TEXTS

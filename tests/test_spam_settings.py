@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.config import ModerationMode
+from commentd.config import ModerationMode
 
 from .conftest import MODERATOR
 from .test_spam_layers import signals, submit

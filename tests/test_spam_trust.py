@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.config import ModerationMode
-from service.models import Comment, Commenter
+from commentd.config import ModerationMode
+from commentd.models import Comment, Commenter
 
 from .conftest import MODERATOR
 from .test_spam_layers import submit

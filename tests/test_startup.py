@@ -18,9 +18,9 @@ import psycopg
 import pytest
 import requests
 
-from service.backup import backup_sqlite
-from service.db import make_engine
-from service.migrate import upgrade
+from commentd.db import make_engine
+from commentd.ops.backup import backup_sqlite
+from commentd.ops.migrate import upgrade
 
 from .conftest import (
     ADMIN_TOKEN,
@@ -31,7 +31,7 @@ from .conftest import (
     start_server,
 )
 
-CLI = (sys.executable, "-m", "service.cli")
+CLI = (sys.executable, "-m", "commentd.ops.cli")
 GOOD = "https://blog.example"
 
 

@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from service.errors import BadRequest, ValidationFailed
-from service.validation import (
+from commentd.comments.validation import (
     CommentSubmission,
     form_fields,
     json_text,
     normalize_slug,
     parse_submission,
 )
+from commentd.errors import BadRequest, ValidationFailed
 
 
 def fields(**overrides: Any) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from service import mail, webhooks
-from service.config import ConfigError, Settings
+from commentd.config import ConfigError, Settings
+from commentd.notify import smtp, webhooks
 
 from .conftest import MODERATOR, free_port
 from .receivers import WebhookReceiver
@@ -192,14 +192,14 @@ def test_the_smtp_password_stays_out_of_the_log_the_outbox_view_and_reprs(
 
     assert view.count("ConnectionRefusedError") == 1
     settings: Settings = app.extensions["settings"]
-    for text in (view, caplog.text, repr(settings), repr(mail.parse_smtp_url(smtp_url))):
+    for text in (view, caplog.text, repr(settings), repr(smtp.parse_smtp_url(smtp_url))):
         assert "sm7p-pa55word" not in text
 
 
 @pytest.mark.parametrize(
     ("name", "value", "secret"),
     [
-        ("COMMENTD_SMTP_URL", "smtp:/me:sm7p-pa55word@mail.example", "sm7p-pa55word"),
+        ("COMMENTD_SMTP_URL", "smtp:/me:sm7p-pa55word@smtp.example", "sm7p-pa55word"),
         ("COMMENTD_WEBHOOK_URLS", "ftp://x.example/build_hooks/5f1e0c7a", "5f1e0c7a"),
     ],
 )

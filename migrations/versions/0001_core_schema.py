@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import service.models
+import commentd.models
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", commentd.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_commenters")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_commenters_token_hash")),
     )
@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("label", sa.String(length=100), nullable=False),
-        sa.Column("created_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", commentd.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_moderation_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_moderation_tokens_token_hash")),
     )
@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("approved_count", sa.Integer(), nullable=False),
         sa.Column("version", sa.String(length=32), nullable=False),
         sa.Column("closed", sa.Boolean(), nullable=False),
-        sa.Column("created_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", commentd.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_posts")),
         sa.UniqueConstraint("slug", name=op.f("uq_posts_slug")),
     )
@@ -89,8 +89,8 @@ def upgrade() -> None:
         sa.Column("notify", sa.Boolean(), nullable=False),
         sa.Column("spam_score", sa.Float(), nullable=False),
         sa.Column("reasons", sa.JSON(), nullable=False),
-        sa.Column("created_at", service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("moderated_at", service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", commentd.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("moderated_at", commentd.models.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["commenter_id"],
             ["commenters.id"],

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import service.models
+import commentd.models
 
 revision: str = "0003_outbox"
 down_revision: str | Sequence[str] | None = "0002_spam"
@@ -42,12 +42,12 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("available_at", service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("locked_until", service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("available_at", commentd.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", commentd.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lock_token", sa.String(length=32), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
-        sa.Column("created_at", service.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", service.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", commentd.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", commentd.models.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_events")),
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_outbox_events_dedupe_key")),
     )
@@ -59,7 +59,7 @@ def upgrade() -> None:
     op.create_table(
         "spent_links",
         sa.Column("nonce", sa.String(length=32), nullable=False),
-        sa.Column("spent_at", service.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("spent_at", commentd.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("nonce", name=op.f("pk_spent_links")),
     )
     # ### end Alembic commands ###

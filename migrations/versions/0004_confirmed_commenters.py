@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import service.models
+import commentd.models
 
 revision: str = "0004_confirmed_commenters"
 down_revision: str | Sequence[str] | None = "0003_outbox"
@@ -25,7 +25,7 @@ def upgrade() -> None:
     # confirm, like any new one (issue 12: notices only to proven addresses).
     with op.batch_alter_table("commenters") as batch:
         batch.add_column(
-            sa.Column("confirmed_at", service.models.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("confirmed_at", commentd.models.UTCDateTime(timezone=True), nullable=True)
         )
 
 

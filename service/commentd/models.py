@@ -1,0 +1,250 @@
+"""The stored things: posts, comments, commenters, moderation tokens and site settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column
+
+from commentd.db import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class CommentStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SPAM = "spam"
+
+
+class Post(Base):
+    """One post of the blog, created when its first comment arrives.
+
+    `approved_count` and `version` change together with every change to what the public sees,
+    so a read can answer from a cache (and a 304) after one indexed lookup.
+    """
+
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(255), unique=True)
+    approved_count: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[str] = mapped_column(String(32))
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# SQLite gives a new row the highest id + 1, so erasing the newest row would hand its id to
+# the next one; AUTOINCREMENT never reuses an id. Every table whose ids leave the database
+# (in email links, Message-IDs, webhook delivery ids, the outbox's payloads) has it; PostgreSQL
+# sequences never reuse ids anyway.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
+class Commenter(Base):
+    """Someone who was handed a commenter_token: the proof that later comments are theirs.
+
+    A token is handed to whoever posts, under any address typed: it proves "the same sender as
+    before", not that the sender reads the address. `confirmed_at` is set when a link mailed to
+    the address, naming this commenter, was followed and confirmed: from then on the token
+    proves the address too (reply notices go only to such commenters' comments).
+    """
+
+    __tablename__ = "commenters"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)  # normalised, lower case
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    __table_args__ = (
+        # The public list of a post, and the moderation queue by status: both by id.
+        Index("ix_comments_post_status_id", "post_id", "status", "id"),
+        Index("ix_comments_status_id", "status", "id"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id"), index=True)
+    commenter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("commenters.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[CommentStatus] = mapped_column(  # stores "pending", not "PENDING"
+        Enum(
+            CommentStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    email: Mapped[str] = mapped_column(String(254), index=True)  # moderation API only
+    website: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)  # as typed
+    body_html: Mapped[str] = mapped_column(Text)  # rendered and sanitised once, when stored
+    avatar_key: Mapped[str] = mapped_column(String(32))  # keyed hash of the commenter
+    client_key: Mapped[str | None] = mapped_column(String(32), index=True)  # keyed hash of address
+    notify: Mapped[bool] = mapped_column(Boolean, default=False)
+    spam_score: Mapped[float] = mapped_column(Float, default=0.0)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What the learning filter was taught from this comment ("spam", "ham" or nothing), so a
+    # changed decision untrains the earlier lesson instead of counting twice.
+    lesson: Mapped[str | None] = mapped_column(String(8))
+    # Keyed hash of the normalised text: finds the same text posted again (duplicate rule).
+    body_key: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ModerationToken(Base):
+    """A token made by `commentd token`; only its SHA-256 is kept."""
+
+    __tablename__ = "moderation_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SiteSetting(Base):
+    """Small site-wide values shared by every process (the generated secret key, for one)."""
+
+    __tablename__ = "site_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"  # waiting for its first or next attempt
+    SENT = "sent"
+    SKIPPED = "skipped"  # nothing left to send (the comment was deleted, the reader unsubscribed)
+    FAILED = "failed"  # gave up after the last attempt; the author may retry it
+
+
+class OutboxEvent(Base):
+    """Something to send (an email, a webhook), written in the transaction of the change.
+
+    A worker claims a due row with a lease (`locked_until`, `lock_token`), delivers it outside
+    any transaction, and marks it sent only while it still holds that lease.
+    """
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        Index("ix_outbox_events_state_available_at", "state", "available_at"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # At most one event per key (a reply notice per reply, a confirmation per address and window).
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    state: Mapped[OutboxState] = mapped_column(
+        Enum(
+            OutboxState,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=OutboxState.PENDING,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lock_token: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SpentLink(Base):
+    """A single-use link from an email that has been used: its nonce, so it never acts twice."""
+
+    __tablename__ = "spent_links"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    spent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SpamFilterState(Base):
+    """The learning filter's one row: lessons taken, and a generation that moves with each.
+
+    Every process keeps a copy of the counts and reloads only what changed since the
+    generation it holds; `rebuilt_at` is the generation at which counts were removed, which a
+    copy older than it cannot follow incrementally (it reloads in full).
+    """
+
+    __tablename__ = "spam_filter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    rebuilt_at: Mapped[int] = mapped_column(Integer, default=0)
+    spam_lessons: Mapped[int] = mapped_column(Integer, default=0)
+    ham_lessons: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SpamFeature(Base):
+    """How many spam and ham lessons had a feature (a word, a link domain, a shape)."""
+
+    __tablename__ = "spam_features"
+
+    feature: Mapped[str] = mapped_column(String(100), primary_key=True)
+    spam: Mapped[int] = mapped_column(Integer, default=0)
+    ham: Mapped[int] = mapped_column(Integer, default=0)
+    generation: Mapped[int] = mapped_column(Integer, index=True)  # of its last change
+
+
+class SiteRuleSet(Base):
+    """The site rules the author set through the moderation API, over the environment's.
+
+    One row; `version` changes with every save so each process re-reads it only then.
+    """
+
+    __tablename__ = "site_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    overrides: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    version: Mapped[str] = mapped_column(String(32))

@@ -1,0 +1,215 @@
+"""The emails themselves: plain text plus simple HTML, composed from what is stored at sending.
+
+Jinja autoescapes the HTML parts, so a commenter's text, name or website is always shown as
+text; the plain-text parts carry it as typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from commentd.config import Settings
+from commentd.models import Comment
+from commentd.notify import links, smtp
+
+_templates = Environment(
+    loader=PackageLoader("commentd", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+ACTION_LABELS = {
+    links.Action.APPROVE: "Approve",
+    links.Action.REJECT: "Reject",
+    links.Action.SPAM: "Spam",
+}
+SUBJECT_NAME_LENGTH = 40
+
+
+def _one_line(value: str, length: int = 80) -> str:
+    """Header-safe: no line breaks, bounded length."""
+    flat = " ".join(value.split())
+    return flat if len(flat) <= length else flat[: length - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Composes each kind of email for one site (its URLs, sender and link keys)."""
+
+    settings: Settings
+    secret: str
+
+    def url(self, path: str) -> str:
+        return f"{self.settings.public_url}{path}"
+
+    @property
+    def site(self) -> str:
+        """How mail to readers names the site: the blog's host (COMMENTD_POST_URL), else the
+        service's. Set by the author: never anything a reader typed."""
+        for url in (self.settings.post_url, self.settings.public_url):
+            host = urlsplit(url).hostname if url else None
+            if host:
+                return host
+        return "this site"
+
+    def post_url(self, slug: str) -> str | None:
+        template = self.settings.post_url
+        return template.replace("{slug}", quote(slug, safe="/")) if template else None
+
+    def action_urls(self, comment: Comment) -> list[tuple[str, str]]:
+        """API.md: one line per action. The three share a nonce: deciding once spends all."""
+        nonce = links.new_nonce()
+        stamp = links.comment_stamp(comment)
+        return [
+            (
+                ACTION_LABELS[action],
+                self.url(
+                    "/email/moderate/"
+                    + links.moderation_token(
+                        self.secret, links.ModerationLink(comment.id, action, nonce, stamp)
+                    )
+                ),
+            )
+            for action in links.Action
+        ]
+
+    def _item(self, comment: Comment, slug: str) -> dict[str, Any]:
+        return {
+            "comment": comment,
+            "slug": slug,
+            "post_url": self.post_url(slug),
+            "actions": self.action_urls(comment),
+        }
+
+    def _render(self, name: str, **context: Any) -> tuple[str, str]:
+        return (
+            _templates.get_template(f"email/{name}.txt").render(**context),
+            _templates.get_template(f"email/{name}.html").render(**context),
+        )
+
+    def _compose(
+        self,
+        *,
+        to: str,
+        subject: str,
+        parts: tuple[str, str],
+        key: str,
+        headers: dict[str, str] | None = None,
+    ) -> EmailMessage:
+        return smtp.compose(
+            sender=self.settings.mail_sender,
+            to=to,
+            subject=subject,
+            text=parts[0],
+            html=parts[1],
+            message_key=key,
+            extra_headers=headers,
+        )
+
+    def author_notice(self, comment: Comment, slug: str, key: str) -> EmailMessage:
+        assert self.settings.notify_email
+        parts = self._render(
+            "author_notice",
+            item=self._item(comment, slug),
+            link_days=self.settings.action_link_days,
+            moderation_url=self.url("/moderate"),
+        )
+        verb = "waits" if comment.status.value == "pending" else "published"
+        subject = (
+            f"New comment {verb}: {_one_line(comment.name, SUBJECT_NAME_LENGTH)} "
+            f"on {_one_line(slug)}"
+        )
+        return self._compose(to=self.settings.notify_email, subject=subject, parts=parts, key=key)
+
+    def author_digest(
+        self, items: list[tuple[Comment, str]], minutes: int, key: str
+    ) -> EmailMessage:
+        assert self.settings.notify_email
+        parts = self._render(
+            "author_digest",
+            items=[self._item(comment, slug) for comment, slug in items],
+            minutes=minutes,
+            link_days=self.settings.action_link_days,
+            moderation_url=self.url("/moderate"),
+        )
+        count = len(items)
+        subject = f"{count} new comment{'s' if count != 1 else ''} to look at"
+        return self._compose(to=self.settings.notify_email, subject=subject, parts=parts, key=key)
+
+    def reply_notice(self, reply: Comment, parent: Comment, slug: str, key: str) -> EmailMessage:
+        unsubscribe_url = self.url(
+            "/email/unsubscribe/"
+            + links.unsubscribe_token(
+                self.secret, links.UnsubscribeLink(parent.id, links.comment_stamp(parent))
+            )
+        )
+        parts = self._render(
+            "reply_notice",
+            reply=reply,
+            parent=parent,
+            slug=slug,
+            post_url=self.post_url(slug),
+            unsubscribe_url=unsubscribe_url,
+        )
+        return self._compose(
+            to=parent.email,
+            subject=f"{_one_line(reply.name, SUBJECT_NAME_LENGTH)} replied to you on "
+            f"{_one_line(slug)}",
+            parts=parts,
+            key=key,
+            headers={
+                # RFC 2369 and RFC 8058: mail clients offer a one-click unsubscribe button.
+                "List-Unsubscribe": f"<{unsubscribe_url}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+        )
+
+    # The two confirmations go to an address anyone may have typed: their text is fixed (the
+    # site's own names and a signed link), never anything the poster wrote, not even the slug;
+    # the page behind the link shows the comment to whoever opens it from that mailbox.
+
+    def confirmation(self, comment: Comment, slug: str, key: str) -> EmailMessage:
+        """COMMENTD_MODERATION=known: a known address wrote from a browser without its proof."""
+        assert comment.commenter_id is not None
+        token = links.confirmation_token(
+            self.secret,
+            links.ConfirmationLink(
+                comment.id,
+                comment.commenter_id,
+                links.new_nonce(),
+                links.comment_stamp(comment),
+            ),
+        )
+        parts = self._render(
+            "confirm_email",
+            site=self.site,
+            confirm_url=self.url(f"/email/confirm/{token}"),
+            link_days=self.settings.action_link_days,
+        )
+        return self._compose(
+            to=comment.email, subject=f"Confirm your comment on {self.site}", parts=parts, key=key
+        )
+
+    def notices_confirmation(self, comment: Comment, key: str) -> EmailMessage:
+        """Double opt-in: does the address's owner want reply notices for this comment?"""
+        assert comment.commenter_id is not None
+        token = links.notices_token(
+            self.secret,
+            links.ConfirmationLink(
+                comment.id, comment.commenter_id, links.new_nonce(), links.comment_stamp(comment)
+            ),
+        )
+        parts = self._render(
+            "confirm_notices",
+            site=self.site,
+            confirm_url=self.url(f"/email/notices/{token}"),
+            link_days=self.settings.action_link_days,
+            window_minutes=self.settings.confirm_email_minutes,
+        )
+        subject = f"Confirm reply notices from {self.site}"
+        return self._compose(to=comment.email, subject=subject, parts=parts, key=key)

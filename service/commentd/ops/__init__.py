@@ -1,0 +1,1 @@
+"""Running commentd: the command line, the server, migrations, backups, start-up checks."""

@@ -1,0 +1,198 @@
+"""The `commentd` command: serve, migrate, token, backup, purge-spam."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from commentd import comments
+from commentd.config import ConfigError, Settings, shown_database
+from commentd.db import make_engine, writer
+from commentd.models import utcnow
+from commentd.ops.backup import BackupFailed, BackupNotSupported, backup
+from commentd.ops.startup import (
+    StartupError,
+    check_rate_limit_storage,
+    open_database,
+    start_warnings,
+)
+from commentd.web.app import create_app
+from commentd.web.auth import create_token, has_any_token
+from commentd.web.logs import logging_config
+
+log = logging.getLogger("commentd")
+
+# Files commentd makes (the database, its -wal/-shm, backups) hold the site secret and readers'
+# addresses: whatever the umask it was started with, they are its user's alone. The database
+# and backups also get mode 0600 explicitly (db.py, backup.py), for other servers than this.
+PRIVATE_UMASK = 0o077
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _open_database(settings: Settings, *, create: bool, logged: bool = False) -> Engine:
+    """The configured database, checked (startup.open_database), after saying which it is on
+    standard error: standard output stays for what a command prints (the token alone)."""
+    shown = shown_database(settings.database_url)
+    if logged:
+        log.info("database: %s", shown)
+    else:
+        click.echo(f"commentd: using the database {shown}", err=True)
+    try:
+        return open_database(settings, create=create)
+    except StartupError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group()
+def main() -> None:
+    """commentd: comments for static blogs."""
+    os.umask(PRIVATE_UMASK)
+
+
+@main.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date."""
+    from commentd.ops import (
+        migrate,  # Alembic only here: `serve` runs this in a child process (below)
+    )
+
+    logging.config.dictConfig(logging_config())
+    engine = _open_database(_settings(), create=True, logged=True)
+    try:
+        migrate.upgrade(engine)
+    except DBAPIError as error:
+        raise click.ClickException(f"the database could not be migrated: {error.orig}") from None
+    finally:
+        engine.dispose()
+    log.info("Database is up to date.")
+
+
+def migrate_in_child() -> None:
+    """`commentd migrate` in its own process: Alembic's 11 MB never enter the server's memory,
+    which every worker process would inherit."""
+    done = subprocess.run([sys.executable, "-m", "commentd.ops.cli", "migrate"], check=False)
+    if done.returncode != 0:
+        raise click.ClickException("the database could not be migrated (see the log above)")
+
+
+@main.command("token")
+@click.option("--label", default="", help="A note on who or what the token is for.")
+def token_command(label: str) -> None:
+    """Create a moderation token and print it (only its hash is kept)."""
+    engine = _open_database(_settings(), create=False)
+    with Session(writer(engine)) as session:
+        token = create_token(session, label)
+        session.commit()
+    engine.dispose()
+    click.echo(token)
+
+
+@main.command("purge-spam")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Age in days; default COMMENTD_SPAM_RETENTION_DAYS.",
+)
+def purge_spam_command(days: int | None) -> None:
+    """Delete spam-folder comments older than the retention age (run it daily, e.g. from cron)."""
+    settings = _settings()
+    days = days or settings.spam_retention_days
+    if not days:
+        click.echo("COMMENTD_SPAM_RETENTION_DAYS is 0: the spam folder is kept.", err=True)
+        return
+    engine = _open_database(settings, create=False)
+    with Session(writer(engine)) as session:
+        purged = comments.purge_spam(session, utcnow() - timedelta(days=days))
+        session.commit()
+    engine.dispose()
+    click.echo(f"Purged {purged} spam comments older than {days} days.", err=True)
+
+
+def _listen_address(
+    _context: click.Context, _parameter: click.Parameter, value: str | None
+) -> str | None:
+    """HOST:PORT (an IPv6 host in brackets), or None when not given."""
+    if value is None or value == "":
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(
+            f"{value!r} is not HOST:PORT; use for example 127.0.0.1:9100 "
+            "(COMMENTD_METRICS_BIND or --metrics-bind)."
+        )
+    return value
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--metrics-bind",
+    envvar="COMMENTD_METRICS_BIND",
+    callback=_listen_address,
+    help="HOST:PORT of a listener that serves /metrics alone (COMMENTD_METRICS_BIND); "
+    "without it /metrics is not served.",
+)
+def serve_command(host: str, port: int, metrics_bind: str | None) -> None:
+    """Run the service on a production WSGI server, migrating the database first."""
+    from commentd.ops.server import prepare_metrics_dir, serve  # gunicorn is only needed here
+
+    logging.config.dictConfig(logging_config())  # startup and migrations log as JSON too
+    settings = _settings().serving_at(host, port)
+    # Everything that cannot work is said now, before anything is served or migrated.
+    try:
+        check_rate_limit_storage(settings)
+    except StartupError as error:
+        raise click.ClickException(str(error)) from None
+    _open_database(settings, create=True, logged=True).dispose()
+    for warning in start_warnings(settings):
+        log.warning(warning)
+    migrate_in_child()
+    metrics_dir = prepare_metrics_dir()
+    engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        if not settings.admin_token and not has_any_token(session):
+            log.warning(
+                "No moderation token yet. Make one with `commentd token` (it is printed once) "
+                "and paste it into the moderation page."
+            )
+    engine.dispose()
+    try:
+        app = create_app(settings)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    serve(app, settings, host, port, metrics_dir, metrics_bind)
+
+
+@main.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(target: Path) -> None:
+    """Copy the live SQLite database to TARGET, consistently, while it serves."""
+    settings = _settings()
+    click.echo(f"commentd: using the database {shown_database(settings.database_url)}", err=True)
+    try:
+        size = backup(settings, target)
+    except (BackupNotSupported, BackupFailed) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Backed up {size} bytes to {target}.", err=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""What `commentd` checks before it serves or acts: that the database and the rate-limit storage
+it was given can work. Each failure is a StartupError whose message names the variable and the
+fix; the CLI prints it, without a traceback, and exits non-zero."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+
+from commentd.config import ModerationMode, Settings, shown_database
+from commentd.db import make_engine
+from commentd.web.limits import REDIS_SCHEMES
+
+DATABASE = "COMMENTD_DATABASE_URL"
+STORAGE = "COMMENTD_RATELIMIT_STORAGE_URI"
+# Seconds to wait for the rate-limit storage before calling it unreachable.
+STORAGE_TIMEOUT = 3
+
+
+class StartupError(Exception):
+    """A setting that is well-formed but cannot work here; the message names it and the fix."""
+
+
+def _reason(error: DBAPIError) -> str:
+    """The driver's own first line ("connection refused", "unable to open database file")."""
+    text = str(error.orig) if error.orig is not None else str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def open_database(settings: Settings, *, create: bool) -> Engine:
+    """An engine on the configured database, checked by connecting to it.
+
+    `create` (serve, migrate): a missing SQLite file is created (private, db.py). Otherwise
+    (every other command) the database must already exist and be migrated to this version:
+    a command run in the wrong folder must not make a new, empty database there.
+    Raises StartupError.
+    """
+    shown = shown_database(settings.database_url)
+    path = settings.sqlite_path
+    if path is not None:
+        _check_sqlite_path(path.resolve(), shown, create=create)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        if not create:
+            _check_migrated(engine, shown)
+    except DBAPIError as error:
+        engine.dispose()
+        hint = (
+            "Check that it is a commentd SQLite database, readable and writable by this user"
+            if path is not None
+            else "Check that the database server runs and that the URL's host, port, user, "
+            "password and database name are right"
+        )
+        raise StartupError(
+            f"cannot open the database {shown} ({DATABASE}): {_reason(error)}. {hint}"
+        ) from None
+    except StartupError:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _check_sqlite_path(path: Path, shown: str, *, create: bool) -> None:
+    if not path.parent.is_dir():
+        raise StartupError(
+            f"{DATABASE} points into the folder {path.parent}, which does not exist: create "
+            f"it, or set {DATABASE} to sqlite:///<path of an existing folder>/commentd.db"
+        )
+    if path.is_dir():
+        raise StartupError(f"{DATABASE} names {path}, which is a folder, not a database file")
+    if not create and not path.exists():
+        raise StartupError(
+            f"there is no commentd database at {path} ({DATABASE} is {shown}). Run this "
+            f"command in the folder where `commentd serve` runs, or set {DATABASE} to the "
+            "database the service uses; `commentd migrate` makes a new one there"
+        )
+
+
+def _check_migrated(engine: Engine, shown: str) -> None:
+    from commentd.ops import migrate  # Alembic only for the commands that need it
+
+    if not migrate.is_up_to_date(engine):
+        raise StartupError(
+            f"the database {shown} is not a commentd database at this version. If it is the "
+            "service's database, run `commentd migrate` (or restart `commentd serve`); "
+            f"otherwise set {DATABASE} to the database the service uses"
+        )
+
+
+def shown_storage(uri: str) -> str:
+    """A storage URI without its password, for messages."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+def check_rate_limit_storage(settings: Settings) -> None:
+    """Shared rate-limit storage (Redis…) must answer at start, not at the first post.
+
+    Raises StartupError. While the service runs, a storage that goes away is survived
+    (in-process counters meanwhile, extensions.limiter_config).
+    """
+    if not settings.uses_shared_rate_limit_storage:
+        return
+    uri = settings.ratelimit_storage_uri
+    shown = shown_storage(uri)
+    scheme = uri.partition("://")[0]
+    if scheme not in REDIS_SCHEMES:  # the shared storages commentd counts in (extensions.py)
+        raise StartupError(
+            f"{STORAGE} is {shown}, which commentd cannot count in: use a Redis URL "
+            "(redis://host:6379/0, rediss://, redis+sentinel://, redis+cluster://), or "
+            "memory:// for in-process counters"
+        )
+    options: dict[str, float | str | bool] = {}
+    if "cluster" not in scheme:
+        options = {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT}
+    try:
+        storage = storage_from_string(uri, **options)
+        answers = storage.check()
+        # The master process forks the workers: no client socket of this check goes with them.
+        close = getattr(getattr(storage, "storage", None), "close", None)
+        if callable(close):
+            close()
+    except ConfigurationError as error:
+        raise StartupError(
+            f"{STORAGE} is {shown}, which cannot be used: {error}. Use redis://host:6379/0, "
+            "or memory:// for in-process counters"
+        ) from None
+    except Exception:  # a client library's own failure to connect is as good as "no"
+        answers = False
+    if not answers:
+        raise StartupError(
+            f"nothing answers at {shown} ({STORAGE}). Start the storage (Redis) or fix the "
+            "host and port; or unset the variable to count in-process (one worker process)"
+        )
+
+
+def start_warnings(settings: Settings) -> list[str]:
+    """Settings that work, but not as well as they could: logged at start."""
+    warnings: list[str] = []
+    if settings.moderation is ModerationMode.KNOWN and not settings.smtp_url:
+        warnings.append(
+            "COMMENTD_MODERATION=known without COMMENTD_SMTP_URL: a returning commenter on a "
+            "new device gets no confirmation email, so their comment waits for moderation"
+        )
+    return warnings
+
+
+def libpq_url(database_url: str) -> str:
+    """The URL of a PostgreSQL database as libpq tools (pg_dump, psql) take it: no SQLAlchemy
+    driver name, and no password (they ask for it, or read PGPASSWORD or ~/.pgpass)."""
+    url = make_url(database_url)
+    bare = URL.create(
+        "postgresql",
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    )
+    return bare.render_as_string(hide_password=False)

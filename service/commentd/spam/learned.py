@@ -1,0 +1,224 @@
+"""The filter that learns from the author: lessons stored in the database, scores from a copy.
+
+A naive-Bayes family classifier as SpamBayes made it: each known feature of a comment gets
+Robinson's estimate of how spammy it is (from how many spam and ham lessons had it, smoothed
+towards 0.5 when seldom seen), and the strongest ones are combined with Fisher's chi-square
+method into one score from 0 (ham) to 1 (spam); near 0.5 means the filter cannot tell.
+
+Lessons: approving teaches "ham", marking spam teaches "spam", rejecting teaches nothing, and
+each comment remembers its lesson, so a changed decision first untrains the earlier one.
+Every process scores from its own copy of the counts and reloads only the features changed
+since the generation it holds: one small query per comment, no query per word.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from commentd.models import Comment, CommentStatus, SpamFeature, SpamFilterState
+from commentd.spam.features import extract
+
+SPAM, HAM = "spam", "ham"
+MIN_LESSONS = 5  # of each kind before the filter's score may act
+STRENGTH = 0.45  # Robinson's s: how much an unproven feature leans to the neutral 0.5
+NEUTRAL = 0.5  # Robinson's x
+MIN_DEVIATION = 0.1  # features closer than this to 0.5 say nothing and are skipped
+MAX_DISCRIMINATORS = 150  # the strongest features that decide a score
+STATE_ID = 1
+
+
+def lesson_for(status: CommentStatus) -> str | None:
+    """What the author's decision teaches: approve is ham, spam is spam, the rest nothing."""
+    if status is CommentStatus.SPAM:
+        return SPAM
+    if status is CommentStatus.APPROVED:
+        return HAM
+    return None
+
+
+def features_of(comment: Comment) -> set[str]:
+    return extract(comment.body, comment.name, comment.website, comment.email)
+
+
+def _chi2_survival(chi2: float, degrees: int) -> float:
+    """P(X >= chi2) for a chi-square variable with an even number of degrees of freedom."""
+    m = chi2 / 2.0
+    term = total = math.exp(-m)
+    for i in range(1, degrees // 2):
+        term *= m / i
+        total += term
+    return min(total, 1.0)
+
+
+def combine(probabilities: list[float]) -> float:
+    """Fisher's method both ways (SpamBayes' chi-combining): (1 + S - H) / 2."""
+    if not probabilities:
+        return NEUTRAL
+    n = len(probabilities)
+    spamminess = 1.0 - _chi2_survival(-2.0 * sum(math.log1p(-p) for p in probabilities), 2 * n)
+    hamminess = 1.0 - _chi2_survival(-2.0 * sum(math.log(p) for p in probabilities), 2 * n)
+    return (1.0 + spamminess - hamminess) / 2.0
+
+
+@dataclass(frozen=True)
+class Counts:
+    spam_lessons: int
+    ham_lessons: int
+
+
+@dataclass(frozen=True)
+class FilterState:
+    """The spam_filter row: what a process compares its copy with."""
+
+    generation: int
+    rebuilt_at: int
+    spam_lessons: int
+    ham_lessons: int
+
+
+STATE_COLUMNS = (
+    SpamFilterState.generation,
+    SpamFilterState.rebuilt_at,
+    SpamFilterState.spam_lessons,
+    SpamFilterState.ham_lessons,
+)
+
+
+def read_state(session: Session) -> FilterState:
+    row = session.execute(select(*STATE_COLUMNS).where(SpamFilterState.id == STATE_ID)).one()
+    return FilterState(*row)
+
+
+class SpamFilter:
+    """One process's copy of the lessons, refreshed when the generation in the database moves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generation = -1  # nothing loaded yet
+        self._features: dict[str, tuple[int, int]] = {}
+        self._lessons = Counts(0, 0)
+
+    def refresh(self, session: Session, state: FilterState | None = None) -> None:
+        """Catch up with the database: nothing more than reading `state` when nothing changed.
+
+        The post path passes the state it read together with the rules (site_rules.py).
+        """
+        state = state or read_state(session)
+        if state.generation == self._generation:
+            return
+        with self._lock:
+            if state.generation == self._generation:
+                return
+            full = state.rebuilt_at > self._generation or state.generation < self._generation
+            query = select(SpamFeature.feature, SpamFeature.spam, SpamFeature.ham)
+            if not full:
+                query = query.where(SpamFeature.generation > self._generation)
+            changed = {row.feature: (row.spam, row.ham) for row in session.execute(query)}
+            if full:
+                self._features = changed
+            else:
+                self._features.update(changed)  # readers meanwhile see old or new counts
+            self._lessons = Counts(state.spam_lessons, state.ham_lessons)
+            self._generation = state.generation
+
+    def score(self, features: Iterable[str]) -> float | None:
+        """The spam score of a comment's features, or None before MIN_LESSONS of each kind."""
+        lessons, known = self._lessons, self._features
+        if lessons.spam_lessons < MIN_LESSONS or lessons.ham_lessons < MIN_LESSONS:
+            return None
+        probabilities = []
+        for feature in features:
+            counts = known.get(feature)
+            if counts is None:
+                continue
+            # Never below zero, even if features were extracted differently when taught.
+            spam_count, ham_count = max(counts[0], 0), max(counts[1], 0)
+            if not spam_count + ham_count:
+                continue
+            spam_ratio = spam_count / lessons.spam_lessons
+            ham_ratio = ham_count / lessons.ham_lessons
+            seen = spam_count + ham_count
+            estimate = spam_ratio / (spam_ratio + ham_ratio)
+            estimate = (STRENGTH * NEUTRAL + seen * estimate) / (STRENGTH + seen)
+            if abs(estimate - NEUTRAL) >= MIN_DEVIATION:
+                probabilities.append(estimate)
+        if len(probabilities) > MAX_DISCRIMINATORS:
+            probabilities.sort(key=lambda p: abs(p - NEUTRAL), reverse=True)
+            del probabilities[MAX_DISCRIMINATORS:]
+        return combine(probabilities)
+
+    @property
+    def lessons(self) -> Counts:
+        return self._lessons
+
+    def counts(self, feature: str) -> tuple[int, int] | None:
+        """(spam, ham) lessons this copy holds for a feature, as last refreshed."""
+        return self._features.get(feature)
+
+
+def _upsert(session: Session, rows: list[dict[str, object]]) -> None:
+    """Add (or subtract) counts feature by feature in one statement."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(SpamFeature).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=[SpamFeature.feature],
+        set_={
+            "spam": SpamFeature.spam + statement.excluded.spam,
+            "ham": SpamFeature.ham + statement.excluded.ham,
+            "generation": statement.excluded.generation,
+        },
+    )
+    session.execute(statement)
+
+
+def teach(session: Session, comment: Comment, lesson: str | None) -> None:
+    """Make `lesson` the one the filter holds from this comment, untraining any earlier one.
+
+    Flushes, never commits. Features whose counts fall to zero are removed, so an erased
+    comment leaves no trace of its words in the filter.
+    """
+    previous = comment.lesson
+    if previous == lesson:
+        return
+    spam_delta = (lesson == SPAM) - (previous == SPAM)
+    ham_delta = (lesson == HAM) - (previous == HAM)
+    generation = session.execute(
+        update(SpamFilterState)
+        .where(SpamFilterState.id == STATE_ID)
+        .values(
+            generation=SpamFilterState.generation + 1,
+            spam_lessons=SpamFilterState.spam_lessons + spam_delta,
+            ham_lessons=SpamFilterState.ham_lessons + ham_delta,
+        )
+        .returning(SpamFilterState.generation)
+    ).scalar_one()
+    features = sorted(features_of(comment))
+    _upsert(
+        session,
+        [
+            {"feature": f, "spam": spam_delta, "ham": ham_delta, "generation": generation}
+            for f in features
+        ],
+    )
+    if previous is not None:
+        removed = session.execute(
+            delete(SpamFeature).where(
+                SpamFeature.feature.in_(features), SpamFeature.spam <= 0, SpamFeature.ham <= 0
+            )
+        )
+        if removed.rowcount:  # type: ignore[attr-defined]
+            session.execute(
+                update(SpamFilterState)
+                .where(SpamFilterState.id == STATE_ID)
+                .values(rebuilt_at=generation)
+            )
+    comment.lesson = lesson
+    session.flush()

@@ -1,0 +1,89 @@
+"""Turning every error into the JSON answer of API.md: the ApiError family, Werkzeug's own
+HTTP errors, a database that is down (503) and anything unexpected (500, logged)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from commentd.errors import ApiError, RateLimited, error_json
+
+log = logging.getLogger(__name__)
+
+# Machine codes for Werkzeug's own errors (404, 405, 413, 429...): snake case of their names.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+# A database that is down: 503, and when to try again.
+DATABASE_DOWN_CODE = "database_unavailable"
+DATABASE_DOWN_MESSAGE = "The comment database is not answering; try again shortly."
+
+
+def error_response(status: int, code: str, message: str, **details: object) -> Response:
+    return Response(error_json(code, message, **details), status, mimetype="application/json")
+
+
+def is_database_down(error: BaseException) -> bool:
+    """A driver error that means the database cannot be reached (not a bad statement)."""
+    return isinstance(error, DBAPIError) and (
+        isinstance(error, OperationalError) or error.connection_invalidated
+    )
+
+
+def _api_error(error: ApiError) -> Response:
+    response = error_response(error.status, error.code, error.message, **error.details)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="commentd"'
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _http_error(error: HTTPException) -> WerkzeugResponse:
+    if isinstance(error, InternalServerError):
+        return _unexpected(error.original_exception or error)
+    response = error.get_response()  # keeps status and headers (Allow, ...)
+    status = error.code or 500
+    message = error.description or "The request could not be handled."
+    if status == 429:  # commentd's own limits raise RateLimited; this is a fallback
+        message = "Too many requests; try again later."
+        response.headers.setdefault("Retry-After", "60")
+    response.set_data(error_json(HTTP_CODES.get(status, "error"), message))
+    response.content_type = "application/json"
+    return response
+
+
+def unexpected(error: BaseException) -> tuple[int, str, str, dict[str, str]]:
+    """What to answer for an error nothing else handled, logged here: a database that is down
+    is a 503 with Retry-After, anything else a 500. (status, code, message, extra headers)"""
+    if is_database_down(error):
+        log.warning("database unavailable: %s", getattr(error, "orig", error))
+        return 503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE, {"Retry-After": "5"}
+    log.error("unhandled error", exc_info=error)
+    return 500, "internal", "Something went wrong on our side; it was logged.", {}
+
+
+def _unexpected(error: BaseException) -> Response:
+    status, code, message, headers = unexpected(error)
+    response = error_response(status, code, message)
+    response.headers.update(headers)
+    return response
+
+
+def register_handlers(app: Flask) -> None:
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

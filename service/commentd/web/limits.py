@@ -1,0 +1,240 @@
+"""The app's shared objects, as views reach them, and its rate limits (flask-limiter).
+
+Every limit is flask-limiter's, counted by limits' sliding-window counter in the storage of
+COMMENTD_RATELIMIT_STORAGE_URI: commentd's in-process counters (counters.py) or Redis. No
+route carries a limit. Each limit sits on a function of `RateLimits`, decorated with
+`limiter.shared_limit` and no `deduct_when`, that a view calls once the request is known to be
+valid: calling it is one hit, a test-and-count that is atomic in the storage (limits' Lua
+script on Redis, the counters' lock in-process), so concurrent requests can never pass a limit
+between its check and its count. A full limit counts nothing and raises RateLimited (429).
+
+A comment takes several limits, one hit each, in the order of `RateLimits.posting`: from what
+is the sender's alone to what everyone shares (its email's interval and rate, its address's
+interval and rate, the post, the whole site; within one function flask-limiter goes from the
+shortest window to the longest). A refused comment has counted once in each limit before the
+full one and in none after it: what one sender's own limits refuse never uses up the
+address's, the post's or the site's allowance. Invalid or refused comments (fields, closed
+post, parent) reach no limit at all (comments.submit's `admit`).
+
+Keys never hold an address or an email: every key function answers a keyed hash (keys.py).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from flask_limiter import Limiter, RateLimitExceeded
+from limits.storage import RedisClusterStorage, RedisSentinelStorage, RedisStorage
+from limits.strategies import STRATEGIES
+from redis import RedisError
+
+from commentd.config import ConfigError, Settings
+from commentd.errors import RateLimited
+from commentd.keys import client_network, keyed_hash
+from commentd.web import counters
+
+# The sliding-window counter: the in-process counters serve it, and on Redis it is one Lua call.
+LIMIT_STRATEGY = "sliding-window-counter"
+# The shared storages whose sliding-window hit is one atomic step (limits' Lua script).
+REDIS_SCHEMES = frozenset(
+    scheme
+    for storage in (RedisStorage, RedisClusterStorage, RedisSentinelStorage)
+    for scheme in storage.STORAGE_SCHEME or ()
+)
+STORAGE_URI_ERROR = (
+    "COMMENTD_RATELIMIT_STORAGE_URI must be memory:// or a Redis URL "
+    "(redis://, rediss://, redis+sentinel://, redis+cluster://)"
+)
+
+
+def client_address_key() -> str:
+    """The client's address (IPv6 by its /64); ProxyFix has already applied trusted proxies."""
+    return client_network(request.remote_addr)
+
+
+def current_settings() -> Settings:
+    settings: Settings = current_app.extensions["settings"]
+    return settings
+
+
+def current_secret() -> str:
+    secret: str = current_app.extensions["secret_key"]
+    return secret
+
+
+def current_rate_limits() -> RateLimits:
+    rate_limits: RateLimits = current_app.extensions["rate_limits"]
+    return rate_limits
+
+
+def limit_key(what: str, value: str) -> str:
+    """What a limit counts (`what`: "address", "sender", "post"), as a keyed hash of `value`
+    with the site secret: the only form in which a limiter key may hold it."""
+    return keyed_hash(current_secret(), "limit", f"{what}\0{value}")
+
+
+def address_limit_key() -> str:
+    """The client network's key, computed once per request."""
+    if "limit_address" not in g:
+        g.limit_address = limit_key("address", client_address_key())
+    return str(g.limit_address)
+
+
+def sender_limit_key() -> str:
+    """The sender's key, set by `RateLimits.take_posting` (never the email itself)."""
+    return str(g.limit_sender)
+
+
+def post_limit_key() -> str:
+    """The post's key, set by `RateLimits.take_posting`."""
+    return str(g.limit_post)
+
+
+def whole_site_key() -> str:
+    return "site"
+
+
+def min_interval_limit(settings: Settings) -> str:
+    """WordPress's flood check as a limit: one comment per interval; "" (no limit) when 0."""
+    seconds = settings.min_post_interval
+    return f"1 per {seconds} second" if seconds else ""
+
+
+def limiter_config(settings: Settings) -> dict[str, object]:
+    """flask-limiter's part of the app's config (the benchmark's posting floor uses it too).
+
+    Raises ConfigError for a storage other than memory:// or Redis: only those count a hit in
+    one atomic step.
+    """
+    storage_uri = settings.ratelimit_storage_uri
+    if storage_uri.startswith("memory://"):  # commentd's own in-process counters
+        storage_uri = storage_uri.replace("memory://", f"{counters.SCHEME}://", 1)
+    elif storage_uri.partition("://")[0] not in REDIS_SCHEMES:
+        raise ConfigError(STORAGE_URI_ERROR)
+    return {
+        "RATELIMIT_STORAGE_URI": storage_uri,
+        "RATELIMIT_KEY_PREFIX": settings.ratelimit_key_prefix,
+        # No X-RateLimit-* headers: nothing reads them, and on Redis each costs a round trip
+        # per post. A 429 still says when to try again (Retry-After).
+        "RATELIMIT_HEADERS_ENABLED": False,
+        # Redis down must not stop posting: count in-process meanwhile, and say so in the log.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": settings.uses_shared_rate_limit_storage,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+    }
+
+
+class RateLimits:
+    """commentd's limits on one app, through one flask-limiter `Limiter` of its own.
+
+    Each limit function below counts one hit on its limits when called (429 when one is full);
+    `take` calls several in order and turns flask-limiter's refusal into RateLimited.
+    """
+
+    def __init__(self, app: Flask, settings: Settings) -> None:
+        app.config.update(limiter_config(settings))
+        self.limiter = Limiter(key_func=address_limit_key, strategy=LIMIT_STRATEGY)
+        self._init_without_request_hooks(app)
+        if self.limiter._fallback_limiter is not None:
+            self._fallback_to_commentd_counters()
+        app.extensions["rate_limits"] = self
+
+        limit = self.limiter.shared_limit
+        interval = min_interval_limit(settings)
+
+        # flask-limiter hits the limits of one function from the shortest window to the
+        # longest, so each interval (seconds) is hit before the rates (minutes, days).
+        @limit(settings.email_rate_limit, scope="sender", key_func=sender_limit_key)
+        @limit(interval, scope="sender-interval", key_func=sender_limit_key)
+        def sender() -> None:
+            """One email (as typed, or as proven): COMMENTD_MIN_POST_INTERVAL and
+            COMMENTD_EMAIL_RATE_LIMIT."""
+
+        @limit(settings.post_rate_limit, scope="address")
+        @limit(interval, scope="address-interval")
+        def address() -> None:
+            """One client network: COMMENTD_MIN_POST_INTERVAL and COMMENTD_POST_RATE_LIMIT."""
+
+        @limit(settings.slug_rate_limit, scope="post", key_func=post_limit_key)
+        def post() -> None:
+            """COMMENTD_SLUG_RATE_LIMIT."""
+
+        @limit(settings.site_rate_limit, scope="site", key_func=whole_site_key)
+        def site() -> None:
+            """COMMENTD_SITE_RATE_LIMIT."""
+
+        @limit(settings.auth_failure_limit, scope="auth-failure")
+        def auth_failure() -> None:
+            """COMMENTD_AUTH_FAILURE_LIMIT: wrong bearer tokens from one client network, one
+            count for every route that takes one."""
+
+        self.sender, self.address, self.post, self.site = sender, address, post, site
+        self.auth_failure = auth_failure
+        # The order of a comment's hits: from the sender's own limits to the shared ones.
+        self.posting: tuple[Callable[[], None], ...] = (sender, address, post, site)
+
+    def take_posting(self, slug: str, sender: str) -> None:
+        """One hit on every posting limit, in `posting` order, for a comment to `slug` from
+        `sender` (its email key, with whether it is proven); RateLimited at the first full one.
+        """
+        g.limit_sender = limit_key("sender", sender)
+        g.limit_post = limit_key("post", slug)
+        self.take(self.posting)
+
+    def take(self, hits: Sequence[Callable[[], None]]) -> None:
+        """Call each limit function in order: RateLimited (429 with a Retry-After in whole
+        seconds) at the first whose limit is full; the ones before it have counted."""
+        try:
+            for hit in hits:
+                hit()
+        except RateLimitExceeded:
+            wait = self.seconds_until_allowed()
+            raise RateLimited(
+                f"Too many at once: please wait {wait} seconds and try again.", retry_after=wait
+            ) from None
+
+    def seconds_until_allowed(self) -> int:
+        """Until the limit this request found full lets one more in: limits' estimate for its
+        sliding window, in whole seconds, at least 1 and at most the limit's window (flask-
+        limiter's own `reset_at` adds a second, which made 61 of a 60 s window)."""
+        breached = self.limiter.current_limit
+        if breached is None:  # not reached: the refusal always names its limit
+            return 60
+        window = breached.limit.get_expiry()
+        try:
+            wait = breached.window.reset_time - time.time()
+        except (RedisError, OSError):  # the storage failed since it refused: the longest wait
+            return window
+        return min(window, max(1, math.ceil(wait)))
+
+    def _init_without_request_hooks(self, app: Flask) -> None:
+        """Bind the limiter to the app, without the hooks it adds to every request.
+
+        flask-limiter checks limits declared on routes before each request, and writes
+        headers and conditional deductions after it. commentd declares no limit on a route,
+        no `deduct_when` and no headers, so those hooks would find nothing to do, at a cost
+        (~45 µs) larger than the rest of a cached public read. flask-limiter 4 has no switch
+        for them (3.x's `auto_check=False` also stopped decorated functions), so the hooks it
+        registers here are taken out again. Its per-request state lives on the request
+        context and goes with it.
+        """
+        hook_lists: tuple[dict[str | None, list[Any]], ...] = (
+            app.before_request_funcs,
+            app.after_request_funcs,
+            app.teardown_request_funcs,
+        )
+        before = [list(hooks.get(None, ())) for hooks in hook_lists]
+        self.limiter.init_app(app)
+        for hooks, existing in zip(hook_lists, before, strict=True):
+            hooks[None] = [hook for hook in hooks.get(None, []) if hook in existing]
+
+    def _fallback_to_commentd_counters(self) -> None:
+        """While Redis is down, count in commentd's in-process counters (one lock, no sweep),
+        not in the plain MemoryStorage flask-limiter builds for its fallback."""
+        built = self.limiter._fallback_storage
+        built.timer.cancel()
+        self.limiter._fallback_storage = counters.InProcessCounters()
+        self.limiter._fallback_limiter = STRATEGIES[LIMIT_STRATEGY](self.limiter._fallback_storage)

@@ -1,0 +1,293 @@
+"""Public endpoints of API.md: what blog pages and build scripts call, cross-origin."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+)
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from commentd import comments
+from commentd.comments.public import public_comment
+from commentd.comments.rendering import identicon_svg
+from commentd.comments.validation import (
+    CommentSubmission,
+    form_fields,
+    json_text,
+    normalize_slug,
+    parse_submission,
+)
+from commentd.db import get_session
+from commentd.errors import (
+    BadRequest,
+    OriginNotAllowed,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from commentd.notify.notifier import current_notifier
+from commentd.spam import traps
+from commentd.spam.learned import SpamFilter
+from commentd.spam.rules import RulesCache, bring_up_to_date
+from commentd.web.cors import is_allowed_origin
+from commentd.web.errors import error_response
+from commentd.web.limits import (
+    client_address_key,
+    current_rate_limits,
+    current_secret,
+    current_settings,
+)
+from commentd.web.page_cache import PublicFeed
+
+bp = Blueprint("public", __name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+MAX_COUNT_SLUGS = 100
+# A CDN or browser may reuse a list briefly, and serve a stale one while it revalidates.
+PUBLIC_LIST_CACHE = "public, max-age=10, stale-while-revalidate=60"
+AVATAR_KEY = re.compile(r"[0-9a-f]{1,64}")
+
+
+def current_feed() -> PublicFeed:
+    feed: PublicFeed = current_app.extensions["feed"]
+    return feed
+
+
+def site_rules() -> comments.SiteRules:
+    """The environment's rules with the author's stored changes, and the learning filter."""
+    rules: RulesCache = current_app.extensions["site_rules"]
+    spam_filter: SpamFilter = current_app.extensions["spam_filter"]
+    return comments.SiteRules(
+        moderation=current_settings().moderation,
+        spam=bring_up_to_date(get_session(), rules, spam_filter),
+        spam_filter=spam_filter,
+    )
+
+
+def take_posting_allowance(slug: str, submission: CommentSubmission, proven: bool) -> None:
+    """One hit on each posting limit, in the documented order (extensions.RateLimits; 429
+    with Retry-After at the first that is full): called by comments.submit once nothing else
+    can refuse the comment, so only comments that will be stored count."""
+    # Comments proven to come from the address's owner (her commenter_token) count apart:
+    # typing her address can use up the unproven allowance, never hers.
+    owner = "proven" if proven else "typed"
+    current_rate_limits().take_posting(slug, f"{owner}\0{submission.email_key}")
+
+
+def submitted_fields() -> Mapping[str, object]:
+    """The POST body as fields: JSON object or HTML form (API.md), else 400 or 415.
+
+    Both are read as UTF-8 from the body's bytes: any byte that is not (raw or percent-escaped)
+    is a 400 naming where, never text kept as its escapes nor a field read as missing.
+    """
+    if request.mimetype == "application/json":
+        text = json_text(request.get_data(cache=False))
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            raise BadRequest("The body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise BadRequest("The body must be a JSON object of fields.")
+        return data
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return form_fields(request.get_data(cache=False))
+    raise UnsupportedMediaType(
+        "Send the comment as application/json or application/x-www-form-urlencoded."
+    )
+
+
+def require_allowed_origin() -> None:
+    """A browser says where the page came from; scripts send no Origin and are not refused."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not is_allowed_origin(origin):
+        raise OriginNotAllowed(
+            f"Comments cannot be posted from {origin[:100]}; "
+            "add it to COMMENTD_ALLOWED_ORIGINS to allow it."
+        )
+
+
+@bp.post("/api/posts/<slug:slug>/comments")
+def create_comment(slug: str) -> tuple[Response, int]:
+    """Take a reader's comment; it waits for moderation unless the site's rules approve it.
+
+    Refusals come in this order, and only a comment that is stored uses up any allowance:
+    403 origin, 400/415/422 fields, 403 closed post or 422 parent, 429 limits.
+    """
+    require_allowed_origin()
+    slug = normalize_slug(slug)
+    settings = current_settings()
+    submission = parse_submission(
+        submitted_fields(), check_deliverability=settings.check_email_deliverability
+    )
+    session = get_session()
+    submitted = comments.submit(
+        session,
+        slug,
+        submission,
+        site_rules(),
+        comments.Sender(client_network=client_address_key(), secret=current_secret()),
+        admit=lambda proven: take_posting_allowance(slug, submission, proven),
+    )
+    current_notifier().submitted(session, submitted.comment, slug)  # same transaction
+    session.commit()
+    comment = submitted.comment
+    g.submitted_status = comment.status.value  # for metrics.SUBMITTED_STATUS
+    return jsonify(
+        id=comment.id,
+        status=comment.status.value,
+        commenter_token=submitted.commenter_token,
+        # Beyond API.md: the comment as the public will see it, for the reader's own view.
+        comment=public_comment(comment, settings.public_url, comment.parent_id),
+    ), 201
+
+
+MAX_OWN_IDS = 50
+COMMENT_ID = re.compile(r"[1-9][0-9]{0,9}")
+MAX_COMMENT_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
+
+
+def commenter_token() -> str:
+    """The `Authorization: Commenter <token>` of the request (API.md), else 401."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "commenter" or not token.strip():
+        raise Unauthorized(
+            "Send the commenter_token of your comments as Authorization: Commenter <token>."
+        )
+    return token.strip()
+
+
+def asked_comment_ids() -> list[int]:
+    """The `id` query parameters: 1 to MAX_OWN_IDS comment ids, else 400."""
+    raw = request.args.getlist("id")
+    if not raw:
+        raise BadRequest("Name your comments: ?id=<comment id>, once for each.")
+    if len(raw) > MAX_OWN_IDS:
+        raise BadRequest(f"Ask about at most {MAX_OWN_IDS} comments at once.")
+    ids = [int(value) for value in raw if COMMENT_ID.fullmatch(value)]
+    if len(ids) != len(raw) or max(ids) > MAX_COMMENT_ID:
+        raise BadRequest("A comment id is a whole number from 1 to 2147483647.")
+    return ids
+
+
+@bp.get("/api/posts/<slug:slug>/comments/mine")
+def own_comments(slug: str) -> Response:
+    """Which of the asker's own comments on a post still wait or are published (README).
+
+    Reads only. The reader's browser keeps their waiting comments; this tells it which to stop
+    showing as "Awaiting moderation". Only the commenter_token that posted them gets an answer.
+    """
+    token = commenter_token()
+    ids = asked_comment_ids()
+    states = comments.own_comment_states(get_session(), normalize_slug(slug), token, ids)
+    if states is None:
+        raise Unauthorized("That commenter token is not known here.")
+    response = jsonify(
+        comments=[{"id": id_, "status": status.value} for id_, status in sorted(states.items())]
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/api/form-token")
+def issue_form_token() -> Response:
+    response = jsonify(
+        form_token=traps.issue(current_secret()), expires_in=traps.FORM_TOKEN_LIFETIME
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/api/counts")
+def count_comments() -> Response:
+    """Approved comments per slug, keyed by the slugs as asked (for index pages)."""
+    asked = request.args.getlist("slug")
+    if len(asked) > MAX_COUNT_SLUGS:
+        raise BadRequest(f"Ask for at most {MAX_COUNT_SLUGS} slugs at once.")
+    normalized = {raw: normalize_slug(raw) for raw in asked}
+    counts = current_feed().counts(sorted(set(normalized.values())))
+    response = jsonify({raw: counts[slug] for raw, slug in normalized.items()})
+    response.headers["Cache-Control"] = PUBLIC_LIST_CACHE
+    return response
+
+
+@bp.get("/api/avatars/<key>.svg")
+def avatar(key: str) -> Response:
+    """An identicon drawn from a keyed hash: the same for a commenter, meaningless to others."""
+    if not AVATAR_KEY.fullmatch(key):
+        return error_response(404, "not_found", "There is no such avatar.")
+    response = Response(identicon_svg(key), mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
+
+
+@bp.get("/healthz")
+def health() -> Response | tuple[Response, int]:
+    try:
+        get_session().execute(text("SELECT 1"))
+    except DBAPIError:
+        return jsonify(
+            status="unavailable", error="database_unavailable", message="The database is down."
+        ), 503
+    return jsonify(status="ok")
+
+
+def _static(filename: str, mimetype: str) -> Response:
+    response = send_from_directory(STATIC_DIR, filename, mimetype=mimetype, max_age=300)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/embed.js")
+def embed_script() -> Response:
+    return _static("embed.js", "text/javascript")
+
+
+@bp.get("/moderation.js")
+def moderation_script() -> Response:
+    return _static("moderation.js", "text/javascript")
+
+
+def link_origins() -> list[str]:
+    """The origins the hosted queue may link a slug to besides its own: the blog's (those
+    allowed to post, and COMMENTD_POST_URL's) and the service's public one. A `?post_url=`
+    elsewhere is ignored, so a crafted link cannot point the author's slugs at another site."""
+    settings = current_settings()
+    origins = {*settings.allowed_origins, settings.public_url}
+    if settings.post_url:
+        parts = urlsplit(settings.post_url)
+        origins.add(f"{parts.scheme}://{parts.netloc}")
+    return sorted(origin.lower() for origin in origins if origin)
+
+
+@bp.get("/moderate")
+def moderation_page() -> Response:
+    """The hosted moderation page: the same widget a blog can embed."""
+    response = Response(
+        render_template(
+            "moderate.html",
+            post_url=current_settings().post_url,
+            link_origins=link_origins(),
+        ),
+        mimetype="text/html",
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'"
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
