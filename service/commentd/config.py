@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from email.utils import parseaddr
 from enum import StrEnum
 from pathlib import Path
@@ -315,79 +315,423 @@ def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+# The groups of the configuration page (docs/configuration.md), in the order it shows them.
+GROUPS = ("Core", "Rate limits", "Spam defences", "Email and webhooks", "Production")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """How one COMMENTD_* variable is documented: the one place its name, unit and meaning live.
+
+    `Settings`' fields carry one in their metadata (`documented`); `commentd.ops.config_docs`
+    prints docs/configuration.md from them. `shown_default` replaces the field's default on
+    that page when the default is not a value a person would write (None: "generated", …).
+    """
+
+    name: str
+    group: str
+    unit: str
+    meaning: str
+    shown_default: str | None = None
+
+
+def documented(
+    name: str, group: str, unit: str, meaning: str, shown_default: str | None = None
+) -> dict[str, Variable]:
+    """Field metadata for a setting read from the variable `name` (one line of meaning).
+
+    Raises ValueError when `group` is not one of GROUPS.
+    """
+    if group not in GROUPS:
+        raise ValueError(f"{name}: unknown group {group!r}")
+    return {"variable": Variable(name, group, unit, meaning, shown_default)}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Everything configurable, with the defaults of API.md; tests build their own."""
+    """Everything configurable, with the defaults of API.md; tests build their own.
 
-    database_url: str = "sqlite:///commentd.db"
-    # A moderation bearer token accepted besides those made by `commentd token`.
-    admin_token: str | None = field(default=None, repr=False)  # secret: never in a repr
-    # Origins (scheme://host[:port]) whose pages may post comments; same origin always may.
-    allowed_origins: tuple[str, ...] = ()
-    ratelimit_storage_uri: str = "memory://"
-    post_rate_limit: str = "5 per minute;50 per day"
-    site_rate_limit: str = "60 per minute"
-    # Failed moderation logins allowed per client address before it gets 429.
-    auth_failure_limit: str = "10 per minute"
-    min_fill_seconds: int = 3
-    hold_links: int = 2
-    trusted_proxies: int = 0
-    moderation: ModerationMode = ModerationMode.ALL
-    # Base URL for links the service hands out (avatars, emails); unset: where `serve` listens.
-    public_url: str = ""
-    # Signs form tokens and keys hashes; when unset, one is generated once and kept in the database.
-    secret_key: str | None = field(default=None, repr=False)  # secret: never in a repr
-    # email-validator's DNS deliverability check; off by default (slow, and fails offline).
-    check_email_deliverability: bool = False
-    # Email: smtp://user:password@host:port (smtps:// for TLS, ?starttls=1); unset sends none.
-    smtp_url: str | None = field(default=None, repr=False)  # secret: never in a repr
-    # Where the author's notices of new comments go; unset sends none.
-    notify_email: str | None = None
-    # The sender of every email; unset: commentd@<host of the public URL> (see mail_sender).
-    mail_from: str | None = None
-    # 0: one notice per new comment that waits; N: one digest every N minutes instead.
-    notify_digest_minutes: int = 0
-    # Also tell the author about comments the site's rules approved at once.
-    notify_approved: bool = False
-    # URLs that receive a signed JSON POST on comment events, and the key of that signature.
-    webhook_urls: tuple[str, ...] = field(default=(), repr=False)  # often secret URLs
-    webhook_secret: str | None = field(default=None, repr=False)  # secret: never in a repr
-    # Seconds an SMTP conversation or webhook POST may take before the attempt counts as failed.
-    delivery_timeout: int = 10
-    # Seconds before the first retry of a failed delivery; it doubles each time, up to an hour.
-    retry_seconds: int = 30
-    # Attempts before a delivery is given up (then shown as failed in the moderation API).
-    max_attempts: int = 12
-    # How often each server process looks for due deliveries (new ones in-process wake it).
-    outbox_poll_seconds: int = 5
-    # Days the Approve / Reject / Spam and confirmation links of an email keep working.
-    action_link_days: int = 14
-    # One confirmation email (COMMENTD_MODERATION=known, new device) per address per this window.
-    confirm_email_minutes: int = 60
-    # A post's address on the blog, for links in emails: "https://blog.example/{slug}/".
-    post_url: str | None = None
-    # Comments stored per email address (the address as typed: it proves nothing, but a
-    # script posting under one address from many networks is still slowed down).
-    email_rate_limit: str = "3 per minute;30 per day"
-    # Comments stored per post: a burst on one slug is a bot, or a thread that needs the author.
-    slug_rate_limit: str = "20 per minute"
-    # Seconds between two comments from the same sender (address or email), as WordPress's
-    # flood check; 0 turns it off.
-    min_post_interval: int = 15
-    # Words or phrases that hold a comment / send it straight to spam (site_rules.py says how
-    # they match); the moderation API can replace both lists at run time.
-    moderation_keywords: tuple[str, ...] = ()
-    disallowed_keywords: tuple[str, ...] = ()
-    # The same text again within this many seconds is a duplicate (held); 0 turns it off.
-    duplicate_window_seconds: int = 86400
-    # The learning filter: at or above spam_threshold to the spam folder; from hold_threshold
-    # up to it, held for moderation whatever COMMENTD_MODERATION says.
-    spam_threshold: float = 0.55
-    hold_threshold: float = 0.3
-    # Days a comment stays in the spam folder before `commentd purge-spam` deletes it; 0 keeps.
-    spam_retention_days: int = 30
-    # Prefix of the rate-limit keys in shared storage: services sharing one Redis keep apart.
-    ratelimit_key_prefix: str = "commentd"
+    Each field's metadata names its COMMENTD_* variable, unit and meaning (`Variable`); the
+    configuration page is generated from them (`commentd.ops.config_docs`).
+    """
+
+    database_url: str = field(
+        default="sqlite:///commentd.db",
+        metadata=documented(
+            "COMMENTD_DATABASE_URL",
+            "Core",
+            "SQLAlchemy URL",
+            "Any SQLAlchemy URL whose driver is installed; "
+            "`postgresql+psycopg://user:pass@host/db` in production (`postgres://…` and "
+            "`postgresql://…`, as hosting platforms write them, mean the same).",
+        ),
+    )
+    admin_token: str | None = field(  # secret: never in a repr
+        default=None,
+        repr=False,
+        metadata=documented(
+            "COMMENTD_ADMIN_TOKEN",
+            "Core",
+            "secret",
+            "A moderation bearer token accepted besides those made by `commentd token`.",
+        ),
+    )
+    allowed_origins: tuple[str, ...] = field(
+        default=(),
+        metadata=documented(
+            "COMMENTD_ALLOWED_ORIGINS",
+            "Core",
+            "origins, comma-separated",
+            "Origins (`scheme://host[:port]`) whose pages may post comments and use the "
+            "moderation API; the service's own origin always may.",
+            shown_default="unset (same origin only)",
+        ),
+    )
+    ratelimit_storage_uri: str = field(
+        default="memory://",
+        metadata=documented(
+            "COMMENTD_RATELIMIT_STORAGE_URI",
+            "Production",
+            "storage URI",
+            "Where the rate-limit counters live: `memory://` is commentd's in-process counters "
+            "(one process); `redis://host:6379/0` (or `rediss://`, `redis+sentinel://`, "
+            "`redis+cluster://`, as the `limits` library reads them) when several processes "
+            "or hosts serve.",
+        ),
+    )
+    post_rate_limit: str = field(
+        default="5 per minute;50 per day",
+        metadata=documented(
+            "COMMENTD_POST_RATE_LIMIT",
+            "Rate limits",
+            "rate limit",
+            "Comments per client address (IPv6: per /64).",
+        ),
+    )
+    site_rate_limit: str = field(
+        default="60 per minute",
+        metadata=documented(
+            "COMMENTD_SITE_RATE_LIMIT",
+            "Rate limits",
+            "rate limit",
+            "Ceiling on accepted comments for the whole site.",
+        ),
+    )
+    auth_failure_limit: str = field(
+        default="10 per minute",
+        metadata=documented(
+            "COMMENTD_AUTH_FAILURE_LIMIT",
+            "Rate limits",
+            "rate limit",
+            "Wrong moderation tokens per client address before it gets 429 instead of 401 "
+            "(one count for every route that takes the token).",
+        ),
+    )
+    min_fill_seconds: int = field(
+        default=3,
+        metadata=documented(
+            "COMMENTD_MIN_FILL_SECONDS",
+            "Spam defences",
+            "seconds",
+            "A form sent sooner than this after its form token was issued is held.",
+        ),
+    )
+    hold_links: int = field(
+        default=2,
+        metadata=documented(
+            "COMMENTD_HOLD_LINKS",
+            "Spam defences",
+            "links",
+            "A comment with this many links or more waits for moderation (`0`: no limit); "
+            "the author can override it at run time.",
+        ),
+    )
+    trusted_proxies: int = field(
+        default=0,
+        metadata=documented(
+            "COMMENTD_TRUSTED_PROXIES",
+            "Production",
+            "proxy hops",
+            "How many reverse-proxy hops to trust for `X-Forwarded-For` / `-Proto` / `-Host`; "
+            "`0` when nothing is in front.",
+        ),
+    )
+    moderation: ModerationMode = field(
+        default=ModerationMode.ALL,
+        metadata=documented(
+            "COMMENTD_MODERATION",
+            "Core",
+            "`all`, `known` or `none`",
+            "Which new comments no spam defence holds wait for moderation: every one, all but "
+            "those of proven returning commenters, or none.",
+        ),
+    )
+    public_url: str = field(
+        default="",
+        metadata=documented(
+            "COMMENTD_PUBLIC_URL",
+            "Core",
+            "URL",
+            "Base URL of the links the service hands out (avatars, emails); every instance "
+            "behind one proxy needs the same one (it is part of the ETag).",
+            shown_default="the address `serve` listens on",
+        ),
+    )
+    secret_key: str | None = field(  # secret: never in a repr
+        default=None,
+        repr=False,
+        metadata=documented(
+            "COMMENTD_SECRET_KEY",
+            "Core",
+            "secret",
+            "Signs form tokens and keys the avatar and address hashes.",
+            shown_default="generated on first start, kept in the database",
+        ),
+    )
+    check_email_deliverability: bool = field(
+        default=False,
+        metadata=documented(
+            "COMMENTD_CHECK_EMAIL_DELIVERABILITY",
+            "Core",
+            "flag",
+            "Make email-validator check a commenter's email domain in DNS (slow, and fails "
+            "offline).",
+        ),
+    )
+    smtp_url: str | None = field(  # secret: never in a repr
+        default=None,
+        repr=False,
+        metadata=documented(
+            "COMMENTD_SMTP_URL",
+            "Email and webhooks",
+            "URL",
+            "`smtp://user:password@host:port`; `smtps://…` for TLS from the start (port 465 "
+            "by default), `smtp://…?starttls=1` for STARTTLS (port 587 by default). "
+            "Percent-encode `@`, `/` and `:` in the user name and password.",
+            shown_default="unset (no email)",
+        ),
+    )
+    notify_email: str | None = field(
+        default=None,
+        metadata=documented(
+            "COMMENTD_NOTIFY_EMAIL",
+            "Email and webhooks",
+            "email address",
+            "Where the author's notices of new comments go; needs `COMMENTD_SMTP_URL`.",
+            shown_default="unset (no notices)",
+        ),
+    )
+    mail_from: str | None = field(
+        default=None,
+        metadata=documented(
+            "COMMENTD_MAIL_FROM",
+            "Email and webhooks",
+            "email address",
+            "The sender of every email (most providers require an address of your own).",
+            shown_default="`commentd@<host of COMMENTD_PUBLIC_URL>`",
+        ),
+    )
+    notify_digest_minutes: int = field(
+        default=0,
+        metadata=documented(
+            "COMMENTD_NOTIFY_DIGEST_MINUTES",
+            "Email and webhooks",
+            "minutes",
+            "`0`: one notice per new comment that waits; `N`: one digest every N minutes.",
+        ),
+    )
+    notify_approved: bool = field(
+        default=False,
+        metadata=documented(
+            "COMMENTD_NOTIFY_APPROVED",
+            "Email and webhooks",
+            "flag",
+            "Also tell the author about comments the site's rules approved at once.",
+        ),
+    )
+    webhook_urls: tuple[str, ...] = field(  # often secret URLs
+        default=(),
+        repr=False,
+        metadata=documented(
+            "COMMENTD_WEBHOOK_URLS",
+            "Email and webhooks",
+            "URLs, comma-separated",
+            "`http(s)` URLs that receive a signed JSON POST on comment events.",
+        ),
+    )
+    webhook_secret: str | None = field(  # secret: never in a repr
+        default=None,
+        repr=False,
+        metadata=documented(
+            "COMMENTD_WEBHOOK_SECRET",
+            "Email and webhooks",
+            "secret",
+            "The HMAC key of the webhooks' signatures; required with `COMMENTD_WEBHOOK_URLS`.",
+        ),
+    )
+    delivery_timeout: int = field(
+        default=10,
+        metadata=documented(
+            "COMMENTD_DELIVERY_TIMEOUT",
+            "Email and webhooks",
+            "seconds",
+            "How long an SMTP conversation or webhook POST may take before the attempt fails.",
+        ),
+    )
+    retry_seconds: int = field(
+        default=30,
+        metadata=documented(
+            "COMMENTD_RETRY_SECONDS",
+            "Email and webhooks",
+            "seconds",
+            "Delay before the first retry of a failed delivery; it doubles each time, at most "
+            "an hour.",
+        ),
+    )
+    max_attempts: int = field(
+        default=12,
+        metadata=documented(
+            "COMMENTD_MAX_ATTEMPTS",
+            "Email and webhooks",
+            "attempts",
+            "Attempts before a delivery is given up (shown as `failed`, retried on request).",
+        ),
+    )
+    outbox_poll_seconds: int = field(
+        default=5,
+        metadata=documented(
+            "COMMENTD_OUTBOX_POLL_SECONDS",
+            "Email and webhooks",
+            "seconds",
+            "How often each server process looks for due deliveries made by other processes "
+            "(new ones in-process wake it at once).",
+        ),
+    )
+    action_link_days: int = field(
+        default=14,
+        metadata=documented(
+            "COMMENTD_ACTION_LINK_DAYS",
+            "Email and webhooks",
+            "days",
+            "How long the Approve / Reject / Spam and confirmation links of an email work.",
+        ),
+    )
+    confirm_email_minutes: int = field(
+        default=60,
+        metadata=documented(
+            "COMMENTD_CONFIRM_EMAIL_MINUTES",
+            "Email and webhooks",
+            "minutes",
+            "At most one confirmation email (reply notices or a known address on a new device) "
+            "per address in this window.",
+        ),
+    )
+    post_url: str | None = field(
+        default=None,
+        metadata=documented(
+            "COMMENTD_POST_URL",
+            "Email and webhooks",
+            "URL with `{slug}`",
+            "A post's address on the blog, e.g. `https://blog.example.com/{slug}/`, for links "
+            "in emails and on the hosted `/moderate` page.",
+        ),
+    )
+    email_rate_limit: str = field(
+        default="3 per minute;30 per day",
+        metadata=documented(
+            "COMMENTD_EMAIL_RATE_LIMIT",
+            "Rate limits",
+            "rate limit",
+            "Comments stored per email address (as typed, keyed-hashed in the counters).",
+        ),
+    )
+    slug_rate_limit: str = field(
+        default="20 per minute",
+        metadata=documented(
+            "COMMENTD_SLUG_RATE_LIMIT",
+            "Rate limits",
+            "rate limit",
+            "Comments stored per post: a burst on one slug is a bot, or a thread that needs "
+            "the author.",
+        ),
+    )
+    min_post_interval: int = field(
+        default=15,
+        metadata=documented(
+            "COMMENTD_MIN_POST_INTERVAL",
+            "Rate limits",
+            "seconds",
+            "Minimum time between two comments from one address or one email (WordPress's "
+            "flood check); `0` turns it off.",
+        ),
+    )
+    moderation_keywords: tuple[str, ...] = field(
+        default=(),
+        metadata=documented(
+            "COMMENTD_MODERATION_KEYWORDS",
+            "Spam defences",
+            "word list",
+            "A comment matching one of these words or phrases is held; entries "
+            "comma-separated or one per line. The author can replace the list at run time.",
+        ),
+    )
+    disallowed_keywords: tuple[str, ...] = field(
+        default=(),
+        metadata=documented(
+            "COMMENTD_DISALLOWED_KEYWORDS",
+            "Spam defences",
+            "word list",
+            "A comment matching one of these goes to the spam folder; same form.",
+        ),
+    )
+    duplicate_window_seconds: int = field(
+        default=86400,
+        metadata=documented(
+            "COMMENTD_DUPLICATE_WINDOW_SECONDS",
+            "Spam defences",
+            "seconds",
+            "The same text again within this window is held (spam if the first one is spam); "
+            "`0` turns it off.",
+        ),
+    )
+    spam_threshold: float = field(
+        default=0.55,
+        metadata=documented(
+            "COMMENTD_SPAM_THRESHOLD",
+            "Spam defences",
+            "score, 0 to 1",
+            "The learning filter's score from which a comment goes to the spam folder.",
+        ),
+    )
+    hold_threshold: float = field(
+        default=0.3,
+        metadata=documented(
+            "COMMENTD_HOLD_THRESHOLD",
+            "Spam defences",
+            "score, 0 to 1",
+            "The filter's score from which a comment is held (up to the spam threshold), "
+            "whatever `COMMENTD_MODERATION` says; not above `COMMENTD_SPAM_THRESHOLD`.",
+        ),
+    )
+    spam_retention_days: int = field(
+        default=30,
+        metadata=documented(
+            "COMMENTD_SPAM_RETENTION_DAYS",
+            "Spam defences",
+            "days",
+            "Age after which `commentd purge-spam` deletes spam-folder comments; `0` never.",
+        ),
+    )
+    ratelimit_key_prefix: str = field(
+        default="commentd",
+        metadata=documented(
+            "COMMENTD_RATELIMIT_KEY_PREFIX",
+            "Production",
+            "text",
+            "Prefix of this service's keys in the rate-limit storage; services sharing one "
+            "Redis need different ones.",
+        ),
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -461,3 +805,30 @@ class Settings:
         if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
             return Path(self.database_url[len(prefix) :].split("?", 1)[0])
         return None
+
+
+# Read by `commentd serve` itself (a click option's envvar), not by Settings.
+METRICS_BIND = Variable(
+    "COMMENTD_METRICS_BIND",
+    "Production",
+    "host:port",
+    "The listener that serves `/metrics` alone, in the Prometheus text format (also "
+    "`commentd serve --metrics-bind`); keep it on the monitoring network.",
+    shown_default="unset (no metrics)",
+)
+
+
+def documented_variables() -> list[tuple[Variable, object]]:
+    """Every COMMENTD_* variable the service reads, with its default, in field order.
+
+    Returns (Variable, default) pairs: Settings' fields first, then the variables `commentd
+    serve` reads itself (default None). Raises LookupError for a field without metadata.
+    """
+    found: list[tuple[Variable, object]] = []
+    for setting in fields(Settings):
+        variable = setting.metadata.get("variable")
+        if not isinstance(variable, Variable):
+            raise LookupError(f"Settings.{setting.name} has no documented() metadata")
+        found.append((variable, setting.default))
+    found.append((METRICS_BIND, None))
+    return found
