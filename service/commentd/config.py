@@ -78,7 +78,7 @@ def split_lines_or_csv(value: str) -> tuple[str, ...]:
 # A secret taken from the configuration (admin token, secret key, webhook secret) must be at
 # least this long and use at least this many different characters: a 32-byte
 # secrets.token_urlsafe() is 43 characters of ~30 different ones; "a", "changeme" or
-# "x" * 24 are refused (README, "Configuration").
+# "x" * 24 are refused (docs/configuration.md).
 SECRET_MIN_LENGTH = 24
 SECRET_MIN_DISTINCT = 8
 MAKE_A_SECRET = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'

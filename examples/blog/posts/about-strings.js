@@ -1,4 +1,4 @@
-/* The widget's words in French; any key left out stays English (see README, "Embedding the widgets"). */
+/* The widget's words in French; any key left out stays English (see docs/embedding.md). */
 window.commentdStrings = {
   heading_zero: "Commentaires", heading_one: "1 commentaire", heading_other: "{n} commentaires",
   count_zero: "Aucun commentaire", count_one: "1 commentaire", count_other: "{n} commentaires",

@@ -95,7 +95,7 @@ def backup(settings: Settings, target: Path) -> int:
             raise BackupNotSupported(
                 "commentd backup copies SQLite databases; for PostgreSQL use pg_dump (it asks "
                 f"for the password, or reads PGPASSWORD or ~/.pgpass):\n  {command}\n"
-                "Restore with pg_restore (README, Backups)."
+                "Restore with pg_restore (docs/production.md, Backups)."
             )
         raise BackupNotSupported(
             "commentd backup copies SQLite databases; back this database up with its own tools"
