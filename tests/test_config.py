@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from commentd.config import ConfigError, ModerationMode, Settings, check_secret
+from commentd.config import ConfigError, ModerationMode, Settings, check_secret, parse_flag
 from commentd.ops.server import worker_plan
 
 GOOD_SECRET = "Hq3xv0Yb-R8kPz2LmW5nTc7sJd9fUa1eQ4oI6gZ"
@@ -57,6 +57,8 @@ def test_every_variable_is_read() -> None:
         ("COMMENTD_POST_RATE_LIMIT", "lots"),
         ("COMMENTD_TRUSTED_PROXIES", "-1"),
         ("COMMENTD_HOLD_LINKS", "two"),
+        ("COMMENTD_NOTIFY_APPROVED", "ture"),
+        ("COMMENTD_CHECK_EMAIL_DELIVERABILITY", "enabled"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_the_variable(name: str, value: str) -> None:
@@ -222,3 +224,21 @@ def test_mail_settings_that_can_work_are_accepted() -> None:
 
     assert settings.notify_email == "me@blog.example"
     assert settings.mail_sender == "The Blog <noreply@blog.example>"
+
+
+@pytest.mark.parametrize(
+    ("word", "flag"),
+    [
+        *[("1", True), ("TRUE", True), (" yes ", True), ("On", True)],
+        *[("0", False), ("false", False), ("No", False), ("off", False), ("", False)],
+        *[("ture", None), ("2", None), ("enabled", None), ("y", None)],
+    ],
+)
+def test_one_reading_of_yes_and_no(word: str, flag: bool | None) -> None:
+    assert parse_flag(word) is flag
+
+
+@pytest.mark.parametrize("word", ["1", "True", "yes", "ON"])
+def test_a_yes_word_turns_a_flag_on(word: str) -> None:
+    settings = Settings.from_env({"COMMENTD_CHECK_EMAIL_DELIVERABILITY": word})
+    assert settings.check_email_deliverability

@@ -228,8 +228,24 @@ def _storage_uri(env: Mapping[str, str]) -> str:
     return value
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+def parse_flag(value: str) -> bool | None:
+    """The one reading of a yes/no word, wherever one is given (environment, form field, URL
+    query): "1", "true", "yes", "on" → True; "0", "false", "no", "off", "" → False; any
+    other word → None (the caller refuses it). Case and surrounding spaces do not matter."""
+    word = value.strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+    """Raises ConfigError for a word that is neither yes nor no (a typo must not mean "off")."""
+    flag = parse_flag(env.get(name, ""))
+    if flag is None:
+        raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off)")
+    return flag
 
 
 def _url(value: str, name: str, schemes: set[str]) -> str:
@@ -762,10 +778,7 @@ class Settings:
             moderation=ModerationMode(mode),
             public_url=_public_url(env.get("COMMENTD_PUBLIC_URL", "").strip()),
             secret_key=_secret(env, "COMMENTD_SECRET_KEY"),
-            check_email_deliverability=env.get("COMMENTD_CHECK_EMAIL_DELIVERABILITY", "")
-            .strip()
-            .lower()
-            in {"1", "true", "yes", "on"},
+            check_email_deliverability=_flag(env, "COMMENTD_CHECK_EMAIL_DELIVERABILITY"),
             **_delivery_settings(env),
             email_rate_limit=_rate_limit(env, "COMMENTD_EMAIL_RATE_LIMIT", cls.email_rate_limit),
             slug_rate_limit=_rate_limit(env, "COMMENTD_SLUG_RATE_LIMIT", cls.slug_rate_limit),
