@@ -2,15 +2,12 @@
  * A page includes <div id="comments" data-slug="…"></div> and this script; nothing else.
  * Words: window.commentdStrings = {submit: "Envoyer", …} before this script. Colours: the
  * --commentd-* CSS custom properties. Everything a commenter typed is inserted as text;
- * only body_html, which the service sanitised, is inserted as HTML. */
+ * only body_html, which the service sanitised, is inserted as HTML.
+ * Served after src/common.js (commentdCommon) and with widgets.css, as one script: see there. */
+/* global commentdCommon */
 (function () {
   "use strict";
-  var script = document.currentScript || document.querySelector('script[src*="embed.js"]');
-  var base = script.src.replace(/\/embed\.js([?#].*)?$/, "");
-  var lang = document.documentElement.lang || navigator.language || "en";
-  try { Intl.getCanonicalLocales(lang); } catch (e) { lang = "en"; } /* e.g. lang="en_US" */
-
-  var S = Object.assign({
+  var kit = commentdCommon("embed.js", {
     heading_zero: "Comments", heading_one: "1 comment", heading_other: "{n} comments",
     count_zero: "No comments", count_one: "1 comment", count_other: "{n} comments",
     empty: "No comments yet. Be the first!",
@@ -35,57 +32,19 @@
     failed: "Your comment could not be posted.",
     parentGone: "The comment you are replying to is no longer there; your text is still here.",
     honeypot: "Leave this field empty"
-  }, window.commentdStrings || {});
+  }, window.commentdStrings);
+  var base = kit.base, lang = kit.lang, S = kit.strings, t = kit.t, plural = kit.plural, h = kit.h;
+  var safeUrl = kit.safeUrl, slugPath = kit.slugPath, request = kit.request;
+  function timeEl(iso) { return kit.timeEl(iso, 7, "long"); }
 
-  function t(key, vars) {
-    return String(S[key]).replace(/\{(\w+)\}/g, function (m, k) { return vars && k in vars ? vars[k] : m; });
-  }
-  function plural(prefix, n) {
-    var key = prefix + "_" + (n === 0 && S[prefix + "_zero"] ? "zero" : new Intl.PluralRules(lang).select(n));
-    return t(S[key] ? key : prefix + "_other", { n: n.toLocaleString(lang) });
-  }
-
-  /* h("a", {href: url}, "text", child): builds elements; strings become text nodes, never HTML. */
-  function h(tag, attrs) {
-    var el = document.createElement(tag);
-    for (var k in attrs || {}) {
-      var v = attrs[k];
-      if (v == null || v === false) continue;
-      if (k.slice(0, 2) === "on") el.addEventListener(k.slice(2), v);
-      else if (k === "text") el.textContent = v;
-      else el.setAttribute(k, v === true ? "" : v);
-    }
-    [].slice.call(arguments, 2).forEach(function (c) { if (c != null && c !== false) el.append(c); });
-    return el;
-  }
-
+  /* What the widget keeps in the page's localStorage, as JSON under "commentd.<key>". */
+  var local = kit.storage("localStorage");
   var store = {
     get: function (key) {
-      try { return JSON.parse(localStorage.getItem("commentd." + key)); } catch (e) { return null; }
+      try { return JSON.parse(local.get(key)); } catch { return null; }
     },
-    set: function (key, value) {
-      try {
-        if (value == null) localStorage.removeItem("commentd." + key);
-        else localStorage.setItem("commentd." + key, JSON.stringify(value));
-      } catch (e) { /* storage disabled: the widget still works, it just forgets */ }
-    }
+    set: function (key, value) { local.set(key, value == null ? null : JSON.stringify(value)); }
   };
-
-  var rtf = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(lang, { numeric: "auto" }) : null;
-  function timeEl(iso) {
-    var d = new Date(iso), s = (Date.now() - d) / 1000, shown;
-    var steps = [[60, 1, "second"], [3600, 60, "minute"], [86400, 3600, "hour"], [604800, 86400, "day"]];
-    for (var i = 0; i < steps.length && !shown; i++) {
-      if (rtf && s < steps[i][0]) shown = rtf.format(-Math.max(0, Math.floor(s / steps[i][1])), steps[i][2]);
-    }
-    shown = shown || d.toLocaleDateString(lang, { year: "numeric", month: "long", day: "numeric" });
-    return h("time", { datetime: iso, title: d.toLocaleString(lang, { dateStyle: "full", timeStyle: "short" }) }, shown);
-  }
-
-  function safeUrl(url) {
-    try { return /^https?:$/.test(new URL(url).protocol) ? url : null; } catch (e) { return null; }
-  }
-  function slugPath(slug) { return slug.split("/").map(encodeURIComponent).join("/"); }
 
   /* A post's one slug, however its URL is spelled (API.md): percent-escapes decoded once (one
    * that is not UTF-8 stays as written, in capitals), Unicode NFC, no "/" at either end. So the
@@ -95,7 +54,7 @@
       var out = "", i = 0;
       while (i < run.length) {
         for (var n = Math.min(4, (run.length - i) / 3); n > 0; n--) {
-          try { out += decodeURIComponent(run.substr(i, n * 3)); i += n * 3; break; } catch (e) { /* shorter */ }
+          try { out += decodeURIComponent(run.substr(i, n * 3)); i += n * 3; break; } catch { /* shorter */ }
         }
         if (!n) { out += run.substr(i, 3).toUpperCase(); i += 3; }
       }
@@ -104,57 +63,6 @@
     return text.normalize("NFC").replace(/^\/+|\/+$/g, "");
   }
   function countSlug(el) { return canonicalSlug(el.getAttribute("data-commentd-count")); }
-
-  var dark = "--_fg:var(--commentd-text,#e6edf3);--_muted:var(--commentd-muted,#9da7b3);" +
-    "--_bg:var(--commentd-bg,#161b22);--_field:var(--commentd-field-bg,#0d1117);" +
-    "--_line:var(--commentd-border,#30363d);--_accent:var(--commentd-accent,#58a6ff);" +
-    "--_on-accent:var(--commentd-on-accent,#0d1117);--_err:var(--commentd-error,#ff7b72);" +
-    "--_soft:var(--commentd-soft,#21262d);color-scheme:dark";
-  var css =
-    ".commentd [hidden]{display:none!important}" +
-    ".commentd{--_fg:var(--commentd-text,#1f2328);--_muted:var(--commentd-muted,#59636e);" +
-    "--_bg:var(--commentd-bg,#fff);--_field:var(--commentd-field-bg,#fff);--_line:var(--commentd-border,#d1d9e0);" +
-    "--_accent:var(--commentd-accent,#0969da);--_on-accent:var(--commentd-on-accent,#fff);" +
-    "--_err:var(--commentd-error,#d1242f);--_soft:var(--commentd-soft,#f6f8fa);--_r:var(--commentd-radius,8px);" +
-    "color-scheme:light;color:var(--_fg);background:var(--_bg);font-family:var(--commentd-font,inherit);" +
-    "line-height:1.55;padding:clamp(.75rem,3vw,1.5rem);border-radius:var(--_r);overflow-wrap:anywhere}" +
-    "@media (prefers-color-scheme:dark){.commentd:not([data-theme=light]){" + dark + "}}" +
-    ".commentd[data-theme=dark]{" + dark + "}" +
-    ".commentd *{box-sizing:border-box}" +
-    ".commentd .commentd-h{margin:0 0 1rem;font-size:1.25em;line-height:1.3}" +
-    ".commentd-list{list-style:none;margin:0;padding:0}" +
-    ".commentd-list .commentd-list{margin-left:clamp(.6rem,4vw,2.75rem);padding-left:clamp(.5rem,2vw,1rem);border-left:2px solid var(--_line)}" +
-    ".commentd-c{display:flex;gap:.75rem;padding:.75rem 0}.commentd-c:focus{outline:none}" +
-    ".commentd-item:target>.commentd-c,.commentd-c:focus-visible{background:var(--_soft);border-radius:var(--_r);outline:none}" +
-    ".commentd-avatar{flex:none;width:2.5rem;height:2.5rem;border-radius:50%;background:var(--_soft)}" +
-    ".commentd-main{min-width:0;flex:1}.commentd-meta{display:flex;flex-wrap:wrap;gap:.1rem .6rem;align-items:baseline}" +
-    ".commentd-name{font-weight:600;color:inherit}.commentd-date,.commentd-to{color:var(--_muted);font-size:.875em;text-decoration:none}" +
-    ".commentd-date:hover{text-decoration:underline}" +
-    ".commentd-badge{font-size:.75em;font-weight:600;padding:.05rem .5rem;border-radius:1rem;background:var(--_soft);color:var(--_muted);border:1px solid var(--_line)}" +
-    ".commentd-pending>.commentd-c .commentd-body{opacity:.8}" +
-    ".commentd-body>:first-child{margin-top:.2rem}.commentd-body>:last-child{margin-bottom:.2rem}" +
-    ".commentd-body a{color:var(--_accent)}.commentd-body pre{overflow:auto;background:var(--_soft);padding:.5rem;border-radius:4px}" +
-    ".commentd-body blockquote{margin:.5rem 0;padding-left:.75rem;border-left:3px solid var(--_line);color:var(--_muted)}" +
-    ".commentd-link{font:inherit;font-size:.875em;background:none;border:0;padding:.25rem 0;color:var(--_accent);cursor:pointer;font-weight:600}" +
-    ".commentd-link:hover{text-decoration:underline}" +
-    ".commentd-empty,.commentd-closed,.commentd-note,.commentd-hint{color:var(--_muted)}.commentd-note,.commentd-hint{font-size:.875em;margin:.25rem 0 1rem}" +
-    ".commentd-form{margin-top:1.5rem;padding-top:1.25rem;border-top:1px solid var(--_line)}" +
-    ".commentd-list .commentd-form{margin:.25rem 0 1rem;padding:1rem;border:1px solid var(--_line);border-radius:var(--_r)}" +
-    ".commentd-row{display:grid;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));gap:0 1rem}" +
-    ".commentd-field{margin-bottom:.9rem}.commentd-field label{display:block;font-weight:600;margin-bottom:.25rem}" +
-    ".commentd-field input,.commentd-field textarea{width:100%;font:inherit;font-size:max(16px,1em);color:inherit;background:var(--_field);" +
-    "border:1px solid var(--_line);border-radius:calc(var(--_r) * .75);padding:.55rem .7rem}" +
-    ".commentd-field textarea{min-height:8rem;resize:vertical}" +
-    ".commentd :focus-visible,.commentd-field :focus{outline:3px solid var(--_accent);outline-offset:1px}" +
-    ".commentd-field [aria-invalid=true]{border-color:var(--_err);border-width:2px}" +
-    ".commentd-err{color:var(--_err);font-size:.875em;margin:.25rem 0 0;font-weight:600}.commentd-err:empty{display:none}" +
-    ".commentd-check{display:flex;gap:.5rem;align-items:flex-start;margin:.4rem 0}.commentd-check input{width:1.1rem;height:1.1rem;margin-top:.2rem;flex:none}" +
-    ".commentd-actions{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;margin-top:1rem}" +
-    ".commentd-btn{font:inherit;font-weight:600;min-height:2.75rem;padding:.5rem 1.25rem;border-radius:calc(var(--_r) * .75);" +
-    "border:1px solid var(--_accent);background:var(--_accent);color:var(--_on-accent);cursor:pointer}" +
-    ".commentd-btn[disabled]{opacity:.6;cursor:progress}.commentd-btn.commentd-quiet{background:transparent;color:var(--_accent)}" +
-    ".commentd-status{margin:.75rem 0 0;font-weight:600}.commentd-status.commentd-bad{color:var(--_err)}" +
-    ".commentd-hp{position:absolute!important;left:-10000px;top:auto;width:1px;height:1px;overflow:hidden}";
 
   /* ---- the comment section ---------------------------------------------------------- */
 
@@ -242,9 +150,11 @@
 
   CommentSection.prototype.fetchFormToken = function () {
     var self = this;
-    return fetch(base + "/api/form-token", { cache: "no-store" })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (d) { if (d) self.formToken = { value: d.form_token, until: Date.now() + (d.expires_in - 60) * 1000 }; })
+    return request(base + "/api/form-token", { cache: "no-store" })
+      .then(function (res) {
+        var d = res.body;
+        if (res.r.ok && d.form_token) self.formToken = { value: d.form_token, until: Date.now() + (d.expires_in - 60) * 1000 };
+      })
       .catch(function () { /* posting still works without one; the service only grows wary */ });
   };
 
@@ -275,15 +185,14 @@
     var answered = {}, status = {};
     return Promise.all(asks.map(function (ask) {
       var query = ask.ids.map(function (id) { return "id=" + encodeURIComponent(id); }).join("&");
-      return fetch(base + "/api/posts/" + slugPath(self.slug) + "/comments/mine?" + query,
+      return request(base + "/api/posts/" + slugPath(self.slug) + "/comments/mine?" + query,
         { cache: "no-store", headers: { Authorization: "Commenter " + ask.token } })
-        .then(function (r) {
+        .then(function (res) {
           /* 401: the service knows no such token, so none of these comments is there. */
-          if (r.status !== 200 && r.status !== 401) return;
-          return (r.status === 200 ? r.json() : Promise.resolve({ comments: [] })).then(function (d) {
-            ask.ids.forEach(function (id) { answered[ask.token + " " + id] = true; });
-            d.comments.forEach(function (c) { status[ask.token + " " + c.id] = c.status; });
-          });
+          var found = res.r.status === 401 ? [] : res.r.status === 200 ? res.body.comments : null;
+          if (!Array.isArray(found)) return;
+          ask.ids.forEach(function (id) { answered[ask.token + " " + id] = true; });
+          found.forEach(function (c) { status[ask.token + " " + c.id] = c.status; });
         })
         .catch(function () { /* unknown for now: keep showing them */ });
     })).then(function () {
@@ -300,9 +209,10 @@
   CommentSection.prototype.load = function () {
     var self = this, waiting = this.ownPending().length > 0;
     /* A reader waiting for their comment revalidates instead of trusting the short HTTP cache. */
-    return fetch(base + "/api/posts/" + slugPath(this.slug) + "/comments", { cache: waiting ? "no-cache" : "default" })
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
-      .then(function (data) {
+    return request(base + "/api/posts/" + slugPath(this.slug) + "/comments", { cache: waiting ? "no-cache" : "default" })
+      .then(function (res) {
+        var data = res.body;
+        if (!res.r.ok || !Array.isArray(data.comments)) throw new Error(res.r.status);
         self.approved = data.comments;
         self.loaded = true;
         self.setClosed(!!data.closed);
@@ -443,10 +353,8 @@
       var token = store.get("token");
       if (token) data.set("commenter_token", token);
       /* Form encoding keeps this a "simple" request: no CORS preflight round trip. */
-      return fetch(base + "/api/posts/" + slugPath(self.slug) + "/comments", { method: "POST", body: data })
-        .then(function (r) {
-          return r.json().catch(function () { return {}; }).then(function (body) { self.answered(r, body, v); });
-        }, function (error) {
+      return request(base + "/api/posts/" + slugPath(self.slug) + "/comments", { method: "POST", body: data })
+        .then(function (res) { self.answered(res.r, res.body, v); }, function (error) {
           self.say(t("offline"), true);
           console.warn("commentd: posting failed (" + error + "). If the server is up, is " +
             location.origin + " listed in COMMENTD_ALLOWED_ORIGINS?");
@@ -517,7 +425,8 @@
       .filter(function (s, i, all) { return s && s !== skip && all.indexOf(s) === i; });
     for (var i = 0; i < slugs.length; i += 100) {
       var query = slugs.slice(i, i + 100).map(function (s) { return "slug=" + encodeURIComponent(s); }).join("&");
-      fetch(base + "/api/counts?" + query).then(function (r) { return r.ok ? r.json() : {}; }).then(function (counts) {
+      request(base + "/api/counts?" + query).then(function (res) {
+        var counts = res.r.ok ? res.body : {};
         els.forEach(function (el) {
           var n = counts[countSlug(el)];
           if (typeof n === "number") el.textContent = plural("count", n);
@@ -526,13 +435,9 @@
     }
   }
 
-  function start() {
-    if (document.getElementById("commentd-style")) return; /* included twice: run once */
-    document.head.append(h("style", { id: "commentd-style" }, css));
+  kit.start("commentd-style", function () {
     var root = document.getElementById("comments");
     var section = root && new CommentSection(root);
     fillCounts(section && section.slug);
-  }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  });
 })();

@@ -1,20 +1,17 @@
 /* commentd moderation widget (moderation.js): the author's queue, on any page of the blog or
  * at /moderate. <div id="moderation" data-post-url="/posts/{slug}.html"></div> and this script.
  * The token lives in sessionStorage only (this tab, until closed or forgotten). Words:
- * window.commentdModerationStrings; colours: the same --commentd-* properties as embed.js. */
+ * window.commentdModerationStrings; colours: the same --commentd-* properties as embed.js.
+ * Served after src/common.js (commentdCommon) and with widgets.css, as one script: see there. */
+/* global commentdCommon */
 (function () {
   "use strict";
-  var script = document.currentScript || document.querySelector('script[src*="moderation.js"]');
-  var base = script.src.replace(/\/moderation\.js([?#].*)?$/, "");
-  var lang = document.documentElement.lang || navigator.language || "en";
-  try { Intl.getCanonicalLocales(lang); } catch (e) { lang = "en"; } /* e.g. lang="en_US" */
-  var TOKEN_KEY = "commentd.moderationToken";
   var STATUSES = ["pending", "approved", "spam", "rejected"];
   /* What each action does to a comment's status (delete: it is gone). */
   var ACTIONS = { approve: "approved", reject: "rejected", spam: "spam", "delete": null };
   var KEYS = { a: "approve", r: "reject", s: "spam", d: "delete", Delete: "delete" };
 
-  var S = Object.assign({
+  var kit = commentdCommon("moderation.js", {
     tokenLabel: "Moderation token", signIn: "Open the queue",
     tokenHint: "Kept in this browser tab only, until you close it or forget it.",
     tokenRefused: "That token was not accepted.", forget: "Forget token", forgotten: "The token is forgotten.",
@@ -31,95 +28,15 @@
     gone: "The comment by {name} no longer exists.", offline: "the server could not be reached.",
     confirmDelete: "Delete {what} for good? This removes the text and the email address; replies stay.",
     cancel: "Cancel", keys: "Keys: j / k move · x select · a approve · r reject · s spam · d delete"
-  }, window.commentdModerationStrings || {});
+  }, window.commentdModerationStrings);
+  var base = kit.base, lang = kit.lang, t = kit.t, plural = kit.plural, h = kit.h, safeUrl = kit.safeUrl;
+  function timeEl(iso) { return kit.timeEl(iso, 30, "short"); }
+  /* The token: this tab only, under "commentd.moderationToken", until closed or forgotten. */
+  var session = kit.storage("sessionStorage");
 
-  function t(key, vars) {
-    return String(S[key]).replace(/\{(\w+)\}/g, function (m, k) { return vars && k in vars ? vars[k] : m; });
-  }
-  function plural(prefix, n) {
-    var key = prefix + "_" + new Intl.PluralRules(lang).select(n);
-    return t(S[key] ? key : prefix + "_other", { n: n.toLocaleString(lang) });
-  }
-  /* Strings become text nodes, never HTML. */
-  function h(tag, attrs) {
-    var el = document.createElement(tag);
-    for (var k in attrs || {}) {
-      var v = attrs[k];
-      if (v == null || v === false) continue;
-      if (k.slice(0, 2) === "on") el.addEventListener(k.slice(2), v);
-      else if (k === "text") el.textContent = v;
-      else el.setAttribute(k, v === true ? "" : v);
-    }
-    [].slice.call(arguments, 2).flat().forEach(function (c) { if (c != null && c !== false) el.append(c); });
-    return el;
-  }
-  function safeUrl(url) {
-    try { return /^https?:$/.test(new URL(url).protocol) ? url : null; } catch (e) { return null; }
-  }
   function originOf(url) {
-    try { return safeUrl(new URL(url, location.href).href) && new URL(url, location.href).origin; } catch (e) { return null; }
+    try { return safeUrl(new URL(url, location.href).href) && new URL(url, location.href).origin; } catch { return null; }
   }
-  var rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
-  function timeEl(iso) {
-    var d = new Date(iso), s = (Date.now() - d) / 1000, shown = null;
-    [[60, 1, "second"], [3600, 60, "minute"], [86400, 3600, "hour"], [2592000, 86400, "day"]].forEach(function (st) {
-      if (shown === null && s < st[0]) shown = rtf.format(-Math.max(0, Math.floor(s / st[1])), st[2]);
-    });
-    return h("time", { datetime: iso, title: d.toLocaleString(lang, { dateStyle: "full", timeStyle: "short" }) },
-      shown || d.toLocaleDateString(lang, { year: "numeric", month: "short", day: "numeric" }));
-  }
-  var session = {
-    get: function () { try { return sessionStorage.getItem(TOKEN_KEY); } catch (e) { return null; } },
-    set: function (v) {
-      try { if (v) sessionStorage.setItem(TOKEN_KEY, v); else sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* memory only */ }
-    }
-  };
-
-  var dark = "--_fg:var(--commentd-text,#e6edf3);--_muted:var(--commentd-muted,#9da7b3);--_bg:var(--commentd-bg,#161b22);" +
-    "--_field:var(--commentd-field-bg,#0d1117);--_line:var(--commentd-border,#30363d);--_accent:var(--commentd-accent,#58a6ff);" +
-    "--_on-accent:var(--commentd-on-accent,#0d1117);--_err:var(--commentd-error,#ff7b72);--_ok:var(--commentd-success,#3fb950);" +
-    "--_soft:var(--commentd-soft,#21262d);color-scheme:dark";
-  var css =
-    ".commentd-mod{--_fg:var(--commentd-text,#1f2328);--_muted:var(--commentd-muted,#59636e);--_bg:var(--commentd-bg,#fff);" +
-    "--_field:var(--commentd-field-bg,#fff);--_line:var(--commentd-border,#d1d9e0);--_accent:var(--commentd-accent,#0969da);" +
-    "--_on-accent:var(--commentd-on-accent,#fff);--_err:var(--commentd-error,#d1242f);--_ok:var(--commentd-success,#1a7f37);" +
-    "--_soft:var(--commentd-soft,#f6f8fa);--_r:var(--commentd-radius,8px);color-scheme:light;color:var(--_fg);" +
-    "background:var(--_bg);font-family:var(--commentd-font,system-ui,sans-serif);font-size:1rem;line-height:1.5;" +
-    "padding:clamp(.75rem,2vw,1.25rem);border-radius:var(--_r);overflow-wrap:anywhere}" +
-    "@media (prefers-color-scheme:dark){.commentd-mod:not([data-theme=light]){" + dark + "}}.commentd-mod[data-theme=dark]{" + dark + "}" +
-    ".commentd-mod [hidden]{display:none!important}.commentd-mod *{box-sizing:border-box}.commentd-mod :focus-visible{outline:3px solid var(--_accent);outline-offset:2px}" +
-    ".commentd-mod-login{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}.commentd-mod-login label{display:block;font-weight:600;width:100%}" +
-    ".commentd-mod-login input{font:inherit;font-size:max(16px,1em);flex:1 1 16rem;padding:.5rem .7rem;border:1px solid var(--_line);" +
-    "border-radius:6px;background:var(--_field);color:inherit}" +
-    ".commentd-mod-hint,.commentd-mod-keys,.commentd-mod-meta,.commentd-mod-empty{color:var(--_muted);font-size:.875em}.commentd-mod-keys{margin-top:1rem}" +
-    ".commentd-mod-btn{font:inherit;font-size:.9em;font-weight:600;min-height:2.25rem;padding:.3rem .9rem;border-radius:6px;cursor:pointer;" +
-    "border:1px solid var(--_line);background:var(--_soft);color:var(--_fg)}.commentd-mod-btn:hover{border-color:var(--_muted)}" +
-    ".commentd-mod-btn[disabled]{opacity:.5;cursor:default}" +
-    ".commentd-mod-primary{background:var(--_accent);border-color:var(--_accent);color:var(--_on-accent)}" +
-    ".commentd-mod-danger{color:var(--_err)}.commentd-mod-danger.commentd-mod-primary{background:var(--_err);border-color:var(--_err);color:#fff}" +
-    ".commentd-mod-bar{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between;border-bottom:1px solid var(--_line);margin-bottom:.75rem}" +
-    ".commentd-mod-tabs{display:flex;flex-wrap:wrap}.commentd-mod-tab{font:inherit;font-weight:600;background:none;border:0;border-bottom:3px solid transparent;" +
-    "padding:.6rem .8rem;color:var(--_muted);cursor:pointer}.commentd-mod-tab[aria-selected=true]{color:var(--_fg);border-bottom-color:var(--_accent)}" +
-    ".commentd-mod-count{display:inline-block;min-width:1.6em;margin-left:.35rem;padding:0 .4rem;border-radius:1rem;background:var(--_soft);" +
-    "border:1px solid var(--_line);font-size:.8em;text-align:center}" +
-    ".commentd-mod-tools{display:flex;gap:.5rem;padding-bottom:.4rem}" +
-    ".commentd-mod-bulk{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;padding:.5rem 0}.commentd-mod-bulk label{margin-right:auto;display:flex;gap:.4rem;align-items:center}" +
-    ".commentd-mod-list{list-style:none;margin:0;padding:0}" +
-    ".commentd-mod-item{display:grid;grid-template-columns:auto auto 1fr;gap:.75rem;padding:1rem .5rem;border-bottom:1px solid var(--_line)}" +
-    ".commentd-mod-item:focus{outline:none;background:var(--_soft);box-shadow:inset 3px 0 0 var(--_accent)}" +
-    ".commentd-mod-item.commentd-mod-sel{background:var(--_soft)}.commentd-mod-item input{width:1.1rem;height:1.1rem;margin-top:.6rem}" +
-    ".commentd-mod-avatar{width:2.5rem;height:2.5rem;border-radius:50%}.commentd-mod-main{min-width:0}" +
-    ".commentd-mod-who{display:flex;flex-wrap:wrap;gap:.1rem .6rem;align-items:baseline}.commentd-mod-name{font-weight:700}" +
-    ".commentd-mod-who a,.commentd-mod-meta a,.commentd-mod-body a{color:var(--_accent)}.commentd-mod-body>:first-child{margin-top:.35rem}.commentd-mod-body>:last-child{margin-bottom:.35rem}" +
-    ".commentd-mod-body blockquote{margin:.5rem 0;padding-left:.75rem;border-left:3px solid var(--_line)}" +
-    ".commentd-mod-signals{font-size:.85em;margin:.25rem 0 .5rem;padding:.35rem .6rem;border-radius:6px;background:var(--_soft);border-left:3px solid var(--_err)}" +
-    ".commentd-mod-signals ul{margin:0;padding-left:1.2rem}.commentd-mod-clean{border-left-color:var(--_ok)}" +
-    ".commentd-mod-actions{display:flex;flex-wrap:wrap;gap:.4rem;margin-top:.4rem}" +
-    ".commentd-mod-status{min-height:1.5em;font-weight:600;margin:.5rem 0}.commentd-mod-status.commentd-mod-bad,.commentd-mod-err{color:var(--_err);font-weight:600}" +
-    ".commentd-mod-more{margin-top:1rem}.commentd-mod kbd{font:inherit;font-size:.85em;padding:0 .3rem;border:1px solid var(--_line);border-radius:4px}" +
-    ".commentd-mod-dialog{color:var(--_fg);background:var(--_bg);border:1px solid var(--_line);border-radius:var(--_r);max-width:28rem;padding:1.25rem}" +
-    ".commentd-mod-dialog::backdrop{background:rgb(0 0 0/.4)}.commentd-mod-dialog p{margin-top:0}" +
-    "@media (max-width:40rem){.commentd-mod-item{grid-template-columns:auto 1fr}.commentd-mod-avatar{display:none}}";
 
   function Queue(root) {
     this.root = root;
@@ -134,7 +51,7 @@
     /* Embedded on the blog, a slug is a path of the blog; on the service's own page we cannot guess. */
     this.postUrl = this.askedUrl || root.getAttribute("data-post-url") ||
       (location.origin !== new URL(base).origin ? "/{slug}" : null);
-    this.token = session.get();
+    this.token = session.get("moderationToken");
     this.tab = "pending";
     this.counts = {};
     this.section = h("section", { "class": "commentd-mod", "data-theme": root.getAttribute("data-theme") });
@@ -143,12 +60,10 @@
     if (this.token) this.showQueue(); else this.showLogin();
   }
 
+  /* A request to /api/moderation/<path> with the token: resolves {r, body} (kit.request). */
   Queue.prototype.api = function (method, path) {
-    return fetch(base + "/api/moderation/" + path, {
+    return kit.request(base + "/api/moderation/" + path, {
       method: method, cache: "no-store", headers: { Authorization: "Bearer " + this.token }
-    }).then(function (r) {
-      if (r.status === 204) return { r: r, body: null };
-      return r.json().catch(function () { return {}; }).then(function (body) { return { r: r, body: body }; });
     });
   };
 
@@ -165,7 +80,7 @@
       self.token = input.value.trim();
       if (!self.token) return input.focus();
       self.api("GET", "counts").then(function (res) {
-        if (res.r.ok) { session.set(self.token); self.say(""); return self.showQueue(); }
+        if (res.r.ok) { session.set("moderationToken", self.token); self.say(""); return self.showQueue(); }
         error.textContent = res.r.status === 401 ? t("tokenRefused") : res.body.message || t("loadFailed");
         input.setAttribute("aria-invalid", "true");
         input.focus();
@@ -177,7 +92,7 @@
   };
 
   Queue.prototype.forget = function (message) {
-    session.set(null);
+    session.set("moderationToken", null);
     this.token = null;
     document.removeEventListener("keydown", this.onKey);
     this.showLogin(message);
@@ -338,7 +253,7 @@
 
   Queue.prototype.postLink = function (c) {
     if (!this.postUrl) return null;
-    var path = c.slug.split("/").map(encodeURIComponent).join("/");
+    var path = kit.slugPath(c.slug);
     var url = safeUrl(new URL(this.postUrl.replace("{slug}", path), location.href).href);
     if (url && this.postUrl === this.askedUrl && !this.linkAllowed(url)) url = null;
     return url && c.status === "approved" ? url + "#comment-" + c.id : url;
@@ -458,12 +373,8 @@
     this.list.insertBefore(li, before);
   };
 
-  function start() {
-    if (document.getElementById("commentd-moderation-style")) return; /* included twice: run once */
-    document.head.append(h("style", { id: "commentd-moderation-style" }, css));
+  kit.start("commentd-moderation-style", function () {
     var root = document.getElementById("moderation");
     if (root) new Queue(root);
-  }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  });
 })();

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import (
@@ -16,7 +15,6 @@ from flask import (
     jsonify,
     render_template,
     request,
-    send_from_directory,
 )
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -51,10 +49,10 @@ from commentd.web.limits import (
     current_settings,
 )
 from commentd.web.page_cache import PublicFeed
+from commentd.web.widgets import widget_response
 
 bp = Blueprint("public", __name__)
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MAX_COUNT_SLUGS = 100
 # A CDN or browser may reuse a list briefly, and serve a stale one while it revalidates.
 PUBLIC_LIST_CACHE = "public, max-age=10, stale-while-revalidate=60"
@@ -245,20 +243,16 @@ def health() -> Response | tuple[Response, int]:
     return jsonify(status="ok")
 
 
-def _static(filename: str, mimetype: str) -> Response:
-    response = send_from_directory(STATIC_DIR, filename, mimetype=mimetype, max_age=300)
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
-
-
 @bp.get("/embed.js")
 def embed_script() -> Response:
-    return _static("embed.js", "text/javascript")
+    """The comment widget: static/src/common.js, static/embed.js and its styles, one script."""
+    return widget_response("embed.js")
 
 
 @bp.get("/moderation.js")
 def moderation_script() -> Response:
-    return _static("moderation.js", "text/javascript")
+    """The moderation queue widget, joined the same way as embed.js."""
+    return widget_response("moderation.js")
 
 
 def link_origins() -> list[str]:
