@@ -26,15 +26,12 @@ from commentd.errors import ApiError, error_json
 from commentd.web import errors, logs
 from commentd.web.cors import EXPOSED_HEADERS
 from commentd.web.encoding import check_path
-from commentd.web.page_cache import PublicFeed
 from commentd.web.public import PUBLIC_LIST_CACHE
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    # Not imported at run time here: prometheus_client must first see the server's
-    # multiprocess directory (web/app.py imports metrics late for that reason).
-    from commentd.web.metrics import Metrics
+    from commentd.services import Services
 
 ENDPOINT = "public.list_comments"  # its name in logs and metrics
 # The path of API.md's `GET /api/posts/{slug}/comments`; a slug may itself hold slashes.
@@ -52,17 +49,11 @@ Headers = list[tuple[str, str]]
 class PublicReads:
     """WSGI middleware: answers GET and HEAD of a post's comments; passes all else to `app`."""
 
-    def __init__(
-        self,
-        app: WSGIApplication,
-        feed: PublicFeed,
-        sessions: sessionmaker[Session],
-        metrics: Metrics,
-    ) -> None:
+    def __init__(self, app: WSGIApplication, services: Services) -> None:
         self.app = app
-        self.feed = feed
-        self.sessions = sessions
-        self.metrics = metrics
+        self.feed = services.page_cache
+        self.sessions = services.read_sessions
+        self.metrics = services.metrics
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
