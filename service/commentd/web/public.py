@@ -41,6 +41,7 @@ from commentd.spam.rules import bring_up_to_date
 from commentd.web.cors import is_allowed_origin
 from commentd.web.errors import error_response
 from commentd.web.limits import client_address_key
+from commentd.web.page_cache import PUBLIC_LIST_CACHE
 from commentd.web.services import current
 from commentd.web.sessions import get_session
 
@@ -48,8 +49,6 @@ bp = Blueprint("public", __name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MAX_COUNT_SLUGS = 100
-# A CDN or browser may reuse a list briefly, and serve a stale one while it revalidates.
-PUBLIC_LIST_CACHE = "public, max-age=10, stale-while-revalidate=60"
 AVATAR_KEY = re.compile(r"[0-9a-f]{1,64}")
 
 
@@ -104,6 +103,23 @@ def require_allowed_origin() -> None:
             f"Comments cannot be posted from {origin[:100]}; "
             "add it to COMMENTD_ALLOWED_ORIGINS to allow it."
         )
+
+
+@bp.get("/api/posts/<slug:slug>/comments")
+def list_comments(slug: str) -> Response:
+    """A post's approved comments (API.md), from the page cache: 200 with the JSON list (an
+    unknown post has none), or 304 when If-None-Match names its current ETag. 400 for a slug
+    that is no slug; 503 when the database is down.
+
+    The PublicReads accelerator (fast_reads.py) usually answers this request before Flask does,
+    with the same bytes.
+    """
+    answer = current().page_cache.answer(
+        normalize_slug(slug),
+        request.headers.get("If-None-Match"),
+        lambda: get_session(write=False),
+    )
+    return Response(answer.body, answer.status, answer.headers)
 
 
 @bp.post("/api/posts/<slug:slug>/comments")
