@@ -76,6 +76,8 @@ class WriteTurns:
         self._lock = threading.Lock()
 
     def begin(self, connection: Any) -> None:
+        """The engine's "begin" listener: BEGIN in the connection's mode (sqlite_begin), after
+        waiting for this process's write turn (at most SQLITE_BUSY_SECONDS) if IMMEDIATE."""
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         if mode == "IMMEDIATE" and not connection.info.get(HOLDS_WRITE_TURN):
             # On timeout, go on: SQLite's busy timeout then decides, as without this lock.
@@ -85,6 +87,7 @@ class WriteTurns:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     def end(self, _dbapi_connection: Any, record: Any) -> None:
+        """The pool's "checkin" listener: give back the write turn the connection held."""
         if record.info.pop(HOLDS_WRITE_TURN, False):
             self._lock.release()
 

@@ -82,6 +82,7 @@ class QueueCollector(Collector):
         self.engine = engine
 
     def collect(self) -> list[GaugeMetricFamily]:
+        """One gauge, `commentd_comments{status=...}`, from one GROUP BY query now."""
         gauge = GaugeMetricFamily(
             "commentd_comments", "Stored comments by status.", labels=["status"]
         )
