@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from commentd.config import Settings
 from commentd.db import make_engine, writer
 from commentd.errors import RateLimited
-from commentd.web.limits import RateLimits, limit_key
+from commentd.web.limits import RateLimits, limiter_config
 
 from .serving import serve_like_commentd
 
@@ -45,17 +45,18 @@ class FloorComment(Base):
 
 def floor_app(settings: Settings, engine: Engine) -> Flask:
     app = Flask(__name__)
-    app.extensions["secret_key"] = "floor"  # the keyed hashes of the limiter keys
     # The three rate limits, not the flood interval (the benchmark turns it off for commentd
     # too, and with it on no sender could post twice in a row here).
-    limits = RateLimits(app, replace(settings, min_post_interval=0))
+    settings = replace(settings, min_post_interval=0)
+    app.config.update(limiter_config(settings))
+    limits = RateLimits(app, settings, "floor")  # "floor": the secret of the keyed hashes
     write_engine = writer(engine)
     insert = FloorComment.__table__.insert().returning(FloorComment.__table__.c.id)
 
     @app.post("/api/posts/<path:slug>/comments")
     def create_comment(slug: str) -> tuple[Response, int]:
         fields = json.loads(request.get_data())
-        g.limit_post = limit_key("post", slug)
+        g.limit_post = limits.key("post", slug)
         try:
             limits.take((limits.address, limits.post, limits.site))
         except RateLimited:

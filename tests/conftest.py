@@ -28,6 +28,7 @@ from commentd.db import make_engine
 from commentd.models import Comment, CommentStatus
 from commentd.ops.migrate import upgrade
 from commentd.web.app import create_app
+from commentd.web.services import of as services_of
 
 POSTGRES_SERVER = os.environ.get(
     "COMMENTD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -123,7 +124,7 @@ def make_app(migrated_engine: Engine, settings: Settings) -> Iterator[Callable[.
 
     yield make
     for app in apps:
-        app.extensions["engine"].dispose()
+        services_of(app).engine.dispose()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from commentd.models import CommentStatus
 from commentd.web.page_cache import PublicFeed
+from commentd.web.services import of as services_of
 
 from .conftest import MODERATOR, comment_fields
 
@@ -187,14 +188,14 @@ def test_cached_pages_are_bounded_by_their_total_size_least_recently_read_out_fi
     served = {slug: client.get(f"/api/posts/{slug}/comments").data for slug in slugs}
     # Room for any two of the three pages, not for all three.
     feed = PublicFeed(
-        app.extensions["engine"],
-        app.extensions["settings"].public_url,
+        services_of(app).engine,
+        services_of(app).settings.public_url,
         capacity_bytes=sum(map(len, served.values())) - 1,
     )
     opened: list[Session] = []
 
     def session() -> Session:  # asked for only when a page is built, not when it is cached
-        opened.append(app.extensions["read_sessions"]())
+        opened.append(services_of(app).read_sessions())
         return opened[-1]
 
     def read(slug: str) -> bytes:

@@ -10,12 +10,13 @@ from limits import parse
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from commentd.web.counters import InProcessCounters
+from commentd.web.services import of as services_of
 
 
 def test_the_embedded_defaults_count_with_commentd_counters(
     make_app: Callable[..., Flask],
 ) -> None:
-    limiter = make_app(ratelimit_storage_uri="memory://").extensions["rate_limits"].limiter
+    limiter = services_of(make_app(ratelimit_storage_uri="memory://")).rate_limits.limiter
 
     assert isinstance(limiter.storage, InProcessCounters)
 

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 
 from commentd.config import ModerationMode
 from commentd.models import utcnow
+from commentd.web.services import of as services_of
 
 from .conftest import MODERATOR, free_port
 from .receivers import Mailbox
@@ -50,7 +51,7 @@ def approve(client: FlaskClient, comment_id: int) -> None:
 
 
 def deliver(app: Flask) -> None:
-    while app.extensions["outbox"].deliver_due(utcnow()):
+    while services_of(app).outbox.deliver_due(utcnow()):
         pass
 
 

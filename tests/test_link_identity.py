@@ -23,6 +23,7 @@ from commentd.config import ModerationMode
 from commentd.db import make_engine
 from commentd.models import Comment, Commenter, CommentStatus, OutboxEvent, Post, utcnow
 from commentd.ops.migrate import alembic_config, upgrade
+from commentd.web.services import of as services_of
 
 from .conftest import MODERATOR, free_port
 from .receivers import Mailbox
@@ -71,7 +72,7 @@ def shown(client: FlaskClient, comment_id: int) -> dict[str, Any]:
 
 
 def deliver(app: Flask) -> None:
-    while app.extensions["outbox"].deliver_due(utcnow()):
+    while services_of(app).outbox.deliver_due(utcnow()):
         pass
 
 
@@ -244,7 +245,7 @@ def test_a_link_made_before_stamps_acts_on_its_comment_and_refuses_a_later_one(
     site: Flask, migrated_engine: Engine
 ) -> None:
     client = site.test_client()
-    secret = site.extensions["secret_key"]
+    secret = services_of(site).secret_key
     older = submit(client, body="Before the upgrade")
     works = legacy_moderation_token(secret, older["id"], "approve")
     assert client.post(f"/email/moderate/{works}").status_code == 200
@@ -263,7 +264,7 @@ def test_a_link_made_before_stamps_acts_on_its_comment_and_refuses_a_later_one(
 def test_an_unsubscribe_link_made_before_stamps_still_works(site: Flask) -> None:
     client = site.test_client()
     subscribed = submit(client, notify=True)
-    old = URLSafeSerializer(site.extensions["secret_key"], salt="commentd.email-unsubscribe")
+    old = URLSafeSerializer(services_of(site).secret_key, salt="commentd.email-unsubscribe")
 
     response = client.post(f"/email/unsubscribe/{old.dumps(subscribed['id'])}")
 

@@ -18,6 +18,7 @@ from commentd.db import make_engine, writer
 from commentd.models import UTCDateTime
 from commentd.ops.migrate import alembic_config, is_up_to_date, upgrade
 from commentd.web.app import create_app
+from commentd.web.services import of as services_of
 
 BEFORE = "0004_confirmed_commenters"
 # The tables as the revision before has them (only the columns given here).
@@ -167,4 +168,4 @@ def test_after_the_migration_every_spelling_reads_the_merged_thread(
         counts = client.get("/api/counts?slug=notes/cafe%CC%81&slug=a//b").json
         assert counts == {"notes/cafe\u0301": 1, "a//b": 1}
     finally:
-        app.extensions["engine"].dispose()
+        services_of(app).engine.dispose()

@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from commentd.config import ModerationMode
 from commentd.models import utcnow
 from commentd.notify import webhooks
+from commentd.web.services import of as services_of
 
 from .conftest import MODERATOR, comment_fields, free_port
 from .receivers import Mailbox, WebhookReceiver
@@ -63,7 +64,7 @@ def client(notify_app: Flask) -> FlaskClient:
 
 def deliver(app: Flask, *, later: timedelta = timedelta(0)) -> int:
     """Run the outbox until nothing more is due (at `later` from now); how many were tried."""
-    outbox = app.extensions["outbox"]
+    outbox = services_of(app).outbox
     total = 0
     while handled := outbox.deliver_due(utcnow() + later):
         total += handled
@@ -513,11 +514,11 @@ def test_a_change_that_is_rolled_back_leaves_nothing_to_send(
 ) -> None:
     from commentd import comments, spam
     from commentd.comments.validation import parse_submission
-    from commentd.db import get_session
-    from commentd.notify.notifier import current_notifier
+    from commentd.web.services import current
+    from commentd.web.sessions import get_session
 
     with notify_app.test_request_context("/", method="POST"):
-        session = get_session()
+        session = get_session(write=True)
         submitted = comments.submit(
             session,
             "gluteus-medius",
@@ -525,7 +526,7 @@ def test_a_change_that_is_rolled_back_leaves_nothing_to_send(
             comments.SiteRules(moderation=ModerationMode.ALL, spam=spam.SpamRules()),
             comments.Sender(client_network="127.0.0.1", secret="s"),
         )
-        current_notifier().submitted(session, submitted.comment, "gluteus-medius")
+        current().notifier.submitted(session, submitted.comment, "gluteus-medius")
         session.rollback()
 
     assert deliver(notify_app) == 0

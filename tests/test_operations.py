@@ -29,6 +29,7 @@ from commentd.config import Settings
 from commentd.db import make_engine
 from commentd.models import Comment, CommentStatus, Post
 from commentd.web.app import create_app
+from commentd.web.services import of as services_of
 
 from .conftest import (
     LIFTED_LIMITS,
@@ -323,7 +324,7 @@ def test_bench_seed_fills_a_database_the_service_reads_and_writes_on(database_ur
         assert created.status_code == 201  # ids continue after the seeded ones
         assert created.json["id"] == 1221
     finally:
-        app.extensions["engine"].dispose()
+        services_of(app).engine.dispose()
 
 
 def test_bench_posting_floor_counts_the_limits_and_stores_each_post(database_url: str) -> None:

@@ -14,6 +14,7 @@ from werkzeug.test import TestResponse
 from commentd.config import ConfigError
 from commentd.keys import client_network
 from commentd.web.counters import InProcessCounters
+from commentd.web.services import of as services_of
 
 from .conftest import comment_fields
 from .private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
@@ -143,7 +144,7 @@ def test_in_process_counters_hold_no_address_or_email(make_app: Callable[..., Fl
     app = make_app(min_post_interval=15, email_rate_limit="5 per minute")
     traffic(app.test_client())
 
-    counters = app.extensions["rate_limits"].limiter.storage
+    counters = services_of(app).rate_limits.limiter.storage
     stored = (
         repr(dict(counters.storage)) + repr(counters.expirations) + repr(counters._expiry_queue)
     )
@@ -216,7 +217,7 @@ def test_public_reads_never_reach_the_limiter(
     make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = make_app(min_post_interval=15)
-    limiter = app.extensions["rate_limits"].limiter
+    limiter = services_of(app).rate_limits.limiter
     checks: list[str | None] = []
     check = limiter._check_request_limit
 
@@ -257,6 +258,6 @@ def test_with_redis_unreachable_posting_goes_on_under_in_process_limits(
     assert statuses == [201, 201, 429]
     assert "falling back to in-memory storage" in caplog.text
     # The fallback counts in commentd's counters (one lock, no sweep), keyed hashes only.
-    fallback = app.extensions["rate_limits"].limiter.limiter.storage
+    fallback = services_of(app).rate_limits.limiter.limiter.storage
     assert isinstance(fallback, InProcessCounters)
     assert_nothing_personal(repr(dict(fallback.storage)))

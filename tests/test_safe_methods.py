@@ -17,6 +17,7 @@ from sqlalchemy import Engine, inspect, text
 
 from commentd.config import ModerationMode
 from commentd.models import utcnow
+from commentd.web.services import of as services_of
 
 from .conftest import MODERATOR, free_port
 from .receivers import Mailbox
@@ -75,7 +76,7 @@ def approve(client: FlaskClient, comment_id: int) -> None:
 
 
 def deliver(app: Flask) -> None:
-    outbox = app.extensions["outbox"]
+    outbox = services_of(app).outbox
     while outbox.deliver_due(utcnow()):
         pass
 
@@ -229,12 +230,33 @@ def test_head_of_a_notice_link_leaves_the_comment_waiting_and_the_link_unspent(
 def test_a_request_with_a_safe_method_cannot_commit_whatever_its_view_does(
     app: Flask, migrated_engine: Engine, method: str
 ) -> None:
-    from commentd.db import SafeMethodWrite, get_session
+    from commentd.db import SafeMethodWrite
     from commentd.models import SiteSetting
+    from commentd.web.sessions import get_session
 
     before = database_snapshot(migrated_engine)
     with app.test_request_context("/anything", method=method):
-        session = get_session()
+        session = get_session(write=False)
+        session.add(SiteSetting(key="written-by-a-read", value="x"))
+        with pytest.raises(SafeMethodWrite):
+            session.commit()
+
+    assert database_snapshot(migrated_engine) == before
+
+
+@pytest.mark.parametrize("method", SAFE_METHODS)
+def test_a_request_with_a_safe_method_is_refused_a_writing_session(
+    app: Flask, migrated_engine: Engine, method: str
+) -> None:
+    from commentd.db import SafeMethodWrite
+    from commentd.models import SiteSetting
+    from commentd.web.sessions import get_session
+
+    before = database_snapshot(migrated_engine)
+    with app.test_request_context("/anything", method=method):
+        with pytest.raises(SafeMethodWrite):
+            get_session(write=True)
+        session = get_session(write=False)  # what the request may have: cannot commit either
         session.add(SiteSetting(key="written-by-a-read", value="x"))
         with pytest.raises(SafeMethodWrite):
             session.commit()

@@ -18,6 +18,7 @@ from commentd.models import Comment, SpamFeature, SpamFilterState, utcnow
 from commentd.ops.cli import main as cli
 from commentd.spam.features import extract
 from commentd.spam.learned import MIN_LESSONS, Counts, SpamFilter, combine
+from commentd.web.services import of as services_of
 
 from .conftest import MODERATOR
 from .test_spam_layers import signals, submit
@@ -233,7 +234,7 @@ def test_another_processs_copy_follows_new_lessons_and_removed_words(
     teacher = make_app(moderation=ModerationMode.NONE).test_client()
     other_app = make_app(moderation=ModerationMode.NONE)
     other = other_app.test_client()
-    copy: SpamFilter = other_app.extensions["spam_filter"]
+    copy: SpamFilter = services_of(other_app).spam_filter
     kept = submit(teacher, body="Pigeon pose", email="kept@example.com")
     moderate(teacher, kept["id"], "approve")
     submit(other, body="first look", email="o1@example.com")

@@ -17,6 +17,7 @@ from flask import Flask
 
 from commentd.config import ConfigError, Settings
 from commentd.notify import smtp, webhooks
+from commentd.web.services import of as services_of
 
 from .conftest import MODERATOR, free_port
 from .receivers import WebhookReceiver
@@ -191,7 +192,7 @@ def test_the_smtp_password_stays_out_of_the_log_the_outbox_view_and_reprs(
     view = json.dumps(outbox_view(app))
 
     assert view.count("ConnectionRefusedError") == 1
-    settings: Settings = app.extensions["settings"]
+    settings: Settings = services_of(app).settings
     for text in (view, caplog.text, repr(settings), repr(smtp.parse_smtp_url(smtp_url))):
         assert "sm7p-pa55word" not in text
 

@@ -1,4 +1,8 @@
-"""Database plumbing: the declarative Base, engines tuned per backend, one Session per request."""
+"""Database plumbing: the declarative Base, engines tuned per backend, and the session factories.
+
+No Flask here: web/sessions.py gives each request its Session; the CLI and the outbox worker
+open their own.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,10 @@ import os
 import stat
 import threading
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from flask import Flask, current_app, g, request
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Every constraint gets a predictable name, so Alembic can alter and drop it later.
@@ -26,14 +28,15 @@ NAMING_CONVENTION = {
 
 log = logging.getLogger("commentd")
 
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Set in the info of a request's Session when the request's method is safe (GET, HEAD,
-# OPTIONS...): such a Session refuses to commit (_refuse_commit_on_safe_method).
+# Set in the info of a Session opened for a request whose method is safe (GET, HEAD,
+# OPTIONS...), as that method: such a Session refuses to commit (refuse_commit_if_safe).
 SAFE_REQUEST = "commentd_safe_request"
 SQLITE_PAGE_CACHE_KB = 512
 
 
 class Base(DeclarativeBase):
+    """The declarative base of every model; its constraints are named (NAMING_CONVENTION)."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
@@ -73,6 +76,8 @@ class WriteTurns:
         self._lock = threading.Lock()
 
     def begin(self, connection: Any) -> None:
+        """The engine's "begin" listener: BEGIN in the connection's mode (sqlite_begin), after
+        waiting for this process's write turn (at most SQLITE_BUSY_SECONDS) if IMMEDIATE."""
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         if mode == "IMMEDIATE" and not connection.info.get(HOLDS_WRITE_TURN):
             # On timeout, go on: SQLite's busy timeout then decides, as without this lock.
@@ -82,6 +87,7 @@ class WriteTurns:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     def end(self, _dbapi_connection: Any, record: Any) -> None:
+        """The pool's "checkin" listener: give back the write turn the connection held."""
         if record.info.pop(HOLDS_WRITE_TURN, False):
             self._lock.release()
 
@@ -164,57 +170,29 @@ def writer(engine: Engine) -> Engine:
 
 
 def make_sessionmakers(engine: Engine) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
-    """(reading, writing) session factories over one connection pool."""
-    return (
+    """(reading, writing) session factories over one connection pool.
+
+    Both refuse to commit a Session marked as opened for a safe request (SAFE_REQUEST in its
+    info): SafeMethodWrite. Objects stay usable after a commit (expire_on_commit=False).
+    """
+    factories = (
         sessionmaker(bind=engine, expire_on_commit=False),
         sessionmaker(bind=writer(engine), expire_on_commit=False),
     )
+    for factory in factories:
+        event.listen(factory, "before_commit", refuse_commit_if_safe)
+    return factories
 
 
 class SafeMethodWrite(RuntimeError):
-    """A request with a safe method (GET, HEAD, OPTIONS) tried to commit: a bug, never done."""
+    """A request with a safe method (GET, HEAD, OPTIONS) tried to commit, or asked for a
+    writing Session: a bug, never done."""
 
 
-def _refuse_commit_on_safe_method(session: Session) -> None:
+def refuse_commit_if_safe(session: Session) -> None:
+    """before_commit listener: raise SafeMethodWrite if `session` is marked SAFE_REQUEST."""
     method = session.info.get(SAFE_REQUEST)
     if method is not None:
         raise SafeMethodWrite(
             f"a {method} request tried to commit a change; only POST, PUT, PATCH or DELETE may"
         )
-
-
-def init_app(app: Flask, engine: Engine) -> None:
-    read_sessions, write_sessions = make_sessionmakers(engine)
-    app.extensions["engine"] = engine
-    app.extensions["read_sessions"] = read_sessions
-    app.extensions["write_sessions"] = write_sessions
-    app.teardown_appcontext(_close_session)
-    if not event.contains(Session, "before_commit", _refuse_commit_on_safe_method):
-        event.listen(Session, "before_commit", _refuse_commit_on_safe_method)
-
-
-def get_session() -> Session:
-    """The request's Session, opened on first use; writing requests take SQLite's write lock.
-
-    A request whose method is safe (GET, HEAD, OPTIONS) gets a Session that cannot commit, so
-    whatever such a request runs, it changes nothing stored: mail scanners and link
-    previewers open and probe links, and only an explicit POST (a button) may act.
-    """
-    if "db_session" not in g:
-        writes = bool(request) and request.method in WRITE_METHODS
-        g.db_session = current_app.extensions["write_sessions" if writes else "read_sessions"]()
-        if request and not writes:
-            g.db_session.info[SAFE_REQUEST] = request.method
-    return cast(Session, g.db_session)
-
-
-def _close_session(_exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is None:
-        return
-    try:
-        session.close()
-    except DBAPIError:
-        # The database went away under the request (a restart): the answer is already made,
-        # so the dead connection is dropped from the pool instead of turning into a 500.
-        session.invalidate()

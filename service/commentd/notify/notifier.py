@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
@@ -243,8 +242,3 @@ class Notifier:
             {"comment_id": comment.id},
             dedupe_key=f"{prefix}{int(now.timestamp()) // window}",
         )
-
-
-def current_notifier() -> Notifier:
-    notifier: Notifier = current_app.extensions["notifier"]
-    return notifier

@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, delete, exists, func, or_, select, update
+from sqlalchemy import Engine, delete, event, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from commentd.db import writer
 from commentd.models import OutboxEvent, OutboxState, utcnow
@@ -36,10 +36,8 @@ BATCH = 10
 KEPT_AFTER_DELIVERY = frozenset({"event", "target", "comment_id", "reply_id"})
 # Marks the last_error of an event given up at once because no retry could deliver it.
 PERMANENT = "permanent: "
-
-# Set when a transaction that enqueued something commits, so this process's worker starts at
-# once instead of at its next poll.
-_wake = threading.Event()
+# In a Session's info: this transaction enqueued something (or made failed events due again).
+ENQUEUED = "outbox_enqueued"
 
 
 class PermanentFailure(Exception):
@@ -103,14 +101,8 @@ def enqueue(
                 session.add(event)
         except IntegrityError:
             return False
-    session.info["outbox_enqueued"] = True
+    session.info[ENQUEUED] = True
     return True
-
-
-def wake_after_commit(session: Session) -> None:
-    """after_commit listener: a worker in this process delivers what was just committed."""
-    if session.info.pop("outbox_enqueued", False):
-        _wake.set()
 
 
 def retry_delay(attempts: int, first: int) -> timedelta:
@@ -265,7 +257,19 @@ class Worker:
         # Quiet time after the last new event before delivering (see _settle).
         self.settle_seconds = settle_seconds
         self._stop = threading.Event()
+        # Set when a watched Session that enqueued something commits (wake_on_commit), so
+        # delivery starts at once instead of at the next poll.
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def wake_on_commit(self, sessions: sessionmaker[Session]) -> None:
+        """Deliver at once what any Session made by `sessions` enqueues, once it commits."""
+        if not event.contains(sessions, "after_commit", self._wake_after_commit):
+            event.listen(sessions, "after_commit", self._wake_after_commit)
+
+    def _wake_after_commit(self, session: Session) -> None:
+        if session.info.pop(ENQUEUED, False):
+            self._wake.set()
 
     def start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -276,7 +280,7 @@ class Worker:
     def stop(self, timeout: float = 15) -> None:
         """Let the delivery in progress finish (so it is marked sent), then end the thread."""
         self._stop.set()
-        _wake.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -288,8 +292,8 @@ class Worker:
                 log.exception("outbox delivery round failed")
                 handled = 0
             if handled < BATCH:
-                woken = _wake.wait(self.poll_seconds)
-                _wake.clear()
+                woken = self._wake.wait(self.poll_seconds)
+                self._wake.clear()
                 if woken:
                     self._settle()
 
@@ -298,9 +302,9 @@ class Worker:
         out after the burst, in batches, rather than competing with it request by request."""
         deadline = time.monotonic() + self.poll_seconds
         while time.monotonic() < deadline and not self._stop.is_set():
-            if not _wake.wait(self.settle_seconds):
+            if not self._wake.wait(self.settle_seconds):
                 return
-            _wake.clear()
+            self._wake.clear()
 
 
 def summary(session: Session, *, limit: int = 50) -> dict[str, Any]:
@@ -356,7 +360,7 @@ def retry_failed(session: Session, now: datetime | None = None) -> int:
         .where(OutboxEvent.state == OutboxState.FAILED)
         .values(state=OutboxState.PENDING, attempts=0, available_at=now or utcnow())
     )
-    session.info["outbox_enqueued"] = True
+    session.info[ENQUEUED] = True
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

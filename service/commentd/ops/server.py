@@ -28,6 +28,7 @@ from waitress.server import BaseWSGIServer, create_server
 from commentd.config import Settings
 from commentd.web.app import start_delivery, stop_delivery
 from commentd.web.logs import logging_config
+from commentd.web.services import of as services_of
 
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -264,11 +265,11 @@ def serve(
     # (threads do not survive one) and stopped before the process exits.
     options["post_worker_init"] = lambda _worker: start_delivery(app)
     options["worker_exit"] = lambda _server, _worker: stop_delivery(app)
-    app.extensions["engine"].dispose()  # the master itself never queries: close what it opened
+    services_of(app).engine.dispose()  # the master itself never queries: close what it opened
     CommentdServer(app, options).run()
 
 
 def _fresh_pool(app: Flask) -> None:
     """In a new worker: forget the connections inherited from the master (SQLAlchemy's advice
     for forking), or two processes would talk over one database socket."""
-    app.extensions["engine"].dispose(close=False)
+    services_of(app).engine.dispose(close=False)

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from flask import Flask, Response
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
 from commentd import db
 from commentd.config import Settings
 from commentd.keys import load_or_create_secret
-from commentd.notify import outbox
 from commentd.notify.handlers import build_outbox, build_worker
 from commentd.notify.notifier import Notifier
+from commentd.services import Services
 from commentd.spam.learned import SpamFilter
 from commentd.spam.rules import RulesCache
-from commentd.web import cors, deliveries, email_pages, encoding, errors, logs, moderation, public
+from commentd.web import cors, email_pages, encoding, errors, logs, moderation, public, sessions
 from commentd.web.fast_reads import PublicReads
-from commentd.web.limits import RateLimits
+from commentd.web.limits import RateLimits, limiter_config
 from commentd.web.page_cache import PublicFeed
+from commentd.web.services import install, of
 
 MAX_BODY_BYTES = 64 * 1024  # API.md: a larger body gets 413
 
@@ -32,12 +31,18 @@ class SlugConverter(PathConverter):
 
 
 def _response_headers(response: Response) -> Response:
+    """`nosniff` on every answer: a browser takes JSON and SVG for what they say they are."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Assemble the service on a migrated database; tests pass their own Settings."""
+def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> Flask:
+    """Assemble the service on a migrated database; tests pass their own Settings.
+
+    `fast_reads` puts the PublicReads accelerator (fast_reads.py) in front of the app; without
+    it the `list_comments` view answers the same bytes. Raises ConfigError for a rate-limit
+    storage other than memory:// or Redis, before the database is opened.
+    """
     settings = (settings or Settings.from_env()).serving_at("localhost", 8080)
     app = Flask("commentd", static_folder=None)
     # API.md: "/posts/x/" and "posts/x" are one slug; no redirect for the doubled slashes.
@@ -46,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES,
+        **limiter_config(settings),  # before the engine: a bad storage URI stops here
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -53,58 +59,59 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    RateLimits(app, settings)  # before the engine: a bad storage URI stops here
     engine = db.make_engine(settings.database_url)
-    app.extensions["settings"] = settings
-    app.extensions["secret_key"] = settings.secret_key or load_or_create_secret(engine)
-    app.extensions["feed"] = PublicFeed(engine, settings.public_url)
-    app.extensions["site_rules"] = RulesCache(settings)  # per-process copies, kept current
-    app.extensions["spam_filter"] = SpamFilter()  # from the database (site_rules, spam_filter)
-    db.init_app(app, engine)
-    app.after_request(_response_headers)  # registered first, so it runs after the others
-    logs.init_app(app)  # first: the request id and start time exist for everything after
-    encoding.init_app(app)  # then: a path or query that is not UTF-8 is a 400 before any use
+    secret = settings.secret_key or load_or_create_secret(engine)
+    read_sessions, write_sessions = db.make_sessionmakers(engine)
+    outbox = build_outbox(engine, settings, secret)
+    worker = build_worker(outbox, settings)
+    for factory in (read_sessions, write_sessions):
+        worker.wake_on_commit(factory)  # what a request enqueues goes out at once
     # Imported here, not at the top: under `commentd serve` prometheus_client must first see
     # the multiprocess directory the server sets up (server.py).
     from commentd.web import metrics
 
-    metrics.init_app(app, engine)
+    services = Services(
+        settings=settings,
+        secret_key=secret,
+        engine=engine,
+        read_sessions=read_sessions,
+        write_sessions=write_sessions,
+        page_cache=PublicFeed(engine, settings.public_url),
+        site_rules=RulesCache(settings),  # per-process copies, kept current
+        spam_filter=SpamFilter(),  # from the database (site_rules, spam_filter)
+        notifier=Notifier(settings, secret),
+        outbox=outbox,
+        worker=worker,
+        rate_limits=RateLimits(app, settings, secret),
+        metrics=metrics.Metrics(engine),
+    )
+    install(app, services)
+    sessions.init_app(app)
+    app.after_request(_response_headers)  # registered first, so it runs after the others
+    logs.init_app(app)  # first: the request id and start time exist for everything after
+    encoding.init_app(app)  # then: a path or query that is not UTF-8 is a 400 before any use
+    metrics.init_app(app)
     errors.register_handlers(app)
     cors.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(moderation.bp)
-    _init_notifications(app, settings)
-    app.wsgi_app = PublicReads(  # type: ignore[method-assign]
-        app.wsgi_app,
-        app.extensions["feed"],
-        app.extensions["read_sessions"],
-        app.extensions["metrics"],
-    )
+    app.register_blueprint(email_pages.bp)
+    if fast_reads:
+        app.wsgi_app = PublicReads(app.wsgi_app, services)  # type: ignore[method-assign]
     return app
 
 
-def _init_notifications(app: Flask, settings: Settings) -> None:
-    """Emails and webhooks: the Notifier enqueues, the outbox worker delivers.
+def start_delivery(app: Flask) -> None:
+    """Start this process's outbox worker (idempotent); a site that sends nothing needs none.
 
     The worker thread is started per server process by `commentd serve` (after gunicorn forks);
-    `start_delivery(app)` starts it under any other server.
+    call this under any other server.
     """
-    secret = app.extensions["secret_key"]
-    app.extensions["notifier"] = Notifier(settings, secret)
-    app.extensions["outbox"] = build_outbox(app.extensions["engine"], settings, secret)
-    app.extensions["outbox_worker"] = build_worker(app.extensions["outbox"], settings)
-    app.register_blueprint(email_pages.bp)
-    app.register_blueprint(deliveries.bp)
-    if not event.contains(Session, "after_commit", outbox.wake_after_commit):
-        event.listen(Session, "after_commit", outbox.wake_after_commit)
-
-
-def start_delivery(app: Flask) -> None:
-    """Start this process's outbox worker (idempotent); a site that sends nothing needs none."""
-    settings: Settings = app.extensions["settings"]
-    if settings.smtp_url or settings.webhook_urls:
-        app.extensions["outbox_worker"].start()
+    services = of(app)
+    if services.settings.smtp_url or services.settings.webhook_urls:
+        services.worker.start()
 
 
 def stop_delivery(app: Flask) -> None:
-    app.extensions["outbox_worker"].stop()
+    """Stop this process's outbox worker once its delivery in progress is recorded."""
+    of(app).worker.stop()

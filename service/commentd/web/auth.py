@@ -8,14 +8,14 @@ from flask import request
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from commentd.db import get_session
 from commentd.errors import RateLimited, Unauthorized
 from commentd.keys import new_token, token_hash
 from commentd.models import ModerationToken
-from commentd.web.limits import current_rate_limits, current_settings
+from commentd.web.services import current
 
 
 def bearer_token() -> str | None:
+    """The token of the request's `Authorization: Bearer <token>`, else None."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
@@ -39,10 +39,11 @@ def require_moderator() -> None:
     """
     if request.method == "OPTIONS":
         return
+    services = current()
     token = bearer_token()
-    if token is not None and is_valid_token(get_session(), token, current_settings().admin_token):
+    if token is not None and _is_moderator(token):
         return
-    rate_limits = current_rate_limits()
+    rate_limits = services.rate_limits
     try:
         rate_limits.take((rate_limits.auth_failure,))
     except RateLimited as limited:
@@ -54,6 +55,14 @@ def require_moderator() -> None:
     raise Unauthorized("A valid moderation token is required (Authorization: Bearer …).")
 
 
+def _is_moderator(token: str) -> bool:
+    """Checked in a Session of its own, closed at once: the view then opens the request's
+    Session, reading or writing as it needs."""
+    services = current()
+    with services.read_sessions() as session:
+        return is_valid_token(session, token, services.settings.admin_token)
+
+
 def create_token(session: Session, label: str = "") -> str:
     """A new moderation token; only its hash is stored, so it is shown this once."""
     token = new_token()
@@ -62,4 +71,5 @@ def create_token(session: Session, label: str = "") -> str:
 
 
 def has_any_token(session: Session) -> bool:
+    """Whether `commentd token` ever made a moderation token."""
     return bool(session.scalar(select(exists().where(ModerationToken.id.is_not(None)))))

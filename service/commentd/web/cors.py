@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from commentd.db import WRITE_METHODS
-from commentd.web.limits import current_settings
+from commentd.web.services import current
+from commentd.web.sessions import WRITE_METHODS
 
 ALLOWED_HEADERS = "Authorization, Content-Type, If-None-Match"
 EXPOSED_HEADERS = "ETag, Retry-After"
@@ -17,13 +17,14 @@ PREFLIGHT_MAX_AGE = "600"
 
 
 def own_origin() -> str:
+    """The origin this request was sent to, lower case (`https://comments.example`)."""
     return f"{request.scheme}://{request.host}".lower()
 
 
 def is_allowed_origin(origin: str) -> bool:
     """Same origin, or one listed in COMMENTD_ALLOWED_ORIGINS ("null" never is)."""
     origin = origin.rstrip("/").lower()
-    settings = current_settings()
+    settings = current().settings
     return origin in settings.allowed_origins or origin in (
         own_origin(),
         settings.public_url.lower(),
@@ -61,4 +62,5 @@ def add_cors_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    """Add the CORS headers to every answer (add_cors_headers)."""
     app.after_request(add_cors_headers)

@@ -43,6 +43,7 @@ class InProcessCounters(MemoryStorage):
         self.timer.cancel()  # the sweep MemoryStorage starts; never rescheduled here
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        """Add `amount` to `key`'s counter (a new one lives `expiry` seconds); its new value."""
         now = time.time()
         with self._lock:
             self._drop_expired(now)
@@ -55,30 +56,37 @@ class InProcessCounters(MemoryStorage):
             return self.storage[key]
 
     def decr(self, key: str, amount: int = 1) -> int:
+        """Take `amount` from `key`'s counter, not below 0; its new value."""
         with self._lock:
             self.get(key)
             self.storage[key] = max(self.storage[key] - amount, 0)
             return self.storage[key]
 
     def get(self, key: str) -> int:
+        """`key`'s counter (0 once expired)."""
         with self._lock:
             return super().get(key)
 
     def clear(self, key: str) -> None:
+        """Forget `key`'s counter."""
         with self._lock:
             super().clear(key)
 
     def acquire_sliding_window_entry(
         self, key: str, limit: int, expiry: int, amount: int = 1
     ) -> bool:
+        """One sliding-window hit, test and count in one step: False (nothing counted) when
+        `limit` per `expiry` seconds is reached."""
         with self._lock:
             return super().acquire_sliding_window_entry(key, limit, expiry, amount)
 
     def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
+        """limits' (previous count, its time to live, current count, its time to live)."""
         with self._lock:
             return super().get_sliding_window(key, expiry)
 
     def reset(self) -> int | None:
+        """Forget every counter."""
         with self._lock:
             self._expiry_queue.clear()
             return super().reset()

@@ -12,19 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 from sqlalchemy import func, update
 from sqlalchemy.orm import Session
 
 from commentd import comments
-from commentd.db import get_session
 from commentd.errors import NotFound
 from commentd.models import Comment, CommentStatus
 from commentd.notify import links
 from commentd.notify.notifier import confirm_address as prove_address
-from commentd.notify.notifier import current_notifier
 from commentd.web.errors import error_response
-from commentd.web.limits import current_settings
+from commentd.web.services import current
+from commentd.web.sessions import get_session
 
 bp = Blueprint("actions", __name__, url_prefix="/email")
 
@@ -53,12 +52,11 @@ PAGE_HEADERS = {
 
 
 def _secret() -> str:
-    secret: str = current_app.extensions["secret_key"]
-    return secret
+    return current().secret_key
 
 
 def _link_max_age() -> int:
-    return current_settings().action_link_days * 86400
+    return current().settings.action_link_days * 86400
 
 
 def page(status: int, title: str, message: str, *, code: str = "", **context: Any) -> Response:
@@ -112,7 +110,7 @@ def _open_link(
         link = read(_secret(), token, _link_max_age())
     except (links.LinkInvalid, links.LinkExpired) as error:
         return _bad_link(error)
-    session = get_session()
+    session = get_session(write=request.method == "POST")  # the page's button acts
     try:
         comment, slug = comments.get_comment(session, link.comment_id)
     except NotFound:
@@ -173,7 +171,7 @@ def moderate_from_email(token: str) -> Response:
     if not links.spend(session, link.nonce):  # a second click raced this one
         session.rollback()
         return _used(comments.get_comment(session, link.comment_id)[0])
-    current_notifier().moderate(session, comment.id, STATUS_FOR[link.action])
+    current().notifier.moderate(session, comment.id, STATUS_FOR[link.action])
     session.commit()
     title, done = DONE[link.action]
     return page(200, title, done, comment=comment, slug=slug)
@@ -235,7 +233,7 @@ def confirm_address(token: str) -> Response:
     prove_address(session, link.commenter_id)
     # Only what the reader saw: another comment waiting from the same browser (posted before
     # or after this email) was never shown to them, so it stays with the author.
-    current_notifier().moderate(session, comment.id, CommentStatus.APPROVED)
+    current().notifier.moderate(session, comment.id, CommentStatus.APPROVED)
     session.commit()
     return page(200, "Thank you", "Your comment is published.", comment=comment, slug=slug)
 
@@ -248,7 +246,7 @@ def _open_unsubscribe(token: str) -> tuple[Session, Comment | None] | Response:
         link = links.read_unsubscribe_token(_secret(), token)
     except links.LinkInvalid as error:
         return _bad_link(error)
-    session = get_session()
+    session = get_session(write=request.method == "POST")  # the page's button acts
     comment = session.get(Comment, link.comment_id)
     if comment is not None and not links.names(link, comment):
         return _replaced()

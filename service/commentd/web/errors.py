@@ -33,6 +33,7 @@ DATABASE_DOWN_MESSAGE = "The comment database is not answering; try again shortl
 
 
 def error_response(status: int, code: str, message: str, **details: object) -> Response:
+    """API.md's JSON error: `{"error": code, "message": message, **details}` with `status`."""
     return Response(error_json(code, message, **details), status, mimetype="application/json")
 
 
@@ -43,13 +44,20 @@ def is_database_down(error: BaseException) -> bool:
     )
 
 
-def _api_error(error: ApiError) -> Response:
-    response = error_response(error.status, error.code, error.message, **error.details)
+def api_error_answer(error: ApiError) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers besides Content-Type, JSON body) of an ApiError: 401 says how to
+    authenticate, a RateLimited when to try again."""
+    headers = []
     if error.status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="commentd"'
+        headers.append(("WWW-Authenticate", 'Bearer realm="commentd"'))
     if isinstance(error, RateLimited):
-        response.headers["Retry-After"] = str(error.retry_after)
-    return response
+        headers.append(("Retry-After", str(error.retry_after)))
+    return error.status, headers, error_json(error.code, error.message, **error.details)
+
+
+def _api_error(error: ApiError) -> Response:
+    status, headers, body = api_error_answer(error)
+    return Response(body, status, headers, mimetype="application/json")
 
 
 def _http_error(error: HTTPException) -> WerkzeugResponse:
@@ -84,6 +92,7 @@ def _unexpected(error: BaseException) -> Response:
 
 
 def register_handlers(app: Flask) -> None:
+    """Answer ApiError, Werkzeug's HTTP errors and anything else as API.md's JSON errors."""
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

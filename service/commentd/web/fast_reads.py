@@ -1,12 +1,14 @@
-"""A post's public comments, answered ahead of Flask, the way a static file server would.
+"""An optional accelerator for the most frequent request: a post's comments, ahead of Flask.
 
-Every page view of every blog asks for its post's comments, so this one request is served by
-a small WSGI layer in front of the app (the pattern of WhiteNoise for static files): one
-indexed lookup of the post's version, then a 304, the cached JSON bytes, or one rebuild
-(feed.py). Flask's request machinery and its per-request hooks would cost twice the rest of
-the answer. Everything else a response carries is kept: the access line with its request id,
-the metrics, CORS for any origin (the same with or without an Origin), `nosniff`, and JSON
-errors (400 for a bad slug, 503 when the database is down, never a bare 500).
+Every page view of every blog asks for its post's comments. The `list_comments` view answers
+that request completely; this WSGI layer in front of the app (the pattern of WhiteNoise for
+static files) sends the very same answer, made by the same function (PublicFeed.answer), without
+Flask's request machinery and per-request hooks, which cost about as much again as the rest of
+a cached answer. What the app's hooks add to that answer is added here too, and a test
+(tests/test_fast_reads.py) sends the same requests through both paths and compares the bytes:
+the access line with its request id, the metrics, CORS for any origin (the same with or without
+an Origin), `nosniff`, and the JSON errors (400 for a bad slug or a URL that is not UTF-8, 503
+when the database is down, never a bare 500). Anything else goes on to the app.
 """
 
 from __future__ import annotations
@@ -19,24 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.http import parse_etags, quote_etag
 
 from commentd.comments.validation import normalize_slug
 from commentd.errors import ApiError, error_json
 from commentd.web import errors, logs
 from commentd.web.cors import EXPOSED_HEADERS
-from commentd.web.encoding import check_path
-from commentd.web.page_cache import PublicFeed
-from commentd.web.public import PUBLIC_LIST_CACHE
+from commentd.web.encoding import check_path, check_query
+from commentd.web.page_cache import Answer, json_headers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    # Not imported at run time here: prometheus_client must first see the server's
-    # multiprocess directory (web/app.py imports metrics late for that reason).
-    from commentd.web.metrics import Metrics
+    from commentd.services import Services
 
-ENDPOINT = "public.list_comments"  # its name in logs and metrics
+ENDPOINT = "public.list_comments"  # the view's endpoint: its name in logs and metrics
 # The path of API.md's `GET /api/posts/{slug}/comments`; a slug may itself hold slashes.
 COMMENTS_PATH = re.compile(r"/api/posts/(?P<slug>.+)/comments")
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -46,25 +44,19 @@ PUBLIC_CORS = (
     ("Access-Control-Expose-Headers", EXPOSED_HEADERS),
 )
 
-Headers = list[tuple[str, str]]
-
 
 class PublicReads:
     """WSGI middleware: answers GET and HEAD of a post's comments; passes all else to `app`."""
 
-    def __init__(
-        self,
-        app: WSGIApplication,
-        feed: PublicFeed,
-        sessions: sessionmaker[Session],
-        metrics: Metrics,
-    ) -> None:
+    def __init__(self, app: WSGIApplication, services: Services) -> None:
+        """In front of `app` (the Flask app's wsgi_app), with that app's `services`."""
         self.app = app
-        self.feed = feed
-        self.sessions = sessions
-        self.metrics = metrics
+        self.feed = services.page_cache
+        self.sessions = services.read_sessions
+        self.metrics = services.metrics
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Answer a post's comments as `list_comments` would; else call the app."""
         method = environ.get("REQUEST_METHOD", "")
         # PEP 3333 hands the path over as latin-1; werkzeug decodes it the same way (a path
         # that is not UTF-8 is then answered 400 by _answer).
@@ -74,36 +66,33 @@ class PublicReads:
             return self.app(environ, start_response)
         started = time.perf_counter()
         request_id = logs.request_id_for(environ.get("HTTP_X_REQUEST_ID"))
-        status, headers, body = self._answer(found["slug"], environ)
+        answer = self._answer(found["slug"], environ)
         # CORS as for every public read (cors.py): the same whatever the Origin, so a cached
         # copy fetched without one still serves a blog page.
-        headers += [(logs.REQUEST_ID_HEADER, request_id), NOSNIFF, *PUBLIC_CORS]
-        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        headers = [*answer.headers, (logs.REQUEST_ID_HEADER, request_id), NOSNIFF, *PUBLIC_CORS]
+        start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", headers)
         seconds = time.perf_counter() - started
-        logs.log_request(request_id, method, path, ENDPOINT, status, len(body), seconds)
-        self.metrics.observe(ENDPOINT, method, status, seconds)
-        return [] if method == "HEAD" else [body]
+        size = len(answer.body)
+        logs.log_request(request_id, method, path, ENDPOINT, answer.status, size, seconds)
+        self.metrics.observe(ENDPOINT, method, answer.status, seconds)
+        return [] if method == "HEAD" else [answer.body]
 
-    def _answer(self, raw_slug: str, environ: WSGIEnvironment) -> tuple[int, Headers, bytes]:
+    def _answer(self, raw_slug: str, environ: WSGIEnvironment) -> Answer:
+        """What the app answers: its encoding checks, then the view, then its error handlers."""
         try:
             check_path(environ)
-            return self._page(normalize_slug(raw_slug), environ.get("HTTP_IF_NONE_MATCH"))
+            check_query(environ)
+            with _LazySession(self.sessions) as session:
+                return self.feed.answer(
+                    normalize_slug(raw_slug), environ.get("HTTP_IF_NONE_MATCH"), session
+                )
         except ApiError as error:
-            return _error(error.status, error.code, error.message)
+            status, extra, body = errors.api_error_answer(error)
+            return Answer(status, [*json_headers(body), *extra], body)
         except Exception as error:
-            status, code, message, extra = errors.unexpected(error)
-            status, headers, body = _error(status, code, message)
-            return status, [*headers, *extra.items()], body
-
-    def _page(self, slug: str, if_none_match: str | None) -> tuple[int, Headers, bytes]:
-        post_id, version = self.feed.current_version(slug)
-        etag = self.feed.etag(version)
-        cache = [("ETag", quote_etag(etag)), ("Cache-Control", PUBLIC_LIST_CACHE)]
-        if if_none_match and parse_etags(if_none_match).contains(etag):
-            return 304, cache, b""
-        with _LazySession(self.sessions) as session:
-            page = self.feed.page(session, slug, post_id, version)
-        return 200, [*_json_headers(page.body), *cache], page.body
+            status, code, message, headers = errors.unexpected(error)
+            body = error_json(code, message)
+            return Answer(status, [*json_headers(body), *headers.items()], body)
 
 
 class _LazySession:
@@ -128,12 +117,3 @@ class _LazySession:
             self._session.close()
         except DBAPIError:
             self._session.invalidate()  # the database went away: drop the dead connection
-
-
-def _json_headers(body: bytes) -> Headers:
-    return [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-
-
-def _error(status: int, code: str, message: str) -> tuple[int, Headers, bytes]:
-    body = error_json(code, message)
-    return status, _json_headers(body), body

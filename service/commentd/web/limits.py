@@ -1,4 +1,4 @@
-"""The app's shared objects, as views reach them, and its rate limits (flask-limiter).
+"""The app's rate limits, through flask-limiter.
 
 Every limit is flask-limiter's, counted by limits' sliding-window counter in the storage of
 COMMENTD_RATELIMIT_STORAGE_URI: commentd's in-process counters (counters.py) or Redis. No
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits.storage import RedisClusterStorage, RedisSentinelStorage, RedisStorage
 from limits.strategies import STRATEGIES
@@ -56,34 +56,14 @@ def client_address_key() -> str:
     return client_network(request.remote_addr)
 
 
-def current_settings() -> Settings:
-    settings: Settings = current_app.extensions["settings"]
-    return settings
-
-
-def current_secret() -> str:
-    secret: str = current_app.extensions["secret_key"]
-    return secret
-
-
-def current_rate_limits() -> RateLimits:
-    rate_limits: RateLimits = current_app.extensions["rate_limits"]
-    return rate_limits
-
-
-def limit_key(what: str, value: str) -> str:
+def limit_key(secret: str, what: str, value: str) -> str:
     """What a limit counts (`what`: "address", "sender", "post"), as a keyed hash of `value`
     with the site secret: the only form in which a limiter key may hold it."""
-    return keyed_hash(current_secret(), "limit", f"{what}\0{value}")
+    return keyed_hash(secret, "limit", f"{what}\0{value}")
 
 
-def address_limit_key() -> str:
-    """The client network's key, computed once per request."""
-    if "limit_address" not in g:
-        g.limit_address = limit_key("address", client_address_key())
-    return str(g.limit_address)
-
-
+# flask-limiter calls a limit's key function with no arguments, so the keys of the request's
+# sender and post travel on `g`, set by RateLimits.take_posting just before the hits.
 def sender_limit_key() -> str:
     """The sender's key, set by `RateLimits.take_posting` (never the email itself)."""
     return str(g.limit_sender)
@@ -95,6 +75,7 @@ def post_limit_key() -> str:
 
 
 def whole_site_key() -> str:
+    """The one key of the whole-site limit."""
     return "site"
 
 
@@ -134,13 +115,14 @@ class RateLimits:
     `take` calls several in order and turns flask-limiter's refusal into RateLimited.
     """
 
-    def __init__(self, app: Flask, settings: Settings) -> None:
-        app.config.update(limiter_config(settings))
-        self.limiter = Limiter(key_func=address_limit_key, strategy=LIMIT_STRATEGY)
+    def __init__(self, app: Flask, settings: Settings, secret: str) -> None:
+        """Bind the limits of `settings` to `app`, whose config already holds limiter_config's
+        part; keys are hashed with `secret`."""
+        self.secret = secret
+        self.limiter = Limiter(key_func=self.address_key, strategy=LIMIT_STRATEGY)
         self._init_without_request_hooks(app)
         if self.limiter._fallback_limiter is not None:
             self._fallback_to_commentd_counters()
-        app.extensions["rate_limits"] = self
 
         limit = self.limiter.shared_limit
         interval = min_interval_limit(settings)
@@ -176,12 +158,22 @@ class RateLimits:
         # The order of a comment's hits: from the sender's own limits to the shared ones.
         self.posting: tuple[Callable[[], None], ...] = (sender, address, post, site)
 
+    def key(self, what: str, value: str) -> str:
+        """limit_key with this app's secret."""
+        return limit_key(self.secret, what, value)
+
+    def address_key(self) -> str:
+        """The client network's key (the default key function), computed once per request."""
+        if "limit_address" not in g:
+            g.limit_address = self.key("address", client_address_key())
+        return str(g.limit_address)
+
     def take_posting(self, slug: str, sender: str) -> None:
         """One hit on every posting limit, in `posting` order, for a comment to `slug` from
         `sender` (its email key, with whether it is proven); RateLimited at the first full one.
         """
-        g.limit_sender = limit_key("sender", sender)
-        g.limit_post = limit_key("post", slug)
+        g.limit_sender = self.key("sender", sender)
+        g.limit_post = self.key("post", slug)
         self.take(self.posting)
 
     def take(self, hits: Sequence[Callable[[], None]]) -> None:

@@ -31,6 +31,7 @@ class JsonFormatter(logging.Formatter):
     given as `extra={"fields": {...}}` (one attribute, so formatting stays cheap)."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """`record` as one line of JSON, without a trailing newline."""
         line: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, jsonify, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -31,19 +31,20 @@ from werkzeug.wrappers import Request
 
 from commentd.models import Comment, CommentStatus
 from commentd.web.logs import elapsed_seconds
+from commentd.web.services import current, of
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
-# Set on `g` by the view that stored a comment: its status, counted once the response is a 201
-# (cheaper than reading the status back out of the response's JSON).
-SUBMITTED_STATUS = "submitted_status"
 # Reads answer in about a millisecond; posting and rebuilding a page take longer.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Metrics:
-    """The app's instruments, in their own registry so that several apps can share a process."""
+    """The app's instruments, in their own registry so that several apps can share a process,
+    and the moderation queue of `engine`, read at scrape time."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, engine: Engine) -> None:
+        self.registry = registry = CollectorRegistry()
+        self.queue = QueueCollector(engine)
         self.requests = Counter(
             "commentd_http_requests",
             "HTTP requests answered, by endpoint, method and status.",
@@ -69,6 +70,10 @@ class Metrics:
         self.requests.labels(endpoint, method, str(status)).inc()
         self.latency.labels(endpoint).observe(seconds)
 
+    def comment_submitted(self, status: str) -> None:
+        """Count one comment stored with a 201, by the status it was given."""
+        self.submitted.labels(status).inc()
+
 
 class QueueCollector(Collector):
     """Stored comments by status (the moderation queue is `pending`), counted at scrape time."""
@@ -77,6 +82,7 @@ class QueueCollector(Collector):
         self.engine = engine
 
     def collect(self) -> list[GaugeMetricFamily]:
+        """One gauge, `commentd_comments{status=...}`, from one GROUP BY query now."""
         gauge = GaugeMetricFamily(
             "commentd_comments", "Stored comments by status.", labels=["status"]
         )
@@ -92,28 +98,24 @@ class QueueCollector(Collector):
 
 
 def is_multiprocess() -> bool:
+    """Whether counts live in prometheus_client's multiprocess files (under `commentd serve`)."""
     return bool(os.environ.get(MULTIPROCESS_DIR_VARIABLE))
 
 
 def _observe(response: Response) -> Response:
-    metrics: Metrics = current_app.extensions["metrics"]
-    metrics.observe(
+    current().metrics.observe(
         request.endpoint or "unmatched", request.method, response.status_code, elapsed_seconds()
     )
-    submitted = g.get(SUBMITTED_STATUS)
-    if submitted is not None and response.status_code == 201:
-        metrics.submitted.labels(submitted).inc()
     return response
 
 
-def _scrape() -> Response:
+def _scrape(metrics: Metrics) -> Response:
     if is_multiprocess():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
-        registry = current_app.extensions["metrics_registry"]
-    queue: QueueCollector = current_app.extensions["metrics_queue"]
-    output = generate_latest(registry) + generate_latest(_single(queue))
+        registry = metrics.registry
+    output = generate_latest(registry) + generate_latest(_single(metrics.queue))
     response = Response(output, mimetype=CONTENT_TYPE_LATEST)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -140,17 +142,13 @@ def scrape_app(app: Flask) -> Callable[[dict[str, Any], Callable[..., Any]], Ite
                 response.status_code = 405
                 response.headers["Allow"] = "GET, HEAD"
             else:
-                response = _scrape()
+                response = _scrape(of(app).metrics)
         return response(environ, start_response)
 
     return application
 
 
-def init_app(app: Flask, engine: Engine) -> None:
-    """Count every request (after logs.init_app, whose start time it reads); `scrape_app`
-    serves what is counted."""
-    registry = CollectorRegistry()
-    app.extensions["metrics_registry"] = registry
-    app.extensions["metrics"] = Metrics(registry)
-    app.extensions["metrics_queue"] = QueueCollector(engine)
+def init_app(app: Flask) -> None:
+    """Count every request in the app's Metrics (after logs.init_app, whose start time it
+    reads); `scrape_app` serves what is counted."""
     app.after_request(_observe)

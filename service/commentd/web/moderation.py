@@ -1,4 +1,5 @@
-"""Moderation endpoints of API.md: the author's queue, behind a bearer token."""
+"""Moderation endpoints of API.md, behind a bearer token: the author's queue, the site's rules,
+closing posts, and the outbox (what waits to be sent, what keeps failing)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from flask import Blueprint, Response, jsonify, request
 from commentd import comments
 from commentd.comments.public import moderation_comment
 from commentd.comments.validation import normalize_slug
-from commentd.db import get_session
 from commentd.errors import BadRequest, ValidationFailed
 from commentd.models import Comment, CommentStatus
-from commentd.notify.notifier import current_notifier
+from commentd.notify import outbox
 from commentd.spam import rules
 from commentd.web.auth import require_moderator
-from commentd.web.limits import current_settings
+from commentd.web.services import current
+from commentd.web.sessions import get_session
 
 bp = Blueprint("moderation", __name__, url_prefix="/api/moderation")
 bp.before_request(require_moderator)
@@ -33,6 +34,7 @@ MAX_CURSOR_CHARS = 64
 
 
 def encode_cursor(before_id: int) -> str:
+    """The opaque `next_cursor` that continues a page below `before_id`."""
     return base64.urlsafe_b64encode(f"before:{before_id}".encode()).decode().rstrip("=")
 
 
@@ -66,7 +68,7 @@ def _limit_arg() -> int:
 
 
 def _one(comment: Comment, slug: str) -> Response:
-    return jsonify(moderation_comment(comment, slug, current_settings().public_url))
+    return jsonify(moderation_comment(comment, slug, current().settings.public_url))
 
 
 @bp.get("/comments")
@@ -75,9 +77,12 @@ def list_queue() -> Response:
     status, limit = _status_arg(), _limit_arg()
     cursor = request.args.get("cursor")
     page, next_before = comments.queue(
-        get_session(), status, limit=limit, before_id=decode_cursor(cursor) if cursor else None
+        get_session(write=False),
+        status,
+        limit=limit,
+        before_id=decode_cursor(cursor) if cursor else None,
     )
-    public_url = current_settings().public_url
+    public_url = current().settings.public_url
     return jsonify(
         comments=[moderation_comment(c, slug, public_url) for c, slug in page],
         next_cursor=encode_cursor(next_before) if next_before is not None else None,
@@ -87,33 +92,37 @@ def list_queue() -> Response:
 @bp.get("/counts")
 def count_queue() -> Response:
     """How many comments each status holds (the queue's tabs)."""
-    return jsonify(comments.count_by_status(get_session()))
+    return jsonify(comments.count_by_status(get_session(write=False)))
 
 
 @bp.get(f"/comments/{COMMENT_ID}")
 def show_comment(comment_id: int) -> Response:
-    return _one(*comments.get_comment(get_session(), comment_id))
+    """One comment as the moderation API shows it (404 if there is none)."""
+    return _one(*comments.get_comment(get_session(write=False), comment_id))
 
 
 def _moderate(comment_id: int, status: CommentStatus) -> Response:
-    session = get_session()
-    comment, slug = current_notifier().moderate(session, comment_id, status)
+    session = get_session(write=True)
+    comment, slug = current().notifier.moderate(session, comment_id, status)
     session.commit()
     return _one(comment, slug)
 
 
 @bp.post(f"/comments/{COMMENT_ID}/approve")
 def approve_comment(comment_id: int) -> Response:
+    """Publish a comment (its author and repliers are told, as the site's settings say)."""
     return _moderate(comment_id, CommentStatus.APPROVED)
 
 
 @bp.post(f"/comments/{COMMENT_ID}/reject")
 def reject_comment(comment_id: int) -> Response:
+    """Refuse a comment; it leaves the public list if it was there."""
     return _moderate(comment_id, CommentStatus.REJECTED)
 
 
 @bp.post(f"/comments/{COMMENT_ID}/spam")
 def spam_comment(comment_id: int) -> Response:
+    """File a comment as spam; the learned filter learns from it."""
     return _moderate(comment_id, CommentStatus.SPAM)
 
 
@@ -131,9 +140,9 @@ def _json_body() -> object:
 
 
 def _rules_answer() -> Response:
-    overrides = rules.stored_overrides(get_session())
+    overrides = rules.stored_overrides(get_session(write=False))
     return jsonify(
-        rules=rules.effective(current_settings(), overrides),
+        rules=rules.effective(current().settings, overrides),
         # Rules set here, over the environment's; PUT null for one to return to its default.
         changed=[name for name in rules.RULE_NAMES if name in overrides],
     )
@@ -148,8 +157,8 @@ def show_settings() -> Response:
 @bp.put("/settings")
 def change_settings() -> Response:
     """Change some rules (the others stay); every server process applies them at once."""
-    session = get_session()
-    rules.save(session, current_settings(), rules.parse_changes(_json_body()))
+    session = get_session(write=True)
+    rules.save(session, current().settings, rules.parse_changes(_json_body()))
     session.commit()
     return _rules_answer()
 
@@ -164,7 +173,7 @@ def change_post(slug: str) -> Response:
         raise ValidationFailed(
             "Say whether the post is closed.", fields={"closed": "must be true or false"}
         )
-    session = get_session()
+    session = get_session(write=True)
     post = comments.set_closed(session, slug, closed)
     session.commit()
     return jsonify(slug=post.slug, closed=post.closed, count=post.approved_count)
@@ -173,7 +182,22 @@ def change_post(slug: str) -> Response:
 @bp.delete(f"/comments/{COMMENT_ID}")
 def delete_comment(comment_id: int) -> tuple[str, int]:
     """Gone for good, personal data included; replies move up to its parent."""
-    session = get_session()
-    current_notifier().erase(session, comment_id)
+    session = get_session(write=True)
+    current().notifier.erase(session, comment_id)
     session.commit()
     return "", 204
+
+
+@bp.get("/outbox")
+def show_outbox() -> Response:
+    """Counts per state (pending, sent, skipped, failed) and the events that are failing."""
+    return jsonify(outbox.summary(get_session(write=False)))
+
+
+@bp.post("/outbox/retry")
+def retry_outbox() -> Response:
+    """Give up-on events a fresh set of attempts (say, after fixing COMMENTD_SMTP_URL)."""
+    session = get_session(write=True)
+    retried = outbox.retry_failed(session)
+    session.commit()
+    return jsonify(retried=retried)

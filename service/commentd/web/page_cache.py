@@ -1,4 +1,6 @@
-"""Each post's public comment list as ready JSON bytes, cached under the post's version.
+"""Each post's public comment list as ready JSON bytes, cached under the post's version, and
+the whole answer to `GET /api/posts/{slug}/comments` made from it (status, headers, body), which
+the `list_comments` view and the PublicReads accelerator both send.
 
 Every change to what the public sees moves `Post.version` (comments.py), so a read costs one
 indexed lookup of that version, and then either a 304, the cached bytes, or one rebuild.
@@ -18,18 +20,39 @@ from typing import Any
 from sqlalchemy import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from werkzeug.http import parse_etags, quote_etag
 
 from commentd import comments
 from commentd.comments.public import public_comment
 from commentd.models import Post
 
 EMPTY_VERSION = "0"
+# A CDN or browser may reuse a list briefly, and serve a stale one while it revalidates.
+PUBLIC_LIST_CACHE = "public, max-age=10, stale-while-revalidate=60"
+
+Headers = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
 class PublicPage:
+    """One post's public list: its ETag (unquoted) and its JSON bytes."""
+
     etag: str
     body: bytes
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer before the app's common headers (request id, nosniff, CORS) are added."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+def json_headers(body: bytes) -> Headers:
+    """Content-Type and Content-Length of a JSON `body`."""
+    return [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
 
 
 def _visible_parent(
@@ -42,6 +65,8 @@ def _visible_parent(
 
 
 def build(session: Session, slug: str, post_id: int | None, public_url: str) -> bytes:
+    """The public list of `slug` (post `post_id`, None if it has none yet) as API.md's JSON:
+    approved comments oldest first, each reply under its nearest public ancestor."""
     rows = comments.approved_comments(session, post_id) if post_id is not None else []
     visible = {comment.id for comment in rows}
     links = None
@@ -87,6 +112,8 @@ class PublicFeed:
     """A bounded, thread-safe cache of public pages in front of the database."""
 
     def __init__(self, engine: Engine, public_url: str, capacity_bytes: int = CACHE_BYTES) -> None:
+        """A cache of at most `capacity_bytes` of pages read from `engine`; `public_url` is
+        the base of avatar links, and part of every ETag."""
         self.engine = engine
         self.public_url = public_url
         self._placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
@@ -99,7 +126,25 @@ class PublicFeed:
         self._lock = threading.Lock()
 
     def etag(self, version: str) -> str:
+        """The ETag (unquoted) of a post's list at `version` under this public URL."""
         return f"{version}.{self._url_tag}"
+
+    def answer(
+        self, slug: str, if_none_match: str | None, session: Callable[[], Session]
+    ) -> Answer:
+        """The answer to `GET /api/posts/{slug}/comments` (`slug` canonical): 304 when
+        `if_none_match` names the current ETag, else 200 with the list's JSON. `session` is
+        called only when the page must be built.
+
+        Raises SQLAlchemy's DBAPIError when the database cannot be read.
+        """
+        post_id, version = self.current_version(slug)
+        etag = self.etag(version)
+        cache = [("ETag", quote_etag(etag)), ("Cache-Control", PUBLIC_LIST_CACHE)]
+        if if_none_match and parse_etags(if_none_match).contains(etag):
+            return Answer(304, cache, b"")
+        body = self.page(session, slug, post_id, version).body
+        return Answer(200, [*json_headers(body), *cache], body)
 
     def current_version(self, slug: str) -> tuple[int | None, str]:
         """The post's id and version: the one indexed lookup of every public read."""
@@ -146,12 +191,11 @@ class PublicFeed:
                     dialect.reset_isolation_level(driver_connection)
         except dialect.loaded_dbapi.Error as error:
             if dialect.is_disconnect(error, driver_connection, None):
-                # What SQLAlchemy's Connection does on a disconnect (engine/base.py): drop this
-                # connection, and have every one opened until now replaced at its next checkout
-                # (a restart killed them all). Not if the pool was invalidated since this one
-                # was opened: unlike engine.dispose(), a concurrent request meeting a second
-                # dead connection does not throw away the fresh ones.
-                self.engine.pool._invalidate(connection, error)
+                # A restart killed every pooled connection: drop this one, and the pool with
+                # it, so the next requests connect afresh instead of each meeting a dead one
+                # (as SQLAlchemy's Connection does on a disconnect; test_faults checks it).
+                connection.invalidate(error)
+                self.engine.dispose()
             raise _wrapped(dialect, sql, error, invalidated=not connection.is_valid) from error
         finally:
             connection.close()

@@ -10,14 +10,13 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Response,
-    current_app,
-    g,
     jsonify,
     render_template,
     request,
 )
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from commentd import comments
 from commentd.comments.public import public_comment
@@ -29,49 +28,36 @@ from commentd.comments.validation import (
     normalize_slug,
     parse_submission,
 )
-from commentd.db import get_session
 from commentd.errors import (
     BadRequest,
     OriginNotAllowed,
     Unauthorized,
     UnsupportedMediaType,
 )
-from commentd.notify.notifier import current_notifier
 from commentd.spam import traps
-from commentd.spam.learned import SpamFilter
-from commentd.spam.rules import RulesCache, bring_up_to_date
+from commentd.spam.rules import bring_up_to_date
 from commentd.web.cors import is_allowed_origin
 from commentd.web.errors import error_response
-from commentd.web.limits import (
-    client_address_key,
-    current_rate_limits,
-    current_secret,
-    current_settings,
-)
-from commentd.web.page_cache import PublicFeed
+from commentd.web.limits import client_address_key
+from commentd.web.page_cache import PUBLIC_LIST_CACHE
+from commentd.web.services import current
+from commentd.web.sessions import get_session
 from commentd.web.widgets import widget_response
 
 bp = Blueprint("public", __name__)
 
 MAX_COUNT_SLUGS = 100
-# A CDN or browser may reuse a list briefly, and serve a stale one while it revalidates.
-PUBLIC_LIST_CACHE = "public, max-age=10, stale-while-revalidate=60"
 AVATAR_KEY = re.compile(r"[0-9a-f]{1,64}")
 
 
-def current_feed() -> PublicFeed:
-    feed: PublicFeed = current_app.extensions["feed"]
-    return feed
-
-
-def site_rules() -> comments.SiteRules:
-    """The environment's rules with the author's stored changes, and the learning filter."""
-    rules: RulesCache = current_app.extensions["site_rules"]
-    spam_filter: SpamFilter = current_app.extensions["spam_filter"]
+def site_rules(session: Session) -> comments.SiteRules:
+    """The environment's rules with the author's stored changes (read in `session` when they
+    changed), and the learning filter."""
+    services = current()
     return comments.SiteRules(
-        moderation=current_settings().moderation,
-        spam=bring_up_to_date(get_session(), rules, spam_filter),
-        spam_filter=spam_filter,
+        moderation=services.settings.moderation,
+        spam=bring_up_to_date(session, services.site_rules, services.spam_filter),
+        spam_filter=services.spam_filter,
     )
 
 
@@ -82,7 +68,7 @@ def take_posting_allowance(slug: str, submission: CommentSubmission, proven: boo
     # Comments proven to come from the address's owner (her commenter_token) count apart:
     # typing her address can use up the unproven allowance, never hers.
     owner = "proven" if proven else "typed"
-    current_rate_limits().take_posting(slug, f"{owner}\0{submission.email_key}")
+    current().rate_limits.take_posting(slug, f"{owner}\0{submission.email_key}")
 
 
 def submitted_fields() -> Mapping[str, object]:
@@ -117,6 +103,23 @@ def require_allowed_origin() -> None:
         )
 
 
+@bp.get("/api/posts/<slug:slug>/comments")
+def list_comments(slug: str) -> Response:
+    """A post's approved comments (API.md), from the page cache: 200 with the JSON list (an
+    unknown post has none), or 304 when If-None-Match names its current ETag. 400 for a slug
+    that is no slug; 503 when the database is down.
+
+    The PublicReads accelerator (fast_reads.py) usually answers this request before Flask does,
+    with the same bytes.
+    """
+    answer = current().page_cache.answer(
+        normalize_slug(slug),
+        request.headers.get("If-None-Match"),
+        lambda: get_session(write=False),
+    )
+    return Response(answer.body, answer.status, answer.headers)
+
+
 @bp.post("/api/posts/<slug:slug>/comments")
 def create_comment(slug: str) -> tuple[Response, int]:
     """Take a reader's comment; it waits for moderation unless the site's rules approve it.
@@ -126,23 +129,24 @@ def create_comment(slug: str) -> tuple[Response, int]:
     """
     require_allowed_origin()
     slug = normalize_slug(slug)
-    settings = current_settings()
+    services = current()
+    settings = services.settings
     submission = parse_submission(
         submitted_fields(), check_deliverability=settings.check_email_deliverability
     )
-    session = get_session()
+    session = get_session(write=True)
     submitted = comments.submit(
         session,
         slug,
         submission,
-        site_rules(),
-        comments.Sender(client_network=client_address_key(), secret=current_secret()),
+        site_rules(session),
+        comments.Sender(client_network=client_address_key(), secret=services.secret_key),
         admit=lambda proven: take_posting_allowance(slug, submission, proven),
     )
-    current_notifier().submitted(session, submitted.comment, slug)  # same transaction
+    services.notifier.submitted(session, submitted.comment, slug)  # same transaction
     session.commit()
     comment = submitted.comment
-    g.submitted_status = comment.status.value  # for metrics.SUBMITTED_STATUS
+    services.metrics.comment_submitted(comment.status.value)
     return jsonify(
         id=comment.id,
         status=comment.status.value,
@@ -189,7 +193,7 @@ def own_comments(slug: str) -> Response:
     """
     token = commenter_token()
     ids = asked_comment_ids()
-    states = comments.own_comment_states(get_session(), normalize_slug(slug), token, ids)
+    states = comments.own_comment_states(get_session(write=False), normalize_slug(slug), token, ids)
     if states is None:
         raise Unauthorized("That commenter token is not known here.")
     response = jsonify(
@@ -201,8 +205,10 @@ def own_comments(slug: str) -> Response:
 
 @bp.get("/api/form-token")
 def issue_form_token() -> Response:
+    """A signed form token that a comment must carry back (spam/traps.py), valid for
+    FORM_TOKEN_LIFETIME seconds; never cached."""
     response = jsonify(
-        form_token=traps.issue(current_secret()), expires_in=traps.FORM_TOKEN_LIFETIME
+        form_token=traps.issue(current().secret_key), expires_in=traps.FORM_TOKEN_LIFETIME
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -215,7 +221,7 @@ def count_comments() -> Response:
     if len(asked) > MAX_COUNT_SLUGS:
         raise BadRequest(f"Ask for at most {MAX_COUNT_SLUGS} slugs at once.")
     normalized = {raw: normalize_slug(raw) for raw in asked}
-    counts = current_feed().counts(sorted(set(normalized.values())))
+    counts = current().page_cache.counts(sorted(set(normalized.values())))
     response = jsonify({raw: counts[slug] for raw, slug in normalized.items()})
     response.headers["Cache-Control"] = PUBLIC_LIST_CACHE
     return response
@@ -234,8 +240,9 @@ def avatar(key: str) -> Response:
 
 @bp.get("/healthz")
 def health() -> Response | tuple[Response, int]:
+    """200 `{"status": "ok"}` when the database answers, else 503 database_unavailable."""
     try:
-        get_session().execute(text("SELECT 1"))
+        get_session(write=False).execute(text("SELECT 1"))
     except DBAPIError:
         return jsonify(
             status="unavailable", error="database_unavailable", message="The database is down."
@@ -259,7 +266,7 @@ def link_origins() -> list[str]:
     """The origins the hosted queue may link a slug to besides its own: the blog's (those
     allowed to post, and COMMENTD_POST_URL's) and the service's public one. A `?post_url=`
     elsewhere is ignored, so a crafted link cannot point the author's slugs at another site."""
-    settings = current_settings()
+    settings = current().settings
     origins = {*settings.allowed_origins, settings.public_url}
     if settings.post_url:
         parts = urlsplit(settings.post_url)
@@ -273,7 +280,7 @@ def moderation_page() -> Response:
     response = Response(
         render_template(
             "moderate.html",
-            post_url=current_settings().post_url,
+            post_url=current().settings.post_url,
             link_origins=link_origins(),
         ),
         mimetype="text/html",
