@@ -515,17 +515,18 @@ def test_a_change_that_is_rolled_back_leaves_nothing_to_send(
     from commentd.comments.validation import parse_submission
     from commentd.db import get_session
     from commentd.notify.notifier import current_notifier
+    from commentd.spam.screening import SiteRules
 
     with notify_app.test_request_context("/", method="POST"):
         session = get_session()
-        submitted = comments.submit(
+        comments.submit(
             session,
             "gluteus-medius",
             parse_submission(comment_fields()),
-            comments.SiteRules(moderation=ModerationMode.ALL, spam=spam.SpamRules()),
+            SiteRules(moderation=ModerationMode.ALL, spam=spam.SpamRules()),
             comments.Sender(client_network="127.0.0.1", secret="s"),
+            events=current_notifier(),
         )
-        current_notifier().submitted(session, submitted.comment, "gluteus-medius")
         session.rollback()
 
     assert deliver(notify_app) == 0

@@ -10,12 +10,13 @@ from email.message import EmailMessage
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from commentd.comments.identity import address_proven
 from commentd.config import Settings
 from commentd.keys import keyed_hash
 from commentd.models import Comment, CommentStatus, OutboxEvent, Post
 from commentd.notify import smtp, webhooks
 from commentd.notify.emails import Writer
-from commentd.notify.notifier import Kind, address_proven
+from commentd.notify.notifier import Kind
 from commentd.notify.outbox import BATCH, Delivered, Handler, Outbox, RetryPolicy, Worker
 
 # A batch's leases must outlast its deliveries, each bounded by a few socket timeouts.

@@ -41,7 +41,8 @@ from commentd.errors import (
 from commentd.notify.notifier import current_notifier
 from commentd.spam import traps
 from commentd.spam.learned import SpamFilter
-from commentd.spam.rules import RulesCache, bring_up_to_date
+from commentd.spam.rules import RulesCache
+from commentd.spam.screening import SiteRules, current_site_rules
 from commentd.web.cors import is_allowed_origin
 from commentd.web.errors import error_response
 from commentd.web.limits import (
@@ -66,15 +67,11 @@ def current_feed() -> PublicFeed:
     return feed
 
 
-def site_rules() -> comments.SiteRules:
+def site_rules() -> SiteRules:
     """The environment's rules with the author's stored changes, and the learning filter."""
     rules: RulesCache = current_app.extensions["site_rules"]
     spam_filter: SpamFilter = current_app.extensions["spam_filter"]
-    return comments.SiteRules(
-        moderation=current_settings().moderation,
-        spam=bring_up_to_date(get_session(), rules, spam_filter),
-        spam_filter=spam_filter,
-    )
+    return current_site_rules(get_session(), current_settings().moderation, rules, spam_filter)
 
 
 def take_posting_allowance(slug: str, submission: CommentSubmission, proven: bool) -> None:
@@ -139,9 +136,9 @@ def create_comment(slug: str) -> tuple[Response, int]:
         submission,
         site_rules(),
         comments.Sender(client_network=client_address_key(), secret=current_secret()),
+        events=current_notifier(),  # enqueues notices in the same transaction
         admit=lambda proven: take_posting_allowance(slug, submission, proven),
     )
-    current_notifier().submitted(session, submitted.comment, slug)  # same transaction
     session.commit()
     comment = submitted.comment
     g.submitted_status = comment.status.value  # for metrics.SUBMITTED_STATUS
