@@ -9,7 +9,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from commentd.comments.events import NO_EVENTS, CommentEvents
-from commentd.comments.posts import bump_post
+from commentd.comments.fast_path import bump_post
 from commentd.comments.queries import get_comment
 from commentd.models import Comment, Commenter, CommentStatus
 from commentd.spam import learned

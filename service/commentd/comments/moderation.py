@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from commentd.comments.events import CommentEvents
-from commentd.comments.posts import bump_post
+from commentd.comments.fast_path import bump_post
 from commentd.comments.queries import get_comment
 from commentd.models import Comment, CommentStatus, utcnow
 from commentd.spam import learned

@@ -3,19 +3,13 @@ moves whenever what the public sees of a post changes."""
 
 from __future__ import annotations
 
-import secrets
-
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from commentd.comments.fast_path import bump_post, new_version, post_state
 from commentd.errors import PostClosed
 from commentd.models import Post
-
-
-def new_version() -> str:
-    """A fresh public version of a post: 16 hex characters, compared only for equality."""
-    return secrets.token_hex(8)
 
 
 def find_post(session: Session, slug: str) -> Post | None:
@@ -41,13 +35,18 @@ def get_or_create_post(session: Session, slug: str) -> Post:
     return post
 
 
-def open_post(session: Session, slug: str) -> Post:
-    """The post a new comment is for (created on its first comment); raises PostClosed (403)
-    when the author closed it."""
-    post = get_or_create_post(session, slug)
-    if post.closed:
+def open_post(session: Session, slug: str) -> int:
+    """The id of the post a new comment is for (created on its first comment); raises
+    PostClosed (403) when the author closed it."""
+    row = post_state(session, slug)
+    if row is None:
+        post = get_or_create_post(session, slug)
+        post_id, closed = post.id, post.closed
+    else:
+        post_id, closed = row
+    if closed:
         raise PostClosed("Comments on this post are closed.")
-    return post
+    return post_id
 
 
 def set_closed(session: Session, slug: str, closed: bool) -> Post:
@@ -59,13 +58,3 @@ def set_closed(session: Session, slug: str, closed: bool) -> Post:
         bump_post(session, post.id, 0)
         session.refresh(post)
     return post
-
-
-def bump_post(session: Session, post_id: int, approved_delta: int) -> None:
-    """Record that what the public sees of a post changed: a new version, and its approved
-    count moved by `approved_delta` (-1, 0 or +1). One UPDATE, atomic under concurrency."""
-    session.execute(
-        update(Post)
-        .where(Post.id == post_id)
-        .values(approved_count=Post.approved_count + approved_delta, version=new_version())
-    )

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from commentd.comments.events import CommentEvents
+from commentd.comments.fast_path import bump_post, insert_comment, insert_commenter
 from commentd.comments.identity import avatar_key, is_trusted, proven_commenter
-from commentd.comments.posts import bump_post, open_post
+from commentd.comments.posts import open_post
 from commentd.comments.rendering import render_body
 from commentd.comments.validation import CommentSubmission
 from commentd.config import ModerationMode
 from commentd.errors import ValidationFailed
 from commentd.keys import keyed_hash, new_token, token_hash
-from commentd.models import Comment, Commenter, CommentStatus, utcnow
+from commentd.models import Comment, CommentStatus, utcnow
 from commentd.spam.screening import SiteRules, choose_status, screen
 
 
@@ -83,8 +84,8 @@ def submit(
     comment any more, with whether its commenter_token proves its email; it may raise to
     refuse it (the rate limits: a refused comment must use up none of them).
     """
-    post = open_post(session, slug)
-    check_parent(session, post.id, submission.parent_id)
+    post_id = open_post(session, slug)
+    check_parent(session, post_id, submission.parent_id)
 
     commenter_id = proven_commenter(session, submission.email_key, submission.commenter_token)
     if admit is not None:
@@ -98,17 +99,14 @@ def submit(
         # A new identity: typing a known address proves nothing, so it gains no trust and
         # changes nothing stored for the address's owner.
         token = new_token()
-        commenter = Commenter(email=submission.email_key, token_hash=token_hash(token))
-        session.add(commenter)
-        session.flush()
-        commenter_id = commenter.id
+        commenter_id = insert_commenter(session, submission.email_key, token_hash(token))
         trusted = False
 
     body_html = render_body(submission.body)
     now = utcnow()
     screening = screen(session, submission, body_html, rules, sender.secret, now)
-    comment = Comment(
-        post_id=post.id,
+    values = dict(
+        post_id=post_id,
         parent_id=submission.parent_id,
         commenter_id=commenter_id,
         status=choose_status(screening.verdict, rules.moderation, trusted),
@@ -125,13 +123,10 @@ def submit(
         spam_score=screening.verdict.score,
         reasons=list(screening.verdict.reasons),
         body_key=screening.body_key,
-        lesson=None,
         created_at=now,
-        moderated_at=None,
     )
-    session.add(comment)
-    session.flush()
+    comment = insert_comment(session, values)
     if comment.status is CommentStatus.APPROVED:
-        bump_post(session, post.id, +1)
+        bump_post(session, post_id, +1)
     events.submitted(session, comment, slug)
     return Submitted(comment, token)
