@@ -145,7 +145,7 @@ def test_a_name_approved_by_the_author_later_is_trusted_from_then_on(
 
 
 def test_identity_keys_fold_case_spacing_and_invisible_characters_only() -> None:
-    from commentd.comments import identity_key
+    from commentd.comments.identity import identity_key
 
     assert identity_key(" Zoë\u200b  Smith ", None) == identity_key("ZOË SMITH", "")
     assert identity_key("Zoe Smith", None) != identity_key("Zoë Smith", None)

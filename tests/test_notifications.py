@@ -514,19 +514,20 @@ def test_a_change_that_is_rolled_back_leaves_nothing_to_send(
 ) -> None:
     from commentd import comments, spam
     from commentd.comments.validation import parse_submission
+    from commentd.spam.screening import SiteRules
     from commentd.web.services import current
     from commentd.web.sessions import get_session
 
     with notify_app.test_request_context("/", method="POST"):
         session = get_session(write=True)
-        submitted = comments.submit(
+        comments.submit(
             session,
             "gluteus-medius",
             parse_submission(comment_fields()),
-            comments.SiteRules(moderation=ModerationMode.ALL, spam=spam.SpamRules()),
+            SiteRules(moderation=ModerationMode.ALL, spam=spam.SpamRules()),
             comments.Sender(client_network="127.0.0.1", secret="s"),
+            events=current().notifier,
         )
-        current().notifier.submitted(session, submitted.comment, "gluteus-medius")
         session.rollback()
 
     assert deliver(notify_app) == 0

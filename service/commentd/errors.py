@@ -9,6 +9,10 @@ from typing import ClassVar
 
 
 class ApiError(Exception):
+    """An answer the client is owed: HTTP `status`, a `code` and a message, plus details
+    (web/errors.py renders `{"error": code, "message": message, **details}`, API.md).
+    """
+
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
 
@@ -18,6 +22,8 @@ class ApiError(Exception):
 
 
 class BadRequest(ApiError):
+    """400 bad_request: the request itself is malformed (a body, a slug, a parameter)."""
+
     status = 400
     code = "bad_request"
 
@@ -30,26 +36,36 @@ class ValidationFailed(ApiError):
 
 
 class Unauthorized(ApiError):
+    """401: a bearer or commenter token is missing or not known here."""
+
     status = 401
     code = "unauthorized"
 
 
 class OriginNotAllowed(ApiError):
+    """403: a browser posted from an origin not in COMMENTD_ALLOWED_ORIGINS."""
+
     status = 403
     code = "origin_not_allowed"
 
 
 class NotFound(ApiError):
+    """404 not_found: no such comment (or other named thing)."""
+
     status = 404
     code = "not_found"
 
 
 class UnsupportedMediaType(ApiError):
+    """415: a comment body that is neither JSON nor an HTML form."""
+
     status = 415
     code = "unsupported_media_type"
 
 
 class PostClosed(ApiError):
+    """403 comments_closed: the author closed the post to new comments."""
+
     status = 403
     code = "comments_closed"
 

@@ -45,6 +45,7 @@ def token_hash(token: str) -> str:
 
 
 def new_token() -> str:
+    """A fresh bearer secret (commenter or moderation token): 43 URL-safe characters."""
     return secrets.token_urlsafe(32)
 
 

@@ -25,6 +25,7 @@ from commentd.db import Base
 
 
 def utcnow() -> datetime:
+    """Now, as an aware UTC datetime (every stored time is one)."""
     return datetime.now(UTC)
 
 
@@ -35,17 +36,21 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """To the database in UTC; raises ValueError for a naive datetime."""
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(UTC) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """From the database as aware UTC, whatever the backend hands back."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class CommentStatus(StrEnum):
+    """Where a comment stands; stored and shown by value ("pending", ...)."""
+
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
@@ -96,6 +101,10 @@ class Commenter(Base):
 
 
 class Comment(Base):
+    """A reader's comment. Only comments.public turns one into public JSON: email, client_key,
+    body_key, reasons and scores never leave the moderation API.
+    """
+
     __tablename__ = "comments"
     __table_args__ = (
         # The public list of a post, and the moderation queue by status: both by id.
@@ -158,6 +167,8 @@ class SiteSetting(Base):
 
 
 class OutboxState(StrEnum):
+    """Where an outbox event stands."""
+
     PENDING = "pending"  # waiting for its first or next attempt
     SENT = "sent"
     SKIPPED = "skipped"  # nothing left to send (the comment was deleted, the reader unsubscribed)

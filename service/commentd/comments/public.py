@@ -9,10 +9,12 @@ from commentd.models import Comment
 
 
 def timestamp(moment: datetime) -> str:
+    """API.md's time format: whole seconds, UTC, with a Z (`2024-05-01T09:30:00Z`)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def avatar_url(public_url: str, avatar_key: str) -> str:
+    """The URL of a comment's identicon (GET /api/avatars/<key>.svg)."""
     return f"{public_url}/api/avatars/{avatar_key}.svg"
 
 

@@ -39,11 +39,6 @@ def render_body(text: str) -> str:
     return _sanitiser.clean(_markdown.render(text)).strip()
 
 
-def count_links(html: str) -> int:
-    """Links in rendered HTML (bare URLs included, since linkify made them anchors)."""
-    return html.count("<a ")
-
-
 def identicon_svg(key: str) -> str:
     """A 5x5 mirrored identicon from a keyed hash: distinct per commenter, no third party."""
     digest = hashlib.sha256(key.encode()).digest()

@@ -45,6 +45,7 @@ class Writer:
     secret: str
 
     def url(self, path: str) -> str:
+        """`path` (starting with /) on the service's public URL (COMMENTD_PUBLIC_URL)."""
         return f"{self.settings.public_url}{path}"
 
     @property
@@ -58,6 +59,7 @@ class Writer:
         return "this site"
 
     def post_url(self, slug: str) -> str | None:
+        """The blog page of a post, from COMMENTD_POST_URL's {slug} template; None without one."""
         template = self.settings.post_url
         return template.replace("{slug}", quote(slug, safe="/")) if template else None
 
@@ -112,6 +114,9 @@ class Writer:
         )
 
     def author_notice(self, comment: Comment, slug: str, key: str) -> EmailMessage:
+        """The author's notice of one new comment, with its Approve/Reject/Spam links; the text
+        is templates/email/author_notice.*. `key` makes its Message-ID. Needs COMMENTD_NOTIFY_EMAIL.
+        """
         assert self.settings.notify_email
         parts = self._render(
             "author_notice",
@@ -129,6 +134,9 @@ class Writer:
     def author_digest(
         self, items: list[tuple[Comment, str]], minutes: int, key: str
     ) -> EmailMessage:
+        """One email for the comments of a digest period of `minutes` (templates/email/
+        author_digest.*), each with its links. Needs COMMENTD_NOTIFY_EMAIL.
+        """
         assert self.settings.notify_email
         parts = self._render(
             "author_digest",
@@ -142,6 +150,9 @@ class Writer:
         return self._compose(to=self.settings.notify_email, subject=subject, parts=parts, key=key)
 
     def reply_notice(self, reply: Comment, parent: Comment, slug: str, key: str) -> EmailMessage:
+        """A reply to `parent` was published: the notice to the parent's (proven) address, with
+        an unsubscribe link and RFC 8058 headers (templates/email/reply_notice.*).
+        """
         unsubscribe_url = self.url(
             "/email/unsubscribe/"
             + links.unsubscribe_token(

@@ -10,12 +10,13 @@ from email.message import EmailMessage
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from commentd.comments.identity import address_proven
 from commentd.config import Settings
 from commentd.keys import keyed_hash
 from commentd.models import Comment, CommentStatus, OutboxEvent, Post
 from commentd.notify import smtp, webhooks
 from commentd.notify.emails import Writer
-from commentd.notify.notifier import Kind, address_proven
+from commentd.notify.notifier import Kind
 from commentd.notify.outbox import BATCH, Delivered, Handler, Outbox, RetryPolicy, Worker
 
 # A batch's leases must outlast its deliveries, each bounded by a few socket timeouts.
@@ -38,6 +39,7 @@ class Deliveries:
         self._smtp_failed_batch: str | None = None
 
     def handlers(self) -> dict[str, Handler]:
+        """One handler per outbox kind (notifier.Kind), for Outbox."""
         return {
             Kind.AUTHOR_NOTICE: self.author_notice,
             Kind.AUTHOR_DIGEST: self.author_digest,
@@ -77,6 +79,7 @@ class Deliveries:
         return (row[0], row[1]) if row is not None else None
 
     def author_notice(self, event: OutboxEvent) -> Delivered:
+        """Send the author's notice of one comment; SKIPPED if it was erased meanwhile."""
         with self.sessions() as session:
             found = self._comment(session, event.payload["comment_id"])
         if found is None or not self.settings.notify_email:
@@ -84,6 +87,8 @@ class Deliveries:
         return self._send(event, self.writer.author_notice(*found, key=self.message_key(event)))
 
     def author_digest(self, event: OutboxEvent) -> Delivered:
+        """Send the digest of a period's comments still waiting (and published ones with
+        COMMENTD_NOTIFY_APPROVED); SKIPPED if none is left."""
         until = datetime.fromisoformat(str(event.payload["until"]))
         minutes = int(str(event.payload["minutes"]))
         statuses = [CommentStatus.PENDING]
@@ -106,6 +111,7 @@ class Deliveries:
         return self._send(event, self.writer.author_digest(items, minutes, self.message_key(event)))
 
     def reply_notice(self, event: OutboxEvent) -> Delivered:
+        """Send a reply notice, if the parent still asks for notices from a proven address."""
         with self.sessions() as session:
             found = self._comment(session, event.payload["reply_id"])
             parent = (
@@ -129,6 +135,7 @@ class Deliveries:
         )
 
     def confirm_email(self, event: OutboxEvent) -> Delivered:
+        """Send an address or reply-notices confirmation, if its comment still waits for it."""
         with self.sessions() as session:
             found = self._comment(session, event.payload["comment_id"])
         if found is None or found[0].status is not CommentStatus.PENDING:
@@ -152,6 +159,9 @@ class Deliveries:
         return self._send(event, message)
 
     def webhook(self, event: OutboxEvent) -> Delivered:
+        """POST the stored payload (webhooks.body) to its hook, signed; raises on failure (the
+        outbox retries) and RuntimeError without COMMENTD_WEBHOOK_SECRET.
+        """
         if not self.settings.webhook_secret:
             raise RuntimeError("COMMENTD_WEBHOOK_SECRET is not set, so webhooks cannot be signed")
         webhooks.post(
@@ -178,4 +188,5 @@ def build_outbox(engine: Engine, settings: Settings, secret: str) -> Outbox:
 
 
 def build_worker(outbox: Outbox, settings: Settings) -> Worker:
+    """The background thread that delivers the outbox every COMMENTD_OUTBOX_POLL_SECONDS."""
     return Worker(outbox, settings.outbox_poll_seconds)

@@ -1,23 +1,47 @@
 """Links in emails: signed (itsdangerous), expiring, and single-use where they act.
 
 A link names the comment it acts on by its id *and* by a stamp of that very row (its creation
-time, in microseconds): should the row be erased and its id ever be given to another comment,
-the old link no longer matches and refuses to act (`names`).
+time, in microseconds, comments.email_links.comment_stamp): should the row be erased and its
+id ever be given to another comment, the old link no longer matches and refuses to act. What a
+link may do, and the rules that keep it to that, are comments.email_links'; this module makes
+and reads the tokens only.
+
+Token payloads (JSON lists, signed with the site secret, one salt per kind):
+- moderation: [comment_id, action, nonce, stamp], timed (COMMENTD_ACTION_LINK_DAYS);
+- confirmation and reply-notices confirmation: [comment_id, commenter_id, nonce, stamp], timed;
+- unsubscribe: [comment_id, stamp], untimed (a bare comment_id in links made before stamps).
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from commentd.models import Comment, SpentLink, utcnow
+from commentd.comments.email_links import LinkExpired, LinkInvalid, comment_stamp
+
+__all__ = [  # the refusals and the stamp are comments.email_links'; emails and views use them here
+    "Action",
+    "ConfirmationLink",
+    "LinkExpired",
+    "LinkInvalid",
+    "ModerationLink",
+    "UnsubscribeLink",
+    "comment_stamp",
+    "confirmation_token",
+    "moderation_token",
+    "new_nonce",
+    "notices_token",
+    "read_confirmation_token",
+    "read_moderation_token",
+    "read_notices_token",
+    "read_unsubscribe_token",
+    "unsubscribe_token",
+]
 
 
 class Action(StrEnum):
@@ -28,49 +52,16 @@ class Action(StrEnum):
     SPAM = "spam"
 
 
-class LinkInvalid(Exception):
-    """Forged, mangled, or signed with another site's key."""
-
-
-class LinkExpired(Exception):
-    pass
-
-
 _MODERATE = "commentd.email-moderate"
 _CONFIRM = "commentd.email-confirm"
 _UNSUBSCRIBE = "commentd.email-unsubscribe"
 _CONFIRM_NOTICES = "commentd.email-confirm-notices"
-# itsdangerous signs with whole seconds: a comment stored in the second its link was signed
-# still counts as older than the link (only for links signed before stamps existed).
-_SIGNED_AT_GRAIN = timedelta(seconds=1)
-
-
-def comment_stamp(comment: Comment) -> int:
-    """The row's own mark: its creation time in microseconds since the epoch (UTC).
-
-    A comment that takes over an erased comment's id was necessarily created later, so it
-    never has the stamp of the one a link was made for.
-    """
-    created = comment.created_at
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
-    delta = created - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-class NamedLink(Protocol):
-    """What every email link says about its comment."""
-
-    @property
-    def comment_id(self) -> int: ...
-    @property
-    def stamp(self) -> int | None: ...
-    @property
-    def signed_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
 class ModerationLink:
+    """An author's Approve, Reject or Spam link, from the notice of a new comment."""
+
     comment_id: int
     action: Action
     nonce: str  # shared by the links of one notice: deciding once spends them all
@@ -81,6 +72,9 @@ class ModerationLink:
 
 @dataclass(frozen=True)
 class ConfirmationLink:
+    """A link mailed to a commenter's address: confirming it (COMMENTD_MODERATION=known) or
+    confirming reply notices (double opt-in); the salt of its token says which."""
+
     comment_id: int
     commenter_id: int
     nonce: str
@@ -90,27 +84,15 @@ class ConfirmationLink:
 
 @dataclass(frozen=True)
 class UnsubscribeLink:
+    """The unsubscribe link of a reply notice (and its List-Unsubscribe header)."""
+
     comment_id: int
     stamp: int | None = None  # None in links made before stamps (they never expire)
     signed_at: datetime | None = field(default=None, compare=False)  # untimed: always None
 
 
-def names(link: NamedLink, comment: Comment) -> bool:
-    """Whether `comment` is the very comment the link was made for, not a later one that was
-    given the same id.
-
-    A link made before stamps existed is judged by when it was signed: its comment existed
-    then, so a comment created after that is another one. An unsubscribe link that old has no
-    time either and is taken at its word.
-    """
-    if link.stamp is not None:
-        return link.stamp == comment_stamp(comment)
-    if link.signed_at is None:
-        return True
-    return bool(comment.created_at < link.signed_at + _SIGNED_AT_GRAIN)
-
-
 def new_nonce() -> str:
+    """A fresh single-use nonce: 32 hex characters (SpentLink's key once used)."""
     return secrets.token_hex(16)
 
 
@@ -217,20 +199,3 @@ def read_unsubscribe_token(secret: str, token: str) -> UnsubscribeLink:
         return UnsubscribeLink(comment_id, _stamp(extra))
     except (TypeError, ValueError):
         raise LinkInvalid from None
-
-
-def is_spent(session: Session, nonce: str) -> bool:
-    return session.get(SpentLink, nonce) is not None
-
-
-def spend(session: Session, nonce: str) -> bool:
-    """Mark a single-use link used, in the caller's transaction; False if it already was.
-
-    The primary key decides between two clicks racing in two processes.
-    """
-    try:
-        with session.begin_nested():
-            session.add(SpentLink(nonce=nonce, spent_at=utcnow()))
-    except IntegrityError:
-        return False
-    return True

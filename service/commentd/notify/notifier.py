@@ -1,6 +1,6 @@
 """Which emails and webhooks a change to a comment causes, enqueued in the change's transaction.
 
-Nothing is sent here: rows go into the outbox beside the change (outbox.py), and delivery.py
+Nothing is sent here: rows go into the outbox beside the change (outbox.py), and handlers.py
 sends them after the commit. Emails are composed at delivery from what is stored then, so a
 comment erased or a reader unsubscribed meanwhile is never mailed about.
 
@@ -18,19 +18,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from commentd import comments
+from commentd.comments.identity import address_proven, known_address_identity
 from commentd.comments.public import public_comment
 from commentd.config import ModerationMode, Settings
 from commentd.keys import keyed_hash
-from commentd.models import Comment, Commenter, CommentStatus, OutboxEvent, utcnow
+from commentd.models import Comment, CommentStatus, OutboxEvent, utcnow
 from commentd.notify import outbox, webhooks
 
 
 class Kind:
-    """The outbox event kinds this module enqueues (delivery.py has a handler for each)."""
+    """The outbox event kinds this module enqueues (handlers.py has a handler for each)."""
 
     AUTHOR_NOTICE = "author_notice"
     AUTHOR_DIGEST = "author_digest"
@@ -49,35 +49,6 @@ class Event:
     DELETED = "comment.deleted"
 
 
-def address_proven(session: Session, comment: Comment) -> bool:
-    """Whether `comment` was posted with a commenter_token whose owner confirmed the address
-    (followed a link mailed to it and pressed its button). A token alone proves nothing of the
-    kind: one is handed out with every 201, whatever address was typed."""
-    if comment.commenter_id is None:
-        return False
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    Commenter.id == comment.commenter_id,
-                    Commenter.email == comment.email.lower(),
-                    Commenter.confirmed_at.is_not(None),
-                )
-            )
-        )
-    )
-
-
-def confirm_address(session: Session, commenter_id: int) -> None:
-    """A link mailed to the commenter's address was followed and confirmed: its token now
-    proves the address. In the caller's transaction."""
-    session.execute(
-        update(Commenter)
-        .where(Commenter.id == commenter_id, Commenter.confirmed_at.is_(None))
-        .values(confirmed_at=utcnow())
-    )
-
-
 def digest_due(now: datetime, minutes: int) -> datetime:
     """The end of the digest period `now` falls in: periods are aligned to the clock."""
     period = minutes * 60
@@ -87,13 +58,15 @@ def digest_due(now: datetime, minutes: int) -> datetime:
 
 @dataclass(frozen=True)
 class Notifier:
-    """The site's notification policy, applied to each change before the caller commits."""
+    """The site's notification policy, applied to each change before the caller commits: the
+    comments.CommentEvents that views hand to the domain's operations."""
 
     settings: Settings
     secret: str
 
     @property
     def sends_mail(self) -> bool:
+        """Whether any email is sent at all (COMMENTD_SMTP_URL is set)."""
         return bool(self.settings.smtp_url)
 
     def submitted(self, session: Session, comment: Comment, slug: str) -> None:
@@ -111,26 +84,20 @@ class Notifier:
         elif self._asks_notices_unproven(session, comment):
             self._confirmation(session, comment, Kind.CONFIRM_NOTICES)
 
-    def moderate(
-        self, session: Session, comment_id: int, status: CommentStatus
-    ) -> tuple[Comment, str]:
-        """comments.moderate, plus what the change of visibility causes."""
-        comment, _ = comments.get_comment(session, comment_id)
-        was_public = comment.status is CommentStatus.APPROVED
-        comment, slug = comments.moderate(session, comment_id, status)
+    def moderated(self, session: Session, comment: Comment, slug: str, *, was_public: bool) -> None:
+        """A comment was given a new status (comments.moderate): what the change of
+        visibility causes (published: webhooks and reply notice; taken down: webhooks)."""
         is_public = comment.status is CommentStatus.APPROVED
         if is_public and not was_public:
             self._published(session, comment, slug)
         elif was_public and not is_public:
             self._webhooks(session, Event.DELETED, comment, slug)
-        return comment, slug
 
-    def erase(self, session: Session, comment_id: int) -> None:
-        """comments.erase, after taking the public form the webhook carries."""
-        comment, slug = comments.get_comment(session, comment_id)
+    def erasing(self, session: Session, comment: Comment, slug: str) -> None:
+        """A comment is about to be erased (comments.erase): the webhook carries its public
+        form, taken while it can still be read. Spam was never public: nothing is due."""
         if comment.status is not CommentStatus.SPAM:
             self._webhooks(session, Event.DELETED, comment, slug)
-        comments.erase(session, comment_id)
 
     def _published(self, session: Session, comment: Comment, slug: str) -> None:
         self._webhooks(session, Event.APPROVED, comment, slug)
@@ -214,10 +181,7 @@ class Notifier:
             or comment.commenter_id is None
         ):
             return False
-        of_address = Comment.commenter_id.in_(
-            select(Commenter.id).where(Commenter.email == comment.email.lower())
-        )
-        return comments.has_approved_identity(session, of_address, comment.name, comment.website)
+        return known_address_identity(session, comment)
 
     def _confirmation(self, session: Session, comment: Comment, kind: str) -> None:
         """At most one confirmation email (of either kind) per address and window, whoever

@@ -66,6 +66,8 @@ def describe(error: BaseException) -> str:
 
 
 class Delivered(StrEnum):
+    """What a handler did with an event: sent it, or found nothing left to send."""
+
     SENT = "sent"
     SKIPPED = "skipped"
 
@@ -112,6 +114,9 @@ def retry_delay(attempts: int, first: int) -> timedelta:
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
+    """How failed deliveries are retried: the first delay (seconds, doubling each time, at
+    most 1 h), the attempts before giving up, and how long a claim (lease) lasts."""
+
     first_delay: int = 30
     max_attempts: int = 12
     lease: timedelta = timedelta(minutes=5)
@@ -201,6 +206,7 @@ class Outbox:
         }
 
     def deliver(self, event: OutboxEvent, now: datetime) -> None:
+        """Attempt one claimed event now and record the outcome (sent, skipped, retry, failed)."""
         self._record([(event, self.attempt(event, now))])
 
     def _failure(self, event: OutboxEvent, error: Exception, now: datetime) -> dict[str, Any]:
@@ -272,6 +278,7 @@ class Worker:
             self._wake.set()
 
     def start(self) -> None:
+        """Start the delivery thread, unless it runs already."""
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="commentd-outbox", daemon=True)

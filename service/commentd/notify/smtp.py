@@ -26,6 +26,8 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 
 @dataclass(frozen=True, kw_only=True)
 class SmtpServer:
+    """Where mail goes, parsed from COMMENTD_SMTP_URL (parse_smtp_url)."""
+
     host: str
     port: int
     username: str | None = None

@@ -59,7 +59,12 @@ _opener = urllib.request.build_opener(_NoRedirects)
 
 
 def body(event: str, comment: dict[str, Any], slug: str) -> str:
-    """The payload, as text: it is stored once and sent byte for byte on every retry."""
+    """The payload, as text: it is stored once and sent byte for byte on every retry.
+
+    Format (API.md, "Emails and webhooks"): compact UTF-8 JSON `{"event": "comment.created" |
+    "comment.approved" | "comment.deleted", "comment": <the public comment of
+    comments.public.public_comment>, "slug": <the post's slug>}`.
+    """
     return json.dumps(
         {"event": event, "comment": comment, "slug": slug},
         ensure_ascii=False,

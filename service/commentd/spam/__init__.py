@@ -1,17 +1,46 @@
-"""Small checks on one submission -> SpamVerdict(action, score, reasons in words)."""
+"""Small checks on one submission -> SpamVerdict(action, score, reasons in words).
+
+`assess` is pure: what it needs from the database (an earlier comment with the same text, the
+learned filter's score) comes in as Signals, gathered by `spam.screening.screen`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
-from commentd.comments.rendering import count_links
-from commentd.comments.validation import CommentSubmission
 from commentd.spam.keywords import KeywordList
 from commentd.spam.traps import FormTokenCheck, FormTokenState
 
 
+class Submission(Protocol):
+    """What the spam layers read of a reader's comment (comments.validation.CommentSubmission
+    has it all; spam imports nothing from comments)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def website(self) -> str | None: ...
+    @property
+    def form_token(self) -> str | None: ...
+    @property
+    def honeypot(self) -> str: ...
+
+
+def count_links(html: str) -> int:
+    """Links in a comment's rendered HTML (comments.rendering.render_body): its linkify rule
+    makes bare URLs anchors too, so every link, typed or bare, is one `<a `."""
+    return html.count("<a ")
+
+
 class SpamAction(StrEnum):
+    """What the spam layers together say should happen to a comment."""
+
     ACCEPT = "accept"  # nothing suspicious: the moderation mode decides
     HOLD = "hold"  # waits for the author, whatever the moderation mode
     SPAM = "spam"  # straight to the spam folder (kept, never deleted)
@@ -22,6 +51,9 @@ NO_KEYWORDS = KeywordList(())
 
 @dataclass(frozen=True, kw_only=True)
 class SpamRules:
+    """The author's spam rules, compiled (spam.rules.compile_rules builds them from Settings and
+    the stored changes). Counts are whole numbers, times seconds, thresholds filter scores 0-1."""
+
     hold_links: int = 2
     min_fill_seconds: int = 3
     moderation_keywords: KeywordList = NO_KEYWORDS  # a match holds the comment
@@ -41,7 +73,7 @@ class Duplicate:
 
 @dataclass(frozen=True, kw_only=True)
 class Signals:
-    """What the database knows about a submission, gathered by comments.submit()."""
+    """What the database knows about a submission, gathered by spam.screening.screen()."""
 
     duplicate: Duplicate | None = None
     filter_score: float | None = None  # None while the filter has too few lessons to judge
@@ -49,6 +81,9 @@ class Signals:
 
 @dataclass(frozen=True)
 class SpamVerdict:
+    """The spam layers' joint answer: the strongest action, a score, and every reason in
+    words (shown to the author in the moderation queue, stored with the comment)."""
+
     action: SpamAction
     score: float  # 0 (clean) to 1 (certainly spam): the filter's, or 1 / 0.5 / 0 by the rules
     reasons: tuple[str, ...] = ()
@@ -70,13 +105,17 @@ def _form_token_reason(check: FormTokenCheck, rules: SpamRules) -> str | None:
 
 
 def assess(
-    submission: CommentSubmission,
+    submission: Submission,
     body_html: str,
     form_token: FormTokenCheck,
     rules: SpamRules,
     signals: Signals | None = None,
 ) -> SpamVerdict:
-    """Every layer has its say; the strongest action wins and every reason is kept."""
+    """Every layer has its say; the strongest action wins and every reason is kept.
+
+    `body_html` is the submission's body as rendered (for its links); `form_token` what
+    traps.check made of its form token. Pure: reads nothing else, raises nothing.
+    """
     signals = signals or Signals()
     fields = (submission.body, submission.name, submission.website, submission.email)
     spam_reasons: list[str] = []

@@ -44,6 +44,7 @@ def lesson_for(status: CommentStatus) -> str | None:
 
 
 def features_of(comment: Comment) -> set[str]:
+    """The filter's features of a stored comment (features.extract)."""
     return extract(comment.body, comment.name, comment.website, comment.email)
 
 
@@ -69,6 +70,8 @@ def combine(probabilities: list[float]) -> float:
 
 @dataclass(frozen=True)
 class Counts:
+    """How many spam and ham lessons the filter has taken."""
+
     spam_lessons: int
     ham_lessons: int
 
@@ -92,6 +95,7 @@ STATE_COLUMNS = (
 
 
 def read_state(session: Session) -> FilterState:
+    """The spam_filter row as it is stored now."""
     row = session.execute(select(*STATE_COLUMNS).where(SpamFilterState.id == STATE_ID)).one()
     return FilterState(*row)
 
@@ -156,6 +160,7 @@ class SpamFilter:
 
     @property
     def lessons(self) -> Counts:
+        """The lessons this copy holds."""
         return self._lessons
 
     def counts(self, feature: str) -> tuple[int, int] | None:

@@ -55,6 +55,7 @@ def defaults(settings: Settings) -> dict[str, Any]:
 
 
 def effective(settings: Settings, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The rules in force: the environment's, with the stored overrides over them (JSON-ready)."""
     values = defaults(settings)
     values.update({name: overrides[name] for name in RULE_NAMES if name in overrides})
     return values
@@ -125,6 +126,7 @@ def parse_changes(payload: object) -> dict[str, Any]:
 
 
 def stored_overrides(session: Session) -> dict[str, Any]:
+    """The rules the author changed through the moderation API, by name."""
     row = session.get(SiteRuleSet, RULES_ID)
     return dict(row.overrides) if row is not None else {}
 
@@ -154,6 +156,7 @@ def save(session: Session, settings: Settings, changes: Mapping[str, Any]) -> di
 
 
 def compile_rules(settings: Settings, overrides: Mapping[str, Any]) -> spam.SpamRules:
+    """The rules in force, compiled (keyword lists built) for spam.assess."""
     values = effective(settings, overrides)
     return spam.SpamRules(
         hold_links=values["hold_links"],

@@ -15,6 +15,8 @@ _SALT = "commentd.form-token"
 
 
 class FormTokenState(StrEnum):
+    """What a submission's form token turned out to be."""
+
     VALID = "valid"
     MISSING = "missing"
     INVALID = "invalid"  # forged, or signed with another key
@@ -23,6 +25,8 @@ class FormTokenState(StrEnum):
 
 @dataclass(frozen=True)
 class FormTokenCheck:
+    """A form token checked: its state, and when valid how long the form was open."""
+
     state: FormTokenState
     age_seconds: float | None = None  # how long after issue the form came back
 
@@ -34,10 +38,12 @@ def _serializer(secret: str) -> URLSafeTimedSerializer:
 
 
 def issue(secret: str) -> str:
+    """A new signed form token (GET /api/form-token); valid FORM_TOKEN_LIFETIME seconds."""
     return _serializer(secret).dumps(secrets.token_hex(4))
 
 
 def check(secret: str, token: str | None, *, now: float | None = None) -> FormTokenCheck:
+    """What a submitted form token says (`now`: Unix seconds, for tests); never raises."""
     if not token:
         return FormTokenCheck(FormTokenState.MISSING)
     try:

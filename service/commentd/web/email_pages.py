@@ -4,23 +4,26 @@ unsubscribe from reply notices.
 Mail scanners open links (GET) and probe them (HEAD, OPTIONS), so each link has two views: the
 GET view (which Flask also answers HEAD with) only ever shows a page with a button, and a
 separate POST view, the button's, is the only one that acts. Links that act are signed,
-expire, work once, and name the very comment they were made for (links.names).
+expire, work once, and name the very comment they were made for (comments.email_links).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Blueprint, Response, render_template, request
-from sqlalchemy import func, update
-from sqlalchemy.orm import Session
 
 from commentd import comments
-from commentd.errors import NotFound
+from commentd.comments.email_links import (
+    CommentGone,
+    LinkRefused,
+    LinkStale,
+    NothingToDo,
+    UsedMeanwhile,
+)
 from commentd.models import Comment, CommentStatus
 from commentd.notify import links
-from commentd.notify.notifier import confirm_address as prove_address
 from commentd.web.errors import error_response
 from commentd.web.services import current
 from commentd.web.sessions import get_session
@@ -53,10 +56,6 @@ PAGE_HEADERS = {
 
 def _secret() -> str:
     return current().secret_key
-
-
-def _link_max_age() -> int:
-    return current().settings.action_link_days * 86400
 
 
 def page(status: int, title: str, message: str, *, code: str = "", **context: Any) -> Response:
@@ -97,27 +96,8 @@ def _replaced() -> Response:
     )
 
 
-LinkT = TypeVar("LinkT", bound=links.NamedLink)
-
-
-def _open_link(
-    read: Callable[[str, str, int], LinkT], token: str
-) -> tuple[LinkT, Session, Comment, str] | Response:
-    """The signed link's contents, the request's session and the comment it names (with its
-    post's slug); or, when the link is bad or its comment gone or replaced, the page that
-    says so."""
-    try:
-        link = read(_secret(), token, _link_max_age())
-    except (links.LinkInvalid, links.LinkExpired) as error:
-        return _bad_link(error)
-    session = get_session(write=request.method == "POST")  # the page's button acts
-    try:
-        comment, slug = comments.get_comment(session, link.comment_id)
-    except NotFound:
-        return _gone()
-    if not links.names(link, comment):
-        return _replaced()
-    return link, session, comment, slug
+def _link_max_age() -> int:
+    return current().settings.action_link_days * 86400
 
 
 def _used(comment: Comment) -> Response:
@@ -130,26 +110,45 @@ def _used(comment: Comment) -> Response:
     )
 
 
+def _handled(message: str) -> Response:
+    return page(409, "Already handled", message, code="link_used")
+
+
+def _confirmation_done(comment: Comment) -> Response:
+    return _handled(f"Nothing to confirm any more: the comment is {comment.status.value}.")
+
+
+def _notices_done(comment: Comment) -> Response:
+    return _handled("Nothing to confirm any more: this link was used, or notices were turned off.")
+
+
+def _refused(refusal: LinkRefused, nothing_to_do: Callable[[Comment], Response]) -> Response:
+    """The page of a refusal (comments.email_links); each link kind says in its own words
+    what a used link, or a comment that no longer waits for it, means."""
+    if isinstance(refusal, links.LinkExpired | links.LinkInvalid):
+        return _bad_link(refusal)
+    if isinstance(refusal, CommentGone):
+        return _gone()
+    if isinstance(refusal, LinkStale):
+        return _replaced()
+    if isinstance(refusal, NothingToDo):
+        return nothing_to_do(refusal.comment)
+    if isinstance(refusal, UsedMeanwhile) and refusal.comment is not None:
+        return _used(refusal.comment)
+    return _handled("This link was already used.")
+
+
 # --- Approve / Reject / Spam from the author's notice ---------------------------------------
-
-
-def _open_moderation(token: str) -> tuple[links.ModerationLink, Session, Comment, str] | Response:
-    opened = _open_link(links.read_moderation_token, token)
-    if isinstance(opened, Response):
-        return opened
-    link, session, comment, _ = opened
-    if links.is_spent(session, link.nonce):
-        return _used(comment)
-    return opened
 
 
 @bp.get("/moderate/<token>")
 def show_moderation(token: str) -> Response:
     """The page of an Approve, Reject or Spam link (API.md, Emails): a button, no change."""
-    opened = _open_moderation(token)
-    if isinstance(opened, Response):
-        return opened
-    link, _, comment, slug = opened
+    try:
+        link = links.read_moderation_token(_secret(), token, _link_max_age())
+        comment, slug = comments.open_moderation(get_session(write=False), link)
+    except LinkRefused as refusal:
+        return _refused(refusal, _used)
     label = BUTTONS[link.action]
     return page(
         200,
@@ -164,14 +163,14 @@ def show_moderation(token: str) -> Response:
 @bp.post("/moderate/<token>")
 def moderate_from_email(token: str) -> Response:
     """The button of an Approve, Reject or Spam page: the only request that acts on it."""
-    opened = _open_moderation(token)
-    if isinstance(opened, Response):
-        return opened
-    link, session, comment, slug = opened
-    if not links.spend(session, link.nonce):  # a second click raced this one
-        session.rollback()
-        return _used(comments.get_comment(session, link.comment_id)[0])
-    current().notifier.moderate(session, comment.id, STATUS_FOR[link.action])
+    session = get_session(write=True)
+    try:
+        link = links.read_moderation_token(_secret(), token, _link_max_age())
+        comment, slug = comments.moderate_by_link(
+            session, link, STATUS_FOR[link.action], events=current().notifier
+        )
+    except LinkRefused as refusal:
+        return _refused(refusal, _used)
     session.commit()
     title, done = DONE[link.action]
     return page(200, title, done, comment=comment, slug=slug)
@@ -180,32 +179,14 @@ def moderate_from_email(token: str) -> Response:
 # --- A reader confirms an address (COMMENTD_MODERATION=known) ------------------------------
 
 
-def _open_confirmation(
-    token: str,
-) -> tuple[links.ConfirmationLink, Session, Comment, str] | Response:
-    opened = _open_link(links.read_confirmation_token, token)
-    if isinstance(opened, Response):
-        return opened
-    link, session, comment, _ = opened
-    if comment.commenter_id != link.commenter_id:
-        return page(404, "Unknown link", "This link is not valid.", code="link_invalid")
-    if links.is_spent(session, link.nonce) or comment.status is not CommentStatus.PENDING:
-        return page(
-            409,
-            "Already handled",
-            f"Nothing to confirm any more: the comment is {comment.status.value}.",
-            code="link_used",
-        )
-    return opened
-
-
 @bp.get("/confirm/<token>")
 def show_confirmation(token: str) -> Response:
     """The page of a confirmation link: the comment the email showed, and a button."""
-    opened = _open_confirmation(token)
-    if isinstance(opened, Response):
-        return opened
-    _, _, comment, slug = opened
+    try:
+        link = links.read_confirmation_token(_secret(), token, _link_max_age())
+        comment, slug = comments.open_confirmation(get_session(write=False), link)
+    except LinkRefused as refusal:
+        return _refused(refusal, _confirmation_done)
     return page(
         200,
         "Is this your comment?",
@@ -221,47 +202,32 @@ def show_confirmation(token: str) -> Response:
 def confirm_address(token: str) -> Response:
     """A reader proves an address (COMMENTD_MODERATION=known, new device): the comment the
     email and page showed is published, nothing else; its commenter_token is trusted from then
-    on under that name and website (comments.submit)."""
-    opened = _open_confirmation(token)
-    if isinstance(opened, Response):
-        return opened
-    link, session, comment, slug = opened
-    if not links.spend(session, link.nonce):
-        session.rollback()
-        return page(409, "Already handled", "This link was already used.", code="link_used")
-    # The link went to the address: its token proves the address (reply notices) from now on.
-    prove_address(session, link.commenter_id)
-    # Only what the reader saw: another comment waiting from the same browser (posted before
-    # or after this email) was never shown to them, so it stays with the author.
-    current().notifier.moderate(session, comment.id, CommentStatus.APPROVED)
+    on under that name and website (comments.confirm_by_link)."""
+    session = get_session(write=True)
+    try:
+        link = links.read_confirmation_token(_secret(), token, _link_max_age())
+        comment, slug = comments.confirm_by_link(session, link, events=current().notifier)
+    except LinkRefused as refusal:
+        return _refused(refusal, _confirmation_done)
     session.commit()
     return page(200, "Thank you", "Your comment is published.", comment=comment, slug=slug)
 
 
 # --- Unsubscribe from reply notices ----------------------------------------------------------
 
-
-def _open_unsubscribe(token: str) -> tuple[Session, Comment | None] | Response:
-    try:
-        link = links.read_unsubscribe_token(_secret(), token)
-    except links.LinkInvalid as error:
-        return _bad_link(error)
-    session = get_session(write=request.method == "POST")  # the page's button acts
-    comment = session.get(Comment, link.comment_id)
-    if comment is not None and not links.names(link, comment):
-        return _replaced()
-    return session, comment
+UNSUBSCRIBED = "You will get no more reply notices for this comment."
 
 
 @bp.get("/unsubscribe/<token>")
 def show_unsubscribe(token: str) -> Response:
     """The page of an unsubscribe link: a button, no change."""
-    opened = _open_unsubscribe(token)
-    if isinstance(opened, Response):
-        return opened
-    _, comment = opened
+    try:
+        link = links.read_unsubscribe_token(_secret(), token)
+        comment = comments.open_unsubscribe(get_session(write=False), link)
+    except LinkRefused as refusal:
+        return _refused(refusal, _used)
     if comment is None:
-        return page(200, "Unsubscribed", "You will get no more reply notices for this comment.")
+        return page(200, "Unsubscribed", UNSUBSCRIBED)
     return page(
         200,
         "Unsubscribe?",
@@ -273,18 +239,14 @@ def show_unsubscribe(token: str) -> Response:
 @bp.post("/unsubscribe/<token>")
 def unsubscribe(token: str) -> Response:
     """Stop reply notices to this address; also RFC 8058's one-click unsubscribe."""
-    opened = _open_unsubscribe(token)
-    if isinstance(opened, Response):
-        return opened
-    session, comment = opened
-    if comment is None:
-        return page(200, "Unsubscribed", "You will get no more reply notices for this comment.")
-    # Every comment of the address: "stop emailing me" means all of them.
-    session.execute(
-        update(Comment)
-        .where(func.lower(Comment.email) == comment.email.lower(), Comment.notify.is_(True))
-        .values(notify=False)
-    )
+    session = get_session(write=True)
+    try:
+        link = links.read_unsubscribe_token(_secret(), token)
+        unsubscribed = comments.unsubscribe_by_link(session, link)
+    except LinkRefused as refusal:
+        return _refused(refusal, _used)
+    if not unsubscribed:
+        return page(200, "Unsubscribed", UNSUBSCRIBED)
     session.commit()
     return page(200, "Unsubscribed", "You will get no more reply notices from this site.")
 
@@ -292,30 +254,14 @@ def unsubscribe(token: str) -> Response:
 # --- Reply notices: double opt-in ------------------------------------------------------------
 
 
-def _open_notices(token: str) -> tuple[links.ConfirmationLink, Session, Comment, str] | Response:
-    opened = _open_link(links.read_notices_token, token)
-    if isinstance(opened, Response):
-        return opened
-    link, session, comment, _ = opened
-    if comment.commenter_id != link.commenter_id:
-        return page(404, "Unknown link", "This link is not valid.", code="link_invalid")
-    if links.is_spent(session, link.nonce) or not comment.notify:
-        return page(
-            409,
-            "Already handled",
-            "Nothing to confirm any more: this link was used, or notices were turned off.",
-            code="link_used",
-        )
-    return opened
-
-
 @bp.get("/notices/<token>")
 def show_notices_confirmation(token: str) -> Response:
     """The page of a reply-notice confirmation link: the comment, and a button."""
-    opened = _open_notices(token)
-    if isinstance(opened, Response):
-        return opened
-    _, _, comment, slug = opened
+    try:
+        link = links.read_notices_token(_secret(), token, _link_max_age())
+        comment, slug = comments.open_notices(get_session(write=False), link)
+    except LinkRefused as refusal:
+        return _refused(refusal, _notices_done)
     return page(
         200,
         "Get reply notices?",
@@ -332,14 +278,12 @@ def confirm_notices(token: str) -> Response:
     """Double opt-in of reply notices: the link was mailed to the address a comment asked
     notices for; only this POST (the page's button) confirms, proving the address for the
     commenter_token the comment was posted with."""
-    opened = _open_notices(token)
-    if isinstance(opened, Response):
-        return opened
-    link, session, comment, slug = opened
-    if not links.spend(session, link.nonce):
-        session.rollback()
-        return page(409, "Already handled", "This link was already used.", code="link_used")
-    prove_address(session, link.commenter_id)
+    session = get_session(write=True)
+    try:
+        link = links.read_notices_token(_secret(), token, _link_max_age())
+        comment, slug = comments.opt_into_notices(session, link)
+    except LinkRefused as refusal:
+        return _refused(refusal, _notices_done)
     session.commit()
     return page(
         200,

@@ -103,7 +103,7 @@ def show_comment(comment_id: int) -> Response:
 
 def _moderate(comment_id: int, status: CommentStatus) -> Response:
     session = get_session(write=True)
-    comment, slug = current().notifier.moderate(session, comment_id, status)
+    comment, slug = comments.moderate(session, comment_id, status, events=current().notifier)
     session.commit()
     return _one(comment, slug)
 
@@ -183,7 +183,7 @@ def change_post(slug: str) -> Response:
 def delete_comment(comment_id: int) -> tuple[str, int]:
     """Gone for good, personal data included; replies move up to its parent."""
     session = get_session(write=True)
-    current().notifier.erase(session, comment_id)
+    comments.erase(session, comment_id, events=current().notifier)
     session.commit()
     return "", 204
 

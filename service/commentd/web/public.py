@@ -35,7 +35,7 @@ from commentd.errors import (
     UnsupportedMediaType,
 )
 from commentd.spam import traps
-from commentd.spam.rules import bring_up_to_date
+from commentd.spam.screening import SiteRules, current_site_rules
 from commentd.web.cors import is_allowed_origin
 from commentd.web.errors import error_response
 from commentd.web.limits import client_address_key
@@ -50,14 +50,12 @@ MAX_COUNT_SLUGS = 100
 AVATAR_KEY = re.compile(r"[0-9a-f]{1,64}")
 
 
-def site_rules(session: Session) -> comments.SiteRules:
+def site_rules(session: Session) -> SiteRules:
     """The environment's rules with the author's stored changes (read in `session` when they
     changed), and the learning filter."""
     services = current()
-    return comments.SiteRules(
-        moderation=services.settings.moderation,
-        spam=bring_up_to_date(session, services.site_rules, services.spam_filter),
-        spam_filter=services.spam_filter,
+    return current_site_rules(
+        session, services.settings.moderation, services.site_rules, services.spam_filter
     )
 
 
@@ -141,9 +139,9 @@ def create_comment(slug: str) -> tuple[Response, int]:
         submission,
         site_rules(session),
         comments.Sender(client_network=client_address_key(), secret=services.secret_key),
+        events=services.notifier,  # enqueues notices in the same transaction
         admit=lambda proven: take_posting_allowance(slug, submission, proven),
     )
-    services.notifier.submitted(session, submitted.comment, slug)  # same transaction
     session.commit()
     comment = submitted.comment
     services.metrics.comment_submitted(comment.status.value)

@@ -1,0 +1,41 @@
+"""Who hears of a comment's changes: a Protocol the domain calls, so comments imports nothing
+of the notifications that implement it (notify.notifier.Notifier does)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from commentd.models import Comment
+
+
+class CommentEvents(Protocol):
+    """Told of each change in the change's own transaction, before the caller commits: what it
+    does (enqueue emails and webhooks in the outbox) commits or rolls back with the change.
+    Implementations may add rows to `session`; they must not commit it."""
+
+    def submitted(self, session: Session, comment: Comment, slug: str) -> None:
+        """A reader's comment was stored (with the status the rules gave it) on post `slug`."""
+
+    def moderated(self, session: Session, comment: Comment, slug: str, *, was_public: bool) -> None:
+        """A comment was given a new status; `was_public` says whether it was approved before."""
+
+    def erasing(self, session: Session, comment: Comment, slug: str) -> None:
+        """A comment is about to be erased for good (it is still stored and readable)."""
+
+
+class NoEvents:
+    """Tells nobody: for callers with no notifications to enqueue (tests, imports)."""
+
+    def submitted(self, session: Session, comment: Comment, slug: str) -> None:
+        """Nothing."""
+
+    def moderated(self, session: Session, comment: Comment, slug: str, *, was_public: bool) -> None:
+        """Nothing."""
+
+    def erasing(self, session: Session, comment: Comment, slug: str) -> None:
+        """Nothing."""
+
+
+NO_EVENTS = NoEvents()
