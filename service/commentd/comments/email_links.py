@@ -23,7 +23,7 @@ from commentd.comments.events import CommentEvents
 from commentd.comments.identity import confirm_address
 from commentd.comments.moderation import moderate
 from commentd.comments.queries import get_comment
-from commentd.errors import NotFound
+from commentd.errors import ApiError, NotFound
 from commentd.models import Comment, CommentStatus, SpentLink, utcnow
 
 # itsdangerous signs with whole seconds: a comment stored in the second its link was signed
@@ -31,38 +31,66 @@ from commentd.models import Comment, CommentStatus, SpentLink, utcnow
 _SIGNED_AT_GRAIN = timedelta(seconds=1)
 
 
-class LinkRefused(Exception):
-    """A link that may not act (or be shown): the subclasses say why."""
+class LinkRefused(ApiError):
+    """A link that may not act (or be shown): the subclasses say why, each with the status,
+    machine code and message that API.md gives the link pages (Emails)."""
+
+    status = 409
+    code = "link_used"
+    default_message = "This link was already used."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
 
 
 class LinkInvalid(LinkRefused):
     """Forged, mangled, signed with another site's key, or not made for this commenter."""
 
+    status = 404
+    code = "link_invalid"
+    default_message = "This link is not valid."
+
 
 class LinkExpired(LinkRefused):
     """Signed by this site, but older than links of its kind may be (API.md, Emails)."""
 
+    status = 410
+    code = "link_expired"
+    default_message = "This link is too old to use."
+
 
 class CommentGone(LinkRefused):
     """The link's comment no longer exists (erased)."""
+
+    status = 404
+    code = "not_found"
+    default_message = "This comment no longer exists."
 
 
 class LinkStale(LinkRefused):
     """The link's comment was erased and its id now belongs to another comment: nothing is
     done to that one."""
 
+    status = 410
+    code = "link_stale"
+    default_message = (
+        "The comment this link was sent for no longer exists; the comment now stored under "
+        "its number is a different one, so nothing was changed. Use the moderation page."
+    )
+
 
 class NothingToDo(LinkRefused):
-    """The link was used already, or its comment no longer waits for what the link does."""
+    """The link was used already, or its comment no longer waits for what the link does
+    (409 link_used)."""
 
     def __init__(self, comment: Comment) -> None:
-        super().__init__(comment.id)
+        super().__init__()
         self.comment = comment  # as it is now, for the page that says so
 
 
 class UsedMeanwhile(LinkRefused):
-    """Another click on the same link acted first (two requests raced); this one did nothing.
-    `comment` is the comment as that click left it, where the caller asked for it."""
+    """Another click on the same link acted first (two requests raced); this one did nothing
+    (409 link_used). `comment` is the comment as that click left it, where the caller asked."""
 
     def __init__(self, comment: Comment | None = None) -> None:
         super().__init__()

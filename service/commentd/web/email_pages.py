@@ -17,6 +17,8 @@ from flask import Blueprint, Response, render_template, request
 from commentd import comments
 from commentd.comments.email_links import (
     CommentGone,
+    LinkExpired,
+    LinkInvalid,
     LinkRefused,
     LinkStale,
     NothingToDo,
@@ -59,7 +61,8 @@ def _secret() -> str:
 
 
 def page(status: int, title: str, message: str, *, code: str = "", **context: Any) -> Response:
-    """An HTML page for a person who followed a link; JSON (API.md) for a client that asks."""
+    """An HTML page for a person who followed a link; for a client that asks for JSON, an
+    error (status >= 400) is the JSON of every other error (API.md, Errors)."""
     wants = request.accept_mimetypes.best_match(["text/html", "application/json"])
     if status >= 400 and wants == "application/json":
         response = error_response(status, code, message)
@@ -70,30 +73,14 @@ def page(status: int, title: str, message: str, *, code: str = "", **context: An
     return response
 
 
-def _bad_link(error: Exception) -> Response:
-    if isinstance(error, links.LinkExpired):
-        return page(
-            410,
-            "Link expired",
-            "This link is too old to use.",
-            code="link_expired",
-        )
-    return page(404, "Unknown link", "This link is not valid.", code="link_invalid")
+def refusal_page(refusal: LinkRefused, title: str, message: str | None = None) -> Response:
+    """The page of a refused link: the refusal's status and code, its message or `message`."""
+    return page(refusal.status, title, message or refusal.message, code=refusal.code)
 
 
-def _gone() -> Response:
-    return page(404, "Comment gone", "This comment no longer exists.", code="not_found")
-
-
-def _replaced() -> Response:
-    """The link's comment was erased and its number now belongs to another comment."""
-    return page(
-        410,
-        "Comment gone",
-        "The comment this link was sent for no longer exists; the comment now stored under "
-        "its number is a different one, so nothing was changed. Use the moderation page.",
-        code="link_stale",
-    )
+def _bad_link(error: LinkInvalid | LinkExpired) -> Response:
+    title = "Link expired" if isinstance(error, LinkExpired) else "Unknown link"
+    return refusal_page(error, title)
 
 
 def _link_max_age() -> int:
@@ -101,17 +88,16 @@ def _link_max_age() -> int:
 
 
 def _used(comment: Comment) -> Response:
-    return page(
-        409,
+    return refusal_page(
+        UsedMeanwhile(comment),
         "Link already used",
         f"This email's links were already used; nothing was changed. The comment is now "
         f"{comment.status.value}. To change it, use the moderation page.",
-        code="link_used",
     )
 
 
-def _handled(message: str) -> Response:
-    return page(409, "Already handled", message, code="link_used")
+def _handled(message: str | None = None) -> Response:
+    return refusal_page(UsedMeanwhile(), "Already handled", message)
 
 
 def _confirmation_done(comment: Comment) -> Response:
@@ -125,17 +111,15 @@ def _notices_done(comment: Comment) -> Response:
 def _refused(refusal: LinkRefused, nothing_to_do: Callable[[Comment], Response]) -> Response:
     """The page of a refusal (comments.email_links); each link kind says in its own words
     what a used link, or a comment that no longer waits for it, means."""
-    if isinstance(refusal, links.LinkExpired | links.LinkInvalid):
+    if isinstance(refusal, LinkExpired | LinkInvalid):
         return _bad_link(refusal)
-    if isinstance(refusal, CommentGone):
-        return _gone()
-    if isinstance(refusal, LinkStale):
-        return _replaced()
+    if isinstance(refusal, CommentGone | LinkStale):
+        return refusal_page(refusal, "Comment gone")
     if isinstance(refusal, NothingToDo):
         return nothing_to_do(refusal.comment)
     if isinstance(refusal, UsedMeanwhile) and refusal.comment is not None:
         return _used(refusal.comment)
-    return _handled("This link was already used.")
+    return _handled()
 
 
 # --- Approve / Reject / Spam from the author's notice ---------------------------------------

@@ -30,6 +30,7 @@ from commentd.comments.validation import (
 )
 from commentd.errors import (
     BadRequest,
+    NotFound,
     OriginNotAllowed,
     Unauthorized,
     UnsupportedMediaType,
@@ -37,7 +38,6 @@ from commentd.errors import (
 from commentd.spam import traps
 from commentd.spam.screening import SiteRules, current_site_rules
 from commentd.web.cors import is_allowed_origin
-from commentd.web.errors import error_response
 from commentd.web.limits import client_address_key
 from commentd.web.page_cache import PUBLIC_LIST_CACHE
 from commentd.web.services import current
@@ -229,7 +229,7 @@ def count_comments() -> Response:
 def avatar(key: str) -> Response:
     """An identicon drawn from a keyed hash: the same for a commenter, meaningless to others."""
     if not AVATAR_KEY.fullmatch(key):
-        return error_response(404, "not_found", "There is no such avatar.")
+        raise NotFound("There is no such avatar.")
     response = Response(identicon_svg(key), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
