@@ -31,6 +31,7 @@ class ConfigError(ValueError):
 
 
 def split_csv(value: str) -> tuple[str, ...]:
+    """ "a, b,,c " -> ("a", "b", "c"): the non-empty items, trimmed."""
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
@@ -751,6 +752,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """The settings the COMMENTD_* variables in `env` give (docs/configuration.md lists
+        them); raises ConfigError naming the first variable whose value cannot work."""
         mode = env.get("COMMENTD_MODERATION", "all").strip().lower() or "all"
         if mode not in {m.value for m in ModerationMode}:
             raise ConfigError(f"COMMENTD_MODERATION must be all, known or none, not {mode!r}")
@@ -814,6 +817,7 @@ class Settings:
 
     @property
     def sqlite_path(self) -> Path | None:
+        """The database file when the database is an SQLite file, else None."""
         prefix = "sqlite:///"
         if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
             return Path(self.database_url[len(prefix) :].split("?", 1)[0])

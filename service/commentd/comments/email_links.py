@@ -101,25 +101,37 @@ class MailedLink(Protocol):
     """What every email link says about its comment (notify.links makes and reads them)."""
 
     @property
-    def comment_id(self) -> int: ...
+    def comment_id(self) -> int:
+        """The id of the comment the email was about."""
+        ...
+
     @property
-    def stamp(self) -> int | None: ...  # comment_stamp of the comment; None in old links
+    def stamp(self) -> int | None:
+        """comment_stamp() of that comment when the link was made; None in old links."""
+        ...
+
     @property
-    def signed_at(self) -> datetime | None: ...  # when it was signed, if the token says
+    def signed_at(self) -> datetime | None:
+        """When the link was signed (UTC), if the token says."""
+        ...
 
 
 class SingleUseLink(MailedLink, Protocol):
     """A link that acts, once: its nonce is spent when it does."""
 
     @property
-    def nonce(self) -> str: ...
+    def nonce(self) -> str:
+        """The link's one-time number, spent (stored) when it acts."""
+        ...
 
 
 class CommenterLink(SingleUseLink, Protocol):
     """A link mailed to a commenter's address about one of their comments."""
 
     @property
-    def commenter_id(self) -> int: ...
+    def commenter_id(self) -> int:
+        """The commenter whose address the link was mailed to."""
+        ...
 
 
 def comment_stamp(comment: Comment) -> int:

@@ -21,6 +21,7 @@ def migrations_dir() -> Path:
 
 
 def alembic_config() -> Config:
+    """Alembic's configuration for the project's migrations (no alembic.ini needed)."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     return config
@@ -35,6 +36,7 @@ def upgrade(engine: Engine) -> None:
 
 
 def is_up_to_date(engine: Engine) -> bool:
+    """Whether the database is at the newest revision (False for an empty database)."""
     heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     with engine.connect() as connection:
         return set(MigrationContext.configure(connection).get_current_heads()) == heads

@@ -78,10 +78,12 @@ class CommentdServer(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
+        """gunicorn's hook: the options given, as gunicorn settings."""
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
+        """gunicorn's hook: the WSGI app each worker serves."""
         return self.application
 
 
@@ -93,6 +95,7 @@ class NoAccessLineLogger(Logger):  # type: ignore[misc]
     """
 
     def access(self, *_args: Any, **_kwargs: Any) -> None:
+        """No access line from gunicorn (web/logs.py writes one per request)."""
         return None
 
 
@@ -116,6 +119,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
     alive: bool  # gunicorn's: False once SIGTERM arrives
 
     def run(self) -> None:
+        """The worker's event loop, until SIGTERM: serve, sweep slow requests, heartbeat."""
         channels: dict[int, Any] = {}
         public = [s.sock for s in self.sockets if s.cfg_addr != self.metrics_address]
         metrics = [s.sock for s in self.sockets if s.cfg_addr == self.metrics_address]

@@ -19,17 +19,34 @@ class Submission(Protocol):
     has it all; spam imports nothing from comments)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The name as given (1 to 80 visible characters)."""
+        ...
+
     @property
-    def email(self) -> str: ...
+    def email(self) -> str:
+        """The address as given, normalised (never shown to anyone)."""
+        ...
+
     @property
-    def body(self) -> str: ...
+    def body(self) -> str:
+        """The comment's Markdown source (1 to 10,000 characters)."""
+        ...
+
     @property
-    def website(self) -> str | None: ...
+    def website(self) -> str | None:
+        """The http(s) URL given, or None."""
+        ...
+
     @property
-    def form_token(self) -> str | None: ...
+    def form_token(self) -> str | None:
+        """The signed token the form was served with, or None (a form without script)."""
+        ...
+
     @property
-    def honeypot(self) -> str: ...
+    def honeypot(self) -> str:
+        """The hidden field people never fill in: "" for a person."""
+        ...
 
 
 def count_links(html: str) -> int:
