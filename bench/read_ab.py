@@ -1,6 +1,6 @@
 """Two checkouts of commentd side by side: the cached 20-comment read on embedded defaults.
 
-    git archive <commit> service migrations alembic.ini | tar -x -C /tmp/before
+    mkdir /tmp/before && git archive <commit> service migrations alembic.ini | tar -x -C /tmp/before
     .venv/bin/python -m bench.read_ab /tmp/before .            # medians of 3 runs of 5 s
 
 Each tree's `commentd serve` runs on its own copy of one seeded SQLite database (bench/seed.py,
@@ -21,12 +21,16 @@ from pathlib import Path
 from .run import CONNECTIONS, Figure, server_env, serving, wrk
 from .seed import seed
 
-# `commentd` from the given tree, whatever is installed or current (`-m` would take the cwd's).
+# `commentd serve` from the given tree, whatever is installed or current (`-m` would take the
+# cwd's): the package is `commentd` in `service/` since issue 13's reshape, and was the flat
+# package `service` before it, so a tree of either age can be compared with the other.
 FROM_TREE = [
     sys.executable,
     "-c",
-    "import os, runpy, sys; os.chdir(sys.argv.pop(1)); sys.path.insert(0, os.getcwd()); "
-    "runpy.run_module('commentd.ops.cli', run_name='__main__')",
+    "import os, runpy, sys; os.chdir(sys.argv.pop(1)); "
+    "reshaped = os.path.isdir('service/commentd'); "
+    "sys.path.insert(0, os.path.join(os.getcwd(), 'service') if reshaped else os.getcwd()); "
+    "runpy.run_module('commentd.ops.cli' if reshaped else 'service.cli', run_name='__main__')",
 ]
 
 
