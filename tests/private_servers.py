@@ -21,7 +21,7 @@ import psycopg
 import pytest
 import redis
 
-from .conftest import free_port
+from tests.conftest import free_port
 
 POSTGRES_BIN = Path(os.environ.get("COMMENTD_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
 INITDB_OPTIONS = ("-U", "postgres", "--auth=trust", "--no-sync", "-D")

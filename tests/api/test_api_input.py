@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 
 from commentd.models import CommentStatus
 
-from .conftest import MODERATOR, LiveServer, comment_fields
-from .test_e2e_serve import post_raw, raw_request
+from tests.conftest import MODERATOR, LiveServer, comment_fields
+from tests.live.test_e2e_serve import post_raw, raw_request
 
 MakeComment = Callable[..., int]
 POST_PATH = "/api/posts/gluteus-medius/comments"

@@ -19,7 +19,7 @@ from commentd.db import writer
 from commentd.models import Comment, Commenter, CommentStatus, ModerationToken
 from commentd.web.auth import create_token
 
-from .conftest import MODERATOR, comment_fields, stored_comment
+from tests.conftest import MODERATOR, comment_fields, stored_comment
 
 MakeComment = Callable[..., int]
 PostComment = Callable[..., dict[str, Any]]

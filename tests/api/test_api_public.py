@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from commentd.models import CommentStatus
 from commentd.web.page_cache import PublicFeed
 
-from .conftest import MODERATOR, comment_fields
+from tests.conftest import MODERATOR, comment_fields
 
 AVATAR = re.compile(r"https://comments\.example/api/avatars/[0-9a-f]{32}\.svg")
 PostComment = Callable[..., dict[str, Any]]

@@ -20,8 +20,8 @@ from flask.testing import FlaskClient
 from commentd.config import ModerationMode
 from commentd.models import utcnow
 
-from .conftest import MODERATOR, free_port
-from .receivers import Mailbox
+from tests.conftest import MODERATOR, free_port
+from tests.receivers import Mailbox
 
 AUTHOR = "author@blog.example"
 ALICE = {"name": "Alice", "email": "alice@example.com", "website": "https://alice.example"}

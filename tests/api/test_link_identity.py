@@ -24,8 +24,8 @@ from commentd.db import make_engine
 from commentd.models import Comment, Commenter, CommentStatus, OutboxEvent, Post, utcnow
 from commentd.ops.migrate import alembic_config, upgrade
 
-from .conftest import MODERATOR, free_port
-from .receivers import Mailbox
+from tests.conftest import MODERATOR, free_port
+from tests.receivers import Mailbox
 
 AUTHOR = "author@blog.example"
 

@@ -16,9 +16,9 @@ from flask.testing import FlaskClient
 from commentd.config import ModerationMode
 from commentd.notify import outbox, smtp
 
-from .conftest import MODERATOR, free_port
-from .receivers import Mailbox
-from .test_notifications import deliver, link, post, with_form_token
+from tests.conftest import MODERATOR, free_port
+from tests.receivers import Mailbox
+from tests.api.test_notifications import deliver, link, post, with_form_token
 
 AUTHOR = "author@blog.example"
 

@@ -21,8 +21,8 @@ from commentd.config import ModerationMode
 from commentd.models import utcnow
 from commentd.notify import webhooks
 
-from .conftest import MODERATOR, comment_fields, free_port
-from .receivers import Mailbox, WebhookReceiver
+from tests.conftest import MODERATOR, comment_fields, free_port
+from tests.receivers import Mailbox, WebhookReceiver
 
 AUTHOR = "author@blog.example"
 WEBHOOK_SECRET = "whsec-0123456789"

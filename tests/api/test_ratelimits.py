@@ -15,8 +15,8 @@ from commentd.config import ConfigError
 from commentd.keys import client_network
 from commentd.web.counters import InProcessCounters
 
-from .conftest import comment_fields
-from .private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
+from tests.conftest import comment_fields
+from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
 PATH = "/api/posts/gluteus-medius/comments"
 

@@ -18,8 +18,8 @@ from commentd.config import ModerationMode
 from commentd.models import utcnow
 from commentd.notify import notifier
 
-from .receivers import Mailbox
-from .test_notifications import deliver, link, mailbox, post, text_of, with_form_token
+from tests.receivers import Mailbox
+from tests.api.test_notifications import deliver, link, mailbox, post, text_of, with_form_token
 
 __all__ = ["mailbox"]  # the fixture, shared
 

@@ -18,8 +18,8 @@ from sqlalchemy import Engine, inspect, text
 from commentd.config import ModerationMode
 from commentd.models import utcnow
 
-from .conftest import MODERATOR, free_port
-from .receivers import Mailbox
+from tests.conftest import MODERATOR, free_port
+from tests.receivers import Mailbox
 
 AUTHOR = "author@blog.example"
 SLUG = "gluteus-medius"

@@ -19,8 +19,8 @@ from commentd.ops.cli import main as cli
 from commentd.spam.features import extract
 from commentd.spam.learned import MIN_LESSONS, Counts, SpamFilter, combine
 
-from .conftest import MODERATOR
-from .test_spam_layers import signals, submit
+from tests.conftest import MODERATOR
+from tests.api.test_spam_layers import signals, submit
 
 SPAM_TEXTS = [
     "Cheap viagra pills online, order now at pharmacy.example",

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from commentd.config import ModerationMode
 
-from .conftest import MODERATOR, comment_fields
+from tests.conftest import MODERATOR, comment_fields
 
 SLUG = "gluteus-medius"
 

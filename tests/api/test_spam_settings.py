@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 
 from commentd.config import ModerationMode
 
-from .conftest import MODERATOR
-from .test_spam_layers import signals, submit
+from tests.conftest import MODERATOR
+from tests.api.test_spam_layers import signals, submit
 
 ENVIRONMENT_RULES = {
     "hold_links": 2,

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from commentd.config import ModerationMode
 from commentd.models import Comment, Commenter
 
-from .conftest import MODERATOR
-from .test_spam_layers import submit
+from tests.conftest import MODERATOR
+from tests.api.test_spam_layers import submit
 
 ALICE = {"name": "Alice", "email": "alice@example.com", "website": "https://alice.example"}
 

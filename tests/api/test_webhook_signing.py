@@ -18,9 +18,9 @@ from flask import Flask
 from commentd.config import ConfigError, Settings
 from commentd.notify import smtp, webhooks
 
-from .conftest import MODERATOR, free_port
-from .receivers import WebhookReceiver
-from .test_notifications import deliver, post
+from tests.conftest import MODERATOR, free_port
+from tests.receivers import WebhookReceiver
+from tests.api.test_notifications import deliver, post
 
 SECRET = "whsec-0123456789abcdef"
 HOOK_SECRET_PATH = "/build_hooks/5f1e0c7a9b2d4e6f"

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from .conftest import MODERATOR
+from tests.conftest import MODERATOR
 
 PostComment = Callable[..., dict[str, Any]]
 SLUG = "gluteus-medius"

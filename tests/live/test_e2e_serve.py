@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from .conftest import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
+from tests.conftest import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
 
 MODERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SLUG = "3-minute-muscles-gluteus-medius"

@@ -22,8 +22,8 @@ from commentd.db import make_engine
 from commentd.models import Comment
 from commentd.ops.server import worker_plan
 
-from .conftest import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
-from .private_servers import PrivatePostgres, private_postgres, private_redis
+from tests.conftest import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
+from tests.private_servers import PrivatePostgres, private_postgres, private_redis
 
 
 @dataclass

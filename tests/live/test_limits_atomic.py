@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from .conftest import ADMIN_TOKEN, LiveServer, comment_fields, start_server
-from .private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
+from tests.conftest import ADMIN_TOKEN, LiveServer, comment_fields, start_server
+from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
 MODERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

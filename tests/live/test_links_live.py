@@ -16,9 +16,9 @@ import requests
 
 from commentd.db import make_engine
 
-from .conftest import ADMIN_TOKEN, free_port, start_server
-from .receivers import Mailbox, wait_until
-from .test_safe_methods import database_snapshot
+from tests.conftest import ADMIN_TOKEN, free_port, start_server
+from tests.receivers import Mailbox, wait_until
+from tests.api.test_safe_methods import database_snapshot
 
 AUTHOR = "author@blog.example"
 DANA = {"name": "Dana", "email": "dana@example.com"}

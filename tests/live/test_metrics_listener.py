@@ -13,7 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import ADMIN_TOKEN, LiveServer, comment_fields, free_port, start_server
+from tests.conftest import ADMIN_TOKEN, LiveServer, comment_fields, free_port, start_server
 
 SLUG = "pose"
 

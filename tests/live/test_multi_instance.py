@@ -20,8 +20,8 @@ from sqlalchemy import text
 from commentd.db import make_engine
 from commentd.ops.migrate import alembic_config, migrations_dir
 
-from .conftest import ADMIN_TOKEN, LiveServer, comment_fields, start_server
-from .private_servers import (
+from tests.conftest import ADMIN_TOKEN, LiveServer, comment_fields, start_server
+from tests.private_servers import (
     SHARED_REDIS,
     forget_prefix,
     private_postgres,

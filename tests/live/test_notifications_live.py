@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .conftest import ADMIN_TOKEN, LiveServer, comment_fields, free_port, start_server
-from .receivers import Mailbox, SilentSmtpServer, WebhookReceiver, wait_until
+from tests.conftest import ADMIN_TOKEN, LiveServer, comment_fields, free_port, start_server
+from tests.receivers import Mailbox, SilentSmtpServer, WebhookReceiver, wait_until
 
 AUTHOR = "author@blog.example"
 MODERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -30,7 +30,7 @@ from commentd.db import make_engine
 from commentd.models import Comment, CommentStatus, Post
 from commentd.web.app import create_app
 
-from .conftest import (
+from tests.conftest import (
     LIFTED_LIMITS,
     POSTGRES_SERVER,
     LiveServer,
@@ -38,7 +38,7 @@ from .conftest import (
     free_port,
     start_server,
 )
-from .private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
+from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from .conftest import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
-from .private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
+from tests.conftest import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
+from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
 # Time the test gives the server to cut every slow client off (its own limits are 10 s for a
 # whole request and 5 s of silence), and the answer time an ordinary reader may take meanwhile.

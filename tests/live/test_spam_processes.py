@@ -9,8 +9,8 @@ import requests
 
 from commentd.spam.learned import MIN_LESSONS
 
-from .conftest import MODERATOR, LiveServer, comment_fields, start_server
-from .test_spam_filter import HAM_TEXTS, SPAM_TEXTS
+from tests.conftest import MODERATOR, LiveServer, comment_fields, start_server
+from tests.api.test_spam_filter import HAM_TEXTS, SPAM_TEXTS
 
 SLUG = "gluteus-medius"
 

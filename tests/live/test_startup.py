@@ -22,7 +22,7 @@ from commentd.db import make_engine
 from commentd.ops.backup import backup_sqlite
 from commentd.ops.migrate import upgrade
 
-from .conftest import (
+from tests.conftest import (
     ADMIN_TOKEN,
     LIFTED_LIMITS,
     POSTGRES_SERVER,

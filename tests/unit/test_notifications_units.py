@@ -14,7 +14,7 @@ from commentd.config import ConfigError, Settings
 from commentd.notify import links, smtp, webhooks
 from commentd.notify.notifier import digest_due
 
-from .conftest import free_port
+from tests.conftest import free_port
 
 
 @pytest.mark.parametrize(
