@@ -16,9 +16,7 @@ import requests
 from flask.testing import FlaskClient
 
 from commentd.models import CommentStatus
-
-from tests.conftest import MODERATOR, LiveServer, comment_fields
-from tests.live.test_e2e_serve import post_raw, raw_request
+from tests.helpers import MODERATOR, LiveServer, comment_fields, post_raw, raw_request
 
 MakeComment = Callable[..., int]
 POST_PATH = "/api/posts/gluteus-medius/comments"

@@ -18,8 +18,7 @@ from commentd.config import ModerationMode
 from commentd.db import writer
 from commentd.models import Comment, Commenter, CommentStatus, ModerationToken
 from commentd.web.auth import create_token
-
-from tests.conftest import MODERATOR, comment_fields, stored_comment
+from tests.helpers import MODERATOR, comment_fields, stored_comment
 
 MakeComment = Callable[..., int]
 PostComment = Callable[..., dict[str, Any]]

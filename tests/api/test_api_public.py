@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 
 from commentd.models import CommentStatus
 from commentd.web.page_cache import PublicFeed
-
-from tests.conftest import MODERATOR, comment_fields
+from tests.helpers import MODERATOR, comment_fields
 
 AVATAR = re.compile(r"https://comments\.example/api/avatars/[0-9a-f]{32}\.svg")
 PostComment = Callable[..., dict[str, Any]]

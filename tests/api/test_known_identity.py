@@ -8,8 +8,9 @@ only in the case of scheme and host or a trailing "/" are one website."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,57 +19,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from commentd.config import ModerationMode
-from commentd.models import utcnow
-
-from tests.conftest import MODERATOR, free_port
+from tests.helpers import deliver, moderate, post_comment, status_of, text_of
 from tests.receivers import Mailbox
 
 AUTHOR = "author@blog.example"
+# Posts as the widget sends them; no name or email unless given.
+submit = partial(post_comment, widget=True, anonymous=True)
 ALICE = {"name": "Alice", "email": "alice@example.com", "website": "https://alice.example"}
-
-
-def submit(client: FlaskClient, slug: str = "gluteus-medius", **fields: Any) -> dict[str, Any]:
-    form_token = client.get("/api/form-token").json["form_token"]  # type: ignore[index]
-    response = client.post(
-        f"/api/posts/{slug}/comments",
-        json={"body": "Pigeon pose!", "form_token": form_token} | fields,
-    )
-    assert response.status_code == 201, response.json
-    assert response.json is not None
-    return response.json
-
-
-def status_of(client: FlaskClient, comment_id: int) -> str:
-    shown = client.get(f"/api/moderation/comments/{comment_id}", headers=MODERATOR).json
-    assert shown is not None
-    return str(shown["status"])
-
-
-def approve(client: FlaskClient, comment_id: int) -> None:
-    response = client.post(f"/api/moderation/comments/{comment_id}/approve", headers=MODERATOR)
-    assert response.status_code == 200
-
-
-def deliver(app: Flask) -> None:
-    while app.extensions["outbox"].deliver_due(utcnow()):
-        pass
-
-
-def plain(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
 
 
 def confirmations(mailbox: Mailbox, address: str) -> list[EmailMessage]:
     return [m for m in mailbox.to(address) if m["Subject"].startswith("Confirm")]
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox(free_port()).start()
-    yield box
-    box.stop()
 
 
 @pytest.fixture
@@ -84,7 +45,7 @@ def client(known_app: Flask) -> FlaskClient:
 @pytest.fixture
 def alice_token(client: FlaskClient) -> str:
     first = submit(client, **ALICE)
-    approve(client, first["id"])
+    moderate(client, first["id"], "approve")
     return str(first["commenter_token"])
 
 
@@ -136,7 +97,7 @@ def test_a_name_approved_by_the_author_later_is_trusted_from_then_on(
     client: FlaskClient, alice_token: str
 ) -> None:
     renamed = submit(client, **(ALICE | {"name": "Alice S.", "commenter_token": alice_token}))
-    approve(client, renamed["id"])
+    moderate(client, renamed["id"], "approve")
 
     again = submit(client, **(ALICE | {"name": "alice s.", "commenter_token": alice_token}))
 
@@ -164,13 +125,13 @@ def test_confirming_publishes_the_comment_shown_and_nothing_else_waiting(
     deliver(known_app)
     [confirmation] = confirmations(mailbox, ALICE["email"])
     after_mail = submit(client, body="Written after the email", **ALICE, **phone)
-    confirm = urlsplit(re.findall(r"^Confirm: (\S+)$", plain(confirmation), re.M)[0]).path
+    confirm = urlsplit(re.findall(r"^Confirm: (\S+)$", text_of(confirmation), re.M)[0]).path
 
     page = client.get(confirm).text
     assert client.post(confirm).status_code == 200
 
     assert "From my phone" in page  # the page the reader confirmed on showed this comment
-    assert "On another post" not in plain(confirmation) + page
+    assert "On another post" not in text_of(confirmation) + page
     assert status_of(client, shown["id"]) == "approved"
     assert status_of(client, other_post["id"]) == "pending"
     assert status_of(client, after_mail["id"]) == "pending"
@@ -191,7 +152,7 @@ def test_a_new_device_under_another_name_waits_for_the_author_not_for_a_confirma
 
     assert other_name["status"] == "pending"
     assert confirmations(mailbox, ALICE["email"]) == []
-    assert any("As someone else" in plain(m) for m in mailbox.to(AUTHOR))
+    assert any("As someone else" in text_of(m) for m in mailbox.to(AUTHOR))
 
 
 def test_a_new_device_under_the_same_name_in_other_case_is_asked_to_confirm(
@@ -201,5 +162,5 @@ def test_a_new_device_under_the_same_name_in_other_case_is_asked_to_confirm(
     deliver(known_app)
 
     [confirmation] = confirmations(mailbox, ALICE["email"])
-    confirm = urlsplit(re.findall(r"^Confirm: (\S+)$", plain(confirmation), re.M)[0]).path
+    confirm = urlsplit(re.findall(r"^Confirm: (\S+)$", text_of(confirmation), re.M)[0]).path
     assert same["status"] == "pending" and "Lower case today" in client.get(confirm).text

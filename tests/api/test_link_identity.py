@@ -3,13 +3,11 @@ Approve, Confirm or Unsubscribe link never acts on a later, different comment.""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from alembic import command
@@ -23,40 +21,18 @@ from commentd.config import ModerationMode
 from commentd.db import make_engine
 from commentd.models import Comment, Commenter, CommentStatus, OutboxEvent, Post, utcnow
 from commentd.ops.migrate import alembic_config, upgrade
-
-from tests.conftest import MODERATOR, free_port
+from tests.helpers import MODERATOR, deliver, link, moderate, post_comment
 from tests.receivers import Mailbox
 
 AUTHOR = "author@blog.example"
 
 
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox(free_port()).start()
-    yield box
-    box.stop()
+submit = partial(post_comment, widget=True, body="Hi")  # as the widget sends it
 
 
 @pytest.fixture
 def site(make_app: Callable[..., Flask], mailbox: Mailbox) -> Flask:
     return make_app(smtp_url=mailbox.url, notify_email=AUTHOR, moderation=ModerationMode.KNOWN)
-
-
-def submit(client: FlaskClient, **fields: Any) -> dict[str, Any]:
-    form_token = client.get("/api/form-token").json["form_token"]  # type: ignore[index]
-    response = client.post(
-        "/api/posts/gluteus-medius/comments",
-        json={"name": "Dana", "email": "dana@example.com", "body": "Hi", "form_token": form_token}
-        | fields,
-    )
-    assert response.status_code == 201, response.json
-    assert response.json is not None
-    return response.json
-
-
-def moderate(client: FlaskClient, comment_id: int, action: str) -> None:
-    response = client.post(f"/api/moderation/comments/{comment_id}/{action}", headers=MODERATOR)
-    assert response.status_code == 200
 
 
 def erase(client: FlaskClient, comment_id: int) -> None:
@@ -68,19 +44,6 @@ def shown(client: FlaskClient, comment_id: int) -> dict[str, Any]:
     response = client.get(f"/api/moderation/comments/{comment_id}", headers=MODERATOR)
     assert response.status_code == 200 and response.json is not None
     return dict(response.json)
-
-
-def deliver(app: Flask) -> None:
-    while app.extensions["outbox"].deliver_due(utcnow()):
-        pass
-
-
-def link(message: EmailMessage, label: str) -> str:
-    part = message.get_body(("plain",))
-    assert part is not None
-    content = str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
-    [url] = re.findall(rf"^{label}: (\S+)$", content, re.M)
-    return urlsplit(url).path
 
 
 def give_id_to_another_comment(engine: Engine, comment_id: int, **changes: Any) -> None:

@@ -15,10 +15,8 @@ from flask.testing import FlaskClient
 
 from commentd.config import ModerationMode
 from commentd.notify import outbox, smtp
-
-from tests.conftest import MODERATOR, free_port
+from tests.helpers import MODERATOR, deliver, link, outbox_view, post_comment
 from tests.receivers import Mailbox
-from tests.api.test_notifications import deliver, link, post, with_form_token
 
 AUTHOR = "author@blog.example"
 
@@ -27,7 +25,6 @@ AUTHOR = "author@blog.example"
 def plain_relay() -> Iterator[Mailbox]:
     """A relay like most: no SMTPUTF8; it refuses two recipients, for good and for now."""
     box = Mailbox(
-        free_port(),
         refuse={
             "gone@example.com": "550 5.1.1 <gone@example.com>: Recipient address rejected",
             "busy@example.com": "450 4.2.1 <busy@example.com>: Mailbox busy, try later",
@@ -39,7 +36,7 @@ def plain_relay() -> Iterator[Mailbox]:
 
 @pytest.fixture
 def utf8_relay() -> Iterator[Mailbox]:
-    box = Mailbox(free_port(), smtputf8=True).start()
+    box = Mailbox(smtputf8=True).start()
     yield box
     box.stop()
 
@@ -60,16 +57,9 @@ def service_log(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("commentd"))
 
 
-def outbox_view(client: FlaskClient) -> dict[str, Any]:
-    response = client.get("/api/moderation/outbox", headers=MODERATOR)
-    assert response.status_code == 200
-    assert response.json is not None
-    return dict(response.json)
-
-
 def subscribe_and_confirm(client: FlaskClient, app: Flask, relay: Mailbox, email: str) -> int:
     """A comment asking reply notices under `email`, confirmed from the mailbox it reached."""
-    comment = post(client, **with_form_token(client, name="Dana", email=email, notify=True))
+    comment = post_comment(client, widget=True, name="Dana", email=email, notify=True)
     deliver(app)
     [confirmation] = [m for m in relay.messages if m["Subject"].startswith("Confirm reply")]
     assert client.post(link(confirmation, "Confirm")).status_code == 200
@@ -77,9 +67,8 @@ def subscribe_and_confirm(client: FlaskClient, app: Flask, relay: Mailbox, email
 
 
 def reply_to(client: FlaskClient, parent: int, body: str = "Agreed!") -> None:
-    post(
-        client,
-        **with_form_token(client, name="Ben", email="ben@example.com", body=body, parent_id=parent),
+    post_comment(
+        client, widget=True, name="Ben", email="ben@example.com", body=body, parent_id=parent
     )
 
 
@@ -117,7 +106,7 @@ def test_the_authors_unicode_addresses_are_sent_as_idna_too(
         mail_from="Kommentare <kommentare@straße.example>",
     )
     client = app.test_client()
-    post(client, name="Zoë")
+    post_comment(client, name="Zoë")
 
     deliver(app)
 
@@ -151,8 +140,8 @@ def test_a_unicode_local_part_without_smtputf8_fails_at_once_and_says_why(
 ) -> None:
     app = mail_app(make_app, plain_relay)
     client = app.test_client()
-    post(client, **with_form_token(client, email="dänä@bücher.example", notify=True))
-    post(client, **with_form_token(client, email="ann@example.com", notify=True))
+    post_comment(client, widget=True, email="dänä@bücher.example", notify=True)
+    post_comment(client, widget=True, email="ann@example.com", notify=True)
 
     with caplog.at_level(logging.INFO):
         attempted = deliver(app)
@@ -177,9 +166,9 @@ def test_a_recipient_refused_for_good_is_given_up_but_one_refused_for_now_is_ret
 ) -> None:
     app = mail_app(make_app, plain_relay)
     client = app.test_client()
-    post(client, **with_form_token(client, email="gone@example.com", notify=True))
-    post(client, **with_form_token(client, email="busy@example.com", notify=True))
-    post(client, **with_form_token(client, email="ann@example.com", notify=True))
+    post_comment(client, widget=True, email="gone@example.com", notify=True)
+    post_comment(client, widget=True, email="busy@example.com", notify=True)
+    post_comment(client, widget=True, email="ann@example.com", notify=True)
 
     with caplog.at_level(logging.INFO):
         deliver(app)
@@ -207,7 +196,7 @@ def test_a_permanent_failure_can_still_be_retried_by_the_author(
 ) -> None:
     app = mail_app(make_app, plain_relay)
     client = app.test_client()
-    post(client, **with_form_token(client, email="dänä@bücher.example", notify=True))
+    post_comment(client, widget=True, email="dänä@bücher.example", notify=True)
     deliver(app)
     assert outbox_view(client)["counts"]["failed"] == 1
 

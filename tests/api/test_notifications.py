@@ -7,10 +7,9 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,28 +17,25 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from commentd.config import ModerationMode
-from commentd.models import utcnow
 from commentd.notify import webhooks
-
-from tests.conftest import MODERATOR, comment_fields, free_port
+from tests.helpers import (
+    MODERATOR,
+    comment_fields,
+    deliver,
+    html_of,
+    link,
+    moderate,
+    port_of,
+    post_comment,
+    refusing_socket,
+    status_of,
+    text_of,
+    with_form_token,
+)
 from tests.receivers import Mailbox, WebhookReceiver
 
 AUTHOR = "author@blog.example"
 WEBHOOK_SECRET = "whsec-0123456789"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox(free_port()).start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver(free_port())
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -61,59 +57,6 @@ def client(notify_app: Flask) -> FlaskClient:
     return notify_app.test_client()
 
 
-def deliver(app: Flask, *, later: timedelta = timedelta(0)) -> int:
-    """Run the outbox until nothing more is due (at `later` from now); how many were tried."""
-    outbox = app.extensions["outbox"]
-    total = 0
-    while handled := outbox.deliver_due(utcnow() + later):
-        total += handled
-    return total
-
-
-def post(client: FlaskClient, slug: str = "gluteus-medius", **fields: Any) -> dict[str, Any]:
-    response = client.post(f"/api/posts/{slug}/comments", json=comment_fields(**fields))
-    assert response.status_code == 201, response.json
-    assert response.json is not None
-    return response.json
-
-
-def with_form_token(client: FlaskClient, **fields: Any) -> dict[str, Any]:
-    """Fields as the widget sends them: with a fresh form token, so no spam layer holds them."""
-    token = client.get("/api/form-token").json
-    assert token is not None
-    return fields | {"form_token": token["form_token"]}
-
-
-def moderate(client: FlaskClient, comment_id: int, action: str) -> None:
-    response = client.post(f"/api/moderation/comments/{comment_id}/{action}", headers=MODERATOR)
-    assert response.status_code == 200, response.json
-
-
-def status_of(client: FlaskClient, comment_id: int) -> str:
-    response = client.get(f"/api/moderation/comments/{comment_id}", headers=MODERATOR)
-    assert response.json is not None
-    return str(response.json["status"])
-
-
-def text_of(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
-
-
-def html_of(message: EmailMessage) -> str:
-    part = message.get_body(("html",))
-    assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
-
-
-def link(message: EmailMessage, label: str) -> str:
-    """The path of the `<label>: <url>` line of the plain-text part (API.md)."""
-    found = re.findall(rf"^{label}: (\S+)$", text_of(message), re.MULTILINE)
-    assert len(found) == 1, text_of(message)
-    return urlsplit(found[0]).path
-
-
 def public_ids(client: FlaskClient, slug: str = "gluteus-medius") -> list[int]:
     response = client.get(f"/api/posts/{slug}/comments")
     assert response.json is not None
@@ -126,7 +69,7 @@ def public_ids(client: FlaskClient, slug: str = "gluteus-medius") -> list[int]:
 def test_a_waiting_comment_mails_the_author_everything_needed_to_decide(
     client: FlaskClient, notify_app: Flask, mailbox: Mailbox
 ) -> None:
-    posted = post(
+    posted = post_comment(
         client,
         name="Dana <b>",
         email="Dana@Example.com",
@@ -162,7 +105,7 @@ def test_a_waiting_comment_mails_the_author_everything_needed_to_decide(
 def test_the_approve_link_shows_a_confirm_page_and_only_its_post_publishes(
     client: FlaskClient, notify_app: Flask, mailbox: Mailbox
 ) -> None:
-    comment_id = post(client)["id"]
+    comment_id = post_comment(client)["id"]
     deliver(notify_app)
     approve = link(mailbox.to(AUTHOR)[0], "Approve")
 
@@ -183,7 +126,7 @@ def test_the_approve_link_shows_a_confirm_page_and_only_its_post_publishes(
 def test_a_second_use_of_a_notice_link_does_nothing_and_says_so(
     client: FlaskClient, notify_app: Flask, mailbox: Mailbox
 ) -> None:
-    comment_id = post(client)["id"]
+    comment_id = post_comment(client)["id"]
     deliver(notify_app)
     notice = mailbox.to(AUTHOR)[0]
     assert client.post(link(notice, "Approve")).status_code == 200
@@ -202,7 +145,7 @@ def test_a_second_use_of_a_notice_link_does_nothing_and_says_so(
 def test_a_forged_link_is_refused_as_json_when_json_is_asked(
     client: FlaskClient, notify_app: Flask, mailbox: Mailbox
 ) -> None:
-    comment_id = post(client)["id"]
+    comment_id = post_comment(client)["id"]
     deliver(notify_app)
     approve = link(mailbox.to(AUTHOR)[0], "Approve")
     forged = approve[:-3] + ("AAA" if not approve.endswith("AAA") else "BBB")
@@ -228,7 +171,7 @@ def test_comments_approved_at_once_are_notified_only_when_asked(
     )
     for app in (quiet, told):
         client = app.test_client()
-        assert post(client, **with_form_token(client))["status"] == "approved"
+        assert post_comment(client, widget=True)["status"] == "approved"
         deliver(app)
 
     [notice] = mailbox.to(AUTHOR)
@@ -241,8 +184,8 @@ def test_digest_mode_sends_one_email_per_period_with_every_waiting_comment(
 ) -> None:
     app = make_app(smtp_url=mailbox.url, notify_email=AUTHOR, notify_digest_minutes=10)
     client = app.test_client()
-    first = post(client, name="Ann")["id"]
-    second = post(client, name="Ben")["id"]
+    first = post_comment(client, name="Ann")["id"]
+    second = post_comment(client, name="Ben")["id"]
 
     assert deliver(app) == 0  # the period is not over yet
     deliver(app, later=timedelta(minutes=11))
@@ -266,7 +209,7 @@ def subscribed_comment(
 ) -> int:
     """A reader's approved comment asking for reply notices, its address confirmed."""
     fields = with_form_token(client, name="Reader", email=email, notify=True)
-    comment_id = int(post(client, **fields)["id"])
+    comment_id = int(post_comment(client, **fields)["id"])
     moderate(client, comment_id, "approve")
     deliver(app)
     [confirmation] = [m for m in mailbox.messages if m["Subject"].startswith("Confirm reply")]
@@ -282,7 +225,7 @@ def test_an_approved_reply_reaches_the_subscribed_reader_with_one_click_unsubscr
     client: FlaskClient, notify_app: Flask, mailbox: Mailbox
 ) -> None:
     parent = subscribed_comment(client, notify_app, mailbox)
-    reply = post(
+    reply = post_comment(
         client, name="Author", email="me@blog.example", body="Glad it helped!", parent_id=parent
     )["id"]
     deliver(notify_app)
@@ -305,16 +248,16 @@ def test_unsubscribe_stops_the_next_reply_notice(
     client: FlaskClient, notify_app: Flask, mailbox: Mailbox
 ) -> None:
     parent = subscribed_comment(client, notify_app, mailbox)
-    first = post(client, name="Ann", email="ann@example.com", parent_id=parent)["id"]
+    first = post_comment(client, name="Ann", email="ann@example.com", parent_id=parent)["id"]
     moderate(client, first, "approve")
     deliver(notify_app)
     unsubscribe = link(reply_notices(mailbox, "reader@example.com")[0], "Unsubscribe")
 
     assert "Unsubscribe</button>" in client.get(unsubscribe).text  # GET alone changes nothing
-    second = post(client, name="Ben", email="ben@example.com", parent_id=parent)["id"]
+    second = post_comment(client, name="Ben", email="ben@example.com", parent_id=parent)["id"]
     moderate(client, second, "approve")  # queued while still subscribed
     one_click = client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
-    third = post(client, name="Cy", email="cy@example.com", parent_id=parent)["id"]
+    third = post_comment(client, name="Cy", email="cy@example.com", parent_id=parent)["id"]
     moderate(client, third, "approve")
     deliver(notify_app)
 
@@ -327,7 +270,7 @@ def test_nobody_is_notified_of_their_own_reply(
     client: FlaskClient, notify_app: Flask, mailbox: Mailbox
 ) -> None:
     parent = subscribed_comment(client, notify_app, mailbox, email="Reader@Example.com")
-    reply = post(client, name="Reader", email="reader@example.com", parent_id=parent)["id"]
+    reply = post_comment(client, name="Reader", email="reader@example.com", parent_id=parent)["id"]
 
     moderate(client, reply, "approve")
     deliver(notify_app)
@@ -341,7 +284,9 @@ def test_nobody_is_notified_of_their_own_reply(
 def test_webhooks_arrive_signed_for_created_approved_and_deleted_without_any_email(
     client: FlaskClient, notify_app: Flask, receiver: WebhookReceiver
 ) -> None:
-    comment_id = post(client, email="dana@example.com", website="https://dana.example")["id"]
+    comment_id = post_comment(client, email="dana@example.com", website="https://dana.example")[
+        "id"
+    ]
     moderate(client, comment_id, "approve")
     assert (
         client.delete(f"/api/moderation/comments/{comment_id}", headers=MODERATOR).status_code
@@ -383,7 +328,7 @@ def test_a_failing_webhook_is_retried_with_back_off_and_shown_to_the_author(
     client: FlaskClient, notify_app: Flask, receiver: WebhookReceiver
 ) -> None:
     receiver.statuses = [500, 503]
-    post(client)
+    post_comment(client)
 
     deliver(notify_app)  # first attempt: 500 (the author notice goes out meanwhile)
     deliver(notify_app)  # not due again yet
@@ -437,7 +382,7 @@ def known_app(make_app: Callable[..., Flask], mailbox: Mailbox) -> Flask:
 
 def known_commenter(client: FlaskClient) -> str:
     """Dana, with one approved comment; returns the commenter_token of her first browser."""
-    first = post(client, **with_form_token(client))
+    first = post_comment(client, widget=True)
     moderate(client, first["id"], "approve")
     return str(first["commenter_token"])
 
@@ -447,8 +392,8 @@ def test_a_known_address_on_a_new_device_confirms_once_and_that_browser_is_trust
 ) -> None:
     client = known_app.test_client()
     known_commenter(client)
-    new_device = post(client, **with_form_token(client, body="From my phone"))
-    again = post(
+    new_device = post_comment(client, widget=True, body="From my phone")
+    again = post_comment(
         client,
         **with_form_token(
             client, body="Still my phone", commenter_token=new_device["commenter_token"]
@@ -467,7 +412,7 @@ def test_a_known_address_on_a_new_device_confirms_once_and_that_browser_is_trust
     assert status_of(client, new_device["id"]) == "pending"
 
     assert client.post(confirm).status_code == 200
-    later = post(
+    later = post_comment(
         client,
         **with_form_token(
             client, body="Trusted now", commenter_token=new_device["commenter_token"]
@@ -492,8 +437,8 @@ def test_typing_someone_elses_email_gains_no_trust_and_changes_nothing_of_theirs
 
     # Under her very name (under another one no confirmation is sent at all: the comment waits
     # for the author, tests/test_known_identity.py).
-    impostor = post(client, **with_form_token(client, name="Dana", body="Buy now"))
-    second = post(
+    impostor = post_comment(client, widget=True, name="Dana", body="Buy now")
+    second = post_comment(
         client,
         **with_form_token(
             client, name="Dana", body="Buy more", commenter_token=impostor["commenter_token"]
@@ -535,7 +480,7 @@ def test_a_change_that_is_rolled_back_leaves_nothing_to_send(
 def test_webhook_bodies_are_the_exact_bytes_that_were_signed(
     client: FlaskClient, notify_app: Flask, receiver: WebhookReceiver
 ) -> None:
-    post(client, name="Zoë ✓")
+    post_comment(client, name="Zoë ✓")
 
     deliver(notify_app)
 
@@ -548,11 +493,11 @@ def test_webhook_bodies_are_the_exact_bytes_that_were_signed(
 def test_a_notice_for_a_comment_erased_before_sending_is_skipped_and_its_links_say_gone(
     client: FlaskClient, notify_app: Flask, mailbox: Mailbox
 ) -> None:
-    kept = post(client, name="Kept")["id"]
-    erased = post(client, name="Erased")["id"]
+    kept = post_comment(client, name="Kept")["id"]
+    erased = post_comment(client, name="Erased")["id"]
     deliver(notify_app)
     [notice] = [m for m in mailbox.to(AUTHOR) if "Name:    Erased" in text_of(m)]
-    third = post(client, name="Never mailed")["id"]
+    third = post_comment(client, name="Never mailed")["id"]
     for comment_id in (erased, third):
         client.delete(f"/api/moderation/comments/{comment_id}", headers=MODERATOR)
 
@@ -569,15 +514,17 @@ def test_a_notice_for_a_comment_erased_before_sending_is_skipped_and_its_links_s
 def test_mail_waits_while_the_mail_server_is_down_and_goes_out_once_when_it_is_back(
     make_app: Callable[..., Flask],
 ) -> None:
-    port = free_port()  # nothing listens there yet
-    app = make_app(smtp_url=f"smtp://127.0.0.1:{port}", notify_email=AUTHOR, retry_seconds=30)
+    down = refusing_socket()  # nothing listens there yet
+    app = make_app(
+        smtp_url=f"smtp://127.0.0.1:{port_of(down)}", notify_email=AUTHOR, retry_seconds=30
+    )
     client = app.test_client()
-    post(client, name="Ann")
-    post(client, name="Ben")
+    post_comment(client, name="Ann")
+    post_comment(client, name="Ben")
 
     deliver(app)
     failing = client.get("/api/moderation/outbox", headers=MODERATOR).json
-    mailbox = Mailbox(port).start()
+    mailbox = Mailbox(down).start()
     try:
         assert deliver(app) == 0  # not due yet: back-off
         deliver(app, later=timedelta(seconds=31))

@@ -14,8 +14,7 @@ from werkzeug.test import TestResponse
 from commentd.config import ConfigError
 from commentd.keys import client_network
 from commentd.web.counters import InProcessCounters
-
-from tests.conftest import comment_fields
+from tests.helpers import comment_fields
 from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
 PATH = "/api/posts/gluteus-medius/comments"
@@ -260,3 +259,11 @@ def test_with_redis_unreachable_posting_goes_on_under_in_process_limits(
     fallback = app.extensions["rate_limits"].limiter.limiter.storage
     assert isinstance(fallback, InProcessCounters)
     assert_nothing_personal(repr(dict(fallback.storage)))
+
+
+def test_the_embedded_defaults_count_with_commentd_counters(
+    make_app: Callable[..., Flask],
+) -> None:
+    limiter = make_app(ratelimit_storage_uri="memory://").extensions["rate_limits"].limiter
+
+    assert isinstance(limiter.storage, InProcessCounters)

@@ -17,11 +17,8 @@ from flask.testing import FlaskClient
 from commentd.config import ModerationMode
 from commentd.models import utcnow
 from commentd.notify import notifier
-
+from tests.helpers import deliver, link, post_comment, sent_to, text_of
 from tests.receivers import Mailbox
-from tests.api.test_notifications import deliver, link, mailbox, post, text_of, with_form_token
-
-__all__ = ["mailbox"]  # the fixture, shared
 
 STRANGER = "stranger@example.com"
 ATTACK = "Your account is locked: call +1 555 0100 now"
@@ -40,14 +37,9 @@ def open_app(make_app: Callable[..., Flask], mailbox: Mailbox) -> Flask:
 
 def send(client: FlaskClient, slug: str = "gluteus-medius", **fields: Any) -> dict[str, Any]:
     """A post as the widget makes it (with a form token): published at once."""
-    posted = post(client, slug, **with_form_token(client, **fields))
+    posted = post_comment(client, slug, widget=True, **fields)
     assert posted["status"] == "approved"
     return posted
-
-
-def sent_to(mailbox: Mailbox, address: str) -> list[EmailMessage]:
-    """Messages to `address`, compared without regard to case (API.md)."""
-    return [m for m in mailbox.messages if m["To"].lower() == address.lower()]
 
 
 def everything_sent_to(mailbox: Mailbox, address: str) -> str:
@@ -187,19 +179,19 @@ def test_confirming_a_known_address_in_known_mode_proves_it_for_reply_notices(
 ) -> None:
     app = make_app(smtp_url=mailbox.url, moderation=ModerationMode.KNOWN)
     client = app.test_client()
-    first = post(client, **with_form_token(client, email="dana@example.com"))
+    first = post_comment(client, widget=True, email="dana@example.com")
     client.post(
         f"/api/moderation/comments/{first['id']}/approve",
         headers={"Authorization": "Bearer test-admin-token-0123456789"},
     )
     # A new browser: one email, the known-mode confirmation, stands for both questions.
-    phone = post(client, **with_form_token(client, email="dana@example.com", notify=True))
+    phone = post_comment(client, widget=True, email="dana@example.com", notify=True)
     deliver(app)
     [confirmation] = sent_to(mailbox, "dana@example.com")
     assert confirmation["Subject"].startswith("Confirm your comment")
     assert client.post(link(confirmation, "Confirm")).status_code == 200
 
-    reply = post(client, **with_form_token(client, email="ben@example.com", parent_id=phone["id"]))
+    reply = post_comment(client, widget=True, email="ben@example.com", parent_id=phone["id"])
     client.post(
         f"/api/moderation/comments/{reply['id']}/approve",
         headers={"Authorization": "Bearer test-admin-token-0123456789"},
@@ -215,7 +207,7 @@ def test_a_comment_held_by_spam_signals_asks_confirmation_only_once_a_reply_is_p
 ) -> None:
     client = open_app.test_client()
     # No form token: a bot's way of posting; held, and no mail to the address it typed.
-    held = post(client, email=STRANGER, notify=True)
+    held = post_comment(client, email=STRANGER, notify=True)
     deliver(open_app)
     assert held["status"] == "pending"
     assert sent_to(mailbox, STRANGER) == []

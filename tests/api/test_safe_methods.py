@@ -5,79 +5,36 @@ Mail scanners open links and probe them with HEAD; only the confirm page's POST 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from email.message import EmailMessage
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine
 
 from commentd.config import ModerationMode
-from commentd.models import utcnow
-
-from tests.conftest import MODERATOR, free_port
+from tests.helpers import (
+    MODERATOR,
+    SLUG,
+    database_snapshot,
+    deliver,
+    link,
+    moderate,
+    post_comment,
+    text_of,
+)
 from tests.receivers import Mailbox
 
 AUTHOR = "author@blog.example"
-SLUG = "gluteus-medius"
 DANA = {"name": "Dana", "email": "dana@example.com"}
 ERIN = "erin@example.com"
 FAY = "fay@example.com"
+# Posts as the widget sends them; no name or email unless given.
+submit = partial(post_comment, widget=True, anonymous=True)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-
-
-def database_snapshot(engine: Engine) -> dict[str, list[str]]:
-    """Every row of every table (the outbox, spent links and sqlite_sequence included), as
-    text, in a stable order: two equal snapshots mean nothing stored changed."""
-    tables = set(inspect(engine).get_table_names())
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as connection:
-            if connection.execute(
-                text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")
-            ).first():
-                tables.add("sqlite_sequence")
-    snapshot: dict[str, list[str]] = {}
-    with engine.connect() as connection:
-        for table in sorted(tables):
-            rows = connection.execute(text(f'SELECT * FROM "{table}"')).all()
-            snapshot[table] = sorted(repr(tuple(row)) for row in rows)
-    return snapshot
-
-
-def plain(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
-
-
-def link_path(message: EmailMessage, label: str) -> str:
-    [url] = re.findall(rf"^{label}: (\S+)$", plain(message), re.MULTILINE)
-    return urlsplit(url).path
-
-
-def submit(client: FlaskClient, slug: str = SLUG, **fields: Any) -> dict[str, Any]:
-    form_token = client.get("/api/form-token").json["form_token"]  # type: ignore[index]
-    response = client.post(
-        f"/api/posts/{slug}/comments",
-        json={"body": "Pigeon pose!", "form_token": form_token} | fields,
-    )
-    assert response.status_code == 201, response.json
-    assert response.json is not None
-    return response.json
-
-
-def approve(client: FlaskClient, comment_id: int) -> None:
-    response = client.post(f"/api/moderation/comments/{comment_id}/approve", headers=MODERATOR)
-    assert response.status_code == 200, response.json
-
-
-def deliver(app: Flask) -> None:
-    outbox = app.extensions["outbox"]
-    while outbox.deliver_due(utcnow()):
-        pass
 
 
 class World:
@@ -87,36 +44,34 @@ class World:
 
     def __init__(self, app: Flask, client: FlaskClient, mailbox: Mailbox) -> None:
         first = submit(client, **DANA)
-        approve(client, first["id"])
+        moderate(client, first["id"], "approve")
         # Erin asks for reply notices and confirms her address; Bob's reply then reaches her.
         subscribed = submit(client, name="Erin", email=ERIN, body="Tell me", notify=True)
         deliver(app)
         [optin] = [m for m in mailbox.to(ERIN) if m["Subject"].startswith("Confirm reply")]
-        assert client.post(link_path(optin, "Confirm")).status_code == 200
-        approve(client, subscribed["id"])
+        assert client.post(link(optin, "Confirm")).status_code == 200
+        moderate(client, subscribed["id"], "approve")
         reply = submit(
             client, name="Bob", email="bob@example.com", body="Agreed", parent_id=subscribed["id"]
         )
-        approve(client, reply["id"])
+        moderate(client, reply["id"], "approve")
         # Fay asks for notices too, and has not confirmed yet.
         submit(client, name="Fay", email=FAY, body="Me too", notify=True)
         # Dana on a new device: waits, and her address gets a confirmation.
         self.pending = submit(client, body="From my phone", **DANA)
         deliver(app)
 
-        [notice] = [m for m in mailbox.to(AUTHOR) if "From my phone" in plain(m)]
+        [notice] = [m for m in mailbox.to(AUTHOR) if "From my phone" in text_of(m)]
         [confirmation] = [
             m for m in mailbox.to(DANA["email"]) if m["Subject"].startswith("Confirm your")
         ]
         [reply_notice] = [m for m in mailbox.to(ERIN) if "replied" in m["Subject"]]
         [fay_optin] = [m for m in mailbox.to(FAY) if m["Subject"].startswith("Confirm reply")]
         self.links = {
-            "/email/moderate/": [
-                link_path(notice, label) for label in ("Approve", "Reject", "Spam")
-            ],
-            "/email/confirm/": [link_path(confirmation, "Confirm")],
-            "/email/unsubscribe/": [link_path(reply_notice, "Unsubscribe")],
-            "/email/notices/": [link_path(fay_optin, "Confirm")],
+            "/email/moderate/": [link(notice, label) for label in ("Approve", "Reject", "Spam")],
+            "/email/confirm/": [link(confirmation, "Confirm")],
+            "/email/unsubscribe/": [link(reply_notice, "Unsubscribe")],
+            "/email/notices/": [link(fay_optin, "Confirm")],
         }
         self.subscribed_id = int(subscribed["id"])
         self.avatar_key = urlsplit(self.pending["comment"]["author"]["avatar"]).path.split("/")[-1]
@@ -140,13 +95,6 @@ class World:
         for argument, value in values.items():
             path = re.sub(rf"<(?:[^:<>]+:)?{argument}>", str(value), path)
         return [path]
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox(free_port()).start()
-    yield box
-    box.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from functools import partial
 
 import pytest
 from click.testing import CliRunner
@@ -18,33 +18,10 @@ from commentd.models import Comment, SpamFeature, SpamFilterState, utcnow
 from commentd.ops.cli import main as cli
 from commentd.spam.features import extract
 from commentd.spam.learned import MIN_LESSONS, Counts, SpamFilter, combine
+from tests.helpers import HAM_TEXTS, MODERATOR, SPAM_TEXTS, moderate, post_comment, signals
 
-from tests.conftest import MODERATOR
-from tests.api.test_spam_layers import signals, submit
-
-SPAM_TEXTS = [
-    "Cheap viagra pills online, order now at pharmacy.example",
-    "Buy cheap pills without prescription, fast shipping pharmacy.example",
-    "Order viagra and cialis online now, cheap prices pharmacy.example",
-    "Cheap pills, best online pharmacy, order today pharmacy.example",
-    "Online pharmacy: viagra pills cheap, order now pharmacy.example",
-    "Best cheap viagra online order pills pharmacy.example",
-]
-HAM_TEXTS = [
-    "Pigeon pose really helped my hip after running.",
-    "My physio gave me clamshells for the same hip pain.",
-    "Thanks for the stretches, my lower back feels better.",
-    "Is the chair stretch safe after a knee injury?",
-    "Clamshells every evening fixed my knee pain when running.",
-    "I feel the pigeon pose stretch in my hip, is that right?",
-]
-
-
-def moderate(client: FlaskClient, comment_id: int, action: str) -> dict[str, Any]:
-    response = client.post(f"/api/moderation/comments/{comment_id}/{action}", headers=MODERATOR)
-    assert response.status_code == 200, response.json
-    assert response.json is not None
-    return response.json
+# Posts as the widget sends them (with a fresh form token).
+submit = partial(post_comment, widget=True)
 
 
 def lessons(session: Session) -> tuple[int, int]:

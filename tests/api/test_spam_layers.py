@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from commentd.config import ModerationMode
+from tests.helpers import MODERATOR, SLUG, comment_fields, post_comment, signals
 
-from tests.conftest import MODERATOR, comment_fields
-
-SLUG = "gluteus-medius"
-
-
-def submit(client: FlaskClient, slug: str = SLUG, **fields: Any) -> dict[str, Any]:
-    """POST a comment as the widget does (with a fresh form token); returns the 201 JSON."""
-    token = client.get("/api/form-token").json["form_token"]  # type: ignore[index]
-    response = client.post(
-        f"/api/posts/{slug}/comments", json=comment_fields(form_token=token, **fields)
-    )
-    assert response.status_code == 201, response.json
-    assert response.json is not None
-    return response.json
-
-
-def signals(client: FlaskClient, comment_id: int) -> dict[str, Any]:
-    """What the moderation API shows of a comment's fate."""
-    shown = client.get(f"/api/moderation/comments/{comment_id}", headers=MODERATOR).json
-    assert shown is not None
-    return {"status": shown["status"], "reasons": shown["reasons"]}
+# Posts as the widget sends them (with a fresh form token).
+submit = partial(post_comment, widget=True)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.conftest import ADMIN_TOKEN, comment_fields
+from tests.helpers import ADMIN_TOKEN, comment_fields
 
 SLUG = "gluteus-medius"
 

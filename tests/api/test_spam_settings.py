@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from commentd.config import ModerationMode
+from tests.helpers import MODERATOR, post_comment, signals
 
-from tests.conftest import MODERATOR
-from tests.api.test_spam_layers import signals, submit
+# Posts as the widget sends them (with a fresh form token).
+submit = partial(post_comment, widget=True)
+
 
 ENVIRONMENT_RULES = {
     "hold_links": 2,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,9 +14,11 @@ from sqlalchemy.orm import Session
 
 from commentd.config import ModerationMode
 from commentd.models import Comment, Commenter
+from tests.helpers import MODERATOR, post_comment
 
-from tests.conftest import MODERATOR
-from tests.api.test_spam_layers import submit
+# Posts as the widget sends them (with a fresh form token).
+submit = partial(post_comment, widget=True)
+
 
 ALICE = {"name": "Alice", "email": "alice@example.com", "website": "https://alice.example"}
 

@@ -8,30 +8,20 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from flask import Flask
 
 from commentd.config import ConfigError, Settings
 from commentd.notify import smtp, webhooks
-
-from tests.conftest import MODERATOR, free_port
+from tests.helpers import deliver, outbox_view, post_comment
 from tests.receivers import WebhookReceiver
-from tests.api.test_notifications import deliver, post
 
 SECRET = "whsec-0123456789abcdef"
 HOOK_SECRET_PATH = "/build_hooks/5f1e0c7a9b2d4e6f"
 HOOK_SECRET_QUERY = "?token=hook-query-secret"
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver(free_port())
-    yield server
-    server.close()
 
 
 def hook_url(receiver: WebhookReceiver) -> str:
@@ -55,16 +45,10 @@ def receivers_check(headers: dict[str, str], body: bytes, now: float) -> bool:
     )
 
 
-def outbox_view(app: Flask) -> dict[str, Any]:
-    response = app.test_client().get("/api/moderation/outbox", headers=MODERATOR)
-    assert response.json is not None
-    return dict(response.json)
-
-
 def test_a_webhook_carries_a_signed_timestamp_and_delivery_id_and_the_old_signature(
     hook_app: Flask, receiver: WebhookReceiver
 ) -> None:
-    posted = post(hook_app.test_client())
+    posted = post_comment(hook_app.test_client())
     before = time.time()
 
     deliver(hook_app)
@@ -85,7 +69,7 @@ def test_a_webhook_carries_a_signed_timestamp_and_delivery_id_and_the_old_signat
 def test_a_captured_webhook_cannot_be_replayed_later_or_reused_for_another_delivery(
     hook_app: Flask, receiver: WebhookReceiver
 ) -> None:
-    post(hook_app.test_client())
+    post_comment(hook_app.test_client())
     deliver(hook_app)
     [(_, headers, body)] = receiver.requests
     sent_at = int(headers["X-Commentd-Timestamp"])
@@ -109,7 +93,7 @@ def test_each_retry_is_signed_afresh_with_the_same_body_and_delivery_id(
     hook_app: Flask, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     receiver.statuses = [503]
-    post(hook_app.test_client())
+    post_comment(hook_app.test_client())
     deliver(hook_app)
     later = time.time() + 3600  # the retry goes an hour later
     monkeypatch.setattr(webhooks.time, "time", lambda: later)
@@ -130,10 +114,10 @@ def test_a_receiver_that_refuses_for_good_is_given_up_at_once_and_a_busy_one_ret
     hook_app: Flask, receiver: WebhookReceiver, status: int, permanent: bool
 ) -> None:
     receiver.statuses = [status]
-    post(hook_app.test_client())
+    post_comment(hook_app.test_client())
 
     deliver(hook_app)
-    [event] = outbox_view(hook_app)["failing"]
+    [event] = outbox_view(hook_app.test_client())["failing"]
 
     assert event["permanent"] is permanent
     assert event["state"] == ("failed" if permanent else "pending")
@@ -143,19 +127,22 @@ def test_a_receiver_that_refuses_for_good_is_given_up_at_once_and_a_busy_one_ret
 
 
 def test_hook_urls_stay_out_of_the_log_and_the_outbox_view(
-    make_app: Callable[..., Flask], receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask],
+    receiver: WebhookReceiver,
+    caplog: pytest.LogCaptureFixture,
+    refused_port: int,
 ) -> None:
-    refusing = f"http://127.0.0.1:{free_port()}/hooks/closed-port-secret?key=k3y"
+    refusing = f"http://127.0.0.1:{refused_port}/hooks/closed-port-secret?key=k3y"
     app = make_app(
         webhook_urls=(hook_url(receiver), refusing), webhook_secret=SECRET, delivery_timeout=5
     )
     receiver.statuses = [502]
-    post(app.test_client())
+    post_comment(app.test_client())
 
     with caplog.at_level(logging.INFO):
         deliver(app)
         deliver(app, later=timedelta(minutes=1))  # one more try each: more lines to check
-    view = outbox_view(app)
+    view = outbox_view(app.test_client())
 
     shown = json.dumps(view)
     logged = caplog.text
@@ -180,15 +167,15 @@ def test_two_hooks_on_one_host_are_told_apart_without_their_paths() -> None:
 
 
 def test_the_smtp_password_stays_out_of_the_log_the_outbox_view_and_reprs(
-    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture, refused_port: int
 ) -> None:
-    smtp_url = f"smtp://me%40blog.example:sm7p-pa55word@127.0.0.1:{free_port()}"
+    smtp_url = f"smtp://me%40blog.example:sm7p-pa55word@127.0.0.1:{refused_port}"
     app = make_app(smtp_url=smtp_url, notify_email="author@blog.example", delivery_timeout=5)
-    post(app.test_client())
+    post_comment(app.test_client())
 
     with caplog.at_level(logging.INFO):
         deliver(app)
-    view = json.dumps(outbox_view(app))
+    view = json.dumps(outbox_view(app.test_client()))
 
     assert view.count("ConnectionRefusedError") == 1
     settings: Settings = app.extensions["settings"]

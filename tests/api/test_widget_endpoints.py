@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import MODERATOR
+from tests.helpers import MODERATOR
 
 PostComment = Callable[..., dict[str, Any]]
 SLUG = "gluteus-medius"

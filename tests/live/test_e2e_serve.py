@@ -4,44 +4,26 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from tests.conftest import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
+from tests.helpers import (
+    ADMIN_TOKEN,
+    LIFTED_LIMITS,
+    MODERATOR,
+    LiveServer,
+    comment_fields,
+    post_raw,
+    raw_request,
+    start_server,
+)
 
-MODERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SLUG = "3-minute-muscles-gluteus-medius"
-
-
-def raw_request(server: LiveServer, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send bytes exactly as given (no client library tidying them) and parse the answer."""
-    parts = urlsplit(server.url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(request)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
-    return int(status_line.split()[1]), headers, body
-
-
-def post_raw(server: LiveServer, body: bytes, content_type: str, path: str | None = None) -> Any:
-    path = path or f"/api/posts/{SLUG}/comments"
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode() + body
-    return raw_request(server, request)
 
 
 def test_a_reader_posts_the_author_approves_and_the_page_shows_it(
@@ -151,7 +133,7 @@ def test_a_slug_with_an_encoded_slash_is_the_same_post(live_server: LiveServer) 
 def test_hostile_bodies_get_a_clear_json_answer_never_a_500(
     live_server: LiveServer, body: bytes, content_type: str, status: int
 ) -> None:
-    answer_status, headers, answer = post_raw(live_server, body, content_type)
+    answer_status, headers, answer = post_raw(live_server, body, content_type, slug=SLUG)
 
     assert answer_status == status
     assert headers["content-type"] == "application/json"

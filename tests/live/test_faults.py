@@ -21,8 +21,14 @@ from commentd.config import Settings
 from commentd.db import make_engine
 from commentd.models import Comment
 from commentd.ops.server import worker_plan
-
-from tests.conftest import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
+from tests.helpers import (
+    ADMIN_TOKEN,
+    LIFTED_LIMITS,
+    LiveServer,
+    comment_fields,
+    start_server,
+    wait_until,
+)
 from tests.private_servers import PrivatePostgres, private_postgres, private_redis
 
 
@@ -241,14 +247,6 @@ def test_redis_down_keeps_posting_on_per_process_limits_with_a_warning(tmp_path:
         if line["level"] == "warning" and "falling back to in-memory" in line["msg"]
     ]
     assert warnings
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting until {what}")
-        time.sleep(0.05)
 
 
 def server_pids(server: LiveServer) -> list[int]:

@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import ADMIN_TOKEN, LiveServer, comment_fields, start_server
+from tests.helpers import MODERATOR, LiveServer, comment_fields, start_server
 from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
-
-MODERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def burst(server: LiveServer, posts: list[dict[str, Any]]) -> list[requests.Response]:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,57 +13,39 @@ import pytest
 import requests
 
 from commentd.db import make_engine
-
-from tests.conftest import ADMIN_TOKEN, free_port, start_server
-from tests.receivers import Mailbox, wait_until
-from tests.api.test_safe_methods import database_snapshot
+from tests.helpers import (
+    ADMIN_TOKEN,
+    MODERATOR,
+    LiveServer,
+    created,
+    database_snapshot,
+    link_url,
+    moderate_live,
+    post_live,
+    start_server,
+    text_of,
+    wait_until,
+)
+from tests.receivers import Mailbox
 
 AUTHOR = "author@blog.example"
 DANA = {"name": "Dana", "email": "dana@example.com"}
 ERIN = "erin@example.com"
 FAY = "fay@example.com"
-MODERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-def plain(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
-
-
-def url_of(message: EmailMessage, label: str) -> str:
-    [url] = re.findall(rf"^{label}: (\S+)$", plain(message), re.MULTILINE)
-    return str(url)
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox(free_port()).start()
-    yield box
-    box.stop()
 
 
 class Site:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    """A live server seen as the widget and the author use it."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        self.url = server.url
 
     def submit(self, **fields: Any) -> dict[str, Any]:
-        form_token = requests.get(f"{self.url}/api/form-token", timeout=30).json()["form_token"]
-        response = requests.post(
-            f"{self.url}/api/posts/gluteus-medius/comments",
-            json={"body": "Pigeon pose!", "form_token": form_token} | fields,
-            timeout=30,
-        )
-        assert response.status_code == 201, response.text
-        return dict(response.json())
+        return created(post_live(self.server, widget=True, anonymous=True, **fields))
 
     def approve(self, comment_id: int) -> None:
-        response = requests.post(
-            f"{self.url}/api/moderation/comments/{comment_id}/approve",
-            headers=MODERATOR,
-            timeout=30,
-        )
-        assert response.status_code == 200
+        moderate_live(self.server, comment_id, "approve")
 
     def shown(self, comment_id: int) -> dict[str, Any]:
         response = requests.get(
@@ -106,7 +86,7 @@ def mail_every_link_kind(site: Site, mailbox: Mailbox) -> Mailed:
     # Erin asks for reply notices and confirms her address; Bob's reply then reaches her.
     subscribed = site.submit(name="Erin", email=ERIN, body="Tell me", notify=True)
     wait_until(lambda: bool(to(ERIN, "Confirm reply")), "Erin's double opt-in")
-    erin_optin = url_of(to(ERIN, "Confirm reply")[0], "Confirm")
+    erin_optin = link_url(to(ERIN, "Confirm reply")[0], "Confirm")
     assert requests.post(erin_optin, timeout=30).status_code == 200
     site.approve(subscribed["id"])
     reply = site.submit(name="Bob", email="bob@example.com", parent_id=subscribed["id"])
@@ -116,7 +96,7 @@ def mail_every_link_kind(site: Site, mailbox: Mailbox) -> Mailed:
 
     def mails() -> dict[str, list[EmailMessage]]:
         return {
-            "notice": [m for m in mailbox.to(AUTHOR) if "From my phone" in plain(m)],
+            "notice": [m for m in mailbox.to(AUTHOR) if "From my phone" in text_of(m)],
             "confirm": to(DANA["email"], "Confirm your"),
             "reply": to(ERIN, "replied"),
             "optin": to(FAY, "Confirm reply"),
@@ -126,12 +106,12 @@ def mail_every_link_kind(site: Site, mailbox: Mailbox) -> Mailed:
     wait_until(lambda: site.outbox_pending() == 0, "the outbox to be idle")
     got = mails()
     links = {
-        "approve": url_of(got["notice"][0], "Approve"),
-        "reject": url_of(got["notice"][0], "Reject"),
-        "spam": url_of(got["notice"][0], "Spam"),
-        "confirm": url_of(got["confirm"][0], "Confirm"),
-        "unsubscribe": url_of(got["reply"][0], "Unsubscribe"),
-        "notices": url_of(got["optin"][0], "Confirm"),
+        "approve": link_url(got["notice"][0], "Approve"),
+        "reject": link_url(got["notice"][0], "Reject"),
+        "spam": link_url(got["notice"][0], "Spam"),
+        "confirm": link_url(got["confirm"][0], "Confirm"),
+        "unsubscribe": link_url(got["reply"][0], "Unsubscribe"),
+        "notices": link_url(got["optin"][0], "Confirm"),
     }
     return Mailed(links, int(phone["id"]), int(subscribed["id"]))
 
@@ -142,7 +122,7 @@ def test_head_get_and_options_of_every_mailed_link_change_nothing_stored(
     server = start_server(live_env(serve_env, mailbox), tmp_path)
     engine = make_engine(database_url)
     try:
-        site = Site(server.url)
+        site = Site(server)
         mailed = mail_every_link_kind(site, mailbox)
         before = database_snapshot(engine)
 
@@ -171,7 +151,7 @@ def test_no_email_link_token_or_bearer_token_reaches_the_server_log(
 ) -> None:
     server = start_server(live_env(serve_env, mailbox), tmp_path)
     try:
-        mailed = mail_every_link_kind(Site(server.url), mailbox)
+        mailed = mail_every_link_kind(Site(server), mailbox)
         for url in mailed.links.values():
             token = url.rsplit("/", 1)[1]
             requests.get(url, timeout=30)

@@ -13,7 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ADMIN_TOKEN, LiveServer, comment_fields, free_port, start_server
+from tests.helpers import ADMIN_TOKEN, LiveServer, comment_fields, start_server
 
 SLUG = "pose"
 
@@ -25,17 +25,18 @@ def quiet_about_metrics(response: requests.Response) -> None:
 
 
 @pytest.fixture
-def metrics_bind() -> str:
-    return f"127.0.0.1:{free_port()}"
+def monitored_server(serve_env: dict[str, str], tmp_path: Path) -> Iterator[LiveServer]:
+    """A live server with a metrics listener of its own (COMMENTD_METRICS_BIND)."""
+    server = start_server(serve_env, tmp_path, metrics=True)
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def monitored_server(
-    serve_env: dict[str, str], tmp_path: Path, metrics_bind: str
-) -> Iterator[LiveServer]:
-    server = start_server(serve_env | {"COMMENTD_METRICS_BIND": metrics_bind}, tmp_path)
-    yield server
-    server.stop()
+def metrics_bind(monitored_server: LiveServer) -> str:
+    """HOST:PORT of the monitored server's metrics listener."""
+    assert monitored_server.metrics_url is not None
+    return monitored_server.metrics_url.removeprefix("http://")
 
 
 @pytest.mark.parametrize(
@@ -100,10 +101,13 @@ def test_the_metrics_listener_serves_nothing_else(
     assert (post.status_code, post.headers["Allow"]) == (405, "GET, HEAD")
 
 
-@pytest.mark.parametrize("value", ["9100", "localhost:", ":9100", "127.0.0.1:99999", "a:b"])
+@pytest.mark.parametrize(
+    "value", ["9100", "localhost:", ":9100", "127.0.0.1:99999", "a:b", "fd://x", "fd://3"]
+)
 def test_a_bad_metrics_bind_stops_the_start_naming_the_variable(tmp_path: Path, value: str) -> None:
+    # fd://3 alone: an inherited metrics listener needs --fd for the service's own listener.
     result = subprocess.run(
-        [sys.executable, "-m", "commentd.ops.cli", "serve", "--port", str(free_port())],
+        [sys.executable, "-m", "commentd.ops.cli", "serve", "--port", "0"],
         env={"PATH": os.environ["PATH"], "COMMENTD_METRICS_BIND": value},
         cwd=tmp_path,
         capture_output=True,

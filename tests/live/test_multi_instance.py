@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -19,8 +18,7 @@ from sqlalchemy import text
 
 from commentd.db import make_engine
 from commentd.ops.migrate import alembic_config, migrations_dir
-
-from tests.conftest import ADMIN_TOKEN, LiveServer, comment_fields, start_server
+from tests.helpers import ADMIN_TOKEN, SLUG, LiveServer, post_live, start_server, wait_until
 from tests.private_servers import (
     SHARED_REDIS,
     forget_prefix,
@@ -29,7 +27,6 @@ from tests.private_servers import (
     unique_prefix,
 )
 
-SLUG = "gluteus-medius"
 # The advisory lock that migrations/env.py takes (read from it: env.py cannot be imported).
 MIGRATION_LOCK_ID = int(
     re.search(r"MIGRATION_LOCK_ID = ([\d_]+)", (migrations_dir() / "env.py").read_text())[1]  # type: ignore[index]
@@ -67,14 +64,8 @@ def instances(cluster_env: dict[str, str], tmp_path: Path) -> Iterator[list[Live
         server.stop()
 
 
-def post_approved(server: LiveServer, **overrides: Any) -> requests.Response:
-    """A comment with a form token from this instance, so the rules approve it at once."""
-    token = requests.get(f"{server.url}/api/form-token", timeout=10).json()["form_token"]
-    return requests.post(
-        f"{server.url}/api/posts/{SLUG}/comments",
-        json=comment_fields(form_token=token, **overrides),
-        timeout=10,
-    )
+# A comment with a form token from this instance, so the rules approve it at once.
+post_approved = partial(post_live, widget=True)
 
 
 def listing(server: LiveServer, etag: str | None = None) -> requests.Response:
@@ -135,14 +126,6 @@ def upgrades_logged(servers: list[LiveServer]) -> list[str]:
         for line in map(json.loads, server.log().splitlines())
         if line["msg"].startswith("Running upgrade")
     ]
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting until {what}")
-        time.sleep(0.05)
 
 
 def start_racing(env: dict[str, str], workdir: Path, hold: Callable[[], None]) -> list[LiveServer]:

@@ -8,24 +8,24 @@ import hmac
 import re
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from tests.conftest import ADMIN_TOKEN, LiveServer, comment_fields, free_port, start_server
-from tests.receivers import Mailbox, SilentSmtpServer, WebhookReceiver, wait_until
+from tests.helpers import (
+    MODERATOR,
+    LiveServer,
+    created,
+    port_of,
+    post_live,
+    refusing_socket,
+    start_server,
+    text_of,
+    wait_until,
+)
+from tests.receivers import Mailbox, SilentSmtpServer, WebhookReceiver
 
 AUTHOR = "author@blog.example"
-MODERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-def post(server: LiveServer, **fields: Any) -> dict[str, Any]:
-    response = requests.post(
-        f"{server.url}/api/posts/gluteus-medius/comments", json=comment_fields(**fields), timeout=30
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
 
 
 def outbox_counts(server: LiveServer) -> dict[str, int]:
@@ -33,14 +33,8 @@ def outbox_counts(server: LiveServer) -> dict[str, int]:
     return dict(response.json()["counts"])
 
 
-def plain(message: EmailMessage) -> str:
-    part = message.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
-
-
 def name_in(message: EmailMessage) -> str:
-    found = re.search(r"^Name: +(.+)$", plain(message), re.M)
+    found = re.search(r"^Name: +(.+)$", text_of(message), re.M)
     assert found is not None
     return found.group(1)
 
@@ -58,16 +52,16 @@ def delivery_env(serve_env: dict[str, str], smtp_port: int) -> dict[str, str]:
 def test_posting_answers_while_the_mail_server_hangs_and_the_mail_follows_once_it_is_back(
     serve_env: dict[str, str], tmp_path: Path
 ) -> None:
-    smtp_port = free_port()
-    silent = SilentSmtpServer(smtp_port)
-    mailbox = Mailbox(smtp_port)
-    server = start_server(delivery_env(serve_env, smtp_port), tmp_path)
+    smtp = refusing_socket()
+    silent = SilentSmtpServer(smtp)
+    mailbox = Mailbox(smtp)  # takes the port over once the silent server is gone
+    server = start_server(delivery_env(serve_env, port_of(smtp)), tmp_path)
     try:
-        first = post(server, name="Ann")
+        first = created(post_live(server, name="Ann"))
         # The server's delivery thread is now inside an SMTP conversation that never ends...
         wait_until(lambda: len(silent.connections) > 0, "the worker to reach the mail server")
         # ...and posting still answers, because it never waits on mail.
-        second = post(server, name="Ben")
+        second = created(post_live(server, name="Ben"))
         assert outbox_counts(server)["pending"] == 2
 
         silent.close()  # the hung server goes away; a working one takes its port
@@ -79,7 +73,7 @@ def test_posting_answers_while_the_mail_server_hangs_and_the_mail_follows_once_i
         assert sorted(notices) == ["Ann", "Ben"]
         assert len({n["Message-ID"] for n in notices.values()}) == 2
         # One click from the mail, on the real server: the confirm page, then its POST.
-        approve = re.search(r"^Approve: (\S+)$", plain(notices["Ann"]), re.M)
+        approve = re.search(r"^Approve: (\S+)$", text_of(notices["Ann"]), re.M)
         assert approve is not None
         url = approve.group(1)
         assert urlsplit(url).netloc == urlsplit(server.url).netloc
@@ -98,21 +92,21 @@ def test_posting_answers_while_the_mail_server_hangs_and_the_mail_follows_once_i
 def test_mail_and_webhooks_wait_in_the_database_across_a_restart(
     serve_env: dict[str, str], tmp_path: Path
 ) -> None:
-    smtp_port = free_port()  # nothing listens yet: the mail server is down
-    receiver = WebhookReceiver(free_port())
+    smtp = refusing_socket()  # nothing listens yet: the mail server is down
+    receiver = WebhookReceiver()
     receiver.statuses = [503] * 1000  # the site's build hook is down too
-    env = delivery_env(serve_env, smtp_port) | {
+    env = delivery_env(serve_env, port_of(smtp)) | {
         # A build hook's URL is its own secret: it must not reach the log (issue 12).
         "COMMENTD_WEBHOOK_URLS": f"{receiver.url}/s3cr3t-build-hook",
         "COMMENTD_WEBHOOK_SECRET": "whsec-live-0123456789abcdef",
     }
     server = start_server(env, tmp_path)
     try:
-        posted = post(server)
+        posted = created(post_live(server))
         wait_until(lambda: len(receiver.requests) > 0, "a first webhook attempt")
     finally:
         assert server.stop() == 0
-    mailbox = Mailbox(smtp_port).start()
+    mailbox = Mailbox(smtp).start()
     receiver.statuses = []
     tried_before = len(receiver.requests)
     restarted = start_server(env, tmp_path)
@@ -139,7 +133,7 @@ def test_mail_and_webhooks_wait_in_the_database_across_a_restart(
 def test_two_server_processes_deliver_every_notice_exactly_once(
     serve_env: dict[str, str], tmp_path: Path
 ) -> None:
-    mailbox = Mailbox(free_port()).start()
+    mailbox = Mailbox().start()
     env = delivery_env(serve_env, mailbox.port) | {
         # Shared rate-limit storage makes `commentd serve` run several worker processes, each
         # with its own delivery thread; db 9 keeps these counters apart from other tests'.
@@ -151,7 +145,7 @@ def test_two_server_processes_deliver_every_notice_exactly_once(
     try:
         names = [f"Reader{number}" for number in range(30)]
         for name in names:
-            post(server, name=name)
+            created(post_live(server, name=name))
         wait_until(lambda: outbox_counts(server)["sent"] == len(names), "every notice sent")
     finally:
         server.stop()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,24 +30,15 @@ from commentd.config import Settings
 from commentd.db import make_engine
 from commentd.models import Comment, CommentStatus, Post
 from commentd.web.app import create_app
-
-from tests.conftest import (
-    LIFTED_LIMITS,
-    POSTGRES_SERVER,
-    LiveServer,
-    comment_fields,
-    free_port,
-    start_server,
-)
+from tests.conftest import POSTGRES_SERVER
+from tests.helpers import LIFTED_LIMITS, LiveServer, comment_fields, post_live, start_server
 from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def post(server: LiveServer, slug: str = "pose", **overrides: Any) -> requests.Response:
-    return requests.post(
-        f"{server.url}/api/posts/{slug}/comments", json=comment_fields(**overrides), timeout=10
-    )
+# Posts to the slug "pose" of a live server; the answer unchecked.
+post = partial(post_live, slug="pose")
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -116,16 +108,15 @@ def test_metrics_add_up_the_requests_of_every_worker_process(
     serve_env: dict[str, str], tmp_path: Path, shared_redis_prefix: str
 ) -> None:
     # Shared rate-limit storage makes `commentd serve` run several worker processes.
-    metrics_bind = f"127.0.0.1:{free_port()}"
     server = start_server(
         serve_env
         | {
             "COMMENTD_RATELIMIT_STORAGE_URI": SHARED_REDIS,
             "COMMENTD_RATELIMIT_KEY_PREFIX": shared_redis_prefix,
-            "COMMENTD_METRICS_BIND": metrics_bind,
         }
         | LIFTED_LIMITS,
         tmp_path,
+        metrics=True,
     )
     try:
         for _ in range(30):  # a new connection each time, so the workers share them out
@@ -133,7 +124,7 @@ def test_metrics_add_up_the_requests_of_every_worker_process(
                 assert session.get(f"{server.url}/api/posts/pose/comments").status_code == 200
         assert post(server).json()["status"] == "pending"
         assert post(server, **{HONEYPOT_FIELD: "x"}).json()["status"] == "spam"
-        found = samples(f"http://{metrics_bind}/metrics")
+        found = samples(f"{server.metrics_url}/metrics")
         public = requests.get(f"{server.url}/metrics", timeout=10)
         log = server.log()
     finally:

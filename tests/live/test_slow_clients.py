@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.conftest import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
+from tests.helpers import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
 from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
 # Time the test gives the server to cut every slow client off (its own limits are 10 s for a

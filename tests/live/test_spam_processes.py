@@ -3,37 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from commentd.spam.learned import MIN_LESSONS
-
-from tests.conftest import MODERATOR, LiveServer, comment_fields, start_server
-from tests.api.test_spam_filter import HAM_TEXTS, SPAM_TEXTS
-
-SLUG = "gluteus-medius"
-
-
-def submit(server: LiveServer, **fields: Any) -> dict[str, Any]:
-    token = requests.get(f"{server.url}/api/form-token", timeout=10).json()["form_token"]
-    response = requests.post(
-        f"{server.url}/api/posts/{SLUG}/comments",
-        json=comment_fields(form_token=token, **fields),
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def moderate(server: LiveServer, comment_id: int, action: str) -> dict[str, Any]:
-    response = requests.post(
-        f"{server.url}/api/moderation/comments/{comment_id}/{action}",
-        headers=MODERATOR,
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return dict(response.json())
+from tests.helpers import (
+    HAM_TEXTS,
+    MODERATOR,
+    SLUG,
+    SPAM_TEXTS,
+    comment_fields,
+    created,
+    moderate_live,
+    post_live,
+    start_server,
+)
 
 
 def test_lessons_and_rules_given_to_one_process_act_in_the_other_and_survive_restarts(
@@ -43,15 +27,31 @@ def test_lessons_and_rules_given_to_one_process_act_in_the_other_and_survive_res
     first = start_server(env, tmp_path)
     second = start_server(env, tmp_path)
     try:
-        warm = submit(second, body="An early comment, before any lesson.", name="Early")
+        warm = created(
+            post_live(
+                second, widget=True, body="An early comment, before any lesson.", name="Early"
+            )
+        )
         for number in range(MIN_LESSONS):
-            spam = submit(first, body=SPAM_TEXTS[number], email=f"s{number}@spam.example")
-            moderate(first, spam["id"], "spam")
-            ham = submit(first, body=HAM_TEXTS[number], email=f"h{number}@example.com")
-            moderate(first, ham["id"], "approve")
+            spam = created(
+                post_live(
+                    first, widget=True, body=SPAM_TEXTS[number], email=f"s{number}@spam.example"
+                )
+            )
+            moderate_live(first, spam["id"], "spam")
+            ham = created(
+                post_live(
+                    first, widget=True, body=HAM_TEXTS[number], email=f"h{number}@example.com"
+                )
+            )
+            moderate_live(first, ham["id"], "approve")
 
-        caught = submit(second, body="cheap viagra pills order online now", email="x@y.example")
-        shown = moderate(second, caught["id"], "spam")  # the author agrees: no new lesson
+        caught = created(
+            post_live(
+                second, widget=True, body="cheap viagra pills order online now", email="x@y.example"
+            )
+        )
+        shown = moderate_live(second, caught["id"], "spam")  # the author agrees: no new lesson
 
         assert warm["status"] == "approved"
         assert caught["status"] == "spam"
@@ -80,7 +80,14 @@ def test_lessons_and_rules_given_to_one_process_act_in_the_other_and_survive_res
             headers=MODERATOR,
             timeout=10,
         )
-        again = submit(restarted, body="cheap pills online, order viagra now", email="z@y.example")
+        again = created(
+            post_live(
+                restarted,
+                widget=True,
+                body="cheap pills online, order viagra now",
+                email="z@y.example",
+            )
+        )
         assert again["status"] == "spam"
     finally:
         assert restarted.stop() == 0

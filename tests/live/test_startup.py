@@ -21,15 +21,8 @@ import requests
 from commentd.db import make_engine
 from commentd.ops.backup import backup_sqlite
 from commentd.ops.migrate import upgrade
-
-from tests.conftest import (
-    ADMIN_TOKEN,
-    LIFTED_LIMITS,
-    POSTGRES_SERVER,
-    comment_fields,
-    free_port,
-    start_server,
-)
+from tests.conftest import POSTGRES_SERVER
+from tests.helpers import ADMIN_TOKEN, LIFTED_LIMITS, comment_fields, start_server
 
 CLI = (sys.executable, "-m", "commentd.ops.cli")
 GOOD = "https://blog.example"
@@ -62,7 +55,8 @@ def assert_refused(result: subprocess.CompletedProcess[str], *named: str) -> Non
 
 
 def serve(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return commentd("serve", "--host", "127.0.0.1", "--port", str(free_port()), env=env, cwd=cwd)
+    """`commentd serve` expected to refuse to start (on port 0, should it start after all)."""
+    return commentd("serve", "--host", "127.0.0.1", "--port", "0", env=env, cwd=cwd)
 
 
 @contextmanager
@@ -141,14 +135,18 @@ def test_a_sqlite_file_in_a_folder_that_does_not_exist_is_named_with_the_fix(
         "postgresql://postgres@127.0.0.1:5432/no_such_database_for_commentd",
     ],
 )
-def test_serve_says_which_database_it_cannot_reach(url: str, tmp_path: Path) -> None:
-    result = serve({"COMMENTD_DATABASE_URL": url.format(closed=free_port())}, tmp_path)
+def test_serve_says_which_database_it_cannot_reach(
+    url: str, tmp_path: Path, refused_port: int
+) -> None:
+    result = serve({"COMMENTD_DATABASE_URL": url.format(closed=refused_port)}, tmp_path)
 
     assert_refused(result, "COMMENTD_DATABASE_URL", "cannot open the database")
 
 
-def test_serve_refuses_a_rate_limit_storage_that_does_not_answer(tmp_path: Path) -> None:
-    nowhere = f"redis://:hunter2-password@127.0.0.1:{free_port()}/0"
+def test_serve_refuses_a_rate_limit_storage_that_does_not_answer(
+    tmp_path: Path, refused_port: int
+) -> None:
+    nowhere = f"redis://:hunter2-password@127.0.0.1:{refused_port}/0"
 
     result = serve({"COMMENTD_RATELIMIT_STORAGE_URI": nowhere}, tmp_path)
 

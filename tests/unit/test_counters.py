@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
-from flask import Flask
 from limits import parse
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from commentd.web.counters import InProcessCounters
-
-
-def test_the_embedded_defaults_count_with_commentd_counters(
-    make_app: Callable[..., Flask],
-) -> None:
-    limiter = make_app(ratelimit_storage_uri="memory://").extensions["rate_limits"].limiter
-
-    assert isinstance(limiter.storage, InProcessCounters)
 
 
 def test_the_sliding_window_counter_allows_the_limit_and_no_more() -> None:

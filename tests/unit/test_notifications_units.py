@@ -7,14 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from commentd.config import ConfigError, Settings
 from commentd.notify import links, smtp, webhooks
 from commentd.notify.notifier import digest_due
-
-from tests.conftest import free_port
+from tests.receivers import SmtpController
 
 
 @pytest.mark.parametrize(
@@ -67,16 +65,13 @@ class _Recorder:
 @pytest.fixture
 def authenticating_server() -> Iterator[tuple[_Recorder, int]]:
     recorder = _Recorder()
-    port = free_port()
-    controller = Controller(
+    controller = SmtpController(
         recorder,
-        hostname="127.0.0.1",
-        port=port,
         authenticator=recorder.authenticate,
         auth_require_tls=False,  # loopback only; real providers get smtps:// or STARTTLS
     )
     controller.start()
-    yield recorder, port
+    yield recorder, controller.port
     controller.stop()
 
 
