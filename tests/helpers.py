@@ -8,6 +8,7 @@ PostgreSQL and Redis servers in private_servers.py.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -398,3 +399,33 @@ def created(response: requests.Response) -> dict[str, Any]:
     """The JSON of a 201 answer; AssertionError, with the body, on any other status."""
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+# --- the example blog and Chromium (browser tests, scripts/screenshots.py) ---------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def load_example_blog() -> Any:
+    """examples/serve.py (a script, not a package), loaded by path as a module, once."""
+    name = "commentd_example_blog"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).resolve().parents[1] / "examples/serve.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -6,7 +6,6 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -162,10 +161,3 @@ def test_an_event_of_an_unknown_kind_fails_visibly(migrated_engine: Engine) -> N
     [event] = stored(migrated_engine)
 
     assert event.last_error == "LookupError: no handler for 'mystery' events"
-
-
-@pytest.mark.parametrize(
-    ("attempts", "seconds"), [(1, 30), (2, 60), (3, 120), (7, 1920), (8, 3600), (30, 3600)]
-)
-def test_the_retry_delay_doubles_up_to_an_hour(attempts: int, seconds: int) -> None:
-    assert outbox.retry_delay(attempts, 30) == timedelta(seconds=seconds)

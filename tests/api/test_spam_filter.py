@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from commentd.config import ModerationMode
 from commentd.models import Comment, SpamFeature, SpamFilterState, utcnow
 from commentd.ops.cli import main as cli
-from commentd.spam.features import extract
-from commentd.spam.learned import MIN_LESSONS, Counts, SpamFilter, combine
+from commentd.spam.learned import MIN_LESSONS, Counts, SpamFilter
 from tests.helpers import HAM_TEXTS, MODERATOR, SPAM_TEXTS, moderate, post_comment, signals
 
 # Posts as the widget sends them (with a fresh form token).
@@ -53,24 +52,6 @@ def teach_examples(client: FlaskClient, count: int = MIN_LESSONS + 1) -> None:
 @pytest.fixture
 def open_client(make_app: Callable[..., Flask]) -> FlaskClient:
     return make_app(moderation=ModerationMode.NONE).test_client()
-
-
-def test_features_cover_words_pairs_links_and_shape() -> None:
-    features = extract(
-        "Call 0800 123 4567 now! See https://www.shop.example.co.uk/x",
-        name="Deal Maker",
-        website="https://deals.example",
-        email="a@mail.example",
-    )
-
-    assert {"call", "call #4", "link:example.co.uk", "links:1", "has:phone"} <= features
-    assert {"name:deal", "site:deals.example", "has:website", "email:mail.example"} <= features
-
-
-def test_combining_no_evidence_is_undecided_and_strong_evidence_is_decisive() -> None:
-    assert combine([]) == 0.5
-    assert combine([0.99] * 5) > 0.95
-    assert combine([0.01] * 5) < 0.05
 
 
 def test_until_it_has_enough_lessons_the_filter_scores_nothing(open_client: FlaskClient) -> None:
