@@ -24,11 +24,13 @@ from commentd.ops.migrate import upgrade
 from commentd.web.app import create_app
 from tests.helpers import (
     ADMIN_TOKEN,
+    LIFTED_LIMITS,
     SLUG,
     LiveServer,
     moderate,
     port_of,
     refusing_socket,
+    serve_environment,
     start_server,
 )
 from tests.helpers import (
@@ -178,21 +180,32 @@ def make_comment(
 @pytest.fixture
 def serve_env(database_url: str) -> dict[str, str]:
     """The environment a live server gets by default; tests add to it."""
-    return {
-        "COMMENTD_DATABASE_URL": database_url,
-        "COMMENTD_ADMIN_TOKEN": ADMIN_TOKEN,
-        "COMMENTD_ALLOWED_ORIGINS": "https://blog.example",
-        "COMMENTD_MIN_FILL_SECONDS": "0",
-        "COMMENTD_MIN_POST_INTERVAL": "0",
-        "COMMENTD_EMAIL_RATE_LIMIT": "1000 per minute",
-        "COMMENTD_SLUG_RATE_LIMIT": "1000 per minute",
-        "COMMENTD_DUPLICATE_WINDOW_SECONDS": "0",
-    }
+    return serve_environment(database_url)
 
 
 @pytest.fixture
 def live_server(serve_env: dict[str, str], tmp_path: Path) -> Iterator[LiveServer]:
     server = start_server(serve_env, tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One `commentd serve` per database for a whole module's case tables (hostile inputs,
+    say): each case needs a real server's answer, not a server of its own. Every posting
+    limit is lifted (LIFTED_LIMITS), since the cases all come from one address."""
+    workdir = tmp_path_factory.mktemp("shared-server")
+    if request.param == "sqlite":
+        url = f"sqlite:///{workdir / 'commentd.db'}"
+    else:
+        make: Callable[[], str] = request.getfixturevalue("postgres_schema_url")
+        url = make()
+    server = start_server(serve_environment(url) | LIFTED_LIMITS, workdir)
     yield server
     server.stop()
 

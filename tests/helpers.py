@@ -22,7 +22,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from sqlalchemy import Engine, inspect, text
@@ -50,6 +50,20 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.05)
 
+
+FORM = "application/x-www-form-urlencoded"
+# One page's slug and its spellings, as they reach the service in a URL path (quoted again,
+# as embed.js's slugPath does, when the page path already held escapes): one thread.
+CANONICAL = "blog/读书"
+SPELLINGS = [
+    quote(CANONICAL),  # the decoded path, encoded once
+    quote("blog/%E8%AF%BB%E4%B9%A6", safe="/"),  # a location.pathname, as embed.js sends it
+    quote("blog/%e8%af%bb%e4%b9%a6", safe="/"),  # the same page opened with lower-case escapes
+    quote("/blog/%E8%AF%BB%E4%B9%A6/", safe=""),  # outer slashes, every `/` as %2F
+    "blog%2F%E8%AF%BB%E4%B9%A6",
+    "/blog//" + quote("读书") + "//",  # doubled slashes
+    quote("blog/" + "\u8bfb\u4e66"),
+]
 
 # What the learned filter is taught with (through the API and across processes).
 SPAM_TEXTS = [
@@ -248,6 +262,20 @@ LIFTED_LIMITS = {
     "COMMENTD_MIN_POST_INTERVAL": "0",
     "COMMENTD_DUPLICATE_WINDOW_SECONDS": "0",
 }
+
+
+def serve_environment(database_url: str) -> dict[str, str]:
+    """The environment a live server gets by default (the serve_env fixture); tests add to it."""
+    return {
+        "COMMENTD_DATABASE_URL": database_url,
+        "COMMENTD_ADMIN_TOKEN": ADMIN_TOKEN,
+        "COMMENTD_ALLOWED_ORIGINS": "https://blog.example",
+        "COMMENTD_MIN_FILL_SECONDS": "0",
+        "COMMENTD_MIN_POST_INTERVAL": "0",
+        "COMMENTD_EMAIL_RATE_LIMIT": "1000 per minute",
+        "COMMENTD_SLUG_RATE_LIMIT": "1000 per minute",
+        "COMMENTD_DUPLICATE_WINDOW_SECONDS": "0",
+    }
 
 
 @dataclass

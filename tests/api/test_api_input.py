@@ -12,15 +12,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import requests
 from flask.testing import FlaskClient
 
 from commentd.models import CommentStatus
-from tests.helpers import MODERATOR, LiveServer, comment_fields, post_raw, raw_request
+from tests.helpers import CANONICAL, FORM, MODERATOR, SPELLINGS, comment_fields
 
 MakeComment = Callable[..., int]
 POST_PATH = "/api/posts/gluteus-medius/comments"
-FORM = "application/x-www-form-urlencoded"
 
 
 def stored_count(client: FlaskClient) -> int:
@@ -250,18 +248,6 @@ def test_a_reply_to_a_comment_that_is_not_public_says_what_is_true(
 
 # --- one canonical slug -------------------------------------------------------------------
 
-CANONICAL = "blog/读书"
-# Spellings of one page's slug, as they reach the service in a URL path (quoted again, as
-# embed.js's slugPath does, when the page path already held escapes).
-SPELLINGS = [
-    quote(CANONICAL),  # the decoded path, encoded once
-    quote("blog/%E8%AF%BB%E4%B9%A6", safe="/"),  # a location.pathname, as embed.js sends it
-    quote("blog/%e8%af%bb%e4%b9%a6", safe="/"),  # the same page opened with lower-case escapes
-    quote("/blog/%E8%AF%BB%E4%B9%A6/", safe=""),  # outer slashes, every `/` as %2F
-    "blog%2F%E8%AF%BB%E4%B9%A6",
-    "/blog//" + quote("读书") + "//",  # doubled slashes
-    quote("blog/" + "\u8bfb\u4e66"),
-]
 NFD_SLUG, NFC_SLUG = "notes/cafe\u0301", "notes/caf\u00e9"
 
 
@@ -343,53 +329,3 @@ def test_the_per_post_limit_counts_every_spelling_as_one_post(
 
 
 # --- through a real `commentd serve` ------------------------------------------------------
-
-
-def test_a_live_server_refuses_bytes_that_are_not_utf8(live_server: LiveServer) -> None:
-    form = b"name=Zo%EB&email=zoe%40example.com&body=Caf%E9"
-    requests_sent = [
-        post_raw(live_server, form, FORM),
-        post_raw(live_server, form.replace(b"%EB", b"\xeb"), FORM),
-        post_raw(live_server, b'{"name": "Zo\xeb"}', "application/json"),
-        post_raw(live_server, b"name=Zoe", FORM, path="/api/posts/caf%E9/comments"),
-        raw_request(
-            live_server,
-            b"GET /api/posts/%FF/comments HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        ),
-        raw_request(
-            live_server,
-            b"GET /api/counts?slug=%FF HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        ),
-    ]
-
-    for status, headers, body in requests_sent:
-        assert status == 400, body
-        assert headers["content-type"] == "application/json"
-        assert b'"error":"bad_request"' in body and b"UTF-8" in body
-    queue = requests.get(
-        f"{live_server.url}/api/moderation/counts", headers=MODERATOR, timeout=5
-    ).json()
-    assert sum(queue.values()) == 0
-
-
-def test_a_live_server_keeps_one_thread_whatever_the_spelling(live_server: LiveServer) -> None:
-    base = live_server.url
-    created = requests.post(
-        f"{base}/api/posts/{SPELLINGS[1]}/comments", json=comment_fields(), timeout=5
-    )
-    assert created.status_code == 201
-    requests.post(
-        f"{base}/api/moderation/comments/{created.json()['id']}/approve",
-        headers=MODERATOR,
-        timeout=5,
-    )
-
-    for spelling in SPELLINGS:
-        listing = requests.get(f"{base}/api/posts/{spelling}/comments", timeout=5).json()
-        assert (listing["slug"], listing["count"]) == (CANONICAL, 1)
-    counts = requests.get(
-        f"{base}/api/counts",
-        params=[("slug", CANONICAL), ("slug", "blog/%e8%af%bb%e4%b9%a6")],
-        timeout=5,
-    ).json()
-    assert counts == {CANONICAL: 1, "blog/%e8%af%bb%e4%b9%a6": 1}

@@ -131,9 +131,9 @@ def test_a_slug_with_an_encoded_slash_is_the_same_post(live_server: LiveServer) 
     ],
 )
 def test_hostile_bodies_get_a_clear_json_answer_never_a_500(
-    live_server: LiveServer, body: bytes, content_type: str, status: int
+    shared_server: LiveServer, body: bytes, content_type: str, status: int
 ) -> None:
-    answer_status, headers, answer = post_raw(live_server, body, content_type, slug=SLUG)
+    answer_status, headers, answer = post_raw(shared_server, body, content_type, slug=SLUG)
 
     assert answer_status == status
     assert headers["content-type"] == "application/json"
@@ -151,11 +151,11 @@ def test_hostile_bodies_get_a_clear_json_answer_never_a_500(
     ],
 )
 def test_hostile_paths_get_a_json_answer_never_a_500(
-    live_server: LiveServer, path: str, expected: int
+    shared_server: LiveServer, path: str, expected: int
 ) -> None:
     method = "POST" if path.endswith("/approve") else "GET"
     status, headers, _ = raw_request(
-        live_server,
+        shared_server,
         f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
         "Connection: close\r\n\r\n".encode(),
     )

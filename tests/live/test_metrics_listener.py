@@ -45,11 +45,12 @@ def metrics_bind(monitored_server: LiveServer) -> str:
     ids=["anonymous", "wrong-token", "moderation-token"],
 )
 def test_the_public_port_has_no_metrics_by_default(
-    live_server: LiveServer, headers: dict[str, str]
+    shared_server: LiveServer, headers: dict[str, str]
 ) -> None:
     for method in ("GET", "HEAD"):
         for path in ("/metrics", "/metrics/", "/METRICS", "/metrics?format=text"):
-            response = requests.request(method, live_server.url + path, headers=headers, timeout=5)
+            url = shared_server.url + path
+            response = requests.request(method, url, headers=headers, timeout=5)
             assert response.status_code == 404, (method, path)
             quiet_about_metrics(response)
 
