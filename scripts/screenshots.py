@@ -6,13 +6,8 @@ Run from the repository: `.venv/bin/python scripts/screenshots.py`.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,68 +15,33 @@ import requests
 from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the tests' helpers: one way to start a server, one set of limits
+
+# The seed posts several comments in a second from one address, some from one email: the
+# tests' LIFTED_LIMITS lift every limit that would answer 429 to that.
+from tests.helpers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LIFTED_LIMITS,
+    LiveServer,
+    load_example_blog,
+    start_server,
+)
+
 DOCS = ROOT / "docs"
 TOKEN = "screenshot-token-0123456789"
 SLUG = "3-minute-muscles-gluteus-medius"
-# The seed posts several comments in a second from one address, some from one email: every
-# limit that would answer 429 to that is lifted (the same set as tests/conftest.py's).
-LIFTED_LIMITS = {
-    "COMMENTD_POST_RATE_LIMIT": "100000 per minute",
-    "COMMENTD_SITE_RATE_LIMIT": "100000 per minute",
-    "COMMENTD_EMAIL_RATE_LIMIT": "100000 per minute",
-    "COMMENTD_SLUG_RATE_LIMIT": "100000 per minute",
-    "COMMENTD_MIN_POST_INTERVAL": "0",
-    "COMMENTD_DUPLICATE_WINDOW_SECONDS": "0",
-}
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
-def load_blog_server() -> Any:
-    spec = importlib.util.spec_from_file_location("example_blog", ROOT / "examples/serve.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_service(workdir: Path, blog_origin: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def start_service(workdir: Path, blog_origin: str) -> LiveServer:
+    """`commentd serve` on a port of its own, as the tests start it (tests/helpers.py)."""
     env = {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/tmp"),
         "COMMENTD_DATABASE_URL": f"sqlite:///{workdir / 'commentd.db'}",
         "COMMENTD_ADMIN_TOKEN": TOKEN,
         "COMMENTD_ALLOWED_ORIGINS": blog_origin,
         "COMMENTD_MIN_FILL_SECONDS": "0",
     } | LIFTED_LIMITS
-    command = [sys.executable, "-m", "commentd.ops.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                return process, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("commentd serve did not start")
+    return start_server(env, workdir)
 
 
 def seed(service: str) -> None:
@@ -168,16 +128,15 @@ def shoot_queue(page: Page, blog: str) -> None:
 
 def main() -> None:
     DOCS.mkdir(exist_ok=True)
-    blog = load_blog_server().serve(0, "http://127.0.0.1:1")
+    blog = load_example_blog().serve(0, "http://127.0.0.1:1")
     with tempfile.TemporaryDirectory() as tmp:
-        process, service = start_service(Path(tmp), blog.origin)
+        server = start_service(Path(tmp), blog.origin)
+        service = server.url
         blog.comments_url = service
         try:
             seed(service)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-                )
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 context = browser.new_context(
                     viewport={"width": 820, "height": 900}, locale="en-US"
                 )
@@ -186,8 +145,7 @@ def main() -> None:
                 shoot_queue(wide.new_page(), blog.origin)
                 browser.close()
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            server.stop()
             blog.shutdown()
             blog.server_close()
     print(f"wrote {DOCS / 'widget.png'} and {DOCS / 'moderation.png'}")

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
@@ -25,15 +19,29 @@ from sqlalchemy.orm import Session
 
 from commentd.config import Settings
 from commentd.db import make_engine
-from commentd.models import Comment, CommentStatus
+from commentd.models import CommentStatus
 from commentd.ops.migrate import upgrade
 from commentd.web.app import create_app
 from commentd.web.services import of as services_of
+from tests.helpers import (
+    ADMIN_TOKEN,
+    LIFTED_LIMITS,
+    SLUG,
+    LiveServer,
+    moderate,
+    port_of,
+    refusing_socket,
+    serve_environment,
+    start_server,
+)
+from tests.helpers import (
+    post_comment as post_comment_through,
+)
+from tests.receivers import Mailbox, WebhookReceiver
 
 POSTGRES_SERVER = os.environ.get(
     "COMMENTD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
-ADMIN_TOKEN = "test-admin-token-0123456789"
 # CI sets this: a test that would skip (say, PostgreSQL unreachable) fails instead.
 REQUIRE_ALL = os.environ.get("COMMENTD_REQUIRE_ALL_TESTS") == "1"
 
@@ -144,24 +152,12 @@ def db_session(migrated_engine: Engine) -> Iterator[Session]:
         yield session
 
 
-MODERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-def comment_fields(**overrides: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {"name": "Dana", "email": "dana@example.com", "body": "Pigeon pose!"}
-    fields.update(overrides)
-    return fields
-
-
 @pytest.fixture
 def post_comment(client: FlaskClient) -> Callable[..., dict[str, Any]]:
     """POST a comment through the API and return its 201 JSON (fails on anything else)."""
 
-    def post(slug: str = "gluteus-medius", **fields: Any) -> dict[str, Any]:
-        response = client.post(f"/api/posts/{slug}/comments", json=comment_fields(**fields))
-        assert response.status_code == 201, response.json
-        assert response.json is not None
-        return response.json
+    def post(slug: str = SLUG, **fields: Any) -> dict[str, Any]:
+        return post_comment_through(client, slug, **fields)
 
     return post
 
@@ -176,107 +172,16 @@ def make_comment(
         comment_id = int(post_comment(**fields)["id"])
         if status is not CommentStatus.PENDING:
             action = {"approved": "approve", "rejected": "reject", "spam": "spam"}[status.value]
-            response = client.post(
-                f"/api/moderation/comments/{comment_id}/{action}", headers=MODERATOR
-            )
-            assert response.status_code == 200
+            moderate(client, comment_id, action)
         return comment_id
 
     return make
 
 
-def stored_comment(session: Session, comment_id: int) -> Comment | None:
-    session.rollback()  # end any earlier snapshot: see what the app has committed since
-    return session.get(Comment, comment_id)
-
-
-# --- a real `commentd serve` -------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class LiveServer:
-    url: str
-    process: subprocess.Popen[str]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> int:
-        """SIGTERM, as an init system would; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-SERVE_COMMAND = (sys.executable, "-m", "commentd.ops.cli", "serve")
-
-
-def start_server(env: dict[str, str], workdir: Path, *, port: int | None = None) -> LiveServer:
-    """Start `commentd serve` with exactly `env` (plus PATH) and wait until /healthz answers."""
-    port = port or free_port()
-    log_path = workdir / f"serve-{port}.log"
-    full_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")} | env
-    with log_path.open("w") as log_file:  # the child keeps its own handle
-        process = subprocess.Popen(
-            [*SERVE_COMMAND, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=workdir,
-            env=full_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"commentd serve exited:\n{log_path.read_text()}")
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return LiveServer(url, process, log_path)
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"commentd serve did not answer in time:\n{log_path.read_text()}")
-
-
-# Every posting limit and the duplicate rule off: for tests that post many comments quickly
-# from one address and one email (throughput, faults, backups), not for the limits' own tests.
-LIFTED_LIMITS = {
-    "COMMENTD_POST_RATE_LIMIT": "100000 per minute",
-    "COMMENTD_SITE_RATE_LIMIT": "100000 per minute",
-    "COMMENTD_EMAIL_RATE_LIMIT": "100000 per minute",
-    "COMMENTD_SLUG_RATE_LIMIT": "100000 per minute",
-    "COMMENTD_MIN_POST_INTERVAL": "0",
-    "COMMENTD_DUPLICATE_WINDOW_SECONDS": "0",
-}
-
-
 @pytest.fixture
 def serve_env(database_url: str) -> dict[str, str]:
     """The environment a live server gets by default; tests add to it."""
-    return {
-        "COMMENTD_DATABASE_URL": database_url,
-        "COMMENTD_ADMIN_TOKEN": ADMIN_TOKEN,
-        "COMMENTD_ALLOWED_ORIGINS": "https://blog.example",
-        "COMMENTD_MIN_FILL_SECONDS": "0",
-        "COMMENTD_MIN_POST_INTERVAL": "0",
-        "COMMENTD_EMAIL_RATE_LIMIT": "1000 per minute",
-        "COMMENTD_SLUG_RATE_LIMIT": "1000 per minute",
-        "COMMENTD_DUPLICATE_WINDOW_SECONDS": "0",
-    }
+    return serve_environment(database_url)
 
 
 @pytest.fixture
@@ -284,3 +189,48 @@ def live_server(serve_env: dict[str, str], tmp_path: Path) -> Iterator[LiveServe
     server = start_server(serve_env, tmp_path)
     yield server
     server.stop()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One `commentd serve` per database for a whole module's case tables (hostile inputs,
+    say): each case needs a real server's answer, not a server of its own. Every posting
+    limit is lifted (LIFTED_LIMITS), since the cases all come from one address."""
+    workdir = tmp_path_factory.mktemp("shared-server")
+    if request.param == "sqlite":
+        url = f"sqlite:///{workdir / 'commentd.db'}"
+    else:
+        make: Callable[[], str] = request.getfixturevalue("postgres_schema_url")
+        url = make()
+    server = start_server(serve_environment(url) | LIFTED_LIMITS, workdir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on a port of its own; Mailbox.url for COMMENTD_SMTP_URL."""
+    box = Mailbox().start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A real HTTP server recording webhooks; WebhookReceiver.url for COMMENTD_WEBHOOK_URL."""
+    server = WebhookReceiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that refuses every connection for the whole test: bound and never
+    listening, so no other process can take it meanwhile."""
+    sock = refusing_socket()
+    yield port_of(sock)
+    sock.close()

@@ -9,23 +9,24 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
 import redis
 
-from .conftest import free_port
-
 POSTGRES_BIN = Path(os.environ.get("COMMENTD_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
 INITDB_OPTIONS = ("-U", "postgres", "--auth=trust", "--no-sync", "-D")
 REDIS_OPTIONS = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+T = TypeVar("T")
 SHARED_REDIS = os.environ.get("COMMENTD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
@@ -52,6 +53,27 @@ def forget_prefix(url: str, prefix: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+def _start_on_a_free_port(start: Callable[[int], T], attempts: int = 5) -> T:
+    """Run `start(port)` on a port the kernel just called free, trying another when the server
+    could not bind it (RuntimeError or CalledProcessError).
+
+    PostgreSQL and Redis cannot take a listening socket from us nor report a port they picked,
+    so between our look and their bind another process may take the port; when it does, the
+    server fails to start and another port is tried, `attempts` times at most.
+    """
+    for attempt in range(attempts):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+        probe.close()
+        try:
+            return start(port)
+        except (RuntimeError, subprocess.CalledProcessError):
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _as_postgres_user() -> list[str]:
@@ -111,18 +133,23 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     data_dir = Path(tempfile.mkdtemp(prefix="commentd-test-pg-"))
     if os.geteuid() == 0:
         shutil.chown(data_dir, "postgres")
-    server = PrivatePostgres(data_dir, free_port())
     try:
         subprocess.run(
             [*_as_postgres_user(), str(POSTGRES_BIN / "initdb"), *INITDB_OPTIONS, str(data_dir)],
             check=True,
             capture_output=True,
         )
-        server.start()
+
+        def start(port: int) -> PrivatePostgres:
+            server = PrivatePostgres(data_dir, port)
+            server.start()
+            return server
+
+        server = _start_on_a_free_port(start)
         yield server
     finally:
         if (data_dir / "postmaster.pid").exists():
-            server.stop()
+            PrivatePostgres(data_dir, 0).stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -142,7 +169,8 @@ class PrivateRedis:
         )
         deadline = time.monotonic() + 10
         while not redis_available(self.url):
-            if time.monotonic() > deadline:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
                 raise RuntimeError("the private Redis did not come up")
             time.sleep(0.05)
 
@@ -156,8 +184,13 @@ class PrivateRedis:
 def private_redis() -> Iterator[PrivateRedis]:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    server = PrivateRedis(free_port())
-    server.start()
+
+    def start(port: int) -> PrivateRedis:
+        server = PrivateRedis(port)
+        server.start()
+        return server
+
+    server = _start_on_a_free_port(start)
     try:
         yield server
     finally:

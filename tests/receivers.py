@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
-from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,16 +14,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-WAIT_SECONDS = 60  # how long a test waits for a background delivery before it fails
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll until `condition` holds; fail (not time) if it never does."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
+from tests.helpers import listening_socket, port_of, refusing_socket
 
 
 class _Collector:
@@ -57,6 +46,19 @@ class _Collector:
         return "250 OK"
 
 
+class SmtpController(Controller):  # type: ignore[misc]
+    """aiosmtpd's Controller (its thread and loop) serving `handler` on `sock`, bound before
+    (see helpers.refusing_socket), or on a port of 127.0.0.1 the kernel picks: no port race.
+    `.port` is the port; other keywords go to aiosmtpd's SMTP (authenticator=…, …)."""
+
+    def __init__(self, handler: Any, sock: socket.socket | None = None, **smtp: Any) -> None:
+        self._sock = sock or refusing_socket()
+        super().__init__(handler, hostname="127.0.0.1", port=port_of(self._sock), **smtp)
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(self._factory_invoker, sock=self._sock)
+
+
 class Mailbox:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives.
 
@@ -65,14 +67,19 @@ class Mailbox:
     """
 
     def __init__(
-        self, port: int, *, smtputf8: bool = False, refuse: dict[str, str] | None = None
+        self,
+        sock: socket.socket | None = None,
+        *,
+        smtputf8: bool = False,
+        refuse: dict[str, str] | None = None,
     ) -> None:
-        self.port = port
+        """Serve on `sock` (bound, not yet listening: see helpers.refusing_socket) or on a port
+        of 127.0.0.1 that the kernel picks; the Mailbox owns the socket from then on."""
+        self._sock = sock or refusing_socket()
+        self.port = port_of(self._sock)
         self._collector = _Collector()
         self._collector.refuse = dict(refuse or {})
-        self._controller = Controller(
-            self._collector, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8
-        )
+        self._controller = SmtpController(self._collector, self._sock, enable_SMTPUTF8=smtputf8)
 
     @property
     def url(self) -> str:
@@ -110,12 +117,13 @@ class Mailbox:
 class SilentSmtpServer:
     """Accepts TCP connections and never says a word: a hung mail server."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self._listener = socket.socket()
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", port))
+    def __init__(self, sock: socket.socket | None = None) -> None:
+        """Listen on `sock` (which close() then leaves open, for a Mailbox to take over) or on
+        a port of 127.0.0.1 that the kernel picks."""
+        self._owned = sock is None
+        self._listener = sock or listening_socket()
         self._listener.listen(16)
+        self.port = port_of(self._listener)
         self._listener.settimeout(0.1)
         self.connections: list[socket.socket] = []
         self._stop = threading.Event()
@@ -135,14 +143,16 @@ class SilentSmtpServer:
         self._thread.join()
         for connection in self.connections:
             connection.close()
-        self._listener.close()
+        if self._owned:
+            self._listener.close()
+        else:
+            self._listener.settimeout(None)
 
 
 class WebhookReceiver:
     """An HTTP server recording each POST's path, headers and raw body; answers `status`."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.statuses: list[int] = []  # answers to give, in order; then 204
         receiver = self
@@ -159,7 +169,8 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # the kernel picks
+        self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 

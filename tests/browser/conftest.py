@@ -8,9 +8,7 @@ Only SQLite here: these tests are slow and prove the widgets, not the database l
 from __future__ import annotations
 
 import functools
-import importlib.util
 import io
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,36 +16,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from blogsite import Site
 
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, load_example_blog
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _load_blog_server() -> Any:
-    """examples/serve.py is a script, not a package: load it by path."""
-    spec = importlib.util.spec_from_file_location(
-        "commentd_example_blog", ROOT / "examples/serve.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-blog_server = _load_blog_server()
+blog_server = load_example_blog()
 
 
 def pytest_configure(config: pytest.Config) -> None:

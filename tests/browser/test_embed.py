@@ -14,7 +14,7 @@ expect = sync_api.expect
 
 from blogsite import ARTICLE, ARTICLE_SLUG, Site  # noqa: E402
 
-from tests.conftest import start_server  # noqa: E402
+from tests.helpers import start_server  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -479,8 +479,7 @@ def test_the_readme_snippet_says_only_true_things_without_scripts_or_service(
     expect(reader.locator("#comments")).to_contain_text("Comments could not be loaded.")
     assert not re.search("JavaScript|No comments yet|Loading", shown_text(reader))
 
-    port = int(live_server.url.rsplit(":", 1)[1])
-    restarted = start_server(serve_env, tmp_path, port=port)
+    restarted = start_server(serve_env, tmp_path, port=live_server.port)
     try:
         reader.get_by_role("button", name="Try again").click()
         expect(reader.locator(".commentd-body")).to_have_text("Here all along.")

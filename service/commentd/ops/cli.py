@@ -128,13 +128,16 @@ def purge_spam_command(days: int | None) -> None:
 def _listen_address(
     _context: click.Context, _parameter: click.Parameter, value: str | None
 ) -> str | None:
-    """HOST:PORT (an IPv6 host in brackets), or None when not given."""
+    """HOST:PORT (an IPv6 host in brackets), fd://N (an inherited listening socket), or None
+    when not given."""
     if value is None or value == "":
         return None
+    if value.startswith("fd://") and value[5:].isdigit():
+        return value
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise click.BadParameter(
-            f"{value!r} is not HOST:PORT; use for example 127.0.0.1:9100 "
+            f"{value!r} is not HOST:PORT or fd://N; use for example 127.0.0.1:9100 "
             "(COMMENTD_METRICS_BIND or --metrics-bind)."
         )
     return value
@@ -147,14 +150,35 @@ def _listen_address(
     "--metrics-bind",
     envvar="COMMENTD_METRICS_BIND",
     callback=_listen_address,
-    help="HOST:PORT of a listener that serves /metrics alone (COMMENTD_METRICS_BIND); "
-    "without it /metrics is not served.",
+    help="HOST:PORT of a listener that serves /metrics alone (COMMENTD_METRICS_BIND), or fd://N "
+    "with --fd; without it /metrics is not served.",
 )
-def serve_command(host: str, port: int, metrics_bind: str | None) -> None:
+@click.option(
+    "--fd",
+    "listen_fd",
+    type=click.IntRange(0),
+    help="Serve on this inherited, already listening TCP socket (from a supervisor, or a test "
+    "that bound port 0) instead of binding --host and --port.",
+)
+def serve_command(host: str, port: int, metrics_bind: str | None, listen_fd: int | None) -> None:
     """Run the service on a production WSGI server, migrating the database first."""
-    from commentd.ops.server import prepare_metrics_dir, serve  # gunicorn is only needed here
+    # gunicorn is only needed here
+    from commentd.ops.server import listening_address, prepare_metrics_dir, serve
 
     logging.config.dictConfig(logging_config())  # startup and migrations log as JSON too
+    if listen_fd is not None:
+        # gunicorn serves either inherited sockets or addresses it binds itself, not both.
+        if metrics_bind is not None and not metrics_bind.startswith("fd://"):
+            raise click.BadParameter(
+                "with --fd, the metrics listener is inherited too: fd://N",
+                param_hint="COMMENTD_METRICS_BIND or --metrics-bind",
+            )
+        host, port = listening_address(listen_fd)
+    elif metrics_bind is not None and metrics_bind.startswith("fd://"):
+        raise click.BadParameter(
+            "fd://N needs --fd for the service's own listener",
+            param_hint="COMMENTD_METRICS_BIND or --metrics-bind",
+        )
     settings = _settings().serving_at(host, port)
     # Everything that cannot work is said now, before anything is served or migrated.
     try:
@@ -178,7 +202,7 @@ def serve_command(host: str, port: int, metrics_bind: str | None) -> None:
         app = create_app(settings)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    serve(app, settings, host, port, metrics_dir, metrics_bind)
+    serve(app, settings, host, port, metrics_dir, metrics_bind, listen_fd)
 
 
 @main.command("backup")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -241,6 +242,19 @@ def gunicorn_options(
     }
 
 
+def listening_address(fd: int) -> tuple[str, int]:
+    """(host, port) of the inherited listening TCP socket `fd`, which stays open.
+
+    Raises OSError when `fd` is not an open socket.
+    """
+    inherited = socket.socket(fileno=os.dup(fd))
+    try:
+        host, port = inherited.getsockname()[:2]
+    finally:
+        inherited.close()
+    return str(host), int(port)
+
+
 def serve(
     app: Flask,
     settings: Settings,
@@ -248,20 +262,33 @@ def serve(
     port: int,
     metrics_dir: Path | None = None,
     metrics_bind: str | None = None,
+    listen_fd: int | None = None,
 ) -> None:
     """Serve `app` at host:port until SIGTERM; /metrics only at `metrics_bind` ("host:port"),
-    a listener of its own that serves nothing else (None: no metrics listener)."""
+    a listener of its own that serves nothing else (None: no metrics listener).
+
+    With `listen_fd`, the app is served on that inherited listening socket instead of binding
+    host:port (then `metrics_bind` must be an inherited one too, "fd://N").
+    """
     options = gunicorn_options(settings, host, port, metrics_dir)
+    if listen_fd is not None:
+        options["bind"] = f"fd://{listen_fd}"
     if metrics_bind is not None:
         from commentd.web.metrics import scrape_app
 
+        # gunicorn names an inherited listener by the address it is bound to.
+        metrics_address = (
+            listening_address(int(metrics_bind[5:]))
+            if metrics_bind.startswith("fd://")
+            else parse_address(metrics_bind)
+        )
         options["bind"] = [options["bind"], metrics_bind]
         options["worker_class"] = type(
             "CommentdWorker",
             (BufferingWorker,),
             {
-                "metrics_address": parse_address(metrics_bind),
-                "metrics_app": staticmethod(scrape_app(app)),  # a function, not a method
+                "metrics_address": metrics_address,
+                "metrics_app": staticmethod(scrape_app(app, services_of(app).metrics)),
             },
         )
     options["post_fork"] = lambda _server, _worker: _fresh_pool(app)

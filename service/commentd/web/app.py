@@ -11,14 +11,13 @@ from commentd.config import Settings
 from commentd.keys import load_or_create_secret
 from commentd.notify.handlers import build_outbox, build_worker
 from commentd.notify.notifier import Notifier
-from commentd.services import Services
 from commentd.spam.learned import SpamFilter
 from commentd.spam.rules import RulesCache
 from commentd.web import cors, email_pages, encoding, errors, logs, moderation, public, sessions
 from commentd.web.fast_reads import PublicReads
 from commentd.web.limits import RateLimits, limiter_config
 from commentd.web.page_cache import PublicFeed
-from commentd.web.services import install, of
+from commentd.web.services import Services, install, of
 
 MAX_BODY_BYTES = 64 * 1024  # API.md: a larger body gets 413
 
@@ -90,7 +89,7 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
     app.after_request(_response_headers)  # registered first, so it runs after the others
     logs.init_app(app)  # first: the request id and start time exist for everything after
     encoding.init_app(app)  # then: a path or query that is not UTF-8 is a 400 before any use
-    metrics.init_app(app)
+    metrics.init_app(app, services.metrics)
     errors.register_handlers(app)
     cors.init_app(app)
     app.register_blueprint(public.bp)

@@ -32,7 +32,7 @@ from commentd.web.page_cache import Answer, json_headers
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from commentd.services import Services
+    from commentd.web.services import Services
 
 ENDPOINT = "public.list_comments"  # the view's endpoint: its name in logs and metrics
 # The path of API.md's `GET /api/posts/{slug}/comments`; a slug may itself hold slashes.

@@ -31,7 +31,6 @@ from werkzeug.wrappers import Request
 
 from commentd.models import Comment, CommentStatus
 from commentd.web.logs import elapsed_seconds
-from commentd.web.services import current, of
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # Reads answer in about a millisecond; posting and rebuilding a page take longer.
@@ -102,11 +101,14 @@ def is_multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROCESS_DIR_VARIABLE))
 
 
-def _observe(response: Response) -> Response:
-    current().metrics.observe(
-        request.endpoint or "unmatched", request.method, response.status_code, elapsed_seconds()
-    )
-    return response
+def _observer(metrics: Metrics) -> Callable[[Response], Response]:
+    def observe(response: Response) -> Response:
+        metrics.observe(
+            request.endpoint or "unmatched", request.method, response.status_code, elapsed_seconds()
+        )
+        return response
+
+    return observe
 
 
 def _scrape(metrics: Metrics) -> Response:
@@ -127,7 +129,9 @@ def _single(collector: Collector) -> CollectorRegistry:
     return registry
 
 
-def scrape_app(app: Flask) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+def scrape_app(
+    app: Flask, metrics: Metrics
+) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
     """A WSGI app that answers GET and HEAD /metrics with `app`'s metrics, and nothing else:
     404 for any other path, 405 for any other method (JSON errors, like the service's)."""
 
@@ -142,13 +146,13 @@ def scrape_app(app: Flask) -> Callable[[dict[str, Any], Callable[..., Any]], Ite
                 response.status_code = 405
                 response.headers["Allow"] = "GET, HEAD"
             else:
-                response = _scrape(of(app).metrics)
+                response = _scrape(metrics)
         return response(environ, start_response)
 
     return application
 
 
-def init_app(app: Flask) -> None:
-    """Count every request in the app's Metrics (after logs.init_app, whose start time it
+def init_app(app: Flask, metrics: Metrics) -> None:
+    """Count every request of `app` in `metrics` (after logs.init_app, whose start time it
     reads); `scrape_app` serves what is counted."""
-    app.after_request(_observe)
+    app.after_request(_observer(metrics))

@@ -1,0 +1,270 @@
+"""Posting limits per client address and for the whole site (flask-limiter)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import pytest
+import redis
+from flask import Flask, request
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from commentd.config import ConfigError
+from commentd.keys import client_network
+from commentd.web.counters import InProcessCounters
+from commentd.web.services import of as services_of
+from tests.helpers import comment_fields
+from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
+
+PATH = "/api/posts/gluteus-medius/comments"
+
+
+def post_from(client: FlaskClient, address: str, **headers: str) -> TestResponse:
+    return client.post(
+        PATH, json=comment_fields(), headers=headers, environ_base={"REMOTE_ADDR": address}
+    )
+
+
+def test_over_the_limit_a_sender_gets_a_json_429_with_retry_after(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(post_rate_limit="2 per minute").test_client()
+
+    responses = [post_from(client, "192.0.2.1") for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [201, 201, 429]
+    limited = responses[-1]
+    assert limited.mimetype == "application/json"
+    assert limited.json is not None and limited.json["error"] == "rate_limited"
+    assert limited.json["message"]
+    assert limited.headers["Retry-After"].isdigit()
+    assert 0 < int(limited.headers["Retry-After"]) <= 60
+    assert "Retry-After" not in responses[0].headers
+
+
+def test_a_spoofed_forwarded_for_does_not_escape_the_limit(make_app: Callable[..., Flask]) -> None:
+    client = make_app(post_rate_limit="2 per minute", trusted_proxies=0).test_client()
+
+    statuses = [
+        post_from(client, "192.0.2.1", **{"X-Forwarded-For": f"10.0.0.{n}"}).status_code
+        for n in range(3)
+    ]
+
+    assert statuses == [201, 201, 429]
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(post_rate_limit="1 per minute", trusted_proxies=1).test_client()
+
+    first = post_from(client, "127.0.0.1", **{"X-Forwarded-For": "198.51.100.1"})
+    second = post_from(client, "127.0.0.1", **{"X-Forwarded-For": "198.51.100.2"})
+    again = post_from(client, "127.0.0.1", **{"X-Forwarded-For": "198.51.100.1"})
+    # Only the last hop is trusted: a value the client prepended itself changes nothing.
+    spoofed = post_from(client, "127.0.0.1", **{"X-Forwarded-For": "6.6.6.6, 198.51.100.1"})
+
+    assert [r.status_code for r in (first, second, again, spoofed)] == [201, 201, 429, 429]
+
+
+def test_ipv6_clients_are_counted_by_their_64(make_app: Callable[..., Flask]) -> None:
+    client = make_app(post_rate_limit="1 per minute").test_client()
+
+    first = post_from(client, "2001:db8:1:2::1")
+    same_64 = post_from(client, "2001:db8:1:2:ffff:ffff:ffff:ffff")
+    other_64 = post_from(client, "2001:db8:1:3::1")
+
+    assert [r.status_code for r in (first, same_64, other_64)] == [201, 429, 201]
+
+
+def test_reads_are_not_throttled_by_the_posting_limit(make_app: Callable[..., Flask]) -> None:
+    client = make_app(post_rate_limit="1 per minute").test_client()
+    post_from(client, "192.0.2.1")
+    assert post_from(client, "192.0.2.1").status_code == 429
+
+    reads = [
+        client.get(PATH, environ_base={"REMOTE_ADDR": "192.0.2.1"}).status_code for _ in range(20)
+    ]
+
+    assert set(reads) == {200}
+
+
+def test_the_site_ceiling_counts_accepted_comments_from_everyone(
+    make_app: Callable[..., Flask],
+) -> None:
+    client = make_app(site_rate_limit="2 per minute").test_client()
+    refused = client.post(PATH, json={"name": ""}, environ_base={"REMOTE_ADDR": "192.0.2.9"})
+
+    statuses = [post_from(client, f"192.0.2.{n}").status_code for n in range(1, 4)]
+
+    assert refused.status_code == 422  # a refused comment uses none of the site's allowance
+    assert statuses == [201, 201, 429]
+
+
+# --- limiter keys hold keyed hashes only ------------------------------------------------------
+
+ADDRESSES = ("203.0.113.77", "2001:db8:77:1::5")
+EMAIL = "Dana.Private@Example.com"
+
+
+def plain_and_unkeyed_forms(*values: str) -> list[str]:
+    """Each value as typed, normalised, and as a plain MD5/SHA-1/SHA-256 (hex, any case)."""
+    forms: list[str] = []
+    for value in values:
+        for variant in {value, value.lower(), value.upper()}:
+            forms.append(variant)
+            for algorithm in ("md5", "sha1", "sha256"):
+                forms.append(hashlib.new(algorithm, variant.encode()).hexdigest())
+    return [form.lower() for form in forms]
+
+
+def traffic(client: FlaskClient) -> None:
+    """Posts and failed logins from known addresses, with a known email."""
+    for address in ADDRESSES:
+        environ = {"REMOTE_ADDR": address}
+        posted = client.post(PATH, json=comment_fields(email=EMAIL), environ_base=environ)
+        assert posted.status_code in (201, 429)  # the second waits for the email's interval
+        wrong = {"Authorization": "Bearer wrong-token"}
+        assert (
+            client.get("/api/moderation/comments", headers=wrong, environ_base=environ).status_code
+            == 401
+        )
+
+
+def assert_nothing_personal(stored: str) -> None:
+    networks = [client_network(address) for address in ADDRESSES]
+    for form in plain_and_unkeyed_forms(*ADDRESSES, *networks, EMAIL, "dana.private"):
+        assert form not in stored.lower(), form
+
+
+def test_in_process_counters_hold_no_address_or_email(make_app: Callable[..., Flask]) -> None:
+    app = make_app(min_post_interval=15, email_rate_limit="5 per minute")
+    traffic(app.test_client())
+
+    counters = services_of(app).rate_limits.limiter.storage
+    stored = (
+        repr(dict(counters.storage)) + repr(counters.expirations) + repr(counters._expiry_queue)
+    )
+    assert len(counters.storage) >= 8  # address, interval, email, post, site, failures...
+    assert_nothing_personal(stored)
+
+
+def test_redis_keys_hold_no_address_or_email(make_app: Callable[..., Flask]) -> None:
+    if not redis_available():
+        pytest.skip(f"Redis is not reachable at {SHARED_REDIS}")
+    prefix = unique_prefix()
+    app = make_app(
+        ratelimit_storage_uri=SHARED_REDIS,
+        ratelimit_key_prefix=prefix,
+        min_post_interval=15,
+        email_rate_limit="5 per minute",
+    )
+    try:
+        traffic(app.test_client())
+        redis_client = redis.Redis.from_url(SHARED_REDIS)
+        keys = [key.decode() for key in redis_client.scan_iter(match=f"*{prefix}*")]
+        values = [str(redis_client.get(key)) for key in keys]
+        redis_client.close()
+    finally:
+        forget_prefix(SHARED_REDIS, prefix)
+
+    assert len(keys) >= 8
+    assert_nothing_personal(" ".join(keys + values))
+
+
+@pytest.mark.parametrize("uri", ["memcached://127.0.0.1:11211", "mongodb://127.0.0.1", "nope://x"])
+def test_a_storage_that_cannot_take_every_limit_at_once_is_refused_at_start(
+    make_app: Callable[..., Flask], uri: str
+) -> None:
+    with pytest.raises(ConfigError, match="COMMENTD_RATELIMIT_STORAGE_URI"):
+        make_app(ratelimit_storage_uri=uri)
+
+
+# --- one mechanism: flask-limiter, one hit per limit, in a documented order --------------------
+
+
+def test_a_refusal_leaves_every_limit_after_it_untouched(make_app: Callable[..., Flask]) -> None:
+    # The order (extensions.RateLimits.posting): email, address, post, site.
+    limits = {"post_rate_limit": "1/minute", "slug_rate_limit": "2/minute"}
+    client = make_app(site_rate_limit="3 per minute", **limits).test_client()
+
+    def send(address: str, email: str, slug: str = "gluteus-medius") -> int:
+        return client.post(
+            f"/api/posts/{slug}/comments",
+            json=comment_fields(email=email),
+            environ_base={"REMOTE_ADDR": address},
+        ).status_code
+
+    first = send("192.0.2.1", "a@example.com")
+    by_address = send("192.0.2.1", "b@example.com")  # the address's one is used up
+    second_on_post = send("192.0.2.2", "c@example.com")  # so the post still has its second
+    by_post = send("192.0.2.3", "d@example.com")  # the post's two are used up
+    third_on_site = send("192.0.2.4", "e@example.com", slug="elsewhere")  # the site's third
+
+    assert [first, by_address, second_on_post, by_post, third_on_site] == [
+        201,
+        429,
+        201,
+        429,
+        201,
+    ]
+
+
+def test_public_reads_never_reach_the_limiter(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(min_post_interval=15)
+    limiter = services_of(app).rate_limits.limiter
+    checks: list[str | None] = []
+    check = limiter._check_request_limit
+
+    def counted(*args: object, **kwargs: object) -> None:
+        checks.append(request.endpoint)
+        check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(limiter, "_check_request_limit", counted)
+    hooks = [
+        getattr(hook, "func", hook)  # a partial's function
+        for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+        for hook in hooks.get(None, [])
+    ]
+    assert not [hook for hook in hooks if hook.__module__.startswith("flask_limiter")]
+    client = app.test_client()
+    reads = [
+        client.get(PATH),
+        client.get("/api/counts?slug=gluteus-medius"),
+        client.get("/healthz"),
+        client.get("/api/form-token"),
+    ]
+    assert all(read.status_code < 400 for read in reads), [r.status_code for r in reads]
+    assert checks == []
+
+    assert post_from(client, "192.0.2.1").status_code == 201
+    # One check per limit function of a comment (extensions.RateLimits.posting).
+    assert checks == ["public.create_comment"] * 4
+
+
+def test_with_redis_unreachable_posting_goes_on_under_in_process_limits(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(ratelimit_storage_uri="redis://127.0.0.1:1", post_rate_limit="2 per minute")
+    client = app.test_client()
+
+    statuses = [post_from(client, "192.0.2.1").status_code for _ in range(3)]
+
+    assert statuses == [201, 201, 429]
+    assert "falling back to in-memory storage" in caplog.text
+    # The fallback counts in commentd's counters (one lock, no sweep), keyed hashes only.
+    fallback = services_of(app).rate_limits.limiter.limiter.storage
+    assert isinstance(fallback, InProcessCounters)
+    assert_nothing_personal(repr(dict(fallback.storage)))
+
+
+def test_the_embedded_defaults_count_with_commentd_counters(
+    make_app: Callable[..., Flask],
+) -> None:
+    limiter = services_of(make_app(ratelimit_storage_uri="memory://")).rate_limits.limiter
+
+    assert isinstance(limiter.storage, InProcessCounters)

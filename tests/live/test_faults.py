@@ -1,0 +1,283 @@
+"""Faults: the database restarting under load, Redis dying, the server killed mid-write."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from sqlalchemy import select
+
+from commentd.config import Settings
+from commentd.db import make_engine
+from commentd.models import Comment
+from commentd.ops.server import worker_plan
+from tests.helpers import (
+    ADMIN_TOKEN,
+    LIFTED_LIMITS,
+    LiveServer,
+    comment_fields,
+    start_server,
+    wait_until,
+)
+from tests.private_servers import PrivatePostgres, private_postgres, private_redis
+
+
+@dataclass
+class Load:
+    """Readers and writers hammering a server from threads until stopped; answers are kept."""
+
+    url: str
+    statuses: list[tuple[str, int, str]] = field(default_factory=list)  # (kind, status, error)
+    created: list[int] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, kind: str) -> None:
+        with requests.Session() as session:
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                try:
+                    response = ask(session, self.url, kind, n)
+                except requests.Timeout:
+                    self.statuses.append((kind, 0, "timeout"))
+                    continue
+                except requests.RequestException:  # refused, reset, cut off mid-answer
+                    self.statuses.append((kind, 0, "connection"))
+                    time.sleep(0.01)
+                    continue
+                error = "" if response.ok else answer_error(response)
+                self.statuses.append((kind, response.status_code, error))
+                if response.status_code == 201:
+                    self.created.append(int(response.json()["id"]))
+
+    def seen(self) -> int:
+        return len(self.statuses)
+
+    def wait_for(self, condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"gave up waiting until {what}: {self.statuses[-5:]}")
+            time.sleep(0.02)
+
+
+def ask(session: requests.Session, url: str, kind: str, n: int) -> requests.Response:
+    """Read post p's comment list, or post comment number `n` to it."""
+    if kind == "read":
+        return session.get(f"{url}/api/posts/p/comments", timeout=10)
+    return session.post(
+        f"{url}/api/posts/p/comments", json=comment_fields(body=f"{kind} {n}"), timeout=10
+    )
+
+
+def answer_error(response: requests.Response) -> str:
+    """The JSON error code, or what came instead of JSON (which the tests then reject)."""
+    try:
+        return str(response.json()["error"])
+    except (ValueError, KeyError, TypeError):
+        return f"not JSON: {response.text[:200]!r}"
+
+
+@contextmanager
+def running_load(url: str, readers: int = 2, writers: int = 2) -> Iterator[Load]:
+    """Load from threads for as long as the block runs."""
+    load = Load(url)
+    threads = [threading.Thread(target=load.run, args=("read",)) for _ in range(readers)]
+    threads += [threading.Thread(target=load.run, args=("write",)) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield load
+    finally:
+        load.stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def stored_ids(database_url: str) -> set[int]:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return set(connection.scalars(select(Comment.id)))
+    finally:
+        engine.dispose()
+
+
+def server_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return (
+        {
+            "TMPDIR": str(tmp_path),  # what a killed server leaves behind goes with the test
+            "COMMENTD_DATABASE_URL": database_url,
+            "COMMENTD_ADMIN_TOKEN": ADMIN_TOKEN,
+            "COMMENTD_MIN_FILL_SECONDS": "0",
+        }
+        | LIFTED_LIMITS
+        | extra
+    )
+
+
+@pytest.fixture
+def postgres() -> Iterator[PrivatePostgres]:
+    with private_postgres() as server:
+        yield server
+
+
+def test_postgresql_restarted_under_load_gives_json_503_then_recovers_by_itself(
+    postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    server = start_server(server_env(postgres.url, tmp_path), tmp_path)
+    try:
+        with running_load(server.url) as load:
+            load.wait_for(lambda: len(load.created) >= 20, "comments are being taken")
+            postgres.stop()
+            down_from = load.seen()
+            load.wait_for(lambda: load.seen() > down_from + 40, "requests are answered while down")
+            health_while_down = requests.get(f"{server.url}/healthz", timeout=10)
+            while_down = load.statuses[down_from + 5 : down_from + 40]
+            postgres.start()
+            back_from = load.seen()
+            load.wait_for(
+                lambda: any(s == 201 for _, s, _ in load.statuses[back_from:]),
+                "a comment is taken again",
+            )
+            load.wait_for(
+                lambda: any(k == "read" and s == 200 for k, s, _ in load.statuses[back_from:]),
+                "a list is read again",
+            )
+    finally:
+        server.stop()
+
+    assert health_while_down.status_code == 503
+    assert health_while_down.json()["error"] == "database_unavailable"
+    # Nothing hangs or breaks while the database is down: every answer is the JSON 503.
+    assert {(status, error) for _, status, error in while_down} == {(503, "database_unavailable")}
+    assert {kind for kind, _, _ in while_down} == {"read", "write"}
+    assert 500 not in {status for _, status, _ in load.statuses}
+    assert set(load.created) <= stored_ids(postgres.url)
+    assert '"database unavailable' in server.log()
+
+
+def server_connections(postgres: PrivatePostgres) -> int:
+    """Connections held open to the private PostgreSQL by others (the server's pools)."""
+    url = f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres"
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("kind", ["read", "write"])
+def test_after_a_postgresql_restart_a_warm_pool_fails_at_most_one_request_per_process(
+    postgres: PrivatePostgres, tmp_path: Path, kind: str
+) -> None:
+    """No pre-ping on checkout: the first request to meet a dead pooled connection may fail
+    (a JSON 503), but it invalidates the whole pool, so the other dead ones are never used."""
+    env = server_env(postgres.url, tmp_path)
+    processes = worker_plan(Settings.from_env(env))[0]
+    server = start_server(env, tmp_path)
+    try:
+        with running_load(server.url, readers=4, writers=4) as load:
+            load.wait_for(lambda: len(load.created) >= 40, "the pools are warm")
+        pooled = server_connections(postgres)
+        postgres.stop()  # nothing asks the server anything until the database is back
+        postgres.start()
+        with requests.Session() as session:  # one request at a time from here
+            answers = [ask(session, server.url, kind, n) for n in range(20)]
+    finally:
+        server.stop()
+
+    statuses = [(r.status_code, "" if r.ok else answer_error(r)) for r in answers]
+    assert pooled >= 4, "the test needs several pooled connections, all dead after the restart"
+    ok = 200 if kind == "read" else 201
+    assert (ok, "") in statuses, statuses
+    first_ok = statuses.index((ok, ""))
+    # Failures come first, are the JSON 503, and number at most one per process (its pool)...
+    assert set(statuses[:first_ok]) <= {(503, "database_unavailable")}
+    assert first_ok <= processes, statuses
+    # ...and once a request succeeds, every later one does.
+    assert set(statuses[first_ok:]) == {(ok, "")}, statuses
+
+
+def test_redis_down_keeps_posting_on_per_process_limits_with_a_warning(tmp_path: Path) -> None:
+    with private_redis() as redis_server:
+        env = server_env(
+            f"sqlite:///{tmp_path / 'c.db'}",
+            tmp_path,
+            COMMENTD_RATELIMIT_STORAGE_URI=redis_server.url,
+            COMMENTD_POST_RATE_LIMIT="2 per minute",
+        )
+        server = start_server(env, tmp_path)
+        try:
+            processes = worker_plan(Settings.from_env(env))[0]
+            assert processes >= 2  # shared storage: one process per core, at least two
+            wait_until(lambda: server.log().count("Booting worker") == processes, "all boot")
+
+            def post() -> requests.Response:
+                url = f"{server.url}/api/posts/p/comments"
+                with requests.Session() as session:  # a new connection: any worker may take it
+                    return session.post(url, json=comment_fields(), timeout=10)
+
+            assert post().status_code == 201
+            redis_server.kill()
+            after = [post() for _ in range(2 * processes + 1)]
+        finally:
+            server.stop()
+
+    statuses = [response.status_code for response in after]
+    assert statuses[0] == 201  # posting goes on...
+    # ...under limits kept per process: `processes` counters of 2 cannot take them all.
+    assert set(statuses) == {201, 429}
+    assert statuses.count(201) <= 2 * processes
+    warnings = [
+        line
+        for line in map(json.loads, server.log().splitlines())
+        if line["level"] == "warning" and "falling back to in-memory" in line["msg"]
+    ]
+    assert warnings
+
+
+def server_pids(server: LiveServer) -> list[int]:
+    """The gunicorn master and its workers (read from /proc: no psutil here)."""
+    master = server.process.pid
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [master, *map(int, children)]
+
+
+def test_every_comment_that_got_a_201_survives_sigkill_of_every_server_process(
+    database_url: str, tmp_path: Path
+) -> None:
+    server = start_server(server_env(database_url, tmp_path), tmp_path)
+    try:
+        with running_load(server.url, readers=1, writers=4) as load:
+            load.wait_for(lambda: len(load.created) >= 50, "comments are being taken")
+            for pid in server_pids(server):
+                os.kill(pid, signal.SIGKILL)
+            server.process.wait()
+            load.wait_for(
+                lambda: load.statuses[-1][2] == "connection", "the server is plainly gone"
+            )
+    finally:
+        server.stop()
+
+    assert len(load.created) >= 50
+    assert set(load.created) <= stored_ids(database_url)
+    # The database opens cleanly for the next start.
+    restarted = start_server(server_env(database_url, tmp_path), tmp_path)
+    try:
+        page = requests.get(f"{restarted.url}/api/posts/p/comments", timeout=10)
+        assert page.status_code == 200
+    finally:
+        restarted.stop()

@@ -1,0 +1,286 @@
+"""Slow and stalled clients against a live `commentd serve` on its embedded defaults.
+
+Each kind of slow client holds a connection open mid-request (or never reads its answer) while
+an ordinary reader must still be served within a couple of seconds. The slow ones must be cut
+off by the server's timeouts, and a request that never arrived whole never reaches the app.
+Everything stays on 127.0.0.1 and every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.helpers import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
+from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
+
+# Time the test gives the server to cut every slow client off (its own limits are 10 s for a
+# whole request and 5 s of silence), and the answer time an ordinary reader may take meanwhile.
+CUT_OFF_WITHIN = 30.0
+ANSWER_WITHIN = 2.0
+TRICKLE_EVERY = 0.25
+NON_READER_LOOKS_AFTER = 15.0
+SLOW_PATH = "/api/posts/slow-{n}/comments"
+
+
+@dataclass(frozen=True)
+class SlowKind:
+    """What a slow client sends at once, and what it then trickles a byte at a time."""
+
+    name: str
+    opening: Callable[[int], bytes]
+    trickle: Callable[[int], bytes] = lambda _n: b""
+    reads_answers: bool = True
+
+
+def _post_head(n: int, length: int) -> bytes:
+    return (
+        f"POST {SLOW_PATH.format(n=n)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def _json_body(n: int) -> bytes:
+    return json.dumps(comment_fields(body=f"slow comment {n} " + "x" * 200)).encode()
+
+
+KINDS = {
+    kind.name: kind
+    for kind in (
+        # The issue's case: the headers of a POST, then its body a byte at a time.
+        SlowKind(
+            "trickled body",
+            lambda n: _post_head(n, len(_json_body(n))),
+            trickle=_json_body,
+        ),
+        # Slowloris: the request line, then headers a byte at a time, never the blank line.
+        SlowKind(
+            "trickled headers",
+            lambda n: b"GET /api/posts/slow/comments HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+            trickle=lambda n: b"".join(f"X-Slow-{n}-{i}: y\r\n".encode() for i in range(400)),
+        ),
+        # A body announced by Content-Length, a few bytes of it, then nothing.
+        SlowKind("stalled body", lambda n: _post_head(n, 300) + b'{"name": "'),
+        # A connection that never says anything.
+        SlowKind("silent connection", lambda _n: b""),
+        # One request answered, then the connection kept open, idle.
+        SlowKind(
+            "idle keep-alive",
+            lambda _n: b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        ),
+        # Many requests for a 26 KB script, pipelined, and no answer ever read.
+        SlowKind(
+            "never reads its answers",
+            lambda _n: b"GET /embed.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 300,
+            reads_answers=False,
+        ),
+    )
+}
+
+
+@dataclass
+class Outcome:
+    kind: str
+    cut_off_after: float | None  # seconds from the start, None: still open at the end
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Read whatever arrived; True once the server has closed the connection."""
+    while select.select([sock], [], [], 0)[0]:
+        try:
+            if not sock.recv(65536):
+                return True
+        except OSError:
+            return True
+    return False
+
+
+def _drained_to_end(sock: socket.socket, seconds: float) -> bool:
+    """For a client that never read: read now, and say whether the server had closed."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(1 << 20):
+            pass
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def run_slow_client(
+    kind: SlowKind, n: int, address: tuple[str, int], started: float, until: float
+) -> Outcome:
+    """Play one slow client until the server closes on it or `until` (monotonic) passes."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if not kind.reads_answers:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        sock.settimeout(5)
+        sock.connect(address)
+        sock.sendall(kind.opening(n))
+        if not kind.reads_answers:
+            # It cannot see the server close without reading: it reads once, late.
+            time.sleep(max(0.0, min(until, started + NON_READER_LOOKS_AFTER) - time.monotonic()))
+            closed = _drained_to_end(sock, 3)
+            return Outcome(kind.name, time.monotonic() - started if closed else None)
+        pending = kind.trickle(n)
+        while time.monotonic() < until:
+            if _closed_by_server(sock):
+                return Outcome(kind.name, time.monotonic() - started)
+            if pending:
+                try:
+                    sock.send(pending[:1])
+                except OSError:
+                    return Outcome(kind.name, time.monotonic() - started)
+                pending = pending[1:]
+            time.sleep(TRICKLE_EVERY)
+        return Outcome(kind.name, None)
+    finally:
+        sock.close()
+
+
+def answered_in_time(server: LiveServer) -> list[tuple[str, int, float]]:
+    """An ordinary reader's health check, comment list and post: (what, status, seconds)."""
+    results = []
+    for what, call in (
+        ("healthz", lambda: requests.get(f"{server.url}/healthz", timeout=ANSWER_WITHIN)),
+        (
+            "list",
+            lambda: requests.get(f"{server.url}/api/posts/normal/comments", timeout=ANSWER_WITHIN),
+        ),
+        (
+            "post",
+            lambda: requests.post(
+                f"{server.url}/api/posts/normal/comments",
+                json=comment_fields(body="An ordinary comment."),
+                timeout=ANSWER_WITHIN,
+            ),
+        ),
+    ):
+        began = time.monotonic()
+        try:
+            status = call().status_code
+        except requests.RequestException:
+            status = 0
+        results.append((what, status, round(time.monotonic() - began, 2)))
+    return results
+
+
+def under_slow_clients(server: LiveServer, kinds: list[SlowKind]) -> tuple[list, list]:
+    """Start the slow clients, check an ordinary reader three times while they hold on, then
+    wait (bounded) for the server to cut them off."""
+    parts = urlsplit(server.url)
+    address = (parts.hostname or "127.0.0.1", parts.port or 80)
+    started = time.monotonic()
+    until = started + CUT_OFF_WITHIN
+    with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
+        futures = [
+            pool.submit(run_slow_client, kind, n, address, started, until)
+            for n, kind in enumerate(kinds)
+        ]
+        checks = []
+        for delay in (1.0, 2.0, 3.5):  # all within the first 5 s: before any cut-off
+            time.sleep(max(0.0, started + delay - time.monotonic()))
+            checks.extend(answered_in_time(server))
+        outcomes = [future.result(timeout=CUT_OFF_WITHIN + 30) for future in futures]
+    return checks, outcomes
+
+
+def slow_requests_seen_by_the_app(server: LiveServer) -> list[dict[str, object]]:
+    lines = [json.loads(x) for x in server.log().splitlines() if x.startswith("{")]
+    return [
+        line
+        for line in lines
+        if line.get("logger") == "commentd.access"
+        and str(line.get("path", "")).startswith("/api/posts/slow")
+    ]
+
+
+def embedded_defaults(tmp_path: Path) -> dict[str, str]:
+    return {
+        "COMMENTD_DATABASE_URL": f"sqlite:///{tmp_path / 'commentd.db'}",
+        "COMMENTD_ADMIN_TOKEN": ADMIN_TOKEN,
+        "COMMENTD_MIN_FILL_SECONDS": "0",
+    } | LIFTED_LIMITS
+
+
+def assert_served_and_cut_off(server: LiveServer, kinds: list[SlowKind]) -> list[dict[str, object]]:
+    checks, outcomes = under_slow_clients(server, kinds)
+
+    late = [c for c in checks if c[1] not in (200, 201) or c[2] > ANSWER_WITHIN]
+    assert not late, f"ordinary requests not answered in time: {late}"
+    still_open = [o.kind for o in outcomes if o.cut_off_after is None]
+    assert not still_open, f"never cut off: {still_open}"
+    assert requests.get(f"{server.url}/healthz", timeout=ANSWER_WITHIN).status_code == 200
+    server.stop()
+    return slow_requests_seen_by_the_app(server)
+
+
+@pytest.mark.parametrize(
+    ("count", "mix"),
+    [
+        (8, ["trickled body"]),  # the issue's input
+        (8, list(KINDS)),
+        (16, list(KINDS)),
+        (64, list(KINDS)),
+    ],
+    ids=["8-trickled-bodies", "8-mixed", "16-mixed", "64-mixed"],
+)
+def test_slow_clients_neither_freeze_the_server_nor_reach_the_app(
+    tmp_path: Path, count: int, mix: list[str]
+) -> None:
+    kinds = [KINDS[mix[n % len(mix)]] for n in range(count)]
+    server = start_server(embedded_defaults(tmp_path), tmp_path)
+    try:
+        seen = assert_served_and_cut_off(server, kinds)
+    finally:
+        server.stop()
+
+    assert seen == []  # no partial request was handed to the app
+
+
+def test_several_worker_processes_also_outlast_slow_clients(tmp_path: Path) -> None:
+    """The shared-limits plan (one process per core, Redis) is served the same way."""
+    if not redis_available():
+        pytest.skip(f"Redis is not reachable at {SHARED_REDIS}")
+    prefix = unique_prefix()
+    env = embedded_defaults(tmp_path) | {
+        "COMMENTD_RATELIMIT_STORAGE_URI": SHARED_REDIS,
+        "COMMENTD_RATELIMIT_KEY_PREFIX": prefix,
+    }
+    server = start_server(env, tmp_path)
+    try:
+        seen = assert_served_and_cut_off(server, [KINDS[k] for k in KINDS for _ in range(3)])
+        assert server.log().count("Booting worker with pid") >= 2
+    finally:
+        server.stop()
+        forget_prefix(SHARED_REDIS, prefix)
+
+    assert seen == []
+
+
+def test_a_body_larger_than_the_server_reads_is_refused_unread(tmp_path: Path) -> None:
+    """Past what the app could take (64 KiB) and what the server buffers (256 KiB): 413 at
+    once, from the headers alone, and the app never runs."""
+    server = start_server(embedded_defaults(tmp_path), tmp_path)
+    try:
+        parts = urlsplit(server.url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+            sock.sendall(_post_head(0, 10_000_000))
+            answer = sock.recv(65536)
+    finally:
+        server.stop()
+
+    assert answer.split(b" ", 2)[1] == b"413"
+    assert slow_requests_seen_by_the_app(server) == []
