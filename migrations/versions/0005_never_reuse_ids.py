@@ -27,7 +27,7 @@ TABLES = ("commenters", "comments", "outbox_events")
 def _rebuild(*, autoincrement: bool) -> None:
     """Rebuild TABLES with or without AUTOINCREMENT, keeping every row and every reference.
 
-    Foreign keys are on in every connection (service/db.py), and a PRAGMA cannot turn them off
+    Foreign keys are on in every connection (commentd/db.py), and a PRAGMA cannot turn them off
     inside the migration's transaction; dropping the old tables would then set every
     comments.commenter_id to NULL (ON DELETE SET NULL) and break the replies' parent_id. So
     both references are put aside first and restored once the new tables stand.

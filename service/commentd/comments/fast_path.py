@@ -1,7 +1,7 @@
 """The post path's SQL, run on the session's connection past the ORM (one seam).
 
 Posting is the service's heaviest request. Measured on SQLite (CPU per call, in-process, this
-2-core machine; /work/notes/reports/domain.md): a post's whole POST costs about 3.0 ms with
+2-core machine; docs/architecture.md): a post's whole POST costs about 3.0 ms with
 these statements and about 5.0 ms with the same work written with ORM entities and flushes.
 Per statement: the new comment's INSERT 150-180 µs against 290-350 µs for add() + flush();
 the new commenter's 100-130 against 250-350; the post's bump 45-55 against 380-440 for an

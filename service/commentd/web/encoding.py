@@ -4,7 +4,7 @@ The server hands them over as bytes (PEP 3333: as latin-1 text), percent-escapes
 decoded in the path, and Werkzeug would turn bytes that are not UTF-8 into U+FFFD in the path
 and keep them as their escapes in the query: a slug `%FF` would become the post "\ufffd", and
 `/api/counts?slug=%FF` a count for the text "%FF". Bodies are decoded where they are read
-(api/public.py, validation.form_fields and json_text).
+(web/public.py, validation.form_fields and json_text).
 """
 
 from __future__ import annotations

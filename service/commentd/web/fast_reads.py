@@ -5,7 +5,7 @@ that request completely; this WSGI layer in front of the app (the pattern of Whi
 static files) sends the very same answer, made by the same function (PublicFeed.answer), without
 Flask's request machinery and per-request hooks, which cost about as much again as the rest of
 a cached answer. What the app's hooks add to that answer is added here too, and a test
-(tests/test_fast_reads.py) sends the same requests through both paths and compares the bytes:
+(tests/api/test_fast_reads.py) sends the same requests through both paths and compares the bytes:
 the access line with its request id, the metrics, CORS for any origin (the same with or without
 an Origin), `nosniff`, and the JSON errors (400 for a bad slug or a URL that is not UTF-8, 503
 when the database is down, never a bare 500). Anything else goes on to the app.
