@@ -136,8 +136,8 @@ def make_engine(database_url: str) -> Engine:
     No pre-ping on PostgreSQL (a `SELECT 1` round trip at every checkout, so on every request):
     disconnects are handled the "optimistic" way of SQLAlchemy's docs instead. The first query
     on a dead connection fails (a 503) and invalidates the whole pool, so after a database
-    restart about one request per process fails, not one per pooled connection; feed.py does
-    the same on its driver path.
+    restart about one request per process fails, not one per pooled connection;
+    web/page_cache.py does the same on its driver path.
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":

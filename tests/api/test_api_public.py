@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from commentd.models import CommentStatus
-from commentd.web.page_cache import PublicFeed
+from commentd.web.page_cache import PageCache
 from commentd.web.services import of as services_of
 from tests.helpers import MODERATOR, comment_fields
 
@@ -186,7 +186,7 @@ def test_cached_pages_are_bounded_by_their_total_size_least_recently_read_out_fi
         make_comment(slug=slug)
     served = {slug: client.get(f"/api/posts/{slug}/comments").data for slug in slugs}
     # Room for any two of the three pages, not for all three.
-    feed = PublicFeed(
+    feed = PageCache(
         services_of(app).engine,
         services_of(app).settings.public_url,
         capacity_bytes=sum(map(len, served.values())) - 1,

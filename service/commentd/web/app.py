@@ -16,7 +16,7 @@ from commentd.spam.rules import RulesCache
 from commentd.web import cors, email_pages, encoding, errors, logs, moderation, public, sessions
 from commentd.web.fast_reads import PublicReads
 from commentd.web.limits import RateLimits, limiter_config
-from commentd.web.page_cache import PublicFeed
+from commentd.web.page_cache import PageCache
 from commentd.web.services import Services, install, of
 
 MAX_BODY_BYTES = 64 * 1024  # API.md: a larger body gets 413
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
         engine=engine,
         read_sessions=read_sessions,
         write_sessions=write_sessions,
-        page_cache=PublicFeed(engine, settings.public_url),
+        page_cache=PageCache(engine, settings.public_url),
         site_rules=RulesCache(settings),  # per-process copies, kept current
         spam_filter=SpamFilter(),  # from the database (site_rules, spam_filter)
         notifier=Notifier(settings, secret),

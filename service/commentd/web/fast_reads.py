@@ -2,7 +2,7 @@
 
 Every page view of every blog asks for its post's comments. The `list_comments` view answers
 that request completely; this WSGI layer in front of the app (the pattern of WhiteNoise for
-static files) sends the very same answer, made by the same function (PublicFeed.answer), without
+static files) sends the very same answer, made by the same function (PageCache.answer), without
 Flask's request machinery and per-request hooks, which cost about as much again as the rest of
 a cached answer. What the app's hooks add to that answer is added here too, and a test
 (tests/api/test_fast_reads.py) sends the same requests through both paths and compares the bytes:
@@ -51,7 +51,7 @@ class PublicReads:
     def __init__(self, app: WSGIApplication, services: Services) -> None:
         """In front of `app` (the Flask app's wsgi_app), with that app's `services`."""
         self.app = app
-        self.feed = services.page_cache
+        self.page_cache = services.page_cache
         self.sessions = services.read_sessions
         self.metrics = services.metrics
 
@@ -83,7 +83,7 @@ class PublicReads:
             check_path(environ)
             check_query(environ)
             with _LazySession(self.sessions) as session:
-                return self.feed.answer(
+                return self.page_cache.answer(
                     normalize_slug(raw_slug), environ.get("HTTP_IF_NONE_MATCH"), session
                 )
         except ApiError as error:

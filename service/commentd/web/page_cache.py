@@ -108,7 +108,7 @@ def _wrapped(dialect: Dialect, sql: str, error: Exception, *, invalidated: bool)
 CACHE_BYTES = 2 * 1024 * 1024
 
 
-class PublicFeed:
+class PageCache:
     """A bounded, thread-safe cache of public pages in front of the database."""
 
     def __init__(self, engine: Engine, public_url: str, capacity_bytes: int = CACHE_BYTES) -> None:

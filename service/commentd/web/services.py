@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from commentd.spam.rules import RulesCache
     from commentd.web.limits import RateLimits
     from commentd.web.metrics import Metrics
-    from commentd.web.page_cache import PublicFeed
+    from commentd.web.page_cache import PageCache
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +52,7 @@ class Services:
     engine: Engine
     read_sessions: sessionmaker[Session]
     write_sessions: sessionmaker[Session]
-    page_cache: PublicFeed
+    page_cache: PageCache
     site_rules: RulesCache
     spam_filter: SpamFilter
     notifier: Notifier
