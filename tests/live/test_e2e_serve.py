@@ -237,6 +237,8 @@ def test_the_quickstart_runs_on_embedded_defaults_and_says_how_to_get_a_token(
     assert created.status_code == 201
     assert (tmp_path / "commentd.db").is_file()
     assert "commentd token" in server.log()
+    said = [line for line in server.log().splitlines() if '"msg": "database: ' in line]
+    assert len(said) == 1, said  # once, by serve; not again by the migration it runs
     access = [json.loads(line) for line in server.log().splitlines() if '"status"' in line]
     assert [(line["method"], line["status"]) for line in access if line["method"] == "POST"] == [
         ("POST", 201)

@@ -45,13 +45,16 @@ def _settings() -> Settings:
         raise click.ClickException(str(error)) from None
 
 
-def _open_database(settings: Settings, *, create: bool, logged: bool = False) -> Engine:
+def _open_database(
+    settings: Settings, *, create: bool, logged: bool = False, said: bool = False
+) -> Engine:
     """The configured database, checked (startup.open_database), after saying which it is on
-    standard error: standard output stays for what a command prints (the token alone)."""
+    standard error (standard output stays for what a command prints: the token alone), unless
+    `said`: the process that started this one has said it already."""
     shown = shown_database(settings.database_url)
-    if logged:
+    if logged and not said:
         log.info("database: %s", shown)
-    else:
+    elif not said:
         click.echo(f"commentd: using the database {shown}", err=True)
     try:
         return open_database(settings, create=create)
@@ -66,14 +69,15 @@ def main() -> None:
 
 
 @main.command("migrate")
-def migrate_command() -> None:
+@click.option("--database-said", is_flag=True, hidden=True)  # by `serve`, which said it
+def migrate_command(database_said: bool) -> None:
     """Bring the database schema up to date."""
     from commentd.ops import (
         migrate,  # Alembic only here: `serve` runs this in a child process (below)
     )
 
     logging.config.dictConfig(logging_config())
-    engine = _open_database(_settings(), create=True, logged=True)
+    engine = _open_database(_settings(), create=True, logged=True, said=database_said)
     try:
         migrate.upgrade(engine)
     except DBAPIError as error:
@@ -86,7 +90,9 @@ def migrate_command() -> None:
 def migrate_in_child() -> None:
     """`commentd migrate` in its own process: Alembic's 11 MB never enter the server's memory,
     which every worker process would inherit."""
-    done = subprocess.run([sys.executable, "-m", "commentd.ops.cli", "migrate"], check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "commentd.ops.cli", "migrate", "--database-said"], check=False
+    )
     if done.returncode != 0:
         raise click.ClickException("the database could not be migrated (see the log above)")
 
