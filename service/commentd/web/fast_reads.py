@@ -19,12 +19,11 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from commentd.comments.validation import normalize_slug
 from commentd.errors import ApiError, error_json
-from commentd.web import errors, logs
+from commentd.web import errors, logs, sessions
 from commentd.web.cors import EXPOSED_HEADERS
 from commentd.web.encoding import check_path, check_query
 from commentd.web.page_cache import Answer, json_headers
@@ -111,9 +110,5 @@ class _LazySession:
         return self._session
 
     def __exit__(self, *_exc: Any) -> None:
-        if self._session is None:
-            return
-        try:
-            self._session.close()
-        except DBAPIError:
-            self._session.invalidate()  # the database went away: drop the dead connection
+        if self._session is not None:
+            sessions.close(self._session)

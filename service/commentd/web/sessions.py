@@ -50,16 +50,20 @@ def get_session(write: bool) -> Session:
     return session
 
 
-def _close_session(_exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is None:
-        return
+def close(session: Session) -> None:
+    """Close a request's Session. If the database went away under the request (a restart),
+    the answer is already made: the dead connection is dropped from the pool instead of
+    turning into a 500."""
     try:
         session.close()
     except DBAPIError:
-        # The database went away under the request (a restart): the answer is already made,
-        # so the dead connection is dropped from the pool instead of turning into a 500.
         session.invalidate()
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        close(session)
 
 
 def init_app(app: Flask) -> None:
