@@ -3,7 +3,9 @@
 The package is layered; imports point one way (tests/unit/test_layers.py enforces it):
 
 - `web` (the only package that imports Flask) and `ops` (command line, server, migrations)
-- `notify` (outbox, emails, webhooks, signed links), `comments` (the comment's life),
+- `notify` (outbox, emails, webhooks, signed links) and `portability` (importing and
+  exporting comments), beside each other
+- `comments` (the comment's life),
   `spam` (the layers that judge a submission)
 - `config`, `models`, `db`, `errors`, `keys`: the leaves
 
