@@ -1,2 +1,11 @@
 """One module per source format; READERS maps the name `commentd import <format>` takes to
 its reader (records.Reader)."""
+
+from __future__ import annotations
+
+from commentd.portability.readers import isso
+from commentd.portability.records import Reader
+
+READERS: dict[str, Reader] = {
+    "isso": isso.read,
+}
