@@ -3,9 +3,10 @@ its reader (records.Reader)."""
 
 from __future__ import annotations
 
-from commentd.portability.readers import isso
+from commentd.portability.readers import isso, remark42
 from commentd.portability.records import Reader
 
 READERS: dict[str, Reader] = {
     "isso": isso.read,
+    "remark42": remark42.read,
 }
