@@ -3,7 +3,10 @@ its reader (records.Reader)."""
 
 from __future__ import annotations
 
-from commentd.portability.readers import isso, remark42
+from commentd.portability.readers import (  # one per line, sorted: easy merges
+    isso,
+    remark42,
+)
 from commentd.portability.records import Reader
 
 READERS: dict[str, Reader] = {
