@@ -3,11 +3,15 @@ its reader (records.Reader)."""
 
 from __future__ import annotations
 
-from commentd.portability.readers import (
+from commentd.portability.readers import (  # one per line, sorted: easy merges
+    isso,
     native,
+    remark42,
 )
 from commentd.portability.records import Reader
 
 READERS: dict[str, Reader] = {
+    "isso": isso.read,
     "json": native.read,
+    "remark42": remark42.read,
 }
