@@ -495,7 +495,7 @@ class _Importer:
 
     def client_key(self, ip: str) -> str:
         """The source's address of the sender, as only a keyed hash of its network."""
-        return _keyed(self.secret, "client", client_network(ip))
+        return _client_key(self.secret, ip)
 
     def commenter_id(self, commenter: dict[str, Any]) -> int:
         """commentd's own export: the commenter a comment was posted by, found by its token's
@@ -638,6 +638,11 @@ def _keyed(secret: str, purpose: str, value: str) -> str:
     return keyed_hash(secret, purpose, value)
 
 
+@lru_cache(maxsize=4096)
+def _client_key(secret: str, ip: str) -> str:
+    return keyed_hash(secret, "client", client_network(ip))
+
+
 # -- the fields -------------------------------------------------------------------------------
 
 
@@ -695,6 +700,8 @@ def body_html_text(body_html: str) -> str:
 
 def _clean(text: str) -> str:
     """No control or format characters (bidi controls, zero-width), white space runs as one."""
+    if text.isascii() and text.isprintable():
+        return " ".join(text.split())
     kept = "".join(
         c for c in text if unicodedata.category(c) not in ("Cc", "Cf", "Cs") or c in "\t\n"
     )
