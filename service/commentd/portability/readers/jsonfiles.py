@@ -110,31 +110,14 @@ def wrong_start(character: str, expected: str) -> str:
 def items(stream: JsonStream, prefix: str, place: str) -> Iterator[tuple[str, object]]:
     """The values at ijson `prefix` in `stream` ("item": each element of a top-level array),
     each with its place (`place` and its number from 1: "record 3"), one at a time. Raises
-    ImportFileError naming the value being read, or the next one when the fault is between
-    two, when the JSON is malformed or cut short.
-
-    Built here from parse events rather than by ijson.items, whose C backend reads a whole
-    buffer before yielding any value in it: a fault would then be named by the first value
-    of its 64 KiB buffer, not its own."""
+    ImportFileError when the JSON is malformed or cut short, naming the value after the
+    last one read whole: the one the fault is in, or just before."""
     number = 0
-    builder: ijson.ObjectBuilder | None = None
     try:
-        for path, event, value in ijson.parse(stream):
-            if builder is not None:
-                builder.event(event, value)
-                if path == prefix and event in ("end_map", "end_array"):
-                    yield f"{place} {number}", builder.value
-                    builder = None
-            elif path == prefix and event not in ("end_map", "end_array", "map_key"):
-                number += 1
-                if event in ("start_map", "start_array"):
-                    builder = ijson.ObjectBuilder()
-                    builder.event(event, value)
-                else:
-                    yield f"{place} {number}", value
+        for number, value in enumerate(ijson.items(stream, prefix), start=1):
+            yield f"{place} {number}", value
     except READ_ERRORS as error:
-        reading = number if builder is not None else number + 1
-        raise ImportFileError(f"{place} {reading}", describe(error)) from None
+        raise ImportFileError(f"{place} {number + 1}", describe(error)) from None
 
 
 def describe(error: BaseException) -> str:
