@@ -4,6 +4,8 @@ its reader (records.Reader)."""
 from __future__ import annotations
 
 from commentd.portability.readers import (  # one per line, sorted: easy merges
+    artalk,
+    commento,
     isso,
     native,
     remark42,
@@ -11,6 +13,8 @@ from commentd.portability.readers import (  # one per line, sorted: easy merges
 from commentd.portability.records import Reader
 
 READERS: dict[str, Reader] = {
+    "artalk": artalk.read,
+    "commento": commento.read,
     "isso": isso.read,
     "json": native.read,
     "remark42": remark42.read,
