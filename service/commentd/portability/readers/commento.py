@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ijson  # type: ignore[import-untyped]  # ijson ships no type information
+import ijson  # ijson ships no type information
 
 from commentd.models import CommentStatus
 from commentd.portability.readers.jsonfiles import (

@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol, cast
 
-import ijson  # type: ignore[import-untyped]  # ijson ships no type information
+import ijson  # ijson ships no type information
 
 from commentd.portability.records import ImportFileError, Progress, open_counted
 
