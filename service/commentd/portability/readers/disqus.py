@@ -53,10 +53,10 @@ def read(path: Path, progress: Progress) -> Iterator[SourceComment]:
       importer does); else APPROVED.
       <isFlagged> (readers reported it) changes nothing: Disqus kept showing such posts.
 
-    Raises ImportFileError naming the line when the file is not XML, is cut short, declares
-    entities or its root is not Disqus's <disqus>; naming the post ("post 42") when it has no
-    id, no <thread dsq:id>, a thread the file has not declared before it, a thread without a
-    link, or no valid <createdAt>."""
+    Raises ImportFileError naming the line when the file is not XML, is cut short or declares
+    entities; naming the root element when it is not Disqus's <disqus>; naming the post ("post
+    42") when it has no id, no <thread dsq:id>, a thread the file has not declared before it,
+    a thread without a link, or no valid <createdAt>."""
     threads: dict[str, tuple[str, bool, bool]] = {}
     root: Element | None = None
     depth = 0

@@ -30,6 +30,7 @@ tools' WXR files may have it, so it is read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ WXR_NAMESPACES = {
     "http://wordpress.org/export/1.1/": "1.1",
     "http://wordpress.org/export/1.2/": "1.2",
 }
+_WXR_URI = re.compile(r"http://wordpress\.org/export/[^/]+/")
 _ZERO_DATE = "0000-00-00 00:00:00"  # MySQL's "no date": comments of WordPress before 2.x
 _STATUSES = {
     "1": CommentStatus.APPROVED,
@@ -69,12 +71,31 @@ class _Item:
     def name(self) -> str:
         return f"item {self.post_id}" if self.post_id else f"item #{self.number} in the file"
 
+    def read(self, child: Element, wp: str) -> None:
+        """Take what matters from a child of the <item> (`wp`: the `{uri}` of its namespace)."""
+        if child.tag == "link":
+            self.link = (child.text or "").strip()
+        elif child.tag == wp + "post_id":
+            self.post_id = (child.text or "").strip() or None
+        elif child.tag == wp + "comment_status":
+            self.comment_status = (child.text or "").strip()
+        elif child.tag == wp + "comment":
+            self.waiting.append(_fields(child, wp))
+
+    def placeable(self, ended: bool) -> list[dict[str, str | None]]:
+        """The waiting comments that can now be placed (all of them once the item `ended`),
+        no longer waiting."""
+        if not ended and (self.link is None or self.comment_status is None):
+            return []
+        ready, self.waiting = self.waiting, []
+        return ready
+
 
 def read(path: Path, progress: Progress) -> Iterator[SourceComment]:
     """The comments of the WXR file at `path`, in file order, streamed: memory holds one
-    comment at a time (comments that come before their item's <link> and
-    <wp:comment_status>, which WordPress never writes but another tool might, wait for the
-    end of their item).
+    comment at a time (WordPress writes an item's <link> and <wp:comment_status> before its
+    comments; in a file from another tool that writes them after, the item's comments wait
+    for the end of their item).
 
     - source_id: wp:comment_id; parent_id: wp:comment_parent ("0" or empty: None).
     - page: the item's <link>; closed: its wp:comment_status is "closed".
@@ -90,10 +111,10 @@ def read(path: Path, progress: Progress) -> Iterator[SourceComment]:
     - wp:comment_type: "pingback" and "trackback" skip PINGBACK / TRACKBACK (a trashed one
       counts as DELETED); "", "comment" and any other type are comments.
 
-    Raises ImportFileError naming the line when the file is not XML, is cut short, declares
-    entities, or is not a WXR 1.0-1.2 file (root <rss> declaring the wp namespace of one of
-    those versions); naming the comment ("comment 17 of item 42") when it has no
-    wp:comment_id, no valid date, or its item no <link>."""
+    Raises ImportFileError naming the line when the file is not XML, is cut short or declares
+    entities; naming the root element when it is not a WXR 1.0-1.2 file (root <rss> declaring
+    the wp namespace of one of those versions); naming the comment ("comment 17 of item 42")
+    when it has no wp:comment_id, no valid date, or its item no <link>."""
     wp = ""
     namespaces: list[str] = []
     stack: list[Element] = []
@@ -115,27 +136,17 @@ def read(path: Path, progress: Progress) -> Iterator[SourceComment]:
             continue
         stack.pop()
         depth = len(stack) + 1  # the element's own: <rss> 1, <channel> 2, <item> 3
-        ready: list[dict[str, str | None]] = []
-        if item is not None and depth == 4:
-            if element.tag == "link":
-                item.link = (element.text or "").strip()
-            elif element.tag == wp + "post_id":
-                item.post_id = (element.text or "").strip() or None
-            elif element.tag == wp + "comment_status":
-                item.comment_status = (element.text or "").strip()
-            elif element.tag == wp + "comment":
-                item.waiting.append(_fields(element, wp))
-            if item.link is not None and item.comment_status is not None:
-                ready, item.waiting = item.waiting, []
-        elif item is not None and depth == 3 and element.tag == "item":
-            ready, item.waiting = item.waiting, []
+        current = item
+        if current is not None and depth == 4:
+            current.read(element, wp)
         if depth in (3, 4):  # a child of <channel> or of <item>: read, so let go
             stack[-1].remove(element)
-        for fields in ready:
-            assert item is not None
-            yield _comment(fields, item)
-        if depth == 3 and element.tag == "item":
-            item = None
+        if current is not None:
+            ended = depth == 3 and element.tag == "item"
+            for fields in current.placeable(ended):
+                yield _comment(fields, current)
+            if ended:
+                item = None
 
 
 def _wp_namespace(root: Element, namespaces: list[str]) -> str:
@@ -146,7 +157,7 @@ def _wp_namespace(root: Element, namespaces: list[str]) -> str:
     if root.tag != "rss":
         found = f"its root element is <{root.tag.rpartition('}')[2]}>"
         raise ImportFileError("root element", f"not a WordPress export (WXR): {found}, not <rss>")
-    other = [uri for uri in namespaces if uri.startswith("http://wordpress.org/export/")]
+    other = [uri for uri in namespaces if _WXR_URI.fullmatch(uri)]
     if other:
         raise ImportFileError(
             "root element",
