@@ -138,6 +138,12 @@ def test_approval_and_type_become_a_status_or_a_reason_to_skip(
         ({"comment_approved": "approved-by-plugin"}, CommentStatus.PENDING, None),
         ({"comment_approved": ""}, CommentStatus.PENDING, None),
         ({"comment_type": "review"}, CommentStatus.APPROVED, None),
+        ({"comment_type": "comment"}, CommentStatus.APPROVED, None),
+        # A plugin's private records kept as comments never become public ones.
+        ({"comment_type": "order_note"}, None, Skip.NOT_A_COMMENT),
+        ({"comment_type": "webhook_delivery"}, None, Skip.NOT_A_COMMENT),
+        ({"comment_type": "action_log"}, None, Skip.NOT_A_COMMENT),
+        ({"comment_type": "Order_Note "}, None, Skip.NOT_A_COMMENT),
         ({"comment_approved": "trash", "comment_type": "pingback"}, None, Skip.DELETED),
     ],
 )

@@ -55,6 +55,10 @@ _STATUSES = {
 }
 _TRASHED = {"trash", "post-trashed"}
 _PING_TYPES = {"pingback": Skip.PINGBACK, "trackback": Skip.TRACKBACK}
+# What readers wrote: WordPress's own comments ("" before 5.5, "comment" since) and product
+# reviews. Plugins keep private records as comments of other types (WooCommerce's
+# "order_note", "webhook_delivery", "action_log"): those must never become public.
+_COMMENT_TYPES = frozenset({"", "comment", "review"})
 
 
 @dataclass
@@ -109,7 +113,8 @@ def read(path: Path, progress: Progress) -> Iterator[SourceComment]:
       "post-trashed" skip DELETED; missing, APPROVED (WordPress's default); any other value
       (a plugin's own status) PENDING, for a moderator to decide.
     - wp:comment_type: "pingback" and "trackback" skip PINGBACK / TRACKBACK (a trashed one
-      counts as DELETED); "", "comment" and any other type are comments.
+      counts as DELETED); "", "comment" and "review" are comments; any other type is a
+      plugin's private record (WooCommerce's order notes) and skips NOT_A_COMMENT.
 
     Raises ImportFileError naming the line when the file is not XML, is cut short or declares
     entities; naming the root element when it is not a WXR 1.0-1.2 file (root <rss> declaring
@@ -196,7 +201,10 @@ def _comment(fields: dict[str, str | None], item: _Item) -> SourceComment:
             skip = Skip.DELETED
         status = _STATUSES.get(approved, CommentStatus.PENDING)
     if skip is None:
-        skip = _PING_TYPES.get((fields.get("comment_type") or "").strip().lower())
+        kind = (fields.get("comment_type") or "").strip().lower()
+        skip = _PING_TYPES.get(kind)
+        if skip is None and kind not in _COMMENT_TYPES:
+            skip = Skip.NOT_A_COMMENT
     return SourceComment(
         source_id=source_id,
         parent_id=None if parent_id in ("", "0") else parent_id,
