@@ -21,7 +21,7 @@ from tqdm import tqdm
 from commentd import comments
 from commentd.config import ConfigError, Settings, shown_database
 from commentd.db import make_engine, writer
-from commentd.keys import instance_id
+from commentd.keys import instance_id, load_or_create_secret
 from commentd.models import utcnow
 from commentd.ops.backup import BackupFailed, BackupNotSupported, backup
 from commentd.ops.startup import (
@@ -278,6 +278,7 @@ def import_command(
             engine,
             source_format,
             file,
+            secret=settings.secret_key or load_or_create_secret(engine),
             dry_run=dry_run,
             slug_map=slug_map,
             teach=teach,

@@ -40,7 +40,7 @@ from commentd.comments.validation import (
 )
 from commentd.db import SQLITE_PAGE_CACHE_KB, writer
 from commentd.errors import BadRequest
-from commentd.keys import client_network, instance_id, keyed_hash, load_or_create_secret
+from commentd.keys import client_network, instance_id, keyed_hash
 from commentd.models import Comment, Commenter, CommentSource, CommentStatus, Post, utcnow
 from commentd.portability.readers import READERS
 from commentd.portability.records import (
@@ -139,20 +139,22 @@ def run_import(
     source: str,
     path: Path,
     *,
+    secret: str,
     dry_run: bool = False,
     slug_map: SlugMap | None = None,
     teach: bool = False,
     progress: Progress | None = None,
 ) -> ImportSummary:
     """Read the `source` format's file at `path` (a readers.READERS name) and import it in one
-    transaction, committed unless `dry_run`; returns the summary.
+    transaction, committed unless `dry_run`; returns the summary. `secret` is the site's
+    (COMMENTD_SECRET_KEY, else keys.load_or_create_secret): addresses and avatars are keyed
+    with it, as for new comments.
 
     Raises KeyError for an unknown format, ImportFileError for a file that cannot be read as
     it (nothing stored), OSError when it cannot be opened.
     """
     if source not in READERS:
         raise KeyError(source)
-    secret = load_or_create_secret(engine)
     own = instance_id(engine) if source == NATIVE else None
     with Session(writer(engine)) as session:
         if engine.dialect.name == "sqlite":
