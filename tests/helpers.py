@@ -279,6 +279,28 @@ def serve_environment(database_url: str) -> dict[str, str]:
     }
 
 
+def run_commentd(
+    database_url: str, *arguments: str, check: bool = True, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`commentd <arguments>` as an operator runs it, on `database_url`: its exit code and
+    output (text). With `check`, a non-zero exit fails the test with its standard error."""
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("COMMENTD_")
+    } | {"COMMENTD_DATABASE_URL": database_url, "COMMENTD_ALLOWED_ORIGINS": "https://blog.example"}
+    done = subprocess.run(
+        [sys.executable, "-m", "commentd", *arguments],
+        env=environment,
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
 @dataclass
 class LiveServer:
     """A running `commentd serve`: its base URL, process and log file."""

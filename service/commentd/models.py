@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
@@ -144,6 +145,30 @@ class Comment(Base):
     body_key: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CommentSource(Base):
+    """Where an imported comment came from: its source system and its id there, so importing
+    the same file again stores nothing new (portability/importing.py).
+
+    `comment_id` is None once the comment was erased: the row stays, so a later import of the
+    same file does not bring back what a reader had erased. `parent_source_id` is the source id
+    of the comment it answered, resolved to `comments.parent_id` after each import. `markup`
+    is how the source wrote `comments.body` ("html", "wordpress", "markdown", "plain").
+    """
+
+    __tablename__ = "comment_sources"
+    __table_args__ = (UniqueConstraint("source", "source_id", name="uq_comment_sources_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))  # "disqus", "wordpress", "commentd", ...
+    source_id: Mapped[str] = mapped_column(String(255))
+    parent_source_id: Mapped[str | None] = mapped_column(String(255))
+    comment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="SET NULL"), index=True
+    )
+    markup: Mapped[str] = mapped_column(String(16))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ModerationToken(Base):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import html
+import re
 
 import nh3
 from markdown_it import MarkdownIt
@@ -37,6 +39,47 @@ _sanitiser = nh3.Cleaner(
 def render_body(text: str) -> str:
     """Markdown to HTML, then the sanitiser keeps only the safe set and marks every link."""
     return _sanitiser.clean(_markdown.render(text)).strip()
+
+
+def sanitise_html(markup: str) -> str:
+    """HTML from elsewhere (an imported Disqus or WordPress comment) cut down to exactly what a
+    rendered comment may contain (ALLOWED_TAGS, every link marked); `<b>` and `<i>` become the
+    `<strong>` and `<em>` a rendered comment uses, so emphasis survives the cut."""
+    return _sanitiser.clean(_PRESENTATIONAL.sub(_semantic_tag, markup)).strip()
+
+
+_PRESENTATIONAL = re.compile(r"<(/?)(b|i)(\s[^>]*)?>", re.IGNORECASE)
+_SEMANTIC = {"b": "strong", "i": "em"}
+
+
+def _semantic_tag(match: re.Match[str]) -> str:
+    return f"<{match.group(1)}{_SEMANTIC[match.group(2).lower()]}>"
+
+
+_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
+_BLOCK_START = re.compile(r"\s*<(?:p|blockquote|ul|ol|pre|div|table|h[1-6])[\s>]", re.IGNORECASE)
+
+
+def paragraphs(text: str) -> str:
+    """Text whose blank lines separate paragraphs and whose other line breaks are breaks, as
+    HTML: what WordPress's wpautop() does to a comment before showing it (its core rule; the
+    result is then sanitised like any HTML). A paragraph that already opens with a block
+    element is left as it is. Source: wp-includes/formatting.php, wpautop()."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        return ""
+    out = []
+    for block in _BLANK_LINES.split(text):
+        if _BLOCK_START.match(block):
+            out.append(block)
+        else:
+            out.append("<p>" + block.strip().replace("\n", "<br>\n") + "</p>")
+    return "\n".join(out)
+
+
+def plain_text_html(text: str) -> str:
+    """Text shown exactly as typed (no markup of any kind): escaped, paragraphs and breaks kept."""
+    return paragraphs(html.escape(text, quote=False))
 
 
 def identicon_svg(key: str) -> str:

@@ -15,6 +15,7 @@ from commentd.errors import BadRequest, ValidationFailed
 NAME_MAX = 80
 BODY_MAX = 5000
 WEBSITE_MAX = 300
+EMAIL_MAX = 254  # RFC 5321's longest path, and the column's width
 TOKEN_MAX = 512  # form and commenter tokens are far shorter; anything longer is not ours
 SLUG_MAX = 255
 TRUE_WORDS = frozenset({"true", "1", "on", "yes"})

@@ -1,7 +1,8 @@
-"""The `commentd` command: serve, migrate, token, backup, purge-spam."""
+"""The `commentd` command: serve, migrate, token, import, export, backup, purge-spam."""
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.config
 import os
@@ -9,15 +10,18 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from tqdm import tqdm
 
 from commentd import comments
 from commentd.config import ConfigError, Settings, shown_database
 from commentd.db import make_engine, writer
+from commentd.keys import instance_id
 from commentd.models import utcnow
 from commentd.ops.backup import BackupFailed, BackupNotSupported, backup
 from commentd.ops.startup import (
@@ -26,6 +30,11 @@ from commentd.ops.startup import (
     open_database,
     start_warnings,
 )
+from commentd.portability.exporting import write_json, write_wxr
+from commentd.portability.importing import run_import
+from commentd.portability.readers import READERS
+from commentd.portability.records import ImportFileError
+from commentd.portability.slugs import SlugMap
 from commentd.web.app import create_app
 from commentd.web.auth import create_token, has_any_token
 from commentd.web.logs import logging_config
@@ -209,6 +218,116 @@ def serve_command(host: str, port: int, metrics_bind: str | None, listen_fd: int
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     serve(app, settings, host, port, metrics_dir, metrics_bind, listen_fd)
+
+
+class BarProgress:
+    """records.Progress as a tqdm bar on standard error (bytes read, or comments)."""
+
+    def __init__(self, description: str) -> None:
+        self._description = description
+        self._bar: tqdm[NoReturn] | None = None
+
+    def start(self, total: int | None, unit: str) -> None:
+        """A new bar of `total` `unit`s (bytes are shown scaled: kB, MB)."""
+        self.close()
+        self._bar = tqdm(
+            total=total,
+            unit=unit,
+            unit_scale=unit == "B",
+            unit_divisor=1024 if unit == "B" else 1000,
+            desc=self._description,
+            file=sys.stderr,
+            leave=False,
+            dynamic_ncols=True,
+        )
+
+    def advance(self, amount: int) -> None:
+        """`amount` more units done."""
+        if self._bar is not None:
+            self._bar.update(amount)
+
+    def close(self) -> None:
+        """Take the bar off the terminal."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+@main.command("import")
+@click.argument("source_format", metavar="FORMAT", type=click.Choice(sorted(READERS)))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Read and count everything; store nothing.")
+@click.option(
+    "--map",
+    "map_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV of old URL or path, new slug: for pages whose URLs changed.",
+)
+@click.option("--teach", is_flag=True, help="Teach the spam filter from the imported statuses.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def import_command(
+    source_format: str, file: Path, dry_run: bool, map_file: Path | None, teach: bool, quiet: bool
+) -> None:
+    """Import FILE, another system's export (or commentd's own: json), in one transaction."""
+    settings = _settings()
+    engine = _open_database(settings, create=False)
+    progress = BarProgress(file.name) if not quiet and sys.stderr.isatty() else None
+    try:
+        slug_map = SlugMap.read(map_file) if map_file is not None else None
+        summary = run_import(
+            engine,
+            source_format,
+            file,
+            dry_run=dry_run,
+            slug_map=slug_map,
+            teach=teach,
+            progress=progress,
+        )
+    except ImportFileError as error:
+        raise click.ClickException(f"{error}. Nothing was imported.") from None
+    except OSError as error:
+        raise click.ClickException(f"{error.filename or file}: {error.strerror}") from None
+    finally:
+        if progress is not None:
+            progress.close()
+        engine.dispose()
+    for line in summary.lines(file.name):
+        click.echo(line)
+
+
+@main.command("export")
+@click.argument("export_format", metavar="FORMAT", type=click.Choice(["json", "wordpress"]))
+@click.argument("target", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--site-url",
+    help="wordpress: the blog's address, for each post's link (default: the first "
+    "COMMENTD_ALLOWED_ORIGINS entry).",
+)
+def export_command(export_format: str, target: str, site_url: str | None) -> None:
+    """Write every comment to FILE (- for standard output): commentd's own JSON, or WXR 1.2."""
+    settings = _settings()
+    if export_format == "wordpress":
+        site_url = site_url or next(iter(settings.allowed_origins), None)
+        if not site_url:
+            raise click.UsageError("give --site-url (or set COMMENTD_ALLOWED_ORIGINS)")
+    engine = _open_database(settings, create=False)
+    try:
+        instance = instance_id(engine)
+        with (
+            click.open_file(target, "wb", atomic=target != "-") as out,
+            Session(engine) as session,
+        ):
+            if export_format == "json":
+                text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")
+                count = write_json(session, text, instance)
+                text.flush()
+                text.detach()
+            else:
+                assert site_url is not None
+                count = write_wxr(session, out, site_url)
+    finally:
+        engine.dispose()
+    click.echo(f"Exported {count} comments to {target}.", err=True)
 
 
 @main.command("backup")

@@ -67,6 +67,16 @@ class SourceComment:
     extra: dict[str, object] = field(default_factory=dict)  # commentd's own export only
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourcePost:
+    """A page the source knew even without comments (commentd's own export: a post closed
+    before its first comment). The importer creates its post if it has none."""
+
+    page: str
+    closed: bool = False
+    record: str = ""
+
+
 class ImportFileError(Exception):
     """The file cannot be read as its format: nothing is stored. `place` names where ("line
     12", "record 4567", "byte 1024"); str() is the whole message, place first."""
@@ -103,13 +113,19 @@ class _CountingReader(io.RawIOBase):
     def __init__(self, raw: BinaryIO, advance: Callable[[int], None]) -> None:
         self._raw = raw
         self._advance = advance
+        self._position = 0
 
     def readable(self) -> bool:
         return True
 
+    def tell(self) -> int:
+        """Bytes read so far (the buffered reader above subtracts what it has not handed on)."""
+        return self._position
+
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         data = self._raw.read(len(buffer))
         buffer[: len(data)] = data
+        self._position += len(data)
         self._advance(len(data))
         return len(data)
 
@@ -120,13 +136,14 @@ class _CountingReader(io.RawIOBase):
 
 def open_counted(path: Path, progress: Progress) -> BinaryIO:
     """`path` opened for reading bytes, buffered, each byte read reported to `progress` (whose
-    total is the file's size in bytes). Raises OSError as open() does."""
+    total is the file's size in bytes); its tell() is the byte offset reached (for messages).
+    Raises OSError as open() does."""
     raw = path.open("rb", buffering=0)
     progress.start(path.stat().st_size, "B")
     return io.BufferedReader(_CountingReader(raw, progress.advance), buffer_size=1 << 16)
 
 
-Reader = Callable[[Path, Progress], Iterator[SourceComment]]
+Reader = Callable[[Path, Progress], Iterator[SourceComment | SourcePost]]
 """A format's reader: the file at the path → its comments in file order, streaming (memory
 bounded whatever the file's size). Raises ImportFileError naming the place when the file is
 not that format or is cut short, OSError when it cannot be opened."""

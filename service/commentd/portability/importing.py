@@ -1,0 +1,664 @@
+"""Storing what a reader read (API.md, "Moving comments in and out"): all or nothing,
+idempotent, streaming, silent.
+
+- **All or nothing:** the whole import is one transaction; a file that breaks half-way
+  (ImportFileError) stores nothing. A dry run is the same import rolled back.
+- **Idempotent:** each source comment's (format, id) is kept in `comment_sources`; one that is
+  there already is counted and left alone, even when its comment was erased since.
+- **Streaming:** records are stored in batches as they are read; threading is resolved at the
+  end in SQL, from the kept source ids, so memory holds one batch and each post's id (by slug).
+- **Silent:** no notice, no webhook, nothing learned unless `teach`. Each post that gained
+  comments gets a new version and its approved count recounted, so a running service's page
+  caches and counts are right at once.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC
+from itertools import islice
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, bindparam, func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from commentd.comments.fast_path import new_version
+from commentd.comments.rendering import paragraphs, plain_text_html, render_body, sanitise_html
+from commentd.comments.validation import (
+    EMAIL_MAX,
+    NAME_MAX,
+    WEBSITE_MAX,
+    has_visible_character,
+)
+from commentd.db import SQLITE_PAGE_CACHE_KB, writer
+from commentd.errors import BadRequest
+from commentd.keys import client_network, instance_id, keyed_hash, load_or_create_secret
+from commentd.models import Comment, Commenter, CommentSource, CommentStatus, Post, utcnow
+from commentd.portability.readers import READERS
+from commentd.portability.records import (
+    ImportFileError,
+    Markup,
+    NoProgress,
+    Progress,
+    Skip,
+    SourceComment,
+    SourcePost,
+)
+from commentd.portability.slugs import SlugMap
+from commentd.spam import learned
+from commentd.spam.screening import body_key
+
+BATCH = 500
+IMPORT_CACHE_KB = 32 * 1024
+NATIVE = "json"  # commentd's own export
+COMMENTERS_REMEMBERED = 10_000
+ANONYMOUS = "Anonymous"
+# Skip reasons the importer adds to the readers' (records.Skip).
+NO_SLUG = "no_slug"  # the page has no path (a site's front page): give it one with --map
+
+SHOWN_ORDER = (
+    CommentStatus.APPROVED,
+    CommentStatus.PENDING,
+    CommentStatus.SPAM,
+    CommentStatus.REJECTED,
+)
+
+_COMMENTS = cast(Table, Comment.__table__)
+_SOURCES = cast(Table, CommentSource.__table__)
+_COMMENTERS = cast(Table, Commenter.__table__)
+_POSTS = cast(Table, Post.__table__)
+
+
+@dataclass
+class ImportSummary:
+    """What an import did, by status and skip reason; `lines()` for people, `as_json()` for
+    the moderation API (API shape in docs/api-additions.md)."""
+
+    format: str
+    dry_run: bool = False
+    read: int = 0
+    imported: Counter[str] = field(default_factory=Counter)  # status value → comments
+    posts: int = 0  # posts that gained comments
+    already_imported: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # Skip value or NO_SLUG → comments
+    orphans: int = 0  # replies whose parent was not imported, now top-level
+    ids_kept: bool = False  # commentd's own export: the comments kept their ids
+
+    def as_json(self) -> dict[str, Any]:
+        """{"format", "dry_run", "read", "imported": {status: n}, "posts", "already_imported",
+        "skipped": {reason: n}, "orphans"}: every status and reason present, zero or not."""
+        return {
+            "format": self.format,
+            "dry_run": self.dry_run,
+            "read": self.read,
+            "imported": {s.value: self.imported[s.value] for s in SHOWN_ORDER},
+            "posts": self.posts,
+            "already_imported": self.already_imported,
+            "skipped": {r: self.skipped[r] for r in [*(s.value for s in Skip), NO_SLUG]},
+            "orphans": self.orphans,
+        }
+
+    def lines(self, file_name: str) -> list[str]:
+        """The summary `commentd import` prints, one fact a line."""
+        total = sum(self.imported.values())
+        by_status = ", ".join(
+            f"{self.imported[s.value]} {s.value}" for s in SHOWN_ORDER if self.imported[s.value]
+        )
+        lines = [
+            f"Read {self.read} comments from {file_name} ({self.format}).",
+            f"Imported {total} on {self.posts} posts" + (f": {by_status}." if total else "."),
+            f"Already imported before: {self.already_imported}.",
+        ]
+        skipped = sum(self.skipped.values())
+        if skipped:
+            reasons = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in self.skipped.items() if n)
+            lines.append(f"Skipped {skipped}: {reasons}.")
+        if self.orphans:
+            lines.append(f"Replies whose parent is missing, now top-level: {self.orphans}.")
+        if self.ids_kept:
+            lines.append("Comment ids were kept: #comment-<id> links still work.")
+        if self.dry_run:
+            lines.append("Dry run: nothing was stored.")
+        return lines
+
+
+def run_import(
+    engine: Engine,
+    source: str,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    slug_map: SlugMap | None = None,
+    teach: bool = False,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Read the `source` format's file at `path` (a readers.READERS name) and import it in one
+    transaction, committed unless `dry_run`; returns the summary.
+
+    Raises KeyError for an unknown format, ImportFileError for a file that cannot be read as
+    it (nothing stored), OSError when it cannot be opened.
+    """
+    read = READERS[source]
+    secret = load_or_create_secret(engine)
+    own = instance_id(engine) if source == NATIVE else None
+    with Session(writer(engine)) as session:
+        if engine.dialect.name == "sqlite":
+            # One long transaction writes every index: a bigger page cache than a request's
+            # keeps them in memory (counted in the import's peak RSS, BENCHMARKS.md).
+            session.connection().exec_driver_sql(f"PRAGMA cache_size=-{IMPORT_CACHE_KB}")
+        try:
+            summary = import_comments(
+                session,
+                read(path, progress or NoProgress()),
+                source=source,
+                secret=secret,
+                slug_map=slug_map,
+                teach=teach,
+                own_instance=own,
+            )
+            summary.dry_run = dry_run
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        finally:
+            if engine.dialect.name == "sqlite":
+                session.rollback()
+                session.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_PAGE_CACHE_KB}")
+                session.rollback()
+    return summary
+
+
+def import_comments(
+    session: Session,
+    records: Iterable[SourceComment | SourcePost],
+    *,
+    source: str,
+    secret: str,
+    slug_map: SlugMap | None = None,
+    teach: bool = False,
+    own_instance: str | None = None,
+) -> ImportSummary:
+    """Store the comments `records` yields (a reader's output) as comments of the posts their
+    pages map to; returns the summary. Flushes, never commits: the caller commits the whole
+    import, or rolls it back (a dry run, or an error).
+
+    `source` names the source system the ids belong to (the format's name). `secret` is the
+    site's (keys.load_or_create_secret): addresses and avatars are keyed-hashed with it.
+    `own_instance` is this service's instance id, when importing commentd's own export: its
+    comments keep their ids if the service has never had a comment. Raises ImportFileError
+    from the reader (or for a record the importer cannot store), naming the record.
+    """
+    summary = ImportSummary(format=source)
+    importer = _Importer(session, summary, source, secret, slug_map or SlugMap({}), teach)
+    importer.keep_ids = own_instance is not None and _never_had_comments(session)
+    importer.own_instance = own_instance
+    summary.ids_kept = importer.keep_ids
+    for batch in _batches(iter(records), BATCH):
+        importer.store(batch)
+    importer.finish()
+    return summary
+
+
+def _batches(
+    records: Iterator[SourceComment | SourcePost], size: int
+) -> Iterator[list[SourceComment | SourcePost]]:
+    while batch := list(islice(records, size)):
+        yield batch
+
+
+def _never_had_comments(session: Session) -> bool:
+    """Whether no comment id was ever handed out here (so an import may choose them)."""
+    if session.scalar(select(func.count()).select_from(Comment)):
+        return False
+    if session.get_bind().dialect.name == "sqlite":
+        seq = session.execute(text("SELECT seq FROM sqlite_sequence WHERE name = 'comments'"))
+        return not (seq.scalar() or 0)
+    row = session.execute(
+        text("SELECT is_called FROM comments_id_seq")  # PostgreSQL's serial sequence
+    ).one()
+    return not row.is_called
+
+
+class _Importer:
+    """One import's state: the posts it met (slug → id), and the range of ids it stored."""
+
+    def __init__(
+        self,
+        session: Session,
+        summary: ImportSummary,
+        source: str,
+        secret: str,
+        slug_map: SlugMap,
+        teach: bool,
+    ) -> None:
+        self.session = session
+        self.connection = session.connection()
+        self.summary = summary
+        self.source = source
+        self.secret = secret
+        self.slug_map = slug_map
+        self.teach = teach
+        self.keep_ids = False
+        self.post_ids: dict[str, int] = {}
+        self.commenters: dict[str, int] = {}  # token hash → id, at most COMMENTERS_REMEMBERED
+        self.own_instance: str | None = None
+        self.touched: set[int] = set()
+        self.first_id: int | None = None
+        self.last_id: int | None = None
+
+    # -- posts ----------------------------------------------------------------------------
+
+    def post_id(self, slug: str, closed: bool) -> int:
+        """The id of the post `slug`, created (closed as the source had it) if new."""
+        known = self.post_ids.get(slug)
+        if known is not None:
+            return known
+        existing = self.connection.execute(
+            select(_POSTS.c.id).where(_POSTS.c.slug == slug)
+        ).scalar_one_or_none()
+        if existing is None:
+            existing = self.connection.execute(
+                insert(_POSTS).returning(_POSTS.c.id),
+                {"slug": slug, "approved_count": 0, "version": new_version(), "closed": closed},
+            ).scalar_one()
+        self.post_ids[slug] = int(existing)
+        return int(existing)
+
+    def slug(self, record: SourceComment | SourcePost) -> str | None:
+        page = record.extra.get("slug") if isinstance(record, SourceComment) else None
+        try:
+            return self.slug_map.slug(str(page) if page else record.page)
+        except BadRequest:
+            return None
+
+    # -- comments -------------------------------------------------------------------------
+
+    def store(self, batch: list[SourceComment | SourcePost]) -> None:
+        """Store one batch of records: the new ones, with their source ids."""
+        comments: list[SourceComment] = []
+        for record in batch:
+            if isinstance(record, SourcePost):
+                slug = self.slug(record)
+                if slug is not None:
+                    self.post_id(slug, record.closed)
+                continue
+            self.summary.read += 1
+            if record.skip is not None:
+                self.summary.skipped[record.skip.value] += 1
+            else:
+                comments.append(record)
+        if not comments:
+            return
+        known = self.known_ids([c.source_id for c in comments])
+        rows: list[dict[str, Any]] = []
+        sources: list[dict[str, Any]] = []
+        now = utcnow()
+        seen: set[str] = set()
+        for record in comments:
+            if record.source_id in known or record.source_id in seen:
+                self.summary.already_imported += 1
+                continue
+            seen.add(record.source_id)
+            row = self.row(record)
+            if row is None:
+                continue
+            rows.append(row)
+            sources.append(
+                {
+                    "source": self.source,
+                    "source_id": record.source_id[:255],
+                    "parent_source_id": record.parent_id[:255] if record.parent_id else None,
+                    "markup": record.markup.value,
+                    "imported_at": now,
+                }
+            )
+            for other, other_id in _other_sources(record):
+                sources.append(
+                    {
+                        "source": other,
+                        "source_id": other_id,
+                        "parent_source_id": None,
+                        "markup": record.markup.value,
+                        "imported_at": now,
+                    }
+                )
+        if not rows:
+            return
+        ids = self.insert(rows)
+        by_row = iter(ids)
+        comment_of_record = None
+        for source_row in sources:
+            if source_row["source"] == self.source:
+                comment_of_record = next(by_row)
+            source_row["comment_id"] = comment_of_record
+        self.connection.execute(insert(_SOURCES), sources)
+        for row in rows:
+            self.summary.imported[row["status"].value] += 1
+            self.touched.add(row["post_id"])
+        if self.teach:
+            self.learn(ids, [row["status"] for row in rows])
+
+    def known_ids(self, source_ids: list[str]) -> set[str]:
+        """Which of these source ids an earlier import (or this one) stored already; for
+        commentd's own export, also those of this very service's comments ("<own>/<id>")."""
+        known = set(
+            self.connection.execute(
+                select(_SOURCES.c.source_id).where(
+                    _SOURCES.c.source == self.source,
+                    _SOURCES.c.source_id.in_([i[:255] for i in source_ids]),
+                )
+            ).scalars()
+        )
+        if self.own_instance is not None:
+            mine = {
+                int(tail): source_id
+                for source_id in source_ids
+                for head, _, tail in [source_id.partition("/")]
+                if head == self.own_instance and tail.isdigit()
+            }
+            if mine:
+                here = self.connection.execute(
+                    select(_COMMENTS.c.id).where(_COMMENTS.c.id.in_(list(mine)))
+                ).scalars()
+                known.update(mine[i] for i in here)
+        return known
+
+    def row(self, record: SourceComment) -> dict[str, Any] | None:
+        """The comments row for a record, or None when it is skipped (counted)."""
+        slug = self.slug(record)
+        if slug is None:
+            self.summary.skipped[NO_SLUG] += 1
+            return None
+        extra = record.extra
+        body_html = _rendered(record) if "body_html" not in extra else _kept_html(extra)
+        if not has_visible_character(body_html_text(body_html)):
+            self.summary.skipped[Skip.EMPTY.value] += 1
+            return None
+        name = _name(record.name)
+        email = _email(record.email)
+        created_at = record.created_at
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=UTC)
+        identity = email.lower() or same_name(name)
+        row: dict[str, Any] = {
+            "post_id": self.post_id(slug, record.closed),
+            "parent_id": None,
+            "commenter_id": None,
+            "status": record.status,
+            "name": name,
+            "email": email,
+            "website": _website(record.website),
+            "body": record.text,
+            "body_html": body_html,
+            "avatar_key": keyed_hash(self.secret, "avatar", f"imported\0{identity}"),
+            "client_key": (
+                keyed_hash(self.secret, "client", client_network(record.ip)) if record.ip else None
+            ),
+            "notify": False,
+            "spam_score": 0.0,
+            "reasons": [f"imported from {self.source}"],
+            "lesson": None,
+            "body_key": body_key(self.secret, record.text),
+            "created_at": created_at.astimezone(UTC),
+            "moderated_at": None,
+        }
+        if extra:
+            row |= _kept_columns(extra)
+            commenter = extra.get("commenter")
+            if isinstance(commenter, dict):
+                row["commenter_id"] = self.commenter_id(commenter)
+            if self.keep_ids and isinstance(extra.get("id"), int):
+                row["id"] = extra["id"]
+        return row
+
+    def commenter_id(self, commenter: dict[str, Any]) -> int:
+        """commentd's own export: the commenter a comment was posted by, found by its token's
+        hash or stored, so the token in the commenter's browser still proves it is theirs."""
+        token = commenter["token_hash"]
+        known = self.commenters.get(token)
+        if known is None:
+            known = self.connection.execute(
+                select(_COMMENTERS.c.id).where(_COMMENTERS.c.token_hash == token)
+            ).scalar_one_or_none()
+        if known is None:
+            known = self.connection.execute(
+                insert(_COMMENTERS).returning(_COMMENTERS.c.id),
+                {
+                    "email": commenter["email"].lower()[:EMAIL_MAX],
+                    "token_hash": token,
+                    "created_at": commenter["created_at"],
+                    "confirmed_at": commenter["confirmed_at"],
+                },
+            ).scalar_one()
+        if len(self.commenters) >= COMMENTERS_REMEMBERED:
+            self.commenters.clear()
+        self.commenters[token] = int(known)
+        return int(known)
+
+    def insert(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert the rows (each batch all with ids or all without); their ids, in order."""
+        with_ids = [r for r in rows if "id" in r]
+        without = [r for r in rows if "id" not in r]
+        ids: dict[int, int] = {}
+        if with_ids:
+            self.connection.execute(insert(_COMMENTS), with_ids)
+            for position, row in enumerate(rows):
+                if "id" in row:
+                    ids[position] = row["id"]
+        if without:
+            statement = insert(_COMMENTS).returning(_COMMENTS.c.id, sort_by_parameter_order=True)
+            new_ids = iter(self.connection.execute(statement, without).scalars().all())
+            for position, row in enumerate(rows):
+                if "id" not in row:
+                    ids[position] = next(new_ids)
+        ordered = [ids[position] for position in range(len(rows))]
+        self.first_id = min(ordered) if self.first_id is None else min(self.first_id, *ordered)
+        self.last_id = max(ordered) if self.last_id is None else max(self.last_id, *ordered)
+        return ordered
+
+    def learn(self, ids: list[int], statuses: list[CommentStatus]) -> None:
+        """--teach: the approved teach ham and the spam spam, as the author's decisions do."""
+        for comment_id, status in zip(ids, statuses, strict=True):
+            lesson = learned.lesson_for(status)
+            if lesson is not None:
+                comment = self.session.get(Comment, comment_id)
+                assert comment is not None
+                learned.teach(self.session, comment, lesson)
+
+    # -- after the last batch -------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Thread the new comments, cut any loop, and give each touched post its count."""
+        if self.first_id is not None and self.last_id is not None:
+            self.thread(self.first_id, self.last_id)
+        self.recount()
+        if self.keep_ids and self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(
+                text(
+                    "SELECT setval('comments_id_seq', "
+                    "(SELECT coalesce(max(id), 1) FROM comments), "
+                    "(SELECT count(*) > 0 FROM comments))"
+                )
+            )
+
+    def thread(self, first: int, last: int) -> None:
+        """Each new comment's parent: the comment its source parent became, on the same post
+        (from this import or an earlier one); a reply whose parent is not here is top-level.
+        A loop of replies (a broken file) is cut: its comments become top-level."""
+        self.connection.execute(
+            text(
+                "UPDATE comments SET parent_id = ("
+                " SELECT parent.id FROM comment_sources AS mine"
+                " JOIN comment_sources AS theirs"
+                "   ON theirs.source = mine.source AND theirs.source_id = mine.parent_source_id"
+                " JOIN comments AS parent ON parent.id = theirs.comment_id"
+                " WHERE mine.comment_id = comments.id AND mine.source = :source"
+                "   AND parent.post_id = comments.post_id AND parent.id <> comments.id)"
+                " WHERE id BETWEEN :first AND :last AND parent_id IS NULL AND EXISTS ("
+                "  SELECT 1 FROM comment_sources AS mine WHERE mine.comment_id = comments.id"
+                "   AND mine.source = :source AND mine.parent_source_id IS NOT NULL)"
+            ),
+            {"source": self.source, "first": first, "last": last},
+        )
+        # Loops: every comment of the import must be reachable from a top-level comment or
+        # from a comment outside the import.
+        looped = self.connection.execute(
+            text(
+                "WITH RECURSIVE reached(id) AS ("
+                " SELECT id FROM comments WHERE id BETWEEN :first AND :last AND ("
+                "  parent_id IS NULL OR parent_id NOT BETWEEN :first AND :last)"
+                " UNION SELECT c.id FROM comments AS c JOIN reached ON c.parent_id = reached.id"
+                "  WHERE c.id BETWEEN :first AND :last)"
+                " UPDATE comments SET parent_id = NULL WHERE id BETWEEN :first AND :last"
+                " AND id NOT IN (SELECT id FROM reached)"
+            ),
+            {"first": first, "last": last},
+        )
+        del looped
+        self.summary.orphans = int(
+            self.connection.execute(
+                text(
+                    "SELECT count(*) FROM comment_sources AS mine"
+                    " JOIN comments ON comments.id = mine.comment_id"
+                    " WHERE mine.source = :source AND mine.parent_source_id IS NOT NULL"
+                    " AND comments.parent_id IS NULL"
+                    " AND comments.id BETWEEN :first AND :last"
+                ),
+                {"source": self.source, "first": first, "last": last},
+            ).scalar_one()
+        )
+
+    def recount(self) -> None:
+        """Every post that gained comments: approved count recounted, a new version."""
+        self.summary.posts = len(self.touched)
+        statement = (
+            update(_POSTS)
+            .where(_POSTS.c.id == bindparam("post"))
+            .values(
+                approved_count=select(func.count())
+                .select_from(_COMMENTS)
+                .where(
+                    _COMMENTS.c.post_id == bindparam("post"),
+                    _COMMENTS.c.status == CommentStatus.APPROVED.value,
+                )
+                .scalar_subquery(),
+                version=bindparam("new_version"),
+            )
+        )
+        touched = sorted(self.touched)
+        for start in range(0, len(touched), BATCH):
+            self.connection.execute(
+                statement,
+                [{"post": p, "new_version": new_version()} for p in touched[start : start + BATCH]],
+            )
+
+
+# -- the fields -------------------------------------------------------------------------------
+
+
+def _rendered(record: SourceComment) -> str:
+    """A record's text as a rendered comment's HTML, by how the source wrote it."""
+    match record.markup:
+        case Markup.HTML:
+            return sanitise_html(record.text)
+        case Markup.WORDPRESS:
+            return sanitise_html(paragraphs(record.text))
+        case Markup.MARKDOWN:
+            return render_body(record.text)
+        case Markup.PLAIN:
+            return sanitise_html(plain_text_html(record.text))
+
+
+def _kept_html(extra: dict[str, object]) -> str:
+    """commentd's own export: the stored HTML, sanitised again (a file is not trusted)."""
+    return sanitise_html(str(extra["body_html"]))
+
+
+_KEPT = (
+    "avatar_key",
+    "client_key",
+    "notify",
+    "spam_score",
+    "reasons",
+    "body_key",
+    "moderated_at",
+)
+
+
+def _kept_columns(extra: dict[str, object]) -> dict[str, Any]:
+    """commentd's own export: the columns it keeps as they were (readers/native.py checked
+    their types)."""
+    return {key: extra[key] for key in _KEPT if key in extra}
+
+
+def _other_sources(record: SourceComment) -> list[tuple[str, str]]:
+    """commentd's own export: where each comment had come from before (kept, so importing
+    that original file here later stores nothing twice)."""
+    others = record.extra.get("sources")
+    if not isinstance(others, list):
+        return []
+    return [(str(s), str(i)[:255]) for s, i in others]
+
+
+def body_html_text(body_html: str) -> str:
+    """The characters of a rendered comment without its tags (for "is anything visible")."""
+    out, inside = [], False
+    for character in body_html:
+        if character == "<":
+            inside = True
+        elif character == ">":
+            inside = False
+        elif not inside:
+            out.append(character)
+    return "".join(out).replace("&nbsp;", "\u00a0")
+
+
+def _clean(text: str) -> str:
+    """No control or format characters (bidi controls, zero-width), white space runs as one."""
+    kept = "".join(
+        c for c in text if unicodedata.category(c) not in ("Cc", "Cf", "Cs") or c in "\t\n"
+    )
+    return " ".join(kept.split())
+
+
+def _name(raw: str) -> str:
+    """A display name as a new comment's would be: cleaned, at most NAME_MAX characters, and
+    "Anonymous" when the source had none."""
+    name = _clean(raw)[:NAME_MAX].strip()
+    return name if has_visible_character(name) else ANONYMOUS
+
+
+def same_name(name: str) -> str:
+    """What anonymous imports share an avatar by: the name, folded."""
+    return "name\0" + unicodedata.normalize("NFKC", name).casefold()
+
+
+def _email(raw: str) -> str:
+    """The source's address if it looks like one (kept private, as for any comment); ""."""
+    email = raw.strip()
+    if not email or len(email) > EMAIL_MAX or "@" not in email or _clean(email) != email:
+        return ""
+    return email
+
+
+def _website(raw: str | None) -> str | None:
+    """The source's website if it is an http(s) URL of at most WEBSITE_MAX characters."""
+    if not raw:
+        return None
+    website = raw.strip()
+    if (
+        len(website) > WEBSITE_MAX
+        or not website.lower().startswith(("http://", "https://"))
+        or _clean(website) != website
+        or " " in website
+    ):
+        return None
+    return website
+
+
+__all__ = ["ImportFileError", "ImportSummary", "import_comments"]
