@@ -33,6 +33,7 @@ class Skip(StrEnum):
     PINGBACK = "pingback"
     TRACKBACK = "trackback"
     EMPTY = "empty"  # no visible text at all
+    NOT_A_COMMENT = "not_a_comment"  # a record the source keeps among comments that is none
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
