@@ -98,12 +98,15 @@ def export_file(cache: Path, comments: int, seed: int) -> tuple[Path, dict[str, 
 
 
 def child_env(database_url: str) -> dict[str, str]:
-    return {
+    env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
         "COMMENTD_DATABASE_URL": database_url,
     }
+    if "PYTHONPATH" in os.environ:  # another tree's commentd (PYTHONPATH=/tree/service)
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
 
 
 def parse_summary(stdout: str) -> dict[str, int]:
@@ -273,6 +276,7 @@ def main() -> None:
     report: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "command": " ".join(["python -m bench.import_bench", *sys.argv[1:]]),
+        "pythonpath": os.environ.get("PYTHONPATH"),
         "machine": machine_facts(),
     }
     results: list[Result] = []
