@@ -113,6 +113,7 @@ def migrate_in_child() -> None:
 def token_command(label: str) -> None:
     """Create a moderation token and print it (only its hash is kept)."""
     from commentd.web.auth import create_token
+
     engine = _open_database(_settings(), create=False)
     with Session(writer(engine)) as session:
         token = create_token(session, label)

@@ -18,7 +18,7 @@ import multiprocessing
 import queue
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -27,7 +27,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from commentd.comments.fast_path import new_version
@@ -53,6 +53,7 @@ from commentd.portability.records import (
     SourcePost,
 )
 from commentd.portability.slugs import SlugMap
+from commentd.portability.spill import MEMORY_KEYS, SpillMap
 from commentd.spam import learned
 from commentd.spam.screening import body_key
 
@@ -237,20 +238,21 @@ class _Preparer:
         self.source = source
         self.secret = secret
         self.slug_map = slug_map
-        self.slugs: dict[str, str | None] = {}  # page → slug, as many as the file has pages
+        self.slugs: SpillMap[str] = SpillMap()  # page → slug ("": none); memory stays flat
 
     def slug(self, record: SourceComment | SourcePost) -> str | None:
         """The slug of the record's page (the map's, or its own); None when it has none."""
         given = record.extra.get("slug") if isinstance(record, SourceComment) else None
         page = str(given) if given else record.page
-        if page in self.slugs:
-            return self.slugs[page]
+        known = self.slugs.get(page)
+        if known is not None:
+            return known or None
         try:
-            slug: str | None = self.slug_map.slug(page)
+            slug = self.slug_map.slug(page)
         except BadRequest:
-            slug = None
+            slug = ""
         self.slugs[page] = slug
-        return slug
+        return slug or None
 
     def prepare(self, record: SourceComment | SourcePost) -> _Prepared:
         """The record, its slug, and its row's values (or why it is skipped)."""
@@ -387,6 +389,8 @@ def _reading_process(
         pipe.put(("end", None, progress.take()))
     except Exception as error:  # handed to the importing process, raised there
         pipe.put(("error", error, progress.take()))
+    finally:
+        preparer.slugs.close()
     pipe.close()
     pipe.join_thread()
 
@@ -468,10 +472,10 @@ class _Importer:
         self.teach = teach
         self.keep_ids = False
         self.ids = _IdAllocator(session)
-        self.post_ids: dict[str, int] = {}  # slug → id: as many as the file has pages
+        # slug → id of the posts met last (MEMORY_KEYS at most: the others are looked up again)
+        self.post_ids: OrderedDict[str, int] = OrderedDict()
         self.commenters: dict[str, int] = {}  # token hash → id, at most COMMENTERS_REMEMBERED
         self.own_instance: str | None = None
-        self.touched: set[int] = set()
         self.first_id: int | None = None
         self.last_id: int | None = None
 
@@ -481,6 +485,11 @@ class _Importer:
         """Make sure each slug of `wanted` (slug → closed at the source) has a post, known in
         `post_ids`: one query for those not met yet, one insert for those that are new (closed
         as the source had them)."""
+        for slug in wanted:
+            if slug in self.post_ids:
+                self.post_ids.move_to_end(slug)
+        while len(self.post_ids) > MEMORY_KEYS:
+            self.post_ids.popitem(last=False)
         missing = [slug for slug in wanted if slug not in self.post_ids]
         if not missing:
             return
@@ -575,7 +584,6 @@ class _Importer:
         _bulk_insert(self.connection, _SOURCES, sources)
         for row in rows:
             self.summary.imported[row["status"].value] += 1
-            self.touched.add(row["post_id"])
         if self.teach:
             self.learn(ids, [row["status"] for row in rows])
 
@@ -670,7 +678,7 @@ class _Importer:
         """Thread the new comments, cut any loop, and give each touched post its count."""
         if self.first_id is not None and self.last_id is not None:
             self.thread(self.first_id, self.last_id)
-        self.recount()
+            self.recount(self.first_id, self.last_id)
         if self.keep_ids and self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(
                 text(
@@ -727,29 +735,28 @@ class _Importer:
             ).scalar_one()
         )
 
-    def recount(self) -> None:
-        """Every post that gained comments: approved count recounted, a new version."""
-        self.summary.posts = len(self.touched)
-        statement = (
-            update(_POSTS)
-            .where(_POSTS.c.id == bindparam("post"))
-            .values(
-                approved_count=select(func.count())
-                .select_from(_COMMENTS)
-                .where(
-                    _COMMENTS.c.post_id == bindparam("post"),
-                    _COMMENTS.c.status == CommentStatus.APPROVED.value,
-                )
-                .scalar_subquery(),
-                version=bindparam("new_version"),
-            )
+    def recount(self, first: int, last: int) -> None:
+        """Every post that gained comments (ids `first` to `last`): its approved count
+        recounted, and a new version, so every process's page cache and counts see them."""
+        posts_of_import = (
+            "SELECT DISTINCT comments.post_id FROM comments JOIN comment_sources AS mine"
+            " ON mine.comment_id = comments.id AND mine.source = :source"
+            " WHERE comments.id BETWEEN :first AND :last"
         )
-        touched = sorted(self.touched)
-        for start in range(0, len(touched), BATCH):
+        bounds = {"source": self.source, "first": first, "last": last}
+        self.summary.posts = int(
             self.connection.execute(
-                statement,
-                [{"post": p, "new_version": new_version()} for p in touched[start : start + BATCH]],
-            )
+                text(f"SELECT count(*) FROM ({posts_of_import}) AS touched"), bounds
+            ).scalar_one()
+        )
+        self.connection.execute(
+            text(
+                "UPDATE posts SET approved_count = (SELECT count(*) FROM comments"
+                "  WHERE comments.post_id = posts.id AND comments.status = :approved),"
+                f" version = :version WHERE id IN ({posts_of_import})"
+            ),
+            bounds | {"approved": CommentStatus.APPROVED.value, "version": new_version()},
+        )
 
 
 def _bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
