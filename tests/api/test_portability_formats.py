@@ -48,7 +48,7 @@ IDS = [f"{fmt}:{sample.name}" for fmt, sample, _ in SAMPLES]
 def summary_of(stdout: str) -> dict[str, Any]:
     """The numbers of `commentd import`'s summary lines."""
     read = re.search(r"^Read (\d+) comments", stdout, re.M)
-    imported = re.search(r"^Imported (\d+) on (\d+) posts(?:: (.*))?\.$", stdout, re.M)
+    imported = re.search(r"^Imported (\d+) on (\d+) posts?(?:: (.*))?\.$", stdout, re.M)
     already = re.search(r"^Already imported before: (\d+)\.$", stdout, re.M)
     skipped = re.search(r"^Skipped \d+: (.*)\.$", stdout, re.M)
     orphans = re.search(r"^Replies whose parent is missing, now top-level: (\d+)\.$", stdout, re.M)

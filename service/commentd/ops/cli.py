@@ -30,7 +30,7 @@ from commentd.ops.startup import (
     open_database,
     start_warnings,
 )
-from commentd.portability.exporting import write_json, write_wxr
+from commentd.portability.exporting import site_address, write_json, write_wxr
 from commentd.portability.importing import run_import
 from commentd.portability.readers import READERS
 from commentd.portability.records import ImportFileError
@@ -292,7 +292,7 @@ def import_command(
             progress=progress,
         )
     except ImportFileError as error:
-        raise click.ClickException(f"{error}. Nothing was imported.") from None
+        raise click.ClickException(f"{str(error).rstrip('.')}. Nothing was imported.") from None
     except OSError as error:
         raise click.ClickException(f"{error.filename or file}: {error.strerror}") from None
     finally:
@@ -318,6 +318,10 @@ def export_command(export_format: str, target: str, site_url: str | None) -> Non
         site_url = site_url or next(iter(settings.allowed_origins), None)
         if not site_url:
             raise click.UsageError("give --site-url (or set COMMENTD_ALLOWED_ORIGINS)")
+        try:
+            site_url = site_address(site_url)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--site-url") from None
     engine = _open_database(settings, create=False)
     try:
         instance = instance_id(engine)

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any, cast
+from urllib.parse import urlsplit
 from xml.sax.saxutils import XMLGenerator
 from xml.sax.xmlreader import AttributesImpl
 
@@ -159,16 +160,36 @@ _WP_STATUS = {
 }
 
 
+def site_address(url: str) -> str:
+    """The blog's address for WXR links, `https://blog.example` (no trailing "/"); raises
+    ValueError unless it is an http(s) URL with a host and nothing after its path."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() or ord(c) < 32 for c in url.strip())
+    ):
+        raise ValueError(f"{url!r} is not a site address such as https://blog.example")
+    return url.strip().rstrip("/")
+
+
 def write_wxr(session: Session, out: IO[bytes], site_url: str) -> int:
     """Write every post with its comments as WordPress eXtended RSS 1.2 to `out`; returns the
     number of comments. `site_url` (`https://blog.example`) makes each post's link
-    `<site_url>/<slug>/`. Rejected comments go out as "trash", so nothing is lost.
+    `<site_url>/<slug>/`; raises ValueError when it is not one (site_address). Rejected
+    comments go out as "trash", so nothing is lost.
 
     The structure is what WordPress's exporter writes (wp-admin/includes/export.php, WXR 1.2)
     and its importer reads (wordpress-importer's parsers): an RSS 2.0 channel whose items are
     posts, each with wp:comment children. Comment text is HTML (WordPress shows it as such).
     """
-    site_url = site_url.rstrip("/")
+    site_url = site_address(site_url)
     xml = XMLGenerator(out, encoding="utf-8", short_empty_elements=True)
     xml.startDocument()
     namespaces = {f"xmlns:{prefix}": uri for prefix, uri in WXR_NAMESPACES.items()}

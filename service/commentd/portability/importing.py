@@ -21,13 +21,14 @@ import unicodedata
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import datetime
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple, cast
+from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, text
+from sqlalchemy import Boolean, Connection, Engine, Table, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from commentd.comments.fast_path import new_version
@@ -41,7 +42,15 @@ from commentd.comments.validation import (
 from commentd.db import SQLITE_PAGE_CACHE_KB, writer
 from commentd.errors import BadRequest
 from commentd.keys import client_network, instance_id, keyed_hash
-from commentd.models import Comment, Commenter, CommentSource, CommentStatus, Post, utcnow
+from commentd.models import (
+    Comment,
+    Commenter,
+    CommentSource,
+    CommentStatus,
+    Post,
+    UTCDateTime,
+    utcnow,
+)
 from commentd.portability.readers import READERS
 from commentd.portability.records import (
     ImportFileError,
@@ -51,6 +60,7 @@ from commentd.portability.records import (
     Skip,
     SourceComment,
     SourcePost,
+    utc,
 )
 from commentd.portability.slugs import SlugMap
 from commentd.portability.spill import MEMORY_KEYS, SpillMap
@@ -58,6 +68,7 @@ from commentd.spam import learned
 from commentd.spam.screening import body_key
 
 BATCH = 500
+IMPORT_LOCK = 0x636F6D6D656E7464  # "commentd": PostgreSQL's advisory lock of imports
 AHEAD = 4  # prepared batches that may wait for the database
 IMPORT_CACHE_KB = 32 * 1024
 NATIVE = "json"  # commentd's own export
@@ -65,6 +76,7 @@ COMMENTERS_REMEMBERED = 10_000
 ANONYMOUS = "Anonymous"
 # Skip reasons the importer adds to the readers' (records.Skip).
 NO_SLUG = "no_slug"  # the page has no path (a site's front page): give it one with --map
+DUPLICATE = "duplicate_id"  # the file gives the same id to two comments: the first is kept
 
 SHOWN_ORDER = (
     CommentStatus.APPROVED,
@@ -77,6 +89,10 @@ _COMMENTS = cast(Table, Comment.__table__)
 _SOURCES = cast(Table, CommentSource.__table__)
 _COMMENTERS = cast(Table, Commenter.__table__)
 _POSTS = cast(Table, Post.__table__)
+_NEW_POSTS = text(
+    "INSERT INTO posts (slug, approved_count, version, closed, created_at)"
+    " VALUES (:slug, 0, :version, :closed, :created_at) ON CONFLICT (slug) DO NOTHING"
+).bindparams(bindparam("closed", type_=Boolean()), bindparam("created_at", type_=UTCDateTime()))
 _POSTS_BY_SLUG = select(_POSTS.c.slug, _POSTS.c.id).where(
     _POSTS.c.slug.in_(bindparam("slugs", expanding=True))
 )
@@ -107,7 +123,7 @@ class ImportSummary:
             "imported": {s.value: self.imported[s.value] for s in SHOWN_ORDER},
             "posts": self.posts,
             "already_imported": self.already_imported,
-            "skipped": {r: self.skipped[r] for r in [*(s.value for s in Skip), NO_SLUG]},
+            "skipped": {r: self.skipped[r] for r in [*(s.value for s in Skip), NO_SLUG, DUPLICATE]},
             "orphans": self.orphans,
         }
 
@@ -119,7 +135,8 @@ class ImportSummary:
         )
         lines = [
             f"Read {self.read} comments from {file_name} ({self.format}).",
-            f"Imported {total} on {self.posts} posts" + (f": {by_status}." if total else "."),
+            f"Imported {total} on {self.posts} {'post' if self.posts == 1 else 'posts'}"
+            + (f": {by_status}." if total else "."),
             f"Already imported before: {self.already_imported}.",
         ]
         skipped = sum(self.skipped.values())
@@ -163,6 +180,10 @@ def run_import(
             # keeps them in memory (counted in the import's peak RSS, BENCHMARKS.md).
             session.connection().exec_driver_sql(f"PRAGMA cache_size=-{IMPORT_CACHE_KB}")
         try:
+            if engine.dialect.name == "postgresql":
+                # One import at a time (SQLite's write lock does this there): two imports of
+                # one file would both find its comments new, and the second fail on them.
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK})
             summary = _store_all(
                 session,
                 _read_in_child(
@@ -172,6 +193,7 @@ def run_import(
                 secret=secret,
                 teach=teach,
                 own_instance=own,
+                dry_run=dry_run,
             )
             summary.dry_run = dry_run
             if dry_run:
@@ -194,6 +216,7 @@ def _store_all(
     secret: str,
     teach: bool = False,
     own_instance: str | None = None,
+    dry_run: bool = False,
 ) -> ImportSummary:
     """Store the prepared records as comments of the posts their pages map to; returns the
     summary. Flushes, never commits: the caller commits the whole import, or rolls it back.
@@ -207,6 +230,7 @@ def _store_all(
     importer = _Importer(session, summary, source, secret, teach)
     importer.keep_ids = own_instance is not None and _never_had_comments(session)
     importer.own_instance = own_instance
+    importer.dry_run = dry_run
     summary.ids_kept = importer.keep_ids
     for batch in batches:
         importer.store(batch)
@@ -228,6 +252,7 @@ class _Prepared(NamedTuple):
     skip: str | None = None
     values: dict[str, Any] | None = None
     extra: dict[str, object] | None = None  # commentd's own export: what it kept
+    created_at: datetime | None = None  # a SourcePost's, when the source says
 
 
 class _Preparer:
@@ -257,7 +282,7 @@ class _Preparer:
     def prepare(self, record: SourceComment | SourcePost) -> _Prepared:
         """The record, its slug, and its row's values (or why it is skipped)."""
         if isinstance(record, SourcePost):
-            return _Prepared(True, self.slug(record), record.closed)
+            return _Prepared(True, self.slug(record), record.closed, created_at=record.created_at)
         if record.skip is not None:
             return _Prepared(False, None, record.closed, skip=record.skip.value)
         slug = self.slug(record)
@@ -269,9 +294,7 @@ class _Preparer:
             return _Prepared(False, slug, record.closed, skip=Skip.EMPTY.value)
         name = _name(record.name)
         email = _email(record.email)
-        created_at = record.created_at
-        if created_at.tzinfo is None:
-            created_at = created_at.replace(tzinfo=UTC)
+        created_at = utc(record.created_at, record.record)
         identity = email.lower() or same_name(name)
         values: dict[str, Any] = {
             "parent_id": None,
@@ -289,17 +312,18 @@ class _Preparer:
             "reasons": [f"imported from {self.source}"],
             "lesson": None,
             "body_key": body_key(self.secret, record.text),
-            "created_at": created_at.astimezone(UTC),
+            "created_at": created_at,
             "moderated_at": None,
         }
         if extra:
             values |= _kept_columns(extra)
+        site = _site(record.page)
         return _Prepared(
             False,
             slug,
             record.closed,
-            record.source_id[:255],
-            record.parent_id[:255] if record.parent_id else None,
+            f"{site}{record.source_id}"[:255],
+            f"{site}{record.parent_id}"[:255] if record.parent_id else None,
             record.markup.value,
             None,
             values,
@@ -372,6 +396,24 @@ class _RelayedProgress:
         return advanced
 
 
+class _Tracked(Iterator[SourceComment | SourcePost]):
+    """A reader's records, remembering the last one read: what a failure names when the reader
+    itself did not say where it was."""
+
+    def __init__(self, records: Iterator[SourceComment | SourcePost]) -> None:
+        self._records = records
+        self._last: str | None = None
+
+    def __next__(self) -> SourceComment | SourcePost:
+        record = next(self._records)
+        self._last = record.record or self._last
+        return record
+
+    def place(self) -> str:
+        """Where the failure is: after the last record read, or at the start."""
+        return f"after {self._last}" if self._last else "the first record"
+
+
 def _reading_process(
     source: str,
     path: Path,
@@ -383,12 +425,18 @@ def _reading_process(
     then ("end", ...), or ("error", the exception, ...)."""
     progress = _RelayedProgress(pipe)
     preparer = _Preparer(source, secret, slug_map)
+    records = _Tracked(READERS[source](path, progress))
     try:
-        for batch in _batches(READERS[source](path, progress), BATCH):
+        for batch in _batches(records, BATCH):
             pipe.put(("batch", [preparer.prepare(record) for record in batch], progress.take()))
         pipe.put(("end", None, progress.take()))
-    except Exception as error:  # handed to the importing process, raised there
+    except (ImportFileError, OSError) as error:  # handed to the importing process, raised there
         pipe.put(("error", error, progress.take()))
+    except MemoryError:
+        pipe.put(("error", ImportFileError(records.place(), "a record is too large"), 0))
+    except Exception as error:  # a reader's blind spot: still the file's fault, named by place
+        reason = f"{type(error).__name__}: {error}"[:300]
+        pipe.put(("error", ImportFileError(records.place(), f"cannot be read ({reason})"), 0))
     finally:
         preparer.slugs.close()
     pipe.close()
@@ -471,6 +519,7 @@ class _Importer:
         self.secret = secret
         self.teach = teach
         self.keep_ids = False
+        self.dry_run = False  # rolled back at the end: nothing outside the transaction moves
         self.ids = _IdAllocator(session)
         # slug → id of the posts met last (MEMORY_KEYS at most: the others are looked up again)
         self.post_ids: OrderedDict[str, int] = OrderedDict()
@@ -483,10 +532,10 @@ class _Importer:
 
     # -- posts ----------------------------------------------------------------------------
 
-    def ensure_posts(self, wanted: dict[str, bool]) -> None:
-        """Make sure each slug of `wanted` (slug → closed at the source) has a post, known in
-        `post_ids`: one query for those not met yet, one insert for those that are new (closed
-        as the source had them)."""
+    def ensure_posts(self, wanted: dict[str, tuple[bool, datetime]]) -> None:
+        """Make sure each slug of `wanted` (slug → (closed at the source, its first comment's
+        date)) has a post, known in `post_ids`: one query for those not met yet, one insert for
+        those that are new."""
         for slug in wanted:
             if slug in self.post_ids:
                 self.post_ids.move_to_end(slug)
@@ -503,15 +552,16 @@ class _Importer:
         )
         new = [slug for slug in missing if slug not in self.post_ids]
         if new:
+            # A reader's first comment may create the same post meanwhile (PostgreSQL): that
+            # one is as good as ours.
             self.connection.execute(
-                insert(_POSTS),
+                _NEW_POSTS,
                 [
                     {
                         "slug": slug,
-                        "approved_count": 0,
                         "version": new_version(),
-                        "closed": wanted[slug],
-                        "created_at": utcnow(),
+                        "closed": wanted[slug][0],
+                        "created_at": wanted[slug][1],
                     }
                     for slug in new
                 ],
@@ -523,20 +573,21 @@ class _Importer:
                 }
             )
 
-    # -- comments -------------------------------------------------------------------------
-
     def store(self, batch: list[_Prepared]) -> None:
         """Store one batch of prepared records: the new ones, with their source ids."""
         comments: list[_Prepared] = []
-        wanted: dict[str, bool] = {}
+        wanted: dict[str, tuple[bool, datetime]] = {}
         for prepared in batch:
             if prepared.is_post:
                 if prepared.slug is not None:
-                    wanted[prepared.slug] = prepared.closed
+                    wanted[prepared.slug] = (prepared.closed, prepared.created_at or utcnow())
                 continue
             self.summary.read += 1
             if prepared.slug is not None:
-                wanted.setdefault(prepared.slug, prepared.closed)
+                created_at = prepared.values["created_at"] if prepared.values else utcnow()
+                first = wanted.get(prepared.slug)
+                if first is None or created_at < first[1]:
+                    wanted[prepared.slug] = (prepared.closed, created_at)
             if prepared.skip is not None:
                 self.summary.skipped[prepared.skip] += 1
             else:
@@ -550,7 +601,12 @@ class _Importer:
         now = utcnow()
         seen: set[str] = set()
         for prepared in comments:
-            if prepared.source_id in known or prepared.source_id in seen:
+            if prepared.source_id in seen or (
+                prepared.source_id in known and self.duplicate(known[prepared.source_id])
+            ):
+                self.summary.skipped[DUPLICATE] += 1
+                continue
+            if prepared.source_id in known:
                 self.summary.already_imported += 1
                 continue
             seen.add(prepared.source_id)
@@ -603,17 +659,18 @@ class _Importer:
             self.connection.exec_driver_sql("ANALYZE comment_sources, comments, posts")
             self.analyze_at = min(self.stored * 10, self.stored + 100_000) if self.stored else 1000
 
-    def known_ids(self, source_ids: list[str]) -> set[str]:
-        """Which of these source ids an earlier import (or this one) stored already; for
-        commentd's own export, also those of this very service's comments ("<own>/<id>")."""
-        known = set(
-            self.connection.execute(
-                select(_SOURCES.c.source_id).where(
-                    _SOURCES.c.source == self.source,
-                    _SOURCES.c.source_id.in_([i[:255] for i in source_ids]),
+    def known_ids(self, source_ids: list[str]) -> dict[str, int | None]:
+        """Which of these source ids are stored already, with the comment each became (None:
+        erased since); for commentd's own export, also this very service's comments
+        ("<own>/<id>")."""
+        known: dict[str, int | None] = {
+            row.source_id: row.comment_id
+            for row in self.connection.execute(
+                select(_SOURCES.c.source_id, _SOURCES.c.comment_id).where(
+                    _SOURCES.c.source == self.source, _SOURCES.c.source_id.in_(source_ids)
                 )
-            ).scalars()
-        )
+            )
+        }
         if self.own_instance is not None:
             mine = {
                 int(tail): source_id
@@ -625,8 +682,13 @@ class _Importer:
                 here = self.connection.execute(
                     select(_COMMENTS.c.id).where(_COMMENTS.c.id.in_(list(mine)))
                 ).scalars()
-                known.update(mine[i] for i in here)
+                known.update({mine[i]: None for i in here})
         return known
+
+    def duplicate(self, comment_id: int | None) -> bool:
+        """Whether a known source id became a comment of this very import: the file gives one
+        id twice (counted apart from what earlier imports stored)."""
+        return comment_id is not None and self.first_id is not None and comment_id >= self.first_id
 
     def row(self, prepared: _Prepared) -> dict[str, Any]:
         """The comments row of a prepared record: its values, with what the database says
@@ -696,7 +758,10 @@ class _Importer:
             self.analyze_if_due(now=True)
             self.thread(self.first_id, self.last_id)
             self.recount(self.first_id, self.last_id)
-        if self.keep_ids and self.session.get_bind().dialect.name == "postgresql":
+        postgresql = self.session.get_bind().dialect.name == "postgresql"
+        # setval() is not undone by a rollback: a dry run must leave the sequence as it was,
+        # or the real run would find ids handed out and renumber.
+        if self.keep_ids and postgresql and not self.dry_run:
             self.session.execute(
                 text(
                     "SELECT setval('comments_id_seq', "
@@ -803,6 +868,21 @@ def _bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]
 
 
 @lru_cache(maxsize=4096)
+def _site(page: str) -> str:
+    """What a source id is remembered under besides its format: the host of the page's URL
+    ("blog.example " for https://www.blog.example/p/, "www." and case ignored), "" for a
+    bare path. Sources number comments per site (WordPress, Artalk), so two blogs' exports
+    both have a comment 5; the host keeps them apart, and the same file imported again still
+    meets its own ids."""
+    try:
+        host = (urlsplit(page.strip()).hostname or "").lower()
+    except ValueError:
+        return ""
+    host = host.removeprefix("www.")
+    return f"{host} " if host else ""
+
+
+@lru_cache(maxsize=4096)
 def _keyed(secret: str, purpose: str, value: str) -> str:
     """keyed_hash, remembered: a source's commenters and addresses come back again and again."""
     return keyed_hash(secret, purpose, value)
@@ -893,7 +973,13 @@ def same_name(name: str) -> str:
 def _email(raw: str) -> str:
     """The source's address if it looks like one (kept private, as for any comment); ""."""
     email = raw.strip()
-    if not email or len(email) > EMAIL_MAX or "@" not in email or _clean(email) != email:
+    if (
+        not email
+        or len(email) > EMAIL_MAX
+        or email.count("@") != 1
+        or any(c.isspace() for c in email)
+        or _clean(email) != email
+    ):
         return ""
     return email
 

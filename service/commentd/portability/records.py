@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -75,6 +75,7 @@ class SourcePost:
 
     page: str
     closed: bool = False
+    created_at: datetime | None = None
     record: str = ""
 
 
@@ -91,6 +92,27 @@ class ImportFileError(Exception):
         """Pickled as (place, message): it crosses from the reading process to the importing
         one."""
         return (ImportFileError, (self.place, self.message))
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # Unix time 0: nothing before it is a real date here
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def utc(moment: datetime, place: str) -> datetime:
+    """`moment` as aware UTC (a naive one is taken as UTC). Raises ImportFileError naming
+    `place` when it cannot be one (an offset past year 1 or 9999) or is not a date a comment
+    can have: before 1970, or after 9000 (Go's zero time, 0001-01-01, is a missing date)."""
+    try:
+        converted = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise ImportFileError(place, f"its date {moment.isoformat()} is out of range") from None
+    if not EARLIEST <= converted < LATEST:
+        raise ImportFileError(
+            place,
+            f"its date {moment.isoformat()} is not one a comment can have "
+            "(before 1970 or after 9000)",
+        )
+    return converted
 
 
 class Progress(Protocol):

@@ -17,12 +17,38 @@ def page_path(page: str) -> str:
     """The path of a page's URL or path, query and fragment dropped: what embed.js reads from
     location.pathname. `https://blog.example/2024/03/glute/?utm=x` → `/2024/03/glute/`;
     a bare path (`/about/`, Isso's `uri`) is its own path."""
-    page = page.strip()
+    page = page.strip().replace("\\", "/")  # a browser reads "\\" in a web URL as "/"
     try:
         parts = urlsplit(page)
     except ValueError:  # an unbalanced "[" in a host
         parts = urlsplit("/" + page.split("://", 1)[-1].split("/", 1)[-1])
-    return parts.path
+    return without_dot_segments(parts.path)
+
+
+_DOT = frozenset({".", "%2e"})
+_DOTS = frozenset({"..", ".%2e", "%2e.", "%2e%2e"})
+
+
+def without_dot_segments(path: str) -> str:
+    """`path` with its "." and ".." segments resolved (also written %2E), as a browser does
+    before a page sees location.pathname (WHATWG URL standard, path state; RFC 3986 5.2.4):
+    `/a/./b/../c/` → `/a/c/`."""
+    segments = path.split("/")
+    kept: list[str] = []
+    for index, segment in enumerate(segments):
+        folded = segment.lower()
+        last = index == len(segments) - 1
+        if folded in _DOTS:
+            if len(kept) > 1:
+                kept.pop()
+            if last:
+                kept.append("")
+        elif folded in _DOT:
+            if last:
+                kept.append("")
+        else:
+            kept.append(segment)
+    return "/".join(kept)
 
 
 def slug_for_page(page: str) -> str:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from commentd.errors import ApiError, BadRequest, NotFound, ValidationFailed
 from commentd.models import ImportUpload, ImportUploadPart, utcnow
-from commentd.portability.exporting import write_json, write_wxr
+from commentd.portability.exporting import site_address, write_json, write_wxr
 from commentd.portability.importing import run_import
 from commentd.portability.readers import READERS
 from commentd.portability.records import ImportFileError
@@ -81,7 +81,7 @@ def begin_upload() -> tuple[dict[str, Any], int]:
     source, size = data.get("format"), data.get("size")
     limit = current().settings.import_max_mb * 1024 * 1024
     errors = {}
-    if source not in READERS:
+    if not isinstance(source, str) or source not in READERS:
         errors["format"] = f"must be one of {', '.join(sorted(READERS))}"
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         errors["size"] = "must be the file's size in bytes, a whole number from 1"
@@ -202,7 +202,8 @@ def run_upload(upload_id: str) -> dict[str, Any]:
                 teach=teach,
             )
         except ImportFileError as error:
-            raise ImportFailed(f"{error}. Nothing was imported.", place=error.place) from None
+            message = f"{str(error).rstrip('.')}. Nothing was imported."
+            raise ImportFailed(message, place=error.place) from None
     if not dry_run:
         session.execute(delete(ImportUpload).where(ImportUpload.id == upload_id))
         session.commit()
@@ -247,8 +248,13 @@ def download(export_format: str) -> Response:
     Written from one read transaction to a temporary file (memory stays bounded), then sent."""
     services = current()
     site_url = request.args.get("site_url") or next(iter(services.settings.allowed_origins), "")
-    if export_format == "wordpress" and not site_url:
-        raise BadRequest("Give site_url (the blog's address): no allowed origin is set.")
+    if export_format == "wordpress":
+        if not site_url:
+            raise BadRequest("Give site_url (the blog's address): no allowed origin is set.")
+        try:
+            site_url = site_address(site_url)
+        except ValueError as error:
+            raise BadRequest(f"site_url: {error}.") from None
     session = get_session(write=False)
     file = tempfile.TemporaryFile()  # noqa: SIM115  # unnamed; send_file closes it (gone then)
     if export_format == "json":

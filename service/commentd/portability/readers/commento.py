@@ -50,6 +50,7 @@ from commentd.portability.readers.jsonfiles import (
     first_character,
     items,
     open_json,
+    parse,
     parse_date,
     text,
     wrong_start,
@@ -130,7 +131,7 @@ def _scan(stream: JsonStream) -> _Index:
     builder: ijson.ObjectBuilder | None = None
     building = ""  # the prefix of the element being built
     try:
-        for prefix, event, value in ijson.parse(stream):
+        for prefix, event, value in parse(stream):
             if builder is not None:
                 builder.event(event, value)
                 if prefix == building and event in ("end_map", "end_array"):

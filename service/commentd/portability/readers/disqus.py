@@ -24,14 +24,14 @@ declared after categories, and before posts"). Not every export has the authors'
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
 
 from commentd.models import CommentStatus
 from commentd.portability.readers import xmlstream
-from commentd.portability.records import ImportFileError, Markup, Progress, Skip, SourceComment
+from commentd.portability.records import ImportFileError, Markup, Progress, Skip, SourceComment, utc
 from commentd.portability.spill import SpillMap
 
 NS = "{http://disqus.com}"
@@ -162,9 +162,7 @@ def _created_at(value: str | None, record: str) -> datetime:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ImportFileError(record, f"its <createdAt> {value.strip()!r} is not a date") from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return utc(moment, record)
 
 
 def _true(value: str | None) -> bool:

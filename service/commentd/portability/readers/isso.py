@@ -44,6 +44,7 @@ from commentd.portability.records import (
     Progress,
     Skip,
     SourceComment,
+    utc,
 )
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
@@ -91,6 +92,9 @@ def read(path: Path, progress: Progress) -> Iterator[SourceComment]:
     with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
         last_id: object = None
         try:
+            # The file is not trusted: functions its schema names (in views, triggers,
+            # defaults) are not run, and only real tables are read (_check_schema).
+            connection.execute("PRAGMA trusted_schema=OFF")
             _check_schema(connection)
             (total,) = connection.execute("SELECT count(*) FROM comments").fetchone()
             progress.start(total, "comments")
@@ -104,7 +108,15 @@ def read(path: Path, progress: Progress) -> Iterator[SourceComment]:
 
 
 def _check_schema(connection: sqlite3.Connection) -> None:
-    """Raises ImportFileError naming the first of Isso's tables or columns that is missing."""
+    """Raises ImportFileError naming the first of Isso's tables or columns that is missing,
+    or that is not a table: a view can yield rows without end (a recursive one, from a file of
+    a few kilobytes) where a table holds only what the file holds."""
+    kinds = dict(connection.execute("SELECT name, type FROM sqlite_master"))
+    for table in _REQUIRED:
+        if table in kinds and kinds[table] != "table":
+            raise ImportFileError(
+                f"table {table}", f"is a {kinds[table]}, not a table: not an Isso database"
+            )
     for table, wanted in _REQUIRED.items():
         columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
         if not columns:
@@ -133,7 +145,7 @@ def _comment(row: tuple[object, ...]) -> SourceComment:
     if not isinstance(created, int | float):
         raise ImportFileError(record, f"created {created!r} is not a Unix time")
     try:
-        created_at = datetime.fromtimestamp(created, tz=UTC)
+        created_at = utc(datetime.fromtimestamp(created, tz=UTC), record)
     except (OverflowError, OSError, ValueError) as error:
         raise ImportFileError(record, f"created {created!r} is out of range") from error
     return SourceComment(

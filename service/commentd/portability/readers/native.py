@@ -9,14 +9,17 @@ service's, so importing the same export twice stores nothing new.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import ijson
 
 from commentd.models import CommentStatus
+from commentd.portability.readers.jsonfiles import parse
 from commentd.portability.records import (
     ImportFileError,
     Markup,
@@ -24,6 +27,7 @@ from commentd.portability.records import (
     SourceComment,
     SourcePost,
     open_counted,
+    utc,
 )
 
 FORMAT = "commentd"
@@ -39,7 +43,7 @@ def read(path: Path, progress: Progress) -> Iterator[SourceComment | SourcePost]
         counts = {"post": 0, "comment": 0}
         builder: ijson.ObjectBuilder | None = None
         current = ""
-        events = ijson.parse(file, use_float=True)
+        events = parse(file, use_float=True)
         try:
             for prefix, event, value in events:
                 if builder is not None:
@@ -78,10 +82,23 @@ def read(path: Path, progress: Progress) -> Iterator[SourceComment | SourcePost]
 def _post(item: Any, place: str) -> SourcePost:
     if not isinstance(item, dict) or not isinstance(item.get("slug"), str):
         raise ImportFileError(place, "a post is an object with a slug")
-    return SourcePost(page=item["slug"], closed=item.get("closed") is True, record=place)
+    created_at = _time(item["created_at"], place) if item.get("created_at") else None
+    return SourcePost(
+        page=item["slug"], closed=item.get("closed") is True, created_at=created_at, record=place
+    )
 
 
-_TEXTS = ("name", "email", "body", "body_html", "avatar_key")
+_TEXTS = ("name", "email", "body", "body_html")
+MAX_ID = 2**31 - 1  # PostgreSQL's integer, and far from SQLite's last id (a sequence at its
+# end would refuse every new comment)
+_KEY = re.compile("[0-9a-f]{32}")
+_TOKEN_HASH = re.compile("[0-9a-f]{64}")
+REASON_MAX, REASONS_MAX = 200, 50
+SOURCE_MAX, SOURCE_ID_MAX = 64, 255
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 def _comment(item: Any, instance: str, place: str) -> SourceComment:
@@ -91,8 +108,8 @@ def _comment(item: Any, instance: str, place: str) -> SourceComment:
     if missing:
         raise ImportFileError(place, f"missing {', '.join(missing)}")
     comment_id, parent_id = item["id"], item.get("parent_id")
-    if not isinstance(comment_id, int) or not (parent_id is None or isinstance(parent_id, int)):
-        raise ImportFileError(place, "id and parent_id are whole numbers")
+    if not _is_id(comment_id) or not (parent_id is None or _is_id(parent_id)):
+        raise ImportFileError(place, f"id and parent_id are whole numbers from 1 to {MAX_ID}")
     bad = [k for k in (*_TEXTS, "slug") if not isinstance(item[k], str)]
     if bad:
         raise ImportFileError(place, f"{', '.join(bad)} must be text")
@@ -100,23 +117,35 @@ def _comment(item: Any, instance: str, place: str) -> SourceComment:
         status = CommentStatus(item["status"])
     except ValueError:
         raise ImportFileError(place, f"unknown status {item['status']!r}") from None
+    reasons = item.get("reasons")
+    reasons = reasons if isinstance(reasons, list) else []
     extra: dict[str, object] = {
         "id": comment_id,
         "slug": item["slug"],
         "body_html": item["body_html"],
-        "avatar_key": item["avatar_key"],
         "notify": item.get("notify") is True,
-        "reasons": [str(r) for r in item.get("reasons") or []],
+        "reasons": [
+            r[:REASON_MAX]
+            for r in (reasons if isinstance(reasons, list) else [])
+            if isinstance(r, str)
+        ][:REASONS_MAX],
     }
-    for key in ("client_key", "body_key"):
-        if isinstance(item.get(key), str):
+    # Keys are kept only as this service makes them (32 hex characters); any other value is
+    # not one (a hand-edited file), and the importer makes the avatar's again.
+    for key in ("avatar_key", "client_key", "body_key"):
+        if isinstance(item.get(key), str) and _KEY.fullmatch(item[key]):
             extra[key] = item[key]
-    if isinstance(item.get("spam_score"), int | float):
-        extra["spam_score"] = float(item["spam_score"])
+    score = item.get("spam_score")
+    if isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score):
+        extra["spam_score"] = float(score)
     if item.get("moderated_at"):
         extra["moderated_at"] = _time(item["moderated_at"], place)
     commenter = item.get("commenter")
-    if isinstance(commenter, dict) and isinstance(commenter.get("token_hash"), str):
+    if (
+        isinstance(commenter, dict)
+        and isinstance(commenter.get("token_hash"), str)
+        and _TOKEN_HASH.fullmatch(commenter["token_hash"])
+    ):
         extra["commenter"] = {
             "token_hash": commenter["token_hash"],
             "email": str(commenter.get("email") or ""),
@@ -125,10 +154,15 @@ def _comment(item: Any, instance: str, place: str) -> SourceComment:
                 _time(commenter["confirmed_at"], place) if commenter.get("confirmed_at") else None
             ),
         }
+    sources = item.get("sources")
     extra["sources"] = [
-        (str(s["source"]), str(s["id"]))
-        for s in item.get("sources") or []
-        if isinstance(s, dict) and "source" in s and "id" in s
+        (s["source"], s["id"])
+        for s in (sources if isinstance(sources, list) else [])
+        if isinstance(s, dict)
+        and isinstance(s.get("source"), str)
+        and isinstance(s.get("id"), str)
+        and 0 < len(s["source"]) <= SOURCE_MAX
+        and 0 < len(s["id"]) <= SOURCE_ID_MAX
     ]
     try:
         markup = Markup(item.get("markup") or Markup.MARKDOWN)
@@ -158,4 +192,4 @@ def _time(value: object, place: str) -> datetime:
         raise ImportFileError(place, f"{value!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         raise ImportFileError(place, f"{value!r} has no time zone")
-    return moment.astimezone(UTC)
+    return utc(moment, place)

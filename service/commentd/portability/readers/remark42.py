@@ -41,7 +41,7 @@ import io
 import json
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from commentd.models import CommentStatus
@@ -52,6 +52,7 @@ from commentd.portability.records import (
     Skip,
     SourceComment,
     open_counted,
+    utc,
 )
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -117,6 +118,8 @@ def _json(line: bytes, number: int) -> dict[str, object]:
     except json.JSONDecodeError as error:
         message = f"not JSON: {error.msg} (column {error.colno})"
         raise ImportFileError(f"line {number}", message) from error
+    except RecursionError:
+        raise ImportFileError(f"line {number}", "its JSON nests too deeply") from None
     if not isinstance(value, dict):
         raise ImportFileError(f"line {number}", "not a JSON object")
     return value
@@ -216,4 +219,4 @@ def _time(value: object, place: str) -> datetime:
         raise ImportFileError(place, f'"time" {value!r} is not an RFC 3339 time') from error
     if parsed.tzinfo is None:
         raise ImportFileError(place, f'"time" {value!r} has no time zone')
-    return parsed.astimezone(UTC)
+    return utc(parsed, place)

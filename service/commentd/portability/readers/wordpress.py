@@ -33,13 +33,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from xml.etree.ElementTree import Element
 
 from commentd.models import CommentStatus
 from commentd.portability.readers import xmlstream
-from commentd.portability.records import ImportFileError, Markup, Progress, Skip, SourceComment
+from commentd.portability.records import ImportFileError, Markup, Progress, Skip, SourceComment, utc
 
 WXR_NAMESPACES = {
     "http://wordpress.org/export/1.0/": "1.0",
@@ -228,9 +228,10 @@ def _created_at(fields: dict[str, str | None], record: str) -> datetime:
         value = (fields.get(key) or "").strip()
         if value and value != _ZERO_DATE:
             try:
-                return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+                moment = datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
             except ValueError:
                 raise ImportFileError(
                     record, f"its <wp:{key}> {value!r} is not a date (YYYY-MM-DD HH:MM:SS)"
                 ) from None
+            return utc(moment, record)
     raise ImportFileError(record, "it has no <wp:comment_date_gmt> nor <wp:comment_date>")
