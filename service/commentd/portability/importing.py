@@ -606,10 +606,10 @@ class _Importer:
             ):
                 self.summary.skipped[DUPLICATE] += 1
                 continue
+            seen.add(prepared.source_id)
             if prepared.source_id in known:
                 self.summary.already_imported += 1
                 continue
-            seen.add(prepared.source_id)
             rows.append(self.row(prepared))
             sources.append(
                 {
