@@ -18,7 +18,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from commentd import comments
 from commentd.config import ConfigError, Settings, shown_database
 from commentd.db import make_engine, writer
 from commentd.keys import instance_id, load_or_create_secret
@@ -131,6 +130,7 @@ def token_command(label: str) -> None:
 )
 def purge_spam_command(days: int | None) -> None:
     """Delete spam-folder comments older than the retention age (run it daily, e.g. from cron)."""
+    from commentd.comments.erasure import purge_spam
     settings = _settings()
     days = days or settings.spam_retention_days
     if not days:
@@ -138,7 +138,7 @@ def purge_spam_command(days: int | None) -> None:
         return
     engine = _open_database(settings, create=False)
     with Session(writer(engine)) as session:
-        purged = comments.purge_spam(session, utcnow() - timedelta(days=days))
+        purged = purge_spam(session, utcnow() - timedelta(days=days))
         session.commit()
     engine.dispose()
     click.echo(f"Purged {purged} spam comments older than {days} days.", err=True)

@@ -69,8 +69,8 @@ from commentd.spam.screening import body_key
 
 BATCH = 500
 IMPORT_LOCK = 0x636F6D6D656E7464  # "commentd": PostgreSQL's advisory lock of imports
-AHEAD = 4  # prepared batches that may wait for the database
-IMPORT_CACHE_KB = 32 * 1024
+AHEAD = 2  # prepared batches that may wait for the database
+IMPORT_CACHE_KB = 16 * 1024
 NATIVE = "json"  # commentd's own export
 COMMENTERS_REMEMBERED = 10_000
 ANONYMOUS = "Anonymous"
