@@ -71,3 +71,27 @@ def test_a_site_address_must_be_an_http_url(
             check=False,
         )  # fmt: skip
         assert done.returncode == 2 and "--site-url" in done.stderr, bad
+
+
+def test_replies_that_loop_or_predate_their_parent_come_in_top_level(
+    client: FlaskClient, database_url: str, migrated_engine: object, tmp_path: Path
+) -> None:
+    path = tmp_path / "loop.json"
+    path.write_text(
+        artrans(
+            {"id": "1", "rid": "2", "created_at": "2024-01-01 10:00:00 +0000"},  # a loop: 1 ↔ 2
+            {"id": "2", "rid": "1", "created_at": "2024-01-01 11:00:00 +0000"},
+            {"id": "3", "rid": "3", "created_at": "2024-01-01 12:00:00 +0000"},  # its own parent
+            {"id": "4", "rid": "5", "created_at": "2024-01-01 09:00:00 +0000"},  # before its parent
+            {"id": "5", "created_at": "2024-01-01 13:00:00 +0000"},
+        )
+    )
+    done = run_commentd(database_url, "import", "artalk", str(path))
+    assert "Imported 5 on 1 post: 5 approved." in done.stdout
+    # 2 keeps 1, the older, as its parent; 1 and 4 point at none older: top-level (the
+    # reader already reads 3, its own parent, as top-level).
+    assert "Replies whose parent is missing, now top-level: 2." in done.stdout
+    page = client.get("/api/posts/kinds/comments").json
+    assert page is not None and page["count"] == 5
+    parents = {c["body_html"]: c["parent_id"] for c in page["comments"]}
+    assert sum(1 for parent in parents.values() if parent is None) == 4

@@ -772,12 +772,16 @@ class _Importer:
 
     def thread(self, first: int, last: int) -> None:
         """Each new comment's parent: the comment its source parent became, on the same post
-        (from this import or an earlier one); a reply whose parent is not here is top-level.
-        A loop of replies (a broken file) is cut: its comments become top-level."""
+        (from this import or an earlier one), and older than it (an earlier date, or the same
+        date and a smaller id). A reply whose parent is not here, or is dated after it, is
+        top-level. Only an older parent is taken so that no loop of replies can form whatever
+        the file says: each parent link goes back in time. (A recursive search for loops
+        instead went quadratic on PostgreSQL past 300,000 comments.)"""
         self.connection.execute(
             text(
                 "UPDATE comments SET parent_id = link.parent FROM ("
-                " SELECT mine.comment_id AS child, parent.id AS parent, parent.post_id"
+                " SELECT mine.comment_id AS child, parent.id AS parent, parent.post_id,"
+                "  parent.created_at AS parent_created_at"
                 " FROM comment_sources AS mine"
                 " JOIN comment_sources AS theirs"
                 "   ON theirs.source = mine.source AND theirs.source_id = mine.parent_source_id"
@@ -785,25 +789,11 @@ class _Importer:
                 " WHERE mine.source = :source AND mine.parent_source_id IS NOT NULL"
                 "   AND mine.comment_id BETWEEN :first AND :last) AS link"
                 " WHERE comments.id = link.child AND comments.post_id = link.post_id"
-                " AND link.parent <> comments.id"
+                " AND (link.parent_created_at < comments.created_at"
+                "  OR (link.parent_created_at = comments.created_at AND link.parent < comments.id))"
             ),
             {"source": self.source, "first": first, "last": last},
         )
-        # Loops: every comment of the import must be reachable from a top-level comment or
-        # from a comment outside the import.
-        looped = self.connection.execute(
-            text(
-                "WITH RECURSIVE reached(id) AS ("
-                " SELECT id FROM comments WHERE id BETWEEN :first AND :last AND ("
-                "  parent_id IS NULL OR parent_id NOT BETWEEN :first AND :last)"
-                " UNION SELECT c.id FROM comments AS c JOIN reached ON c.parent_id = reached.id"
-                "  WHERE c.id BETWEEN :first AND :last)"
-                " UPDATE comments SET parent_id = NULL WHERE id BETWEEN :first AND :last"
-                " AND id NOT IN (SELECT id FROM reached)"
-            ),
-            {"first": first, "last": last},
-        )
-        del looped
         self.summary.orphans = int(
             self.connection.execute(
                 text(
