@@ -268,7 +268,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="imports of each (medians)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/commentd-bench-import"))
-    parser.add_argument("--output", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--output", type=Path, help="default: bench/results/import-<date>.json (UTC date)"
+    )
     args = parser.parse_args()
     sizes = [int(size.replace("_", "")) for size in args.sizes.split(",")]
     backends = args.backends.split(",")
@@ -315,8 +317,10 @@ def main() -> None:
         }
         for r in results
     ]
-    args.output.mkdir(exist_ok=True)
-    target = args.output / f"import-{time.strftime('%Y-%m-%d', time.gmtime())}.json"
+    target = (
+        args.output or HERE / "results" / f"import-{time.strftime('%Y-%m-%d', time.gmtime())}.json"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(markdown(report, results))
     print(f"\n{target}", file=sys.stderr)
