@@ -1,4 +1,5 @@
-"""where imported comments came from (commentd import: idempotent imports)
+"""where imported comments came from (commentd import: idempotent imports), and exports
+being uploaded in parts through the moderation API
 
 Revision ID: 0007_comment_sources
 Revises: 0006_canonical_slugs
@@ -42,8 +43,31 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_comment_sources_comment_id"), "comment_sources", ["comment_id"], unique=False
     )
+    op.create_table(
+        "import_uploads",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("created_at", commentd.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_uploads")),
+    )
+    op.create_table(
+        "import_upload_parts",
+        sa.Column("upload_id", sa.String(length=32), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["upload_id"],
+            ["import_uploads.id"],
+            name=op.f("fk_import_upload_parts_upload_id_import_uploads"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("upload_id", "number", name=op.f("pk_import_upload_parts")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("import_upload_parts")
+    op.drop_table("import_uploads")
     op.drop_index(op.f("ix_comment_sources_comment_id"), table_name="comment_sources")
     op.drop_table("comment_sources")

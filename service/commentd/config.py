@@ -739,6 +739,16 @@ class Settings:
             "Age after which `commentd purge-spam` deletes spam-folder comments; `0` never.",
         ),
     )
+    import_max_mb: int = field(
+        default=512,
+        metadata=documented(
+            "COMMENTD_IMPORT_MAX_MB",
+            "Core",
+            "megabytes",
+            "The largest export the moderation API takes as an upload (the command line has "
+            "no limit).",
+        ),
+    )
     ratelimit_key_prefix: str = field(
         default="commentd",
         metadata=documented(
@@ -794,6 +804,7 @@ class Settings:
             spam_threshold=spam_threshold,
             hold_threshold=hold_threshold,
             spam_retention_days=_int(env, "COMMENTD_SPAM_RETENTION_DAYS", cls.spam_retention_days),
+            import_max_mb=_int(env, "COMMENTD_IMPORT_MAX_MB", cls.import_max_mb, minimum=1),
             ratelimit_key_prefix=env.get("COMMENTD_RATELIMIT_KEY_PREFIX", "").strip()
             or cls.ratelimit_key_prefix,
         )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -169,6 +170,31 @@ class CommentSource(Base):
     )
     markup: Mapped[str] = mapped_column(String(16))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ImportUpload(Base):
+    """An export the author is uploading through the moderation API, in parts (the server
+    takes no request body above 256 KiB): what it is and how big it will be. Deleted once
+    imported, or a day after it was begun (web/moving.py)."""
+
+    __tablename__ = "import_uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random, hex
+    source: Mapped[str] = mapped_column(String(32))  # the format, as `commentd import` names it
+    size: Mapped[int] = mapped_column(Integer)  # bytes, as announced
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ImportUploadPart(Base):
+    """One part of an ImportUpload: bytes `number * PART_BYTES` onwards of the file."""
+
+    __tablename__ = "import_upload_parts"
+
+    upload_id: Mapped[str] = mapped_column(
+        ForeignKey("import_uploads.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ModerationToken(Base):

@@ -75,6 +75,16 @@ class World:
         }
         self.subscribed_id = int(subscribed["id"])
         self.avatar_key = urlsplit(self.pending["comment"]["author"]["avatar"]).path.split("/")[-1]
+        # An export being uploaded, one part of it sent.
+        begun = client.post(
+            "/api/moderation/imports", json={"format": "json", "size": 3}, headers=MODERATOR
+        ).json
+        assert begun is not None
+        self.upload_id = begun["id"]
+        sent = client.put(
+            f"/api/moderation/imports/{self.upload_id}/parts/0", data=b"{}\n", headers=MODERATOR
+        )
+        assert sent.status_code == 204
 
     def urls_for(self, rule: Any) -> list[str]:
         """Real URLs for a url_map rule: each argument given a value that exists."""
@@ -89,6 +99,15 @@ class World:
                 values[argument] = self.pending["id"]
             elif argument == "key":
                 values[argument] = self.avatar_key.removesuffix(".svg")
+            elif argument == "upload_id":
+                values[argument] = self.upload_id
+            elif argument == "number":
+                values[argument] = 0
+            elif argument == "export_format":
+                return [
+                    rule.rule.replace("<any(json, wordpress):export_format>", f)
+                    for f in ("json", "wordpress")
+                ]
             else:
                 raise AssertionError(f"give {rule.rule}'s <{argument}> a real value in this test")
         path = rule.rule

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from commentd import comments
 from commentd.config import ConfigError, Settings, shown_database
 from commentd.db import make_engine, writer
-from commentd.keys import instance_id
+from commentd.keys import instance_id, load_or_create_secret
 from commentd.models import utcnow
 from commentd.ops.backup import BackupFailed, BackupNotSupported, backup
 from commentd.ops.startup import (
@@ -35,11 +35,12 @@ from commentd.portability.importing import run_import
 from commentd.portability.readers import READERS
 from commentd.portability.records import ImportFileError
 from commentd.portability.slugs import SlugMap
-from commentd.web.app import create_app
-from commentd.web.auth import create_token, has_any_token
-from commentd.web.logs import logging_config
 
 log = logging.getLogger("commentd")
+
+# Flask and the web package are imported by the commands that serve (serve, token, migrate's
+# logging), not at the top: `commentd import` and its reading process (which imports this
+# module again, multiprocessing's spawn) stay 30 MB smaller without them.
 
 # Files commentd makes (the database, its -wal/-shm, backups) hold the site secret and readers'
 # addresses: whatever the umask it was started with, they are its user's alone. The database
@@ -84,6 +85,7 @@ def migrate_command(database_said: bool) -> None:
     from commentd.ops import (
         migrate,  # Alembic only here: `serve` runs this in a child process (below)
     )
+    from commentd.web.logs import logging_config
 
     logging.config.dictConfig(logging_config())
     engine = _open_database(_settings(), create=True, logged=True, said=database_said)
@@ -110,6 +112,8 @@ def migrate_in_child() -> None:
 @click.option("--label", default="", help="A note on who or what the token is for.")
 def token_command(label: str) -> None:
     """Create a moderation token and print it (only its hash is kept)."""
+    from commentd.web.auth import create_token
+
     engine = _open_database(_settings(), create=False)
     with Session(writer(engine)) as session:
         token = create_token(session, label)
@@ -179,6 +183,9 @@ def serve_command(host: str, port: int, metrics_bind: str | None, listen_fd: int
     """Run the service on a production WSGI server, migrating the database first."""
     # gunicorn is only needed here
     from commentd.ops.server import listening_address, prepare_metrics_dir, serve
+    from commentd.web.app import create_app
+    from commentd.web.auth import has_any_token
+    from commentd.web.logs import logging_config
 
     logging.config.dictConfig(logging_config())  # startup and migrations log as JSON too
     if listen_fd is not None:
@@ -278,6 +285,7 @@ def import_command(
             engine,
             source_format,
             file,
+            secret=settings.secret_key or load_or_create_secret(engine),
             dry_run=dry_run,
             slug_map=slug_map,
             teach=teach,

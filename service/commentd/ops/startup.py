@@ -15,7 +15,6 @@ from sqlalchemy.exc import DBAPIError
 
 from commentd.config import ModerationMode, Settings, shown_database
 from commentd.db import make_engine
-from commentd.web.limits import REDIS_SCHEMES
 
 DATABASE = "COMMENTD_DATABASE_URL"
 STORAGE = "COMMENTD_RATELIMIT_STORAGE_URI"
@@ -113,6 +112,8 @@ def check_rate_limit_storage(settings: Settings) -> None:
     """
     if not settings.uses_shared_rate_limit_storage:
         return
+    from commentd.web.limits import REDIS_SCHEMES  # flask-limiter: only for `serve`
+
     uri = settings.ratelimit_storage_uri
     shown = shown_storage(uri)
     scheme = uri.partition("://")[0]

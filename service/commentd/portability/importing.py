@@ -14,18 +14,20 @@ idempotent, streaming, silent.
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Engine, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from commentd.comments.fast_path import new_version
@@ -38,7 +40,7 @@ from commentd.comments.validation import (
 )
 from commentd.db import SQLITE_PAGE_CACHE_KB, writer
 from commentd.errors import BadRequest
-from commentd.keys import client_network, instance_id, keyed_hash, load_or_create_secret
+from commentd.keys import client_network, instance_id, keyed_hash
 from commentd.models import Comment, Commenter, CommentSource, CommentStatus, Post, utcnow
 from commentd.portability.readers import READERS
 from commentd.portability.records import (
@@ -51,10 +53,12 @@ from commentd.portability.records import (
     SourcePost,
 )
 from commentd.portability.slugs import SlugMap
+from commentd.portability.spill import MEMORY_KEYS, SpillMap
 from commentd.spam import learned
 from commentd.spam.screening import body_key
 
 BATCH = 500
+AHEAD = 4  # prepared batches that may wait for the database
 IMPORT_CACHE_KB = 32 * 1024
 NATIVE = "json"  # commentd's own export
 COMMENTERS_REMEMBERED = 10_000
@@ -136,19 +140,22 @@ def run_import(
     source: str,
     path: Path,
     *,
+    secret: str,
     dry_run: bool = False,
     slug_map: SlugMap | None = None,
     teach: bool = False,
     progress: Progress | None = None,
 ) -> ImportSummary:
     """Read the `source` format's file at `path` (a readers.READERS name) and import it in one
-    transaction, committed unless `dry_run`; returns the summary.
+    transaction, committed unless `dry_run`; returns the summary. `secret` is the site's
+    (COMMENTD_SECRET_KEY, else keys.load_or_create_secret): addresses and avatars are keyed
+    with it, as for new comments.
 
     Raises KeyError for an unknown format, ImportFileError for a file that cannot be read as
     it (nothing stored), OSError when it cannot be opened.
     """
-    read = READERS[source]
-    secret = load_or_create_secret(engine)
+    if source not in READERS:
+        raise KeyError(source)
     own = instance_id(engine) if source == NATIVE else None
     with Session(writer(engine)) as session:
         if engine.dialect.name == "sqlite":
@@ -156,12 +163,13 @@ def run_import(
             # keeps them in memory (counted in the import's peak RSS, BENCHMARKS.md).
             session.connection().exec_driver_sql(f"PRAGMA cache_size=-{IMPORT_CACHE_KB}")
         try:
-            summary = import_comments(
+            summary = _store_all(
                 session,
-                read(path, progress or NoProgress()),
+                _read_in_child(
+                    source, path, secret, slug_map or SlugMap({}), progress or NoProgress()
+                ),
                 source=source,
                 secret=secret,
-                slug_map=slug_map,
                 teach=teach,
                 own_instance=own,
             )
@@ -178,35 +186,213 @@ def run_import(
     return summary
 
 
-def import_comments(
+def _store_all(
     session: Session,
-    records: Iterable[SourceComment | SourcePost],
+    batches: Iterable[list[_Prepared]],
     *,
     source: str,
     secret: str,
-    slug_map: SlugMap | None = None,
     teach: bool = False,
     own_instance: str | None = None,
 ) -> ImportSummary:
-    """Store the comments `records` yields (a reader's output) as comments of the posts their
-    pages map to; returns the summary. Flushes, never commits: the caller commits the whole
-    import, or rolls it back (a dry run, or an error).
+    """Store the prepared records as comments of the posts their pages map to; returns the
+    summary. Flushes, never commits: the caller commits the whole import, or rolls it back.
 
     `source` names the source system the ids belong to (the format's name). `secret` is the
-    site's (keys.load_or_create_secret): addresses and avatars are keyed-hashed with it.
-    `own_instance` is this service's instance id, when importing commentd's own export: its
-    comments keep their ids if the service has never had a comment. Raises ImportFileError
-    from the reader (or for a record the importer cannot store), naming the record.
+    site's (keys.load_or_create_secret). `own_instance` is this service's instance id, when
+    importing commentd's own export: its comments keep their ids if the service has never had
+    a comment. Raises what the batches raise (ImportFileError, naming the record).
     """
     summary = ImportSummary(format=source)
-    importer = _Importer(session, summary, source, secret, slug_map or SlugMap({}), teach)
+    importer = _Importer(session, summary, source, secret, teach)
     importer.keep_ids = own_instance is not None and _never_had_comments(session)
     importer.own_instance = own_instance
     summary.ids_kept = importer.keep_ids
-    for batch in _batches(iter(records), BATCH):
+    for batch in batches:
         importer.store(batch)
     importer.finish()
     return summary
+
+
+class _Prepared(NamedTuple):
+    """A record made ready in the reading process: what storing it needs, in builtins only (a
+    tuple crosses the pipe 5 times faster than the reader's dataclass). `values`: the row's
+    values that need no database, None when it is skipped for the reason `skip`."""
+
+    is_post: bool  # a SourcePost: a page to create, no comment
+    slug: str | None
+    closed: bool
+    source_id: str = ""
+    parent_id: str | None = None
+    markup: str = ""
+    skip: str | None = None
+    values: dict[str, Any] | None = None
+    extra: dict[str, object] | None = None  # commentd's own export: what it kept
+
+
+class _Preparer:
+    """What can be done to a record without the database: rendering, cleaning, keyed hashes,
+    the slug. Runs in the reading process (see _read_in_child)."""
+
+    def __init__(self, source: str, secret: str, slug_map: SlugMap) -> None:
+        self.source = source
+        self.secret = secret
+        self.slug_map = slug_map
+        self.slugs: SpillMap[str] = SpillMap()  # page → slug ("": none); memory stays flat
+
+    def slug(self, record: SourceComment | SourcePost) -> str | None:
+        """The slug of the record's page (the map's, or its own); None when it has none."""
+        given = record.extra.get("slug") if isinstance(record, SourceComment) else None
+        page = str(given) if given else record.page
+        known = self.slugs.get(page)
+        if known is not None:
+            return known or None
+        try:
+            slug = self.slug_map.slug(page)
+        except BadRequest:
+            slug = ""
+        self.slugs[page] = slug
+        return slug or None
+
+    def prepare(self, record: SourceComment | SourcePost) -> _Prepared:
+        """The record, its slug, and its row's values (or why it is skipped)."""
+        if isinstance(record, SourcePost):
+            return _Prepared(True, self.slug(record), record.closed)
+        if record.skip is not None:
+            return _Prepared(False, None, record.closed, skip=record.skip.value)
+        slug = self.slug(record)
+        if slug is None:
+            return _Prepared(False, None, record.closed, skip=NO_SLUG)
+        extra = record.extra
+        body_html = _rendered(record) if "body_html" not in extra else _kept_html(extra)
+        if not has_visible_character(body_html_text(body_html)):
+            return _Prepared(False, slug, record.closed, skip=Skip.EMPTY.value)
+        name = _name(record.name)
+        email = _email(record.email)
+        created_at = record.created_at
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=UTC)
+        identity = email.lower() or same_name(name)
+        values: dict[str, Any] = {
+            "parent_id": None,
+            "commenter_id": None,
+            "status": record.status,
+            "name": name,
+            "email": email,
+            "website": _website(record.website),
+            "body": record.text,
+            "body_html": body_html,
+            "avatar_key": _keyed(self.secret, "avatar", f"imported\0{identity}"),
+            "client_key": _client_key(self.secret, record.ip) if record.ip else None,
+            "notify": False,
+            "spam_score": 0.0,
+            "reasons": [f"imported from {self.source}"],
+            "lesson": None,
+            "body_key": body_key(self.secret, record.text),
+            "created_at": created_at.astimezone(UTC),
+            "moderated_at": None,
+        }
+        if extra:
+            values |= _kept_columns(extra)
+        return _Prepared(
+            False,
+            slug,
+            record.closed,
+            record.source_id[:255],
+            record.parent_id[:255] if record.parent_id else None,
+            record.markup.value,
+            None,
+            values,
+            extra or None,
+        )
+
+
+def _read_in_child(
+    source: str, path: Path, secret: str, slug_map: SlugMap, progress: Progress
+) -> Iterator[list[_Prepared]]:
+    """Batches of prepared records, read and prepared in a process of its own while this one
+    stores the batches before them: parsing and rendering take the second core, the database
+    work this one (threads would not do: both halves are mostly Python, which holds the GIL;
+    measured, a thread made the import slower). At most AHEAD batches wait in the pipe, so
+    memory stays bounded. What the reader raises (ImportFileError, OSError) is raised here;
+    when this side stops (an error, a database failure), the child is stopped."""
+    context = multiprocessing.get_context("spawn")  # never fork a process with threads
+    pipe: multiprocessing.Queue[tuple[str, Any, int]] = context.Queue(maxsize=AHEAD)
+    child = context.Process(
+        target=_reading_process,
+        args=(source, path, secret, slug_map, pipe),
+        name="commentd-import-reader",
+        daemon=True,
+    )
+    child.start()
+    try:
+        while True:
+            try:
+                kind, payload, advanced = pipe.get(timeout=1)
+            except queue.Empty:
+                if not child.is_alive():
+                    raise ImportFileError(
+                        "", f"the process reading the file stopped (exit code {child.exitcode})"
+                    ) from None
+                continue
+            if advanced:
+                progress.advance(advanced)
+            if kind == "start":
+                progress.start(*payload)
+            elif kind == "batch":
+                yield payload
+            elif kind == "error":
+                raise payload
+            else:
+                return
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join()
+        pipe.close()
+
+
+class _RelayedProgress:
+    """The reading process's Progress: a bar's start is sent at once, advances ride along
+    with the next batch."""
+
+    def __init__(self, pipe: multiprocessing.Queue[tuple[str, Any, int]]) -> None:
+        self._pipe = pipe
+        self._advanced = 0
+
+    def start(self, total: int | None, unit: str) -> None:
+        self._pipe.put(("start", (total, unit), self.take()))
+
+    def advance(self, amount: int) -> None:
+        self._advanced += amount
+
+    def take(self) -> int:
+        """What was advanced since last taken."""
+        advanced, self._advanced = self._advanced, 0
+        return advanced
+
+
+def _reading_process(
+    source: str,
+    path: Path,
+    secret: str,
+    slug_map: SlugMap,
+    pipe: multiprocessing.Queue[tuple[str, Any, int]],
+) -> None:
+    """The reading process: the reader's records, prepared, a batch at a time into `pipe`;
+    then ("end", ...), or ("error", the exception, ...)."""
+    progress = _RelayedProgress(pipe)
+    preparer = _Preparer(source, secret, slug_map)
+    try:
+        for batch in _batches(READERS[source](path, progress), BATCH):
+            pipe.put(("batch", [preparer.prepare(record) for record in batch], progress.take()))
+        pipe.put(("end", None, progress.take()))
+    except Exception as error:  # handed to the importing process, raised there
+        pipe.put(("error", error, progress.take()))
+    finally:
+        preparer.slugs.close()
+    pipe.close()
+    pipe.join_thread()
 
 
 class _IdAllocator:
@@ -276,7 +462,6 @@ class _Importer:
         summary: ImportSummary,
         source: str,
         secret: str,
-        slug_map: SlugMap,
         teach: bool,
     ) -> None:
         self.session = session
@@ -284,15 +469,13 @@ class _Importer:
         self.summary = summary
         self.source = source
         self.secret = secret
-        self.slug_map = slug_map
         self.teach = teach
         self.keep_ids = False
         self.ids = _IdAllocator(session)
-        self.post_ids: dict[str, int] = {}  # slug → id: as many as the file has pages
-        self.slugs: dict[str, str | None] = {}  # page → slug, as many as pages
+        # slug → id of the posts met last (MEMORY_KEYS at most: the others are looked up again)
+        self.post_ids: OrderedDict[str, int] = OrderedDict()
         self.commenters: dict[str, int] = {}  # token hash → id, at most COMMENTERS_REMEMBERED
         self.own_instance: str | None = None
-        self.touched: set[int] = set()
         self.first_id: int | None = None
         self.last_id: int | None = None
 
@@ -302,6 +485,11 @@ class _Importer:
         """Make sure each slug of `wanted` (slug → closed at the source) has a post, known in
         `post_ids`: one query for those not met yet, one insert for those that are new (closed
         as the source had them)."""
+        for slug in wanted:
+            if slug in self.post_ids:
+                self.post_ids.move_to_end(slug)
+        while len(self.post_ids) > MEMORY_KEYS:
+            self.post_ids.popitem(last=False)
         missing = [slug for slug in wanted if slug not in self.post_ids]
         if not missing:
             return
@@ -333,74 +521,54 @@ class _Importer:
                 }
             )
 
-    def slug(self, record: SourceComment | SourcePost) -> str | None:
-        """The slug of the record's page (the map's, or its own); None when it has none."""
-        given = record.extra.get("slug") if isinstance(record, SourceComment) else None
-        page = str(given) if given else record.page
-        if page in self.slugs:
-            return self.slugs[page]
-        try:
-            slug: str | None = self.slug_map.slug(page)
-        except BadRequest:
-            slug = None
-        self.slugs[page] = slug
-        return slug
-
     # -- comments -------------------------------------------------------------------------
 
-    def store(self, batch: list[SourceComment | SourcePost]) -> None:
-        """Store one batch of records: the new ones, with their source ids."""
-        comments: list[SourceComment] = []
+    def store(self, batch: list[_Prepared]) -> None:
+        """Store one batch of prepared records: the new ones, with their source ids."""
+        comments: list[_Prepared] = []
         wanted: dict[str, bool] = {}
-        for record in batch:
-            if isinstance(record, SourcePost):
-                slug = self.slug(record)
-                if slug is not None:
-                    wanted[slug] = record.closed
+        for prepared in batch:
+            if prepared.is_post:
+                if prepared.slug is not None:
+                    wanted[prepared.slug] = prepared.closed
                 continue
             self.summary.read += 1
-            if record.skip is not None:
-                self.summary.skipped[record.skip.value] += 1
-                continue
-            slug = self.slug(record)
-            if slug is None:
-                self.summary.skipped[NO_SLUG] += 1
-                continue
-            wanted.setdefault(slug, record.closed)
-            comments.append(record)
+            if prepared.slug is not None:
+                wanted.setdefault(prepared.slug, prepared.closed)
+            if prepared.skip is not None:
+                self.summary.skipped[prepared.skip] += 1
+            else:
+                comments.append(prepared)
         self.ensure_posts(wanted)
         if not comments:
             return
-        known = self.known_ids([c.source_id for c in comments])
+        known = self.known_ids([prepared.source_id for prepared in comments])
         rows: list[dict[str, Any]] = []
         sources: list[dict[str, Any]] = []
         now = utcnow()
         seen: set[str] = set()
-        for record in comments:
-            if record.source_id in known or record.source_id in seen:
+        for prepared in comments:
+            if prepared.source_id in known or prepared.source_id in seen:
                 self.summary.already_imported += 1
                 continue
-            seen.add(record.source_id)
-            row = self.row(record)
-            if row is None:
-                continue
-            rows.append(row)
+            seen.add(prepared.source_id)
+            rows.append(self.row(prepared))
             sources.append(
                 {
                     "source": self.source,
-                    "source_id": record.source_id[:255],
-                    "parent_source_id": record.parent_id[:255] if record.parent_id else None,
-                    "markup": record.markup.value,
+                    "source_id": prepared.source_id,
+                    "parent_source_id": prepared.parent_id,
+                    "markup": prepared.markup,
                     "imported_at": now,
                 }
             )
-            for other, other_id in _other_sources(record):
+            for other, other_id in _other_sources(prepared.extra):
                 sources.append(
                     {
                         "source": other,
                         "source_id": other_id,
                         "parent_source_id": None,
-                        "markup": record.markup.value,
+                        "markup": prepared.markup,
                         "imported_at": now,
                     }
                 )
@@ -413,10 +581,9 @@ class _Importer:
             if source_row["source"] == self.source:
                 comment_of_record = next(by_row)
             source_row["comment_id"] = comment_of_record
-        self.connection.execute(insert(_SOURCES), sources)
+        _bulk_insert(self.connection, _SOURCES, sources)
         for row in rows:
             self.summary.imported[row["status"].value] += 1
-            self.touched.add(row["post_id"])
         if self.teach:
             self.learn(ids, [row["status"] for row in rows])
 
@@ -445,57 +612,18 @@ class _Importer:
                 known.update(mine[i] for i in here)
         return known
 
-    def row(self, record: SourceComment) -> dict[str, Any] | None:
-        """The comments row for a record, or None when it is skipped (counted)."""
-        slug = self.slug(record)
-        assert slug is not None  # store() skipped those without one
-        extra = record.extra
-        body_html = _rendered(record) if "body_html" not in extra else _kept_html(extra)
-        if not has_visible_character(body_html_text(body_html)):
-            self.summary.skipped[Skip.EMPTY.value] += 1
-            return None
-        name = _name(record.name)
-        email = _email(record.email)
-        created_at = record.created_at
-        if created_at.tzinfo is None:
-            created_at = created_at.replace(tzinfo=UTC)
-        identity = email.lower() or same_name(name)
-        row: dict[str, Any] = {
-            "post_id": self.post_ids[slug],
-            "parent_id": None,
-            "commenter_id": None,
-            "status": record.status,
-            "name": name,
-            "email": email,
-            "website": _website(record.website),
-            "body": record.text,
-            "body_html": body_html,
-            "avatar_key": self.avatar_key(identity),
-            "client_key": self.client_key(record.ip) if record.ip else None,
-            "notify": False,
-            "spam_score": 0.0,
-            "reasons": [f"imported from {self.source}"],
-            "lesson": None,
-            "body_key": body_key(self.secret, record.text),
-            "created_at": created_at.astimezone(UTC),
-            "moderated_at": None,
-        }
-        if extra:
-            row |= _kept_columns(extra)
-            commenter = extra.get("commenter")
-            if isinstance(commenter, dict):
-                row["commenter_id"] = self.commenter_id(commenter)
-            if self.keep_ids and isinstance(extra.get("id"), int):
-                row["id"] = extra["id"]
+    def row(self, prepared: _Prepared) -> dict[str, Any]:
+        """The comments row of a prepared record: its values, with what the database says
+        (its post, its commenter for commentd's own export, its id when ids are kept)."""
+        assert prepared.values is not None and prepared.slug is not None
+        row = prepared.values | {"post_id": self.post_ids[prepared.slug]}
+        extra = prepared.extra or {}
+        commenter = extra.get("commenter")
+        if isinstance(commenter, dict):
+            row["commenter_id"] = self.commenter_id(commenter)
+        if self.keep_ids and isinstance(extra.get("id"), int):
+            row["id"] = extra["id"]
         return row
-
-    def avatar_key(self, identity: str) -> str:
-        """An imported commenter's avatar: one per address (or name, without one)."""
-        return _keyed(self.secret, "avatar", f"imported\0{identity}")
-
-    def client_key(self, ip: str) -> str:
-        """The source's address of the sender, as only a keyed hash of its network."""
-        return _client_key(self.secret, ip)
 
     def commenter_id(self, commenter: dict[str, Any]) -> int:
         """commentd's own export: the commenter a comment was posted by, found by its token's
@@ -529,7 +657,7 @@ class _Importer:
         fresh = [row for row in rows if "id" not in row]
         for row, new_id in zip(fresh, self.ids.allocate(len(fresh)), strict=True):
             row["id"] = new_id
-        self.connection.execute(insert(_COMMENTS), rows)
+        _bulk_insert(self.connection, _COMMENTS, rows)
         ids = [int(row["id"]) for row in rows]
         self.first_id = min(ids) if self.first_id is None else min(self.first_id, *ids)
         self.last_id = max(ids) if self.last_id is None else max(self.last_id, *ids)
@@ -550,7 +678,7 @@ class _Importer:
         """Thread the new comments, cut any loop, and give each touched post its count."""
         if self.first_id is not None and self.last_id is not None:
             self.thread(self.first_id, self.last_id)
-        self.recount()
+            self.recount(self.first_id, self.last_id)
         if self.keep_ids and self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(
                 text(
@@ -607,29 +735,54 @@ class _Importer:
             ).scalar_one()
         )
 
-    def recount(self) -> None:
-        """Every post that gained comments: approved count recounted, a new version."""
-        self.summary.posts = len(self.touched)
-        statement = (
-            update(_POSTS)
-            .where(_POSTS.c.id == bindparam("post"))
-            .values(
-                approved_count=select(func.count())
-                .select_from(_COMMENTS)
-                .where(
-                    _COMMENTS.c.post_id == bindparam("post"),
-                    _COMMENTS.c.status == CommentStatus.APPROVED.value,
-                )
-                .scalar_subquery(),
-                version=bindparam("new_version"),
-            )
+    def recount(self, first: int, last: int) -> None:
+        """Every post that gained comments (ids `first` to `last`): its approved count
+        recounted, and a new version, so every process's page cache and counts see them."""
+        posts_of_import = (
+            "SELECT DISTINCT comments.post_id FROM comments JOIN comment_sources AS mine"
+            " ON mine.comment_id = comments.id AND mine.source = :source"
+            " WHERE comments.id BETWEEN :first AND :last"
         )
-        touched = sorted(self.touched)
-        for start in range(0, len(touched), BATCH):
+        bounds = {"source": self.source, "first": first, "last": last}
+        self.summary.posts = int(
             self.connection.execute(
-                statement,
-                [{"post": p, "new_version": new_version()} for p in touched[start : start + BATCH]],
-            )
+                text(f"SELECT count(*) FROM ({posts_of_import}) AS touched"), bounds
+            ).scalar_one()
+        )
+        self.connection.execute(
+            text(
+                "UPDATE posts SET approved_count = (SELECT count(*) FROM comments"
+                "  WHERE comments.post_id = posts.id AND comments.status = :approved),"
+                f" version = :version WHERE id IN ({posts_of_import})"
+            ),
+            bounds | {"approved": CommentStatus.APPROVED.value, "version": new_version()},
+        )
+
+
+def _bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT the rows (each with the same keys) in one executemany on the driver, each value
+    converted by its column's type for this dialect, as SQLAlchemy would. The one seam past
+    SQLAlchemy's execute(): its per-row parameter processing was a third of an import's
+    database time (SQLite, 50,000 Disqus posts: 1.1 s of 3.2 s).
+    """
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    dialect = connection.dialect
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
+    order = compiled.positiontup if compiled.positional else columns
+    assert order is not None
+    values = []
+    for name in order:
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        column = [row[name] for row in rows]
+        values.append([process(value) for value in column] if process is not None else column)
+    if compiled.positional:
+        connection.exec_driver_sql(str(compiled), list(zip(*values, strict=True)))
+    else:
+        connection.exec_driver_sql(
+            str(compiled), [dict(zip(order, row, strict=True)) for row in zip(*values, strict=True)]
+        )
 
 
 @lru_cache(maxsize=4096)
@@ -681,10 +834,10 @@ def _kept_columns(extra: dict[str, object]) -> dict[str, Any]:
     return {key: extra[key] for key in _KEPT if key in extra}
 
 
-def _other_sources(record: SourceComment) -> list[tuple[str, str]]:
+def _other_sources(extra: dict[str, object] | None) -> list[tuple[str, str]]:
     """commentd's own export: where each comment had come from before (kept, so importing
     that original file here later stores nothing twice)."""
-    others = record.extra.get("sources")
+    others = (extra or {}).get("sources")
     if not isinstance(others, list):
         return []
     return [(str(s), str(i)[:255]) for s, i in others]
@@ -743,4 +896,4 @@ def _website(raw: str | None) -> str | None:
     return website
 
 
-__all__ = ["ImportFileError", "ImportSummary", "import_comments"]
+__all__ = ["ImportFileError", "ImportSummary", "run_import"]

@@ -87,6 +87,11 @@ class ImportFileError(Exception):
         self.place = place
         self.message = message
 
+    def __reduce__(self) -> tuple[type[ImportFileError], tuple[str, str]]:
+        """Pickled as (place, message): it crosses from the reading process to the importing
+        one."""
+        return (ImportFileError, (self.place, self.message))
+
 
 class Progress(Protocol):
     """Where a reader reports how far it is (a progress bar on a terminal, or nothing)."""

@@ -8,12 +8,22 @@ from werkzeug.routing import PathConverter
 
 from commentd import db
 from commentd.config import Settings
-from commentd.keys import load_or_create_secret
+from commentd.keys import instance_id, load_or_create_secret
 from commentd.notify.handlers import build_outbox, build_worker
 from commentd.notify.notifier import Notifier
 from commentd.spam.learned import SpamFilter
 from commentd.spam.rules import RulesCache
-from commentd.web import cors, email_pages, encoding, errors, logs, moderation, public, sessions
+from commentd.web import (
+    cors,
+    email_pages,
+    encoding,
+    errors,
+    logs,
+    moderation,
+    moving,
+    public,
+    sessions,
+)
 from commentd.web.fast_reads import PublicReads
 from commentd.web.limits import RateLimits, limiter_config
 from commentd.web.page_cache import PageCache
@@ -72,6 +82,7 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
     services = Services(
         settings=settings,
         secret_key=secret,
+        instance_id=instance_id(engine),  # made now: a GET of an export must write nothing
         engine=engine,
         read_sessions=read_sessions,
         write_sessions=write_sessions,
@@ -94,6 +105,7 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
     cors.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(moderation.bp)
+    app.register_blueprint(moving.bp)
     app.register_blueprint(email_pages.bp)
     if fast_reads:
         app.wsgi_app = PublicReads(app.wsgi_app, services)  # type: ignore[method-assign]

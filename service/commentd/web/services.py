@@ -34,6 +34,7 @@ class Services:
     Attributes:
         settings: the configuration, already `serving_at` its address.
         secret_key: the site secret (COMMENTD_SECRET_KEY, else the one stored in the database).
+        instance_id: this service's name for itself in its exports (keys.instance_id).
         engine: the connection pool of COMMENTD_DATABASE_URL.
         read_sessions: Sessions that read (on SQLite, without the write lock).
         write_sessions: Sessions that write (on SQLite, BEGIN IMMEDIATE under a write turn).
@@ -49,6 +50,7 @@ class Services:
 
     settings: Settings
     secret_key: str
+    instance_id: str
     engine: Engine
     read_sessions: sessionmaker[Session]
     write_sessions: sessionmaker[Session]

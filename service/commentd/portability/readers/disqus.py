@@ -32,6 +32,7 @@ from xml.etree.ElementTree import Element
 from commentd.models import CommentStatus
 from commentd.portability.readers import xmlstream
 from commentd.portability.records import ImportFileError, Markup, Progress, Skip, SourceComment
+from commentd.portability.spill import SpillMap
 
 NS = "{http://disqus.com}"
 DSQ_ID = "{http://disqus.com/disqus-internals}id"
@@ -39,8 +40,9 @@ DSQ_ID = "{http://disqus.com/disqus-internals}id"
 
 def read(path: Path, progress: Progress) -> Iterator[SourceComment]:
     """The comments of the Disqus export at `path`, one per <post>, in file order, streamed
-    (memory: one post at a time, plus a dict of thread id → (link, closed, deleted) that grows
-    with the number of threads, a few hundred bytes each, never with the number of posts).
+    (memory: one post at a time, plus each thread's (link, closed, deleted) by id in a
+    SpillMap: the last few thousand in memory, the rest in a temporary file, so memory stays
+    flat however many threads and posts the file has).
 
     - source_id: the post's dsq:id (its <id> if it has none); parent_id: <parent dsq:id>.
     - page: its thread's <link>; closed: the thread's <isClosed>.
@@ -57,29 +59,29 @@ def read(path: Path, progress: Progress) -> Iterator[SourceComment]:
     entities; naming the root element when it is not Disqus's <disqus>; naming the post ("post
     42") when it has no id, no <thread dsq:id>, a thread the file has not declared before it,
     a thread without a link, or no valid <createdAt>."""
-    threads: dict[str, tuple[str, bool, bool]] = {}
-    root: Element | None = None
-    depth = 0
-    posts = 0
-    for event, element in xmlstream.events(path, progress):
-        if event == "start":
-            depth += 1
-            if root is None:
-                _check_root(element)
-                root = element
-            continue
-        depth -= 1
-        if depth != 1 or root is None:
-            continue
-        comment = None
-        if element.tag == NS + "thread":
-            _add_thread(threads, element)
-        elif element.tag == NS + "post":
-            posts += 1
-            comment = _comment(element, posts, threads)
-        root.clear()  # each top-level record, once read, is let go
-        if comment is not None:
-            yield comment
+    with SpillMap[tuple[str, bool, bool]]() as threads:
+        root: Element | None = None
+        depth = 0
+        posts = 0
+        for event, element in xmlstream.events(path, progress):
+            if event == "start":
+                depth += 1
+                if root is None:
+                    _check_root(element)
+                    root = element
+                continue
+            depth -= 1
+            if depth != 1 or root is None:
+                continue
+            comment = None
+            if element.tag == NS + "thread":
+                _add_thread(threads, element)
+            elif element.tag == NS + "post":
+                posts += 1
+                comment = _comment(element, posts, threads)
+            root.clear()  # each top-level record, once read, is let go
+            if comment is not None:
+                yield comment
 
 
 def _check_root(element: Element) -> None:
@@ -91,7 +93,7 @@ def _check_root(element: Element) -> None:
         )
 
 
-def _add_thread(threads: dict[str, tuple[str, bool, bool]], element: Element) -> None:
+def _add_thread(threads: SpillMap[tuple[str, bool, bool]], element: Element) -> None:
     thread_id = element.get(DSQ_ID)
     if thread_id:  # a thread without an id cannot be referred to: nothing to keep
         threads[thread_id] = (
@@ -102,7 +104,7 @@ def _add_thread(threads: dict[str, tuple[str, bool, bool]], element: Element) ->
 
 
 def _comment(
-    element: Element, number: int, threads: dict[str, tuple[str, bool, bool]]
+    element: Element, number: int, threads: SpillMap[tuple[str, bool, bool]]
 ) -> SourceComment:
     source_id = element.get(DSQ_ID) or (xmlstream.text(element, NS + "id") or "").strip()
     if not source_id:
