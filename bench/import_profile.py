@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.import_profile FILE --backend postgresql
     .venv/bin/python -m bench.import_profile FILE --cprofile           # every call, counted
     .venv/bin/python -m bench.import_profile FILE --memory             # what grows, and where
+    .venv/bin/python -m bench.import_profile FILE --rss                # resident memory by kind
 
 FILE is a Disqus export (bench/disqus_export.py writes one; 50,000 comments is enough). Each
 run imports it into a fresh, migrated database, exactly as `commentd import disqus FILE` does
@@ -16,7 +17,9 @@ times more than C, which skews the shares. --memory traces allocations instead (
 slower): it takes a snapshot when a quarter of the file has been read and another when all of
 it has, and lists the source lines whose live memory grew most in between (what would grow
 with a bigger file), then the peak the trace saw and what was still held after the import
-returned.
+returned. --rss (no slower) prints, at each tenth of the file read, the resident memory by
+kind (anonymous: the heaps, Python's and SQLite's; file-backed; shared: SQLite's WAL index) and
+the blocks Python's allocator holds.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import re
 import signal
 import sys
 import tempfile
@@ -56,6 +60,35 @@ class Snapshots:
         for share in (25, 100):
             if share not in self.taken and self.total and self.done * 100 >= self.total * share:
                 self.taken[share] = tracemalloc.take_snapshot()
+
+
+class ResidentMemory:
+    """A Progress that prints this process's resident memory at each tenth of the file."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.done = 0
+        self.tenths = 0
+
+    def start(self, total: int | None, unit: str) -> None:
+        self.total = total or 0
+        print("read   RssAnon  RssFile  RssShmem  (MB)  Python blocks")
+
+    def advance(self, amount: int) -> None:
+        self.done += amount
+        if self.total and self.done * 10 >= self.total * (self.tenths + 1):
+            self.tenths += 1
+            self.show(f"{self.tenths * 10:3d}%")
+
+    @staticmethod
+    def show(label: str) -> None:
+        status = Path("/proc/self/status").read_text()
+        kinds = [re.search(rf"{kind}:\s+(\d+) kB", status) for kind in RSS_KINDS]
+        mb = [f"{int(k[1]) / 1024:8.1f}" if k else "       ?" for k in kinds]
+        print(f"{label}  {' '.join(mb)}        {sys.getallocatedblocks():,}", flush=True)
+
+
+RSS_KINDS = ("RssAnon", "RssFile", "RssShmem")
 
 
 class Sampler:
@@ -123,6 +156,7 @@ def main() -> None:
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--memory", action="store_true", help="trace allocations, not time")
     parser.add_argument("--cprofile", action="store_true", help="cProfile, not the sampler")
+    parser.add_argument("--rss", action="store_true", help="resident memory at each tenth")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sort", default="tottime", help="pstats key: tottime, cumulative")
     parser.add_argument("--save", type=Path, help="keep the raw profile here (pstats format)")
@@ -142,6 +176,9 @@ def main() -> None:
                 current, peak = tracemalloc.get_traced_memory()
                 after = tracemalloc.take_snapshot()
                 tracemalloc.stop()
+            elif args.rss:
+                summary = run_import(engine, args.format, args.file, progress=ResidentMemory())
+                ResidentMemory.show("done")
             elif args.cprofile:
                 profile = cProfile.Profile()
                 summary = profile.runcall(run_import, engine, args.format, args.file)
@@ -153,6 +190,8 @@ def main() -> None:
             engine.dispose()
     print("\n".join(summary.lines(args.file.name)))
     print(f"\n{seconds:.1f} s in run_import ({args.backend})\n")
+    if args.rss:
+        return
     if not args.memory and not args.cprofile:
         sampler.report(args.top)
         return
