@@ -38,6 +38,7 @@ from pathlib import Path
 from types import FrameType
 
 from commentd.db import make_engine
+from commentd.keys import load_or_create_secret
 from commentd.ops.migrate import upgrade
 from commentd.portability.importing import run_import
 
@@ -168,23 +169,28 @@ def main() -> None:
         engine = make_engine(url)
         try:
             upgrade(engine)
+            secret = load_or_create_secret(engine)
             started = time.perf_counter()
             if args.memory:
                 progress = Snapshots()
                 tracemalloc.start(8)
-                summary = run_import(engine, args.format, args.file, progress=progress)
+                summary = run_import(
+                    engine, args.format, args.file, secret=secret, progress=progress
+                )
                 current, peak = tracemalloc.get_traced_memory()
                 after = tracemalloc.take_snapshot()
                 tracemalloc.stop()
             elif args.rss:
-                summary = run_import(engine, args.format, args.file, progress=ResidentMemory())
+                summary = run_import(
+                    engine, args.format, args.file, secret=secret, progress=ResidentMemory()
+                )
                 ResidentMemory.show("done")
             elif args.cprofile:
                 profile = cProfile.Profile()
-                summary = profile.runcall(run_import, engine, args.format, args.file)
+                summary = profile.runcall(run_import, engine, args.format, args.file, secret=secret)
             else:
                 with Sampler() as sampler:
-                    summary = run_import(engine, args.format, args.file)
+                    summary = run_import(engine, args.format, args.file, secret=secret)
             seconds = time.perf_counter() - started
         finally:
             engine.dispose()
