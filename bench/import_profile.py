@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections import Counter
 from pathlib import Path
 from types import FrameType
 
@@ -98,8 +97,8 @@ class Sampler:
 
     def __init__(self, interval: float = 0.001) -> None:
         self.interval = interval
-        self.inclusive: Counter[str] = Counter()
-        self.own: Counter[str] = Counter()
+        self.inclusive: dict[str, float] = {}
+        self.own: dict[str, float] = {}
         self.total = 0.0
         self.last = 0.0
 
@@ -120,25 +119,30 @@ class Sampler:
         if frame is None:
             return
         code = frame.f_code
-        self.own[f"{_short(code.co_filename)}:{frame.f_lineno} {code.co_name}"] += weight
+        line = f"{_short(code.co_filename)}:{frame.f_lineno} {code.co_name}"
+        self.own[line] = self.own.get(line, 0.0) + weight
         seen = set()
         while frame is not None:
             code = frame.f_code
             name = f"{_short(code.co_filename)}:{code.co_firstlineno} {code.co_qualname}"
             if name not in seen:
                 seen.add(name)
-                self.inclusive[name] += weight
+                self.inclusive[name] = self.inclusive.get(name, 0.0) + weight
             frame = frame.f_back
 
     def report(self, top: int) -> None:
         print(
             f"sampled {self.total:.1f} s of wall time\n\ninclusive (the function and all it calls):"
         )
-        for name, seconds in self.inclusive.most_common(top):
+        for name, seconds in _largest(self.inclusive, top):
             print(f"  {seconds / self.total:6.1%}  {seconds:7.2f} s  {name}")
         print("\nself, by line (C calls count for the line that made them):")
-        for name, seconds in self.own.most_common(top):
+        for name, seconds in _largest(self.own, top):
             print(f"  {seconds / self.total:6.1%}  {seconds:7.2f} s  {name}")
+
+
+def _largest(seconds: dict[str, float], top: int) -> list[tuple[str, float]]:
+    return sorted(seconds.items(), key=lambda item: item[1], reverse=True)[:top]
 
 
 def _short(filename: str) -> str:
@@ -210,8 +214,8 @@ def main() -> None:
     print(f"traced: peak {peak / 2**20:.1f} MiB, still held after the import {current / 2**20:.1f}")
     if 25 in progress.taken and 100 in progress.taken:
         print("\ngrowth from 25% to 100% of the file read, by line:")
-        for stat in progress.taken[100].compare_to(progress.taken[25], "lineno")[: args.top]:
-            print(f"  {stat}")
+        for diff in progress.taken[100].compare_to(progress.taken[25], "lineno")[: args.top]:
+            print(f"  {diff}")
         print("\nlive at 100% of the file read, by traceback (the largest three):")
         for stat in progress.taken[100].statistics("traceback")[:3]:
             print(f"  {stat.size / 2**20:.1f} MiB in {stat.count} blocks")
