@@ -131,6 +131,7 @@ def token_command(label: str) -> None:
 def purge_spam_command(days: int | None) -> None:
     """Delete spam-folder comments older than the retention age (run it daily, e.g. from cron)."""
     from commentd.comments.erasure import purge_spam
+
     settings = _settings()
     days = days or settings.spam_retention_days
     if not days:
