@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bench.disqus_export import write_export
 from commentd.models import Comment, ImportUpload
-from commentd.web.moving import PART_BYTES
+from commentd.web.moving import MAX_WAITING_UPLOADS, PART_BYTES
 from tests.helpers import ADMIN_TOKEN, MODERATOR, LiveServer, run_commentd
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "import"
@@ -224,3 +224,23 @@ def test_parts_pass_through_the_real_server(live_server: LiveServer, big_export:
     )
     assert page.status_code == 200
     assert len(page.json()["comments"]) == sum(done.json()["imported"].values())
+
+
+def test_at_most_a_few_uploads_wait_at_once(client: FlaskClient) -> None:
+    begun = [
+        client.post(
+            "/api/moderation/imports", json={"format": "disqus", "size": 10}, headers=MODERATOR
+        )
+        for _ in range(MAX_WAITING_UPLOADS)
+    ]
+    assert [b.status_code for b in begun] == [201] * MAX_WAITING_UPLOADS
+    refused = client.post(
+        "/api/moderation/imports", json={"format": "disqus", "size": 10}, headers=MODERATOR
+    )
+    assert refused.status_code == 409 and refused.json["error"] == "too_many_uploads"
+    first = begun[0].json["id"]
+    assert client.delete(f"/api/moderation/imports/{first}", headers=MODERATOR).status_code == 204
+    again = client.post(
+        "/api/moderation/imports", json={"format": "disqus", "size": 10}, headers=MODERATOR
+    )
+    assert again.status_code == 201

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, request, send_file
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from commentd.errors import ApiError, BadRequest, NotFound, ValidationFailed
@@ -47,6 +47,7 @@ PART_BYTES = 192 * 1024  # under the server's 256 KiB for a whole request
 UPLOAD_ID = "<string(length=32):upload_id>"
 UPLOAD_HOURS = 24  # an upload never run is deleted after this
 MAP_MAX_BYTES = 60 * 1024
+MAX_WAITING_UPLOADS = 4
 
 
 class ImportFailed(ApiError):
@@ -55,6 +56,14 @@ class ImportFailed(ApiError):
 
     status = 422
     code = "import_failed"
+
+
+class TooManyUploads(ApiError):
+    """409 too_many_uploads: MAX_WAITING_UPLOADS uploads wait already (each may be hundreds of
+    megabytes of the database's disk)."""
+
+    status = 409
+    code = "too_many_uploads"
 
 
 class UploadIncomplete(ApiError):
@@ -96,6 +105,12 @@ def begin_upload() -> tuple[dict[str, Any], int]:
             ImportUpload.created_at < utcnow() - timedelta(hours=UPLOAD_HOURS)
         )
     )
+    waiting = session.scalar(select(func.count()).select_from(ImportUpload)) or 0
+    if waiting >= MAX_WAITING_UPLOADS:
+        raise TooManyUploads(
+            f"{waiting} uploads are waiting: run or delete one first "
+            "(DELETE /api/moderation/imports/<id>); an upload never run is deleted after a day."
+        )
     upload = ImportUpload(id=secrets.token_hex(16), source=source, size=size)
     session.add(upload)
     session.commit()
