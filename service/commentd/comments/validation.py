@@ -243,7 +243,7 @@ def parse_submission(
 
     website = text("website")
     if "website" not in errors and website:
-        website = _check_website(website, errors)
+        website = check_website(website, errors)
 
     parent_id = _parent_id(fields.get("parent_id"), errors)
     notify = _flag(fields.get("notify"), "notify", errors)
@@ -285,7 +285,10 @@ def _check_email(email: str, errors: dict[str, str], check_deliverability: bool)
         return ""
 
 
-def _check_website(website: str, errors: dict[str, str]) -> str:
+def check_website(website: str, errors: dict[str, str]) -> str:
+    """`website` as stored (`https://` added to a bare `dana.example`), or "" with the reason
+    put in `errors["website"]`: longer than WEBSITE_MAX, spaces or invisible characters, or
+    not an http(s) URL with a host."""
     if len(website) > WEBSITE_MAX:
         errors["website"] = f"A website address is at most {WEBSITE_MAX} characters."
         return ""

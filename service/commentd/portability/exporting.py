@@ -34,8 +34,8 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _comment_rows(session: Session) -> Iterator[Row[Any]]:
-    """Every comment with its post's slug and its commenter, by id, a page at a time."""
+def _pages(session: Session) -> Iterator[list[Row[Any]]]:
+    """Every comment with its post's slug and its commenter, by id, EXPORT_PAGE at a time."""
     statement = (
         select(
             _COMMENTS,
@@ -53,7 +53,8 @@ def _comment_rows(session: Session) -> Iterator[Row[Any]]:
     after = 0
     while True:
         rows = session.execute(statement.where(_COMMENTS.c.id > after)).all()
-        yield from rows
+        if rows:
+            yield list(rows)
         if len(rows) < EXPORT_PAGE:
             return
         after = rows[-1].id
@@ -72,17 +73,6 @@ def _sources_of(session: Session, ids: list[int]) -> dict[int, list[dict[str, st
             {"source": row.source, "id": row.source_id, "markup": row.markup}
         )
     return found
-
-
-def _pages(session: Session) -> Iterator[list[Row[Any]]]:
-    page: list[Row[Any]] = []
-    for row in _comment_rows(session):
-        page.append(row)
-        if len(page) == EXPORT_PAGE:
-            yield page
-            page = []
-    if page:
-        yield page
 
 
 def write_json(session: Session, out: IO[str], instance: str) -> int:

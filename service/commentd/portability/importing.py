@@ -32,11 +32,12 @@ from sqlalchemy import Boolean, Connection, Engine, Table, bindparam, func, inse
 from sqlalchemy.orm import Session
 
 from commentd.comments.fast_path import new_version
+from commentd.comments.identity import same_name_key
 from commentd.comments.rendering import paragraphs, plain_text_html, render_body, sanitise_html
 from commentd.comments.validation import (
     EMAIL_MAX,
     NAME_MAX,
-    WEBSITE_MAX,
+    check_website,
     has_visible_character,
 )
 from commentd.db import SQLITE_PAGE_CACHE_KB, writer
@@ -296,7 +297,7 @@ class _Preparer:
         name = _name(record.name)
         email = _email(record.email)
         created_at = utc(record.created_at, record.record)
-        identity = email.lower() or same_name(name)
+        identity = email.lower() or "name\0" + same_name_key(name)
         values: dict[str, Any] = {
             "parent_id": None,
             "commenter_id": None,
@@ -963,11 +964,6 @@ def _name(raw: str) -> str:
     return name if has_visible_character(name) else ANONYMOUS
 
 
-def same_name(name: str) -> str:
-    """What anonymous imports share an avatar by: the name, folded."""
-    return "name\0" + unicodedata.normalize("NFKC", name).casefold()
-
-
 def _email(raw: str) -> str:
     """The source's address if it looks like one (kept private, as for any comment); ""."""
     email = raw.strip()
@@ -983,18 +979,13 @@ def _email(raw: str) -> str:
 
 
 def _website(raw: str | None) -> str | None:
-    """The source's website if it is an http(s) URL of at most WEBSITE_MAX characters."""
-    if not raw:
+    """The source's website if it passes a new comment's check (validation.check_website)
+    and names its scheme: a bare `dana.example` from a file is not guessed at."""
+    website = (raw or "").strip()
+    if "://" not in website:
         return None
-    website = raw.strip()
-    if (
-        len(website) > WEBSITE_MAX
-        or not website.lower().startswith(("http://", "https://"))
-        or _clean(website) != website
-        or " " in website
-    ):
-        return None
-    return website
+    errors: dict[str, str] = {}
+    return check_website(website, errors) or None
 
 
 __all__ = ["ImportFileError", "ImportSummary", "run_import"]
