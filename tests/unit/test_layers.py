@@ -34,10 +34,12 @@ LAYERS = {
     "models": 0,
     "db": 0,
     "keys": 0,
+    "i18n": 0,
     "spam": 1,
     "comments": 2,
     "notify": 3,
     "portability": 3,
+    "publishing": 3,
     "web": 4,
     "ops": 5,
 }
@@ -46,7 +48,7 @@ LAYER_NAMES = {
     0: "the leaves",
     1: "spam",
     2: "comments",
-    3: "notify and portability",
+    3: "notify, portability and publishing",
     4: "web",
     5: "ops",
 }
