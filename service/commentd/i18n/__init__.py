@@ -42,7 +42,7 @@ ALIASES = {
 # CLDR's plural categories (Unicode TR 35, "Language Plural Rules"), the suffixes of counted keys.
 PLURAL_CATEGORIES = ("zero", "one", "two", "few", "many", "other")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_Q_VALUE = re.compile(r"^q=([01](?:\.\d{0,3})?)$")
+_Q_VALUE = re.compile(r"^q=(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$")  # RFC 9110 §12.4.2
 
 
 @cache

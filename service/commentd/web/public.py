@@ -254,11 +254,11 @@ def embed_script() -> Response:
     return widget_response("embed.js")
 
 
-@bp.get("/api/i18n/<name>.json")
-def widget_words(name: str) -> Response:
+@bp.get("/api/i18n/<language>.json")
+def widget_words(language: str) -> Response:
     """One language's words for embed.js (docs/languages.md): 200 JSON object of key → text,
     strongly cached; 404 for a name that is not a catalogue's."""
-    return catalogue_response(name)
+    return catalogue_response(language)
 
 
 @bp.get("/moderation.js")
