@@ -224,3 +224,10 @@ def test_widget_data_has_english_and_a_version_of_every_other_language() -> None
     assert data["languages"] == {name: i18n.version(name) for name in OTHERS}
     assert data["aliases"] == i18n.ALIASES
     assert "ar" in data["rtl"]  # type: ignore[operator]
+
+
+def test_the_languages_page_lists_every_language_shipped() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "languages.md").read_text("utf-8")
+    listed = re.findall(r"^\| `([\w-]+)` \|", page, re.MULTILINE)
+    assert listed == list(i18n.languages())
+    assert f"{len(OTHERS)} languages ship besides English" in page
