@@ -98,15 +98,19 @@ def test_a_left_to_right_reply_is_indented_from_the_left(
     assert reply["x"] > parent["x"] + 8
 
 
+@pytest.mark.parametrize(
+    ("tag", "language"), [("de-AT", "de"), ("zh-TW", "zh-Hant"), ("pt-PT", "pt")]
+)
 def test_a_regional_tag_gets_its_languages_words(
-    site: Site, page: Page, blog_pages: dict[str, str]
+    site: Site, page: Page, blog_pages: dict[str, str], tag: str, language: str
 ) -> None:
-    blog_pages["/de-at.html"] = post_page("de-AT")
-    page.goto(site.page_url("/de-at.html"))
+    blog_pages["/regional.html"] = post_page(tag)
+    page.goto(site.page_url("/regional.html"))
     root = page.locator("#comments")
-    expect(root.locator("#commentd-form-heading")).to_have_text("Kommentar schreiben")
-    expect(root).to_contain_text("Noch keine Kommentare. Schreib den ersten!")
-    expect(root).to_have_attribute("lang", "de-AT")
+    heading = i18n.translate(language, "formHeading")
+    expect(root.locator("#commentd-form-heading")).to_have_text(heading)
+    expect(root).to_contain_text(i18n.translate(language, "empty"))
+    expect(root).to_have_attribute("lang", tag)
     expect(root).to_have_attribute("dir", "ltr")
 
 
