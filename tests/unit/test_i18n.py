@@ -131,10 +131,11 @@ def test_placeholders_are_exactly_englishs(language: str) -> None:
 
 @pytest.mark.parametrize("language", OTHERS)
 def test_a_catalogue_is_translated(language: str) -> None:
-    """Not English copied: most texts differ (names like "Email" may be the same word)."""
+    """Not English copied: nearly every text differs (a few words, "Email", "November", may
+    be the same in both)."""
     data = i18n.catalogue(language)
     same = [key for key in PLAIN if data[key] == ENGLISH[key]]
-    assert len(same) <= 3, same
+    assert len(same) <= len(PLAIN) // 10, same
 
 
 @pytest.mark.parametrize("language", OTHERS)
