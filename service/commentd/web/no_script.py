@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from flask import Response, request
 from sqlalchemy.exc import DBAPIError
@@ -59,6 +59,7 @@ HTML = "text/html; charset=utf-8"
 FORM = "application/x-www-form-urlencoded"
 MAX_LANGUAGE_TAG = 35  # RFC 5646 §4.4.1: 35 characters hold every tag a registry can make
 MAX_RETURN_URL = 2000
+MAX_FORM_FIELDS = 100  # as validation.form_fields
 TEXT_FIELDS = ("name", "email", "website", "body", "parent_id", "notify", "return_to", "lang")
 
 
@@ -189,13 +190,22 @@ def _allowed_page(url: str | None) -> str | None:
 
 
 def _lenient_fields(raw: bytes) -> dict[str, str]:
-    """A form body read as well as it can be (bytes that are not UTF-8 become U+FFFD), to
-    give the reader back what they typed on a page that refuses it."""
+    """A form body read as well as it can be (bytes that are not UTF-8, raw or escaped, become
+    U+FFFD), to give the reader back what they typed on the page that refuses it."""
     try:
-        fixed = form_fields(raw.decode("utf-8", "replace").encode())
-    except BadRequest:
+        pairs = parse_qsl(
+            raw.decode("utf-8", "replace"),
+            keep_blank_values=True,
+            errors="replace",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except ValueError:
         return {}
-    return {name: value for name, value in fixed.items() if name in TEXT_FIELDS}
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in TEXT_FIELDS:
+            fields.setdefault(name, value)
+    return fields
 
 
 def answer_form_post(
