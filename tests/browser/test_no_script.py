@@ -100,9 +100,7 @@ def test_a_refused_field_comes_back_named_with_everything_typed(
     expect(reader.get_by_role("heading", level=1)).to_have_text("Your comment needs another look")
     expect(reader.locator(".commentd-errors li")).to_have_count(1)
     expect(reader.locator(".commentd-errors a")).to_have_text("Email")
-    expect(reader.get_by_role("textbox", name="Comment *")).to_have_value(
-        "Keep this text, please."
-    )
+    expect(reader.get_by_role("textbox", name="Comment *")).to_have_value("Keep this text, please.")
     expect(reader.get_by_role("textbox", name="Name *")).to_have_value("Dana")
     email = reader.get_by_role("textbox", name="Email *")
     expect(email).to_have_value("dana@localhost")
