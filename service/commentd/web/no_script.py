@@ -38,6 +38,7 @@ from commentd.comments.validation import (
     normalize_slug,
     parse_submission,
 )
+from commentd.config import Settings
 from commentd.errors import (
     ApiError,
     BadRequest,
@@ -63,20 +64,16 @@ MAX_FORM_FIELDS = 100  # as validation.form_fields
 TEXT_FIELDS = ("name", "email", "website", "body", "parent_id", "notify", "return_to", "lang")
 
 
-def site_language() -> str:
-    """The catalogue for COMMENTD_SITE_LANGUAGE (i18n.resolve)."""
-    return i18n.resolve(current().settings.site_language)
-
-
-def asked_language(tag: str | None) -> str:
+def asked_language(tag: str | None, site_language: str) -> str:
     """The catalogue a `?lang=` or form `lang` names (`de-AT` → `de`); the site's language
-    when there is none, or none of ours comes near it."""
+    (COMMENTD_SITE_LANGUAGE, resolved the same way) when there is none, or none of ours comes
+    near it."""
     if tag and len(tag) <= MAX_LANGUAGE_TAG:
         resolved = i18n.resolve(tag)
         primary = tag.strip().replace("_", "-").split("-")[0].lower()
         if resolved != i18n.DEFAULT or primary == i18n.DEFAULT:
             return resolved
-    return site_language()
+    return i18n.resolve(site_language)
 
 
 def post_page_url(slug: str) -> str | None:
@@ -115,19 +112,21 @@ def fragment_variant(language: str, post_url: str | None) -> Variant:
     return Variant(f"html-{language}-{revision}", HTML, build_fragment)
 
 
-def fragment_policy() -> str:
-    """The Content-Security-Policy of comments.html opened on its own: its one style, inline
-    avatars, a form posting here, nothing else."""
-    return (
+def fragment_read(settings: Settings, lang: str | None) -> tuple[Variant, tuple[str, str]]:
+    """How to answer `GET comments.html?lang=…` under `settings`: the page cache's variant,
+    and the header its 200 and 304 carry besides the JSON list's (a Content-Security-Policy
+    for the fragment opened on its own). The view and the PublicReads accelerator both ask."""
+    language = asked_language(lang, settings.site_language)
+    policy = (
         f"default-src 'none'; style-src {fragment.style_source()}; img-src data:; "
-        f"form-action {form_targets()}; base-uri 'none'; frame-ancestors *"
+        f"form-action {form_targets(settings)}; base-uri 'none'; frame-ancestors *"
     )
+    return fragment_variant(language, settings.post_url), ("Content-Security-Policy", policy)
 
 
-def form_targets() -> str:
+def form_targets(settings: Settings) -> str:
     """CSP `form-action` sources: here (where the forms post) and the blog's origins (where a
     303 after a form post leads: browsers check redirects of a form against form-action)."""
-    settings = current().settings
     origins = {"'self'", _origin_of(settings.public_url), *settings.allowed_origins}
     return " ".join(sorted(o for o in origins if o))
 
@@ -252,7 +251,7 @@ def answer_form_post(
 
 
 def _language(fields: Mapping[str, str]) -> str:
-    return asked_language(fields.get("lang"))
+    return asked_language(fields.get("lang"), current().settings.site_language)
 
 
 def _words(fields: Mapping[str, str], key: str, **params: object) -> str:
@@ -293,7 +292,8 @@ def _html(body: str, status: int) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = (
         f"default-src 'none'; style-src {pages.style_source()}; img-src data:; "
-        f"form-action {form_targets()}; base-uri 'none'; frame-ancestors 'none'"
+        f"form-action {form_targets(current().settings)}; base-uri 'none'; "
+        "frame-ancestors 'none'"
     )
     response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
     return response

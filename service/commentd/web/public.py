@@ -125,19 +125,14 @@ def thread_fragment(slug: str) -> Response:
     docs/no-script.md), in the language of `?lang=` (else COMMENTD_SITE_LANGUAGE): cached,
     ETag and 304, CORS for any origin, exactly as the JSON list. 400 for a slug that is no
     slug; 503 when the database is down."""
-    settings = current().settings
-    variant = no_script.fragment_variant(
-        no_script.asked_language(request.args.get("lang")), settings.post_url
-    )
+    variant, header = no_script.fragment_read(current().settings, request.args.get("lang"))
     answer = current().page_cache.answer(
         normalize_slug(slug),
         request.headers.get("If-None-Match"),
         lambda: get_session(write=False),
         variant,
     )
-    response = Response(answer.body, answer.status, answer.headers)
-    response.headers["Content-Security-Policy"] = no_script.fragment_policy()
-    return response
+    return Response(answer.body, answer.status, [*answer.headers, header])
 
 
 def store_comment(slug: str, submission: CommentSubmission) -> comments.Submitted:
