@@ -510,6 +510,19 @@ def test_a_reply_to_a_comment_that_is_not_public_is_a_field_page(
     assert input_value(page, "body") == "Pigeon pose *helped*."
 
 
+def test_a_reply_to_a_comment_that_is_not_public_is_refused_before_the_preview(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    waiting = make_comment(CommentStatus.PENDING)
+    for parent in (str(waiting), "999999"):
+        page = assert_whole_page(form_post(client, typed(parent_id=parent)), 422)
+        [errors] = page.find_all("ul", "commentd-errors")
+        assert errors.children[0].find_all("a")[0].text() == i18n.translate("en", "field_parent")
+    unknown_post = form_post(client, typed(parent_id=str(waiting)), slug="another-post")
+    assert_whole_page(unknown_post, 422)
+    assert [c["id"] for c in queue(client)] == [waiting]
+
+
 def test_a_page_on_an_origin_not_allowed_gets_a_403_page_with_the_text_to_copy(
     client: FlaskClient,
 ) -> None:

@@ -31,7 +31,7 @@ from werkzeug.urls import iri_to_uri
 from commentd import i18n
 from commentd.comments.posts import find_post
 from commentd.comments.rendering import render_body
-from commentd.comments.submitting import Submitted
+from commentd.comments.submitting import Submitted, check_parent
 from commentd.comments.validation import (
     CommentSubmission,
     form_fields,
@@ -231,9 +231,7 @@ def answer_form_post(
             fields, check_deliverability=settings.check_email_deliverability
         )
         if not _has_valid_token(submission):
-            closed = find_post(get_session(write=False), slug)
-            if closed is not None and closed.closed:
-                raise PostClosed("Comments on this post are closed.")
+            _check_before_preview(slug, submission)
             return _preview_page(slug, fields, submission)
         submitted = store(slug, submission)
     except ValidationFailed as error:
@@ -248,6 +246,21 @@ def answer_form_post(
             raise
         return _refusal_page(slug, fields, 503, [_words(fields, "page_unavailable")], None)
     return _after_storing(slug, fields, submitted)
+
+
+def _check_before_preview(slug: str, submission: CommentSubmission) -> None:
+    """What storing would refuse that the reader can act on now, before the preview: a closed
+    post (PostClosed), a parent that is not a public comment of the post (ValidationFailed)."""
+    post = find_post(get_session(write=False), slug)
+    if post is not None and post.closed:
+        raise PostClosed("Comments on this post are closed.")
+    if submission.parent_id is not None:
+        if post is None:
+            raise ValidationFailed(
+                "There is no such comment on this post to reply to.",
+                fields={"parent_id": "is not the id of a comment on this post"},
+            )
+        check_parent(get_session(write=False), post.id, submission.parent_id)
 
 
 def _language(fields: Mapping[str, str]) -> str:
