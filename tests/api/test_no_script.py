@@ -568,6 +568,9 @@ def test_a_body_at_the_limit_is_read_and_one_byte_more_is_a_413_page(
     )
     page = assert_whole_page(too_large, 413)
     assert page.find_all("h1")[0].text() == i18n.translate("en", "failed")
+    assert not page.find_all("form")  # nothing was read: back to the page, where the text is
+    [back] = page.find_all("a")
+    assert back.attrs["href"] == BLOG_PAGE
     assert queue(client) == []
 
 

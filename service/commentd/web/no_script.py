@@ -286,12 +286,18 @@ def _form_values(fields: Mapping[str, str]) -> dict[str, str]:
 
 
 def _options(slug: str | None, language: str) -> list[fragment.ReplyOption]:
-    """The post's public comments as the form's "In reply to" choices (from the page cache)."""
+    """The post's public comments as the form's "In reply to" choices (from the page cache);
+    none while the database is down (the page still keeps what was typed)."""
     if slug is None:
         return []
     cache = current().page_cache
-    post_id, version = cache.current_version(slug)
-    body = cache.page(lambda: get_session(write=False), slug, post_id, version).body
+    try:
+        post_id, version = cache.current_version(slug)
+        body = cache.page(lambda: get_session(write=False), slug, post_id, version).body
+    except DBAPIError as error:
+        if not is_database_down(error):
+            raise
+        return []
     return fragment.reply_options(json.loads(body)["comments"], language)
 
 
@@ -397,7 +403,7 @@ def _refusal_page(
     language = _language(fields)
     t = fragment.translator(language)
     can_retry = slug is not None and not isinstance(error, (PostClosed, OriginNotAllowed))
-    can_retry = can_retry and (bool(fields) or status == 413)
+    can_retry = can_retry and bool(fields)  # a body too large to read left nothing to refill
     back = _return_url(fields, slug) if not isinstance(error, OriginNotAllowed) else None
     page = pages.FormPage(
         language=language,
