@@ -17,10 +17,14 @@ from werkzeug.test import TestResponse
 
 from commentd import i18n
 from commentd.comments.rendering import identicon_svg
-from commentd.config import ModerationMode
+from commentd.config import ModerationMode, Settings
+from commentd.db import make_engine
 from commentd.models import CommentStatus
+from commentd.ops.migrate import upgrade
+from commentd.web.app import create_app
 from commentd.web.services import of as services_of
 from tests.helpers import FORM, MODERATOR, SLUG
+from tests.private_servers import private_postgres
 
 MakeComment = Callable[..., int]
 BLOG_PAGE = "https://blog.example/2026/gluteus-medius/"
@@ -629,3 +633,30 @@ def test_a_preview_page_lets_its_303_through_its_own_policy(
     sources = targets.group(1).split()
     assert "https://blog.example" in sources
     assert services_of(app).settings.public_url in sources
+
+
+@pytest.mark.postgres
+def test_a_database_that_is_down_gets_a_503_page_keeping_the_form() -> None:
+    with private_postgres() as postgres:
+        engine = make_engine(postgres.url)
+        upgrade(engine)
+        engine.dispose()
+        app = create_app(
+            Settings(
+                database_url=postgres.url,
+                public_url="https://comments.example",
+                allowed_origins=("https://blog.example",),
+                secret_key="s" * 32,  # not read from the database that will be down
+            )
+        )
+        client = app.test_client()
+        token = form_token(client)
+        postgres.stop()
+        try:
+            response = form_post(client, typed(form_token=token, body="Still mine."))
+            page = assert_whole_page(response, 503)
+            assert input_value(page, "body") == "Still mine."
+            assert input_value(page, "form_token")
+            assert not page.find_all("select")  # the thread could not be read
+        finally:
+            services_of(app).engine.dispose()
