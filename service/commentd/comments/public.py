@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 from commentd.comments.rendering import identicon_svg
 from commentd.models import Comment
@@ -21,18 +22,24 @@ def avatar_url(public_url: str, avatar_key: str) -> str:
     return f"{public_url}/api/avatars/{avatar_key}.svg"
 
 
-# What must be escaped in the identicon's SVG (ASCII only) for a data: URI in an attribute:
-# the escape character itself, `#` (it would end the URI), the markup and quotes, spaces.
-_DATA_URI_ESCAPES = str.maketrans({c: f"%{ord(c):02X}" for c in "%#<>\"' \n"})
+# The identicon's SVG percent-encoded for a data: URI exactly as urllib.parse.quote(svg,
+# safe=",=:/();") encodes it, by one table lookup per character instead (~0.3 µs, not ~400).
+_URI_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~,=:/();")
+_DATA_URI_ESCAPES = str.maketrans(
+    {chr(code): f"%{code:02X}" for code in range(128) if chr(code) not in _URI_SAFE}
+)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)  # a commenter's picture is drawn once per process, not per comment
 def avatar_data_uri(avatar_key: str) -> str:
     """A comment's identicon inline, as a `data:image/svg+xml,…` URI (RFC 2397, the SVG
     percent-encoded): the same picture as avatar_url's, needing no request to the service.
     Kept for the last 4096 keys: a commenter's comments share one, and an export of every
-    post makes the same picture for each (~10 µs to make, ~2 KB)."""
-    return "data:image/svg+xml," + identicon_svg(avatar_key).translate(_DATA_URI_ESCAPES)
+    post draws the same picture for each (~2 KB)."""
+    svg = identicon_svg(avatar_key)
+    if not svg.isascii():
+        return "data:image/svg+xml," + quote(svg, safe=",=:/();")
+    return "data:image/svg+xml," + svg.translate(_DATA_URI_ESCAPES)
 
 
 def public_comment(
