@@ -23,11 +23,17 @@ def avatar_url(public_url: str, avatar_key: str) -> str:
 
 
 # The identicon's SVG percent-encoded for a data: URI exactly as urllib.parse.quote(svg,
-# safe=",=:/();") encodes it, by one table lookup per character instead (~0.3 µs, not ~400).
+# safe=",=:/();") encodes it, but one str.replace per kind of character it holds (~10 µs for
+# an identicon, against ~400 for quote and ~200 for str.translate).
 _URI_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~,=:/();")
-_DATA_URI_ESCAPES = str.maketrans(
-    {chr(code): f"%{code:02X}" for code in range(128) if chr(code) not in _URI_SAFE}
-)
+
+
+def _percent_encoded(text: str) -> str:
+    """ASCII `text` as quote(text, safe=",=:/();") spells it."""
+    encoded = text.replace("%", "%25")  # first: the escapes made below hold % themselves
+    for character in set(text) - _URI_SAFE - {"%"}:
+        encoded = encoded.replace(character, f"%{ord(character):02X}")
+    return encoded
 
 
 @lru_cache(maxsize=4096)  # a commenter's picture is drawn once per process, not per comment
@@ -39,7 +45,7 @@ def avatar_data_uri(avatar_key: str) -> str:
     svg = identicon_svg(avatar_key)
     if not svg.isascii():
         return "data:image/svg+xml," + quote(svg, safe=",=:/();")
-    return "data:image/svg+xml," + svg.translate(_DATA_URI_ESCAPES)
+    return "data:image/svg+xml," + _percent_encoded(svg)
 
 
 def public_comment(
