@@ -324,14 +324,34 @@ def test_database_its_wal_and_backups_are_private_under_a_permissive_umask(
                 f"{server.url}/api/posts/pose/comments", json=comment_fields(), timeout=10
             )
             copied = commentd("backup", "copy.db", env=env, cwd=tmp_path)
+            # Exports hold every commenter's address, as the database does.
+            exported = [
+                commentd("export", "json", "export.json", env=env, cwd=tmp_path),
+                commentd(
+                    "export",
+                    "wordpress",
+                    "export.wordpress",
+                    "--site-url=https://blog.example",
+                    env=env,
+                    cwd=tmp_path,
+                ),
+            ]
             files = {
                 name: mode(tmp_path / name)
-                for name in ("commentd.db", "commentd.db-wal", "commentd.db-shm", "copy.db")
+                for name in (
+                    "commentd.db",
+                    "commentd.db-wal",
+                    "commentd.db-shm",
+                    "copy.db",
+                    "export.json",
+                    "export.wordpress",
+                )
             }
         finally:
             server.stop()
 
     assert posted.status_code == 201 and copied.returncode == 0, copied.stderr
+    assert [done.returncode for done in exported] == [0, 0], [d.stderr for d in exported]
     assert files == dict.fromkeys(files, 0o600)
 
 
