@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
 
+from commentd.comments.rendering import render_body, shown_text
 from commentd.errors import BadRequest, ValidationFailed
 from commentd.i18n import Text, text
 
@@ -36,6 +37,8 @@ class CommentSubmission:
     form_token: str | None = None
     commenter_token: str | None = None
     honeypot: str = ""  # hidden field people never fill (the spam layers read it)
+    # render_body(body), made while checking that it shows something (not part of equality).
+    body_html: str = field(default="", compare=False, repr=False)
 
     @property
     def email_key(self) -> str:
@@ -211,14 +214,14 @@ def parse_submission(
     """
     errors: dict[str, str] = {}
 
-    def field(name: str) -> str:
+    def given(name: str) -> str:
         try:
             return (_text(fields, name) or "").strip()
         except TypeError:
             errors[name] = text("refused_not_text")
             return ""
 
-    name = field("name")
+    name = given("name")
     if "name" not in errors:
         if not has_visible_character(name):  # empty, or only invisible characters
             errors["name"] = text("nameMissing")
@@ -229,11 +232,12 @@ def parse_submission(
         elif has_bidi_control(name):
             errors["name"] = text("refused_name_bidi")
 
-    email = field("email")
+    email = given("email")
     if "email" not in errors:
         email = _check_email(email, errors, check_deliverability)
 
-    body = field("body").replace("\r\n", "\n").replace("\r", "\n")
+    body = given("body").replace("\r\n", "\n").replace("\r", "\n")
+    body_html = ""
     if "body" not in errors:
         if not has_visible_character(body):  # empty, or only invisible characters
             errors["body"] = text("bodyMissing")
@@ -243,8 +247,14 @@ def parse_submission(
             errors["body"] = text("refused_body_chars")
         elif has_bidi_control(body):
             errors["body"] = text("refused_body_bidi")
+        else:
+            # What is published is the rendered body: markup can stand for nothing visible
+            # (`&#8203;`, a link with no text), and is then as empty as an empty field.
+            body_html = render_body(body)
+            if not has_visible_character(shown_text(body_html)):
+                errors["body"] = text("bodyMissing")
 
-    website = field("website")
+    website = given("website")
     if "website" not in errors and website:
         website = check_website(website, errors)
 
@@ -265,6 +275,7 @@ def parse_submission(
         form_token=_optional_token(fields.get("form_token")),
         commenter_token=_optional_token(fields.get("commenter_token")),
         honeypot=_honeypot(fields),
+        body_html=body_html,
     )
 
 

@@ -188,10 +188,10 @@ def run_upload(upload_id: str) -> dict[str, Any]:
     options = _json_object()
     dry_run, teach = options.get("dry_run", False), options.get("teach", False)
     slug_map = options.get("map")
-    if not isinstance(dry_run, bool) or not isinstance(teach, bool):
-        raise ValidationFailed(
-            "dry_run and teach are true or false.", fields={"dry_run": "true or false"}
-        )
+    flags = {"dry_run": dry_run, "teach": teach}
+    not_flags = {name: "true or false" for name, value in flags.items() if type(value) is not bool}
+    if not_flags:
+        raise ValidationFailed("dry_run and teach are true or false.", fields=not_flags)
     if slug_map is not None and (not isinstance(slug_map, str) or len(slug_map) > MAP_MAX_BYTES):
         raise ValidationFailed(
             "map is the CSV text of old URL, new slug rows.",
