@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from flask.testing import FlaskClient
@@ -139,3 +140,20 @@ def test_embed_js_carries_english_from_en_json_and_the_other_languages_versions(
     assert "Loading comments" not in own and "Post comment" not in own
     # The console has no need of the readers' catalogues.
     assert "var WIDGET_I18N" not in client.get("/moderation.js").get_data(as_text=True)
+
+
+def test_the_no_script_refusal_page_says_the_services_reasons_in_the_forms_language(
+    client: FlaskClient,
+) -> None:
+    fields = {"name": "N" * 81, "email": "dana@example.com", "body": "Gardé", "website": "ftp://x"}
+    response = client.post(
+        f"/api/posts/{SLUG}/comments",
+        data=urlencode(fields | {"lang": "fr"}).encode(),
+        content_type="application/x-www-form-urlencoded",
+        headers={"Accept": "text/html", "Origin": "https://blog.example"},
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Votre nom ne doit pas dépasser 80 caractères." in page
+    assert "Veuillez indiquer une adresse web commençant par http:// ou https://." in page
+    assert "Please keep your name" not in page
