@@ -73,6 +73,9 @@ def test_a_right_to_left_page_gets_its_words_right_to_left_and_its_field_errors(
     nested = root.locator(".commentd-list .commentd-list").first
     assert nested.evaluate("el => getComputedStyle(el).borderRightWidth") == "2px"
     assert nested.evaluate("el => getComputedStyle(el).borderLeftWidth") == "0px"
+    # Addresses stay left to right inside the right-to-left form.
+    for address in ("#commentd-email", "#commentd-website"):
+        assert root.locator(address).evaluate("el => getComputedStyle(el).direction") == "ltr"
 
     # A field the service refuses comes back in the page's language.
     root.locator("#commentd-name").fill("دانة")
