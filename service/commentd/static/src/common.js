@@ -47,15 +47,17 @@ function commentdCommon(scriptName, defaults, custom, languages) {
 
   function pageTag(root) { return (root && root.getAttribute("data-lang")) || document.documentElement.lang || "en"; }
 
-  /* Picks the page's language and its words, then sets the root's lang and dir. */
-  function speak() {
+  /* Picks the page's language and its words (kit.lang, the object returned below, follows),
+   * then sets the root's lang and dir. */
+  function speak(kit) {
     var root = document.getElementById(languages.rootId), tag = pageTag(root), name = resolveLanguage(tag);
     return wordsOf(name).then(function (words) {
       if (!words) name = "en";
       /* Dates and numbers in the words' language: the page's own tag (de-AT) when it is that. */
       var chosen = name === "en" && !/^en(-|$)/i.test(tag) ? "en" : tag;
       try { Intl.getCanonicalLocales(chosen); } catch { chosen = name; }
-      lang = kit.lang = chosen;
+      lang = chosen;
+      if (kit) kit.lang = chosen;
       rtf = null;
       Object.keys(S).forEach(function (k) { delete S[k]; });
       Object.assign(S, defaults, words, custom || {});
@@ -145,22 +147,22 @@ function commentdCommon(scriptName, defaults, custom, languages) {
     });
   }
 
-  /* Once the page is parsed: adds WIDGET_CSS as <style id=styleId>, then run() (once its
-   * language's words are there, for a widget given languages); once per page. */
+  /* Once the page is parsed: adds WIDGET_CSS as <style id=styleId>, then run(); once per page. */
   function start(styleId, run) {
+    /* Given languages, run() waits for the page language's words. Called as kit.start(…). */
+    var kit = this;
     function go() {
       if (document.getElementById(styleId)) return;
       document.head.append(h("style", { id: styleId }, WIDGET_CSS));
-      if (I18N) speak().then(run);
+      if (I18N) speak(kit).then(run);
       else run();
     }
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", go);
     else go();
   }
 
-  var kit = {
+  return {
     base: base, lang: lang, strings: S, t: t, plural: plural, h: h, safeUrl: safeUrl, slugPath: slugPath,
     timeEl: timeEl, storage: storage, request: request, start: start
   };
-  return kit;
 }
