@@ -650,7 +650,7 @@ class Settings:
             "Email and webhooks",
             "URL with `{slug}`",
             "A post's address on the blog, e.g. `https://blog.example.com/{slug}/`, for links "
-            "in emails and on the hosted `/moderate` page.",
+            "in emails, on the hosted `/moderate` page and in the Atom feeds.",
         ),
     )
     email_rate_limit: str = field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ def avatar_url(public_url: str, avatar_key: str) -> str:
     return f"{public_url}/api/avatars/{avatar_key}.svg"
 
 
+@lru_cache(maxsize=4096)  # a commenter's picture is drawn once per process, not per comment
 def avatar_data_uri(avatar_key: str) -> str:
     """A comment's identicon inline, as a `data:image/svg+xml,…` URI (RFC 2397, the SVG
     percent-encoded): the same picture as avatar_url's, needing no request to the service."""
