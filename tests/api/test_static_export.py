@@ -4,10 +4,15 @@ a second run touches only what changed, and nothing lands outside <dir> whatever
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import re
+import struct
 import subprocess
+import sys
+import termios
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -264,14 +269,15 @@ def test_links_inside_and_a_linked_dir_are_never_followed(
     (site / "posts").mkdir(parents=True)
     (site / "posts" / "evil").symlink_to(outside, target_is_directory=True)
     (site / "posts" / "plain.json").symlink_to(outside / "victim.json")
-    (site / "avatars").mkdir()
+    (site / "avatars").symlink_to(outside, target_is_directory=True)
     make_comment(slug="evil/x")
     make_comment(slug="plain")
 
     refused = export(database_url, site, check=False)
     assert refused.returncode == 1
     assert "evil" in refused.stderr and "not followed" in refused.stderr
-    assert "1 posts written" in refused.stdout and "Refused 1 posts" in refused.stdout
+    assert "avatars" in refused.stderr
+    assert "1 posts written" in refused.stdout and "Refused 2 " in refused.stdout
     assert sorted(p.name for p in outside.iterdir()) == ["victim.json"]
     assert (outside / "victim.json").read_text() == "keep me"
     assert not (
@@ -314,3 +320,36 @@ def test_refusals_are_plain(database_url: str, tmp_path: Path) -> None:
     afile.write_text("x")
     on_file = export(database_url, afile, check=False)
     assert on_file.returncode != 0 and "Traceback" not in on_file.stderr
+
+
+def test_a_progress_bar_shows_on_a_terminal_and_never_in_a_pipe(
+    make_comment: MakeComment, database_url: str, tmp_path: Path
+) -> None:
+    make_comment(slug="one")
+    environment = os.environ | {"COMMENTD_DATABASE_URL": database_url} | PUBLIC
+    leader, follower = pty.openpty()
+    # A terminal 100 columns wide (a fresh pseudo-terminal has none: tqdm would draw nothing).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "commentd", "export", "static", str(tmp_path / "site")],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    output, _ = process.communicate(timeout=120)
+    os.close(leader)
+    assert process.returncode == 0, seen
+    assert b"export static" in seen and b"%|" in seen  # tqdm's bar, on standard error
+    assert b"1 posts written" in output
+    piped = export(database_url, tmp_path / "site")
+    assert "%|" not in piped.stderr and "1 unchanged" in piped.stdout

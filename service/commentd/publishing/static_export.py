@@ -101,7 +101,7 @@ class Summary:
         if self.full:
             out.append("Every post was written: first run, or a parameter changed.")
         if self.refused:
-            out.append(f"Refused {self.refused} posts (see the messages above).")
+            out.append(f"Refused {self.refused} (see the messages above).")
         if self.skipped:
             out.append(f"Skipped {self.skipped} posts whose slug is not canonical.")
         return out
@@ -252,17 +252,18 @@ class _Folder:
                 os.unlink(temporary, dir_fd=folder_fd)
             raise
 
-    def read(self, parts: Sequence[str], name: str) -> bytes | None:
-        """The bytes of a regular file, None when it is not there (or not a regular file)."""
+    def open_file(self, name: str) -> IO[bytes] | None:
+        """A regular file of `<dir>` opened for reading (never through a link), None when it
+        is not there or is something else."""
         try:
-            with self.folder(parts, create=False) as folder_fd:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder_fd)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
         except OSError:
             return None
-        with os.fdopen(fd, "rb") as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                return None
-            return file.read()
+        file = os.fdopen(fd, "rb")
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            file.close()
+            return None
+        return file
 
     def exists(self, folder_fd: int, name: str) -> bool:
         """Whether `name` is there (a link counts: it is not looked through)."""
@@ -301,33 +302,35 @@ class _Folder:
 
 
 def _read_manifest(folder: _Folder) -> tuple[dict[str, Any] | None, Iterator[_Entry]]:
-    """The last run's parameters and its entries in id order (none if unreadable)."""
-    data = folder.read([], MANIFEST)
-    if data is None:
+    """The last run's parameters and its entries in id order, read line by line as they are
+    asked for (none when there is no readable manifest)."""
+    file = folder.open_file(MANIFEST)
+    if file is None:
         return None, iter(())
-    lines = data.decode("utf-8", "replace").splitlines()
     try:
-        header = json.loads(lines[0]) if lines else None
+        header = json.loads(file.readline())
     except ValueError:
         header = None
-    if not isinstance(header, dict):
+    if not isinstance(header, dict) or not isinstance(header.get("parameters"), dict):
+        file.close()
         return None, iter(())
 
     def entries() -> Iterator[_Entry]:
-        for line in lines[1:]:
-            try:
-                item = json.loads(line)
-                yield _Entry(
-                    int(item["id"]),
-                    str(item["slug"]),
-                    str(item["version"]),
-                    int(item["count"]),
-                    str(item["path"]),
-                )
-            except (ValueError, KeyError, TypeError):
-                continue
+        with file:
+            for line in file:
+                try:
+                    item = json.loads(line)
+                    yield _Entry(
+                        int(item["id"]),
+                        str(item["slug"]),
+                        str(item["version"]),
+                        int(item["count"]),
+                        str(item["path"]),
+                    )
+                except (ValueError, KeyError, TypeError):
+                    continue
 
-    return header.get("parameters"), entries()
+    return header["parameters"], entries()
 
 
 def _split(path: str) -> tuple[list[str], str]:
@@ -357,12 +360,21 @@ class _Writer:
     def finish(self) -> bool:
         """Put the new file in place if it differs from the old; True when it did."""
         self.file.close()
-        old = self.folder.read([], self.name)
-        if old is not None and hashlib.sha256(old).digest() == self.digest.digest():
+        if self._same_as_before():
             os.unlink(self.temporary, dir_fd=self.folder.fd)
             return False
         os.rename(self.temporary, self.name, src_dir_fd=self.folder.fd, dst_dir_fd=self.folder.fd)
         return True
+
+    def _same_as_before(self) -> bool:
+        old = self.folder.open_file(self.name)
+        if old is None:
+            return False
+        digest = hashlib.sha256()
+        with old:
+            while chunk := old.read(1 << 16):
+                digest.update(chunk)
+        return digest.digest() == self.digest.digest()
 
     def abandon(self) -> None:
         self.file.close()
@@ -400,6 +412,7 @@ class StaticExport:
         self.progress = progress
         self.summary = Summary()
         self._avatars_seen: set[str] = set()
+        self._avatars_refused = False
 
     def run(self) -> Summary:
         """Write, keep or remove every post's files; returns what it did. Raises
@@ -554,7 +567,13 @@ class StaticExport:
                 self.summary.refused += 1
                 self.summary.problems.append(f"{row.slug!r}: {error}")
                 continue
-            self._write_avatars(folder, rows)
+            try:
+                self._write_avatars(folder, rows)
+            except NotADirectoryError as error:
+                if not self._avatars_refused:
+                    self.summary.problems.append(f"avatars: {error}")
+                    self.summary.refused += 1
+                self._avatars_refused = True
             self.summary.written += 1
             self._record(manifest, counts, _Entry(row.id, row.slug, row.version, len(rows), path))
 
