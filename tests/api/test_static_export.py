@@ -353,3 +353,25 @@ def test_a_progress_bar_shows_on_a_terminal_and_never_in_a_pipe(
     assert b"1 posts written" in output
     piped = export(database_url, tmp_path / "site")
     assert "%|" not in piped.stderr and "1 unchanged" in piped.stdout
+
+
+def test_a_tampered_manifest_cannot_remove_anything_outside(
+    make_comment: MakeComment, database_url: str, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    victim = tmp_path / "victim.json"
+    victim.write_text("keep me")
+    make_comment(slug="kept")
+    export(database_url, site)
+    lines = (site / "manifest.jsonl").read_text().splitlines()
+    forged = [
+        {"id": 0, "slug": "x", "version": "v", "count": 1, "path": "../../victim"},
+        {"id": 0, "slug": "x", "version": "v", "count": 1, "path": "%2E%2E/%2E%2E/victim"},
+    ]
+    (site / "manifest.jsonl").write_text(
+        "\n".join([lines[0], *(json.dumps(f) for f in forged), *lines[1:]]) + "\n"
+    )
+    done = export(database_url, site)
+    assert "0 posts written, 1 unchanged" in done.stdout
+    assert victim.read_text() == "keep me"
+    assert (site / "posts" / "kept.json").is_file()

@@ -116,8 +116,11 @@ class _Entry:
     version: str
     count: int
     path: str
+    raw: str | None = field(default=None, compare=False)  # as read from the manifest
 
     def line(self) -> str:
+        if self.raw is not None:
+            return self.raw
         return json.dumps(
             {
                 "id": self.id,
@@ -326,6 +329,7 @@ def _read_manifest(folder: _Folder) -> tuple[dict[str, Any] | None, Iterator[_En
                         str(item["version"]),
                         int(item["count"]),
                         str(item["path"]),
+                        line.decode("utf-8").rstrip("\n"),
                     )
                 except (ValueError, KeyError, TypeError):
                     continue
@@ -455,20 +459,18 @@ class StaticExport:
                         previous = None
                         if pending is not None and pending.id == row.id:
                             previous, pending = pending, next(old, None)
-                        if not _canonical(row.slug):
-                            self.summary.skipped += 1
-                            if previous is not None:
-                                self._remove(session, folder, previous)
-                            continue
-                        path = path_for_slug(row.slug, fold_case=fold_case)
                         if (
                             previous is not None
                             and previous.version == row.version
                             and previous.slug == row.slug
-                            and previous.path == path
                         ):
+                            # Same slug, same parameters: the same path; nothing to do.
                             self.summary.unchanged += 1
                             self._record(manifest, counts, previous)
+                        elif not _canonical(row.slug):
+                            self.summary.skipped += 1
+                            if previous is not None:
+                                self._remove(session, folder, previous)
                         else:
                             writes.append((row, previous))
                     self._write_batch(session, folder, manifest, counts, writes, fold_case)
@@ -601,8 +603,11 @@ class StaticExport:
         (the same post after a parameter changed nothing for it, or a slug that came back)."""
         try:
             owner = slug_for_path(entry.path)
-        except ValueError:
-            return  # a manifest edited by hand: not a path this export makes
+            ours = entry.path in (path_for_slug(owner), path_for_slug(owner, fold_case=True))
+        except ValueError:  # UnsafeSlug too
+            ours = False
+        if not ours:
+            return  # a manifest edited by hand: not a path this export makes (`..`, …)
         for slug in {entry.slug, owner}:
             exported = session.execute(
                 select(Post.approved_count).where(Post.slug == slug)
