@@ -452,6 +452,9 @@ class StaticExport:
                 pending = next(old, None)
                 for batch in self._batches(session):
                     writes: list[tuple[_PostRow, _Entry | None]] = []
+                    # What the manifest will say of each post, in id order (the next run
+                    # merges it with the posts by id): kept entries now, written ones below.
+                    kept: dict[int, _Entry] = {}
                     for row in batch:
                         while pending is not None and pending.id < row.id:
                             self._remove(session, folder, pending)
@@ -466,14 +469,17 @@ class StaticExport:
                         ):
                             # Same slug, same parameters: the same path; nothing to do.
                             self.summary.unchanged += 1
-                            self._record(manifest, counts, previous)
+                            kept[row.id] = previous
                         elif not _canonical(row.slug):
                             self.summary.skipped += 1
                             if previous is not None:
                                 self._remove(session, folder, previous)
                         else:
                             writes.append((row, previous))
-                    self._write_batch(session, folder, manifest, counts, writes, fold_case)
+                    kept |= self._write_batch(session, folder, writes, fold_case)
+                    for row in batch:
+                        if row.id in kept:
+                            self._record(manifest, counts, kept[row.id])
                     session.expunge_all()
                     if self.progress is not None:
                         self.progress.advance(len(batch))
@@ -520,14 +526,14 @@ class StaticExport:
         self,
         session: Session,
         folder: _Folder,
-        manifest: _Writer,
-        counts: _Writer,
         writes: list[tuple[_PostRow, _Entry | None]],
         fold_case: bool,
-    ) -> None:
-        """Read the approved comments of `writes`' posts in one query, then write each post."""
+    ) -> dict[int, _Entry]:
+        """Read the approved comments of `writes`' posts in one query, then write each post;
+        returns the manifest entries of those written, by post id."""
+        written: dict[int, _Entry] = {}
         if not writes:
-            return
+            return written
         ids = [row.id for row, _ in writes]
         rows_by_post: dict[int, list[Comment]] = {post_id: [] for post_id in ids}
         for comment in session.scalars(
@@ -577,7 +583,8 @@ class StaticExport:
                     self.summary.refused += 1
                 self._avatars_refused = True
             self.summary.written += 1
-            self._record(manifest, counts, _Entry(row.id, row.slug, row.version, len(rows), path))
+            written[row.id] = _Entry(row.id, row.slug, row.version, len(rows), path)
+        return written
 
     def _write_avatars(self, folder: _Folder, rows: Sequence[Comment]) -> None:
         """`avatars/<key>.svg` for each commenter, when missing (or on a full run, once)."""
