@@ -54,10 +54,17 @@ class Seeded:
 # of Liquid, Nunjucks, Jinja and Go templates in a body (must stay text: the fragment is never
 # run through the site's template language), a reply (threading).
 APPROVED = [
-    {"name": "Dana <b>&</b> Ortiz", "email": "dana.private@example.org",
-     "website": "https://dana.example", "body": "Pigeon pose opened my hips in a week."},
-    {"name": "Lee", "email": "lee.private@example.org",
-     "body": "Liquid {{ site.title }}, Jinja {% raw %}, Go {{ .Site }}: text, not templates."},
+    {
+        "name": "Dana <b>&</b> Ortiz",
+        "email": "dana.private@example.org",
+        "website": "https://dana.example",
+        "body": "Pigeon pose opened my hips in a week.",
+    },
+    {
+        "name": "Lee",
+        "email": "lee.private@example.org",
+        "body": "Liquid {{ site.title }}, Jinja {% raw %}, Go {{ .Site }}: text, not templates.",
+    },
 ]
 REPLY = {"name": "Sam Okafor", "email": "sam.private@example.org",
          "body": "Clamshells, three sets of twenty-five, every morning."}  # fmt: skip

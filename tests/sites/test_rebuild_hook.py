@@ -49,7 +49,9 @@ class Hook:
         return self.log_path.read_text(errors="replace")
 
 
-def start_hook(workdir: Path, command: str, *options: str, env: dict[str, str] | None = None) -> Hook:
+def start_hook(
+    workdir: Path, command: str, *options: str, env: dict[str, str] | None = None
+) -> Hook:
     """The rebuild hook on a socket already listening (no port race), in `workdir`."""
     sock = listening_socket()
     url = f"http://127.0.0.1:{port_of(sock)}/"
