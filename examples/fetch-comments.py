@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     slugs = list(dict.fromkeys(slugs))
     if not slugs:
         parser.error("no slugs to fetch")
+    try:
+        for slug in slugs:  # every slug checked before anything is fetched or written
+            slug_path(options.out, slug, ".json")
+    except ValueError as error:
+        parser.error(str(error))
     counts = fetch(options.service, options.out, slugs)
     print(f"fetched {len(slugs)} post(s), {sum(counts.values())} approved comment(s)")
     return 0

@@ -5,9 +5,12 @@ rejected ones, no email, and embed.js to adopt them; the index shows the count."
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.sites.conftest import (
+    EXAMPLES,
     SLUG,
     Seeded,
     assert_no_email,
@@ -15,6 +18,7 @@ from tests.sites.conftest import (
     build,
     eleventy_command,
     pelican_command,
+    read_json,
     site_copy,
     tool,
 )
@@ -93,3 +97,37 @@ def test_pelican_builds_the_post_with_its_comments(seeded: Seeded, tmp_path: Pat
         {"COMMENTD_SERVICE": SERVICE},
     )  # fmt: skip
     check_site(tmp_path / "output", seeded)
+
+
+def test_fetching_over_http_writes_what_the_export_writes(seeded: Seeded, tmp_path: Path) -> None:
+    out = tmp_path / "fetched"
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "fetch-comments.py"), "--service", seeded.service_url,
+         "--out", str(out), SLUG, "posts/no-comments-yet"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    exported = seeded.export_dir / "posts" / f"{SLUG}.json"
+    assert (out / "posts" / f"{SLUG}.json").read_bytes() == exported.read_bytes()
+    fragment = (seeded.export_dir / "posts" / f"{SLUG}.html").read_text(encoding="utf-8")
+    assert (out / "posts" / f"{SLUG}.html").read_text(encoding="utf-8") == fragment
+    assert read_json(out / "counts.json") == {SLUG: len(seeded.shown)}
+    assert (out / "posts/posts/no-comments-yet.html").is_file()  # the form, with no comment
+    thread = read_json(exported)
+    assert isinstance(thread, dict)
+    for comment in thread["comments"]:
+        key = comment["author"]["avatar"].rsplit("/", 1)[-1]
+        assert (out / "avatars" / key).read_bytes().startswith(b"<svg")
+    assert_no_email(out, seeded)
+
+
+def test_fetching_refuses_a_slug_that_would_leave_the_folder(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "fetch-comments.py"), "--service", seeded.service_url,
+         "--out", str(tmp_path / "out"), "posts/../../escaped"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0 and "refusing slug" in done.stderr
+    assert not list(tmp_path.rglob("escaped*"))
