@@ -53,6 +53,21 @@ def test_hugo_builds_the_post_with_its_comments(seeded: Seeded, tmp_path: Path) 
     check_site(tmp_path / "public", seeded)
 
 
+def test_hugo_fetches_the_fragment_from_the_live_service_with_remote_on(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    hugo = tool("hugo", "Debian: apt-get install hugo")
+    site = site_copy("hugo", tmp_path, None)  # no export: resources.GetRemote at build time
+    build(
+        [hugo, "--quiet", "--destination", str(tmp_path / "public")],
+        site,
+        {"HUGO_PARAMS_COMMENTD_SERVICE": seeded.service_url, "HUGO_PARAMS_COMMENTD_REMOTE": "1"},
+    )
+    post = (tmp_path / "public" / SLUG / "index.html").read_text(encoding="utf-8")
+    assert_shows_the_thread(post, seeded, seeded.service_url)
+    assert_no_email(tmp_path / "public", seeded)
+
+
 def test_hugo_builds_a_post_without_comments(tmp_path: Path) -> None:
     hugo = tool("hugo", "Debian: apt-get install hugo")
     site = site_copy("hugo", tmp_path, None)  # nothing exported yet: the first build
