@@ -10,7 +10,6 @@ The cache is per process; the version in the database keeps processes and hosts 
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.http import parse_etags, quote_etag
 
 from commentd import comments
-from commentd.comments.public import public_comment
+from commentd.comments.public import needs_links, public_json, public_page
 from commentd.models import Post
 
 EMPTY_VERSION = "0"
@@ -55,35 +54,35 @@ def json_headers(body: bytes) -> Headers:
     return [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
 
 
-def _visible_parent(
-    parent_id: int | None, visible: set[int], links: dict[int, int | None] | None
-) -> int | None:
-    """A reply whose parent is no longer public hangs under its nearest public ancestor."""
-    while parent_id is not None and parent_id not in visible:
-        parent_id = links.get(parent_id) if links is not None else None
-    return parent_id
-
-
-def build(session: Session, slug: str, post_id: int | None, public_url: str) -> bytes:
-    """The public list of `slug` (post `post_id`, None if it has none yet) as API.md's JSON:
-    approved comments oldest first, each reply under its nearest public ancestor."""
+def build(
+    session: Session,
+    slug: str,
+    post_id: int | None,
+    public_url: str,
+    *,
+    inline_avatars: bool = False,
+) -> dict[str, Any]:
+    """The public list of `slug` (post `post_id`, None if it has none yet) as API.md's JSON
+    object (comments.public.public_page): approved comments oldest first, each reply under its
+    nearest public ancestor; `inline_avatars` for the HTML fragment's data: URIs."""
     rows = comments.approved_comments(session, post_id) if post_id is not None else []
-    visible = {comment.id for comment in rows}
     links = None
-    if any(c.parent_id is not None and c.parent_id not in visible for c in rows):
-        links = comments.parent_links(session, post_id) if post_id is not None else None
+    if post_id is not None and needs_links(rows):
+        links = comments.parent_links(session, post_id)
     post = session.get(Post, post_id) if post_id is not None else None
-    payload = {
-        "slug": slug,
-        "count": len(rows),
-        # Beyond API.md: a closed post takes no new comments, so pages can hide the form.
-        "closed": bool(post and post.closed),
-        "comments": [
-            public_comment(c, public_url, _visible_parent(c.parent_id, visible, links))
-            for c in rows
-        ],
-    }
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return public_page(
+        slug,
+        rows,
+        closed=bool(post and post.closed),
+        public_url=public_url,
+        links=links,
+        inline_avatars=inline_avatars,
+    )
+
+
+def build_json(session: Session, slug: str, post_id: int | None, public_url: str) -> bytes:
+    """The body of `GET /api/posts/{slug}/comments` (API.md): build()'s object as compact UTF-8."""
+    return public_json(build(session, slug, post_id, public_url))
 
 
 def _wrapped(dialect: Dialect, sql: str, error: Exception, *, invalidated: bool) -> DBAPIError:
@@ -209,7 +208,7 @@ class PageCache:
             if cached is not None and cached[0] == version:
                 self._pages.move_to_end(slug)
                 return PublicPage(self.etag(version), cached[1])
-        body = build(session(), slug, post_id, self.public_url)
+        body = build_json(session(), slug, post_id, self.public_url)
         with self._lock:
             replaced = self._pages.pop(slug, None)
             if replaced is not None:

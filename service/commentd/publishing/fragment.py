@@ -1,0 +1,187 @@
+"""A post's approved thread as an HTML fragment readable with no script: the markup of
+/work/notes/fragment.md (docs/no-script.md), written by `commentd export static` for each post
+and answered by `GET /api/posts/{slug}/comments.html`, from the same data as the public JSON.
+
+The fragment stands alone: avatars are inline data: URIs, dates are text, and the form at the
+end posts to the service with no script (the service answers it with pages of its own,
+web/no_script.py). Names are text, never HTML; `body_html` goes in as the service sanitised it
+(comments/rendering.py); no email appears in any form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import jinja2
+
+from commentd import i18n
+
+# A thread nests at most this deep; deeper replies line up in their ancestor's replies at this
+# depth (their data-commentd-parent still names the real parent). Bounds the markup's nesting
+# and the template's recursion whatever a thread holds.
+MAX_DEPTH = 6
+# The fragment's only style: the pending note shows when the URL's fragment names it (after
+# the no-script form's redirect), and the honeypot field is out of sight (and of aria).
+STYLE = (
+    ".commentd-pending-note{display:none}"
+    ".commentd-pending-note:target{display:block}"
+    ".commentd-hp{position:absolute!important;left:-10000px;top:auto;width:1px;height:1px;"
+    "overflow:hidden}"
+)
+
+_environment = jinja2.Environment(
+    loader=jinja2.PackageLoader("commentd.publishing", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=False,
+    lstrip_blocks=False,
+)
+
+Translate = Callable[..., str]
+
+
+@dataclass
+class _Node:
+    """One comment as the template shows it, with its replies."""
+
+    id: int
+    parent_id: int | None
+    name: str
+    website: str | None
+    avatar: str
+    body_html: str
+    created_at: str
+    date: str
+    replies: list[_Node] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Option:
+    """A comment as the form's "In reply to" choice."""
+
+    id: int
+    label: str
+
+
+def template(name: str) -> jinja2.Template:
+    """One of the package's templates (`fragment.html`, `form.html`, …), compiled once."""
+    return _environment.get_template(name)
+
+
+def translator(language: str) -> Translate:
+    """`i18n.translate` bound to `language`: `t("name")`, `t("replyTo", name=…)`."""
+
+    def t(key: str, /, **params: object) -> str:
+        return i18n.translate(language, key, **params)
+
+    return t
+
+
+def format_date(timestamp: str, language: str) -> str:
+    """An API timestamp (`2026-11-24T09:30:00Z`) as a date in words in `language`
+    ("24 November 2026" in English: the catalogue's `date_day_month_year` and `month_<n>`).
+    Raises ValueError for a timestamp that is not one."""
+    moment = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ")
+    return i18n.translate(
+        language,
+        "date_day_month_year",
+        day=moment.day,
+        month=i18n.translate(language, f"month_{moment.month}"),
+        year=moment.year,
+    )
+
+
+def safe_website(website: object) -> str | None:
+    """A commenter's website if it is an http(s) URL with a host (stored ones always are;
+    anything else is shown as no link at all), else None."""
+    if not isinstance(website, str) or not website:
+        return None
+    try:
+        parts = urlsplit(website)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return website
+
+
+def comments_path(slug: str) -> str:
+    """The path of a post's comments, `/api/posts/<slug>/comments`, the slug percent-encoded
+    segment by segment (a `/` stays a folder; `.` and `..` are escaped so no browser or proxy
+    resolves them away)."""
+    segments = []
+    for segment in slug.split("/"):
+        encoded = quote(segment, safe="")
+        segments.append(encoded.replace(".", "%2E") if set(segment) == {"."} else encoded)
+    return "/api/posts/" + "/".join(segments) + "/comments"
+
+
+def _tree(
+    comments: Sequence[Mapping[str, Any]], language: str
+) -> tuple[list[_Node], list[_Option]]:
+    """The public comments (oldest first, parents before replies) as a tree of nodes, and the
+    form's reply choices (every comment, in order)."""
+    nodes: dict[int, _Node] = {}
+    depths: dict[int, int] = {}
+    roots: list[_Node] = []
+    options: list[_Option] = []
+    for comment in comments:
+        author = comment["author"]
+        node = _Node(
+            id=int(comment["id"]),
+            parent_id=comment["parent_id"],
+            name=str(author["name"]),
+            website=safe_website(author.get("website")),
+            avatar=str(author["avatar"]),
+            body_html=str(comment["body_html"]),
+            created_at=str(comment["created_at"]),
+            date=format_date(str(comment["created_at"]), language),
+        )
+        nodes[node.id] = node
+        options.append(
+            _Option(node.id, f"{i18n.translate(language, 'replyTo', name=node.name)} · {node.date}")
+        )
+        parent = nodes.get(node.parent_id) if node.parent_id is not None else None
+        if parent is None:
+            depths[node.id] = 0
+            roots.append(node)
+            continue
+        # At the deepest level a reply lines up beside its parent, under the same ancestor.
+        while depths[parent.id] >= MAX_DEPTH and parent.parent_id in nodes:
+            parent = nodes[parent.parent_id]
+        depths[node.id] = depths[parent.id] + 1
+        parent.replies.append(node)
+    return roots, options
+
+
+def render_thread(
+    page: Mapping[str, Any], *, version: str | None, language: str, public_url: str
+) -> str:
+    """A post's thread as the HTML fragment (docs/no-script.md): one `<section
+    class="commentd-thread">`, UTF-8 text, no trailing newline.
+
+    `page` is the post's public list as comments.public.public_page makes it with
+    `inline_avatars=True` (`slug`, `count`, `closed`, `comments`: approved, oldest first, each
+    `author.avatar` a data: URI); `version` the post's version (None or "" for a post with no
+    comments yet); `language` a catalogue's name (i18n.resolve) for every word, `lang`/`dir`
+    and the dates; `public_url` the service's base URL, where the form posts. Reads nothing
+    else: the caller may stream posts from anywhere. Raises KeyError when `page` lacks a field.
+    """
+    roots, options = _tree(page["comments"], language)
+    return template("fragment.html").render(
+        t=translator(language),
+        lang=language,
+        dir=i18n.direction(language),
+        slug=page["slug"],
+        count=page["count"],
+        closed=bool(page.get("closed")),
+        version=version or "",
+        roots=roots,
+        options=options,
+        action=public_url.rstrip("/") + comments_path(page["slug"]),
+        style=STYLE,
+    )
