@@ -129,6 +129,7 @@ def site(make_app: Callable[..., Flask], mailbox: Mailbox) -> Flask:
 # Reads the url_map does not hold (answered ahead of Flask) or that need a query to do work.
 EXTRA_READS = (
     f"/api/posts/{SLUG}/comments",
+    f"/api/posts/{SLUG}/comments.html?lang=de",
     f"/api/counts?slug={SLUG}",
     "/api/moderation/comments?status=pending",
     "/api/moderation/comments?status=approved&limit=1",

@@ -10,9 +10,12 @@ web/no_script.py). Names are text, never HTML; `body_html` goes in as the servic
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -60,8 +63,8 @@ class _Node:
 
 
 @dataclass(frozen=True)
-class _Option:
-    """A comment as the form's "In reply to" choice."""
+class ReplyOption:
+    """A comment as the form's "In reply to" choice: its id and how the choice reads."""
 
     id: int
     label: str
@@ -109,26 +112,52 @@ def safe_website(website: object) -> str | None:
     return website
 
 
-def comments_path(slug: str) -> str:
-    """The path of a post's comments, `/api/posts/<slug>/comments`, the slug percent-encoded
-    segment by segment (a `/` stays a folder; `.` and `..` are escaped so no browser or proxy
-    resolves them away)."""
+def slug_path(slug: str) -> str:
+    """A slug as a URL path, percent-encoded segment by segment: a `/` stays a folder, and `.`
+    and `..` segments are escaped so no browser or proxy resolves them away."""
     segments = []
     for segment in slug.split("/"):
         encoded = quote(segment, safe="")
         segments.append(encoded.replace(".", "%2E") if set(segment) == {"."} else encoded)
-    return "/api/posts/" + "/".join(segments) + "/comments"
+    return "/".join(segments)
+
+
+def comments_path(slug: str) -> str:
+    """The path of a post's comments, `/api/posts/<slug>/comments` (slug_path)."""
+    return f"/api/posts/{slug_path(slug)}/comments"
+
+
+def style_source(style: str = STYLE) -> str:
+    """The Content-Security-Policy source allowing one inline style, by default the fragment's
+    (`'sha256-…'`, a CSP Level 2 hash source), for a page that includes it under a CSP."""
+    digest = hashlib.sha256(style.encode()).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+@cache
+def markup_revision() -> str:
+    """A short hash of the templates and style the fragment is made with: an exporter or a
+    cache can tell that fragments made before a change of markup are out of date."""
+    loader = _environment.loader
+    assert loader is not None
+    sources = [loader.get_source(_environment, name)[0] for name in sorted(loader.list_templates())]
+    return hashlib.sha256("\0".join([STYLE, *sources]).encode()).hexdigest()[:12]
+
+
+def reply_options(comments: Sequence[Mapping[str, Any]], language: str) -> list[ReplyOption]:
+    """The form's "In reply to" choices for a post's public comments (public_page's)."""
+    return _tree(comments, language)[1]
 
 
 def _tree(
     comments: Sequence[Mapping[str, Any]], language: str
-) -> tuple[list[_Node], list[_Option]]:
+) -> tuple[list[_Node], list[ReplyOption]]:
     """The public comments (oldest first, parents before replies) as a tree of nodes, and the
     form's reply choices (every comment, in order)."""
     nodes: dict[int, _Node] = {}
     depths: dict[int, int] = {}
     roots: list[_Node] = []
-    options: list[_Option] = []
+    options: list[ReplyOption] = []
     for comment in comments:
         author = comment["author"]
         node = _Node(
@@ -143,7 +172,9 @@ def _tree(
         )
         nodes[node.id] = node
         options.append(
-            _Option(node.id, f"{i18n.translate(language, 'replyTo', name=node.name)} · {node.date}")
+            ReplyOption(
+                node.id, f"{i18n.translate(language, 'replyTo', name=node.name)} · {node.date}"
+            )
         )
         parent = nodes.get(node.parent_id) if node.parent_id is not None else None
         if parent is None:
@@ -159,7 +190,12 @@ def _tree(
 
 
 def render_thread(
-    page: Mapping[str, Any], *, version: str | None, language: str, public_url: str
+    page: Mapping[str, Any],
+    *,
+    version: str | None,
+    language: str,
+    public_url: str,
+    page_url: str | None = None,
 ) -> str:
     """A post's thread as the HTML fragment (docs/no-script.md): one `<section
     class="commentd-thread">`, UTF-8 text, no trailing newline.
@@ -168,7 +204,9 @@ def render_thread(
     `inline_avatars=True` (`slug`, `count`, `closed`, `comments`: approved, oldest first, each
     `author.avatar` a data: URI); `version` the post's version (None or "" for a post with no
     comments yet); `language` a catalogue's name (i18n.resolve) for every word, `lang`/`dir`
-    and the dates; `public_url` the service's base URL, where the form posts. Reads nothing
+    and the dates; `public_url` the service's base URL, where the form posts; `page_url` the
+    blog page the fragment goes in, when known (COMMENTD_POST_URL), which the form sends as
+    `return_to` (browsers often send only the origin as Referer). Reads nothing
     else: the caller may stream posts from anywhere. Raises KeyError when `page` lacks a field.
     """
     roots, options = _tree(page["comments"], language)
@@ -183,5 +221,6 @@ def render_thread(
         roots=roots,
         options=options,
         action=public_url.rstrip("/") + comments_path(page["slug"]),
+        return_to=page_url,
         style=STYLE,
     )

@@ -30,6 +30,9 @@ EMPTY_VERSION = "0"
 PUBLIC_LIST_CACHE = "public, max-age=10, stale-while-revalidate=60"
 
 Headers = list[tuple[str, str]]
+# How a representation of a post's list is made: (session, slug, post_id or None, version,
+# public_url) -> the body.
+Builder = Callable[[Session, str, int | None, str, str], bytes]
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,26 @@ def build_json(session: Session, slug: str, post_id: int | None, public_url: str
     return public_json(build(session, slug, post_id, public_url))
 
 
+def _json_variant(
+    session: Session, slug: str, post_id: int | None, _version: str, public_url: str
+) -> bytes:
+    return build_json(session, slug, post_id, public_url)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One representation of a post's public list, cached and answered alike: `name` tells it
+    apart in the cache and in its ETag ("" for API.md's JSON), `content_type` is what it is,
+    `build` makes it."""
+
+    name: str
+    content_type: str
+    build: Builder
+
+
+JSON_LIST = Variant("", "application/json", _json_variant)
+
+
 def _wrapped(dialect: Dialect, sql: str, error: Exception, *, invalidated: bool) -> DBAPIError:
     """A driver error as SQLAlchemy raises it (OperationalError and kin)."""
     wrapped = DBAPIError.instance(
@@ -124,26 +147,35 @@ class PageCache:
         self._pages: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def etag(self, version: str) -> str:
-        """The ETag (unquoted) of a post's list at `version` under this public URL."""
+    def etag(self, version: str, variant: Variant = JSON_LIST) -> str:
+        """The ETag (unquoted) of a post's list at `version` under this public URL, in the
+        representation `variant` (each has its own)."""
+        if variant.name:
+            return f"{version}.{self._url_tag}.{variant.name}"
         return f"{version}.{self._url_tag}"
 
     def answer(
-        self, slug: str, if_none_match: str | None, session: Callable[[], Session]
+        self,
+        slug: str,
+        if_none_match: str | None,
+        session: Callable[[], Session],
+        variant: Variant = JSON_LIST,
     ) -> Answer:
-        """The answer to `GET /api/posts/{slug}/comments` (`slug` canonical): 304 when
-        `if_none_match` names the current ETag, else 200 with the list's JSON. `session` is
-        called only when the page must be built.
+        """The answer to `GET /api/posts/{slug}/comments` (`slug` canonical), or to another
+        representation of the same list (`variant`, e.g. comments.html): 304 when
+        `if_none_match` names the current ETag, else 200 with the body. `session` is called
+        only when the page must be built.
 
         Raises SQLAlchemy's DBAPIError when the database cannot be read.
         """
         post_id, version = self.current_version(slug)
-        etag = self.etag(version)
+        etag = self.etag(version, variant)
         cache = [("ETag", quote_etag(etag)), ("Cache-Control", PUBLIC_LIST_CACHE)]
         if if_none_match and parse_etags(if_none_match).contains(etag):
             return Answer(304, cache, b"")
-        body = self.page(session, slug, post_id, version).body
-        return Answer(200, [*json_headers(body), *cache], body)
+        body = self.page(session, slug, post_id, version, variant).body
+        headers = [("Content-Type", variant.content_type), ("Content-Length", str(len(body)))]
+        return Answer(200, [*headers, *cache], body)
 
     def current_version(self, slug: str) -> tuple[int | None, str]:
         """The post's id and version: the one indexed lookup of every public read."""
@@ -200,22 +232,29 @@ class PageCache:
             connection.close()
 
     def page(
-        self, session: Callable[[], Session], slug: str, post_id: int | None, version: str
+        self,
+        session: Callable[[], Session],
+        slug: str,
+        post_id: int | None,
+        version: str,
+        variant: Variant = JSON_LIST,
     ) -> PublicPage:
-        """The cached page if it is of this version; else one rebuild (the only ORM work)."""
+        """The cached page if it is of this version; else one rebuild (the only ORM work).
+        Every variant of every post shares the one byte budget."""
+        key = f"{slug}\0{variant.name}" if variant.name else slug  # a slug holds no NUL
         with self._lock:
-            cached = self._pages.get(slug)
+            cached = self._pages.get(key)
             if cached is not None and cached[0] == version:
-                self._pages.move_to_end(slug)
-                return PublicPage(self.etag(version), cached[1])
-        body = build_json(session(), slug, post_id, self.public_url)
+                self._pages.move_to_end(key)
+                return PublicPage(self.etag(version, variant), cached[1])
+        body = variant.build(session(), slug, post_id, version, self.public_url)
         with self._lock:
-            replaced = self._pages.pop(slug, None)
+            replaced = self._pages.pop(key, None)
             if replaced is not None:
                 self._cached_bytes -= len(replaced[1])
-            self._pages[slug] = (version, body)
+            self._pages[key] = (version, body)
             self._cached_bytes += len(body)
             while self._cached_bytes > self.capacity_bytes and len(self._pages) > 1:
                 _slug, (_version, evicted) = self._pages.popitem(last=False)
                 self._cached_bytes -= len(evicted)
-        return PublicPage(self.etag(version), body)
+        return PublicPage(self.etag(version, variant), body)
