@@ -99,7 +99,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         seed_comments(server)
         thread = requests.get(f"{server.url}/api/posts/{SLUG}/comments", timeout=30).json()
         export_dir = workdir / "export"
-        run_commentd(database_url, "export", "static", str(export_dir))
+        # The files carry the service's address (the form's action, the JSON's avatars): the
+        # same as the live answers', so fetching over HTTP gives the same bytes.
+        public = {"COMMENTD_PUBLIC_URL": server.url}
+        run_commentd(database_url, "export", "static", "--quiet", str(export_dir), env=public)
         by_name = {c["author"]["name"]: c for c in thread["comments"]}
         shown = [
             {"name": f["name"], "body_html": by_name[f["name"]]["body_html"]}

@@ -37,6 +37,7 @@ from tests.sites.conftest import EXAMPLES, SLUG, site_copy, tool
 
 HOOK = EXAMPLES / "rebuild-hook/commentd_rebuild_hook.py"
 SECRET = "whsec-rebuild-0123456789abcdef"
+PUBLIC_URL = "https://comments.example"  # where the exported form posts (the service's address)
 
 
 @dataclass
@@ -174,10 +175,10 @@ def test_the_whole_loop_a_comment_approved_in_commentd_appears_in_the_rebuilt_hu
     site = site_copy("hugo", tmp_path, None)
     database_url = f"sqlite:///{tmp_path / 'commentd.db'}"
     # The operator's build line, as examples/rebuild-hook/README.md gives it.
-    command = f"{sys.executable} -m commentd export static comments && {hugo} --quiet -d public"
+    command = f"{sys.executable} -m commentd export static --quiet comments && {hugo} --quiet -d public"
     hook = start_hook(
         site, command, "--quiet", "0.5", "--longest", "5",
-        env={"COMMENTD_DATABASE_URL": database_url},
+        env={"COMMENTD_DATABASE_URL": database_url, "COMMENTD_PUBLIC_URL": PUBLIC_URL},
     )  # fmt: skip
     env = serve_environment(database_url) | {
         "COMMENTD_WEBHOOK_URLS": hook.url,
