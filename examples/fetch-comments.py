@@ -10,8 +10,8 @@ writes the same files directly). For each slug asked for:
 - `<out>/counts.json`: `{"<slug>": n, …}` from `GET /api/counts`, merged into the file there.
 
 Unlike the export, a post with no approved comment gets its files too (the fragment still holds
-the form). A slug's `/` makes folders; a slug that would reach outside `<out>` (`..`, an
-absolute path) is refused.
+the form). A slug's `/` makes folders; a slug the export would name otherwise (it escapes `%`,
+`:`, `..`, a leading dot…: docs/export-format.md) is refused, so nothing can land outside `<out>`.
 Standard library only (Python 3.11+):
 
     python3 fetch-comments.py --service https://comments.example.com --out comments \\
@@ -32,11 +32,37 @@ from urllib.parse import quote, urlencode, urlsplit
 COUNTS_BATCH = 100  # GET /api/counts takes at most 100 slugs (API.md)
 
 
+WINDOWS_DEVICES = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"{d}{n}" for d in ("com", "lpt") for n in "123456789"),
+}
+
+
+def plain_segment(segment: str, *, folder: bool) -> bool:
+    """Whether the export names this slug segment's file or folder by the segment itself
+    (commentd.publishing.slug_paths escapes anything else: `%`, `:`, `..`, `con`, …)."""
+    return (
+        0 < len(segment.encode()) <= 240
+        and all(c.isalnum() or c in "-_.~" for c in segment)
+        and not segment.startswith(".")  # also: generators skip hidden files
+        and not segment.endswith(".")
+        and segment.split(".", 1)[0].lower() not in WINDOWS_DEVICES
+        and not (folder and segment.lower().endswith((".json", ".html")))
+    )
+
+
 def slug_path(out: Path, slug: str, suffix: str) -> Path:
-    """`<out>/posts/<slug><suffix>`; ValueError for a slug that would leave `<out>/posts`."""
+    """`<out>/posts/<slug><suffix>`, where `commentd export static` puts it; ValueError for a
+    slug whose files the export names otherwise (escaped: docs/export-format.md), which could
+    also leave `<out>`."""
     parts = slug.strip("/").split("/")
-    if not slug.strip("/") or any(part in ("", ".", "..") or "\\" in part for part in parts):
-        raise ValueError(f"refusing slug {slug!r}: it would not stay inside {out}")
+    if not all(plain_segment(part, folder=i < len(parts) - 1) for i, part in enumerate(parts)):
+        raise ValueError(
+            f"refusing slug {slug!r}: not letters, digits, '-', '_', '.', '~' and '/' alone"
+        )
     return out.joinpath("posts", *parts[:-1], parts[-1] + suffix)
 
 
