@@ -175,7 +175,8 @@ def test_the_whole_loop_a_comment_approved_in_commentd_appears_in_the_rebuilt_hu
     site = site_copy("hugo", tmp_path, None)
     database_url = f"sqlite:///{tmp_path / 'commentd.db'}"
     # The operator's build line, as examples/rebuild-hook/README.md gives it.
-    command = f"{sys.executable} -m commentd export static --quiet comments && {hugo} --quiet -d public"
+    export = f"{sys.executable} -m commentd export static --quiet comments"
+    command = f"{export} && {hugo} --quiet -d public"
     hook = start_hook(
         site, command, "--quiet", "0.5", "--longest", "5",
         env={"COMMENTD_DATABASE_URL": database_url, "COMMENTD_PUBLIC_URL": PUBLIC_URL},
