@@ -32,6 +32,7 @@ import hmac
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -125,11 +126,23 @@ def run_command(command: str, timeout: float) -> Callable[[list[str]], None]:
         started = time.monotonic()
         env = os.environ | {"COMMENTD_CHANGED_SLUGS": "\n".join(slugs)}
         env.pop("COMMENTD_WEBHOOK_SECRET", None)  # the build has no use for it
-        done = subprocess.run(["/bin/sh", "-c", command], env=env, timeout=timeout, check=False)
+        # A session of its own: on a timeout the whole build (the generator too) is stopped.
+        build_process = subprocess.Popen(
+            ["/bin/sh", "-c", command], env=env, start_new_session=True
+        )
+        try:
+            code = build_process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(build_process.pid, signal.SIGKILL)
+            build_process.wait()
+            LOG.error(
+                "build for %d post(s) stopped after %.0f s (--build-timeout)", len(slugs), timeout
+            )
+            return
         LOG.info(
             "build for %d post(s) exited %d after %.1f s",
             len(slugs),
-            done.returncode,
+            code,
             time.monotonic() - started,
         )
 

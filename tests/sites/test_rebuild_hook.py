@@ -168,6 +168,36 @@ def test_a_burst_of_events_makes_one_build_with_every_slug(
     assert "whsec" not in hook.log()
 
 
+def alive(status: Path) -> bool:
+    """Whether the process of /proc/<pid>/status runs (a zombie has ended)."""
+    try:
+        return "State:\tZ" not in status.read_text()
+    except FileNotFoundError:
+        return False
+
+
+def test_a_build_that_hangs_is_stopped_and_the_next_one_still_runs(tmp_path: Path) -> None:
+    command = (
+        "echo started >> runs.log; "
+        "if [ -e hang ]; then rm hang; sleep 300 & echo $! > sleeper; wait; fi; "
+        "echo done >> runs.log"
+    )
+    (tmp_path / "hang").touch()
+    hook = start_hook(tmp_path, command, "--quiet", "0.2", "--build-timeout", "2")
+    try:
+        wait_until(lambda: "Serving on" in hook.log(), "the hook to listen")
+        assert send(hook, delivery="1").status_code == 202
+        wait_until(lambda: "stopped after 2 s" in hook.log(), "the hung build to be stopped")
+        assert send(hook, delivery="2").status_code == 202
+        wait_until(lambda: "exited 0" in hook.log(), "the next build")
+    finally:
+        stop(hook.process)
+    assert (tmp_path / "runs.log").read_text().split() == ["started", "started", "done"]
+    sleeper = Path("/proc") / (tmp_path / "sleeper").read_text().strip() / "status"
+    # The hung build's own child was stopped with it (gone, or a zombie awaiting its reaper).
+    wait_until(lambda: not alive(sleeper), "the sleeper's end")
+
+
 def test_the_whole_loop_a_comment_approved_in_commentd_appears_in_the_rebuilt_hugo_site(
     tmp_path: Path,
 ) -> None:
