@@ -5,6 +5,8 @@ rejected ones, no email, and embed.js to adopt them; the index shows the count."
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +90,29 @@ def test_jekyll_builds_the_post_with_its_comments(seeded: Seeded, tmp_path: Path
         site,
     )  # fmt: skip
     check_site(tmp_path / "_site", seeded)
+
+
+def test_jekyll_without_plugins_builds_the_post_from_the_json(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    """GitHub Pages' own builder: --safe, no _plugins; the JSON in _data, avatars published."""
+    jekyll = tool("jekyll", "Debian: apt-get install jekyll")
+    site = site_copy("jekyll", tmp_path, None)
+    shutil.rmtree(site / "_plugins")
+    shutil.copytree(seeded.export_dir, site / "_data/commentd")
+    shutil.copytree(seeded.export_dir / "avatars", site / "assets/commentd-avatars")
+    (site / "_test.yml").write_text(f"commentd:\n  service: {SERVICE}\n  mode: data\n")
+    build(
+        [jekyll, "build", "--safe", "--quiet", "--config", "_config.yml,_test.yml",
+         "--source", str(site), "--destination", str(tmp_path / "_site")],
+        site,
+    )  # fmt: skip
+    check_site(tmp_path / "_site", seeded)
+    post = (tmp_path / "_site" / SLUG / "index.html").read_text(encoding="utf-8")
+    avatars = re.findall(r'src="/assets/commentd-avatars/([0-9a-f]+\.svg)"', post)
+    assert len(avatars) == len(seeded.shown)
+    for name in avatars:  # published with the site: no request to the service
+        assert (tmp_path / "_site/assets/commentd-avatars" / name).read_bytes().startswith(b"<svg")
 
 
 def test_eleventy_builds_the_post_with_its_comments(seeded: Seeded, tmp_path: Path) -> None:
