@@ -166,6 +166,9 @@ def test_get_head_and_options_of_every_route_change_nothing_stored(
         for path in paths:
             assert ("GET", path, 200) in asked and ("HEAD", path, 200) in asked
     assert {m for m, _, _ in asked} == set(SAFE_METHODS)
+    # The feeds were read with a real slug that has comments.
+    for feed in (f"/api/posts/{SLUG}/feed.atom", "/api/feed.atom"):
+        assert ("GET", feed, 200) in asked and ("HEAD", feed, 200) in asked
 
     # ...and the same links act when their button is pressed.
     assert client.post(world.links["/email/unsubscribe/"][0]).status_code == 200
@@ -231,3 +234,23 @@ def test_a_request_with_a_safe_method_is_refused_a_writing_session(
             session.commit()
 
     assert database_snapshot(migrated_engine) == before
+
+
+def test_every_answer_behind_the_moderation_token_is_kept_out_of_shared_caches(
+    site: Flask, mailbox: Mailbox
+) -> None:
+    """Queues, settings, the outbox view and whole exports hold emails: no CDN or proxy may
+    keep one, and a refused token's answer is not cached either."""
+    client = site.test_client()
+    world = World(site, client, mailbox)
+    answers: list[tuple[str, int, str | None]] = []
+    for rule in site.url_map.iter_rules():
+        if not rule.rule.startswith("/api/moderation") or "GET" not in (rule.methods or ()):
+            continue
+        for url in world.urls_for(rule):
+            for headers in (MODERATOR, {}):
+                with client.get(url, headers=headers) as response:
+                    cache = response.headers.get("Cache-Control")
+                    answers.append((url, response.status_code, cache))
+    assert {status for _, status, _ in answers} >= {200, 401}
+    assert [a for a in answers if a[2] != "private, no-store"] == []

@@ -36,12 +36,13 @@ from commentd.portability.importing import run_import
 from commentd.portability.readers import READERS
 from commentd.portability.records import ImportFileError
 from commentd.portability.slugs import SlugMap
-from commentd.web.auth import require_moderator
+from commentd.web.auth import keep_private, require_moderator
 from commentd.web.services import current
 from commentd.web.sessions import get_session
 
 bp = Blueprint("moving", __name__, url_prefix="/api/moderation")
 bp.before_request(require_moderator)
+bp.after_request(keep_private)
 
 PART_BYTES = 192 * 1024  # under the server's 256 KiB for a whole request
 UPLOAD_ID = "<string(length=32):upload_id>"
