@@ -133,15 +133,19 @@ class PageCache:
         self, slug: str, if_none_match: str | None, session: Callable[[], Session]
     ) -> Answer:
         """The answer to `GET /api/posts/{slug}/comments` (`slug` canonical): 304 when
-        `if_none_match` names the current ETag, else 200 with the list's JSON. `session` is
-        called only when the page must be built.
+        `if_none_match` names the current ETag, or the post's bare version (the
+        `data-commentd-version` of a thread fragment: embed.js asks whether the page's copy is
+        current), else 200 with the list's JSON. `session` is called only when the page must be
+        built.
 
         Raises SQLAlchemy's DBAPIError when the database cannot be read.
         """
         post_id, version = self.current_version(slug)
         etag = self.etag(version)
         cache = [("ETag", quote_etag(etag)), ("Cache-Control", PUBLIC_LIST_CACHE)]
-        if if_none_match and parse_etags(if_none_match).contains(etag):
+        etags = parse_etags(if_none_match) if if_none_match else None
+        as_fragment = version != EMPTY_VERSION and etags is not None and etags.contains(version)
+        if etags and (etags.contains(etag) or as_fragment):
             return Answer(304, cache, b"")
         body = self.page(session, slug, post_id, version).body
         return Answer(200, [*json_headers(body), *cache], body)
