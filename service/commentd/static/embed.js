@@ -144,8 +144,9 @@
     this.heading = h("h" + this.level, { "class": "commentd-h commentd-heading", id: "commentd-heading" }, t("heading_zero"));
     this.list = h("ol", { "class": "commentd-list" });
     this.info = h("p", { "class": "commentd-empty", text: t("loading") });
-    this.section = h("section", { "class": "commentd", "aria-labelledby": "commentd-heading",
-      "data-theme": this.root.getAttribute("data-theme") }, this.heading, this.info, this.list);
+    this.section = h("section", { "class": "commentd", "aria-labelledby": "commentd-heading" },
+      this.heading, this.info, this.list);
+    kit.fit(this.root, this.section);
     this.form = this.buildForm();
     this.closedNote = h("p", { "class": "commentd-closed", hidden: true, text: t("closed") });
     /* A reply's thanks, said where the reply form was (the form itself goes back home). */

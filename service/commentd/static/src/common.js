@@ -90,6 +90,27 @@ function commentdCommon(scriptName, defaults, custom) {
     });
   }
 
+  /* fit(root, section): the widget's section takes the page's look (widgets.css): --_link,
+   * the colour of a link inside root (the accent, unless --commentd-accent is set), and
+   * data-theme, the root's data-theme if it pins "light" or "dark", else "dark" when the
+   * page's text there is light. Again when the reader's colour preference changes (a page
+   * that follows it changes too). */
+  function fit(root, section) {
+    var pinned = /^(light|dark)$/.test(root.getAttribute("data-theme")) ? root.getAttribute("data-theme") : null;
+    function look() {
+      var probe = h("a", { href: "#", hidden: true });
+      root.append(probe);
+      var link = getComputedStyle(probe).color, text = getComputedStyle(root).color.match(/[\d.]+/g) || [];
+      probe.remove();
+      var scale = /^color\(/.test(getComputedStyle(root).color) ? 255 : 1;
+      var light = (0.2126 * text[0] + 0.7152 * text[1] + 0.0722 * text[2]) * scale / 255 > 0.5;
+      section.style.setProperty("--_link", link);
+      section.setAttribute("data-theme", pinned || (light ? "dark" : "light"));
+    }
+    look();
+    if (window.matchMedia) matchMedia("(prefers-color-scheme: dark)").addEventListener("change", look);
+  }
+
   /* Once the page is parsed: adds WIDGET_CSS as <style id=styleId>, then run(); once per page. */
   function start(styleId, run) {
     function go() {
@@ -103,6 +124,6 @@ function commentdCommon(scriptName, defaults, custom) {
 
   return {
     base: base, lang: lang, strings: S, t: t, plural: plural, h: h, safeUrl: safeUrl, slugPath: slugPath,
-    timeEl: timeEl, storage: storage, request: request, start: start
+    timeEl: timeEl, storage: storage, request: request, start: start, fit: fit
   };
 }
