@@ -146,13 +146,13 @@
     this.info = h("p", { "class": "commentd-empty", text: t("loading") });
     this.section = h("section", { "class": "commentd", "aria-labelledby": "commentd-heading" },
       this.heading, this.info, this.list);
-    kit.fit(this.root, this.section);
     this.form = this.buildForm();
     this.closedNote = h("p", { "class": "commentd-closed", hidden: true, text: t("closed") });
     /* A reply's thanks, said where the reply form was (the form itself goes back home). */
     this.thanks = h("p", { "class": "commentd-status commentd-thanks", role: "status", "aria-live": "polite" });
     this.section.append(this.form, this.closedNote);
     this.root.replaceChildren(this.section);
+    kit.fit(this.root, this.section);
     window.addEventListener("storage", function (e) {
       if (e.key === "commentd." + self.pendingKey) self.render();
     });

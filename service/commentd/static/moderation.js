@@ -55,9 +55,9 @@
     this.tab = "pending";
     this.counts = {};
     this.section = h("section", { "class": "commentd-mod" });
-    kit.fit(root, this.section);
     this.status = h("p", { "class": "commentd-mod-status", role: "status", "aria-live": "polite" });
     root.replaceChildren(this.section);
+    kit.fit(root, this.section);
     if (this.token) this.showQueue(); else this.showLogin();
   }
 
