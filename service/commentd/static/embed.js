@@ -148,8 +148,6 @@
       this.heading, this.info, this.list);
     this.form = this.buildForm();
     this.closedNote = h("p", { "class": "commentd-closed", hidden: true, text: t("closed") });
-    /* A reply's thanks, said where the reply form was (the form itself goes back home). */
-    this.thanks = h("p", { "class": "commentd-status commentd-thanks", role: "status", "aria-live": "polite" });
     this.section.append(this.form, this.closedNote);
     this.root.replaceChildren(this.section);
     kit.fit(this.root, this.section);
@@ -319,6 +317,7 @@
     var again = replying !== null && byId[replying] && !byId[replying].pending && !this.closed &&
       document.getElementById("comment-" + replying);
     if (again) this.openReply(byId[replying].c, again, again.querySelector(".commentd-c .commentd-link"), true);
+    this.placeStatus();
     var n = this.approved.length, slug = this.slug;
     this.heading.textContent = n ? plural("heading", n) : t("heading_zero");
     if (this.loaded) countLinks().forEach(function (el) {
@@ -354,7 +353,11 @@
   /* quietly: the list was redrawn under the reader, who keeps the focus where it is. */
   CommentSection.prototype.openReply = function (comment, li, button, quietly) {
     this.closeReply(false);
-    this.thanks.remove();
+    if (this.thanksUnder) {
+      this.thanksUnder = null;
+      this.say("");
+      this.placeStatus();
+    }
     this.replyTo = { comment: comment, button: button };
     this.formHeading.textContent = t("replyHeading", { name: comment.author.name });
     this.cancelButton.hidden = false;
@@ -392,7 +395,17 @@
 
   CommentSection.prototype.say = function (text, bad) {
     this.status.textContent = text;
-    this.status.className = "commentd-status" + (bad ? " commentd-bad" : "");
+    this.status.className = "commentd-status" + (bad ? " commentd-bad" : "") + (this.thanksUnder ? " commentd-thanks" : "");
+  };
+
+  /* The form's one status line sits at the end of the form, or, once a reply is posted (the
+   * form going back home), where the reply form was: under the comment replied to
+   * (thanksUnder, its id), where the reader was typing. */
+  CommentSection.prototype.placeStatus = function () {
+    var under = this.thanksUnder && document.getElementById("comment-" + this.thanksUnder);
+    var article = under && this.list.contains(under) && under.querySelector(".commentd-c");
+    if (article) article.after(this.status);
+    else if (this.status.parentNode !== this.form) this.form.append(this.status);
   };
 
   CommentSection.prototype.checkLocally = function (v) {
@@ -412,7 +425,8 @@
     this.submitButton.disabled = true;
     this.submitButton.textContent = t("submitting");
     this.say("");
-    this.thanks.remove();
+    this.thanksUnder = null;
+    this.placeStatus();
     var ready = this.formToken && Date.now() < this.formToken.until ? Promise.resolve() : this.fetchFormToken();
     return ready.then(function () {
       var data = new URLSearchParams(v);
@@ -482,11 +496,9 @@
     this.fetchFormToken();
     var mine = document.getElementById("comment-" + comment.id);
     if (mine) mine.querySelector(".commentd-c").focus();
-    var thanks = body.status === "approved" ? t("thanksApproved") : t("thanksPending");
-    answered = answered && document.getElementById(answered.id);
-    if (!answered) return this.say(thanks);
-    answered.querySelector(".commentd-c").after(this.thanks);
-    this.thanks.textContent = thanks;
+    this.thanksUnder = answered ? answered.id.replace("comment-", "") : null;
+    this.placeStatus();
+    this.say(body.status === "approved" ? t("thanksApproved") : t("thanksPending"));
   };
 
   /* ---- the counts helper: <a data-commentd-count="slug"> on index pages ---------------- */
