@@ -1,9 +1,11 @@
 """embed.js adopting the thread a page already holds (progressive enhancement) in Chromium.
 
 The page includes the thread fragment (`commentd export static`, or GET …/comments.html) inside
-`<div id="comments">`. Until the service's own renderer is merged here, `fragment()` writes it
-by hand, exactly as /work/notes/fragment.md (docs/static-sites.md) describes it, from the live
-JSON; the coordinator runs these tests again against the real one.
+`<div id="comments">` (docs/embedding.md, "Comments already in the page"). `fragment()` writes
+it by hand from the live JSON, following the fragment's contract (the markup every part of
+commentd relies on: section.commentd-thread, li.commentd-comment with data-commentd-id and
+-parent, .commentd-name, time[datetime], .commentd-body, form.commentd-form-noscript), so
+these tests hold embed.js to the contract rather than to one renderer's details.
 """
 
 from __future__ import annotations

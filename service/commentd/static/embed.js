@@ -93,7 +93,7 @@
 
   /* ---- the thread the page already holds ---------------------------------------------- */
 
-  /* <section class="commentd-thread"> (docs/static-sites.md: `commentd export static`, or
+  /* <section class="commentd-thread"> (docs/embedding.md: `commentd export static`, or
    * GET /api/posts/<slug>/comments.html), read back into what the JSON would say: {slug,
    * version, comments: [{id, parent_id, author: {name, website, avatar}, body_html,
    * created_at}], typed: what the reader already typed into its no-script form}. body_html is
