@@ -40,9 +40,14 @@ def live(site: Site, slug: str = ARTICLE_SLUG) -> tuple[str, list[dict[str, Any]
 
 
 def fragment(
-    site: Site, version: str, comments: list[dict[str, Any]], slug: str = ARTICLE_SLUG
+    site: Site,
+    version: str,
+    comments: list[dict[str, Any]],
+    slug: str = ARTICLE_SLUG,
+    closed: bool | None = None,
 ) -> str:
-    """The thread fragment of these comments, as fragment.md lays it out."""
+    """The thread fragment of these comments, as its contract lays it out; `closed`: with the
+    optional data-commentd-closed ("true"/"false") the service's renderer adds."""
 
     def item(c: dict[str, Any]) -> str:
         author = c["author"]
@@ -78,7 +83,9 @@ def fragment(
     return (
         f'<section class="commentd-thread" id="commentd-thread" lang="en" dir="ltr" '
         f'data-commentd-slug="{slug}" data-commentd-count="{len(comments)}" '
-        f'data-commentd-version="{version}">'
+        f'data-commentd-version="{version}"'
+        + ("" if closed is None else f' data-commentd-closed="{str(closed).lower()}"')
+        + ">"
         f'<h2 class="commentd-thread-heading">{len(comments)} comments</h2>'
         f'<ol class="commentd-comments">{"".join(map(item, top))}</ol>'
         '<p class="commentd-pending-note" id="commentd-pending">Your comment is awaiting '
@@ -287,3 +294,19 @@ class HeldScript:
     def __call__(self) -> None:
         while self.routes:
             self.routes.pop().continue_()
+
+
+def test_a_thread_marked_closed_is_adopted_without_a_form(
+    site: Site, page: Page, blog_pages: dict[str, str]
+) -> None:
+    conversation(site)
+    version, comments = live(site)
+    blog_pages[PAGE] = blog_page(fragment(site, version, comments, closed=True))
+    HeldComments(page)  # the service is not asked before the page shows it closed
+
+    page.goto(site.page_url(PAGE))
+
+    expect(page.locator(".commentd-item")).to_have_count(2)
+    expect(page.locator(".commentd-closed")).to_have_text("Comments on this post are closed.")
+    expect(page.locator("#comments form")).to_be_hidden()
+    expect(page.get_by_role("button", name="Reply to Dana <b>")).to_have_count(0)

@@ -85,6 +85,16 @@ def plain_text_html(text: str) -> str:
 # An identicon's pattern: of its 15 free cells (5 rows, the left 3 columns, mirrored), between
 # 6 and 10 are drawn. Fewer, or a long run, and a pattern reads as a letter (a blue "T").
 IDENTICON_CELLS = (6, 10)
+# The markup of each free cell (row * 3 + column): its rounded square and its mirror image.
+_IDENTICON_RECTS = tuple(
+    "".join(
+        f'<rect x="{1.55 + 1.4 * x:.2f}" y="{1.55 + 1.4 * row:.2f}" width="1.3" height="1.3" '
+        'rx=".4"/>'
+        for x in sorted({col, 4 - col})
+    )
+    for row in range(5)
+    for col in range(3)
+)
 
 
 def identicon_svg(key: str) -> str:
@@ -106,18 +116,12 @@ def identicon_svg(key: str) -> str:
         pattern = (bits >> (16 + 15 * attempt)) & 0x7FFF
         if low <= pattern.bit_count() <= high:
             break
-    else:  # no window fits (about one key in 10^8): a fixed, full-enough pattern
+    else:  # no window fits (0.21 ** 16, about one key in 10^11): a fixed, full-enough one
         pattern = 0b101_010_111_010_101
     cells: tuple[list[str], list[str]] = ([], [])  # the deep shade's, the light shade's
-    for row in range(5):
-        for col in range(3):
-            index = row * 3 + col
-            if pattern >> index & 1:
-                for x in sorted({col, 4 - col}):
-                    cells[shades >> index & 1].append(
-                        f'<rect x="{1.55 + 1.4 * x:.2f}" y="{1.55 + 1.4 * row:.2f}" '
-                        'width="1.3" height="1.3" rx=".4"/>'
-                    )
+    for index, rects in enumerate(_IDENTICON_RECTS):
+        if pattern >> index & 1:
+            cells[shades >> index & 1].append(rects)
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10" width="48" height="48">'
         f'<circle cx="5" cy="5" r="5" fill="hsl({hue},55%,91%)"/>'

@@ -95,7 +95,7 @@
 
   /* <section class="commentd-thread"> (docs/embedding.md: `commentd export static`, or
    * GET /api/posts/<slug>/comments.html), read back into what the JSON would say: {slug,
-   * version, comments: [{id, parent_id, author: {name, website, avatar}, body_html,
+   * version, closed, comments: [{id, parent_id, author: {name, website, avatar}, body_html,
    * created_at}], typed: what the reader already typed into its no-script form}. body_html is
    * the markup the service sanitised, as the page parsed it. */
   function readThread(thread) {
@@ -119,7 +119,7 @@
       if (input && input.value && input.value.trim()) typed[k] = input.value;
     });
     return { slug: thread.getAttribute("data-commentd-slug"), version: thread.getAttribute("data-commentd-version") || "",
-      comments: comments, typed: typed };
+      closed: thread.getAttribute("data-commentd-closed") === "true", comments: comments, typed: typed };
   }
 
   /* Shows the page's thread as the widget (one render, no request first), then asks the
@@ -128,6 +128,7 @@
     var inputs = this.inputs;
     this.approved = adopted.comments;
     this.loaded = true;
+    this.setClosed(adopted.closed);
     this.keepOwn(this.ownPending());
     this.render();
     Object.keys(adopted.typed).forEach(function (k) { inputs[k].value = adopted.typed[k]; });
