@@ -310,3 +310,28 @@ def test_a_thread_marked_closed_is_adopted_without_a_form(
     expect(page.locator(".commentd-closed")).to_have_text("Comments on this post are closed.")
     expect(page.locator("#comments form")).to_be_hidden()
     expect(page.get_by_role("button", name="Reply to Dana <b>")).to_have_count(0)
+
+
+def test_the_services_own_fragment_is_adopted_the_same_way(
+    site: Site, page: Page, blog_pages: dict[str, str]
+) -> None:
+    """The fragment as GET …/comments.html serves it (a server-side include), not written here."""
+    dana, reply = conversation(site)
+    version, _comments = live(site)
+    served = requests.get(f"{site.service}/api/posts/{ARTICLE_SLUG}/comments.html", timeout=10)
+    assert served.status_code == 200 and "commentd-thread" in served.text
+    blog_pages[PAGE] = blog_page(served.text)
+    gets = HeldComments(page)
+
+    page.goto(site.page_url(PAGE))
+
+    expect(page.locator(".commentd .commentd-heading")).to_have_text("2 comments")
+    expect(page.locator(f"#comment-{dana} .commentd-list #comment-{reply}")).to_have_count(1)
+    expect(page.locator(".commentd-thread, .commentd-form-noscript")).to_have_count(0)
+    expect(page.get_by_role("button", name="Reply to Dana <b>")).to_be_visible()
+    avatar = page.locator(f"#comment-{dana} .commentd-avatar").first
+    expect(avatar).to_have_attribute("src", re.compile(r"^data:image/svg\+xml,"))
+    assert [h["if-none-match"] for h in gets.headers] == [f'"{version}"']
+    with page.expect_response(COMMENTS_JSON) as answer:
+        gets.release()
+    assert answer.value.status == 304
