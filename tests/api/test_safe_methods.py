@@ -103,6 +103,8 @@ class World:
                 values[argument] = self.upload_id
             elif argument == "number":
                 values[argument] = 0
+            elif argument == "language":
+                values[argument] = "de"
             elif argument == "export_format":
                 return [
                     rule.rule.replace("<any(json, wordpress):export_format>", f)

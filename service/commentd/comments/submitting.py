@@ -16,6 +16,7 @@ from commentd.comments.rendering import render_body
 from commentd.comments.validation import CommentSubmission
 from commentd.config import ModerationMode
 from commentd.errors import ValidationFailed
+from commentd.i18n import text
 from commentd.keys import keyed_hash, new_token, token_hash
 from commentd.models import Comment, CommentStatus, utcnow
 from commentd.spam.screening import SiteRules, choose_status, screen
@@ -50,17 +51,14 @@ def check_parent(session: Session, post_id: int, parent_id: int | None) -> None:
         return
     parent = session.get(Comment, parent_id)
     if parent is None or parent.post_id != post_id:
-        message = f"There is no comment {parent_id} on this post to reply to."
-        field = "is not the id of a comment on this post"
+        message = text("refused_parent_unknown", id=parent_id)
+        field = text("refused_parent_unknown_field")
     elif parent.status is CommentStatus.PENDING:
-        message = (
-            "The comment you are replying to is awaiting moderation: "
-            "you can reply once it is published."
-        )
-        field = "is a comment awaiting moderation"
+        message = text("refused_parent_pending")
+        field = text("refused_parent_pending_field")
     elif parent.status is not CommentStatus.APPROVED:
-        message = "The comment you are replying to has been removed."
-        field = "is a comment that has been removed"
+        message = text("refused_parent_removed")
+        field = text("refused_parent_removed_field")
     else:
         return
     raise ValidationFailed(message, fields={"parent_id": field})

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
 
 from commentd.comments.rendering import render_body, shown_text
 from commentd.errors import BadRequest, ValidationFailed
+from commentd.i18n import Text, text
 
 NAME_MAX = 80
 BODY_MAX = 5000
@@ -206,52 +207,54 @@ def _text(fields: Mapping[str, object], name: str) -> str | None:
 def parse_submission(
     fields: Mapping[str, object], *, check_deliverability: bool = False
 ) -> CommentSubmission:
-    """Check every field, then raise once with all the failures (API.md, POST comments)."""
+    """Check every field, then raise once with all the failures (API.md, POST comments).
+
+    The texts of the ValidationFailed raised are `i18n.Text`s: English as str, and said in the
+    reader's language by the web layer (`i18n.localise`).
+    """
     errors: dict[str, str] = {}
 
-    def text(name: str) -> str:
+    def given(name: str) -> str:
         try:
             return (_text(fields, name) or "").strip()
         except TypeError:
-            errors[name] = "must be text"
+            errors[name] = text("refused_not_text")
             return ""
 
-    name = text("name")
+    name = given("name")
     if "name" not in errors:
         if not has_visible_character(name):  # empty, or only invisible characters
-            errors["name"] = "Please enter your name."
+            errors["name"] = text("nameMissing")
         elif len(name) > NAME_MAX:
-            errors["name"] = f"Please keep your name to {NAME_MAX} characters."
+            errors["name"] = text("refused_name_long", max=NAME_MAX)
         elif _has_forbidden_characters(name):
-            errors["name"] = "Your name contains characters that cannot be shown."
+            errors["name"] = text("refused_name_chars")
         elif has_bidi_control(name):
-            errors["name"] = BIDI_MESSAGE.format(what="Your name")
+            errors["name"] = text("refused_name_bidi")
 
-    email = text("email")
+    email = given("email")
     if "email" not in errors:
         email = _check_email(email, errors, check_deliverability)
 
-    body = text("body").replace("\r\n", "\n").replace("\r", "\n")
+    body = given("body").replace("\r\n", "\n").replace("\r", "\n")
     body_html = ""
     if "body" not in errors:
         if not has_visible_character(body):  # empty, or only invisible characters
-            errors["body"] = EMPTY_BODY
+            errors["body"] = text("bodyMissing")
         elif len(body) > BODY_MAX:
-            errors["body"] = (
-                f"Comments are limited to {BODY_MAX} characters; this one has {len(body)}."
-            )
+            errors["body"] = text("refused_body_long", max=BODY_MAX, length=len(body))
         elif _has_forbidden_characters(body, FORBIDDEN_IN_BODY):
-            errors["body"] = "Your comment contains characters that cannot be shown."
+            errors["body"] = text("refused_body_chars")
         elif has_bidi_control(body):
-            errors["body"] = BIDI_MESSAGE.format(what="Your comment")
+            errors["body"] = text("refused_body_bidi")
         else:
             # What is published is the rendered body: markup can stand for nothing visible
             # (`&#8203;`, a link with no text), and is then as empty as an empty field.
             body_html = render_body(body)
             if not has_visible_character(shown_text(body_html)):
-                errors["body"] = EMPTY_BODY
+                errors["body"] = text("bodyMissing")
 
-    website = text("website")
+    website = given("website")
     if "website" not in errors and website:
         website = check_website(website, errors)
 
@@ -260,7 +263,7 @@ def parse_submission(
 
     if errors:
         raise ValidationFailed(
-            "Some fields need another look: " + ", ".join(sorted(errors)) + ".", fields=errors
+            text("refused_fields", fields=", ".join(sorted(errors))), fields=errors
         )
     return CommentSubmission(
         name=name,
@@ -276,27 +279,38 @@ def parse_submission(
     )
 
 
-EMPTY_BODY = "Please write a comment."
-
-
-BIDI_MESSAGE = (
-    "{what} contains text-direction controls (U+202A-U+202E, U+2066-U+2069) that would "
-    "reorder the text around it; please remove them."
-)
-
-
 def _check_email(email: str, errors: dict[str, str], check_deliverability: bool) -> str:
     if not email:
-        errors["email"] = "Please enter your email address (it will not be published)."
+        errors["email"] = text("refused_email_missing")
         return ""
     if _has_forbidden_characters(email):
-        errors["email"] = "This email address contains characters that are not allowed."
+        errors["email"] = text("refused_email_chars")
         return ""
     try:
         return validate_email(email, check_deliverability=check_deliverability).normalized
     except EmailNotValidError as error:
-        errors["email"] = str(error)
+        errors["email"] = email_reason(error)
         return ""
+
+
+def email_reason(error: EmailNotValidError) -> Text:
+    """email-validator's reason, word for word in English, as one of our keys in other
+    languages (its sentences are English only): no deliverable domain, the @ sign, too long,
+    the part before or after the @ sign, else "Please enter a valid email address."."""
+    said = str(error)
+    if isinstance(error, EmailUndeliverableError):
+        key = "refused_email_undeliverable"
+    elif "must have an @-sign" in said or "There must be something" in said:
+        key = "refused_email_at"
+    elif "too long" in said:
+        key = "refused_email_long"
+    elif "before the @-sign" in said:
+        key = "refused_email_local"
+    elif "after the @-sign" in said:
+        key = "refused_email_domain"
+    else:
+        key = "emailInvalid"
+    return text(key, english=said)
 
 
 def check_website(website: str, errors: dict[str, str]) -> str:
@@ -304,14 +318,12 @@ def check_website(website: str, errors: dict[str, str]) -> str:
     put in `errors["website"]`: longer than WEBSITE_MAX, spaces or invisible characters, or
     not an http(s) URL with a host."""
     if len(website) > WEBSITE_MAX:
-        errors["website"] = f"A website address is at most {WEBSITE_MAX} characters."
+        errors["website"] = text("refused_website_long", max=WEBSITE_MAX)
         return ""
     if "://" not in website and "." in website and " " not in website:
         website = "https://" + website  # what people type: "dana.example"
     if _has_forbidden_characters(website) or any(_is_blank(ch) for ch in website):
-        errors["website"] = (
-            "A website address cannot contain spaces, invisible or control characters."
-        )
+        errors["website"] = text("refused_website_blank")
         return ""
     try:
         parts = urlsplit(website)
@@ -320,10 +332,10 @@ def check_website(website: str, errors: dict[str, str]) -> str:
         host = None
         parts = None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
-        errors["website"] = "Please give a web address starting with http:// or https://."
+        errors["website"] = text("refused_website_scheme")
         return ""
     if len(website) > WEBSITE_MAX:
-        errors["website"] = f"A website address is at most {WEBSITE_MAX} characters."
+        errors["website"] = text("refused_website_long", max=WEBSITE_MAX)
         return ""
     return website
 
@@ -338,12 +350,12 @@ def _parent_id(value: object, errors: dict[str, str]) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        errors["parent_id"] = "must be the id of a comment"
+        errors["parent_id"] = text("refused_parent_id")
         return None
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or not 1 <= value < 2**31:
-        errors["parent_id"] = "must be the id of a comment"
+        errors["parent_id"] = text("refused_parent_id")
         return None
     return value
 
@@ -353,7 +365,7 @@ def _flag(value: object, name: str, errors: dict[str, str]) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
         return value.strip().lower() in TRUE_WORDS
-    errors[name] = "must be true or false"
+    errors[name] = text("refused_flag")
     return False
 
 

@@ -1,39 +1,16 @@
 /* commentd comment widget (embed.js): the comments of one post and the form to add one.
  * A page includes <div id="comments" data-slug="…"></div> and this script; nothing else.
- * Words: window.commentdStrings = {submit: "Envoyer", …} before this script. Colours: the
+ * Words: the page's language (<html lang>, or data-lang on the root; docs/languages.md), and
+ * window.commentdStrings = {submit: "Envoyer", …} before this script for any of them. Colours: the
  * --commentd-* CSS custom properties. Everything a commenter typed is inserted as text;
  * only body_html, which the service sanitised, is inserted as HTML.
  * Served after src/common.js (commentdCommon) and with widgets.css, as one script: see there. */
-/* global commentdCommon */
+/* global commentdCommon, WIDGET_I18N */
 (function () {
   "use strict";
-  var kit = commentdCommon("embed.js", {
-    heading_zero: "Comments", heading_one: "1 comment", heading_other: "{n} comments",
-    count_zero: "No comments", count_one: "1 comment", count_other: "{n} comments",
-    empty: "No comments yet. Be the first!",
-    loading: "Loading comments…", loadFailed: "Comments could not be loaded.", retry: "Try again",
-    formHeading: "Leave a comment", replyHeading: "Reply to {name}",
-    note: "Your email address will not be published. Required fields are marked *",
-    name: "Name", email: "Email", website: "Website", body: "Comment",
-    bodyHint: "Markdown works: *emphasis*, `code`, > quotes, lists and links.",
-    notify: "Notify me of replies by email",
-    remember: "Save my name, email and website in this browser for the next time I comment",
-    submit: "Post comment", submitting: "Posting…", cancel: "Cancel", reply: "Reply",
-    replyTo: "Reply to {name}", inReplyTo: "in reply to {name}",
-    pending: "Awaiting moderation",
-    closed: "Comments on this post are closed.",
-    thanksPending: "Thanks! Your comment is awaiting moderation.",
-    thanksApproved: "Thanks! Your comment is published.",
-    invalid: "Please check the marked fields.",
-    nameMissing: "Please enter your name.", emailMissing: "Please enter your email address.",
-    emailInvalid: "Please enter a valid email address.", bodyMissing: "Please write a comment.",
-    tooFast: "You are commenting too quickly. Please try again in {time}; your text is still here.",
-    offline: "The comment server could not be reached. Your text is still here; please try again.",
-    failed: "Your comment could not be posted.",
-    parentGone: "The comment you are replying to is no longer there; your text is still here.",
-    honeypot: "Leave this field empty"
-  }, window.commentdStrings);
-  var base = kit.base, lang = kit.lang, S = kit.strings, t = kit.t, plural = kit.plural, h = kit.h;
+  /* English, built in (WIDGET_I18N.en is i18n/catalogues/en.json); other languages on demand. */
+  var kit = commentdCommon("embed.js", WIDGET_I18N.en, window.commentdStrings, { data: WIDGET_I18N, rootId: "comments" });
+  var base = kit.base, S = kit.strings, t = kit.t, plural = kit.plural, h = kit.h;
   var safeUrl = kit.safeUrl, slugPath = kit.slugPath, request = kit.request;
   function timeEl(iso) { return kit.timeEl(iso, 7, "long"); }
 
@@ -438,7 +415,9 @@
       var token = store.get("token");
       if (token) data.set("commenter_token", token);
       /* Form encoding keeps this a "simple" request: no CORS preflight round trip. */
-      return request(base + "/api/posts/" + slugPath(self.slug) + "/comments", { method: "POST", body: data })
+      /* The page's language, not the browser's: the service's field errors join the widget's words. */
+      return request(base + "/api/posts/" + slugPath(self.slug) + "/comments",
+        { method: "POST", body: data, headers: { "Accept-Language": kit.lang } })
         .then(function (res) { self.answered(res.r, res.body, v); }, function (error) {
           self.say(t("offline"), true);
           console.warn("commentd: posting failed (" + error + "). If the server is up, is " +
@@ -476,7 +455,7 @@
     if (r.status === 429) {
       var secs = parseInt(r.headers.get("Retry-After"), 10) || 60, unit = secs < 90 ? "second" : secs < 5400 ? "minute" : "hour";
       var n = Math.ceil(secs / { second: 1, minute: 60, hour: 3600 }[unit]);
-      var when = new Intl.NumberFormat(lang, { style: "unit", unit: unit, unitDisplay: "long" }).format(n);
+      var when = new Intl.NumberFormat(kit.lang, { style: "unit", unit: unit, unitDisplay: "long" }).format(n);
       return this.say(t("tooFast", { time: when }), true);
     }
     this.say(t("failed") + (body.message ? " " + body.message : ""), true);

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response
+from flask import Flask, Response, has_request_context, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from commentd import i18n
 from commentd.errors import ApiError, RateLimited, error_json
 
 log = logging.getLogger(__name__)
@@ -44,19 +45,39 @@ def is_database_down(error: BaseException) -> bool:
     )
 
 
-def api_error_answer(error: ApiError) -> tuple[int, list[tuple[str, str]], bytes]:
+def api_error_answer(
+    error: ApiError, language: str = i18n.DEFAULT
+) -> tuple[int, list[tuple[str, str]], bytes]:
     """(status, headers besides Content-Type, JSON body) of an ApiError: 401 says how to
-    authenticate, a RateLimited when to try again."""
+    authenticate, a RateLimited when to try again. Its message and details that are
+    `i18n.Text`s (a 422's field errors) are said in `language` (a catalogue's name), and the
+    answer then says so: `Content-Language` and `Vary: Accept-Language`."""
     headers = []
     if error.status == 401:
         headers.append(("WWW-Authenticate", 'Bearer realm="commentd"'))
     if isinstance(error, RateLimited):
         headers.append(("Retry-After", str(error.retry_after)))
-    return error.status, headers, error_json(error.code, error.message, **error.details)
+    message, details = error.message, error.details
+    if _has_text(message) or _has_text(details):
+        message = str(i18n.localise(message, language))
+        details = {k: i18n.localise(v, language) for k, v in details.items()}
+        headers += [("Content-Language", language), ("Vary", "Accept-Language")]
+    return error.status, headers, error_json(error.code, message, **details)
+
+
+def _has_text(value: object) -> bool:
+    if isinstance(value, i18n.Text):
+        return True
+    if isinstance(value, dict):
+        return any(_has_text(v) for v in value.values())
+    return isinstance(value, list | tuple) and any(_has_text(v) for v in value)
 
 
 def _api_error(error: ApiError) -> Response:
-    status, headers, body = api_error_answer(error)
+    language = i18n.DEFAULT
+    if has_request_context():
+        language = i18n.negotiate(request.headers.get("Accept-Language"))
+    status, headers, body = api_error_answer(error, language)
     return Response(body, status, headers, mimetype="application/json")
 
 

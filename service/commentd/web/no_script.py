@@ -258,7 +258,7 @@ def _check_before_preview(slug: str, submission: CommentSubmission) -> None:
         if post is None:
             raise ValidationFailed(
                 "There is no such comment on this post to reply to.",
-                fields={"parent_id": "is not the id of a comment on this post"},
+                fields={"parent_id": i18n.text("refused_parent_unknown_field")},
             )
         check_parent(get_session(write=False), post.id, submission.parent_id)
 
@@ -338,8 +338,8 @@ def _preview_page(slug: str, fields: Mapping[str, str], submission: CommentSubmi
     return _html(pages.render_page(page), 200)
 
 
-def _field_message(name: str, message: str, fields: Mapping[str, str], language: str) -> str:
-    """A refused field's message in the page's language where the catalogue has one; the
+def _field_message(name: str, message: object, fields: Mapping[str, str], language: str) -> str:
+    """A refused field's message in the page's language (an `i18n.Text` localised); the
     email's never repeats what was typed (the address stays in its own field only)."""
     t = fragment.translator(language)
     typed = fields.get(name, "").strip()
@@ -349,7 +349,7 @@ def _field_message(name: str, message: str, fields: Mapping[str, str], language:
         return t("emailInvalid") if typed else t("emailMissing")
     if name == "body" and not typed:
         return t("bodyMissing")
-    return message
+    return str(i18n.localise(message, language))
 
 
 def _refused_fields_page(
@@ -360,7 +360,7 @@ def _refused_fields_page(
     refused = error.details.get("fields")
     named = refused if isinstance(refused, dict) else {}
     errors = {
-        str(name): _field_message(str(name), str(message), fields, language)
+        str(name): _field_message(str(name), message, fields, language)
         for name, message in named.items()
     }
     page = pages.FormPage(

@@ -46,7 +46,7 @@ from commentd.web.limits import client_address_key
 from commentd.web.page_cache import PUBLIC_LIST_CACHE
 from commentd.web.services import current
 from commentd.web.sessions import get_session
-from commentd.web.widgets import widget_response
+from commentd.web.widgets import catalogue_response, widget_response
 
 bp = Blueprint("public", __name__)
 
@@ -335,6 +335,13 @@ def health() -> Response | tuple[Response, int]:
 def embed_script() -> Response:
     """The comment widget: static/src/common.js, static/embed.js and its styles, one script."""
     return widget_response("embed.js")
+
+
+@bp.get("/api/i18n/<language>.json")
+def widget_words(language: str) -> Response:
+    """One language's words for embed.js (docs/languages.md): 200 JSON object of key → text,
+    strongly cached; 404 for a name that is not a catalogue's."""
+    return catalogue_response(language)
 
 
 @bp.get("/moderation.js")

@@ -7,12 +7,18 @@ service joins the pieces itself, with no build step and no tool. `GET /embed.js`
     (function () {
     "use strict";
     var WIDGET_CSS = "<widgets.css: its shared part and embed.js's, compacted>";
+    var WIDGET_I18N = {"en": {<i18n/catalogues/en.json>}, "languages": {"ar": "<version>", …}, …};
     <static/src/common.js>
     <static/embed.js>
     })();
 
-and likewise for `moderation.js`. The widget adds WIDGET_CSS to the page as one `<style>`, as it
-always did, so the page makes no other request and its Content-Security-Policy needs nothing new.
+and likewise for `moderation.js` (which has no WIDGET_I18N: the author's console is English).
+WIDGET_I18N (`i18n.widget_data()`) is embed.js's one source of English words and the list of
+the other languages; the widget fetches a page's other language from `GET /api/i18n/<name>.json`
+(`catalogue_response`), only when the page is in one.
+
+The widget adds WIDGET_CSS to the page as one `<style>`, as it always did, so an English page
+makes no other request and its Content-Security-Policy needs nothing new.
 The files in static/ are the source: joined when first asked for, kept, and joined again when
 one of them changes on disk (edit, reload).
 """
@@ -30,9 +36,13 @@ from pathlib import Path
 
 from flask import Response, request
 
+from commentd import i18n
+from commentd.errors import NotFound
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 WIDGETS = ("embed.js", "moderation.js")
 MAX_AGE_SECONDS = 300
+CATALOGUE_MAX_AGE_SECONDS = 365 * 86400  # the URL names the catalogue's version
 # A line of widgets.css that starts a widget's own part: "/* @widget embed.js: … */".
 WIDGET_MARKER = re.compile(r"^/\* @widget ([\w.-]+?):?\s.*?\*/$", re.MULTILINE)
 
@@ -82,11 +92,14 @@ def assemble(widget: str, static_dir: Path = STATIC_DIR) -> WidgetScript:
         raise KeyError(widget)
     sources = _sources(widget, static_dir)
     common, css, own = (path.read_text(encoding="utf-8") for path in sources)
+    words = ""
+    if widget == "embed.js":
+        words = f"var WIDGET_I18N = {json.dumps(i18n.widget_data(), ensure_ascii=False)};\n"
     text = (
         f"/* commentd {widget}: static/src/common.js, static/{widget} and widgets.css, joined. */\n"
         '(function () {\n"use strict";\n'
         f"var WIDGET_CSS = {json.dumps(stylesheet_for(widget, css))};\n"
-        f"{common}\n{own}}})();\n"
+        f"{words}{common}\n{own}}})();\n"
     )
     body = text.encode("utf-8")
     newest = max(path.stat().st_mtime for path in sources)
@@ -132,6 +145,34 @@ def widget_response(widget: str) -> Response:
     response.cache_control.max_age = MAX_AGE_SECONDS
     response.expires = datetime.fromtimestamp(int(time.time()) + MAX_AGE_SECONDS, UTC)
     response.make_conditional(request, accept_ranges=True, complete_length=len(script.body))
+    return response
+
+
+def catalogue_response(name: str) -> Response:
+    """`GET /api/i18n/<name>.json`: one language's words for embed.js (`i18n.catalogue_json`),
+    readable from any origin, with its version as a strong ETag (a matching If-None-Match gets
+    a 304). Asked with `?v=` its current version (as embed.js asks), cached for a year
+    (`immutable`); otherwise for 5 minutes.
+
+    Raises:
+        NotFound: `name` is not exactly the name of a catalogue (`de`, `pt-BR`, `zh-Hant`).
+    """
+    if name not in i18n.languages():
+        raise NotFound(
+            f"There is no catalogue {name[:40]!r}; the languages are listed in the docs."
+        )
+    version = i18n.version(name)
+    response = Response(i18n.catalogue_json(name), mimetype="application/json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Content-Language"] = name
+    response.set_etag(version)
+    response.cache_control.public = True
+    if request.args.get("v") == version:
+        response.cache_control.max_age = CATALOGUE_MAX_AGE_SECONDS
+        response.cache_control.immutable = True
+    else:
+        response.cache_control.max_age = MAX_AGE_SECONDS
+    response.make_conditional(request)
     return response
 
 

@@ -4,17 +4,70 @@
 /* global WIDGET_CSS */
 /* exported commentdCommon */
 
-/* commentdCommon("embed.js", {key: "English"}, window.commentdStrings): what a widget needs.
- * Call it while the script runs (it finds the service from the script's own src). Returns
- * base (the service's URL), lang (a valid BCP 47 tag), strings, and the helpers below. */
-function commentdCommon(scriptName, defaults, custom) {
+/* commentdCommon("embed.js", {key: "English"}, window.commentdStrings, languages): what a widget
+ * needs. Call it while the script runs (it finds the service from the script's own src). Returns
+ * base (the service's URL), lang (a valid BCP 47 tag), strings, and the helpers below.
+ * languages (optional): {data: WIDGET_I18N, rootId: "comments"} makes the widget speak its page's
+ * language: the root's data-lang, else <html lang>, else English, resolved as the service's
+ * i18n.resolve does (de-AT → de, zh-TW → zh-Hant); start() then waits for that language's words
+ * (GET /api/i18n/<name>.json, only for a language other than English, whose words are built in)
+ * and gives the root lang and dir. The page's custom strings still win, key by key. */
+function commentdCommon(scriptName, defaults, custom, languages) {
   "use strict";
   var script = document.currentScript || document.querySelector('script[src*="' + scriptName + '"]');
   var ownName = new RegExp("/" + scriptName.replace(/\./g, "\\.") + "([?#].*)?$");
   var base = script.src.replace(ownName, "");
-  var lang = document.documentElement.lang || navigator.language || "en";
+  var I18N = languages && languages.data;
+  var lang = document.documentElement.lang || (I18N ? "en" : navigator.language) || "en";
   try { Intl.getCanonicalLocales(lang); } catch { lang = "en"; } /* e.g. lang="en_US" */
   var S = Object.assign({}, defaults, custom || {});
+
+  /* The catalogue's name for a BCP 47 tag: the tag, else shorter and shorter prefixes of it,
+   * each also through the aliases (zh-TW → zh-Hant), else "en" (i18n.resolve in Python). */
+  function resolveLanguage(tag) {
+    var known = { en: "en" };
+    Object.keys(I18N.languages).forEach(function (name) { known[name.toLowerCase()] = name; });
+    var parts = String(tag || "").trim().replace(/_/g, "-").toLowerCase().split("-");
+    for (var n = parts.length; n > 0; n--) {
+      var prefix = parts.slice(0, n).join("-");
+      var found = known[prefix] || known[String(I18N.aliases[prefix] || "").toLowerCase()];
+      if (found) return found;
+    }
+    return "en";
+  }
+
+  /* Resolves a language's words ({} for English, built in; null if they could not be had). */
+  var fetched = {};
+  function wordsOf(name) {
+    if (name === "en") return Promise.resolve({});
+    fetched[name] = fetched[name] || request(base + "/api/i18n/" + encodeURIComponent(name) + ".json?v=" + I18N.languages[name])
+      .then(function (res) { return res.r.ok ? res.body : null; }, function () { return null; });
+    return fetched[name];
+  }
+
+  function pageTag(root) { return (root && root.getAttribute("data-lang")) || document.documentElement.lang || "en"; }
+
+  /* Picks the page's language and its words (kit.lang, the object returned below, follows),
+   * then sets the root's lang and dir. */
+  function speak(kit) {
+    var root = document.getElementById(languages.rootId), tag = pageTag(root), name = resolveLanguage(tag);
+    return wordsOf(name).then(function (words) {
+      if (!words) name = "en";
+      /* Dates and numbers in the words' language: the page's own tag (de-AT) when it is that. */
+      var chosen = name === "en" && !/^en(-|$)/i.test(tag) ? "en" : tag;
+      try { Intl.getCanonicalLocales(chosen); } catch { chosen = name; }
+      lang = chosen;
+      if (kit) kit.lang = chosen;
+      rtf = null;
+      Object.keys(S).forEach(function (k) { delete S[k]; });
+      Object.assign(S, defaults, words, custom || {});
+      if (root) {
+        root.setAttribute("lang", chosen);
+        root.setAttribute("dir", I18N.rtl.indexOf(name.split("-")[0]) >= 0 ? "rtl" : "ltr");
+      }
+    });
+  }
+  if (I18N) wordsOf(resolveLanguage(pageTag(document.getElementById(languages.rootId)))); /* early */
 
   /* t("replyTo", {name: "Ann"}): the string, its {placeholders} filled. */
   function t(key, vars) {
@@ -51,14 +104,18 @@ function commentdCommon(scriptName, defaults, custom) {
   /* A slug as a URL path: each segment escaped, the "/" between them kept. */
   function slugPath(slug) { return slug.split("/").map(encodeURIComponent).join("/"); }
 
-  var rtf = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(lang, { numeric: "auto" }) : null;
+  var rtf = null;
+  function relative() {
+    if (!rtf && window.Intl && Intl.RelativeTimeFormat) rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+    return rtf;
+  }
   /* <time> for an ISO 8601 instant: "3 minutes ago" up to `days` days back, then the date
    * (month "long" or "short"); the full date and time on hover. */
   function timeEl(iso, days, month) {
     var d = new Date(iso), s = (Date.now() - d) / 1000, shown = null;
     var steps = [[60, 1, "second"], [3600, 60, "minute"], [86400, 3600, "hour"], [days * 86400, 86400, "day"]];
     for (var i = 0; i < steps.length && shown === null; i++) {
-      if (rtf && s < steps[i][0]) shown = rtf.format(-Math.max(0, Math.floor(s / steps[i][1])), steps[i][2]);
+      if (relative() && s < steps[i][0]) shown = relative().format(-Math.max(0, Math.floor(s / steps[i][1])), steps[i][2]);
     }
     return h("time", { datetime: iso, title: d.toLocaleString(lang, { dateStyle: "full", timeStyle: "short" }) },
       shown || d.toLocaleDateString(lang, { year: "numeric", month: month, day: "numeric" }));
@@ -122,10 +179,13 @@ function commentdCommon(scriptName, defaults, custom) {
 
   /* Once the page is parsed: adds WIDGET_CSS as <style id=styleId>, then run(); once per page. */
   function start(styleId, run) {
+    /* Given languages, run() waits for the page language's words. Called as kit.start(…). */
+    var kit = this;
     function go() {
       if (document.getElementById(styleId)) return;
       document.head.append(h("style", { id: styleId }, WIDGET_CSS));
-      run();
+      if (I18N) speak(kit).then(run);
+      else run();
     }
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", go);
     else go();
