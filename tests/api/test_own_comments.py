@@ -110,7 +110,9 @@ def test_another_token_an_unknown_id_and_another_posts_id_get_the_same_answer(
     client = open_app.test_client()
     dana = send(client)
     ben = send(client, name="Ben", email="ben@example.com", body="Mine")
-    elsewhere = send(client, "other-post", body="Elsewhere", commenter_token=dana["commenter_token"])
+    elsewhere = send(
+        client, "other-post", body="Elsewhere", commenter_token=dana["commenter_token"]
+    )
 
     answers = [
         edit(client, dana["id"], ben["commenter_token"]),  # Ben's token on Dana's comment
@@ -238,9 +240,7 @@ def test_the_writer_deletes_a_comment_and_its_replies_stay(
     assert again.status_code == 403 and again.json["error"] == "not_yours"
 
 
-def test_the_filter_learns_from_the_final_text_only(
-    open_app: Flask, db_session: Session
-) -> None:
+def test_the_filter_learns_from_the_final_text_only(open_app: Flask, db_session: Session) -> None:
     from commentd.models import SpamFeature
 
     client = open_app.test_client()
@@ -394,7 +394,9 @@ def test_erase_leaves_no_trace_of_the_address_and_keeps_others_replies(
 def test_the_address_limit_answers_alike_and_mails_nothing_more(
     make_app: Callable[..., Flask], mailbox: Mailbox
 ) -> None:
-    app = make_app(smtp_url=mailbox.url, moderation=ModerationMode.NONE, privacy_rate_limit="1 per hour")
+    app = make_app(
+        smtp_url=mailbox.url, moderation=ModerationMode.NONE, privacy_rate_limit="1 per hour"
+    )
     client = app.test_client()
     send(client)
 
