@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from email.utils import parseaddr
@@ -97,6 +98,17 @@ def check_secret(name: str, value: str) -> str:
             f"a secret needs at least {SECRET_MIN_LENGTH} characters, of at least "
             f"{SECRET_MIN_DISTINCT} different ones. Make one with: {MAKE_A_SECRET}"
         )
+    return value
+
+
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*")
+
+
+def _language(env: Mapping[str, str], name: str, default: str) -> str:
+    """A BCP 47 language tag (RFC 5646's shape: `en`, `pt-BR`, `zh-Hans`), else ConfigError."""
+    value = env.get(name, "").strip() or default
+    if not LANGUAGE_TAG.fullmatch(value):
+        raise ConfigError(f"{name} must be a language tag such as en, de or pt-BR, not {value!r}")
     return value
 
 
@@ -660,6 +672,17 @@ class Settings:
             "in emails and on the hosted `/moderate` page.",
         ),
     )
+    site_language: str = field(
+        default="en",
+        metadata=documented(
+            "COMMENTD_SITE_LANGUAGE",
+            "Core",
+            "BCP 47 language tag",
+            "The blog's language: the words of the HTML fragment (`comments.html` without "
+            "`?lang=`) and of the no-script form's pages when the form does not say; the "
+            "nearest language commentd has (`de-AT` → `de`), else English.",
+        ),
+    )
     email_rate_limit: str = field(
         default="3 per minute;30 per day",
         metadata=documented(
@@ -848,6 +871,7 @@ class Settings:
             secret_key=_secret(env, "COMMENTD_SECRET_KEY"),
             check_email_deliverability=_flag(env, "COMMENTD_CHECK_EMAIL_DELIVERABILITY"),
             **_delivery_settings(env),
+            site_language=_language(env, "COMMENTD_SITE_LANGUAGE", cls.site_language),
             email_rate_limit=_rate_limit(env, "COMMENTD_EMAIL_RATE_LIMIT", cls.email_rate_limit),
             slug_rate_limit=_rate_limit(env, "COMMENTD_SLUG_RATE_LIMIT", cls.slug_rate_limit),
             min_post_interval=_int(env, "COMMENTD_MIN_POST_INTERVAL", cls.min_post_interval),

@@ -70,6 +70,45 @@ def test_text_with_nothing_visible_gets_the_422_of_an_empty_field(
     assert stored_count(client) == 0
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "&#8203;",  # character references that stand for nothing visible
+        "&nbsp; &zwnj;",
+        "&#x2800;&#65279;",
+        "[](https://example.com)",  # a link with no text
+        "`` ``",  # code of one space
+        "> &#8203;",
+    ],
+)
+def test_a_body_that_would_be_published_blank_gets_the_422_of_an_empty_body(
+    client: FlaskClient, body: str
+) -> None:
+    blank, empty = (client.post(POST_PATH, json=comment_fields(body=b)) for b in (body, ""))
+
+    assert blank.status_code == 422
+    assert blank.json == empty.json
+    assert stored_count(client) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        ("&amp;", "<p>&amp;</p>"),
+        ("<b></b>", "<p>&lt;b&gt;&lt;/b&gt;</p>"),
+        ("[x](https://example.com)", '<a href="https://example.com" rel="nofollow ugc noopener">x'),
+        ("**  **", "<p>**  **</p>"),
+    ],
+)
+def test_markup_that_shows_something_is_published(
+    client: FlaskClient, body: str, shown: str
+) -> None:
+    response = client.post(POST_PATH, json=comment_fields(body=body))
+
+    assert response.status_code == 201
+    assert response.json is not None and shown in response.json["comment"]["body_html"]
+
+
 @pytest.mark.parametrize("field", ["name", "body"])
 @pytest.mark.parametrize("control", ["\u202e", "\u202b", "\u2067", "\u2068"])
 def test_bidi_controls_that_reorder_the_text_around_them_are_refused(

@@ -122,6 +122,38 @@ def test_the_accelerator_and_the_view_answer_every_read_with_the_same_bytes(
     assert body.count(b'"id"') == 2 and b"Still waiting" not in body
 
 
+def test_the_accelerator_answers_comments_html_with_the_views_bytes(
+    both: tuple[FlaskClient, FlaskClient],
+) -> None:
+    fast, plain = both
+    post_thread(plain)
+    html = f"{PATH}.html"
+    etag = plain.get(html).headers["ETag"]
+    asks = [
+        Ask(html),
+        Ask(html, "HEAD"),
+        Ask(html, headers={"If-None-Match": etag}),
+        Ask(html, headers={"If-None-Match": plain.get(PATH).headers["ETag"]}),  # the JSON's
+        Ask(f"{html}?lang=en-GB"),
+        Ask(f"{html}?lang=xx&lang=en"),  # the first lang counts, as for request.args
+        Ask(f"{html}?lang=%FF"),  # not UTF-8: 400
+        Ask(html, headers={"Origin": "https://elsewhere.example"}),
+        Ask("/api/posts/never-commented/comments.html"),
+        Ask(f"/api/posts/{'x' * 1000}/comments.html"),  # too long a slug: 400
+        Ask(f"/api/posts/{SLUG}/comments.html/comments"),  # the JSON of slug "…/comments.html"
+    ]
+
+    answers = [(answer(fast, ask), answer(plain, ask)) for ask in asks]
+
+    for ask, (accelerated, viewed) in zip(asks, answers, strict=True):
+        assert accelerated == viewed, ask
+    statuses = [status for (status, _, _), _ in answers]
+    assert statuses == [200, 200, 304, 200, 200, 200, 400, 200, 200, 400, 200]
+    body = answers[0][0][2]
+    assert body.startswith(b'<section class="commentd-thread"') and b"Still waiting" not in body
+    assert dict(answers[0][0][1])["Content-Type"] == "text/html; charset=utf-8"
+
+
 def test_the_accelerator_counts_and_logs_its_answers_as_the_view(
     both: tuple[FlaskClient, FlaskClient], caplog: pytest.LogCaptureFixture
 ) -> None:

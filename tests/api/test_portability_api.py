@@ -244,3 +244,22 @@ def test_at_most_a_few_uploads_wait_at_once(client: FlaskClient) -> None:
         "/api/moderation/imports", json={"format": "disqus", "size": 10}, headers=MODERATOR
     )
     assert again.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"dry_run": "yes"}, ["dry_run"]),
+        ({"teach": []}, ["teach"]),
+        ({"dry_run": 1, "teach": "no"}, ["dry_run", "teach"]),
+    ],
+)
+def test_an_import_option_that_is_not_true_or_false_is_named(
+    client: FlaskClient, options: dict[str, Any], named: list[str]
+) -> None:
+    upload_id = upload(client, b"[]", source="json")
+
+    refused = run(client, upload_id, **options)
+
+    assert refused.status_code == 422
+    assert refused.json is not None and sorted(refused.json["fields"]) == named

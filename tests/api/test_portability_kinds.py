@@ -94,3 +94,19 @@ def test_replies_that_loop_or_predate_their_parent_come_in_top_level(
     page = client.get("/api/posts/kinds/comments").json
     assert page is not None and page["count"] == 5
     assert sum(1 for c in page["comments"] if c["parent_id"] is None) == 4
+
+
+def test_a_comment_whose_rendering_shows_nothing_is_skipped_as_empty(
+    client: FlaskClient, database_url: str, migrated_engine: object, tmp_path: Path
+) -> None:
+    path = tmp_path / "blank.json"
+    blank = ["&#8203;", "&nbsp; &zwnj;", "&#x2800;", "[](https://example.com)", "`` ``", "  "]
+    path.write_text(
+        artrans(
+            *({"id": str(n), "content": text} for n, text in enumerate(blank, 1)),
+            {"id": "99", "content": "&amp;"},
+        )
+    )
+    done = run_commentd(database_url, "import", "artalk", str(path))
+    assert "Imported 1 on 1 post: 1 approved." in done.stdout
+    assert f"Skipped {len(blank)}: {len(blank)} empty." in done.stdout, done.stdout

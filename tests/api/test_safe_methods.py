@@ -138,6 +138,7 @@ def site(make_app: Callable[..., Flask], mailbox: Mailbox) -> Flask:
 # Reads the url_map does not hold (answered ahead of Flask) or that need a query to do work.
 EXTRA_READS = (
     f"/api/posts/{SLUG}/comments",
+    f"/api/posts/{SLUG}/comments.html?lang=de",
     f"/api/counts?slug={SLUG}",
     "/api/moderation/comments?status=pending",
     "/api/moderation/comments?status=approved&limit=1",
@@ -239,3 +240,23 @@ def test_a_request_with_a_safe_method_is_refused_a_writing_session(
             session.commit()
 
     assert database_snapshot(migrated_engine) == before
+
+
+def test_every_answer_behind_the_moderation_token_is_kept_out_of_shared_caches(
+    site: Flask, mailbox: Mailbox
+) -> None:
+    """Queues, settings, the outbox view and whole exports hold emails: no CDN or proxy may
+    keep one, and a refused token's answer is not cached either."""
+    client = site.test_client()
+    world = World(site, client, mailbox)
+    answers: list[tuple[str, int, str | None]] = []
+    for rule in site.url_map.iter_rules():
+        if not rule.rule.startswith("/api/moderation") or "GET" not in (rule.methods or ()):
+            continue
+        for url in world.urls_for(rule):
+            for headers in (MODERATOR, {}):
+                with client.get(url, headers=headers) as response:
+                    cache = response.headers.get("Cache-Control")
+                    answers.append((url, response.status_code, cache))
+    assert {status for _, status, _ in answers} >= {200, 401}
+    assert [a for a in answers if a[2] != "private, no-store"] == []

@@ -284,3 +284,61 @@ def test_a_body_larger_than_the_server_reads_is_refused_unread(tmp_path: Path) -
 
     assert answer.split(b" ", 2)[1] == b"413"
     assert slow_requests_seen_by_the_app(server) == []
+
+
+# Requests the server refuses before the app sees them, and the code each answer carries.
+REFUSED_BY_THE_SERVER = {
+    "body past 256 KiB": (_post_head(0, 10_000_000), 413, "too_large"),
+    "headers past 32 KiB": (
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"y" * 40_000 + b"\r\n\r\n",
+        431,
+        "headers_too_large",
+    ),
+    "a header line without a colon": (
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nNo colon here\r\n\r\n",
+        400,
+        "bad_request",
+    ),
+    "a transfer coding it cannot read": (
+        b"POST /api/posts/x/comments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        501,
+        "not_implemented",
+    ),
+}
+
+
+def test_what_the_server_refuses_before_the_app_is_answered_in_json_too(tmp_path: Path) -> None:
+    """API.md: an error is `{"error", "message"}` JSON, also when waitress answers for the app."""
+    server = start_server(embedded_defaults(tmp_path), tmp_path)
+    answers = {}
+    try:
+        parts = urlsplit(server.url)
+        for name, (request, _status, _code) in REFUSED_BY_THE_SERVER.items():
+            with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+                sock.sendall(request)
+                answers[name] = requests_response(sock)
+    finally:
+        server.stop()
+
+    for name, (_request, status, code) in REFUSED_BY_THE_SERVER.items():
+        got_status, headers, body = answers[name]
+        assert got_status == status, name
+        assert headers.get("content-type") == "application/json", name
+        error = json.loads(body)
+        assert error["error"] == code, name
+        assert error["message"], name
+
+
+def requests_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers in lower case, body) of the one answer on `sock`, read to its end."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:  # the server closed with bytes of the request still unread
+        pass
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+    return int(status_line.split(" ")[1]), headers, body

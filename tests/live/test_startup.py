@@ -23,6 +23,7 @@ from commentd.ops.backup import backup_sqlite
 from commentd.ops.migrate import upgrade
 from tests.conftest import POSTGRES_SERVER
 from tests.helpers import ADMIN_TOKEN, LIFTED_LIMITS, comment_fields, start_server
+from tests.private_servers import SHARED_REDIS, redis_available
 
 CLI = (sys.executable, "-m", "commentd.ops.cli")
 GOOD = "https://blog.example"
@@ -152,6 +153,33 @@ def test_serve_refuses_a_rate_limit_storage_that_does_not_answer(
 
     assert_refused(result, "COMMENTD_RATELIMIT_STORAGE_URI", "nothing answers at")
     assert "hunter2" not in result.stderr  # the password stays out of the message
+    assert not (tmp_path / "commentd.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("credentials", "database", "says"),
+    [
+        (":wrong-password-0123@", "0", "refuses the user and password"),
+        ("someone:wrong-password-0123@", "0", "refuses the user and password"),
+        ("", "99", "DB index is out of range"),
+    ],
+    ids=["password", "user-and-password", "database-number"],
+)
+def test_serve_says_what_a_redis_that_answers_refuses(
+    tmp_path: Path, credentials: str, database: str, says: str
+) -> None:
+    """A Redis that answers but refuses (credentials, a database it does not have) is not
+    "nothing answers": the message says what it refused and how to write the URL."""
+    if not redis_available():
+        pytest.skip(f"Redis is not reachable at {SHARED_REDIS}")
+    host = SHARED_REDIS.split("://", 1)[1].rsplit("/", 1)[0]
+    refused = f"redis://{credentials}{host}/{database}"
+
+    result = serve({"COMMENTD_RATELIMIT_STORAGE_URI": refused}, tmp_path)
+
+    assert_refused(result, "COMMENTD_RATELIMIT_STORAGE_URI", says)
+    assert "nothing answers" not in result.stderr
+    assert "wrong-password-0123" not in result.stderr
     assert not (tmp_path / "commentd.db").exists()
 
 
@@ -324,14 +352,34 @@ def test_database_its_wal_and_backups_are_private_under_a_permissive_umask(
                 f"{server.url}/api/posts/pose/comments", json=comment_fields(), timeout=10
             )
             copied = commentd("backup", "copy.db", env=env, cwd=tmp_path)
+            # Exports hold every commenter's address, as the database does.
+            exported = [
+                commentd("export", "json", "export.json", env=env, cwd=tmp_path),
+                commentd(
+                    "export",
+                    "wordpress",
+                    "export.wordpress",
+                    "--site-url=https://blog.example",
+                    env=env,
+                    cwd=tmp_path,
+                ),
+            ]
             files = {
                 name: mode(tmp_path / name)
-                for name in ("commentd.db", "commentd.db-wal", "commentd.db-shm", "copy.db")
+                for name in (
+                    "commentd.db",
+                    "commentd.db-wal",
+                    "commentd.db-shm",
+                    "copy.db",
+                    "export.json",
+                    "export.wordpress",
+                )
             }
         finally:
             server.stop()
 
     assert posted.status_code == 201 and copied.returncode == 0, copied.stderr
+    assert [done.returncode for done in exported] == [0, 0], [d.stderr for d in exported]
     assert files == dict.fromkeys(files, 0o600)
 
 

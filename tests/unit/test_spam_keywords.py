@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 
 import pytest
 
@@ -117,3 +118,27 @@ def test_matching_agrees_with_the_regular_expressions_on_random_texts() -> None:
             entries,
             texts,
         )
+
+
+def _seconds(keywords: KeywordList, text: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        keywords.first_match(text, "Dana", "dana@example.com")
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a" * 5000, "ab" * 2500, ("a" * 99 + " ") * 50],
+    ids=["one-word", "no-whole-word", "words"],
+)
+def test_entries_inside_one_another_cost_what_one_entry_costs(text: str) -> None:
+    """100 entries each inside the next ("a", "aa", … 100 a's) end at every letter of a long
+    word: one pass over the text must not look at each of those places for each entry (it took
+    0.8 s for a comment of the longest length, 100 times what one entry took)."""
+    nested = KeywordList("a" * n for n in range(1, 101))
+    single = KeywordList(["a" * 101])
+
+    assert _seconds(nested, text) < 5 * _seconds(single, text) + 0.002

@@ -131,7 +131,7 @@ def edit_own(
         admit(submission)  # the token posted it: counted as the writer's own (proven) comment
     was_status = comment.status
     learned.teach(session, comment, None)
-    body_html = render_body(submission.body)
+    body_html = submission.body_html or render_body(submission.body)  # as submit does
     screening = screen(
         session, submission, body_html, rules, sender.secret, now, edited_id=comment.id
     )

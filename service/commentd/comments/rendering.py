@@ -41,6 +41,16 @@ def render_body(text: str) -> str:
     return _sanitiser.clean(_markdown.render(text)).strip()
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
+def shown_text(markup: str) -> str:
+    """The text a reader sees of `markup` as render_body() or sanitise_html() return it (tags,
+    whose attributes show nothing, dropped; character references decoded): `<p>&#8203;</p>`
+    shows "\u200b", an empty link `<a href="…"></a>` shows ""."""
+    return html.unescape(_TAG.sub("", markup))
+
+
 def sanitise_html(markup: str) -> str:
     """HTML from elsewhere (an imported Disqus or WordPress comment) cut down to exactly what a
     rendered comment may contain (ALLOWED_TAGS, every link marked); `<b>` and `<i>` become the

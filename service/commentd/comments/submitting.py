@@ -102,7 +102,7 @@ def submit(
         commenter_id = insert_commenter(session, submission.email_key, token_hash(token))
         trusted = False
 
-    body_html = render_body(submission.body)
+    body_html = submission.body_html or render_body(submission.body)
     now = utcnow()
     screening = screen(session, submission, body_html, rules, sender.secret, now)
     values = dict(

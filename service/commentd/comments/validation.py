@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
+from commentd.comments.rendering import render_body, shown_text
 from commentd.errors import BadRequest, ValidationFailed
 
 NAME_MAX = 80
@@ -37,6 +38,8 @@ class CommentSubmission:
     form_token: str | None = None
     commenter_token: str | None = None
     honeypot: str = ""  # hidden field people never fill (the spam layers read it)
+    # render_body(body), made while checking that it shows something (not part of equality).
+    body_html: str = field(default="", compare=False, repr=False)
 
     @property
     def email_key(self) -> str:
@@ -231,9 +234,10 @@ def parse_submission(
         email = _check_email(email, errors, check_deliverability)
 
     body = text("body").replace("\r\n", "\n").replace("\r", "\n")
+    body_html = ""
     if "body" not in errors:
         if not has_visible_character(body):  # empty, or only invisible characters
-            errors["body"] = "Please write a comment."
+            errors["body"] = EMPTY_BODY
         elif len(body) > BODY_MAX:
             errors["body"] = (
                 f"Comments are limited to {BODY_MAX} characters; this one has {len(body)}."
@@ -242,6 +246,12 @@ def parse_submission(
             errors["body"] = "Your comment contains characters that cannot be shown."
         elif has_bidi_control(body):
             errors["body"] = BIDI_MESSAGE.format(what="Your comment")
+        else:
+            # What is published is the rendered body: markup can stand for nothing visible
+            # (`&#8203;`, a link with no text), and is then as empty as an empty field.
+            body_html = render_body(body)
+            if not has_visible_character(shown_text(body_html)):
+                errors["body"] = EMPTY_BODY
 
     website = text("website")
     if "website" not in errors and website:
@@ -266,7 +276,11 @@ def parse_submission(
         form_token=optional_token(fields.get("form_token")),
         commenter_token=optional_token(fields.get("commenter_token")),
         honeypot=_honeypot(fields),
+        body_html=body_html,
     )
+
+
+EMPTY_BODY = "Please write a comment."
 
 
 BIDI_MESSAGE = (

@@ -25,8 +25,10 @@ from gunicorn.workers.base import Worker
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
+from waitress.task import ErrorTask
 
 from commentd.config import Settings
+from commentd.errors import error_json
 from commentd.web.app import start_delivery, stop_delivery
 from commentd.web.logs import logging_config
 from commentd.web.services import of as services_of
@@ -100,6 +102,40 @@ class NoAccessLineLogger(Logger):  # type: ignore[misc]
         return None
 
 
+# The machine code of each refusal waitress makes itself, before the app sees a request
+# (waitress.utilities: BadRequest and its kinds, ServerNotImplemented, InternalServerError).
+SERVER_ERROR_CODES = {
+    400: "bad_request",
+    413: "too_large",
+    431: "headers_too_large",
+    500: "internal",
+    501: "not_implemented",
+}
+
+
+class JsonErrorTask(ErrorTask):  # type: ignore[misc]
+    """waitress's answer to a request it refuses unread (a body past MAX_WIRE_BODY_BYTES,
+    headers past MAX_HEADER_BYTES, a malformed request), as API.md's JSON error
+    `{"error", "message"}` instead of waitress's text/plain page."""
+
+    def execute(self) -> None:
+        """Write the error as JSON and close the connection after it (as waitress does)."""
+        error = self.request.error
+        message = f"{error.reason}: {error.body}" if error.body else str(error.reason)
+        body = error_json(SERVER_ERROR_CODES.get(error.code, "error"), message)
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class JsonErrorChannel(HTTPChannel):  # type: ignore[misc]
+    """waitress's connection, refusing requests with JsonErrorTask."""
+
+    error_task_class = JsonErrorTask
+
+
 class BufferingWorker(Worker):  # type: ignore[misc]
     """A gunicorn worker process serving with waitress instead of blocking threads.
 
@@ -134,6 +170,9 @@ class BufferingWorker(Worker):  # type: ignore[misc]
                     **self._adjustments() | {"threads": 1},
                 )
             )
+        for listener in channels.values():
+            if isinstance(listener, BaseWSGIServer):
+                listener.channel_class = JsonErrorChannel
         partial: dict[Any, tuple[Any, float]] = {}
         next_sweep = time.monotonic() + SWEEP_SECONDS
         while self.alive:

@@ -139,12 +139,38 @@ def check_rate_limit_storage(settings: Settings) -> None:
             "or memory:// for in-process counters"
         ) from None
     except Exception:  # a client library's own failure to connect is as good as "no"
-        answers = False
+        answers, storage = False, None
     if not answers:
-        raise StartupError(
-            f"nothing answers at {shown} ({STORAGE}). Start the storage (Redis) or fix the "
-            "host and port; or unset the variable to count in-process (one worker process)"
+        raise StartupError(_refusal(storage, shown))
+
+
+def _refusal(storage: object, shown: str) -> str:
+    """Why a rate-limit storage that failed its check cannot be used: a Redis that answers
+    may still refuse (the URL's credentials, a database number it does not have), and its own
+    reason says so (redis-py's errors name no password); else nothing answers there."""
+    from redis import AuthenticationError, ResponseError
+
+    client = getattr(storage, "storage", None)
+    try:
+        if client is not None and hasattr(client, "ping"):
+            client.ping()
+    except AuthenticationError:
+        return (
+            f"{shown} ({STORAGE}) refuses the user and password in the URL: write the "
+            "password as redis://:password@host:6379/0 (redis://user:password@… with Redis "
+            "ACLs), or none if the server has none"
         )
+    except ResponseError as error:
+        return (
+            f"{shown} ({STORAGE}) answers but refuses: {error}. Fix the URL (a database "
+            "number the server has: redis://host:6379/0)"
+        )
+    except Exception:  # not answering at all: the message below
+        pass
+    return (
+        f"nothing answers at {shown} ({STORAGE}). Start the storage (Redis) or fix the "
+        "host and port; or unset the variable to count in-process (one worker process)"
+    )
 
 
 def start_warnings(settings: Settings) -> list[str]:

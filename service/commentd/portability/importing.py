@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
-import re
 import unicodedata
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
@@ -33,7 +32,13 @@ from sqlalchemy.orm import Session
 
 from commentd.comments.fast_path import new_version
 from commentd.comments.identity import same_name_key
-from commentd.comments.rendering import paragraphs, plain_text_html, render_body, sanitise_html
+from commentd.comments.rendering import (
+    paragraphs,
+    plain_text_html,
+    render_body,
+    sanitise_html,
+    shown_text,
+)
 from commentd.comments.validation import (
     EMAIL_MAX,
     NAME_MAX,
@@ -292,7 +297,7 @@ class _Preparer:
             return _Prepared(False, None, record.closed, skip=NO_SLUG)
         extra = record.extra
         body_html = _rendered(record) if "body_html" not in extra else _kept_html(extra)
-        if not has_visible_character(body_html_text(body_html)):
+        if not has_visible_character(shown_text(body_html)):
             return _Prepared(False, slug, record.closed, skip=Skip.EMPTY.value)
         name = _name(record.name)
         email = _email(record.email)
@@ -937,14 +942,6 @@ def _other_sources(extra: dict[str, object] | None) -> list[tuple[str, str]]:
     if not isinstance(others, list):
         return []
     return [(str(s), str(i)[:255]) for s, i in others]
-
-
-_TAG = re.compile(r"<[^>]*>")
-
-
-def body_html_text(body_html: str) -> str:
-    """The characters of a rendered comment without its tags (for "is anything visible")."""
-    return _TAG.sub("", body_html).replace("&nbsp;", "\u00a0")
 
 
 def _clean(text: str) -> str:

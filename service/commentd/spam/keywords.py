@@ -7,9 +7,15 @@ characters are literal, so "spam.example" matches a website or email on that dom
 
 A list is one Aho-Corasick automaton (pyahocorasick) of the entries' words: one pass over
 the text finds every entry it holds, so the time to search a comment grows with the comment,
-never with the list (5,000 entries cost what 10 do). "Whole word" is then checked at each
-place found, with the regex module's idea of a word character (letters, digits, `_`, in any
-script), as the lists were matched before.
+never with the list (5,000 entries cost what 10 do). "Whole word" is part of what the
+automaton matches, not checked at each place found: the text is searched with a mark on both
+sides of each of its characters that is not a word character (Python's `\\w`: letters, digits,
+`_`, in any script) and at its two ends; an entry's words are written the same way, between
+the marks its whole-word ends need. A mark next to a word character is always the mark of a
+character that is not one (or of an end), so the marks say exactly where words begin and end.
+"a", "aa", … nested inside one another are then found only where a whole word ends, not at
+every letter of a long word (each place found costs Python code: 100 such entries made a
+comment of 5,000 letters take 0.8 s).
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ import ahocorasick
 ENTRY_MAX = 100  # characters per entry
 ENTRIES_MAX = 5000  # entries per list
 _SPACES = re.compile(r"\s+")  # what separates a phrase's words: any run of white space
-
-# One way to write an entry's words: (its index in the list, `*` at the start, `*` at the end).
-Form = tuple[int, bool, bool]
+# The mark on both sides of every character that is not a word character, and at the text's
+# two ends (see the module's docstring). It cannot be in a comment (validation refuses control
+# characters); in an entry or a text it is read as a space.
+_MARK = "\x00"
+_NOT_WORD = re.compile(r"(\W)")  # captured: re.split keeps each one between the parts
 
 
 def clean(entries: Iterable[str]) -> tuple[str, ...]:
@@ -37,9 +45,10 @@ def clean(entries: Iterable[str]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _is_word_character(character: str) -> bool:
-    """`\\w` of Python's `re` on text: alphanumeric in any script, or `_`."""
-    return character.isalnum() or character == "_"
+def _marked(text: str) -> str:
+    """`text` with _MARK on both sides of each character that is not a word character
+    ("a.b" -> "a<M>.<M>b"): one split and one join, both in C."""
+    return _MARK.join(_NOT_WORD.split(text.replace(_MARK, " ")))
 
 
 class KeywordList:
@@ -48,16 +57,23 @@ class KeywordList:
 
     def __init__(self, entries: Iterable[str]) -> None:
         self.entries = clean(entries)
-        # "casino", "casino*" and "*casino*" share their words: one key, several forms.
-        forms: dict[str, list[Form]] = {}
+        # One key per way of writing an entry: its marked words, with the mark before it when
+        # it must start a word and the mark after it when it must end one. Entries that share
+        # a key ("casino" written twice over fields) keep their indexes in the list's order.
+        keys: dict[str, list[int]] = {}
         for index, entry in enumerate(self.entries):
-            words = " ".join(entry.strip("*").split())
-            forms.setdefault(words, []).append((index, entry.startswith("*"), entry.endswith("*")))
+            words = _marked(" ".join(entry.strip("*").split()))
+            key = (
+                ("" if entry.startswith("*") else _MARK)
+                + words
+                + ("" if entry.endswith("*") else _MARK)
+            )
+            keys.setdefault(key, []).append(index)
         self._automaton: ahocorasick.Automaton | None = None
-        if forms:
+        if keys:
             automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY, ahocorasick.KEY_STRING)
-            for words, its_forms in forms.items():
-                automaton.add_word(words, (len(words), tuple(its_forms)))
+            for key, indexes in keys.items():
+                automaton.add_word(key, min(indexes))
             automaton.make_automaton()
             self._automaton = automaton
 
@@ -67,17 +83,12 @@ class KeywordList:
         if self._automaton is None:
             return None
         text = _SPACES.sub(" ", "\n".join(text.lower() for text in texts if text))
+        # The text's two ends count as the marks of a character that is not a word character.
+        marked = _MARK + _marked(text) + _MARK
         first: int | None = None
-        for end, (length, forms) in self._automaton.iter(text):
-            start = end - length + 1
-            whole_start = start == 0 or not _is_word_character(text[start - 1])
-            whole_end = end + 1 == len(text) or not _is_word_character(text[end + 1])
-            for index, starts_inside, ends_inside in forms:
-                if first is not None and index >= first:
-                    break  # forms are in the list's order: none after this one is earlier
-                if (starts_inside or whole_start) and (ends_inside or whole_end):
-                    first = index
+        for _end, index in self._automaton.iter(marked):
+            if first is None or index < first:
+                first = index
+                if first == 0:
                     break
-            if first == 0:
-                break
         return None if first is None else self.entries[first]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import request
+from flask import Response, request
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
@@ -53,6 +53,14 @@ def require_moderator() -> None:
             retry_after=limited.retry_after,
         ) from None
     raise Unauthorized("A valid moderation token is required (Authorization: Bearer …).")
+
+
+def keep_private(response: Response) -> Response:
+    """after_request of every route behind the moderation token: its answers hold emails,
+    queues and whole exports, so no shared cache (a CDN, a proxy) may keep them and a browser
+    keeps none on disk (`Cache-Control: private, no-store`)."""
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _is_moderator(token: str) -> bool:

@@ -1,4 +1,5 @@
-"""An optional accelerator for the most frequent request: a post's comments, ahead of Flask.
+"""An optional accelerator for the most frequent request: a post's comments (as JSON, or as the
+HTML fragment of comments.html), ahead of Flask.
 
 Every page view of every blog asks for its post's comments. The `list_comments` view answers
 that request completely; this WSGI layer in front of the app (the pattern of WhiteNoise for
@@ -18,15 +19,16 @@ import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from commentd.comments.validation import normalize_slug
 from commentd.errors import ApiError, error_json
-from commentd.web import errors, logs, sessions
+from commentd.web import errors, logs, no_script, sessions
 from commentd.web.cors import EXPOSED_HEADERS
 from commentd.web.encoding import check_path, check_query
-from commentd.web.page_cache import Answer, json_headers
+from commentd.web.page_cache import JSON_LIST, Answer, json_headers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -34,8 +36,10 @@ if TYPE_CHECKING:
     from commentd.web.services import Services
 
 ENDPOINT = "public.list_comments"  # the view's endpoint: its name in logs and metrics
-# The path of API.md's `GET /api/posts/{slug}/comments`; a slug may itself hold slashes.
-COMMENTS_PATH = re.compile(r"/api/posts/(?P<slug>.+)/comments")
+FRAGMENT_ENDPOINT = "public.thread_fragment"  # and comments.html's
+# The path of API.md's `GET /api/posts/{slug}/comments` and of its HTML fragment
+# (`…/comments.html`); a slug may itself hold slashes.
+COMMENTS_PATH = re.compile(r"/api/posts/(?P<slug>.+)/comments(?P<html>\.html)?")
 READ_METHODS = frozenset({"GET", "HEAD"})
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
 PUBLIC_CORS = (
@@ -51,6 +55,7 @@ class PublicReads:
         """In front of `app` (the Flask app's wsgi_app), with that app's `services`."""
         self.app = app
         self.page_cache = services.page_cache
+        self.settings = services.settings
         self.sessions = services.read_sessions
         self.metrics = services.metrics
 
@@ -65,26 +70,36 @@ class PublicReads:
             return self.app(environ, start_response)
         started = time.perf_counter()
         request_id = logs.request_id_for(environ.get("HTTP_X_REQUEST_ID"))
-        answer = self._answer(found["slug"], environ)
+        html = found["html"] is not None
+        endpoint = FRAGMENT_ENDPOINT if html else ENDPOINT
+        answer = self._answer(found["slug"], environ, html=html)
         # CORS as for every public read (cors.py): the same whatever the Origin, so a cached
         # copy fetched without one still serves a blog page.
         headers = [*answer.headers, (logs.REQUEST_ID_HEADER, request_id), NOSNIFF, *PUBLIC_CORS]
         start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", headers)
         seconds = time.perf_counter() - started
         size = len(answer.body)
-        logs.log_request(request_id, method, path, ENDPOINT, answer.status, size, seconds)
-        self.metrics.observe(ENDPOINT, method, answer.status, seconds)
+        logs.log_request(request_id, method, path, endpoint, answer.status, size, seconds)
+        self.metrics.observe(endpoint, method, answer.status, seconds)
         return [] if method == "HEAD" else [answer.body]
 
-    def _answer(self, raw_slug: str, environ: WSGIEnvironment) -> Answer:
-        """What the app answers: its encoding checks, then the view, then its error handlers."""
+    def _answer(self, raw_slug: str, environ: WSGIEnvironment, *, html: bool) -> Answer:
+        """What the app answers: its encoding checks, then the view (`list_comments`, or
+        `thread_fragment` for comments.html), then its error handlers."""
         try:
             check_path(environ)
             check_query(environ)
+            variant = JSON_LIST
+            extra_header: tuple[str, str] | None = None
+            if html:
+                variant, extra_header = no_script.fragment_read(self.settings, _first_lang(environ))
             with _LazySession(self.sessions) as session:
-                return self.page_cache.answer(
-                    normalize_slug(raw_slug), environ.get("HTTP_IF_NONE_MATCH"), session
+                answer = self.page_cache.answer(
+                    normalize_slug(raw_slug), environ.get("HTTP_IF_NONE_MATCH"), session, variant
                 )
+            if extra_header is not None:
+                answer = Answer(answer.status, [*answer.headers, extra_header], answer.body)
+            return answer
         except ApiError as error:
             status, extra, body = errors.api_error_answer(error)
             return Answer(status, [*json_headers(body), *extra], body)
@@ -92,6 +107,18 @@ class PublicReads:
             status, code, message, headers = errors.unexpected(error)
             body = error_json(code, message)
             return Answer(status, [*json_headers(body), *headers.items()], body)
+
+
+def _first_lang(environ: WSGIEnvironment) -> str | None:
+    """The first `lang` of the query string, as `request.args.get("lang")` reads it."""
+    query = str(environ.get("QUERY_STRING", ""))
+    if "lang" not in query:
+        return None
+    text = query.encode("latin-1").decode("utf-8", "replace")  # check_query passed: UTF-8
+    for name, value in parse_qsl(text, keep_blank_values=True):
+        if name == "lang":
+            return value
+    return None
 
 
 class _LazySession:

@@ -32,11 +32,14 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """`record` as one line of JSON, without a trailing newline."""
+        message = record.getMessage()
+        if record.name != ACCESS_LOGGER:  # access lines hold loggable_path() already
+            message = without_tokens(message)
         line: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": message,
         }
         if has_request_context() and "request_id" in g:
             line["request_id"] = g.request_id
@@ -44,7 +47,7 @@ class JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             line.update(fields)
         if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
+            line["exc"] = without_tokens(self.formatException(record.exc_info))
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
@@ -80,6 +83,21 @@ SECRET_URL_ARGS = frozenset({"token"})
 # says which segments are secret. Slugs and ids never end in a 27-character part after a dot.
 SIGNED_TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.[A-Za-z0-9_-]{27,}")
 ELIDED = "<elided>"
+
+
+# What a line of text is cut into to look for token-shaped words: anything between spaces,
+# slashes, quotes and the delimiters of a URL's query and fragment.
+_WORD = re.compile(r"[^\s/?#&=;'\"<>()\[\]]+")
+
+
+def without_tokens(text: str) -> str:
+    """`text` with every word shaped like a signed token (SIGNED_TOKEN_SEGMENT) replaced by
+    `<elided>`. For lines written by others, who know no route: waitress names the path of a
+    request whose client hung up ("Client disconnected while serving /email/confirm/…")."""
+    return _WORD.sub(
+        lambda word: ELIDED if SIGNED_TOKEN_SEGMENT.fullmatch(word.group()) else word.group(),
+        text,
+    )
 
 
 def loggable_path(path: str, rule: Rule | None, view_args: Mapping[str, Any] | None) -> str:

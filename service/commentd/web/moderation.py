@@ -16,12 +16,13 @@ from commentd.errors import BadRequest, ValidationFailed
 from commentd.models import Comment, CommentStatus
 from commentd.notify import outbox
 from commentd.spam import rules
-from commentd.web.auth import require_moderator
+from commentd.web.auth import keep_private, require_moderator
 from commentd.web.services import current
 from commentd.web.sessions import get_session
 
 bp = Blueprint("moderation", __name__, url_prefix="/api/moderation")
 bp.before_request(require_moderator)
+bp.after_request(keep_private)
 
 MAX_ID = 2147483647  # ids are 32-bit on PostgreSQL: a larger one is no id, not a 500
 COMMENT_ID = f"<int(max={MAX_ID}):comment_id>"

@@ -36,12 +36,13 @@ from commentd.portability.importing import run_import
 from commentd.portability.readers import READERS
 from commentd.portability.records import ImportFileError
 from commentd.portability.slugs import SlugMap
-from commentd.web.auth import require_moderator
+from commentd.web.auth import keep_private, require_moderator
 from commentd.web.services import current
 from commentd.web.sessions import get_session
 
 bp = Blueprint("moving", __name__, url_prefix="/api/moderation")
 bp.before_request(require_moderator)
+bp.after_request(keep_private)
 
 PART_BYTES = 192 * 1024  # under the server's 256 KiB for a whole request
 UPLOAD_ID = "<string(length=32):upload_id>"
@@ -188,10 +189,10 @@ def run_upload(upload_id: str) -> dict[str, Any]:
     options = _json_object()
     dry_run, teach = options.get("dry_run", False), options.get("teach", False)
     slug_map = options.get("map")
-    if not isinstance(dry_run, bool) or not isinstance(teach, bool):
-        raise ValidationFailed(
-            "dry_run and teach are true or false.", fields={"dry_run": "true or false"}
-        )
+    flags = {"dry_run": dry_run, "teach": teach}
+    not_flags = {name: "true or false" for name, value in flags.items() if type(value) is not bool}
+    if not_flags:
+        raise ValidationFailed("dry_run and teach are true or false.", fields=not_flags)
     if slug_map is not None and (not isinstance(slug_map, str) or len(slug_map) > MAP_MAX_BYTES):
         raise ValidationFailed(
             "map is the CSV text of old URL, new slug rows.",

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from werkzeug.http import parse_etags, quote_etag
 
 from commentd import comments
-from commentd.comments.public import public_comment
+from commentd.comments.public import needs_links, public_page
 from commentd.models import Post
 
 EMPTY_VERSION = "0"
@@ -31,6 +31,9 @@ EMPTY_VERSION = "0"
 PUBLIC_LIST_CACHE = "public, max-age=10, stale-while-revalidate=60"
 
 Headers = list[tuple[str, str]]
+# How a representation of a post's list is made: (session, slug, post_id or None, version,
+# public_url) -> the body.
+Builder = Callable[[Session, str, int | None, str, str], bytes]
 
 
 @dataclass(frozen=True)
@@ -55,35 +58,56 @@ def json_headers(body: bytes) -> Headers:
     return [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
 
 
-def _visible_parent(
-    parent_id: int | None, visible: set[int], links: dict[int, int | None] | None
-) -> int | None:
-    """A reply whose parent is no longer public hangs under its nearest public ancestor."""
-    while parent_id is not None and parent_id not in visible:
-        parent_id = links.get(parent_id) if links is not None else None
-    return parent_id
-
-
-def build(session: Session, slug: str, post_id: int | None, public_url: str) -> bytes:
-    """The public list of `slug` (post `post_id`, None if it has none yet) as API.md's JSON:
-    approved comments oldest first, each reply under its nearest public ancestor."""
+def build(
+    session: Session,
+    slug: str,
+    post_id: int | None,
+    public_url: str,
+    *,
+    inline_avatars: bool = False,
+) -> dict[str, Any]:
+    """The public list of `slug` (post `post_id`, None if it has none yet) as API.md's JSON
+    object (comments.public.public_page): approved comments oldest first, each reply under its
+    nearest public ancestor; `inline_avatars` for the HTML fragment's data: URIs."""
     rows = comments.approved_comments(session, post_id) if post_id is not None else []
-    visible = {comment.id for comment in rows}
     links = None
-    if any(c.parent_id is not None and c.parent_id not in visible for c in rows):
-        links = comments.parent_links(session, post_id) if post_id is not None else None
+    if post_id is not None and needs_links(rows):
+        links = comments.parent_links(session, post_id)
     post = session.get(Post, post_id) if post_id is not None else None
-    payload = {
-        "slug": slug,
-        "count": len(rows),
-        # Beyond API.md: a closed post takes no new comments, so pages can hide the form.
-        "closed": bool(post and post.closed),
-        "comments": [
-            public_comment(c, public_url, _visible_parent(c.parent_id, visible, links))
-            for c in rows
-        ],
-    }
+    return public_page(
+        slug,
+        rows,
+        closed=bool(post and post.closed),
+        public_url=public_url,
+        links=links,
+        inline_avatars=inline_avatars,
+    )
+
+
+def build_json(session: Session, slug: str, post_id: int | None, public_url: str) -> bytes:
+    """The body of `GET /api/posts/{slug}/comments` (API.md): build()'s object as compact UTF-8."""
+    payload = build(session, slug, post_id, public_url)
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _json_variant(
+    session: Session, slug: str, post_id: int | None, _version: str, public_url: str
+) -> bytes:
+    return build_json(session, slug, post_id, public_url)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One representation of a post's public list, cached and answered alike: `name` tells it
+    apart in the cache and in its ETag ("" for API.md's JSON), `content_type` is what it is,
+    `build` makes it."""
+
+    name: str
+    content_type: str
+    build: Builder
+
+
+JSON_LIST = Variant("", "application/json", _json_variant)
 
 
 def _wrapped(dialect: Dialect, sql: str, error: Exception, *, invalidated: bool) -> DBAPIError:
@@ -125,26 +149,35 @@ class PageCache:
         self._pages: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def etag(self, version: str) -> str:
-        """The ETag (unquoted) of a post's list at `version` under this public URL."""
+    def etag(self, version: str, variant: Variant = JSON_LIST) -> str:
+        """The ETag (unquoted) of a post's list at `version` under this public URL, in the
+        representation `variant` (each has its own)."""
+        if variant.name:
+            return f"{version}.{self._url_tag}.{variant.name}"
         return f"{version}.{self._url_tag}"
 
     def answer(
-        self, slug: str, if_none_match: str | None, session: Callable[[], Session]
+        self,
+        slug: str,
+        if_none_match: str | None,
+        session: Callable[[], Session],
+        variant: Variant = JSON_LIST,
     ) -> Answer:
-        """The answer to `GET /api/posts/{slug}/comments` (`slug` canonical): 304 when
-        `if_none_match` names the current ETag, else 200 with the list's JSON. `session` is
-        called only when the page must be built.
+        """The answer to `GET /api/posts/{slug}/comments` (`slug` canonical), or to another
+        representation of the same list (`variant`, e.g. comments.html): 304 when
+        `if_none_match` names the current ETag, else 200 with the body. `session` is called
+        only when the page must be built.
 
         Raises SQLAlchemy's DBAPIError when the database cannot be read.
         """
         post_id, version = self.current_version(slug)
-        etag = self.etag(version)
+        etag = self.etag(version, variant)
         cache = [("ETag", quote_etag(etag)), ("Cache-Control", PUBLIC_LIST_CACHE)]
         if if_none_match and parse_etags(if_none_match).contains(etag):
             return Answer(304, cache, b"")
-        body = self.page(session, slug, post_id, version).body
-        return Answer(200, [*json_headers(body), *cache], body)
+        body = self.page(session, slug, post_id, version, variant).body
+        headers = [("Content-Type", variant.content_type), ("Content-Length", str(len(body)))]
+        return Answer(200, [*headers, *cache], body)
 
     def current_version(self, slug: str) -> tuple[int | None, str]:
         """The post's id and version: the one indexed lookup of every public read."""
@@ -201,22 +234,29 @@ class PageCache:
             connection.close()
 
     def page(
-        self, session: Callable[[], Session], slug: str, post_id: int | None, version: str
+        self,
+        session: Callable[[], Session],
+        slug: str,
+        post_id: int | None,
+        version: str,
+        variant: Variant = JSON_LIST,
     ) -> PublicPage:
-        """The cached page if it is of this version; else one rebuild (the only ORM work)."""
+        """The cached page if it is of this version; else one rebuild (the only ORM work).
+        Every variant of every post shares the one byte budget."""
+        key = f"{slug}\0{variant.name}" if variant.name else slug  # a slug holds no NUL
         with self._lock:
-            cached = self._pages.get(slug)
+            cached = self._pages.get(key)
             if cached is not None and cached[0] == version:
-                self._pages.move_to_end(slug)
-                return PublicPage(self.etag(version), cached[1])
-        body = build(session(), slug, post_id, self.public_url)
+                self._pages.move_to_end(key)
+                return PublicPage(self.etag(version, variant), cached[1])
+        body = variant.build(session(), slug, post_id, version, self.public_url)
         with self._lock:
-            replaced = self._pages.pop(slug, None)
+            replaced = self._pages.pop(key, None)
             if replaced is not None:
                 self._cached_bytes -= len(replaced[1])
-            self._pages[slug] = (version, body)
+            self._pages[key] = (version, body)
             self._cached_bytes += len(body)
             while self._cached_bytes > self.capacity_bytes and len(self._pages) > 1:
                 _slug, (_version, evicted) = self._pages.popitem(last=False)
                 self._cached_bytes -= len(evicted)
-        return PublicPage(self.etag(version), body)
+        return PublicPage(self.etag(version, variant), body)

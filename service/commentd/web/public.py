@@ -38,6 +38,7 @@ from commentd.errors import (
 from commentd.models import Comment
 from commentd.spam import traps
 from commentd.spam.screening import SiteRules, current_site_rules
+from commentd.web import no_script
 from commentd.web.cors import is_allowed_origin
 from commentd.web.limits import client_address_key
 from commentd.web.page_cache import PUBLIC_LIST_CACHE
@@ -119,20 +120,27 @@ def list_comments(slug: str) -> Response:
     return Response(answer.body, answer.status, answer.headers)
 
 
-@bp.post("/api/posts/<slug:slug>/comments")
-def create_comment(slug: str) -> tuple[Response, int]:
-    """Take a reader's comment; it waits for moderation unless the site's rules approve it.
-
-    Refusals come in this order, and only a comment that is stored uses up any allowance:
-    403 origin, 400/415/422 fields, 403 closed post or 422 parent, 429 limits.
-    """
-    require_allowed_origin()
-    slug = normalize_slug(slug)
-    services = current()
-    settings = services.settings
-    submission = parse_submission(
-        submitted_fields(), check_deliverability=settings.check_email_deliverability
+@bp.get("/api/posts/<slug:slug>/comments.html")
+def thread_fragment(slug: str) -> Response:
+    """A post's approved comments as the HTML fragment of `commentd export static` (API.md;
+    docs/no-script.md), in the language of `?lang=` (else COMMENTD_SITE_LANGUAGE): cached,
+    ETag and 304, CORS for any origin, exactly as the JSON list. 400 for a slug that is no
+    slug; 503 when the database is down."""
+    variant, header = no_script.fragment_read(current().settings, request.args.get("lang"))
+    answer = current().page_cache.answer(
+        normalize_slug(slug),
+        request.headers.get("If-None-Match"),
+        lambda: get_session(write=False),
+        variant,
     )
+    return Response(answer.body, answer.status, [*answer.headers, header])
+
+
+def store_comment(slug: str, submission: CommentSubmission) -> comments.Submitted:
+    """Store a reader's checked comment on `slug` (canonical) and commit: what every POST of a
+    comment does once its fields passed, whatever answer it then gets. Raises PostClosed (403),
+    ValidationFailed (422, a parent that is not public) or RateLimited (429)."""
+    services = current()
     session = get_session(write=True)
     submitted = comments.submit(
         session,
@@ -144,8 +152,28 @@ def create_comment(slug: str) -> tuple[Response, int]:
         admit=lambda proven: take_posting_allowance(slug, submission, proven),
     )
     session.commit()
+    services.metrics.comment_submitted(submitted.comment.status.value)
+    return submitted
+
+
+@bp.post("/api/posts/<slug:slug>/comments")
+def create_comment(slug: str) -> tuple[Response, int] | Response:
+    """Take a reader's comment; it waits for moderation unless the site's rules approve it.
+
+    Refusals come in this order, and only a comment that is stored uses up any allowance:
+    403 origin, 400/415/422 fields, 403 closed post or 422 parent, 429 limits. A plain HTML
+    form's post (no_script.wants_html) gets pages and a 303 instead of JSON (no_script.py).
+    """
+    if no_script.wants_html():
+        return no_script.answer_form_post(slug, store_comment)
+    require_allowed_origin()
+    slug = normalize_slug(slug)
+    settings = current().settings
+    submission = parse_submission(
+        submitted_fields(), check_deliverability=settings.check_email_deliverability
+    )
+    submitted = store_comment(slug, submission)
     comment = submitted.comment
-    services.metrics.comment_submitted(comment.status.value)
     return jsonify(
         id=comment.id,
         status=comment.status.value,
