@@ -602,7 +602,21 @@
 
   /* ---- "Your comments and your data": a request by email address ------------------------ */
 
+  /* The link alone; its form is made when first opened (a page has one comment form until then). */
   CommentSection.prototype.buildDataLink = function () {
+    var self = this, form = null;
+    var toggle = h("button", { "class": "commentd-link commentd-data-link", type: "button", "aria-expanded": "false",
+      onclick: function () {
+        if (!form) { form = self.buildDataForm(); box.append(form); }
+        form.hidden = !form.hidden;
+        toggle.setAttribute("aria-expanded", String(!form.hidden));
+        if (!form.hidden) form.querySelector("[name=email]").focus();
+      } }, t("dataLink"));
+    var box = h("div", { "class": "commentd-data-box" }, toggle);
+    return box;
+  };
+
+  CommentSection.prototype.buildDataForm = function () {
     var id = "commentd-data";
     var email = h("input", { id: id + "-email", name: "email", type: "email", autocomplete: "email", required: true,
       maxlength: 254, "aria-describedby": id + "-email-error" });
@@ -642,13 +656,7 @@
       h("div", { "class": "commentd-field" }, h("label", { "for": email.id }, t("email")), email, err),
       choice("export", "dataExport", true), choice("erase", "dataErase", false),
       h("div", { "class": "commentd-actions" }, send), said);
-    var toggle = h("button", { "class": "commentd-link commentd-data-link", type: "button", "aria-expanded": "false",
-      onclick: function () {
-        form.hidden = !form.hidden;
-        toggle.setAttribute("aria-expanded", String(!form.hidden));
-        if (!form.hidden) email.focus();
-      } }, t("dataLink"));
-    return h("div", { "class": "commentd-data-box" }, toggle, form);
+    return form;
   };
 
   /* ---- the counts helper: <a data-commentd-count="slug"> on index pages ---------------- */
