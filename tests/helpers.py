@@ -280,13 +280,23 @@ def serve_environment(database_url: str) -> dict[str, str]:
 
 
 def run_commentd(
-    database_url: str, *arguments: str, check: bool = True, stdin: bytes | None = None
+    database_url: str,
+    *arguments: str,
+    check: bool = True,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`commentd <arguments>` as an operator runs it, on `database_url`: its exit code and
-    output (text). With `check`, a non-zero exit fails the test with its standard error."""
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("COMMENTD_")
-    } | {"COMMENTD_DATABASE_URL": database_url, "COMMENTD_ALLOWED_ORIGINS": "https://blog.example"}
+    """`commentd <arguments>` as an operator runs it, on `database_url`, with `env`'s settings
+    added: its exit code and output (text). With `check`, a non-zero exit fails the test with
+    its standard error."""
+    environment = (
+        {key: value for key, value in os.environ.items() if not key.startswith("COMMENTD_")}
+        | {
+            "COMMENTD_DATABASE_URL": database_url,
+            "COMMENTD_ALLOWED_ORIGINS": "https://blog.example",
+        }
+        | (env or {})
+    )
     done = subprocess.run(
         [sys.executable, "-m", "commentd", *arguments],
         env=environment,

@@ -669,7 +669,7 @@ class Settings:
             "Email and webhooks",
             "URL with `{slug}`",
             "A post's address on the blog, e.g. `https://blog.example.com/{slug}/`, for links "
-            "in emails and on the hosted `/moderate` page.",
+            "in emails, on the hosted `/moderate` page and in the Atom feeds.",
         ),
     )
     site_language: str = field(

@@ -173,6 +173,9 @@ def test_get_head_and_options_of_every_route_change_nothing_stored(
         for path in paths:
             assert ("GET", path, 200) in asked and ("HEAD", path, 200) in asked
     assert {m for m, _, _ in asked} == set(SAFE_METHODS)
+    # The feeds were read with a real slug that has comments.
+    for feed in (f"/api/posts/{SLUG}/feed.atom", "/api/feed.atom"):
+        assert ("GET", feed, 200) in asked and ("HEAD", feed, 200) in asked
 
     # ...and the same links act when their button is pressed.
     assert client.post(world.links["/email/unsubscribe/"][0]).status_code == 200

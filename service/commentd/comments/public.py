@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -121,6 +122,13 @@ def public_page(
             for c in rows
         ],
     }
+
+
+def public_json(page: Mapping[str, Any]) -> bytes:
+    """The bytes of `GET /api/posts/{slug}/comments` for a public_page() object: compact JSON,
+    UTF-8, characters unescaped. The API and `commentd export static` both write these bytes,
+    so an exported file is the API's answer byte for byte."""
+    return json.dumps(page, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def moderation_comment(comment: Comment, slug: str, public_url: str) -> dict[str, Any]:

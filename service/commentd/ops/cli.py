@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from commentd import i18n
 from commentd.config import ConfigError, Settings, shown_database
 from commentd.db import make_engine, writer
 from commentd.keys import instance_id, load_or_create_secret
@@ -363,16 +364,44 @@ def import_command(
 
 
 @main.command("export")
-@click.argument("export_format", metavar="FORMAT", type=click.Choice(["json", "wordpress"]))
-@click.argument("target", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument(
+    "export_format", metavar="FORMAT", type=click.Choice(["json", "static", "wordpress"])
+)
+@click.argument("target", metavar="FILE|DIR", type=click.Path(allow_dash=True))
 @click.option(
     "--site-url",
     help="wordpress: the blog's address, for each post's link (default: the first "
     "COMMENTD_ALLOWED_ORIGINS entry).",
 )
-def export_command(export_format: str, target: str, site_url: str | None) -> None:
-    """Write every comment to FILE (- for standard output): commentd's own JSON, or WXR 1.2."""
+@click.option(
+    "--language",
+    default="en",
+    show_default=True,
+    help="static: the language of the HTML fragments' words and dates (a BCP 47 tag).",
+)
+@click.option(
+    "--fold-case/--keep-case",
+    default=None,
+    help="static: escape capitals in file names, for a case-insensitive file system "
+    "(default: probe the folder's).",
+)
+@click.option("--quiet", is_flag=True, help="static: no progress bar.")
+def export_command(
+    export_format: str,
+    target: str,
+    site_url: str | None,
+    language: str,
+    fold_case: bool | None,
+    quiet: bool,
+) -> None:
+    """Write every comment to FILE (- for standard output): commentd's own JSON, or WXR 1.2;
+    or, for `static`, each post's approved comments as files in the folder DIR."""
     settings = _settings()
+    if export_format == "static":
+        export_static_command(settings, target, language, fold_case, quiet)
+        return
+    if Path(target).is_dir():
+        raise click.BadParameter(f"{target} is a folder", param_hint="FILE")
     if export_format == "wordpress":
         site_url = site_url or next(iter(settings.allowed_origins), None)
         if not site_url:
@@ -399,6 +428,47 @@ def export_command(export_format: str, target: str, site_url: str | None) -> Non
     finally:
         engine.dispose()
     click.echo(f"Exported {count} comments to {target}.", err=True)
+
+
+def export_static_command(
+    settings: Settings, target: str, language: str, fold_case: bool | None, quiet: bool
+) -> None:
+    """`commentd export static DIR` (publishing/static_export.py): summary on standard output."""
+    if not settings.public_url:
+        raise click.UsageError(
+            "set COMMENTD_PUBLIC_URL: the exported files carry the service's address "
+            "(avatars, the form), as the API's answers do"
+        )
+    if target == "-":
+        raise click.BadParameter("static needs a folder, not -", param_hint="DIR")
+    # Here, not at the top: the templates and catalogues are for this command only.
+    from commentd.publishing.static_export import ExportRefused, export_static
+
+    engine = _open_database(settings, create=False)
+    progress = BarProgress("export static") if not quiet and sys.stderr.isatty() else None
+    try:
+        summary = export_static(
+            engine,
+            target,
+            public_url=settings.public_url,
+            language=i18n.resolve(language),
+            fold_case=fold_case,
+            progress=progress,
+        )
+    except ExportRefused as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"{error.filename or target}: {error.strerror}") from None
+    finally:
+        if progress is not None:
+            progress.close()
+        engine.dispose()
+    for problem in summary.problems:
+        click.echo(f"commentd: refused {problem}", err=True)
+    for line in summary.lines(target):
+        click.echo(line)
+    if summary.refused:
+        sys.exit(1)
 
 
 @main.command("backup")

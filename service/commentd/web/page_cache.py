@@ -10,7 +10,6 @@ The cache is per process; the version in the database keeps processes and hosts 
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.http import parse_etags, quote_etag
 
 from commentd import comments
-from commentd.comments.public import needs_links, public_page
+from commentd.comments.public import needs_links, public_json, public_page
 from commentd.models import Post
 
 EMPTY_VERSION = "0"
@@ -86,8 +85,7 @@ def build(
 
 def build_json(session: Session, slug: str, post_id: int | None, public_url: str) -> bytes:
     """The body of `GET /api/posts/{slug}/comments` (API.md): build()'s object as compact UTF-8."""
-    payload = build(session, slug, post_id, public_url)
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return public_json(build(session, slug, post_id, public_url))
 
 
 def _json_variant(

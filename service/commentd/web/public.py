@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from flask import (
@@ -17,6 +18,7 @@ from flask import (
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from werkzeug.http import parse_etags, quote_etag
 
 from commentd import comments
 from commentd.comments.public import public_comment, timestamp
@@ -36,6 +38,7 @@ from commentd.errors import (
     UnsupportedMediaType,
 )
 from commentd.models import Comment
+from commentd.publishing import feeds
 from commentd.spam import traps
 from commentd.spam.screening import SiteRules, current_site_rules
 from commentd.web import no_script
@@ -260,6 +263,58 @@ def count_comments() -> Response:
     response = jsonify({raw: counts[slug] for raw, slug in normalized.items()})
     response.headers["Cache-Control"] = PUBLIC_LIST_CACHE
     return response
+
+
+# Part of every feed's ETag besides the post's version: what else its bytes depend on.
+FEED_FORMAT = "1"
+
+
+def _feed_tag() -> str:
+    settings = current().settings
+    seed = f"{FEED_FORMAT}\0{feeds.FEED_ENTRIES}\0{settings.post_url or ''}\0{settings.public_url}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:8]
+
+
+def _feed_answer(etag: str, body: Callable[[], bytes]) -> Response:
+    """An Atom answer cached as the public JSON read is: 304 when If-None-Match names
+    `etag` (nothing built), else 200 with `body()`. HEAD gets the headers alone (Flask)."""
+    headers = {"ETag": quote_etag(etag), "Cache-Control": PUBLIC_LIST_CACHE}
+    asked = request.headers.get("If-None-Match")
+    if asked and parse_etags(asked).contains(etag):
+        return Response(status=304, headers=headers)
+    return Response(body(), 200, headers, content_type=feeds.CONTENT_TYPE)
+
+
+@bp.get("/api/posts/<slug:slug>/feed.atom")
+def post_feed(slug: str) -> Response:
+    """Atom 1.0 feed of a post's newest approved comments (publishing/feeds.py); an unknown
+    post's feed is empty. ETag from the post's version, so a 304 costs one indexed lookup."""
+    slug = normalize_slug(slug)
+    services = current()
+    post_id, version = services.page_cache.current_version(slug)
+    settings = services.settings
+    return _feed_answer(
+        f"atom.{services.page_cache.etag(version)}.{_feed_tag()}",
+        lambda: feeds.post_feed(
+            get_session(write=False),
+            slug,
+            post_id,
+            public_url=settings.public_url,
+            post_url=settings.post_url,
+        ),
+    )
+
+
+@bp.get("/api/feed.atom")
+def site_feed() -> Response:
+    """Atom 1.0 feed of the whole site's newest approved comments; its ETag is the body's
+    hash (one query of at most FEED_ENTRIES rows makes it)."""
+    settings = current().settings
+    body = feeds.site_feed(
+        get_session(write=False), public_url=settings.public_url, post_url=settings.post_url
+    )
+    digest = hashlib.sha256(body).hexdigest()[:20]
+    return _feed_answer(f"atom-site.{digest}", lambda: body)
 
 
 @bp.get("/api/avatars/<key>.svg")
