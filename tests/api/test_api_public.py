@@ -178,6 +178,24 @@ def test_etag_answers_if_none_match_with_304_until_something_changes(
     assert "stale-while-revalidate" in changed.headers["Cache-Control"]
 
 
+def test_the_bare_post_version_of_a_thread_fragment_is_answered_304_while_current(
+    client: FlaskClient, make_comment: MakeComment, post_comment: PostComment
+) -> None:
+    make_comment()
+    version = client.get("/api/posts/gluteus-medius/comments").headers["ETag"].strip('"')
+    version = version.split(".")[0]  # the ETag is "<version>.<public URL tag>"
+    fragment = {"If-None-Match": f'"{version}"'}
+
+    current = client.get("/api/posts/gluteus-medius/comments", headers=fragment)
+    client.post(f"/api/moderation/comments/{post_comment()['id']}/approve", headers=MODERATOR)
+    moved = client.get("/api/posts/gluteus-medius/comments", headers=fragment)
+    nothing = client.get("/api/posts/no-such-post/comments", headers={"If-None-Match": '"0"'})
+
+    assert (current.status_code, current.data) == (304, b"")
+    assert moved.status_code == 200 and moved.json is not None and moved.json["count"] == 2
+    assert nothing.status_code == 200  # a post without comments has no version to match
+
+
 def test_cached_pages_are_bounded_by_their_total_size_least_recently_read_out_first(
     app: Flask, client: FlaskClient, make_comment: MakeComment
 ) -> None:

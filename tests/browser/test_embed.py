@@ -332,21 +332,83 @@ def test_the_page_sets_the_words_and_colours(site: Site, new_context: Any) -> No
     expect(field(page, "Nom")).to_be_visible()
     expect(page.locator("#comments")).to_contain_text("Pas encore de commentaire.")
     section = page.locator(".commentd")
-    # data-theme="light" wins over the dark preference; --commentd-accent comes from the page.
-    assert section.evaluate("s => getComputedStyle(s).backgroundColor") == "rgb(255, 255, 255)"
+    # data-theme="light" wins over the page's dark look; --commentd-accent comes from the page.
+    expect(section).to_have_attribute("data-theme", "light")
+    assert section.evaluate("s => getComputedStyle(s).colorScheme") == "light"
     button = page.get_by_role("button", name="Publier")
     assert button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(27, 127, 75)"
 
 
-def test_dark_mode_follows_the_readers_preference(site: Site, new_context: Any) -> None:
+LOOK = """s => {
+    const style = e => getComputedStyle(e ? s.querySelector(e) : s);
+    return [style("").backgroundColor, style("").color, style(".commentd-name").color,
+            style(".commentd-date").color, style(".commentd-link").color,
+            style(".commentd-btn").backgroundColor];
+}"""
+
+
+def test_dark_mode_takes_the_pages_background_and_one_accent(site: Site, new_context: Any) -> None:
+    site.moderate(site.post(website="https://dana.example")["id"], "approve")
     page = new_context(color_scheme="dark").new_page()
 
     page.goto(site.page_url(ARTICLE))
 
     section = page.locator(".commentd")
-    expect(section).to_be_visible()
-    assert section.evaluate("s => getComputedStyle(s).backgroundColor") == "rgb(22, 27, 34)"
-    assert section.evaluate("s => getComputedStyle(s).color") == "rgb(230, 237, 243)"
+    expect(section).to_have_attribute("data-theme", "dark")  # the page's text is light
+    background, text, name, date, reply, button = section.evaluate(LOOK)
+    assert background == "rgba(0, 0, 0, 0)"  # no box of its own: the page shows through
+    assert text == "rgb(232, 230, 227)"  # the page's --ink in dark mode (examples/blog)
+    assert name == date == reply == button == "rgb(240, 163, 122)"  # its link colour
+    assert section.evaluate("s => getComputedStyle(s).colorScheme") == "dark"
+
+
+def test_a_light_page_keeps_a_light_widget_for_a_reader_who_prefers_dark(
+    site: Site, new_context: Any, blog_pages: dict[str, str]
+) -> None:
+    site.moderate(site.post(website="https://dana.example")["id"], "approve")
+    blog_pages["/light/"] = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" '
+        'href="data:,"><style>body { color: #333; background: #fff } a { color: #c74350 }'
+        "</style></head><body><h1>Light only</h1>"
+        f'<div id="comments" data-slug="{ARTICLE_SLUG}"></div>'
+        '<script src="http://127.0.0.1:8080/embed.js"></script></body></html>'
+    )
+    page = new_context(color_scheme="dark").new_page()
+
+    page.goto(site.page_url("/light/"))
+
+    section = page.locator(".commentd")
+    expect(page.locator(".commentd-item")).to_have_count(1)
+    expect(section).to_have_attribute("data-theme", "light")
+    background, text, name, date, reply, button = section.evaluate(LOOK)
+    assert (background, text) == ("rgba(0, 0, 0, 0)", "rgb(51, 51, 51)")
+    assert name == date == reply == button == "rgb(199, 67, 80)"
+    label = page.locator("button[type=submit]").evaluate("b => getComputedStyle(b).color")
+    assert label == "rgb(255, 255, 255)"
+
+
+def test_the_widgets_headings_follow_the_pages_heading_scale(
+    site: Site, page: Page, blog_pages: dict[str, str]
+) -> None:
+    blog_pages["/headings/"] = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" '
+        'href="data:,"><style>body { font: 15px/1.6 sans-serif }'
+        " h2 { font: italic 300 29px/1.1 Georgia, serif } h3 { font: 700 19px/1.2 monospace }"
+        "</style></head><body><h2>Section</h2><h3>Subsection</h3>"
+        f'<div id="comments" data-slug="{ARTICLE_SLUG}"></div>'
+        '<script src="http://127.0.0.1:8080/embed.js"></script></body></html>'
+    )
+    font = "e => { const s = getComputedStyle(e); return [s.font, s.fontSize, s.fontWeight]; }"
+
+    page.goto(site.page_url("/headings/"))
+
+    expect(page.locator(".commentd-heading")).to_have_text("Comments")
+    page_h2, page_h3 = (
+        page.locator("body > h2").evaluate(font),
+        page.locator("body > h3").evaluate(font),
+    )
+    assert page.locator(".commentd-heading").evaluate(font) == page_h2
+    assert page.locator("#commentd-form-heading").evaluate(font) == page_h3
 
 
 def test_on_a_phone_the_widget_fits_the_screen(site: Site, new_context: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from xml.etree import ElementTree
 
 import pytest
 
@@ -94,3 +95,24 @@ def test_identicons_are_stable_and_differ_between_keys() -> None:
     assert first == again
     assert first != other
     assert first.startswith("<svg ") and "<script" not in first
+
+
+def test_identicons_are_symmetric_patterns_of_rounded_cells_never_a_sparse_glyph() -> None:
+    """Safe SVG (four element names, numeric attributes), mirrored left to right, and 6 to 10
+    of the 15 free cells drawn: a pattern on a disc, not a letter such as a blue "T"."""
+    for n in range(300):
+        svg = identicon_svg(f"commenter-{n}")
+        root = ElementTree.fromstring(svg)
+        tags = {element.tag.rsplit("}", 1)[-1] for element in root.iter()}
+        assert tags <= {"svg", "circle", "g", "rect"}, svg
+        assert len(svg) < 1600
+        cells = {
+            (round(float(r.get("x", "0")), 2), round(float(r.get("y", "0")), 2), fill)
+            for g in root.findall("{http://www.w3.org/2000/svg}g")
+            for fill in [g.get("fill")]
+            for r in g
+        }
+        mirrored = {(round(10 - 1.3 - x, 2), y, fill) for x, y, fill in cells}
+        assert cells == mirrored, svg
+        free = {(x, y) for x, y, _ in cells if x <= 5 - 0.65}
+        assert 6 <= len(free) <= 10, svg

@@ -68,7 +68,8 @@
 
   function CommentSection(root) {
     this.root = root;
-    var given = root.getAttribute("data-slug") || location.pathname;
+    var thread = root.querySelector("section.commentd-thread"), adopted = thread && readThread(thread);
+    var given = root.getAttribute("data-slug") || (adopted && adopted.slug) || location.pathname;
     this.slug = canonicalSlug(given);
     this.maxDepth = Math.max(1, parseInt(root.getAttribute("data-max-depth"), 10) || 4);
     this.pendingKey = "pending." + this.slug;
@@ -80,10 +81,63 @@
     this.approved = [];
     this.replyTo = null;
     this.formToken = null;
+    if (adopted && adopted.slug && canonicalSlug(adopted.slug) !== this.slug) {
+      console.warn("commentd: the page's thread is of " + adopted.slug + ", not " + this.slug + "; loading " + this.slug);
+      adopted = null;
+    }
     this.build();
-    this.load();
+    if (adopted) this.adopt(adopted);
+    else this.load();
     this.fetchFormToken();
   }
+
+  /* ---- the thread the page already holds ---------------------------------------------- */
+
+  /* <section class="commentd-thread"> (docs/embedding.md: `commentd export static`, or
+   * GET /api/posts/<slug>/comments.html), read back into what the JSON would say: {slug,
+   * version, closed, comments: [{id, parent_id, author: {name, website, avatar}, body_html,
+   * created_at}], typed: what the reader already typed into its no-script form}. body_html is
+   * the markup the service sanitised, as the page parsed it. */
+  function readThread(thread) {
+    function own(li, selector) { return li.querySelector(":scope > article " + selector); }
+    var comments = [];
+    thread.querySelectorAll("li.commentd-comment[data-commentd-id]").forEach(function (li) {
+      var id = parseInt(li.getAttribute("data-commentd-id"), 10), parent = parseInt(li.getAttribute("data-commentd-parent"), 10);
+      var name = own(li, ".commentd-name"), avatar = own(li, "img.commentd-avatar"), time = own(li, "time[datetime]");
+      var body = own(li, ".commentd-body");
+      if (!(id > 0) || !name || !time || !body) return;
+      comments.push({
+        id: id, parent_id: parent > 0 ? parent : null,
+        author: { name: name.textContent.trim(), website: name.tagName === "A" ? name.getAttribute("href") : null,
+          avatar: avatar ? avatar.getAttribute("src") : null },
+        body_html: body.innerHTML, created_at: time.getAttribute("datetime")
+      });
+    });
+    var typed = {}, form = thread.querySelector("form.commentd-form-noscript");
+    ["name", "email", "website", "body"].forEach(function (k) {
+      var input = form && form.elements[k];
+      if (input && input.value && input.value.trim()) typed[k] = input.value;
+    });
+    return { slug: thread.getAttribute("data-commentd-slug"), version: thread.getAttribute("data-commentd-version") || "",
+      closed: thread.getAttribute("data-commentd-closed") === "true", comments: comments, typed: typed };
+  }
+
+  /* Shows the page's thread as the widget (one render, no request first), then asks the
+   * service whether it is still current: a 304 while it is, else the live list. */
+  CommentSection.prototype.adopt = function (adopted) {
+    var inputs = this.inputs;
+    this.approved = adopted.comments;
+    this.loaded = true;
+    this.setClosed(adopted.closed);
+    this.keepOwn(this.ownPending());
+    this.render();
+    Object.keys(adopted.typed).forEach(function (k) { inputs[k].value = adopted.typed[k]; });
+    /* Back from the no-script form (API.md: 303 to #commentd-pending): say what became of it. */
+    if (location.hash === "#commentd-pending") this.say(t("thanksPending"));
+    var target = location.hash && document.getElementById(location.hash.slice(1));
+    if (target && this.section.contains(target)) target.scrollIntoView();
+    this.load(adopted.version);
+  };
 
   CommentSection.prototype.build = function () {
     var self = this;
@@ -91,12 +145,13 @@
     this.heading = h("h" + this.level, { "class": "commentd-h commentd-heading", id: "commentd-heading" }, t("heading_zero"));
     this.list = h("ol", { "class": "commentd-list" });
     this.info = h("p", { "class": "commentd-empty", text: t("loading") });
-    this.section = h("section", { "class": "commentd", "aria-labelledby": "commentd-heading",
-      "data-theme": this.root.getAttribute("data-theme") }, this.heading, this.info, this.list);
+    this.section = h("section", { "class": "commentd", "aria-labelledby": "commentd-heading" },
+      this.heading, this.info, this.list);
     this.form = this.buildForm();
     this.closedNote = h("p", { "class": "commentd-closed", hidden: true, text: t("closed") });
     this.section.append(this.form, this.closedNote, this.buildDataLink());
     this.root.replaceChildren(this.section);
+    kit.fit(this.root, this.section);
     window.addEventListener("storage", function (e) {
       if (e.key === "commentd." + self.pendingKey) self.render();
     });
@@ -207,23 +262,28 @@
     });
   };
 
-  CommentSection.prototype.load = function () {
+  /* version: that of the list the widget shows (adopted from the page), to be kept on a 304. */
+  CommentSection.prototype.load = function (version) {
     var self = this, waiting = this.ownPending().length > 0;
     /* A reader waiting for their comment revalidates instead of trusting the short HTTP cache. */
-    return request(base + "/api/posts/" + slugPath(this.slug) + "/comments", { cache: waiting ? "no-cache" : "default" })
+    var init = { cache: waiting ? "no-cache" : "default" };
+    if (version) init.headers = { "If-None-Match": '"' + version + '"' };
+    return request(base + "/api/posts/" + slugPath(this.slug) + "/comments", init)
       .then(function (res) {
         var data = res.body;
+        if (version && res.r.status === 304) return waiting ? self.checkOwn() : null;
         if (!res.r.ok || !Array.isArray(data.comments)) throw new Error(res.r.status);
         self.approved = data.comments;
         self.loaded = true;
         self.setClosed(!!data.closed);
         self.keepOwn(self.ownPending());
         self.render();
-        var target = location.hash && document.getElementById(location.hash.slice(1));
+        var target = !version && location.hash && document.getElementById(location.hash.slice(1));
         if (target) target.scrollIntoView();
         if (waiting) self.checkOwn();
       })
       .catch(function () {
+        if (version) return; /* the page's thread stays; posting still works */
         self.info.replaceChildren(t("loadFailed") + " ",
           h("button", { "class": "commentd-link", type: "button", onclick: function () { self.load(); } }, t("retry")));
         self.render(true);
@@ -241,7 +301,9 @@
       var parent = e.c.parent_id != null && byId[e.c.parent_id] ? e.c.parent_id : "top";
       (children[parent] = children[parent] || []).push(e);
     });
-    if (this.list.contains(this.form)) this.closeReply(false);
+    /* A reply being typed stays open under its comment while the list changes around it. */
+    var replying = this.replyTo && this.list.contains(this.form) ? this.replyTo.comment.id : null;
+    if (replying !== null) this.closeReply(false);
     /* flat: these replies sit beside their parent (past maxDepth), so they name whom they answer. */
     function fill(parentId, ol, depth, flat) {
       (children[parentId] || []).forEach(function (e) {
@@ -254,6 +316,10 @@
     }
     this.list.replaceChildren();
     fill("top", this.list, 1, false);
+    var again = replying !== null && byId[replying] && !byId[replying].pending && !this.closed &&
+      document.getElementById("comment-" + replying);
+    if (again) this.openReply(byId[replying].c, again, again.querySelector(".commentd-c .commentd-link"), true);
+    this.placeStatus();
     var n = this.approved.length, slug = this.slug;
     this.heading.textContent = n ? plural("heading", n) : t("heading_zero");
     if (this.loaded) countLinks().forEach(function (el) {
@@ -287,13 +353,20 @@
     return li;
   };
 
-  CommentSection.prototype.openReply = function (comment, li, button) {
+  /* quietly: the list was redrawn under the reader, who keeps the focus where it is. */
+  CommentSection.prototype.openReply = function (comment, li, button, quietly) {
     this.closeReply(false);
+    if (this.thanksUnder) {
+      this.thanksUnder = null;
+      this.say("");
+      this.placeStatus();
+    }
     this.replyTo = { comment: comment, button: button };
     this.formHeading.textContent = t("replyHeading", { name: comment.author.name });
     this.cancelButton.hidden = false;
     button.setAttribute("aria-expanded", "true");
     li.querySelector(".commentd-c").after(this.form);
+    if (quietly) return;
     var inputs = this.inputs;
     (["name", "email", "body"].map(function (k) { return inputs[k]; }).filter(function (i) { return !i.value.trim(); })[0] || inputs.body).focus();
   };
@@ -325,7 +398,17 @@
 
   CommentSection.prototype.say = function (text, bad) {
     this.status.textContent = text;
-    this.status.className = "commentd-status" + (bad ? " commentd-bad" : "");
+    this.status.className = "commentd-status" + (bad ? " commentd-bad" : "") + (this.thanksUnder ? " commentd-thanks" : "");
+  };
+
+  /* The form's one status line sits at the end of the form, or, once a reply is posted (the
+   * form going back home), where the reply form was: under the comment replied to
+   * (thanksUnder, its id), where the reader was typing. */
+  CommentSection.prototype.placeStatus = function () {
+    var under = this.thanksUnder && document.getElementById("comment-" + this.thanksUnder);
+    var article = under && this.list.contains(under) && under.querySelector(".commentd-c");
+    if (article) article.after(this.status);
+    else if (this.status.parentNode !== this.form) this.form.append(this.status);
   };
 
   CommentSection.prototype.checkLocally = function (v) {
@@ -345,6 +428,8 @@
     this.submitButton.disabled = true;
     this.submitButton.textContent = t("submitting");
     this.say("");
+    this.thanksUnder = null;
+    this.placeStatus();
     var ready = this.formToken && Date.now() < this.formToken.until ? Promise.resolve() : this.fetchFormToken();
     return ready.then(function () {
       var data = new URLSearchParams(v);
@@ -404,7 +489,8 @@
     if (body.commenter_token) store.set("token", body.commenter_token);
     this.rememberOwn(body, v.body);
     store.set("author", this.remember.checked ? { name: v.name, email: v.email, website: v.website } : null);
-    var comment = body.comment;
+    var comment = body.comment, answered = this.replyTo && document.getElementById("comment-" + this.replyTo.comment.id);
+    this.closeReply(false);
     if (body.status === "approved") this.approved.push(comment);
     else this.keepOwn(this.ownPending().concat([{ comment: comment, saved_at: Date.now(), token: body.commenter_token }]));
     this.inputs.body.value = "";
@@ -416,6 +502,8 @@
     this.fetchFormToken();
     var mine = document.getElementById("comment-" + comment.id);
     if (mine) mine.querySelector(".commentd-c").focus();
+    this.thanksUnder = answered ? answered.id.replace("comment-", "") : null;
+    this.placeStatus();
     this.say(body.status === "approved" ? t("thanksApproved") : t("thanksPending"));
   };
 

@@ -54,9 +54,10 @@
     this.token = session.get("moderationToken");
     this.tab = "pending";
     this.counts = {};
-    this.section = h("section", { "class": "commentd-mod", "data-theme": root.getAttribute("data-theme") });
+    this.section = h("section", { "class": "commentd-mod" });
     this.status = h("p", { "class": "commentd-mod-status", role: "status", "aria-live": "polite" });
     root.replaceChildren(this.section);
+    kit.fit(root, this.section);
     if (this.token) this.showQueue(); else this.showLogin();
   }
 

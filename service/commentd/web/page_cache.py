@@ -163,15 +163,24 @@ class PageCache:
     ) -> Answer:
         """The answer to `GET /api/posts/{slug}/comments` (`slug` canonical), or to another
         representation of the same list (`variant`, e.g. comments.html): 304 when
-        `if_none_match` names the current ETag, else 200 with the body. `session` is called
-        only when the page must be built.
+        `if_none_match` names the current ETag, or, for the JSON list, the post's bare version
+        (the `data-commentd-version` of a thread fragment: embed.js asks whether the page's
+        copy is current), else 200 with the body. `session` is called only when the page must
+        be built.
 
         Raises SQLAlchemy's DBAPIError when the database cannot be read.
         """
         post_id, version = self.current_version(slug)
         etag = self.etag(version, variant)
         cache = [("ETag", quote_etag(etag)), ("Cache-Control", PUBLIC_LIST_CACHE)]
-        if if_none_match and parse_etags(if_none_match).contains(etag):
+        etags = parse_etags(if_none_match) if if_none_match else None
+        as_fragment = (
+            variant is JSON_LIST
+            and version != EMPTY_VERSION
+            and etags is not None
+            and etags.contains(version)
+        )
+        if etags and (etags.contains(etag) or as_fragment):
             return Answer(304, cache, b"")
         body = self.page(session, slug, post_id, version, variant).body
         headers = [("Content-Type", variant.content_type), ("Content-Length", str(len(body)))]

@@ -90,6 +90,36 @@ function commentdCommon(scriptName, defaults, custom) {
     });
   }
 
+  /* The relative luminance (WCAG 2) of a computed colour, "rgb(r, g, b)" or "color(srgb r g b)". */
+  function luminance(color) {
+    var c = (color.match(/[\d.]+/g) || [0, 0, 0]).slice(0, 3).map(Number), scale = /^color\(/.test(color) ? 1 : 255;
+    c = c.map(function (v) { v /= scale; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  }
+
+  /* fit(root, section), once section is in root: the section takes the page's look
+   * (widgets.css): --_link, the colour of a link inside root (the accent, unless
+   * --commentd-accent is set); --_on-auto, white or near-black, whichever reads better on the
+   * accent (the button's text); data-theme, the root's if it pins "light" or "dark", else
+   * "dark" when the page's text there is light. Again when the reader's colour preference
+   * changes (a page that follows it changes too). */
+  function fit(root, section) {
+    var pinned = /^(light|dark)$/.test(root.getAttribute("data-theme")) ? root.getAttribute("data-theme") : null;
+    function look() {
+      var link = h("a", { href: "#", hidden: true }), accent = h("b", { "class": "commentd-accent-probe", hidden: true });
+      root.append(link);
+      section.style.setProperty("--_link", getComputedStyle(link).color);
+      link.remove();
+      section.append(accent);
+      var on = luminance(getComputedStyle(accent).color);
+      accent.remove();
+      section.style.setProperty("--_on-auto", 1.05 / (on + 0.05) >= (on + 0.05) / 0.0556 ? "#fff" : "#111");
+      section.setAttribute("data-theme", pinned || (luminance(getComputedStyle(root).color) > 0.18 ? "dark" : "light"));
+    }
+    look();
+    if (window.matchMedia) matchMedia("(prefers-color-scheme: dark)").addEventListener("change", look);
+  }
+
   /* Once the page is parsed: adds WIDGET_CSS as <style id=styleId>, then run(); once per page. */
   function start(styleId, run) {
     function go() {
@@ -103,6 +133,6 @@ function commentdCommon(scriptName, defaults, custom) {
 
   return {
     base: base, lang: lang, strings: S, t: t, plural: plural, h: h, safeUrl: safeUrl, slugPath: slugPath,
-    timeEl: timeEl, storage: storage, request: request, start: start
+    timeEl: timeEl, storage: storage, request: request, start: start, fit: fit
   };
 }
