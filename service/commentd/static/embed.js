@@ -376,7 +376,7 @@
     this.replyTo = null;
     this.formHeading.textContent = t("formHeading");
     this.cancelButton.hidden = true;
-    this.section.append(this.form);
+    this.closedNote.before(this.form); /* back home: before the closed note and the data link */
     if (replying) {
       replying.button.setAttribute("aria-expanded", "false");
       if (restoreFocus && replying.button.isConnected) replying.button.focus();
