@@ -1,6 +1,7 @@
 """Rebuild a static site when commentd says its public comments changed.
 
-A small webhook receiver for commentd's `comment.approved` and `comment.deleted` events
+A small webhook receiver for commentd's `comment.approved`, `comment.deleted` and
+`comment.edited` events
 (docs/notifications.md, "Webhooks"). For each POST it:
 
 1. checks `X-Commentd-Signature-V2` (`sha256=` + hex HMAC-SHA256, keyed by the shared
@@ -49,7 +50,7 @@ SIGNATURE_V2_HEADER = "HTTP_X_COMMENTD_SIGNATURE_V2"
 TIMESTAMP_HEADER = "HTTP_X_COMMENTD_TIMESTAMP"
 DELIVERY_HEADER = "HTTP_X_COMMENTD_DELIVERY"
 # The events after which the public comments differ: a new pending comment changes nothing.
-REBUILD_EVENTS = frozenset({"comment.approved", "comment.deleted"})
+REBUILD_EVENTS = frozenset({"comment.approved", "comment.deleted", "comment.edited"})
 MAX_BODY_BYTES = 256 * 1024  # a webhook carries one public comment: far below this
 
 

@@ -345,7 +345,14 @@ def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 # The groups of the configuration page (docs/configuration.md), in the order it shows them.
-GROUPS = ("Core", "Rate limits", "Spam defences", "Email and webhooks", "Production")
+GROUPS = (
+    "Core",
+    "Rate limits",
+    "Spam defences",
+    "Email and webhooks",
+    "Privacy",
+    "Production",
+)
 
 
 @dataclass(frozen=True)
@@ -759,7 +766,55 @@ class Settings:
             "COMMENTD_SPAM_RETENTION_DAYS",
             "Spam defences",
             "days",
-            "Age after which `commentd purge-spam` deletes spam-folder comments; `0` never.",
+            "Age after which `commentd purge` deletes spam-folder comments; `0` never.",
+        ),
+    )
+    edit_minutes: int = field(
+        default=15,
+        metadata=documented(
+            "COMMENTD_EDIT_MINUTES",
+            "Privacy",
+            "minutes",
+            "How long after posting a reader may edit or delete their comment from the browser "
+            "that posted it (its `commenter_token`); `0` turns editing and deleting off.",
+        ),
+    )
+    client_key_retention_days: int = field(
+        default=30,
+        metadata=documented(
+            "COMMENTD_CLIENT_KEY_RETENTION_DAYS",
+            "Privacy",
+            "days",
+            "Age after which `commentd purge` forgets the keyed hash of the client address a "
+            "comment came from (kept for the spam and rate rules); `0` keeps it.",
+        ),
+    )
+    rejected_retention_days: int = field(
+        default=30,
+        metadata=documented(
+            "COMMENTD_REJECTED_RETENTION_DAYS",
+            "Privacy",
+            "days",
+            "Age after which `commentd purge` deletes rejected comments; `0` keeps them.",
+        ),
+    )
+    privacy_rate_limit: str = field(
+        default="3 per hour;10 per day",
+        metadata=documented(
+            "COMMENTD_PRIVACY_RATE_LIMIT",
+            "Privacy",
+            "rate limit",
+            "Data export or erasure requests per email address (keyed-hashed in the counters); "
+            "beyond it a request is answered the same and mails nothing.",
+        ),
+    )
+    privacy_client_rate_limit: str = field(
+        default="10 per hour",
+        metadata=documented(
+            "COMMENTD_PRIVACY_CLIENT_RATE_LIMIT",
+            "Privacy",
+            "rate limit",
+            "Data export or erasure requests per client address (`429` beyond it).",
         ),
     )
     import_max_mb: int = field(
@@ -828,6 +883,19 @@ class Settings:
             spam_threshold=spam_threshold,
             hold_threshold=hold_threshold,
             spam_retention_days=_int(env, "COMMENTD_SPAM_RETENTION_DAYS", cls.spam_retention_days),
+            edit_minutes=_int(env, "COMMENTD_EDIT_MINUTES", cls.edit_minutes),
+            client_key_retention_days=_int(
+                env, "COMMENTD_CLIENT_KEY_RETENTION_DAYS", cls.client_key_retention_days
+            ),
+            rejected_retention_days=_int(
+                env, "COMMENTD_REJECTED_RETENTION_DAYS", cls.rejected_retention_days
+            ),
+            privacy_rate_limit=_rate_limit(
+                env, "COMMENTD_PRIVACY_RATE_LIMIT", cls.privacy_rate_limit
+            ),
+            privacy_client_rate_limit=_rate_limit(
+                env, "COMMENTD_PRIVACY_CLIENT_RATE_LIMIT", cls.privacy_client_rate_limit
+            ),
             import_max_mb=_int(env, "COMMENTD_IMPORT_MAX_MB", cls.import_max_mb, minimum=1),
             ratelimit_key_prefix=env.get("COMMENTD_RATELIMIT_KEY_PREFIX", "").strip()
             or cls.ratelimit_key_prefix,

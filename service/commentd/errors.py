@@ -70,6 +70,21 @@ class PostClosed(ApiError):
     code = "comments_closed"
 
 
+class NotYours(ApiError):
+    """403 not_yours: the commenter_token did not post this comment on this post. A wrong token,
+    an unknown id and an id of another post all get this same answer (API.md)."""
+
+    status = 403
+    code = "not_yours"
+
+
+class EditWindowClosed(ApiError):
+    """403 edit_window_closed: the comment's writer asked after COMMENTD_EDIT_MINUTES."""
+
+    status = 403
+    code = "edit_window_closed"
+
+
 class RateLimited(ApiError):
     """429 with `Retry-After: retry_after` (whole seconds, at least 1)."""
 

@@ -137,6 +137,8 @@ class Comment(Base):
     avatar_key: Mapped[str] = mapped_column(String(32))  # keyed hash of the commenter
     client_key: Mapped[str | None] = mapped_column(String(32), index=True)  # keyed hash of address
     notify: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The reader asked for one email when the author approves it (double opt-in, as `notify`).
+    notify_approved: Mapped[bool] = mapped_column(Boolean, default=False)
     spam_score: Mapped[float] = mapped_column(Float, default=0.0)
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     # What the learning filter was taught from this comment ("spam", "ham" or nothing), so a
@@ -146,6 +148,8 @@ class Comment(Base):
     body_key: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its writer last edited it (PATCH with their commenter_token); shown to the author.
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class CommentSource(Base):

@@ -102,6 +102,7 @@ def test_the_queue_shows_what_the_author_needs(
         "spam_score": comment["spam_score"],
         "reasons": ["no form token (not sent from the comment form)"],
         "moderated_at": None,
+        "edited_at": None,
     }
 
 

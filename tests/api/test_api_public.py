@@ -45,7 +45,7 @@ def test_a_new_comment_waits_and_is_not_public(client: FlaskClient) -> None:
     assert response.status_code == 201
     body = response.json
     assert body is not None
-    assert set(body) == {"id", "status", "commenter_token", "comment"}
+    assert set(body) == {"id", "status", "commenter_token", "comment", "editable_until"}
     assert body["status"] == "pending"
     assert "dana@example.com" not in response.get_data(as_text=True)
     assert public(client)["comments"] == []

@@ -59,6 +59,12 @@ class World:
         submit(client, name="Fay", email=FAY, body="Me too", notify=True)
         # Dana on a new device: waits, and her address gets a confirmation.
         self.pending = submit(client, body="From my phone", **DANA)
+        # Dana asks for her data: an export link and an erasure link.
+        for kind in ("export", "erase"):
+            asked = client.post(
+                "/api/privacy/requests", json={"email": DANA["email"], "kind": kind}
+            )
+            assert asked.status_code == 202
         deliver(app)
 
         [notice] = [m for m in mailbox.to(AUTHOR) if "From my phone" in text_of(m)]
@@ -67,11 +73,14 @@ class World:
         ]
         [reply_notice] = [m for m in mailbox.to(ERIN) if "replied" in m["Subject"]]
         [fay_optin] = [m for m in mailbox.to(FAY) if m["Subject"].startswith("Confirm reply")]
+        [export] = [m for m in mailbox.to(DANA["email"]) if m["Subject"].startswith("Download")]
+        [erase] = [m for m in mailbox.to(DANA["email"]) if m["Subject"].startswith("Erase")]
         self.links = {
             "/email/moderate/": [link(notice, label) for label in ("Approve", "Reject", "Spam")],
             "/email/confirm/": [link(confirmation, "Confirm")],
             "/email/unsubscribe/": [link(reply_notice, "Unsubscribe")],
             "/email/notices/": [link(fay_optin, "Confirm")],
+            "/email/privacy/": [link(export, "Download"), link(erase, "Erase")],
         }
         self.subscribed_id = int(subscribed["id"])
         self.avatar_key = urlsplit(self.pending["comment"]["author"]["avatar"]).path.split("/")[-1]
@@ -174,12 +183,14 @@ def test_get_head_and_options_of_every_route_change_nothing_stored(
     assert client.post(world.links["/email/unsubscribe/"][0]).status_code == 200
     assert client.post(world.links["/email/confirm/"][0]).status_code == 200
     assert client.post(world.links["/email/notices/"][0]).status_code == 200
+    assert client.post(world.links["/email/privacy/"][0]).json["comments"] != []
     shown = client.get(f"/api/moderation/comments/{world.pending['id']}", headers=MODERATOR).json
     subscribed = client.get(
         f"/api/moderation/comments/{world.subscribed_id}", headers=MODERATOR
     ).json
     assert shown is not None and shown["status"] == "approved"
     assert subscribed is not None and subscribed["notify"] is False
+    assert client.post(world.links["/email/privacy/"][1]).status_code == 200  # erased last
 
 
 @pytest.mark.parametrize("label", ["Approve", "Reject", "Spam"])

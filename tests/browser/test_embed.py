@@ -164,6 +164,7 @@ def test_keyboard_alone_can_post_a_comment_with_visible_focus(site: Site, page: 
     page.keyboard.type("Typed without a mouse.")
     page.keyboard.press("Tab")
     page.keyboard.press("Space")  # notify me of replies
+    page.keyboard.press("Tab")  # email me when it is approved, left alone
     page.keyboard.press("Tab")  # remember me, left alone
     page.keyboard.press("Tab")
     submit = page.get_by_role("button", name="Post comment")

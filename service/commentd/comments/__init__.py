@@ -1,7 +1,8 @@
 """What can happen to a comment: submit, moderate, erase, what links in emails may do, and the
 reads views need. One entry point per operation, re-exported here; none commits.
 
-Modules: submitting, moderation, erasure, email_links (confirm, opt into notices, unsubscribe,
+Modules: submitting, moderation, own (a writer edits or deletes), privacy (a reader's data by
+address), erasure (and retention), email_links (confirm, opt into notices, unsubscribe,
 moderate by link), queries, posts, identity, events (who hears of changes), validation,
 rendering, public (the one audited public representation).
 """
@@ -18,10 +19,12 @@ from commentd.comments.email_links import (
     opt_into_notices,
     unsubscribe_by_link,
 )
-from commentd.comments.erasure import erase, purge_spam
+from commentd.comments.erasure import Purged, Retention, erase, purge
 from commentd.comments.events import NO_EVENTS, CommentEvents
 from commentd.comments.moderation import moderate
+from commentd.comments.own import delete_own, edit_own, editable_until
 from commentd.comments.posts import set_closed
+from commentd.comments.privacy import ask, erase_by_link, export_by_link, open_privacy
 from commentd.comments.queries import (
     approved_comments,
     count_by_status,
@@ -35,23 +38,32 @@ from commentd.comments.submitting import Sender, Submitted, submit
 __all__ = [
     "NO_EVENTS",
     "CommentEvents",
+    "Purged",
+    "Retention",
     "Sender",
     "Submitted",
     "approved_comments",
+    "ask",
     "confirm_by_link",
     "count_by_status",
+    "delete_own",
+    "edit_own",
+    "editable_until",
     "erase",
+    "erase_by_link",
+    "export_by_link",
     "get_comment",
     "moderate",
     "moderate_by_link",
     "open_confirmation",
     "open_moderation",
     "open_notices",
+    "open_privacy",
     "open_unsubscribe",
     "opt_into_notices",
     "own_comment_states",
     "parent_links",
-    "purge_spam",
+    "purge",
     "queue",
     "set_closed",
     "submit",

@@ -271,7 +271,7 @@ def open_notices(session: Session, link: CommenterLink) -> tuple[Comment, str]:
     wait for confirming; raises CommentGone, LinkStale, LinkInvalid or NothingToDo (used, or
     notices were turned off)."""
     comment, slug = _open_for_commenter(session, link)
-    if is_spent(session, link.nonce) or not comment.notify:
+    if is_spent(session, link.nonce) or not (comment.notify or comment.notify_approved):
         raise NothingToDo(comment)
     return comment, slug
 
@@ -309,7 +309,10 @@ def unsubscribe_by_link(session: Session, link: MailedLink) -> bool:
         return False
     session.execute(
         update(Comment)
-        .where(func.lower(Comment.email) == comment.email.lower(), Comment.notify.is_(True))
-        .values(notify=False)
+        .where(
+            func.lower(Comment.email) == comment.email.lower(),
+            Comment.notify.is_(True) | Comment.notify_approved.is_(True),
+        )
+        .values(notify=False, notify_approved=False)
     )
     return True

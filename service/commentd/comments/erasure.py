@@ -1,9 +1,11 @@
-"""Erasing comments for good, personal data included: on the author's request (`erase`) and
-the spam folder's retention (`purge_spam`)."""
+"""Erasing comments for good, personal data included: on the author's or the writer's request
+(`erase`), and the retention the author set (`purge`: spam and rejected comments, and the
+client-address hashes of every comment, past their ages)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
@@ -47,18 +49,65 @@ def erase(
     bump_post(session, post_id, -1 if was_public else 0)
 
 
-def purge_spam(session: Session, older_than: datetime) -> int:
-    """Erase spam-folder comments that arrived before `older_than` (aware UTC); returns how
-    many. Flushes, never commits.
+@dataclass(frozen=True)
+class Retention:
+    """How many days each kind of data is kept; 0 keeps it for good (settings
+    COMMENTD_SPAM_RETENTION_DAYS, COMMENTD_REJECTED_RETENTION_DAYS and
+    COMMENTD_CLIENT_KEY_RETENTION_DAYS)."""
 
-    The only automatic deletion: a comment left in the spam folder past the retention age.
-    Nobody is told (spam was never public, so no webhook is due).
-    """
+    spam_days: int
+    rejected_days: int
+    client_key_days: int
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What one purge removed: comments erased per status, comments whose client hash went."""
+
+    spam: int
+    rejected: int
+    client_keys: int
+
+
+def _erase_older(
+    session: Session, status: CommentStatus, days: int, now: datetime, *, forget_lesson: bool
+) -> int:
+    if not days:
+        return 0
     ids = session.scalars(
         select(Comment.id).where(
-            Comment.status == CommentStatus.SPAM, Comment.created_at < older_than
+            Comment.status == status, Comment.created_at < now - timedelta(days=days)
         )
     ).all()
     for comment_id in ids:
-        erase(session, comment_id, events=NO_EVENTS, forget_lesson=False)
+        erase(session, comment_id, events=NO_EVENTS, forget_lesson=forget_lesson)
     return len(ids)
+
+
+def purge(session: Session, retention: Retention, now: datetime) -> Purged:
+    """Apply the author's retention at `now` (aware UTC): erase spam and rejected comments
+    older than their ages, and forget the client-address hash of every comment older than its
+    age. Flushes, never commits; returns the counts.
+
+    The only automatic deletions. Nobody is told: spam and rejected comments are not public (a
+    comment taken down was announced when it was), and the hash was never shown. What the
+    filter learned from spam stays (it holds no whole comment); a rejected comment taught it
+    nothing.
+    """
+    spam = _erase_older(session, CommentStatus.SPAM, retention.spam_days, now, forget_lesson=False)
+    rejected = _erase_older(
+        session, CommentStatus.REJECTED, retention.rejected_days, now, forget_lesson=True
+    )
+    client_keys = 0
+    if retention.client_key_days:
+        cleared = session.execute(
+            update(Comment)
+            .where(
+                Comment.client_key.is_not(None),
+                Comment.created_at < now - timedelta(days=retention.client_key_days),
+            )
+            .values(client_key=None)
+        )
+        client_keys = int(cleared.rowcount)  # type: ignore[attr-defined]
+    session.flush()
+    return Purged(spam, rejected, client_keys)

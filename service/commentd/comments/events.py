@@ -7,7 +7,8 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from commentd.models import Comment
+from commentd.comments.validation import PrivacyRequest
+from commentd.models import Comment, CommentStatus
 
 
 class CommentEvents(Protocol):
@@ -24,6 +25,18 @@ class CommentEvents(Protocol):
     def erasing(self, session: Session, comment: Comment, slug: str) -> None:
         """A comment is about to be erased for good (it is still stored and readable)."""
 
+    def edited(
+        self, session: Session, comment: Comment, slug: str, *, was_status: CommentStatus
+    ) -> None:
+        """A comment's writer changed its text; `was_status` is its status before the edit."""
+
+    def privacy_requested(self, session: Session, request: PrivacyRequest) -> None:
+        """Someone asked for the data of an address (export or erasure): the link goes to it."""
+
+    def forgetting_address(self, session: Session, email_key: str, comment_ids: list[int]) -> None:
+        """Everything about an address is being erased (its comments, `comment_ids`, are gone
+        already): drop what waits to be sent to it or about them, and what names it."""
+
 
 class NoEvents:
     """Tells nobody: for callers with no notifications to enqueue (tests, imports)."""
@@ -35,6 +48,17 @@ class NoEvents:
         """Nothing."""
 
     def erasing(self, session: Session, comment: Comment, slug: str) -> None:
+        """Nothing."""
+
+    def edited(
+        self, session: Session, comment: Comment, slug: str, *, was_status: CommentStatus
+    ) -> None:
+        """Nothing."""
+
+    def privacy_requested(self, session: Session, request: PrivacyRequest) -> None:
+        """Nothing."""
+
+    def forgetting_address(self, session: Session, email_key: str, comment_ids: list[int]) -> None:
         """Nothing."""
 
 

@@ -142,4 +142,6 @@ def moderation_comment(comment: Comment, slug: str, public_url: str) -> dict[str
         "spam_score": round(comment.spam_score, 4),
         "reasons": list(comment.reasons or []),
         "moderated_at": timestamp(comment.moderated_at) if comment.moderated_at else None,
+        # Its writer changed it since posting (PATCH with their token): the author may look again.
+        "edited_at": timestamp(comment.edited_at) if comment.edited_at else None,
     }

@@ -118,6 +118,7 @@ def submit(
         avatar_key=avatar_key(sender.secret, commenter_id),
         client_key=keyed_hash(sender.secret, "client", sender.client_network),
         notify=submission.notify,
+        notify_approved=submission.notify_approved,
         spam_score=screening.verdict.score,
         reasons=list(screening.verdict.reasons),
         body_key=screening.body_key,

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
@@ -34,6 +35,7 @@ class CommentSubmission:
     website: str | None = None
     parent_id: int | None = None
     notify: bool = False
+    notify_approved: bool = False  # one email when the author approves it (double opt-in)
     form_token: str | None = None
     commenter_token: str | None = None
     honeypot: str = ""  # hidden field people never fill (the spam layers read it)
@@ -260,6 +262,7 @@ def parse_submission(
 
     parent_id = _parent_id(fields.get("parent_id"), errors)
     notify = _flag(fields.get("notify"), "notify", errors)
+    notify_approved = _flag(fields.get("notify_approved"), "notify_approved", errors)
 
     if errors:
         raise ValidationFailed(
@@ -272,8 +275,9 @@ def parse_submission(
         website=website or None,
         parent_id=parent_id,
         notify=notify,
-        form_token=_optional_token(fields.get("form_token")),
-        commenter_token=_optional_token(fields.get("commenter_token")),
+        notify_approved=notify_approved,
+        form_token=optional_token(fields.get("form_token")),
+        commenter_token=optional_token(fields.get("commenter_token")),
         honeypot=_honeypot(fields),
         body_html=body_html,
     )
@@ -369,7 +373,9 @@ def _flag(value: object, name: str, errors: dict[str, str]) -> bool:
     return False
 
 
-def _optional_token(value: object) -> str | None:
+def optional_token(value: object) -> str | None:
+    """A form or commenter token as sent, or None for anything that cannot be one (not ASCII
+    text of 1 to TOKEN_MAX characters)."""
     # Tokens are never a reason to refuse (API.md): one that is not even a string is just absent.
     if isinstance(value, str) and 0 < len(value) <= TOKEN_MAX and value.isascii():
         return value
@@ -382,3 +388,44 @@ HONEYPOT_FIELD = "url2"  # embed.js renders it hidden; only form-filling bots gi
 def _honeypot(fields: Mapping[str, object]) -> str:
     value = fields.get(HONEYPOT_FIELD)
     return value[:TOKEN_MAX] if isinstance(value, str) else ""
+
+
+class PrivacyKind(StrEnum):
+    """What a reader asks of their data (API.md, POST /api/privacy/requests)."""
+
+    EXPORT = "export"  # a JSON file of every comment by the address
+    ERASE = "erase"  # every comment by the address, and all personal data about it, gone
+
+
+@dataclass(frozen=True)
+class PrivacyRequest:
+    """A valid request about the data of one address (`email`: normalised by email-validator)."""
+
+    email: str
+    kind: PrivacyKind
+
+    @property
+    def email_key(self) -> str:
+        """The address as emails are compared (lower case, API.md)."""
+        return self.email.lower()
+
+
+def parse_privacy_request(fields: Mapping[str, object]) -> PrivacyRequest:
+    """`{"email", "kind"}` -> PrivacyRequest; ValidationFailed (422) naming every failing field.
+
+    The address is checked as a comment's is (email-validator, no DNS lookup): what could never
+    have commented needs no mail.
+    """
+    errors: dict[str, str] = {}
+    raw_email = fields.get("email")
+    email = _check_email(raw_email.strip(), errors, False) if isinstance(raw_email, str) else ""
+    if not isinstance(raw_email, str):
+        errors["email"] = "Please enter your email address."
+    kind = fields.get("kind")
+    if kind not in {k.value for k in PrivacyKind}:
+        errors["kind"] = "must be export or erase"
+    if errors:
+        raise ValidationFailed(
+            "Some fields need another look: " + ", ".join(sorted(errors)) + ".", fields=errors
+        )
+    return PrivacyRequest(email, PrivacyKind(str(kind)))

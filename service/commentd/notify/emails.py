@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from commentd.comments.validation import PrivacyKind
 from commentd.config import Settings
 from commentd.models import Comment
 from commentd.notify import links, smtp
@@ -215,12 +216,46 @@ class Writer:
                 comment.id, comment.commenter_id, links.new_nonce(), links.comment_stamp(comment)
             ),
         )
+        if comment.notify and comment.notify_approved:
+            what = "is approved or gets a reply"
+        else:
+            what = "gets a reply" if comment.notify else "is approved"
         parts = self._render(
             "confirm_notices",
             site=self.site,
+            what=what,
             confirm_url=self.url(f"/email/notices/{token}"),
             link_days=self.settings.action_link_days,
             window_minutes=self.settings.confirm_email_minutes,
         )
-        subject = f"Confirm reply notices from {self.site}"
+        noun = "reply notices" if comment.notify else "email notices"
+        subject = f"Confirm {noun} from {self.site}"
         return self._compose(to=comment.email, subject=subject, parts=parts, key=key)
+
+    def approved_notice(self, comment: Comment, slug: str, key: str) -> EmailMessage:
+        """ "Your comment was approved": to a proven address that asked for it on the form
+        (templates/email/approved_notice.*), with the post's link when COMMENTD_POST_URL says."""
+        post_url = self.post_url(slug)
+        parts = self._render(
+            "approved_notice",
+            site=self.site,
+            comment=comment,
+            post_url=f"{post_url}#comment-{comment.id}" if post_url else None,
+        )
+        subject = f"Your comment on {self.site} was approved"
+        return self._compose(to=comment.email, subject=subject, parts=parts, key=key)
+
+    def privacy_link(self, email: str, kind: PrivacyKind, key: str) -> EmailMessage:
+        """The link of a data export or erasure request, to the address it is about; fixed
+        text (templates/email/privacy_link.*): anyone may have typed the address."""
+        token = links.privacy_token(self.secret, links.PrivacyLink(email, kind, links.new_nonce()))
+        parts = self._render(
+            "privacy_link",
+            site=self.site,
+            erase=kind is PrivacyKind.ERASE,
+            link_url=self.url(f"/email/privacy/{token}"),
+            link_hours=links.PRIVACY_LINK_HOURS,
+        )
+        verb = "Erase" if kind is PrivacyKind.ERASE else "Download"
+        subject = f"{verb} your comments on {self.site}"
+        return self._compose(to=email, subject=subject, parts=parts, key=key)

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from commentd.comments.identity import address_proven
+from commentd.comments.privacy import has_data
+from commentd.comments.validation import PrivacyKind
 from commentd.config import Settings
 from commentd.keys import keyed_hash
 from commentd.models import Comment, CommentStatus, OutboxEvent, Post
@@ -46,6 +48,8 @@ class Deliveries:
             Kind.REPLY_NOTICE: self.reply_notice,
             Kind.CONFIRM_EMAIL: self.confirm_email,
             Kind.CONFIRM_NOTICES: self.confirm_notices,
+            Kind.APPROVED_NOTICE: self.approved_notice,
+            Kind.PRIVACY_LINK: self.privacy_link,
             Kind.WEBHOOK: self.webhook,
         }
 
@@ -150,13 +154,39 @@ class Deliveries:
         if (
             found is None
             or proven  # confirmed meanwhile (another link, or known mode's)
-            or not found[0].notify  # unsubscribed meanwhile
+            or not (found[0].notify or found[0].notify_approved)  # unsubscribed meanwhile
             or found[0].commenter_id is None
             or found[0].status in (CommentStatus.SPAM, CommentStatus.REJECTED)
         ):
             return Delivered.SKIPPED
         message = self.writer.notices_confirmation(found[0], self.message_key(event))
         return self._send(event, message)
+
+    def approved_notice(self, event: OutboxEvent) -> Delivered:
+        """ "Your comment was approved", if it still is, still asks, and its address is proven
+        (whoever typed an address may not own it: only a confirmed one gets mail about it)."""
+        with self.sessions() as session:
+            found = self._comment(session, event.payload["comment_id"])
+            proven = found is not None and address_proven(session, found[0])
+        if (
+            found is None
+            or not proven
+            or not found[0].notify_approved
+            or found[0].status is not CommentStatus.APPROVED
+        ):
+            return Delivered.SKIPPED
+        return self._send(event, self.writer.approved_notice(*found, key=self.message_key(event)))
+
+    def privacy_link(self, event: OutboxEvent) -> Delivered:
+        """Mail the link of a data export or erasure request, if anything is stored about the
+        address (else there is nothing to send, and nobody learns that there was not)."""
+        email = str(event.payload["email"])
+        with self.sessions() as session:
+            stored = has_data(session, email.lower())
+        if not stored:
+            return Delivered.SKIPPED
+        kind = PrivacyKind(str(event.payload["kind"]))
+        return self._send(event, self.writer.privacy_link(email, kind, self.message_key(event)))
 
     def webhook(self, event: OutboxEvent) -> Delivered:
         """POST the stored payload (webhooks.body) to its hook, signed; raises on failure (the

@@ -9,7 +9,8 @@ and reads the tokens only.
 Token payloads (JSON lists, signed with the site secret, one salt per kind):
 - moderation: [comment_id, action, nonce, stamp], timed (COMMENTD_ACTION_LINK_DAYS);
 - confirmation and reply-notices confirmation: [comment_id, commenter_id, nonce, stamp], timed;
-- unsubscribe: [comment_id, stamp], untimed (a bare comment_id in links made before stamps).
+- unsubscribe: [comment_id, stamp], untimed (a bare comment_id in links made before stamps);
+- privacy (a reader's data export or erasure): [email, kind, nonce], timed (PRIVACY_LINK_HOURS).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from commentd.comments.email_links import LinkExpired, LinkInvalid, comment_stamp
+from commentd.comments.validation import PrivacyKind
 
 __all__ = [  # the refusals and the stamp are comments.email_links'; emails and views use them here
     "Action",
@@ -30,15 +32,18 @@ __all__ = [  # the refusals and the stamp are comments.email_links'; emails and 
     "LinkExpired",
     "LinkInvalid",
     "ModerationLink",
+    "PrivacyLink",
     "UnsubscribeLink",
     "comment_stamp",
     "confirmation_token",
     "moderation_token",
     "new_nonce",
     "notices_token",
+    "privacy_token",
     "read_confirmation_token",
     "read_moderation_token",
     "read_notices_token",
+    "read_privacy_token",
     "read_unsubscribe_token",
     "unsubscribe_token",
 ]
@@ -56,6 +61,9 @@ _MODERATE = "commentd.email-moderate"
 _CONFIRM = "commentd.email-confirm"
 _UNSUBSCRIBE = "commentd.email-unsubscribe"
 _CONFIRM_NOTICES = "commentd.email-confirm-notices"
+_PRIVACY = "commentd.email-privacy"
+# A data link works for a day: it hands out every comment of an address, or erases them.
+PRIVACY_LINK_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -197,5 +205,35 @@ def read_unsubscribe_token(secret: str, token: str) -> UnsubscribeLink:
         if isinstance(comment_id, bool) or not isinstance(comment_id, int):
             raise ValueError("not an id")
         return UnsubscribeLink(comment_id, _stamp(extra))
+    except (TypeError, ValueError):
+        raise LinkInvalid from None
+
+
+@dataclass(frozen=True)
+class PrivacyLink:
+    """The link mailed for a data export or erasure request (comments.privacy.PrivacyLink)."""
+
+    email: str  # the address it was mailed to, normalised
+    kind: PrivacyKind
+    nonce: str
+
+
+def privacy_token(secret: str, link: PrivacyLink) -> str:
+    """The signed token of a data export or erasure link (the address travels in it, signed,
+    to the mailbox it names; web/logs.py elides `<token>` from every logged path)."""
+    return URLSafeTimedSerializer(secret, salt=_PRIVACY).dumps(
+        [link.email, link.kind.value, link.nonce]
+    )
+
+
+def read_privacy_token(secret: str, token: str) -> PrivacyLink:
+    """The link a token stands for; raises LinkInvalid, or LinkExpired after
+    PRIVACY_LINK_HOURS."""
+    data, _ = _load_timed(secret, _PRIVACY, token, PRIVACY_LINK_HOURS * 3600)
+    try:
+        email, kind, nonce = data
+        if not isinstance(email, str) or not isinstance(nonce, str):
+            raise ValueError("not a privacy link")
+        return PrivacyLink(email, PrivacyKind(kind), nonce)
     except (TypeError, ValueError):
         raise LinkInvalid from None

@@ -18,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from commentd.comments.identity import address_proven, known_address_identity
 from commentd.comments.public import public_comment
+from commentd.comments.validation import PrivacyRequest
 from commentd.config import ModerationMode, Settings
 from commentd.keys import keyed_hash
 from commentd.models import Comment, CommentStatus, OutboxEvent, utcnow
@@ -36,8 +37,21 @@ class Kind:
     AUTHOR_DIGEST = "author_digest"
     REPLY_NOTICE = "reply_notice"
     CONFIRM_EMAIL = "confirm_email"  # COMMENTD_MODERATION=known: a known address, a new browser
-    CONFIRM_NOTICES = "confirm_notices"  # double opt-in before any reply notice
+    CONFIRM_NOTICES = "confirm_notices"  # double opt-in before any reply or approval notice
+    APPROVED_NOTICE = "approved_notice"  # "your comment was approved", to a proven address
+    PRIVACY_LINK = "privacy_link"  # the link of a data export or erasure request
     WEBHOOK = "webhook"
+
+
+# Kinds whose mail goes to a reader's address about one of their comments (payload comment_id
+# or reply_id): what erasing an address drops with its comments.
+MAIL_ABOUT_COMMENTS = (
+    Kind.AUTHOR_NOTICE,
+    Kind.REPLY_NOTICE,
+    Kind.CONFIRM_EMAIL,
+    Kind.CONFIRM_NOTICES,
+    Kind.APPROVED_NOTICE,
+)
 
 
 class Event:
@@ -47,6 +61,8 @@ class Event:
     APPROVED = "comment.approved"
     # Erased, or taken off the public page (approved -> rejected or spam): a rebuild is due.
     DELETED = "comment.deleted"
+    # A public comment's writer changed its text (it stayed public): a rebuild is due.
+    EDITED = "comment.edited"
 
 
 def digest_due(now: datetime, minutes: int) -> datetime:
@@ -90,8 +106,78 @@ class Notifier:
         is_public = comment.status is CommentStatus.APPROVED
         if is_public and not was_public:
             self._published(session, comment, slug)
+            self._approved_notice(session, comment)
         elif was_public and not is_public:
             self._webhooks(session, Event.DELETED, comment, slug)
+
+    def edited(
+        self, session: Session, comment: Comment, slug: str, *, was_status: CommentStatus
+    ) -> None:
+        """Its writer changed a comment's text (comments.edit_own): static sites rebuild
+        (comment.edited while it stays public; published or taken down when that changed), and
+        an edit that waits again is news to the author."""
+        was_public = was_status is CommentStatus.APPROVED
+        is_public = comment.status is CommentStatus.APPROVED
+        if was_public and is_public:
+            self._webhooks(session, Event.EDITED, comment, slug)
+        elif is_public:
+            self._published(session, comment, slug)
+        elif was_public:
+            self._webhooks(session, Event.DELETED, comment, slug)
+        if was_status is not comment.status and self._tells_author(comment):
+            self._author_notice(session, comment)
+
+    def privacy_requested(self, session: Session, request: PrivacyRequest) -> None:
+        """Someone asked for an address's data: the link goes to that address (handlers.py
+        sends it only if anything is stored about it then). Enqueued whatever is stored, so
+        the request costs the same either way; the address leaves the row once sent."""
+        outbox.enqueue(
+            session, Kind.PRIVACY_LINK, {"email": request.email, "kind": request.kind.value}
+        )
+
+    def forgetting_address(self, session: Session, email_key: str, comment_ids: list[int]) -> None:
+        """An address is being erased: drop every outbox row that would mail it or names it —
+        mail about its comments, its privacy links, its confirmation keys (keyed hashes) — and
+        every webhook of its comments but the comment.deleted that tells sites to rebuild."""
+        erased = set(comment_ids)
+        confirm_prefix = f"{Kind.CONFIRM_EMAIL}:{self._address_key(email_key)}:"
+        session.execute(
+            delete(OutboxEvent).where(
+                OutboxEvent.dedupe_key.startswith(confirm_prefix, autoescape=True)
+            )
+        )
+        rows = session.execute(
+            select(OutboxEvent.id, OutboxEvent.kind, OutboxEvent.payload).where(
+                OutboxEvent.kind.in_([*MAIL_ABOUT_COMMENTS, Kind.PRIVACY_LINK, Kind.WEBHOOK])
+            )
+        ).all()
+        doomed = [row.id for row in rows if self._names(row.kind, row.payload, email_key, erased)]
+        if doomed:
+            session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(doomed)))
+
+    @staticmethod
+    def _names(kind: str, payload: dict[str, object], email_key: str, erased: set[int]) -> bool:
+        if kind == Kind.PRIVACY_LINK:
+            return str(payload.get("email", "")).lower() == email_key
+        ids = {payload.get(key) for key in ("comment_id", "reply_id")}
+        if kind == Kind.WEBHOOK:
+            return payload.get("event") != Event.DELETED and bool(ids & erased)
+        return bool(ids & erased)
+
+    def _address_key(self, email_key: str) -> str:
+        return keyed_hash(self.secret, "confirm-address", email_key)
+
+    def _approved_notice(self, session: Session, comment: Comment) -> None:
+        """The author approved a comment whose writer asked to be told (`notify_approved`):
+        one mail, sent only if the address is proven then (checked again at sending)."""
+        if not (self.sends_mail and comment.notify_approved):
+            return
+        outbox.enqueue(
+            session,
+            Kind.APPROVED_NOTICE,
+            {"comment_id": comment.id},
+            dedupe_key=f"{Kind.APPROVED_NOTICE}:{comment.id}",  # approved twice, told once
+        )
 
     def erasing(self, session: Session, comment: Comment, slug: str) -> None:
         """A comment is about to be erased (comments.erase): the webhook carries its public
@@ -143,7 +229,7 @@ class Notifier:
         # confirmation waits until a reply to it is published (_reply_notice asks then).
         return (
             self.sends_mail
-            and comment.notify
+            and (comment.notify or comment.notify_approved)
             and not comment.reasons
             and not address_proven(session, comment)
         )
@@ -188,7 +274,7 @@ class Notifier:
         typed the address. The address is in the key only as a keyed hash."""
         now = utcnow()
         window = self.settings.confirm_email_minutes * 60
-        address = keyed_hash(self.secret, "confirm-address", comment.email.lower())
+        address = self._address_key(comment.email.lower())
         prefix = f"{Kind.CONFIRM_EMAIL}:{address}:"  # both kinds: one bound per address
         recently = session.scalar(
             select(

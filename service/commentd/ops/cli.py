@@ -1,4 +1,4 @@
-"""The `commentd` command: serve, migrate, token, import, export, backup, purge-spam."""
+"""The `commentd` command: serve, migrate, token, import, export, backup, purge (purge-spam)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import logging.config
 import os
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -122,28 +121,87 @@ def token_command(label: str) -> None:
     click.echo(token)
 
 
+def _purge(spam_days: int | None, rejected_days: int | None, client_key_days: int | None) -> None:
+    from commentd.comments import Retention, purge
+
+    settings = _settings()
+    retention = Retention(
+        spam_days=settings.spam_retention_days if spam_days is None else spam_days,
+        rejected_days=settings.rejected_retention_days if rejected_days is None else rejected_days,
+        client_key_days=(
+            settings.client_key_retention_days if client_key_days is None else client_key_days
+        ),
+    )
+    engine = _open_database(settings, create=False)
+    with Session(writer(engine)) as session:
+        purged = purge(session, retention, utcnow())
+        session.commit()
+    engine.dispose()
+    for days, count, done, kept in (
+        (
+            retention.spam_days,
+            purged.spam,
+            "Purged {n} spam comments older than {d} days.",
+            "spam comments",
+        ),
+        (
+            retention.rejected_days,
+            purged.rejected,
+            "Purged {n} rejected comments older than {d} days.",
+            "rejected comments",
+        ),
+        (
+            retention.client_key_days,
+            purged.client_keys,
+            "Forgot the client-address hash of {n} comments older than {d} days.",
+            "client-address hashes",
+        ),
+    ):
+        click.echo(
+            done.format(n=count, d=days) if days else f"Kept all {kept} (retention 0).", err=True
+        )
+
+
+RETENTION_HELP = "Age in days; default {}."
+
+
+@main.command("purge")
+@click.option(
+    "--spam-days",
+    type=click.IntRange(min=0),
+    default=None,
+    help=RETENTION_HELP.format("COMMENTD_SPAM_RETENTION_DAYS"),
+)
+@click.option(
+    "--rejected-days",
+    type=click.IntRange(min=0),
+    default=None,
+    help=RETENTION_HELP.format("COMMENTD_REJECTED_RETENTION_DAYS"),
+)
+@click.option(
+    "--client-key-days",
+    type=click.IntRange(min=0),
+    default=None,
+    help=RETENTION_HELP.format("COMMENTD_CLIENT_KEY_RETENTION_DAYS"),
+)
+def purge_command(
+    spam_days: int | None, rejected_days: int | None, client_key_days: int | None
+) -> None:
+    """Apply the retention the author set (run it daily from cron): delete spam and rejected
+    comments, and forget client-address hashes, past their ages (0: kept)."""
+    _purge(spam_days, rejected_days, client_key_days)
+
+
 @main.command("purge-spam")
 @click.option(
     "--days",
     type=click.IntRange(min=1),
     default=None,
-    help="Age in days; default COMMENTD_SPAM_RETENTION_DAYS.",
+    help="Age in days of the spam to delete; default COMMENTD_SPAM_RETENTION_DAYS.",
 )
 def purge_spam_command(days: int | None) -> None:
-    """Delete spam-folder comments older than the retention age (run it daily, e.g. from cron)."""
-    from commentd.comments.erasure import purge_spam
-
-    settings = _settings()
-    days = days or settings.spam_retention_days
-    if not days:
-        click.echo("COMMENTD_SPAM_RETENTION_DAYS is 0: the spam folder is kept.", err=True)
-        return
-    engine = _open_database(settings, create=False)
-    with Session(writer(engine)) as session:
-        purged = purge_spam(session, utcnow() - timedelta(days=days))
-        session.commit()
-    engine.dispose()
-    click.echo(f"Purged {purged} spam comments older than {days} days.", err=True)
+    """The older name of `commentd purge` (all the retention), with --days for --spam-days."""
+    _purge(days, None, None)
 
 
 def _listen_address(

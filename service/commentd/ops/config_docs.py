@@ -23,6 +23,7 @@ GROUP_PAGES = {
     "Rate limits": "[Spam defence](spam.md#the-layers-in-the-order-a-comment-meets-them)",
     "Spam defences": "[Spam defence](spam.md)",
     "Email and webhooks": "[Notifications](notifications.md)",
+    "Privacy": "[Your comments and your data](your-comments.md)",
     "Production": "[Production](production.md)",
 }
 

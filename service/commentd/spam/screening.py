@@ -69,19 +69,25 @@ _LATEST_SAME_TEXT = (
     .order_by(_COMMENTS.c.id.desc())
     .limit(1)
 )
+# The same, leaving out one comment (an edited comment is no duplicate of itself).
+_LATEST_SAME_TEXT_BUT = _LATEST_SAME_TEXT.where(_COMMENTS.c.id != bindparam("other_than"))
 
 
 def find_duplicate(
-    session: Session, key: str, window_seconds: int, now: datetime
+    session: Session, key: str, window_seconds: int, now: datetime, other_than: int | None = None
 ) -> spam.Duplicate | None:
     """The latest comment with this body_key stored within `window_seconds` before `now`
-    (aware UTC), whatever its status; None when there is none or the window is 0 (off)."""
+    (aware UTC), whatever its status, other than the comment `other_than`; None when there is
+    none or the window is 0 (off)."""
     if not window_seconds:
         return None
     since = now - timedelta(seconds=window_seconds)
-    row = (
-        session.connection().execute(_LATEST_SAME_TEXT, {"key": key, "since": since}).one_or_none()
-    )
+    if other_than is None:
+        statement, values = _LATEST_SAME_TEXT, {"key": key, "since": since}
+    else:
+        statement = _LATEST_SAME_TEXT_BUT
+        values = {"key": key, "since": since, "other_than": other_than}
+    row = session.connection().execute(statement, values).one_or_none()
     if row is None:
         return None
     return spam.Duplicate(row.id, row.status is CommentStatus.SPAM)
@@ -104,15 +110,20 @@ def screen(
     rules: SiteRules,
     secret: str,
     now: datetime,
+    *,
+    edited_id: int | None = None,
 ) -> Screening:
     """Every spam layer's say on a submission about to be stored at `now` (aware UTC).
 
     `body_html` is its body as rendered (links are counted there); `secret` the site's (form
-    tokens and body keys are signed or hashed with it). Reads only; raises nothing of its own.
+    tokens and body keys are signed or hashed with it); `edited_id` the comment a submission
+    is the new text of (an edit), which is no duplicate of itself. Reads only; raises nothing
+    of its own.
     """
     key = body_key(secret, submission.body)
+    window = rules.spam.duplicate_window_seconds
     signals = spam.Signals(
-        duplicate=find_duplicate(session, key, rules.spam.duplicate_window_seconds, now),
+        duplicate=find_duplicate(session, key, window, now, edited_id),
         filter_score=filter_score(rules.spam_filter, submission),
     )
     verdict = spam.assess(

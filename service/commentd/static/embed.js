@@ -126,7 +126,7 @@
       this.heading, this.info, this.list);
     this.form = this.buildForm();
     this.closedNote = h("p", { "class": "commentd-closed", hidden: true, text: t("closed") });
-    this.section.append(this.form, this.closedNote);
+    this.section.append(this.form, this.closedNote, this.buildDataLink());
     this.root.replaceChildren(this.section);
     kit.fit(this.root, this.section);
     window.addEventListener("storage", function (e) {
@@ -172,6 +172,7 @@
       h("div", { "class": "commentd-hp", "aria-hidden": "true" },
         h("label", null, t("honeypot"), h("input", { name: "url2", type: "text", tabindex: "-1", autocomplete: "off" }))),
       h("div", { "class": "commentd-check" }, this.notify, h("label", { "for": "commentd-notify", text: t("notify") })),
+      this.notifyApprovedCheck(),
       h("div", { "class": "commentd-check" }, this.remember, h("label", { "for": "commentd-remember", text: t("remember") })),
       h("div", { "class": "commentd-actions" }, this.submitButton, this.cancelButton),
       this.status);
@@ -325,6 +326,7 @@
             h("a", { "class": "commentd-date", href: "#comment-" + c.id }, timeEl(c.created_at)),
             entry.pending ? h("span", { "class": "commentd-badge" }, t("pending")) : null),
           body, reply)));
+    this.addOwnControls(li, c);
     return li;
   };
 
@@ -351,7 +353,7 @@
     this.replyTo = null;
     this.formHeading.textContent = t("formHeading");
     this.cancelButton.hidden = true;
-    this.section.append(this.form);
+    this.closedNote.before(this.form); /* back home: before the closed note and the data link */
     if (replying) {
       replying.button.setAttribute("aria-expanded", "false");
       if (restoreFocus && replying.button.isConnected) replying.button.focus();
@@ -409,6 +411,7 @@
     return ready.then(function () {
       var data = new URLSearchParams(v);
       data.set("notify", self.notify.checked ? "true" : "false");
+      data.set("notify_approved", self.notifyApproved.checked ? "true" : "false");
       data.set("url2", self.honeypot.value);
       if (self.replyTo) data.set("parent_id", self.replyTo.comment.id);
       if (self.formToken) data.set("form_token", self.formToken.value);
@@ -463,6 +466,7 @@
 
   CommentSection.prototype.posted = function (body, v) {
     if (body.commenter_token) store.set("token", body.commenter_token);
+    this.rememberOwn(body, v.body);
     store.set("author", this.remember.checked ? { name: v.name, email: v.email, website: v.website } : null);
     var comment = body.comment, answered = this.replyTo && document.getElementById("comment-" + this.replyTo.comment.id);
     this.closeReply(false);
@@ -470,6 +474,7 @@
     else this.keepOwn(this.ownPending().concat([{ comment: comment, saved_at: Date.now(), token: body.commenter_token }]));
     this.inputs.body.value = "";
     this.notify.checked = false;
+    this.notifyApproved.checked = false;
     this.showErrors({});
     this.render();
     this.formToken = null;
@@ -479,6 +484,246 @@
     this.thanksUnder = answered ? answered.id.replace("comment-", "") : null;
     this.placeStatus();
     this.say(body.status === "approved" ? t("thanksApproved") : t("thanksPending"));
+  };
+
+  /* ---- the reader's own comments: edit and delete while the window is open ------------ */
+  /* Each comment posted from this browser is kept under "own.<slug>" as {id, token, until,
+   * body}: the commenter_token that posted it, the end of its edit window (editable_until of
+   * the 201) and the Markdown as typed (the public list has only the rendered HTML). */
+
+  /* "Email me when it is approved": one mail, to a confirmed address (API additions). */
+  CommentSection.prototype.notifyApprovedCheck = function () {
+    this.notifyApproved = h("input", { type: "checkbox", id: "commentd-notify-approved", name: "notify_approved" });
+    return h("div", { "class": "commentd-check" }, this.notifyApproved,
+      h("label", { "for": "commentd-notify-approved", text: t("notifyApproved") }));
+  };
+
+  CommentSection.prototype.ownKey = function () { return "own." + this.slug; };
+
+  CommentSection.prototype.ownEditable = function () {
+    var now = Date.now();
+    var kept = (store.get(this.ownKey()) || []).filter(function (o) { return o.until && Date.parse(o.until) > now; });
+    return kept;
+  };
+
+  CommentSection.prototype.rememberOwn = function (body, text) {
+    if (!body.editable_until || !body.commenter_token) return;
+    store.set(this.ownKey(), this.ownEditable().concat([
+      { id: body.id, token: body.commenter_token, until: body.editable_until, body: text }]));
+  };
+
+  CommentSection.prototype.forgetOwn = function (id) {
+    var kept = this.ownEditable().filter(function (o) { return o.id !== id; });
+    store.set(this.ownKey(), kept.length ? kept : null);
+  };
+
+  /* Edit and Delete, and the minutes left, under a comment this browser posted. */
+  CommentSection.prototype.addOwnControls = function (li, c) {
+    var self = this, own = this.ownEditable().filter(function (o) { return o.id === c.id; })[0];
+    if (!own) return;
+    var left = h("span", { "class": "commentd-countdown", "data-until": own.until });
+    var bar = h("div", { "class": "commentd-own" },
+      h("button", { "class": "commentd-link", type: "button", onclick: function () { self.editOwn(li, c, own); } }, t("ownEdit")),
+      h("button", { "class": "commentd-link", type: "button", onclick: function () { self.confirmDelete(li, c, own); } }, t("ownDelete")),
+      left);
+    li.querySelector(".commentd-c .commentd-main").append(bar);
+    this.tickOwn();
+  };
+
+  /* One timer per section: each second, every countdown shows the time left; at zero the
+   * controls go (the service would refuse them now). */
+  CommentSection.prototype.tickOwn = function () {
+    var self = this;
+    function tick() {
+      var shown = self.root.querySelectorAll(".commentd-countdown"), expired = false;
+      shown.forEach(function (el) {
+        var s = Math.max(0, Math.round((Date.parse(el.getAttribute("data-until")) - Date.now()) / 1000));
+        if (!s) { expired = true; return; }
+        var text = Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+        el.textContent = t("ownTimeLeft", { time: text });
+      });
+      if (expired && !self.root.querySelector(".commentd-edit")) self.render();
+      if (!self.root.querySelector(".commentd-countdown")) { clearInterval(self.ownTimer); self.ownTimer = null; }
+    }
+    tick();
+    if (!this.ownTimer) this.ownTimer = setInterval(tick, 1000);
+  };
+
+  CommentSection.prototype.ownRequest = function (c, own, method, fields) {
+    var self = this;
+    var ready = this.formToken && Date.now() < this.formToken.until ? Promise.resolve() : this.fetchFormToken();
+    return ready.then(function () {
+      var sent = Object.assign({}, fields || {});
+      if (self.formToken) sent.form_token = self.formToken.value;
+      return request(base + "/api/posts/" + slugPath(self.slug) + "/comments/" + c.id, {
+        method: method, body: JSON.stringify(sent),
+        headers: { "Content-Type": "application/json", Authorization: "Commenter " + own.token,
+          "Accept-Language": kit.lang }
+      });
+    });
+  };
+
+  /* The refusals both actions share; true when the answer was one of them. */
+  CommentSection.prototype.ownRefused = function (res, said) {
+    var code = res.body.error;
+    if (res.r.status === 403 && (code === "edit_window_closed" || code === "not_yours")) {
+      said.textContent = t(code === "edit_window_closed" ? "ownWindowClosed" : "ownGone");
+      return true;
+    }
+    if (res.r.status === 429) { said.textContent = t("ownTooFast"); return true; }
+    return false;
+  };
+
+  /* Edit in place: the comment's text becomes a form with its Markdown, the same field errors
+   * as posting; saved, the comment shows what the service made of it (waiting again if the
+   * site's rules hold the edit). */
+  CommentSection.prototype.editOwn = function (li, c, own) {
+    var self = this, article = li.querySelector(".commentd-c"), body = article.querySelector(".commentd-body");
+    if (article.querySelector(".commentd-edit")) return;
+    var id = "commentd-edit-" + c.id;
+    var area = h("textarea", { id: id, name: "body", rows: 5, maxlength: 5000, required: true,
+      "aria-describedby": id + "-error" });
+    area.value = own.body != null ? own.body : body.textContent;
+    var err = h("p", { "class": "commentd-err", id: id + "-error" });
+    var save = h("button", { "class": "commentd-btn", type: "submit" }, t("ownSave"));
+    var form = h("form", { "class": "commentd-edit", novalidate: true,
+      onsubmit: function (e) { e.preventDefault(); self.saveOwn(c, own, area, err, save, close); },
+      onkeydown: function (e) { if (e.key === "Escape") close(); } },
+      h("label", { "for": id }, t("ownEditLabel")), area, err,
+      h("div", { "class": "commentd-actions" }, save,
+        h("button", { "class": "commentd-btn commentd-quiet", type: "button", onclick: function () { close(); } }, t("cancel"))));
+    function close() { form.remove(); body.hidden = false; }
+    body.hidden = true;
+    body.after(form);
+    area.focus();
+  };
+
+  CommentSection.prototype.saveOwn = function (c, own, area, err, save, close) {
+    var self = this, text = area.value.trim();
+    area.removeAttribute("aria-invalid");
+    if (!text) { err.textContent = t("bodyMissing"); area.setAttribute("aria-invalid", "true"); return area.focus(); }
+    save.disabled = true;
+    err.textContent = "";
+    return this.ownRequest(c, own, "PATCH", { body: text }).then(function (res) {
+      if (res.r.status === 200) {
+        own.body = text;
+        store.set(self.ownKey(), self.ownEditable().map(function (o) { return o.id === own.id ? own : o; }));
+        self.edited(res.body, own);
+        close();
+        return;
+      }
+      if (res.r.status === 422 && res.body.fields) {
+        err.textContent = res.body.fields.body || res.body.message;
+        area.setAttribute("aria-invalid", "true");
+        return area.focus();
+      }
+      if (!self.ownRefused(res, err)) err.textContent = t("ownFailed") + (res.body.message ? " " + res.body.message : "");
+    }, function () { err.textContent = t("offline"); }).finally(function () { save.disabled = false; });
+  };
+
+  /* What an edit made of a comment: published with its new text, or waiting again. */
+  CommentSection.prototype.edited = function (answer, own) {
+    var comment = { id: answer.id, parent_id: answer.parent_id, author: answer.author,
+      body_html: answer.body_html, created_at: answer.created_at };
+    this.approved = this.approved.filter(function (x) { return x.id !== answer.id; });
+    var others = this.ownPending().filter(function (p) { return p.comment.id !== answer.id; });
+    if (answer.status === "approved") this.approved.push(comment);
+    else others.push({ comment: comment, saved_at: Date.now(), token: own.token });
+    this.keepOwn(others);
+    this.render();
+    var mine = document.getElementById("comment-" + answer.id);
+    if (mine) mine.querySelector(".commentd-c").focus();
+    this.say(answer.status === "approved" ? t("ownSaved") : t("ownSavedPending"));
+  };
+
+  /* Delete asks once more, in the comment itself; the answer takes it off the page (its
+   * replies stay, moved up, as the service keeps them). */
+  CommentSection.prototype.confirmDelete = function (li, c, own) {
+    var self = this, main = li.querySelector(".commentd-c .commentd-main");
+    if (main.querySelector(".commentd-confirm")) return;
+    var said = h("p", { "class": "commentd-err", role: "alert" });
+    var yes = h("button", { "class": "commentd-btn", type: "button", onclick: function () {
+      yes.disabled = true;
+      self.ownRequest(c, own, "DELETE").then(function (res) {
+        if (res.r.status === 204) return self.deleted(c.id);
+        if (!self.ownRefused(res, said)) said.textContent = t("ownFailed");
+      }, function () { said.textContent = t("offline"); }).finally(function () { yes.disabled = false; });
+    } }, t("ownDeleteYes"));
+    var box = h("div", { "class": "commentd-confirm", role: "group", "aria-label": t("ownDeleteAsk") },
+      h("p", { text: t("ownDeleteAsk") }),
+      h("div", { "class": "commentd-actions" }, yes,
+        h("button", { "class": "commentd-btn commentd-quiet", type: "button", onclick: function () { box.remove(); } }, t("ownDeleteNo"))),
+      said);
+    main.append(box);
+    yes.focus();
+  };
+
+  CommentSection.prototype.deleted = function (id) {
+    this.forgetOwn(id);
+    this.approved = this.approved.filter(function (x) { return x.id !== id; });
+    this.approved.forEach(function (x) { if (x.parent_id === id) x.parent_id = null; });
+    this.keepOwn(this.ownPending().filter(function (p) { return p.comment.id !== id; }));
+    this.render();
+    this.say(t("ownDeleted"));
+  };
+
+  /* ---- "Your comments and your data": a request by email address ------------------------ */
+
+  /* The link alone; its form is made when first opened (a page has one comment form until then). */
+  CommentSection.prototype.buildDataLink = function () {
+    var self = this, form = null;
+    var toggle = h("button", { "class": "commentd-link commentd-data-link", type: "button", "aria-expanded": "false",
+      onclick: function () {
+        if (!form) { form = self.buildDataForm(); box.append(form); }
+        form.hidden = !form.hidden;
+        toggle.setAttribute("aria-expanded", String(!form.hidden));
+        if (!form.hidden) form.querySelector("[name=email]").focus();
+      } }, t("dataLink"));
+    var box = h("div", { "class": "commentd-data-box" }, toggle);
+    return box;
+  };
+
+  CommentSection.prototype.buildDataForm = function () {
+    var id = "commentd-data";
+    var email = h("input", { id: id + "-email", name: "email", type: "email", autocomplete: "email", required: true,
+      maxlength: 254, "aria-describedby": id + "-email-error" });
+    var err = h("p", { "class": "commentd-err", id: id + "-email-error" });
+    var said = h("p", { "class": "commentd-status", role: "status", "aria-live": "polite" });
+    function choice(kind, label, checked) {
+      var input = h("input", { type: "radio", name: "kind", value: kind, id: id + "-" + kind, checked: checked });
+      return h("div", { "class": "commentd-check" }, input, h("label", { "for": id + "-" + kind, text: t(label) }));
+    }
+    var send = h("button", { "class": "commentd-btn", type: "submit" }, t("dataSend"));
+    var form = h("form", { "class": "commentd-data", hidden: true, novalidate: true, "aria-labelledby": id + "-heading",
+      onsubmit: function (e) {
+        e.preventDefault();
+        var address = email.value.trim(), kind = form.querySelector("[name=kind]:checked").value;
+        err.textContent = "";
+        email.removeAttribute("aria-invalid");
+        if (!/^[^\s@]+@[^\s@]+$/.test(address)) {
+          err.textContent = t(address ? "emailInvalid" : "emailMissing");
+          email.setAttribute("aria-invalid", "true");
+          return email.focus();
+        }
+        send.disabled = true;
+        request(base + "/api/privacy/requests", { method: "POST", body: new URLSearchParams({ email: address, kind: kind }) })
+          .then(function (res) {
+            if (res.r.status === 202) { said.textContent = t("dataSent"); return; }
+            if (res.r.status === 422 && res.body.fields && res.body.fields.email) {
+              err.textContent = res.body.fields.email;
+              email.setAttribute("aria-invalid", "true");
+              return;
+            }
+            said.textContent = res.r.status === 429 ? t("ownTooFast") : t("ownFailed");
+          }, function () { said.textContent = t("offline"); })
+          .finally(function () { send.disabled = false; });
+      } },
+      h("h" + (this.level + 1), { "class": "commentd-h", id: id + "-heading" }, t("dataHeading")),
+      h("p", { "class": "commentd-note", text: t("dataNote") }),
+      h("div", { "class": "commentd-field" }, h("label", { "for": email.id }, t("email")), email, err),
+      choice("export", "dataExport", true), choice("erase", "dataErase", false),
+      h("div", { "class": "commentd-actions" }, send), said);
+    return form;
   };
 
   /* ---- the counts helper: <a data-commentd-count="slug"> on index pages ---------------- */

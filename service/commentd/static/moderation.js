@@ -20,7 +20,7 @@
     empty_pending: "Nothing waits for you. The queue is clear.", empty_other: "No comments here.",
     selectAll: "Select all shown", selected: "{n} selected", select: "Select the comment by {name}",
     approve: "Approve", notSpam: "Not spam", reject: "Reject", spamAction: "Spam", "delete": "Delete",
-    on: "on", inReplyTo: "reply to #{id}", notify: "wants reply notices",
+    on: "on", inReplyTo: "reply to #{id}", notify: "wants reply notices", edited: "edited by its writer",
     signals: "Spam signals", score: "score {score}", noSignals: "No spam signals.",
     done_approve: "Approved {n}.", done_reject: "Rejected {n}.", done_spam: "Marked {n} as spam.", done_delete: "Deleted {n}.",
     comments_one: "1 comment", comments_other: "{n} comments", theCommentBy: "the comment by {name}",
@@ -289,7 +289,8 @@
         h("div", { "class": "commentd-mod-meta" }, t("on") + " ",
           link ? h("a", { href: link }, c.slug) : h("span", null, c.slug), " · ", timeEl(c.created_at),
           c.parent_id ? " · " + t("inReplyTo", { id: c.parent_id }) : null,
-          c.notify ? " · " + t("notify") : null),
+          c.notify ? " · " + t("notify") : null,
+          c.edited_at ? [" · ", h("span", { "class": "commentd-mod-edited" }, t("edited"), " ", timeEl(c.edited_at))] : null),
         body, signals, h("div", { "class": "commentd-mod-actions" }, actions)));
     li.checkbox = checkbox;
     li.comment = c;

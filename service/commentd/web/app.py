@@ -22,6 +22,7 @@ from commentd.web import (
     moderation,
     moving,
     public,
+    readers,
     sessions,
 )
 from commentd.web.fast_reads import PublicReads
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
     app.register_blueprint(moderation.bp)
     app.register_blueprint(moving.bp)
     app.register_blueprint(email_pages.bp)
+    app.register_blueprint(readers.bp)
     if fast_reads:
         app.wsgi_app = PublicReads(app.wsgi_app, services)  # type: ignore[method-assign]
     return app

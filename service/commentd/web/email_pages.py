@@ -1,5 +1,5 @@
 """The pages behind links in emails: moderate from the author's notice, confirm an address,
-unsubscribe from reply notices.
+unsubscribe from reply notices, download or erase a reader's data.
 
 Mail scanners open links (GET) and probe them (HEAD, OPTIONS), so each link has two views: the
 GET view (which Flask also answers HEAD with) only ever shows a page with a button, and a
@@ -9,6 +9,7 @@ expire, work once, and name the very comment they were made for (comments.email_
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from commentd.comments.email_links import (
     NothingToDo,
     UsedMeanwhile,
 )
+from commentd.comments.validation import PrivacyKind
 from commentd.models import Comment, CommentStatus
 from commentd.notify import links
 from commentd.web.errors import error_response
@@ -276,3 +278,73 @@ def confirm_notices(token: str) -> Response:
         comment=comment,
         slug=slug,
     )
+
+
+# --- A reader's data: export or erase (POST /api/privacy/requests mailed the link) ----------
+
+PRIVACY_PAGES = {
+    PrivacyKind.EXPORT: (
+        "Download your comments?",
+        "Press the button to download, as a JSON file, every comment written on this site "
+        "with your email address, with its post, dates and status. The link works once.",
+        "Download my comments",
+    ),
+    PrivacyKind.ERASE: (
+        "Erase your comments?",
+        "Press the button to erase every comment written on this site with your email "
+        "address, and everything the site keeps about the address. Replies by others stay. "
+        "This cannot be undone.",
+        "Erase my comments",
+    ),
+}
+
+
+def _privacy_link(token: str) -> links.PrivacyLink:
+    return links.read_privacy_token(_secret(), token)
+
+
+def _privacy_used(_comment: Comment) -> Response:
+    return _handled("This link was already used; ask for a new one if you need to.")
+
+
+@bp.get("/privacy/<token>")
+def show_privacy(token: str) -> Response:
+    """The page of a data link: what pressing its button will do, and the button; no change."""
+    try:
+        link = _privacy_link(token)
+        comments.open_privacy(get_session(write=False), link, link.kind)
+    except LinkRefused as refusal:
+        return _refused(refusal, _privacy_used)
+    title, message, button = PRIVACY_PAGES[link.kind]
+    return page(200, title, message, button=button)
+
+
+@bp.post("/privacy/<token>")
+def act_on_privacy(token: str) -> Response:
+    """The button of a data link, once: the export as a JSON download, or the erasure (every
+    comment of the address and everything about it, the rate-limit counters included)."""
+    session = get_session(write=True)
+    services = current()
+    try:
+        link = _privacy_link(token)
+        if link.kind is PrivacyKind.EXPORT:
+            data = comments.export_by_link(session, link)
+        else:
+            erased = comments.erase_by_link(session, link, events=services.notifier)
+    except LinkRefused as refusal:
+        return _refused(refusal, _privacy_used)
+    session.commit()
+    if link.kind is PrivacyKind.ERASE:
+        services.rate_limits.forget_address(link.email.lower())
+        return page(
+            200,
+            "Erased",
+            f"{erased} comment{'s' if erased != 1 else ''} and everything kept about your "
+            "address are gone.",
+        )
+    response = Response(
+        json.dumps(data, ensure_ascii=False, indent=2) + "\n", mimetype="application/json"
+    )
+    response.headers.update(PAGE_HEADERS)
+    response.headers["Content-Disposition"] = 'attachment; filename="my-comments.json"'
+    return response

@@ -28,6 +28,7 @@ from typing import Any
 
 from flask import Flask, g, request
 from flask_limiter import Limiter, RateLimitExceeded
+from limits import RateLimitItem, parse_many
 from limits.storage import RedisClusterStorage, RedisSentinelStorage, RedisStorage
 from limits.strategies import STRATEGIES
 from redis import RedisError
@@ -72,6 +73,11 @@ def sender_limit_key() -> str:
 def post_limit_key() -> str:
     """The post's key, set by `RateLimits.take_posting`."""
     return str(g.limit_post)
+
+
+def privacy_limit_key() -> str:
+    """The address a data request is about, set by `RateLimits.take_privacy` (keyed-hashed)."""
+    return str(g.limit_privacy)
 
 
 def whole_site_key() -> str:
@@ -153,6 +159,23 @@ class RateLimits:
             """COMMENTD_AUTH_FAILURE_LIMIT: wrong bearer tokens from one client network, one
             count for every route that takes one."""
 
+        @limit(settings.privacy_client_rate_limit, scope="privacy-client")
+        def privacy_client() -> None:
+            """COMMENTD_PRIVACY_CLIENT_RATE_LIMIT: data requests from one client network."""
+
+        @limit(settings.privacy_rate_limit, scope="privacy-address", key_func=privacy_limit_key)
+        def privacy_address() -> None:
+            """COMMENTD_PRIVACY_RATE_LIMIT: data requests about one email address."""
+
+        self.privacy_client, self.privacy_address = privacy_client, privacy_address
+        # Every limit whose key is made of an email address: what erasing the address clears
+        # (scope, rate limit, what the key hashes); see forget_address.
+        self.address_limits = (
+            ("sender", settings.email_rate_limit, "sender"),
+            ("sender-interval", interval, "sender"),
+            ("privacy-address", settings.privacy_rate_limit, "privacy"),
+        )
+        self.key_prefix = settings.ratelimit_key_prefix
         self.sender, self.address, self.post, self.site = sender, address, post, site
         self.auth_failure = auth_failure
         # The order of a comment's hits: from the sender's own limits to the shared ones.
@@ -175,6 +198,44 @@ class RateLimits:
         g.limit_sender = self.key("sender", sender)
         g.limit_post = self.key("post", slug)
         self.take(self.posting)
+
+    def take_privacy(self, email_key: str) -> bool:
+        """A data request about `email_key` (lower case): one hit on the client's limit
+        (RateLimited, 429, when full), then one on the address's. False when the address's
+        is full: the request is answered alike and mails nothing (a 429 there would tell a
+        stranger that someone asked about that address)."""
+        self.take((self.privacy_client,))
+        g.limit_privacy = self.key("privacy", email_key)
+        try:
+            self.privacy_address()
+        except RateLimitExceeded:
+            return False
+        return True
+
+    def forget_address(self, email_key: str) -> None:
+        """Clear every counter whose key is made of the address `email_key` (its comments'
+        sender limits, typed and proven, and its data requests): after an erasure the
+        rate-limit storage holds nothing derived from it, in memory or in Redis."""
+        for scope, rate_limit, what in self.address_limits:
+            if not rate_limit:
+                continue
+            values = (
+                [f"typed\0{email_key}", f"proven\0{email_key}"] if what == "sender" else [email_key]
+            )
+            for value in values:
+                key = self.key(what, value)
+                for item in parse_many(rate_limit):
+                    self._clear(item, self.key_prefix, key, scope)
+
+    def _clear(self, item: RateLimitItem, *identifiers: str) -> None:
+        for strategy in (self.limiter.limiter, self.limiter._fallback_limiter):
+            if strategy is None:
+                continue
+            try:
+                strategy.clear(item, *identifiers)
+            except (RedisError, OSError):
+                # Redis is down: its counters expire with their windows (at most a day).
+                continue
 
     def take(self, hits: Sequence[Callable[[], None]]) -> None:
         """Call each limit function in order: RateLimited (429 with a Retry-After in whole

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from werkzeug.http import parse_etags, quote_etag
 
 from commentd import comments
-from commentd.comments.public import public_comment
+from commentd.comments.public import public_comment, timestamp
 from commentd.comments.rendering import identicon_svg
 from commentd.comments.validation import (
     CommentSubmission,
@@ -37,6 +37,7 @@ from commentd.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from commentd.models import Comment
 from commentd.publishing import feeds
 from commentd.spam import traps
 from commentd.spam.screening import SiteRules, current_site_rules
@@ -180,9 +181,17 @@ def create_comment(slug: str) -> tuple[Response, int] | Response:
         id=comment.id,
         status=comment.status.value,
         commenter_token=submitted.commenter_token,
+        # Beyond API.md: until when its writer may edit or delete it (null: editing is off).
+        editable_until=editable_until_text(comment, settings.edit_minutes),
         # Beyond API.md: the comment as the public will see it, for the reader's own view.
         comment=public_comment(comment, settings.public_url, comment.parent_id),
     ), 201
+
+
+def editable_until_text(comment: Comment, edit_minutes: int) -> str | None:
+    """comments.editable_until in API.md's time format, or None when editing is off."""
+    until = comments.editable_until(comment, edit_minutes)
+    return timestamp(until) if until else None
 
 
 MAX_OWN_IDS = 50
