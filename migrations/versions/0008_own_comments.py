@@ -24,9 +24,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("comments") as batch:
         batch.add_column(
-            sa.Column(
-                "notify_approved", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
+            sa.Column("notify_approved", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch.add_column(
             sa.Column("edited_at", commentd.models.UTCDateTime(timezone=True), nullable=True)
