@@ -65,7 +65,15 @@ def test_data_slug_and_count_slugs_are_canonical_in_every_spelling(
     site: Site, page: Page, blog_pages: dict[str, str]
 ) -> None:
     nfd = "blog/cafe\u0301"  # "café" with a combining accent: NFC makes it one character
-    spellings = [SLUG, UPPER, LOWER.strip("/"), f"/{SLUG}/", "blog%2F%E8%AF%BB%E4%B9%A6"]
+    spellings = [
+        SLUG,
+        UPPER,
+        LOWER.strip("/"),
+        f"/{SLUG}/",
+        "blog%2F%E8%AF%BB%E4%B9%A6",
+        "blog//%E8%AF%BB%E4%B9%A6",  # a doubled slash
+        "/blog/%25E8%25AF%25BB%25E4%25B9%25A6/",  # encoded twice on its way
+    ]
     site.moderate(site.post(slug=SLUG, body="On reading")["id"], "approve")
     site.moderate(site.post(slug="blog/café", body="On coffee")["id"], "approve")
     site.moderate(site.post(slug="blog/café", body="On more coffee")["id"], "approve")

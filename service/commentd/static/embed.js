@@ -23,11 +23,14 @@
     set: function (key, value) { local.set(key, value == null ? null : JSON.stringify(value)); }
   };
 
-  /* A post's one slug, however its URL is spelled (API.md): percent-escapes decoded once (one
-   * that is not UTF-8 stays as written, in capitals), Unicode NFC, no "/" at either end. So the
-   * page /blog/%E8%AF%BB/, the same with %e8%af%bb, and data-slug="blog/读" are one post. */
-  function canonicalSlug(raw) {
-    var text = String(raw || "").replace(/(?:%[0-9a-f]{2})+/gi, function (run) {
+  /* A post's one slug, however its URL is spelled: the service's rule (validation.normalize_slug
+   * in the service) on this side too. Percent-escapes decoded until none is left (a path
+   * encoded twice on its way, %25E8…, is the same post; one that is not UTF-8 stays as written,
+   * in capitals), Unicode NFC, runs of "/" made one, no "/" at either end. So the page
+   * /blog/%E8%AF%BB/, the same with %e8%af%bb, /blog//%25E8%25AF%25BB/ and data-slug="blog/读"
+   * are one post. */
+  function decodeEscapes(text) {
+    return text.replace(/(?:%[0-9a-f]{2})+/gi, function (run) {
       var out = "", i = 0;
       while (i < run.length) {
         for (var n = Math.min(4, (run.length - i) / 3); n > 0; n--) {
@@ -37,7 +40,11 @@
       }
       return out;
     });
-    return text.normalize("NFC").replace(/^\/+|\/+$/g, "");
+  }
+  function canonicalSlug(raw) {
+    var text = String(raw || ""), decoded;
+    while ((decoded = decodeEscapes(text)) !== text) text = decoded;
+    return text.normalize("NFC").replace(/\/{2,}/g, "/").replace(/^\/+|\/+$/g, "");
   }
   function countSlug(el) { return canonicalSlug(el.getAttribute("data-commentd-count")); }
 
