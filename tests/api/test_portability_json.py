@@ -58,6 +58,14 @@ def fill(
     ids["spam"] = make_comment(CommentStatus.SPAM, slug=POSTS[1], body="cheap pills")
     ids["rejected"] = make_comment(CommentStatus.REJECTED, slug=POSTS[2], body="meh")
     ids["other"] = make_comment(slug=POSTS[2], name="Zoë", body="Café\n\nsecond paragraph")
+    # Edited by its writer, who asked to be told when it is approved.
+    edited = post_comment(slug=POSTS[0], name="Ada", body="Teh typo", notify_approved=True)
+    ids["edited"] = edited["id"]
+    response = client.patch(
+        f"/api/posts/{POSTS[0]}/comments/{edited['id']}",
+        json={"body": "The typo, fixed", "commenter_token": edited["commenter_token"]},
+    )
+    assert response.status_code == 200, response.json
     response = client.put(
         f"/api/moderation/posts/{POSTS[2]}", json={"closed": True}, headers=MODERATOR
     )
@@ -116,16 +124,23 @@ def test_a_move_to_another_database_keeps_every_post_exactly(
 
     target = app_on(second_database, settings)
     done = run_commentd(second_database, "import", "json", str(export))
-    assert "Imported 8 on 3 posts: 5 approved, 1 pending, 1 spam, 1 rejected." in done.stdout
+    assert "Imported 9 on 3 posts: 5 approved, 2 pending, 1 spam, 1 rejected." in done.stdout
     assert "Comment ids were kept" in done.stdout
     target_client = target.test_client()
     assert public_pages(target_client) == before
     # The author's view too: statuses, emails, reasons and moderation times came along.
     assert moderation_view(target_client) == before_moderation
+    # Everything the service keeps came along: the target's own export says the same.
+    moved = tmp_path / "moved.json"
+    run_commentd(second_database, "export", "json", str(moved))
+    kept = [c | {"sources": []} for c in json.loads(moved.read_text())["comments"]]
+    assert kept == [c | {"sources": []} for c in document["comments"]]
+    [edited] = [c for c in kept if c["id"] == ids["edited"]]
+    assert edited["edited_at"] is not None and edited["notify_approved"] is True
 
     again = run_commentd(second_database, "import", "json", str(export))
     assert "Imported 0 on 0 posts." in again.stdout
-    assert "Already imported before: 8." in again.stdout
+    assert "Already imported before: 9." in again.stdout
     assert public_pages(target_client) == before
     # A new comment after the move gets an id after every moved one (no id handed out twice).
     response = target_client.post(

@@ -114,10 +114,12 @@ def _comment_item(row: Row[Any], sources: list[dict[str, str]]) -> dict[str, Any
         "body_html": row.body_html,
         "created_at": _iso(row.created_at),
         "moderated_at": _iso(row.moderated_at),
+        "edited_at": _iso(row.edited_at),
         "avatar_key": row.avatar_key,
         "client_key": row.client_key,
         "body_key": row.body_key,
         "notify": row.notify,
+        "notify_approved": row.notify_approved,
         "spam_score": row.spam_score,
         "reasons": list(row.reasons or []),
         "commenter": (

@@ -315,12 +315,14 @@ class _Preparer:
             "avatar_key": _keyed(self.secret, "avatar", f"imported\0{identity}"),
             "client_key": None,  # keyed in the importing process (row()), from `ip`
             "notify": False,
+            "notify_approved": False,
             "spam_score": 0.0,
             "reasons": [f"imported from {self.source}"],
             "lesson": None,
             "body_key": None,  # keyed in the importing process (row())
             "created_at": created_at,
             "moderated_at": None,
+            "edited_at": None,
         }
         if extra:
             values |= _kept_columns(extra)
@@ -922,10 +924,12 @@ _KEPT = (
     "avatar_key",
     "client_key",
     "notify",
+    "notify_approved",
     "spam_score",
     "reasons",
     "body_key",
     "moderated_at",
+    "edited_at",
 )
 
 

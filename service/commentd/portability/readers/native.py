@@ -124,6 +124,7 @@ def _comment(item: Any, instance: str, place: str) -> SourceComment:
         "slug": item["slug"],
         "body_html": item["body_html"],
         "notify": item.get("notify") is True,
+        "notify_approved": item.get("notify_approved") is True,
         "reasons": [
             r[:REASON_MAX]
             for r in (reasons if isinstance(reasons, list) else [])
@@ -138,8 +139,9 @@ def _comment(item: Any, instance: str, place: str) -> SourceComment:
     score = item.get("spam_score")
     if isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score):
         extra["spam_score"] = float(score)
-    if item.get("moderated_at"):
-        extra["moderated_at"] = _time(item["moderated_at"], place)
+    for moment in ("moderated_at", "edited_at"):
+        if item.get(moment):
+            extra[moment] = _time(item[moment], place)
     commenter = item.get("commenter")
     if (
         isinstance(commenter, dict)
