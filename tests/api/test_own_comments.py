@@ -332,6 +332,16 @@ def test_a_request_answers_the_same_whether_or_not_the_address_commented(
     assert bad.status_code == 422 and set(bad.json["fields"]) == {"email", "kind"}
 
 
+@pytest.mark.parametrize("kind", [["export"], {"export": True}, 1, None, True])
+def test_a_request_whose_kind_is_not_a_word_is_refused_by_its_field(
+    open_app: Flask, kind: object
+) -> None:
+    client = open_app.test_client()
+    response = client.post("/api/privacy/requests", json={"email": DANA, "kind": kind})
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.json is not None and set(response.json["fields"]) == {"kind"}
+
+
 def test_export_link_shows_then_downloads_once(open_app: Flask, mailbox: Mailbox) -> None:
     client = open_app.test_client()
     first = send(client)
