@@ -11,7 +11,8 @@ writes the same files directly). For each slug asked for:
 
 Unlike the export, a post with no approved comment gets its files too (the fragment still holds
 the form). A slug's `/` makes folders; a slug the export would name otherwise (it escapes `%`,
-`:`, `..`, a leading dot…: docs/export-format.md) is refused, so nothing can land outside `<out>`.
+`:`, `..`, a leading dot…: docs/export-format.md) is refused, so nothing can land outside `<out>`
+(one from `--changed` is skipped and named: the others are still fetched).
 Standard library only (Python 3.11+):
 
     python3 fetch-comments.py --service https://comments.example.com --out comments \\
@@ -121,17 +122,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("slugs", nargs="*", help="the posts' slugs")
     options = parser.parse_args(argv)
-    slugs = list(options.slugs)
-    if options.changed:
-        slugs += [s for s in os.environ.get("COMMENTD_CHANGED_SLUGS", "").splitlines() if s]
-    slugs = list(dict.fromkeys(slugs))
-    if not slugs:
-        parser.error("no slugs to fetch")
     try:
-        for slug in slugs:  # every slug checked before anything is fetched or written
+        for slug in options.slugs:  # every slug checked before anything is fetched or written
             slug_path(options.out, slug, ".json")
     except ValueError as error:
         parser.error(str(error))
+    slugs = list(options.slugs)
+    if options.changed:
+        # Any reader picks a slug by commenting on it: a changed slug this layout cannot hold
+        # is skipped (and named), so that it never holds back the rebuild of the others.
+        for slug in os.environ.get("COMMENTD_CHANGED_SLUGS", "").splitlines():
+            try:
+                slug_path(options.out, slug, ".json")
+            except ValueError as error:
+                print(f"fetch-comments: skipped: {error}", file=sys.stderr)
+                continue
+            slugs.append(slug)
+    slugs = list(dict.fromkeys(slugs))
+    if not slugs and not options.changed:
+        parser.error("no slugs to fetch")
+    if not slugs:
+        print("fetched 0 post(s): no changed slug to fetch")
+        return 0
     counts = fetch(options.service, options.out, slugs)
     print(f"fetched {len(slugs)} post(s), {sum(counts.values())} approved comment(s)")
     return 0

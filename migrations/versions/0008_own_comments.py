@@ -22,16 +22,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("comments") as batch:
-        batch.add_column(
-            sa.Column("notify_approved", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch.add_column(
-            sa.Column("edited_at", commentd.models.UTCDateTime(timezone=True), nullable=True)
-        )
+    # Plain ALTER TABLE ADD COLUMN, never a batch rebuild: SQLite rebuilt `comments` without
+    # its AUTOINCREMENT (0005: ids never reused), and dropping the old table with foreign keys
+    # on failed on any reply (parent_id) and would have emptied comment_sources.comment_id.
+    op.add_column(
+        "comments",
+        sa.Column("notify_approved", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        "comments",
+        sa.Column("edited_at", commentd.models.UTCDateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("comments") as batch:
-        batch.drop_column("edited_at")
-        batch.drop_column("notify_approved")
+    # ALTER TABLE DROP COLUMN (SQLite 3.35 and later), for the same reason.
+    op.drop_column("comments", "edited_at")
+    op.drop_column("comments", "notify_approved")

@@ -299,3 +299,59 @@ def test_migrating_an_sqlite_database_keeps_every_row_and_reference_and_never_re
     for table in ("comments", "commenters", "outbox_events"):
         assert "AUTOINCREMENT" in schema[table]
     assert newest == 6  # not 4 (erased) nor 5 (named by the outbox)
+
+
+def test_upgrading_a_database_with_replies_and_imports_past_0008_keeps_them_and_autoincrement(
+    tmp_path: Path,
+) -> None:
+    # 0008 (own comments) once rebuilt `comments` in a batch: the rebuild lost AUTOINCREMENT,
+    # its DROP TABLE failed on any reply, and it would have nulled comment_sources.comment_id.
+    engine = make_engine(f"sqlite:///{tmp_path / 'at-0007.db'}")
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007_comment_sources")
+    now = "2026-01-01 00:00:00.000000"
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO posts VALUES (1, 'p', 2, 'v', 0, :now)"), {"now": now})
+        for id_, parent in [(1, None), (2, 1), (3, None)]:
+            connection.execute(
+                text(
+                    "INSERT INTO comments (id, post_id, parent_id, status, name, email, body, "
+                    "body_html, avatar_key, notify, spam_score, reasons, created_at) VALUES "
+                    "(:id, 1, :parent, 'approved', 'N', 'n@example.com', 'b', '<p>b</p>', 'k', "
+                    "0, 0, '[]', :now)"
+                ),
+                {"id": id_, "parent": parent, "now": now},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO comment_sources (id, source, source_id, comment_id, markup, "
+                "imported_at) VALUES (1, 'disqus', 'd-1', 1, 'html', :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(text("DELETE FROM comments WHERE id = 3"))  # the newest, erased
+
+    upgrade(engine)
+    with engine.begin() as connection:
+        links = connection.execute(text("SELECT id, parent_id FROM comments ORDER BY id")).all()
+        sources = connection.execute(text("SELECT id, comment_id FROM comment_sources")).all()
+        schema = connection.execute(
+            text("SELECT sql FROM sqlite_master WHERE name = 'comments'")
+        ).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO comments (post_id, status, name, email, body, body_html, "
+                "avatar_key, notify, spam_score, reasons, created_at) VALUES "
+                "(1, 'approved', 'L', 'l@example.com', 'b', '<p>b</p>', 'k', 0, 0, '[]', :now)"
+            ),
+            {"now": now},
+        )
+        newest = connection.execute(text("SELECT max(id) FROM comments")).scalar()
+    engine.dispose()
+
+    assert links == [(1, None), (2, 1)]
+    assert sources == [(1, 1)]
+    assert "AUTOINCREMENT" in schema
+    assert newest == 4  # not 3, the erased comment's

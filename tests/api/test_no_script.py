@@ -456,6 +456,25 @@ def test_without_a_referer_and_post_url_the_page_says_what_happened(client: Flas
     assert not page.find_all("a")
 
 
+@pytest.mark.parametrize(
+    ("public_url", "return_to"),
+    [
+        ("https://comments.example", "https://comments.example/%61pi/posts/x/comments"),
+        ("https://comments.example", "https://comments.example//api/posts/x/comments"),
+        ("https://comments.example", "https://comments.example/%2561pi/form-token"),
+        ("https://comments.example/c", "https://comments.example/c/api/posts/x/comments"),
+        ("https://comments.example/c", "https://comments.example/c/%61pi/form-token"),
+    ],
+)
+def test_a_return_to_naming_the_services_api_in_any_spelling_is_not_followed(
+    make_app: Callable[..., Flask], public_url: str, return_to: str
+) -> None:
+    client = make_app(public_url=public_url).test_client()
+    response = form_post(client, typed(form_token=form_token(client), return_to=return_to))
+    assert response.status_code == 303
+    assert response.headers["Location"] == BLOG_PAGE + "#commentd-pending"  # the Referer
+
+
 def test_a_referer_naming_only_the_origin_goes_back_to_the_post_url(
     make_app: Callable[..., Flask],
 ) -> None:

@@ -181,6 +181,27 @@ def test_an_edit_is_checked_like_a_new_comment(open_app: Flask) -> None:
     assert public_bodies(client) == ["<p>Pigeon pose!</p>"]
 
 
+def test_a_closed_post_takes_no_edit_but_its_writer_may_still_delete(open_app: Flask) -> None:
+    client = open_app.test_client()
+    posted = send(client)
+    closed = client.put(f"/api/moderation/posts/{SLUG}", json={"closed": True}, headers=MODERATOR)
+    assert closed.status_code == 200
+
+    edited = edit(client, posted["id"], posted["commenter_token"], body="A last word after all")
+    stranger = edit(client, posted["id"], "not-a-token", body="A last word after all")
+
+    assert edited.status_code == 403
+    assert edited.json is not None and edited.json["error"] == "comments_closed"
+    assert stranger.json is not None and stranger.json["error"] == "not_yours"  # learns nothing
+    assert public_bodies(client) == ["<p>Pigeon pose!</p>"]
+    deleted = client.delete(
+        f"/api/posts/{SLUG}/comments/{posted['id']}",
+        headers={"Authorization": f"Commenter {posted['commenter_token']}"},
+    )
+    assert deleted.status_code == 204
+    assert public_bodies(client) == []
+
+
 def test_an_edit_the_rules_would_hold_waits_again_and_the_author_sees_it_was_edited(
     make_app: Callable[..., Flask], receiver: WebhookReceiver
 ) -> None:
@@ -309,6 +330,16 @@ def test_a_request_answers_the_same_whether_or_not_the_address_commented(
     assert "Download: https://comments.example/email/privacy/" in text_of(mail)
     bad = ask(client, "not an address", "delete")
     assert bad.status_code == 422 and set(bad.json["fields"]) == {"email", "kind"}
+
+
+@pytest.mark.parametrize("kind", [["export"], {"export": True}, 1, None, True])
+def test_a_request_whose_kind_is_not_a_word_is_refused_by_its_field(
+    open_app: Flask, kind: object
+) -> None:
+    client = open_app.test_client()
+    response = client.post("/api/privacy/requests", json={"email": DANA, "kind": kind})
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.json is not None and set(response.json["fields"]) == {"kind"}
 
 
 def test_export_link_shows_then_downloads_once(open_app: Flask, mailbox: Mailbox) -> None:

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+import requests
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -128,3 +129,25 @@ def test_your_comments_and_your_data_form_asks_for_a_link(site: Site, page: Page
         "If comments were written with this address here, a link is on its way to it. "
         "It works once, for a day."
     )
+
+
+def test_an_edit_on_a_post_closed_meanwhile_is_told_the_post_is_closed(
+    site: Site, page: Page
+) -> None:
+    page.goto(site.page_url(ARTICLE))
+    mine = post_from_widget(page, "Written before the post closed")
+    closing = f"{site.service}/api/moderation/posts/{ARTICLE_SLUG}"
+    assert requests.put(closing, json={"closed": True}, headers=site.moderator, timeout=10).ok
+    try:
+        comment = item(page, mine)
+        comment.get_by_role("button", name="Edit").click()
+        comment.get_by_role("textbox", name="Your comment").fill("A last word after all")
+        comment.get_by_role("button", name="Save").click()
+
+        expect(comment.locator(".commentd-edit .commentd-err")).to_have_text(
+            "Comments on this post are closed."
+        )
+        assert site.comment(mine).json()["body"] == "Written before the post closed"
+    finally:
+        reopen = requests.put(closing, json={"closed": False}, headers=site.moderator, timeout=10)
+        assert reopen.ok

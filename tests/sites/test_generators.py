@@ -171,3 +171,21 @@ def test_fetching_refuses_a_slug_that_would_leave_the_folder(
     )  # fmt: skip
     assert done.returncode != 0 and "refusing slug" in done.stderr
     assert not list(tmp_path.rglob("escaped*"))
+
+
+def test_a_changed_slug_that_would_leave_the_folder_is_skipped_and_the_others_fetched(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    # The rebuild hook passes the slugs of changed posts, which any reader chooses by
+    # commenting: one hostile slug must not hold back the rebuild of the others.
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "fetch-comments.py"), "--service", seeded.service_url,
+         "--out", str(out), "--changed"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env=os.environ | {"COMMENTD_CHANGED_SLUGS": f"posts/../../escaped\n{SLUG}\n"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "skipped" in done.stderr and "posts/../../escaped" in done.stderr
+    assert (out / "posts" / f"{SLUG}.html").is_file()
+    assert not list(tmp_path.rglob("escaped*"))

@@ -23,7 +23,7 @@ from commentd.comments.rendering import render_body
 from commentd.comments.submitting import Sender
 from commentd.comments.validation import CommentSubmission, parse_submission
 from commentd.config import ModerationMode
-from commentd.errors import EditWindowClosed, NotYours
+from commentd.errors import EditWindowClosed, NotYours, PostClosed
 from commentd.keys import keyed_hash
 from commentd.models import Comment, CommentStatus, Post, utcnow
 from commentd.spam import learned
@@ -106,12 +106,16 @@ def edit_own(
     body, and whatever `admit(submission)` raises (the rate limits, called once nothing else can
     refuse).
     The learned filter forgets what it was taught from the old text: it learns from the final
-    text only, when the author next decides on it.
+    text only, when the author next decides on it. A post the author closed takes no new text,
+    as it takes no new comment: PostClosed (403), to the writer only (after own_comment).
     """
     now = now or utcnow()
     comment = own_comment(
         session, slug, comment_id, commenter_token, edit_minutes=edit_minutes, now=now
     )
+    post = session.get(Post, comment.post_id)
+    if post is not None and post.closed:
+        raise PostClosed("Comments on this post are closed.")
     submission = parse_submission(
         {
             "name": comment.name,

@@ -422,7 +422,7 @@ def parse_privacy_request(fields: Mapping[str, object]) -> PrivacyRequest:
     if not isinstance(raw_email, str):
         errors["email"] = "Please enter your email address."
     kind = fields.get("kind")
-    if kind not in {k.value for k in PrivacyKind}:
+    if not isinstance(kind, str) or kind not in {k.value for k in PrivacyKind}:
         errors["kind"] = "must be export or erase"
     if errors:
         raise ValidationFailed(

@@ -578,6 +578,7 @@
       return true;
     }
     if (res.r.status === 429) { said.textContent = t("ownTooFast"); return true; }
+    if (res.r.status === 403 && code === "comments_closed") { said.textContent = t("closed"); return true; }
     return false;
   };
 

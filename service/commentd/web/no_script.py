@@ -19,9 +19,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from flask import Response, request
 from sqlalchemy.exc import DBAPIError
@@ -182,10 +183,27 @@ def _allowed_page(url: str | None) -> str | None:
     if not is_allowed_origin(origin):
         return None
     settings = current().settings
-    if origin in (own_origin(), _origin_of(settings.public_url)) and parts.path.startswith("/api/"):
+    if origin in (own_origin(), _origin_of(settings.public_url)) and _is_api_path(
+        parts.path, urlsplit(settings.public_url).path
+    ):
         return None
     page = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
     return page if page.isascii() else iri_to_uri(page)  # a Location header is ASCII
+
+
+def _is_api_path(path: str, base_path: str) -> bool:
+    """Whether `path` may name the service's API: with its escapes decoded until none is left
+    (`/%61pi/` is `/api/` to the service) and doubled slashes and backslashes made one `/`,
+    under `/api/` or under COMMENTD_PUBLIC_URL's own path (`/comments/api/`)."""
+    decoded = path
+    for _ in range(MAX_RETURN_URL):
+        unescaped = unquote(decoded)
+        if unescaped == decoded:
+            break
+        decoded = unescaped
+    decoded = re.sub(r"/{2,}", "/", decoded.replace("\\", "/"))
+    prefixes = {"/api/", re.sub(r"/{2,}", "/", base_path.rstrip("/") + "/api/")}
+    return any(decoded.startswith(prefix) for prefix in prefixes)
 
 
 def _lenient_fields(raw: bytes) -> dict[str, str]:
