@@ -164,7 +164,7 @@ def test_importing_a_services_own_export_into_itself_stores_nothing(
     export = tmp_path / "export.json"
     run_commentd(database_url, "export", "json", str(export))
     done = run_commentd(database_url, "import", "json", str(export))
-    assert "Already imported before: 8." in done.stdout
+    assert "Already imported before: 9." in done.stdout
     assert public_pages(client) == before
 
 
@@ -237,7 +237,7 @@ def test_a_dry_run_counts_everything_and_stores_nothing(
     run_commentd(database_url, "export", "json", str(export))
     target = app_on(second_database, settings)
     done = run_commentd(second_database, "import", "json", str(export), "--dry-run")
-    assert "Imported 8 on 3 posts" in done.stdout and "Dry run: nothing was stored." in done.stdout
+    assert "Imported 9 on 3 posts" in done.stdout and "Dry run: nothing was stored." in done.stdout
     with Session(services_of(target).engine) as session:
         assert session.scalar(select(func.count()).select_from(Comment)) == 0
     services_of(target).engine.dispose()
