@@ -222,7 +222,9 @@ def markdown(report: dict[str, object]) -> str:
         )
     lines += ["", "| export run | seconds | peak RSS MB | summary |", "|---|---|---|---|"]
     for e in report["exports"]:  # type: ignore[attr-defined]
-        lines.append(f"| {e['run']} | {e['seconds']} | {e['peak_rss_mb']} | {e['summary']} |")
+        summary = " ".join(str(e["summary"]).split("\n"))
+        peak = e["peak_rss_mb"] if e["peak_rss_mb"] is not None else "≤ first"
+        lines.append(f"| {e['run']} | {e['seconds']} | {peak} | {summary} |")
     return "\n".join(lines)
 
 
