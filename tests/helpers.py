@@ -8,15 +8,19 @@ PostgreSQL and Redis servers in private_servers.py.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
+import pty
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -490,3 +494,33 @@ def load_example_blog() -> Any:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def run_with_terminal_stderr(
+    args: list[str], env: Mapping[str, str], timeout: float = 120
+) -> tuple[int, bytes, bytes]:
+    """`python -m commentd *args` with standard error on a pseudo-terminal 100 columns wide
+    (where tqdm draws its bar) and standard output on a pipe: (exit code, what the terminal
+    showed, standard output)."""
+    leader, follower = pty.openpty()
+    # A fresh pseudo-terminal has no width: tqdm would draw nothing.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "commentd", *args],
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    output, _ = process.communicate(timeout=timeout)
+    os.close(leader)
+    return process.returncode, seen, output

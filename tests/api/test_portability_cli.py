@@ -5,13 +5,7 @@ reader both accept."""
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import struct
-import subprocess
-import sys
-import termios
 from pathlib import Path
 
 from defusedxml.ElementTree import parse as parse_xml
@@ -21,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from commentd.models import CommentStatus, OutboxEvent, SpamFilterState
 from commentd.portability.exporting import WXR_NAMESPACES
-from tests.helpers import MODERATOR, run_commentd
+from tests.helpers import MODERATOR, run_commentd, run_with_terminal_stderr
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "import"
 DISQUS = FIXTURES / "disqus" / "sample.xml"
@@ -77,28 +71,10 @@ def test_a_progress_bar_shows_on_a_terminal_and_never_in_a_pipe(
     database_url: str, migrated_engine: Engine
 ) -> None:
     environment = os.environ | {"COMMENTD_DATABASE_URL": database_url}
-    leader, follower = pty.openpty()
-    # A terminal 100 columns wide (a fresh pseudo-terminal has none: tqdm would draw nothing).
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "commentd", "import", "disqus", str(DISQUS), "--dry-run"],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=follower,
+    returncode, seen, output = run_with_terminal_stderr(
+        ["import", "disqus", str(DISQUS), "--dry-run"], environment, 60
     )
-    os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    output, _ = process.communicate(timeout=60)
-    os.close(leader)
-    assert process.returncode == 0, seen
+    assert returncode == 0, seen
     assert b"sample.xml" in seen and b"%|" in seen  # tqdm's bar, on standard error
     assert b"Dry run: nothing was stored." in output
 

@@ -4,15 +4,10 @@ a second run touches only what changed, and nothing lands outside <dir> whatever
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import re
-import struct
 import subprocess
-import sys
-import termios
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -22,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from commentd.models import CommentStatus
 from commentd.publishing.slug_paths import path_for_slug, slug_for_path
-from tests.helpers import MODERATOR, moderate, run_commentd
+from tests.helpers import MODERATOR, moderate, run_commentd, run_with_terminal_stderr
 
 PUBLIC = {"COMMENTD_PUBLIC_URL": "https://comments.example"}  # the test app's (conftest)
 MakeComment = Callable[..., int]
@@ -329,28 +324,10 @@ def test_a_progress_bar_shows_on_a_terminal_and_never_in_a_pipe(
 ) -> None:
     make_comment(slug="one")
     environment = os.environ | {"COMMENTD_DATABASE_URL": database_url} | PUBLIC
-    leader, follower = pty.openpty()
-    # A terminal 100 columns wide (a fresh pseudo-terminal has none: tqdm would draw nothing).
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "commentd", "export", "static", str(tmp_path / "site")],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=follower,
+    returncode, seen, output = run_with_terminal_stderr(
+        ["export", "static", str(tmp_path / "site")], environment, 120
     )
-    os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    output, _ = process.communicate(timeout=120)
-    os.close(leader)
-    assert process.returncode == 0, seen
+    assert returncode == 0, seen
     assert b"export static" in seen and b"%|" in seen  # tqdm's bar, on standard error
     assert b"1 posts written" in output
     piped = export(database_url, tmp_path / "site")
