@@ -147,12 +147,13 @@ def test_head_get_and_options_of_every_mailed_link_change_nothing_stored(
         engine.dispose()
 
 
-# Hang-ups per link: waitress logged about one in five of them (measured on 360), so the 60
-# of this test give its line many times over.
+# Hang-ups per link. waitress logs one ("Client disconnected while serving <path>") only when
+# it notices it while still writing the answer: about one in five on a quiet machine (measured
+# on 360), none in 560 on a loaded CI machine. Whether it is logged is timing, so this test
+# does not require the line; tests/unit/test_logged_paths.py feeds waitress's exact message
+# through the formatter, and this test checks that every line the server writes went through
+# that formatter.
 EARLY_HANGUPS = 10
-# waitress logs a hang-up only when it notices it while still writing the answer, which is a
-# matter of timing: the test hangs up until it has seen such a line, up to this many times.
-MOST_HANGUPS = 500
 
 
 def hang_up_early(url: str) -> None:
@@ -183,18 +184,15 @@ def test_no_email_link_token_or_bearer_token_reaches_the_server_log(
             )
             for _ in range(EARLY_HANGUPS):
                 hang_up_early(url)  # waitress logs "Client disconnected while serving <path>"
-        first = next(iter(mailed.links.values()))
-        for _ in range(MOST_HANGUPS):
-            if "Client disconnected while serving" in server.log():
-                break
-            hang_up_early(first)
         for url in mailed.links.values():
             requests.post(url, timeout=30)
     finally:
         server.stop()
 
     log = server.log()
-    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    # Every line is the JSON formatter's, which drops token-shaped words from lines that
+    # others (waitress, gunicorn) write.
+    lines = [json.loads(line) for line in log.splitlines() if line]
     paths = {line["path"] for line in lines if line.get("msg") == "request"}
     for name, url in mailed.links.items():
         token = url.rsplit("/", 1)[1]
@@ -202,7 +200,6 @@ def test_no_email_link_token_or_bearer_token_reaches_the_server_log(
         for secret in (token, payload, signature):
             assert secret not in log, f"the {name} link's token is in the log"
     assert ADMIN_TOKEN not in log
-    assert "Client disconnected while serving /email/" in log  # the hang-ups were logged
     assert {
         "/email/moderate/<token>",
         "/email/confirm/<token>",
