@@ -289,10 +289,6 @@ def main() -> None:
             report(name, len(examples), measure_from, tally)
 
 
-if __name__ == "__main__":
-    main()
-
-
 # ---------------------------------------------------------------------------------------------
 # The labelled dev corpus of blog comments (issue 17): calibration, replay, k-fold.
 
@@ -651,3 +647,7 @@ def dev_main(path: Path) -> None:
         print(f"\n## {FOLDS}-fold over the evaluation posts (folds by post)\n")
         print(sliced(k_fold(evaluation, Path(folder))))
     print(f"\n({time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

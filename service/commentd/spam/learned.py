@@ -13,8 +13,8 @@ since the generation it holds: one small query per comment, no query per word.
 Unsure means held, never spam (issue 17). Each judgement has two numbers: the score, from
 every feature, which holds a comment from the hold threshold up; and the evidence, the score
 of the text's own features alone (who-features, such as the name's words, the email's and the
-website's domains, left out) with neutral clues added up to SURE_CLUES, so that a short text
-or one of mostly unknown words stays near 0.5. The filter may send a comment to the spam
+website's domains, left out), pulled towards 0.5 when the text has fewer than SURE_CLUES
+clues, so that a short text or one of mostly unknown words stays near 0.5. The filter may send a comment to the spam
 folder alone only when both reach the spam threshold and it has SURE_LESSONS of each kind.
 """
 
@@ -41,8 +41,9 @@ MIN_DEVIATION = 0.1  # features closer than this to 0.5 say nothing and are skip
 MAX_DISCRIMINATORS = 150  # the strongest features that decide a score
 # Before this many lessons of each kind the filter only holds: nothing goes to spam on its say.
 SURE_LESSONS = 50
-# The evidence of a text with fewer clues than this is combined with neutral ones (0.5) up to
-# this count: two or three known words, however spammy, cannot send a comment to spam.
+# The evidence of a text with fewer clues than this is pulled towards 0.5 in proportion (3
+# clues: 3/10 of the way from 0.5): two or three known words, however spammy, cannot send a
+# comment to spam.
 SURE_CLUES = 10
 STATE_ID = 1
 
@@ -189,8 +190,8 @@ class SpamFilter:
         score = combine(text + who)
         if min(lessons.spam_lessons, lessons.ham_lessons) < SURE_LESSONS:
             return FilterJudgement(score, None, len(text))
-        padding = [NEUTRAL] * (SURE_CLUES - len(text))
-        return FilterJudgement(score, combine(text + padding), len(text))
+        weight = min(len(text), SURE_CLUES) / SURE_CLUES
+        return FilterJudgement(score, NEUTRAL + (combine(text) - NEUTRAL) * weight, len(text))
 
     @property
     def lessons(self) -> Counts:
