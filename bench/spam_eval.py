@@ -42,8 +42,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import requests  # noqa: E402
 from flask import Flask  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
 
 from commentd.config import ModerationMode, Settings  # noqa: E402
 from commentd.db import make_engine  # noqa: E402
@@ -269,9 +271,14 @@ def main() -> None:
         metavar="JSONL",
         help="the labelled dev corpus (issue 17): calibration, replay and k-fold, nothing else",
     )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="with --dev: the evaluation replay through a real `commentd serve`",
+    )
     args = parser.parse_args()
     if args.dev:
-        dev_main(args.dev)
+        dev_main(args.dev, args.serve)
         return
     blog = list(blog_corpus())
     # The blog set is small: it is measured after its first quarter of decisions.
@@ -459,6 +466,89 @@ def dev_replay(
     return outcomes, timings
 
 
+SERVE_LIMITS = {  # one machine posts everything: the posting limits are lifted, nothing else
+    "COMMENTD_POST_RATE_LIMIT": "1000000 per minute",
+    "COMMENTD_SITE_RATE_LIMIT": "1000000 per minute",
+    "COMMENTD_EMAIL_RATE_LIMIT": "1000000 per minute",
+    "COMMENTD_SLUG_RATE_LIMIT": "1000000 per minute",
+    "COMMENTD_MIN_POST_INTERVAL": "0",
+    "COMMENTD_MIN_FILL_SECONDS": "0",
+}
+
+
+def serve_replay(
+    taught: list[Record], measured: list[Record], folder: Path
+) -> tuple[list[Outcome], list[float]]:
+    """dev_replay's protocol through a real `commentd serve` (waitress, over TCP on
+    127.0.0.1, the requests library as the browser): started with COMMENTD_MODERATION=all for
+    the decisions, then again with none on the same SQLite file for the measured comments.
+    The scores and timings are taken afterwards from a copy of the filter loaded from it."""
+    from tests.helpers import start_server  # the test suite's launcher of `commentd serve`
+
+    url = f"sqlite:///{folder / 'served.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    env = {"COMMENTD_DATABASE_URL": url, "COMMENTD_ADMIN_TOKEN": ADMIN, **SERVE_LIMITS}
+    statuses: list[str] = []
+    with requests.Session() as http:
+        for mode, records in (("all", taught), ("none", measured)):
+            server = start_server(env | {"COMMENTD_MODERATION": mode}, folder)
+            try:
+                for record in records:
+                    token = http.get(f"{server.url}/api/form-token", timeout=30).json()
+                    fields = {"name": record.name, "email": record.email, "body": record.body}
+                    if record.website:
+                        fields["website"] = record.website
+                    answer = http.post(
+                        f"{server.url}/api/posts/{record.slug}/comments",
+                        json=fields | {"form_token": token["form_token"]},
+                        timeout=30,
+                    )
+                    assert answer.status_code == 201, (answer.status_code, answer.text)
+                    created = answer.json()
+                    if mode == "none":
+                        statuses.append(created["status"])
+                        continue
+                    if record.is_spam:
+                        action = "spam"
+                    else:
+                        action = "not-spam" if created["status"] == "spam" else "approve"
+                    decided = http.post(
+                        f"{server.url}/api/moderation/comments/{created['id']}/{action}",
+                        headers=MODERATOR,
+                        timeout=30,
+                    )
+                    assert decided.status_code == 200, decided.text
+            finally:
+                server.stop()
+    spam_filter = SpamFilter()
+    with Session(engine) as session:
+        spam_filter.refresh(session)
+    engine.dispose()
+    outcomes, timings = [], []
+    for record, status in zip(measured, statuses, strict=True):
+        judgement = spam_filter.judge(
+            extract(record.body, record.name, record.website or None, record.email)
+        )
+        outcomes.append(
+            Outcome(
+                record,
+                status,
+                None if judgement is None else judgement.score,
+                None if judgement is None else judgement.evidence,
+            )
+        )
+        best = math.inf
+        for _ in range(3):
+            started = time.perf_counter()
+            spam_filter.judge(
+                extract(record.body, record.name, record.website or None, record.email)
+            )
+            best = min(best, time.perf_counter() - started)
+        timings.append(best * 1e6)
+    return outcomes, timings
+
+
 def with_thresholds(outcome: Outcome, spam_from: float, hold_from: float) -> str:
     """The status the comment would have had with these thresholds: the other layers' verdict
     (the replay ran with the filter unable to act) joined with the filter's, as spam.assess
@@ -613,7 +703,7 @@ def k_fold(evaluation: list[Record], folder: Path) -> list[Outcome]:
     return outcomes
 
 
-def dev_main(path: Path) -> None:
+def dev_main(path: Path, serve: bool) -> None:
     records = dev_corpus(path)
     tuning, evaluation, tuning_slugs = split_by_post(records)
     defaults = Settings()
@@ -634,9 +724,16 @@ def dev_main(path: Path) -> None:
             f"\n## Replay of the evaluation posts: {DECISIONS} decisions with moderation on, "
             f"then {len(evaluation) - DECISIONS} comments with moderation off\n"
         )
-        outcomes, timings = dev_replay(
-            evaluation[:DECISIONS], evaluation[DECISIONS:], Path(folder), "evaluation"
-        )
+        if serve:
+            print("(through a real `commentd serve` on 127.0.0.1)\n")
+            outcomes, timings = serve_replay(
+                evaluation[:DECISIONS], evaluation[DECISIONS:], Path(folder)
+            )
+        else:
+            print("(through the app's HTTP interface, Flask's test client)\n")
+            outcomes, timings = dev_replay(
+                evaluation[:DECISIONS], evaluation[DECISIONS:], Path(folder), "evaluation"
+            )
         print(sliced(outcomes))
         timings.sort()
         print(

@@ -742,7 +742,7 @@ class Settings:
         ),
     )
     spam_threshold: float = field(
-        default=0.88,
+        default=0.84,
         metadata=documented(
             "COMMENTD_SPAM_THRESHOLD",
             "Spam defences",
@@ -753,7 +753,7 @@ class Settings:
         ),
     )
     hold_threshold: float = field(
-        default=0.375,
+        default=0.4,
         metadata=documented(
             "COMMENTD_HOLD_THRESHOLD",
             "Spam defences",

@@ -85,4 +85,4 @@ def test_after_a_few_hundred_decisions_readers_are_never_sent_to_spam_and_spam_i
     sent_to_spam = {body: why for body, (status, why) in readers.items() if status == "spam"}
     assert sent_to_spam == {}
     assert spam[0] == "spam"
-    assert len(spam[1]) == 1 and spam[1][0].endswith(", spam from 0.88")
+    assert len(spam[1]) == 1 and spam[1][0].endswith(", spam from 0.84")

@@ -76,8 +76,8 @@ class SpamRules:
     moderation_keywords: KeywordList = NO_KEYWORDS  # a match holds the comment
     disallowed_keywords: KeywordList = NO_KEYWORDS  # a match sends it to the spam folder
     duplicate_window_seconds: int = 86400  # 0: the same text again is no reason
-    spam_threshold: float = 0.88  # filter score (and text evidence) from which it is spam
-    hold_threshold: float = 0.375  # filter score from which it waits for the author
+    spam_threshold: float = 0.84  # filter score (and text evidence) from which it is spam
+    hold_threshold: float = 0.4  # filter score from which it waits for the author
 
 
 @dataclass(frozen=True)
