@@ -212,5 +212,6 @@ def test_who_features_are_told_from_what_features() -> None:
 def test_chinese_and_japanese_text_gives_pairs_of_characters() -> None:
     features = extract("推荐赚钱机会 ok")
 
-    assert {"推荐", "荐赚", "赚钱", "钱机", "机会", "ok", "推荐 荐赚", "机会 ok"} <= features
-    assert "推荐赚钱机会" not in features
+    assert {"推荐", "荐赚", "赚钱", "钱机", "机会", "ok"} <= features
+    # and the features a comment gave before the pairs, so an old lesson is untaught whole
+    assert {"推荐赚钱机会", "推荐赚钱机会 ok"} <= features

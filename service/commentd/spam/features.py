@@ -21,8 +21,7 @@ _MONEY = re.compile(r"[$£€¥₿]\s?\d|\d\s?(?:usd|eur|gbp|btc|eth)\b", re.IGN
 _PHONE = re.compile(r"\+?\d[\d\s().-]{8,}\d")
 _SITE_WORD = re.compile(r"[a-z]{2,}")
 _CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK = re.compile(f"[{_CJK_CHARS}]")
-_CJK_OR_NOT = re.compile(f"[{_CJK_CHARS}]+|[^{_CJK_CHARS}]+")
+_CJK_RUN = re.compile(f"[{_CJK_CHARS}]+")
 
 
 def _domain(host: str) -> str:
@@ -32,22 +31,15 @@ def _domain(host: str) -> str:
     return ".".join(labels[-keep:])
 
 
-def _words(text: str) -> list[str]:
-    """The text's words, lowercased; a run of Chinese or Japanese characters (written without
-    spaces) gives its overlapping pairs of characters instead, as one word would be too rare."""
-    words: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        if _CJK.search(word):
-            for run in _CJK_OR_NOT.findall(word):
-                if _CJK.match(run):
-                    words.extend(run[i : i + 2] for i in range(max(len(run) - 1, 1)))
-                else:
-                    words.append(run)
-        else:
-            words.append(word)
-        if len(words) >= WORDS_MAX:
+def _character_pairs(text: str) -> list[str]:
+    """The overlapping pairs of characters of the text's runs of Chinese or Japanese (written
+    without spaces, a run is a whole phrase: too rare to learn from as one word)."""
+    pairs: list[str] = []
+    for run in _CJK_RUN.findall(text):
+        pairs.extend(run[i : i + 2] for i in range(max(len(run) - 1, 1)))
+        if len(pairs) >= WORDS_MAX:
             break
-    return words[:WORDS_MAX]
+    return pairs[:WORDS_MAX]
 
 
 def _word_token(word: str) -> str:
@@ -81,9 +73,13 @@ def _bucket(value: int, edges: tuple[int, ...]) -> int:
 def extract(body: str, name: str = "", website: str | None = None, email: str = "") -> set[str]:
     """The features of one comment: what the filter counts in lessons and weighs in scores."""
     text = body[:TEXT_SCAN]
-    words = [_word_token(w) for w in _words(text)]
+    words = [_word_token(w) for w in _WORD.findall(text.lower())[:WORDS_MAX]]
     features = set(words)
     features.update(f"{first} {second}" for first, second in pairwise(words))
+    # Added to the words, never instead of them: every feature a comment gave before these
+    # existed is still extracted, so a lesson taught then is untaught whole (and its words
+    # leave the database with it).
+    features.update(_character_pairs(text))
 
     hosts = _URL.findall(text)
     for host in hosts[:20]:
