@@ -1,6 +1,14 @@
 """Replay labelled comments through the real pipeline, the filter learning as a moderator teaches.
 
     python bench/spam_eval.py    # fetches the SMS corpus; adds bench/blog_comments.tsv
+    python bench/spam_eval.py --dev ../shared/data/blog-comments-dev.jsonl --serve
+
+With --dev (issue 17; dev_main below, BENCHMARKS.md for the figures): the labelled dev corpus
+is split by post with a fixed seed into a tuning part (10 posts) and an evaluation part (20);
+the thresholds' calibration curve is measured on the tuning part only; the evaluation part is
+replayed as the issue asks (200 author decisions with moderation on, then the rest with
+moderation off, through a real `commentd serve` with --serve) and measured in a 5-fold by
+post; figures per language and per length. Nothing else below applies to --dev.
 
 Each comment is posted over the app's HTTP interface (Flask's test client, no sockets) with a
 fresh form token, exactly as the widget would, to a service on a temporary SQLite file with
