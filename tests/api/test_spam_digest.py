@@ -164,16 +164,31 @@ def test_a_forged_or_other_kind_of_token_is_refused(client: FlaskClient) -> None
     assert client.post("/email/not-spam/forged.token").status_code == 404
 
 
-def test_nothing_caught_sends_nothing(
+def test_nothing_caught_sends_nothing_and_leaves_nothing_in_the_outbox(
     client: FlaskClient, digest_app: Flask, mailbox: Mailbox
 ) -> None:
     send(client, body="Thank you, this helped")
     run_worker(digest_app, utcnow())
     run_worker(digest_app, day_end())
+    run_worker(digest_app, day_end() + timedelta(days=8))
 
     assert mailbox.messages == []
-    [event] = digest_events(services_of(digest_app).engine, due_by=day_end())
-    assert event.state is OutboxState.SKIPPED
+    assert digest_events(services_of(digest_app).engine) == []
+    view = client.get("/api/moderation/outbox", headers=MODERATOR).json
+    assert view["counts"]["pending"] == 0
+
+
+def test_a_digest_is_due_only_once_its_period_is_over(
+    client: FlaskClient, digest_app: Flask, mailbox: Mailbox
+) -> None:
+    send(client, body="casino")
+    run_worker(digest_app, utcnow())
+    run_worker(digest_app, day_end() - timedelta(seconds=1))
+
+    assert mailbox.messages == []
+    assert digest_events(services_of(digest_app).engine) == []
+    run_worker(digest_app, day_end() + timedelta(minutes=1))  # the next scheduling round
+    assert len(mailbox.messages) == 1
 
 
 def test_two_workers_at_once_send_one_digest(
@@ -243,17 +258,51 @@ def test_the_author_chooses_weekly_or_off_through_the_settings_api(
     assert put_digest(client, None).json["rules"]["spam_digest"] == "daily"
 
 
-def test_a_changed_cadence_skips_the_digest_already_scheduled(
-    client: FlaskClient, digest_app: Flask, mailbox: Mailbox
+def test_a_digest_that_failed_is_skipped_if_the_author_turned_digests_off_meanwhile(
+    make_app: Callable[..., Flask],
+    client: FlaskClient,
+    digest_app: Flask,
+    mailbox: Mailbox,
+    refused_port: int,
 ) -> None:
+    mail_down = make_app(
+        smtp_url=f"smtp://127.0.0.1:{refused_port}",
+        notify_email=AUTHOR,
+        moderation=ModerationMode.NONE,
+        disallowed_keywords=("casino",),
+    )
     send(client, body="casino")
-    run_worker(digest_app, utcnow())  # today's daily digest is enqueued
+    run_worker(mail_down, day_end())  # enqueued, and its first attempt fails
+    [failed] = digest_events(services_of(digest_app).engine)
     put_digest(client, "off")
-    run_worker(digest_app, day_end())
+    run_worker(digest_app, day_end() + timedelta(hours=1))  # retried after the change
 
+    assert failed.state is OutboxState.PENDING and failed.last_error
     assert mailbox.messages == []
-    [event] = digest_events(services_of(digest_app).engine, due_by=day_end())
+    [event] = digest_events(services_of(digest_app).engine)
     assert event.state is OutboxState.SKIPPED
+
+
+def test_a_digest_that_could_not_be_sent_leaves_its_catch_to_the_next(
+    make_app: Callable[..., Flask],
+    client: FlaskClient,
+    digest_app: Flask,
+    mailbox: Mailbox,
+    refused_port: int,
+) -> None:
+    mail_down = make_app(
+        smtp_url=f"smtp://127.0.0.1:{refused_port}",
+        notify_email=AUTHOR,
+        moderation=ModerationMode.NONE,
+        disallowed_keywords=("casino",),
+        max_attempts=1,
+    )
+    send(client, name="Ana", body="casino")
+    run_worker(mail_down, day_end())  # given up at once: one attempt only
+    with Session(services_of(digest_app).engine) as session:
+        tomorrow = spam_digest.caught(session, day_end() - spam_digest.GRACE + timedelta(days=1))
+
+    assert [comment.name for comment, _ in tomorrow.items] == ["Ana"]  # the next day lists it
 
 
 def test_periods_are_aligned_to_utc_days_and_monday_weeks() -> None:

@@ -135,7 +135,7 @@ class Deliveries:
         with self.sessions() as session:
             if rules.spam_digest(session, self.settings) != cadence:
                 return Delivered.SKIPPED
-            found = digest.caught(session, cadence, until)
+            found = digest.caught(session, until)
         if not found.items:
             return Delivered.SKIPPED
         return self._send(event, self.writer.spam_digest(found, cadence, self.message_key(event)))

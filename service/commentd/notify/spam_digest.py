@@ -2,12 +2,12 @@
 `spam_digest` rule, COMMENTD_SPAM_DIGEST), so the spam folder is never a black hole.
 
 Periods are aligned to the clock in UTC: a day from midnight, a week from Monday midnight.
-The outbox worker calls `schedule` on its rounds (no daemon of its own): it enqueues one
-event per period, due when the period ends, under a dedupe key that names the cadence and the
-period's end, so several processes (or workers) enqueue it once. At delivery the handler
-lists what is still in the spam folder, caught by the defences (never filed by the author),
-since the end of the last digest that was sent (at most LOOKBACK back):
-nothing caught, nothing sent.
+The outbox worker calls `schedule` on its rounds (no daemon of its own): once a period has
+ended, it enqueues one event for it if anything was caught, under a dedupe key that names the
+cadence and the period's end, so several processes (or workers) enqueue it once. At delivery
+the handler lists what is still in the spam folder, caught by the defences (never filed by
+the author), since the end of the last digest that was sent (at most LOOKBACK back, which is
+also how far the first digest reaches): nothing caught, nothing sent.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from commentd.config import Settings
@@ -50,17 +50,27 @@ def dedupe_key(cadence: str, until: datetime) -> str:
 
 
 def schedule(session: Session, settings: Settings, now: datetime) -> bool:
-    """Enqueue the digest of the period `now` falls in, unless the author turned it off or it
-    is enqueued already; True if this call added it. Does not commit."""
+    """Enqueue the digest of the last period that ended (GRACE before `now`), if the author
+    wants digests, it is not enqueued yet, and anything was caught in it: due at once, so the
+    outbox holds it only while it is being sent. True if this call added it. Does not commit.
+
+    Several processes may call this at once: the dedupe key lets one of them add it.
+    """
     cadence = rules.spam_digest(session, settings)
     if cadence not in PERIODS:
         return False
-    _, until = period_of(now, cadence)
+    until = period_of(now - GRACE, cadence)[0]  # the end of the period before
+    key = dedupe_key(cadence, until)
+    if session.scalar(select(exists().where(OutboxEvent.dedupe_key == key))):
+        return False
+    since = _since(session, until)
+    if not session.scalar(select(exists().where(*_caught_between(since, until)))):
+        return False  # nothing caught: no mail, and no event either
     return outbox.enqueue(
         session,
         KIND,
         {"cadence": cadence, "until": until.isoformat()},
-        dedupe_key=dedupe_key(cadence, until),
+        dedupe_key=key,
         available_at=until + GRACE,
     )
 
@@ -80,6 +90,24 @@ def _last_sent_until(session: Session, before: datetime) -> datetime | None:
     return max(earlier) if earlier else None
 
 
+def _since(session: Session, until: datetime) -> datetime:
+    """Where the digest ending at `until` starts: the end of the last digest sent before it,
+    at most LOOKBACK back (so also the first digest, or the first after digests were off or
+    could not be sent, lists the spam folder's recent catch, not only its period's)."""
+    last = _last_sent_until(session, until)
+    earliest = until - LOOKBACK
+    return earliest if last is None else max(last, earliest)
+
+
+def _caught_between(since: datetime, until: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Comment.status == CommentStatus.SPAM,
+        Comment.moderated_at.is_(None),  # the defences' decision, not the author's
+        Comment.created_at >= since,
+        Comment.created_at < until,
+    )
+
+
 @dataclass(frozen=True)
 class Caught:
     """What one digest lists: up to MAX_ITEMS comments (oldest first) with their slugs, how
@@ -91,17 +119,11 @@ class Caught:
     until: datetime
 
 
-def caught(session: Session, cadence: str, until: datetime) -> Caught:
+def caught(session: Session, until: datetime) -> Caught:
     """What the defences caught and is still in the spam folder, from the end of the last
-    digest sent (at most LOOKBACK back; one `cadence` period before any was sent) to `until`."""
-    last = _last_sent_until(session, until)
-    since = until - PERIODS[cadence] if last is None else max(last, until - LOOKBACK)
-    where = (
-        Comment.status == CommentStatus.SPAM,
-        Comment.moderated_at.is_(None),  # the defences', not the author's decision
-        Comment.created_at >= since,
-        Comment.created_at < until,
-    )
+    digest sent (see _since) to `until`."""
+    since = _since(session, until)
+    where = _caught_between(since, until)
     rows = session.execute(
         select(Comment, Post.slug)
         .join(Post, Post.id == Comment.post_id)
