@@ -4,6 +4,7 @@ commenter_token. Through the app, on SQLite and PostgreSQL, with a real SMTP ser
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from tests.helpers import (
     status_of,
     text_of,
 )
-from tests.receivers import Mailbox
+from tests.receivers import Mailbox, WebhookReceiver
 
 AUTHOR = "author@blog.example"
 
@@ -197,3 +198,53 @@ def test_the_moderation_queue_shows_the_request(client: FlaskClient) -> None:
 
     [shown] = [c for c in queue["comments"] if c["id"] == caught["id"]]
     assert "review_requested" in shown["reasons"]
+
+
+def test_two_requests_at_once_move_it_once_and_tell_the_author_once(
+    make_app: Callable[..., Flask], review_app: Flask, client: FlaskClient, mailbox: Mailbox
+) -> None:
+    other = make_app(
+        smtp_url=mailbox.url, notify_email=AUTHOR, review_rate_limit="1000 per minute"
+    ).test_client()
+    caught = send(client, body="casino")
+    start = threading.Barrier(2)
+    answers: list[int] = []
+
+    def work(each: FlaskClient) -> None:
+        start.wait()
+        answers.append(ask(each, caught["id"], caught["commenter_token"]).status_code)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in (client, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deliver(review_app)
+
+    assert sorted(answers) == [200, 409]
+    assert (
+        stored(services_of(review_app).engine, caught["id"]).reasons.count("review_requested") == 1
+    )
+    assert len(mailbox.messages) == 1
+
+
+def test_sites_with_webhooks_hear_of_the_comment_now_waiting(
+    make_app: Callable[..., Flask], receiver: WebhookReceiver
+) -> None:
+    app = make_app(
+        moderation=ModerationMode.NONE,
+        disallowed_keywords=("casino",),
+        webhook_urls=(receiver.url,),
+        webhook_secret="whsec-0123456789",
+    )
+    client = app.test_client()
+    caught = send(client, body="casino")
+    deliver(app)
+    assert receiver.requests == []  # spam is never announced
+
+    ask(client, caught["id"], caught["commenter_token"])
+    deliver(app)
+
+    [hook] = receiver.payloads()
+    assert hook["event"] == "comment.created"
+    assert hook["comment"]["id"] == caught["id"]

@@ -11,7 +11,7 @@ it: only a bot does).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from commentd.comments.events import CommentEvents
@@ -67,8 +67,15 @@ def request_review(
         raise ReviewAlreadyRequested("The author has already been asked to review this comment.")
     if not reviewable(comment):
         raise ReviewUnavailable("This comment cannot be sent for review.")
-    comment.status = CommentStatus.PENDING
-    comment.reasons = [*comment.reasons, REVIEW_REQUESTED]  # a new list: JSON columns see it
-    session.flush()
+    # Only while it is still in the spam folder: of two requests racing, one moves it.
+    moved = session.execute(
+        update(Comment)
+        .where(Comment.id == comment.id, Comment.status == CommentStatus.SPAM)
+        .values(status=CommentStatus.PENDING, reasons=[*comment.reasons, REVIEW_REQUESTED])
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise ReviewAlreadyRequested("The author has already been asked to review this comment.")
+    session.refresh(comment)
     events.review_requested(session, comment, slug)
     return comment
