@@ -476,9 +476,11 @@
     this.rememberOwn(body, v.body);
     store.set("author", this.remember.checked ? { name: v.name, email: v.email, website: v.website } : null);
     var comment = body.comment, answered = this.replyTo && document.getElementById("comment-" + this.replyTo.comment.id);
+    /* Caught as spam: said as it is, with a way out (a filled honeypot is a bot's: not that). */
+    var caught = body.status === "spam" && !this.honeypot.value;
     this.closeReply(false);
     if (body.status === "approved") this.approved.push(comment);
-    else if (body.status !== "spam") this.keepOwn(this.ownPending().concat([{ comment: comment, saved_at: Date.now(), token: body.commenter_token }]));
+    else if (!caught) this.keepOwn(this.ownPending().concat([{ comment: comment, saved_at: Date.now(), token: body.commenter_token }]));
     this.inputs.body.value = "";
     this.notify.checked = false;
     this.notifyApproved.checked = false;
@@ -490,7 +492,7 @@
     if (mine) mine.querySelector(".commentd-c").focus();
     this.thanksUnder = answered ? answered.id.replace("comment-", "") : null;
     this.placeStatus();
-    if (body.status === "spam") return this.offerReview(body);
+    if (caught) return this.offerReview(body);
     this.say(body.status === "approved" ? t("thanksApproved") : t("thanksPending"));
   };
 
