@@ -187,7 +187,6 @@ class Writer:
             count=count,
             more=caught.more,
             period="day" if cadence == "daily" else "week",
-            since=caught.since.strftime("%Y-%m-%d %H:%M UTC"),
             until=caught.until.strftime("%Y-%m-%d %H:%M UTC"),
             link_days=self.settings.action_link_days,
             console_url=self.url("/moderate"),
