@@ -316,3 +316,18 @@ def test_periods_are_aligned_to_utc_days_and_monday_weeks() -> None:
         datetime(2026, 11, 23, tzinfo=UTC),
         datetime(2026, 11, 30, tzinfo=UTC),
     )
+
+
+def test_a_long_catch_lists_the_first_and_counts_the_rest(
+    client: FlaskClient, digest_app: Flask, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spam_digest, "MAX_ITEMS", 2)
+    for number in range(5):
+        send(client, name=f"Bot {number}", body=f"casino {number}")
+
+    run_worker(digest_app, day_end())
+
+    [message] = mailbox.messages
+    assert message["Subject"] == "Spam caught: 5 comments to glance at"
+    assert text_of(message).count("Not spam: ") == 2
+    assert "…and 3 more in the console." in text_of(message)
