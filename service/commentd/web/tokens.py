@@ -30,7 +30,7 @@ from commentd.web.services import current
 from commentd.web.sessions import get_session
 
 MAX_ID = 2147483647
-MAX_TOKEN_CHARS = 200  # tokens are 43 characters; COMMENTD_ADMIN_TOKEN is the operator's
+MAX_TOKEN_CHARS = 1024  # tokens are 43 characters; COMMENTD_ADMIN_TOKEN is the operator's
 
 bp = Blueprint("tokens", __name__, url_prefix="/api/moderation/tokens")
 bp.before_request(require_moderator)
