@@ -121,6 +121,21 @@ class EditWindowClosed(ApiError):
     code = "edit_window_closed"
 
 
+class ReviewUnavailable(ApiError):
+    """409 review_unavailable: its writer asked to review a comment that is not one the spam
+    defences caught and nobody decided on yet (the author already did, or it is not spam)."""
+
+    status = 409
+    code = "review_unavailable"
+
+
+class ReviewAlreadyRequested(ApiError):
+    """409 review_already_requested: a comment is sent for review once."""
+
+    status = 409
+    code = "review_already_requested"
+
+
 class RateLimited(ApiError):
     """429 with `Retry-After: retry_after` (whole seconds, at least 1)."""
 

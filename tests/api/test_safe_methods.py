@@ -16,6 +16,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from commentd.config import ModerationMode
+from commentd.models import utcnow
+from commentd.notify import spam_digest
 from tests.helpers import (
     MODERATOR,
     SLUG,
@@ -40,7 +42,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 class World:
     """A site with every kind of email link in a real mail: an author's notice (Approve,
     Reject, Spam), an address confirmation (known mode), a reply-notice confirmation (double
-    opt-in) and a reply notice (Unsubscribe)."""
+    opt-in), a reply notice (Unsubscribe), data links and a spam digest (Not spam)."""
 
     def __init__(self, app: Flask, client: FlaskClient, mailbox: Mailbox) -> None:
         first = submit(client, **DANA)
@@ -65,9 +67,15 @@ class World:
                 "/api/privacy/requests", json={"email": DANA["email"], "kind": kind}
             )
             assert asked.status_code == 202
+        # The defences catch one comment: the day's spam digest lists it (Not spam).
+        caught = submit(client, name="Gil", email="gil@example.com", body="casino bonus")
+        assert caught["status"] == "spam"
         deliver(app)
+        day_end = spam_digest.period_of(utcnow(), "daily")[1] + spam_digest.GRACE
+        deliver(app, later=day_end - utcnow())
 
         [notice] = [m for m in mailbox.to(AUTHOR) if "From my phone" in text_of(m)]
+        [digest] = [m for m in mailbox.to(AUTHOR) if m["Subject"].startswith("Spam caught")]
         [confirmation] = [
             m for m in mailbox.to(DANA["email"]) if m["Subject"].startswith("Confirm your")
         ]
@@ -81,6 +89,7 @@ class World:
             "/email/unsubscribe/": [link(reply_notice, "Unsubscribe")],
             "/email/notices/": [link(fay_optin, "Confirm")],
             "/email/privacy/": [link(export, "Download"), link(erase, "Erase")],
+            "/email/not-spam/": [link(digest, "Not spam")],
         }
         self.subscribed_id = int(subscribed["id"])
         self.avatar_key = urlsplit(self.pending["comment"]["author"]["avatar"]).path.split("/")[-1]
@@ -145,6 +154,7 @@ def site(make_app: Callable[..., Flask], mailbox: Mailbox) -> Flask:
         notify_email=AUTHOR,
         moderation=ModerationMode.KNOWN,
         post_url="https://blog.example/{slug}/",
+        disallowed_keywords=("casino",),
     )
 
 
