@@ -129,7 +129,7 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Proof of work (spam/proof.py): the default max number, measured in Chromium
 # (docs/spam.md), and the highest a site may set.
-POW_MAX_NUMBER = 100_000
+POW_MAX_NUMBER = 20_000
 POW_MAX_NUMBER_LIMIT = 10_000_000
 
 
