@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
@@ -21,8 +22,11 @@ from commentd.config import ModerationMode
 from commentd.models import SpentLink, utcnow
 from commentd.spam import proof
 from tests.helpers import (
+    FORM,
+    MODERATOR,
     SLUG,
     comment_fields,
+    database_snapshot,
     signals,
     solve_pow,
     with_form_token,
@@ -59,7 +63,7 @@ def challenge(client: FlaskClient) -> dict[str, Any]:
 def test_the_form_token_answer_carries_a_signed_challenge_and_stores_nothing(
     pow_client: FlaskClient, migrated_engine: Engine
 ) -> None:
-    before = spent_count(migrated_engine)
+    before = database_snapshot(migrated_engine)
     answer = pow_client.get("/api/form-token")
 
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
@@ -70,7 +74,7 @@ def test_the_form_token_answer_carries_a_signed_challenge_and_stores_nothing(
     expires = int(re.fullmatch(r"[0-9a-f]{32}\?expires=(\d+)&", given["salt"])[1])  # type: ignore[index]
     assert 0 < expires - time.time() <= proof.CHALLENGE_LIFETIME
     assert challenge(pow_client)["challenge"] != given["challenge"]
-    assert spent_count(migrated_engine) == before
+    assert database_snapshot(migrated_engine) == before
 
 
 def test_a_valid_solution_publishes_and_is_spent(
@@ -183,6 +187,28 @@ def test_a_refused_comment_does_not_spend_its_solution(
     assert refused.status_code == 422
     assert signals(pow_client, created["id"]) == {"status": "approved", "reasons": []}
     assert spent_count(migrated_engine) == 1
+
+
+def test_the_form_without_script_cannot_solve_and_is_held_not_refused(
+    pow_client: FlaskClient,
+) -> None:
+    fields = with_form_token(pow_client, **comment_fields(body="No script here."))
+
+    response = pow_client.post(
+        f"/api/posts/{SLUG}/comments",
+        data=urlencode(fields),
+        content_type=FORM,
+        headers={
+            "Accept": "text/html",
+            "Origin": "https://blog.example",
+            "Referer": "https://blog.example/post/",
+        },
+    )
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == "https://blog.example/post/#commentd-pending"
+    [waiting] = pow_client.get("/api/moderation/comments", headers=MODERATOR).json["comments"]  # type: ignore[index]
+    assert (waiting["body"], waiting["reasons"]) == ("No script here.", [MISSING])
 
 
 def test_difficulty_zero_turns_the_layer_off(make_app: Callable[..., Flask]) -> None:
