@@ -48,8 +48,6 @@
   }
   function countSlug(el) { return canonicalSlug(el.getAttribute("data-commentd-count")); }
 
-  /* ---- the comment section ---------------------------------------------------------- */
-
   /* ---- proof of work -------------------------------------------------------------------- */
   /* The service's challenges last an hour (CHALLENGE_LIFETIME in spam/proof.py); one older
    * than this is fetched again rather than solved. */
@@ -62,7 +60,8 @@
    * null when there is no Web Crypto (a page not served over https) or no answer. */
   function solvePow(c) {
     var subtle = window.crypto && window.crypto.subtle;
-    if (!subtle || !window.TextEncoder || c.algorithm !== "SHA-256" || !/^[0-9a-f]{64}$/.test(c.challenge)) return Promise.resolve(null);
+    if (!subtle || !window.TextEncoder || c.algorithm !== "SHA-256" || !/^[0-9a-f]{64}$/.test(c.challenge) ||
+      !Number.isInteger(c.maxnumber) || c.maxnumber < 0 || typeof c.salt !== "string") return Promise.resolve(null);
     var encoder = new TextEncoder(), want = new Uint8Array(32), max = Math.min(c.maxnumber, 1e7);
     for (var i = 0; i < 32; i++) want[i] = parseInt(c.challenge.substr(i * 2, 2), 16);
     function same(buffer) {
@@ -84,6 +83,8 @@
         number: number, salt: c.salt, signature: c.signature }));
     }).catch(function () { return null; });
   }
+
+  /* ---- the comment section ---------------------------------------------------------- */
 
   function CommentSection(root) {
     this.root = root;
