@@ -425,6 +425,17 @@ class Settings:
             "A moderation bearer token accepted besides those made by `commentd token`.",
         ),
     )
+    moderation_session_seconds: int = field(
+        default=12 * 3600,
+        metadata=documented(
+            "COMMENTD_MODERATION_SESSION_SECONDS",
+            "Core",
+            "seconds",
+            "How long a sign-in on the hosted `/moderate` page lasts (its HttpOnly session "
+            "cookie), counted from the sign-in, not renewed by use: 12 hours, a working day. "
+            "Revoking its token ends a session at once.",
+        ),
+    )
     allowed_origins: tuple[str, ...] = field(
         default=(),
         metadata=documented(
@@ -908,6 +919,12 @@ class Settings:
             hold_threshold=hold_threshold,
             spam_retention_days=_int(env, "COMMENTD_SPAM_RETENTION_DAYS", cls.spam_retention_days),
             edit_minutes=_int(env, "COMMENTD_EDIT_MINUTES", cls.edit_minutes),
+            moderation_session_seconds=_int(
+                env,
+                "COMMENTD_MODERATION_SESSION_SECONDS",
+                cls.moderation_session_seconds,
+                minimum=1,
+            ),
             client_key_retention_days=_int(
                 env, "COMMENTD_CLIENT_KEY_RETENTION_DAYS", cls.client_key_retention_days
             ),

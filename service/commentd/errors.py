@@ -49,6 +49,42 @@ class OriginNotAllowed(ApiError):
     code = "origin_not_allowed"
 
 
+class CsrfFailed(ApiError):
+    """403 csrf_failed: a request signed in by the hosted page's session cookie, with an unsafe
+    method, lacked the session's `X-Commentd-CSRF` header (or carried another value)."""
+
+    status = 403
+    code = "csrf_failed"
+
+
+class CrossOrigin(ApiError):
+    """403 cross_origin: a moderation session may only be opened from the service's own
+    origin (the hosted /moderate page), never from another site through CORS."""
+
+    status = 403
+    code = "cross_origin"
+
+
+class Conflict(ApiError):
+    """409: the request clashes with what is stored (`code` given per case: label_taken,
+    too_many_tokens)."""
+
+    status = 409
+    code = "conflict"
+
+
+class LabelTaken(Conflict):
+    """409 label_taken: another moderation token already has this label."""
+
+    code = "label_taken"
+
+
+class TooManyTokens(Conflict):
+    """409 too_many_tokens: the site holds as many moderation tokens as it may."""
+
+    code = "too_many_tokens"
+
+
 class NotFound(ApiError):
     """404 not_found: no such comment (or other named thing)."""
 

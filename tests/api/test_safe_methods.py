@@ -94,6 +94,15 @@ class World:
             f"/api/moderation/imports/{self.upload_id}/parts/0", data=b"{}\n", headers=MODERATOR
         )
         assert sent.status_code == 204
+        # A token made in the console, and this browser signed in with it (the hosted page's
+        # session cookie rides along with every request below).
+        made = client.post(
+            "/api/moderation/tokens", json={"label": "console"}, headers=MODERATOR
+        ).json
+        assert made is not None
+        self.token_id = made["id"]
+        signed_in = client.post("/api/moderation/session", json={"token": made["token"]})
+        assert signed_in.status_code == 200
 
     def urls_for(self, rule: Any) -> list[str]:
         """Real URLs for a url_map rule: each argument given a value that exists."""
@@ -110,6 +119,8 @@ class World:
                 values[argument] = self.avatar_key.removesuffix(".svg")
             elif argument == "upload_id":
                 values[argument] = self.upload_id
+            elif argument == "token_id":
+                values[argument] = self.token_id
             elif argument == "number":
                 values[argument] = 0
             elif argument == "language":
@@ -144,6 +155,7 @@ EXTRA_READS = (
     f"/api/counts?slug={SLUG}",
     "/api/moderation/comments?status=pending",
     "/api/moderation/comments?status=approved&limit=1",
+    "/api/moderation/session",  # the cookie alone, no bearer token
 )
 
 
@@ -167,6 +179,7 @@ def test_get_head_and_options_of_every_route_change_nothing_stored(
             asked.append(
                 (method, url, client.open(url, method=method, headers=MODERATOR).status_code)
             )
+            asked.append((method, url, client.open(url, method=method).status_code))
 
     assert database_snapshot(migrated_engine) == before
     assert [a for a in asked if a[2] >= 500] == []
@@ -175,6 +188,7 @@ def test_get_head_and_options_of_every_route_change_nothing_stored(
         for path in paths:
             assert ("GET", path, 200) in asked and ("HEAD", path, 200) in asked
     assert {m for m, _, _ in asked} == set(SAFE_METHODS)
+    assert ("GET", "/api/moderation/session", 200) in asked  # the cookie was a live session
     # The feeds were read with a real slug that has comments.
     for feed in (f"/api/posts/{SLUG}/feed.atom", "/api/feed.atom"):
         assert ("GET", feed, 200) in asked and ("HEAD", feed, 200) in asked
@@ -254,6 +268,7 @@ def test_every_answer_behind_the_moderation_token_is_kept_out_of_shared_caches(
     keep one, and a refused token's answer is not cached either."""
     client = site.test_client()
     world = World(site, client, mailbox)
+    client.delete_cookie("commentd_session")  # signed out: the refusals are seen too
     answers: list[tuple[str, int, str | None]] = []
     for rule in site.url_map.iter_rules():
         if not rule.rule.startswith("/api/moderation") or "GET" not in (rule.methods or ()):
