@@ -63,6 +63,31 @@ def test_the_widget_posts_with_a_solution_and_is_published(site: Site, page: Pag
     assert second.value.json()["status"] == "approved"
 
 
+def test_the_readers_edit_solves_a_new_challenge_and_stays_published(
+    site: Site, page: Page
+) -> None:
+    page.goto(site.page_url(ARTICLE))
+    page.get_by_role("textbox", name="Name", exact=True).fill("Dana")
+    page.get_by_role("textbox", name="Email", exact=True).fill("dana@example.com")
+    page.get_by_role("textbox", name="Comment", exact=True).fill("Pigeon pose helps")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Post comment").click()
+    mine = posted.value.json()["id"]
+    comment = page.locator(f"#comment-{mine}")
+
+    for text in ("Pigeon pose helps, twice a day", "Pigeon pose helps, three times a day"):
+        comment.get_by_role("button", name="Edit").click()
+        comment.get_by_role("textbox", name="Your comment").fill(text)
+        with page.expect_request(lambda r: r.method == "PATCH") as sent:
+            comment.get_by_role("button", name="Save").click()
+        altcha = json.loads(sent.value.post_data or "{}").get("altcha")
+        assert altcha, "the edit carries a solution"
+        assert sent.value.response().json()["status"] == "approved"
+        expect(comment.locator(".commentd-body")).to_have_text(text)
+        # Each edit solved a challenge of its own (a solution is single use).
+        assert reasons(site, mine) == ("approved", [])
+
+
 def test_a_bot_posting_without_a_solution_is_held(site: Site) -> None:
     token = requests.get(f"{site.service}/api/form-token", timeout=10).json()
     assert token["pow"]["maxnumber"] == POW_MAX_NUMBER

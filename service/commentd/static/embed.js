@@ -654,9 +654,14 @@
   CommentSection.prototype.ownRequest = function (c, own, method, fields) {
     var self = this;
     var ready = this.formToken && Date.now() < this.formToken.until ? Promise.resolve() : this.fetchFormToken();
-    return ready.then(function () {
+    /* An edit meets the layers a new comment meets: it carries a solved proof of work too. */
+    return ready.then(function () { return method === "PATCH" ? self.proofOfWork(true) : null; }).then(function (altcha) {
       var sent = Object.assign({}, fields || {});
       if (self.formToken) sent.form_token = self.formToken.value;
+      if (altcha) {
+        sent.altcha = altcha;
+        self.formToken = null; /* the solution is spent: the next post or edit fetches a new challenge */
+      }
       return request(base + "/api/posts/" + slugPath(self.slug) + "/comments/" + c.id, {
         method: method, body: JSON.stringify(sent),
         headers: { "Content-Type": "application/json", Authorization: "Commenter " + own.token,
