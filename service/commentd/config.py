@@ -799,16 +799,18 @@ class Settings:
         ),
     )
     spam_threshold: float = field(
-        default=0.55,
+        default=0.84,
         metadata=documented(
             "COMMENTD_SPAM_THRESHOLD",
             "Spam defences",
             "score, 0 to 1",
-            "The learning filter's score from which a comment goes to the spam folder.",
+            "The learning filter's score from which a comment goes to the spam folder, when "
+            "the text alone says as much and the filter has 50 lessons of each kind (unsure "
+            "is held); chosen on a measured curve (docs/spam.md).",
         ),
     )
     hold_threshold: float = field(
-        default=0.3,
+        default=0.4,
         metadata=documented(
             "COMMENTD_HOLD_THRESHOLD",
             "Spam defences",
