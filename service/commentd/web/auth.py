@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Response, request
+from flask import Response, g, request
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
@@ -23,11 +23,33 @@ def bearer_token() -> str | None:
 
 def is_valid_token(session: Session, token: str, admin_token: str | None) -> bool:
     """Constant-time against the admin token; stored tokens are looked up by their hash."""
+    return token_label(session, token, admin_token) is not None
+
+
+ADMIN_TOKEN_LABEL = "admin token"
+
+
+def token_label(session: Session, token: str, admin_token: str | None) -> str | None:
+    """Who `token` is, as a comment's history names the moderator: "admin token" for
+    COMMENTD_ADMIN_TOKEN (compared in constant time), "token: <label>" for a stored token
+    ("token #<id>" when its label is empty), None for no valid token."""
     if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
-        return True
-    return bool(
-        session.scalar(select(exists().where(ModerationToken.token_hash == token_hash(token))))
-    )
+        return ADMIN_TOKEN_LABEL
+    row = session.execute(
+        select(ModerationToken.id, ModerationToken.label).where(
+            ModerationToken.token_hash == token_hash(token)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return f"token: {row.label}" if row.label else f"token #{row.id}"
+
+
+def moderator_label() -> str:
+    """The label of whatever let this request past require_moderator (see token_label):
+    what a comment's history records as the actor of the author's decisions. Only for views
+    behind require_moderator."""
+    return str(g.get("moderator_label", "moderator"))
 
 
 def require_moderator() -> None:
@@ -41,7 +63,9 @@ def require_moderator() -> None:
         return
     services = current()
     token = bearer_token()
-    if token is not None and _is_moderator(token):
+    label = _moderator(token) if token is not None else None
+    if label is not None:
+        g.moderator_label = label
         return
     rate_limits = services.rate_limits
     try:
@@ -63,12 +87,13 @@ def keep_private(response: Response) -> Response:
     return response
 
 
-def _is_moderator(token: str) -> bool:
-    """Checked in a Session of its own, closed at once: the view then opens the request's
-    Session, reading or writing as it needs."""
+def _moderator(token: str) -> str | None:
+    """The token's label (token_label), None if it is no valid token. Checked in a Session of
+    its own, closed at once: the view then opens the request's Session, reading or writing as
+    it needs."""
     services = current()
     with services.read_sessions() as session:
-        return is_valid_token(session, token, services.settings.admin_token)
+        return token_label(session, token, services.settings.admin_token)
 
 
 def create_token(session: Session, label: str = "") -> str:
