@@ -73,9 +73,11 @@ def test_approved_comments_are_public_oldest_first_with_replies_linked(
             "name": "Dana",
             "website": "https://dana.example",
             "avatar": dana["author"]["avatar"],
+            "is_owner": False,
         },
         "body_html": "<p>Pigeon pose <em>helped</em> me.</p>",
         "created_at": dana["created_at"],
+        "pinned": False,
     }
     assert AVATAR.fullmatch(dana["author"]["avatar"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", dana["created_at"])

@@ -316,9 +316,11 @@ def test_webhooks_arrive_signed_for_created_approved_and_deleted_without_any_ema
                 "name": "Dana",
                 "website": "https://dana.example",
                 "avatar": first["comment"]["author"]["avatar"],
+                "is_owner": False,
             },
             "body_html": "<p>Pigeon pose!</p>",
             "created_at": first["comment"]["created_at"],
+            "pinned": False,
         },
         "slug": "gluteus-medius",
     }
