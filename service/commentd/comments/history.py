@@ -35,6 +35,7 @@ ACTIONS = frozenset(
         "review_requested",
     }
 )
+ARRIVALS = frozenset({"submitted", "imported"})  # the first event: no status before it
 ACTOR_MAX, DETAIL_MAX = 120, 600
 _HISTORY = cast(Table, CommentHistory.__table__)
 # One Core INSERT on the session's connection, built once: it runs on the post path too,
@@ -54,12 +55,15 @@ def record(
     detail: str | None = None,
 ) -> None:
     """Add one event to `comment`'s history: `action` (one of ACTIONS) taken by `actor`, the
-    status going from `before` to the comment's status now; `reasons` and `score` default to
+    status going from `before` (default: the same status, except for an arrival) to the
+    comment's status now; `reasons` and `score` default to
     the comment's. Written at once on the session's connection (the comment must be stored:
     flush first), inside its transaction; never commits. Raises ValueError for an action not
     in ACTIONS."""
     if action not in ACTIONS:
         raise ValueError(f"unknown history action {action!r}")
+    if before is None and action not in ARRIVALS:
+        before = comment.status  # a decision that kept the status (edited, pinned, replied)
     session.connection().execute(
         _NEW_EVENT,
         {
