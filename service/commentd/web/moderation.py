@@ -110,6 +110,14 @@ def _one(comment: Comment, slug: str) -> Response:
     return jsonify(moderation_items(get_session(write=False), [(comment, slug)])[0])
 
 
+def _committed(session: Session, comment: Comment, slug: str) -> Response:
+    """Commit a writing view's change and answer the comment as it is now: its context is
+    read before the commit, so no new transaction (on SQLite: the write lock) begins after."""
+    answer = moderation_items(session, [(comment, slug)])[0]
+    session.commit()
+    return jsonify(answer)
+
+
 @bp.get("/comments")
 def list_queue() -> Response:
     """One page of comments in a status, newest first; `next_cursor` continues it."""
@@ -149,8 +157,7 @@ def _moderate(comment_id: int, status: CommentStatus, action: str | None = None)
         actor=moderator_label(),
         action=action,
     )
-    session.commit()
-    return _one(comment, slug)
+    return _committed(session, comment, slug)
 
 
 @bp.post(f"/comments/{COMMENT_ID}/approve")
@@ -273,8 +280,7 @@ def reply_to_comment(comment_id: int) -> tuple[Response, int]:
         actor=moderator_label(),
         events=services.notifier,
     )
-    session.commit()
-    return _one(reply, slug), 201
+    return _committed(session, reply, slug), 201
 
 
 @bp.patch(f"/comments/{COMMENT_ID}")
@@ -292,15 +298,13 @@ def edit_comment(comment_id: int) -> Response:
         actor=moderator_label(),
         events=services.notifier,
     )
-    session.commit()
-    return _one(comment, slug)
+    return _committed(session, comment, slug)
 
 
 def _pin(comment_id: int, pinned: bool) -> Response:
     session = get_session(write=True)
     comment, slug = authoring.set_pinned(session, comment_id, pinned, actor=moderator_label())
-    session.commit()
-    return _one(comment, slug)
+    return _committed(session, comment, slug)
 
 
 @bp.post(f"/comments/{COMMENT_ID}/pin")
