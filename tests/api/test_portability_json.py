@@ -163,6 +163,14 @@ def test_a_move_to_another_database_keeps_every_post_exactly(
         POSTS[2]: None,
     }
 
+    # Histories are not exported: an imported comment's starts with its import.
+    history = target_client.get(
+        f"/api/moderation/comments/{ids['spam']}/history", headers=MODERATOR
+    ).json
+    assert [(e["action"], e["actor"], e["to"]) for e in (history or {})["events"]] == [
+        ("imported", "import", "spam")
+    ]
+
     again = run_commentd(second_database, "import", "json", str(export))
     assert "Imported 0 on 0 posts." in again.stdout
     assert "Already imported before: 10." in again.stdout
