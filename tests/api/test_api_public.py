@@ -35,6 +35,7 @@ def test_an_unknown_post_has_no_comments(client: FlaskClient) -> None:
         "slug": "never-commented",
         "count": 0,
         "closed": False,
+        "pinned": [],
         "comments": [],
     }
 
@@ -528,7 +529,7 @@ def test_a_closed_post_says_so_refuses_new_comments_and_reopens(
     client.put("/api/moderation/posts/gluteus-medius", json={"closed": False}, headers=MODERATOR)
     reopened = client.get("/api/posts/gluteus-medius/comments")
 
-    assert closed.json == {"slug": "gluteus-medius", "closed": True, "count": 1}
+    assert closed.json == {"slug": "gluteus-medius", "closed": True, "count": 1, "title": None}
     assert listing.status_code == 200  # closing changed the page, so the old ETag is stale
     assert listing.json is not None and listing.json["closed"] is True
     assert refused.status_code == 403
