@@ -49,6 +49,15 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
+def _pow_max_number(env: Mapping[str, str]) -> int:
+    value = _int(env, "COMMENTD_POW_MAX_NUMBER", POW_MAX_NUMBER)
+    if value > POW_MAX_NUMBER_LIMIT:
+        raise ConfigError(
+            f"COMMENTD_POW_MAX_NUMBER must be at most {POW_MAX_NUMBER_LIMIT}, not {value}"
+        )
+    return value
+
+
 def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "").strip() or default
     try:
@@ -118,6 +127,10 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Proof of work (spam/proof.py): the default max number, measured in Chromium
+# (docs/spam.md), and the highest a site may set.
+POW_MAX_NUMBER = 20_000
+POW_MAX_NUMBER_LIMIT = 10_000_000
 
 
 def _origin(value: str) -> str:
@@ -293,6 +306,17 @@ def _address(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+SPAM_DIGEST_CHOICES = ("daily", "weekly", "off")
+
+
+def _spam_digest(env: Mapping[str, str]) -> str:
+    """COMMENTD_SPAM_DIGEST: how often the author is mailed what the spam defences caught."""
+    value = env.get("COMMENTD_SPAM_DIGEST", "").strip().lower() or SPAM_DIGEST_CHOICES[0]
+    if value not in SPAM_DIGEST_CHOICES:
+        raise ConfigError(f"COMMENTD_SPAM_DIGEST must be daily, weekly or off, not {value!r}")
+    return value
+
+
 def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The COMMENTD_* variables of emails and webhooks (API.md, "Running it")."""
     smtp_url = env.get("COMMENTD_SMTP_URL", "").strip() or None
@@ -340,6 +364,7 @@ def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "outbox_poll_seconds": _int(env, "COMMENTD_OUTBOX_POLL_SECONDS", 5, minimum=1),
         "action_link_days": _int(env, "COMMENTD_ACTION_LINK_DAYS", 14, minimum=1),
         "confirm_email_minutes": _int(env, "COMMENTD_CONFIRM_EMAIL_MINUTES", 60, minimum=1),
+        "spam_digest": _spam_digest(env),
         "post_url": _post_url(env.get("COMMENTD_POST_URL", "").strip()),
     }
 
@@ -410,6 +435,17 @@ class Settings:
             "Core",
             "secret",
             "A moderation bearer token accepted besides those made by `commentd token`.",
+        ),
+    )
+    moderation_session_seconds: int = field(
+        default=12 * 3600,
+        metadata=documented(
+            "COMMENTD_MODERATION_SESSION_SECONDS",
+            "Core",
+            "seconds",
+            "How long a sign-in on the hosted `/moderate` page lasts (its HttpOnly session "
+            "cookie), counted from the sign-in, not renewed by use: 12 hours, a working day. "
+            "Revoking its token ends a session at once.",
         ),
     )
     allowed_origins: tuple[str, ...] = field(
@@ -662,6 +698,17 @@ class Settings:
             "per address in this window.",
         ),
     )
+    spam_digest: str = field(
+        default="daily",
+        metadata=documented(
+            "COMMENTD_SPAM_DIGEST",
+            "Email and webhooks",
+            "`daily`, `weekly` or `off`",
+            "How often COMMENTD_NOTIFY_EMAIL gets the list of what the spam defences caught, "
+            "each with a Not spam link (none when nothing was caught); the author may change "
+            "it with the `spam_digest` rule of `PUT /api/moderation/settings`.",
+        ),
+    )
     post_url: str | None = field(
         default=None,
         metadata=documented(
@@ -739,6 +786,16 @@ class Settings:
             "seconds",
             "The same text again within this window is held (spam if the first one is spam); "
             "`0` turns it off.",
+        ),
+    )
+    pow_max_number: int = field(
+        default=POW_MAX_NUMBER,
+        metadata=documented(
+            "COMMENTD_POW_MAX_NUMBER",
+            "Spam defences",
+            "hashes",
+            "Proof of work: the widget tries up to this many SHA-256 hashes (half on average) "
+            "before posting; a comment without a valid solution is held. `0` turns it off.",
         ),
     )
     spam_threshold: float = field(
@@ -827,6 +884,16 @@ class Settings:
             "Author badge); their email is `COMMENTD_NOTIFY_EMAIL`, if set.",
         ),
     )
+    review_rate_limit: str = field(
+        default="3 per hour;10 per day",
+        metadata=documented(
+            "COMMENTD_REVIEW_RATE_LIMIT",
+            "Spam defences",
+            "rate limit",
+            "Requests from one client address to review a comment the spam defences caught "
+            "(`429` beyond it).",
+        ),
+    )
     import_max_mb: int = field(
         default=512,
         metadata=documented(
@@ -890,10 +957,17 @@ class Settings:
             duplicate_window_seconds=_int(
                 env, "COMMENTD_DUPLICATE_WINDOW_SECONDS", cls.duplicate_window_seconds
             ),
+            pow_max_number=_pow_max_number(env),
             spam_threshold=spam_threshold,
             hold_threshold=hold_threshold,
             spam_retention_days=_int(env, "COMMENTD_SPAM_RETENTION_DAYS", cls.spam_retention_days),
             edit_minutes=_int(env, "COMMENTD_EDIT_MINUTES", cls.edit_minutes),
+            moderation_session_seconds=_int(
+                env,
+                "COMMENTD_MODERATION_SESSION_SECONDS",
+                cls.moderation_session_seconds,
+                minimum=1,
+            ),
             client_key_retention_days=_int(
                 env, "COMMENTD_CLIENT_KEY_RETENTION_DAYS", cls.client_key_retention_days
             ),
@@ -907,6 +981,7 @@ class Settings:
                 env, "COMMENTD_PRIVACY_CLIENT_RATE_LIMIT", cls.privacy_client_rate_limit
             ),
             author_name=_author_name(env),
+            review_rate_limit=_rate_limit(env, "COMMENTD_REVIEW_RATE_LIMIT", cls.review_rate_limit),
             import_max_mb=_int(env, "COMMENTD_IMPORT_MAX_MB", cls.import_max_mb, minimum=1),
             ratelimit_key_prefix=env.get("COMMENTD_RATELIMIT_KEY_PREFIX", "").strip()
             or cls.ratelimit_key_prefix,

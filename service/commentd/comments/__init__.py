@@ -4,7 +4,8 @@ reads views need. One entry point per operation, re-exported here; none commits.
 Modules: submitting, moderation, authoring (the author replies, edits, pins), history (each
 comment's decisions), own (a writer edits or deletes), privacy (a reader's data by
 address), erasure (and retention), email_links (confirm, opt into notices, unsubscribe,
-moderate by link), queries, posts, identity, events (who hears of changes), validation,
+moderate by link), review (a reader asks the author to look at caught spam), queries, posts,
+identity, events (who hears of changes), validation,
 rendering, public (the one audited public representation).
 """
 
@@ -14,8 +15,10 @@ from commentd.comments.authoring import Author, edit_as_author, reply_as_author,
 from commentd.comments.email_links import (
     confirm_by_link,
     moderate_by_link,
+    not_spam_by_link,
     open_confirmation,
     open_moderation,
+    open_not_spam,
     open_notices,
     open_unsubscribe,
     opt_into_notices,
@@ -35,6 +38,7 @@ from commentd.comments.queries import (
     parent_links,
     queue,
 )
+from commentd.comments.review import request_review
 from commentd.comments.submitting import Sender, Submitted, submit
 
 __all__ = [
@@ -63,8 +67,10 @@ __all__ = [
     "moderate",
     "moderate_by_link",
     "move_post",
+    "not_spam_by_link",
     "open_confirmation",
     "open_moderation",
+    "open_not_spam",
     "open_notices",
     "open_privacy",
     "open_unsubscribe",
@@ -74,6 +80,7 @@ __all__ = [
     "purge",
     "queue",
     "reply_as_author",
+    "request_review",
     "set_closed",
     "set_pinned",
     "set_title",
