@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 
+from commentd.comments import NO_EVENTS, Retention, erase, purge
 from commentd.config import ModerationMode
-from commentd.models import Comment, CommentStatus, Post
+from commentd.db import make_engine, writer
+from commentd.models import Comment, CommentStatus, Post, utcnow
+from commentd.ops.migrate import upgrade
 from commentd.portability.importing import run_import
 from tests.helpers import MODERATOR, SLUG, moderate, post_comment, status_of, with_form_token
 
@@ -372,3 +375,45 @@ def test_the_new_routes_need_the_moderation_token(site: Flask) -> None:
         ("POST", BULK),
     ):
         assert client.open(url, method=method, json={}).status_code == 401
+
+
+def test_purge_rewrites_the_sqlite_index_without_erased_words(tmp_path: Path) -> None:
+    """FTS5 keeps an erased comment's words in its segments until they merge: the retention
+    run optimises the index, after which the file holds them no more."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'erase.db'}")
+    try:
+        upgrade(engine)
+        with Session(writer(engine)) as session:
+            session.add(Post(id=1, slug="p", version="v"))
+            session.flush()
+            for n, word in enumerate(("kept", "qwzxjvkpbyrt")):
+                session.add(
+                    Comment(
+                        post_id=1,
+                        status=CommentStatus.APPROVED,
+                        name="N",
+                        email=f"n{n}@example.com",
+                        body=f"{word} word",
+                        body_html=f"<p>{word} word</p>",
+                        avatar_key="0",
+                    )
+                )
+            session.commit()
+            erased = session.scalar(select(Comment.id).where(Comment.body.like("qwz%")))
+            assert erased is not None
+            erase(session, erased, events=NO_EVENTS)
+            session.commit()
+
+        def index_bytes() -> bytes:
+            with engine.connect() as connection:
+                blocks = connection.execute(text("SELECT block FROM comments_fts_data"))
+                return b"".join(bytes(block) for block in blocks.scalars())
+
+        assert b"xjvkpbyrt" in index_bytes()  # still there, marked deleted
+        with Session(writer(engine)) as session:
+            purge(session, Retention(spam_days=0, rejected_days=0, client_key_days=0), utcnow())
+            session.commit()
+        assert b"xjvkpbyrt" not in index_bytes()
+        assert b"kept" in index_bytes()
+    finally:
+        engine.dispose()

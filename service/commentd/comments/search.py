@@ -318,3 +318,13 @@ def daily_counts(session: Session, days: int, today: date) -> list[dict[str, Any
         received, spam = found.get(key, (0, 0))
         answer.append({"date": key, "comments": received, "spam": spam})
     return answer
+
+
+def forget_erased_words(session: Session) -> None:
+    """Rewrite the SQLite search index without the words of erased comments; flushes nothing,
+    never commits. FTS5 marks an erased comment's entries deleted and drops them only when
+    their index segment is next merged: until then its words stay in the file. Optimising
+    merges every segment (seconds per million comments): the retention run (purge) does it.
+    Nothing to do on PostgreSQL, whose deleted rows leave at VACUUM like the table's."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("INSERT INTO comments_fts(comments_fts) VALUES ('optimize')"))
