@@ -3,8 +3,9 @@ reads views need. One entry point per operation, re-exported here; none commits.
 
 Modules: submitting, moderation, own (a writer edits or deletes), privacy (a reader's data by
 address), erasure (and retention), email_links (confirm, opt into notices, unsubscribe,
-moderate by link), queries, posts, identity, events (who hears of changes), validation,
-rendering, public (the one audited public representation).
+moderate by link), queries, search (the console's filters, bulk selections, daily counts),
+posts, identity, events (who hears of changes), validation, rendering, public (the one
+audited public representation).
 """
 
 from __future__ import annotations
