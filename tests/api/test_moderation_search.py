@@ -69,7 +69,10 @@ def test_words_match_the_text_name_email_and_website(site: Flask) -> None:
     assert found(client, q="dawn yoga") == [text]  # every word, in any order
     assert found(client, q="yoga pilates") == []
     assert found(client, q="marg") == [name]  # a name by its beginning
-    assert found(client, q="zed.q@quux.example") == [email]
+    assert found(client, q="zed.q@quux.example") == [email]  # an address: the writer's
+    assert found(client, q="<ZED.Q@quux.example> lovely") == [email]
+    assert found(client, q="zed@quux.example") == []
+    assert found(client, q="zed.q") == [email]
     assert found(client, q="quux") == [email]
     assert found(client, q="pilates.example") == [website]
     assert found(client, q="lovely") == [website, email, name]  # newest first
