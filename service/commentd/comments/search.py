@@ -266,16 +266,33 @@ def _matching(
     return query.where(*where), by_id
 
 
+# PostgreSQL cannot tell how many comments a prefix (`word:*`) matches, and guesses 0.5 %:
+# it then walks the primary key newest first, filtering, until a page is full. Right for a
+# common word (3 ms over 1M comments), a walk through the whole table for a rare one (0.6 s).
+# So a search there first looks among the newest WINDOW ids only, which that walk does fast;
+# when they hold less than a page, the match is rare, and the full search is made to read the
+# GIN index (ordering by `id + 0`, which no index gives) and sort what few rows it finds.
+POSTGRES_WINDOW = 20_000
+
+
 def search(
     session: Session, filters: Filters, *, limit: int, before_id: int | None = None
 ) -> tuple[list[tuple[Comment, str]], int | None]:
     """One page of the comments matching `filters`, newest first, as (comment, slug) pairs,
     and the id to continue below (keyset paging on the id) if there is more."""
     query, by_id = _matching(session, filters, Comment, Post.slug)
-    query = query.join(Post, Post.id == Comment.post_id).order_by(by_id.desc()).limit(limit + 1)
+    query = query.join(Post, Post.id == Comment.post_id).limit(limit + 1)
     if before_id is not None:
         query = query.where(by_id < before_id)
-    rows = [(row[0], row[1]) for row in session.execute(query).all()]
+    newest_first: ColumnElement[Any] = by_id.desc()
+    if filters.words and session.get_bind().dialect.name == "postgresql":
+        top = before_id if before_id is not None else session.scalar(select(func.max(Comment.id)))
+        window = query.where(Comment.id >= (top or 0) - POSTGRES_WINDOW).order_by(newest_first)
+        rows = [(row[0], row[1]) for row in session.execute(window)]
+        if len(rows) > limit:
+            return rows[:limit], rows[limit - 1][0].id
+        newest_first = (Comment.id + 0).desc()
+    rows = [(row[0], row[1]) for row in session.execute(query.order_by(newest_first))]
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1][0].id
     return rows, None
