@@ -218,6 +218,9 @@ def test_the_index_follows_edits_erasures_and_imports(
     [imported] = found(client, q="kundalini")
     assert found(client, q="importee") == [imported]
     assert found(client, q="kundalini", slug="imported") == [imported]
+    # The import indexed its comments at the end (SQLite: with the triggers off): they are on.
+    after = send(client, body="Kundalini again")
+    assert found(client, q="kundalini") == [after, imported]
 
 
 def test_pages_of_a_search_follow_the_cursor(site: Flask) -> None:
