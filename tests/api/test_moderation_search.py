@@ -259,6 +259,23 @@ def test_every_bad_filter_value_is_a_400_that_says_which(site: Flask) -> None:
     assert "status" in refused(client, "/api/moderation/counts", status="everything")
 
 
+@pytest.mark.parametrize("value", ["a\x00b", "\x00", "x\x07y"])
+def test_a_control_character_in_a_text_filter_is_a_400_not_a_database_error(
+    site: Flask, value: str
+) -> None:
+    """A NUL reached PostgreSQL (500: it refuses NUL in text) and FTS5 (answered as
+    'database unavailable'); every text filter of every list refuses it up front."""
+    client = site.test_client()
+    send(client, body="Something to find")
+    for url in (LIST, "/api/moderation/counts"):
+        for name in ("q", "email", "slug"):
+            assert name in refused(client, url, **{name: value})
+    assert "q" in refused(client, "/api/moderation/posts", q=value)
+    response = bulk(client, {"action": "reject", "match": {"q": value}})
+    assert response.status_code == 400, response.json
+    assert found(client, q="find") != []
+
+
 def test_bulk_by_ids_acts_on_each_as_the_single_endpoints_do(
     site: Flask, db_session: Session
 ) -> None:

@@ -384,7 +384,7 @@ def list_posts() -> Response:
     """Posts, newest activity first, with their comments per status: {"posts": [{"slug",
     "title", "closed", "counts": {"pending", "approved", "spam", "rejected"},
     "last_comment_at"}], "next_cursor"}; `q` (≤ 200 characters) matches slug or title."""
-    query = request.args.get("q", "").strip()
+    query = search.search_text(request.args.get("q", ""), "q").strip()
     if len(query) > MAX_QUERY_CHARS:
         raise BadRequest(f"q must be at most {MAX_QUERY_CHARS} characters.")
     limit = _limit_arg()
