@@ -338,6 +338,16 @@ def test_bulk_refuses_what_it_cannot_do(site: Flask, migrated_engine: Engine) ->
     assert refusal({"action": "delete", "match": {"status": "nope"}}, 400)["error"] == "bad_request"
     assert refusal([1, 2], 400)["error"] == "bad_request"
     assert status_of(client, one) == "approved"
+    # A delete by match names the status it deletes from: an empty match (a console bug, a
+    # hand-written call) must not erase the whole queue through the default status.
+    waiting = int(post_comment(client, body="Waits for the author")["id"])
+    assert status_of(client, waiting) == "pending"
+    for match in ({}, {"q": ""}, {"links": False}):
+        body = {"action": "delete", "match": match}
+        assert refusal(body)["fields"]["match"] == "name the status to delete from"
+    assert status_of(client, waiting) == "pending"
+    deleted = bulk(client, {"action": "delete", "match": {"status": "pending"}})
+    assert deleted.json == {"done": [waiting], "missing": []}
 
     # More than 5,000 matching comments: refused whole, nothing done.
     now = datetime.now(UTC)
