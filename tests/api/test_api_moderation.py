@@ -601,3 +601,37 @@ def test_the_same_decision_taken_at_once_counts_once(
         # Approving it again is recorded (from approved to approved); only one approved it.
         approvals = [e for e in events["events"] if e["action"] == "approved"]
         assert [e["from"] for e in approvals].count("pending") == 1, approvals
+
+
+def test_a_comment_deleted_twice_at_once_is_deleted_once_and_then_unknown(
+    make_app: Callable[..., Flask], make_comment: MakeComment
+) -> None:
+    """Two deletes of one comment at the same moment: on PostgreSQL the second was a 500
+    (SQLAlchemy's StaleDataError: the row it was updating had gone). Now the second waits for
+    the first and finds nothing: 404, as a delete after it would."""
+    import threading
+
+    from tests.helpers import SLUG
+
+    keep = make_comment(status=CommentStatus.APPROVED, email="keeps@example.com")
+    doomed = make_comment(status=CommentStatus.APPROVED, email="goes@example.com")
+    clients = [make_app().test_client() for _ in range(4)]
+    start = threading.Barrier(len(clients))
+    answers: list[int] = []
+
+    def work(each: FlaskClient) -> None:
+        start.wait()
+        path = f"/api/moderation/comments/{doomed}"
+        answers.append(each.delete(path, headers=MODERATOR).status_code)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(answers) == [204, 404, 404, 404]
+    public = clients[0].get(f"/api/posts/{SLUG}/comments").json
+    assert public is not None
+    assert [c["id"] for c in public["comments"]] == [keep]
+    assert public["count"] == 1
