@@ -137,13 +137,16 @@ def make_engine(database_url: str) -> Engine:
     disconnects are handled the "optimistic" way of SQLAlchemy's docs instead. The first query
     on a dead connection fails (a 503) and invalidates the whole pool, so after a database
     restart about one request per process fails, not one per pooled connection;
-    web/page_cache.py does the same on its driver path.
+    web/page_cache.py does the same on its driver path. Bound values stay out of error
+    messages (`hide_parameters`): they hold emails and what readers wrote.
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
             private_sqlite_file(Path(url.database))
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, hide_parameters=True
+        )
         turns = WriteTurns()
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", turns.begin)
@@ -159,6 +162,7 @@ def make_engine(database_url: str) -> Engine:
         max_overflow=10,
         pool_recycle=POOL_RECYCLE_SECONDS,
         connect_args=connect_args,
+        hide_parameters=True,
     )
 
 

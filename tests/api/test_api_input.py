@@ -348,7 +348,7 @@ def test_closing_a_post_by_one_spelling_closes_every_spelling(
     )
     refused = client.post(f"/api/posts/{SPELLINGS[1]}/comments", json=comment_fields())
 
-    assert closed.json == {"slug": CANONICAL, "closed": True, "count": 1}
+    assert closed.json == {"slug": CANONICAL, "closed": True, "count": 1, "title": None}
     assert refused.status_code == 403
 
 
@@ -368,3 +368,43 @@ def test_the_per_post_limit_counts_every_spelling_as_one_post(
 
 
 # --- through a real `commentd serve` ------------------------------------------------------
+
+
+# --- a database error never writes what a reader typed into the log ------------------------
+
+
+def test_a_failing_statement_logs_no_email_nor_other_values(
+    make_app: Callable[..., Any], migrated_engine: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A statement the database refuses is a 500 whose log entry tells the fault, but not the
+    bound values (SQLAlchemy's `[parameters: …]`) nor PostgreSQL's `DETAIL: Failing row
+    contains (…)`: the commenter's email, address hash and text would sit in the log."""
+    from sqlalchemy import text
+
+    victim = "victim.address@example.com"
+    with migrated_engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_victim BEFORE INSERT ON comments "
+                    f"WHEN NEW.email = '{victim}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "ALTER TABLE comments ADD CONSTRAINT refuse_victim "
+                    f"CHECK (email <> '{victim}') NOT VALID"
+                )
+            )
+    client = make_app().test_client()
+    caplog.set_level("INFO")
+    response = client.post(
+        POST_PATH, json=comment_fields(email=victim, body="Secret words of mine")
+    )
+    assert response.status_code == 500, response.json
+    assert response.json["error"] == "internal"
+    logged = caplog.text
+    assert "unhandled" in logged and "refuse" in logged  # the fault is still told
+    assert victim not in logged
+    assert "Secret words" not in logged

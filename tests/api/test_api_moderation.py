@@ -549,3 +549,89 @@ def test_a_cursor_past_every_id_is_a_400_and_the_last_real_one_works(
 
 def queue_answer(client: FlaskClient, query: str) -> TestResponse:
     return client.get(f"/api/moderation/comments{query}", headers=MODERATOR)
+
+
+def test_the_same_decision_taken_at_once_counts_once(
+    make_app: Callable[..., Flask], make_comment: MakeComment
+) -> None:
+    """Two console tabs (or a bulk action and a click, or "Approve and reply" twice) approve
+    one waiting comment at the same moment: on PostgreSQL each read it as pending and each
+    added it to the post's count (/api/counts said 4 for one comment), recorded its own
+    "approved" and told everyone again. The decision locks the comment's row first."""
+    import threading
+
+    from tests.helpers import SLUG
+
+    waiting = make_comment(status=CommentStatus.PENDING, email="waits@example.com")
+    parent = make_comment(status=CommentStatus.PENDING, email="asks@example.com")
+    clients = [make_app().test_client() for _ in range(6)]
+    start = threading.Barrier(len(clients))
+    answers: list[int] = []
+
+    def work(each: FlaskClient, n: int) -> None:
+        start.wait()
+        answers.append(
+            each.post(f"/api/moderation/comments/{waiting}/approve", headers=MODERATOR).status_code
+        )
+        answers.append(
+            each.post(
+                f"/api/moderation/comments/{parent}/reply",
+                json={"body": f"Answer {n}"},
+                headers=MODERATOR,
+            ).status_code
+        )
+
+    threads = [threading.Thread(target=work, args=(c, n)) for n, c in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(answers) == [200] * 6 + [201] * 6
+    client = clients[0]
+    public = client.get(f"/api/posts/{SLUG}/comments").json
+    assert public is not None
+    assert public["count"] == len(public["comments"]) == 2 + 6
+    assert client.get(f"/api/counts?slug={SLUG}").json == {SLUG: 8}
+    for comment_id in (waiting, parent):
+        events = client.get(
+            f"/api/moderation/comments/{comment_id}/history", headers=MODERATOR
+        ).json
+        assert events is not None
+        # Approving it again is recorded (from approved to approved); only one approved it.
+        approvals = [e for e in events["events"] if e["action"] == "approved"]
+        assert [e["from"] for e in approvals].count("pending") == 1, approvals
+
+
+def test_a_comment_deleted_twice_at_once_is_deleted_once_and_then_unknown(
+    make_app: Callable[..., Flask], make_comment: MakeComment
+) -> None:
+    """Two deletes of one comment at the same moment: on PostgreSQL the second was a 500
+    (SQLAlchemy's StaleDataError: the row it was updating had gone). Now the second waits for
+    the first and finds nothing: 404, as a delete after it would."""
+    import threading
+
+    from tests.helpers import SLUG
+
+    keep = make_comment(status=CommentStatus.APPROVED, email="keeps@example.com")
+    doomed = make_comment(status=CommentStatus.APPROVED, email="goes@example.com")
+    clients = [make_app().test_client() for _ in range(4)]
+    start = threading.Barrier(len(clients))
+    answers: list[int] = []
+
+    def work(each: FlaskClient) -> None:
+        start.wait()
+        path = f"/api/moderation/comments/{doomed}"
+        answers.append(each.delete(path, headers=MODERATOR).status_code)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(answers) == [204, 404, 404, 404]
+    public = clients[0].get(f"/api/posts/{SLUG}/comments").json
+    assert public is not None
+    assert [c["id"] for c in public["comments"]] == [keep]
+    assert public["count"] == 1

@@ -259,6 +259,23 @@ def test_every_bad_filter_value_is_a_400_that_says_which(site: Flask) -> None:
     assert "status" in refused(client, "/api/moderation/counts", status="everything")
 
 
+@pytest.mark.parametrize("value", ["a\x00b", "\x00", "x\x07y"])
+def test_a_control_character_in_a_text_filter_is_a_400_not_a_database_error(
+    site: Flask, value: str
+) -> None:
+    """A NUL reached PostgreSQL (500: it refuses NUL in text) and FTS5 (answered as
+    'database unavailable'); every text filter of every list refuses it up front."""
+    client = site.test_client()
+    send(client, body="Something to find")
+    for url in (LIST, "/api/moderation/counts"):
+        for name in ("q", "email", "slug"):
+            assert name in refused(client, url, **{name: value})
+    assert "q" in refused(client, "/api/moderation/posts", q=value)
+    response = bulk(client, {"action": "reject", "match": {"q": value}})
+    assert response.status_code == 400, response.json
+    assert found(client, q="find") != []
+
+
 def test_bulk_by_ids_acts_on_each_as_the_single_endpoints_do(
     site: Flask, db_session: Session
 ) -> None:
@@ -321,6 +338,16 @@ def test_bulk_refuses_what_it_cannot_do(site: Flask, migrated_engine: Engine) ->
     assert refusal({"action": "delete", "match": {"status": "nope"}}, 400)["error"] == "bad_request"
     assert refusal([1, 2], 400)["error"] == "bad_request"
     assert status_of(client, one) == "approved"
+    # A delete by match names the status it deletes from: an empty match (a console bug, a
+    # hand-written call) must not erase the whole queue through the default status.
+    waiting = int(post_comment(client, body="Waits for the author")["id"])
+    assert status_of(client, waiting) == "pending"
+    for match in ({}, {"q": ""}, {"links": False}):
+        body = {"action": "delete", "match": match}
+        assert refusal(body)["fields"]["match"] == "name the status to delete from"
+    assert status_of(client, waiting) == "pending"
+    deleted = bulk(client, {"action": "delete", "match": {"status": "pending"}})
+    assert deleted.json == {"done": [waiting], "missing": []}
 
     # More than 5,000 matching comments: refused whole, nothing done.
     now = datetime.now(UTC)

@@ -59,7 +59,7 @@ def reply_as_author(
     rejected or filed as spam.
     """
     assert changes.body is not None and changes.body_html is not None
-    parent, slug = get_comment(session, parent_id)
+    parent, slug = get_comment(session, parent_id, lock=True)
     if parent.status in (CommentStatus.REJECTED, CommentStatus.SPAM):
         fate = "rejected" if parent.status is CommentStatus.REJECTED else "filed as spam"
         raise ParentNotPublic(f"Comment {parent_id} was {fate}; approve it before replying to it.")

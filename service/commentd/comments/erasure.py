@@ -28,7 +28,7 @@ def erase(
     filter with it, unless `forget_lesson` is False (purging old spam: what the filter learned
     from spam is worth keeping, and holds no whole comment).
     """
-    comment, slug = get_comment(session, comment_id)
+    comment, slug = get_comment(session, comment_id, lock=True)  # erased once, untaught once
     events.erasing(session, comment, slug)
     if forget_lesson:
         learned.teach(session, comment, None)

@@ -32,7 +32,7 @@ def moderate(
     takes the decision as its lesson (a changed decision replaces the earlier one). Returns
     the comment and its post's slug; raises NotFound (404) for an unknown id.
     """
-    comment, slug = get_comment(session, comment_id)
+    comment, slug = get_comment(session, comment_id, lock=True)
     was_public = comment.status is CommentStatus.APPROVED
     before = comment.status
     comment.status = status

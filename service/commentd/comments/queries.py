@@ -56,13 +56,19 @@ def own_comment_states(
     return {comment_id: status for comment_id, status in found}
 
 
-def get_comment(session: Session, comment_id: int) -> tuple[Comment, str]:
-    """A comment, whatever its status, and its post's slug; raises NotFound (404)."""
-    row = session.execute(
+def get_comment(session: Session, comment_id: int, *, lock: bool = False) -> tuple[Comment, str]:
+    """A comment, whatever its status, and its post's slug; raises NotFound (404). With
+    `lock`, its row is locked until the transaction ends (PostgreSQL's FOR UPDATE; SQLite's
+    writers take turns already) and read afresh, so a decision taken twice at once sees the
+    first one's result instead of acting on the same old state."""
+    query = (
         select(Comment, Post.slug)
         .join(Post, Post.id == Comment.post_id)
         .where(Comment.id == comment_id)
-    ).one_or_none()
+    )
+    if lock:
+        query = query.with_for_update(of=Comment).execution_options(populate_existing=True)
+    row = session.execute(query).one_or_none()
     if row is None:
         raise NotFound(f"There is no comment {comment_id}.")
     return row[0], row[1]

@@ -111,13 +111,26 @@ def search_terms(query: str) -> tuple[tuple[str, ...], ...]:
     return tuple(terms[:MAX_WORDS])
 
 
+# C0 controls (but tab, line feed, carriage return: white space between words) and DEL.
+# PostgreSQL refuses a NUL in text and FTS5 ends its query at one, so they never get that far.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def search_text(value: str, name: str) -> str:
+    """`value` (a search or filter's text, named `name` in the message) as it is; raises
+    BadRequest (400) if it holds a control character (NUL, say) that no text to find has."""
+    if _CONTROL.search(value):
+        raise BadRequest(f"{name} must not contain control characters.")
+    return value
+
+
 def _text(raw: Mapping[str, object], name: str) -> str | None:
     value = raw.get(name)
     if value is None:
         return None
     if not isinstance(value, str):
         raise BadRequest(f"{name} must be text.")
-    return value
+    return search_text(value, name)
 
 
 def _flag(raw: Mapping[str, object], name: str) -> bool:

@@ -41,8 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from commentd.comments import history
-from commentd.comments import search
+from commentd.comments import history, search
 from commentd.comments.fast_path import new_version
 from commentd.comments.identity import same_name_key
 from commentd.comments.rendering import (

@@ -95,13 +95,42 @@ def _http_error(error: HTTPException) -> WerkzeugResponse:
     return response
 
 
+class RefusedStatement(Exception):
+    """What the log says of a statement the database refused (refused_statement)."""
+
+
+def refused_statement(error: DBAPIError) -> str:
+    """`error` told without what a request carried: its driver's error class, PostgreSQL's
+    SQLSTATE and the constraint, table and column it names, or SQLite's message (which names
+    columns, never values), and the statement with placeholders. Never the bound values nor
+    PostgreSQL's message and DETAIL, which quote them ("Failing row contains (…)")."""
+    orig = error.orig
+    kind = f"{type(orig).__module__}.{type(orig).__name__}"
+    diag = getattr(orig, "diag", None)
+    if diag is not None:
+        named = {
+            "sqlstate": getattr(diag, "sqlstate", None) or getattr(orig, "sqlstate", None),
+            "constraint": getattr(diag, "constraint_name", None),
+            "table": getattr(diag, "table_name", None),
+            "column": getattr(diag, "column_name", None),
+        }
+        told = ", ".join(f"{key} {value}" for key, value in named.items() if value)
+    else:
+        told = str(orig).splitlines()[0] if str(orig) else ""
+    return f"{kind}: {told}\n[SQL: {error.statement}]"
+
+
 def unexpected(error: BaseException) -> tuple[int, str, str, dict[str, str]]:
     """What to answer for an error nothing else handled, logged here: a database that is down
     is a 503 with Retry-After, anything else a 500. (status, code, message, extra headers)"""
     if is_database_down(error):
         log.warning("database unavailable: %s", getattr(error, "orig", error))
         return 503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE, {"Retry-After": "5"}
-    log.error("unhandled error", exc_info=error)
+    if isinstance(error, DBAPIError):
+        fault = RefusedStatement(refused_statement(error))
+        log.error("unhandled error", exc_info=(RefusedStatement, fault, error.__traceback__))
+    else:
+        log.error("unhandled error", exc_info=error)
     return 500, "internal", "Something went wrong on our side; it was logged.", {}
 
 

@@ -384,7 +384,7 @@ def list_posts() -> Response:
     """Posts, newest activity first, with their comments per status: {"posts": [{"slug",
     "title", "closed", "counts": {"pending", "approved", "spam", "rejected"},
     "last_comment_at"}], "next_cursor"}; `q` (≤ 200 characters) matches slug or title."""
-    query = request.args.get("q", "").strip()
+    query = search.search_text(request.args.get("q", ""), "q").strip()
     if len(query) > MAX_QUERY_CHARS:
         raise BadRequest(f"q must be at most {MAX_QUERY_CHARS} characters.")
     limit = _limit_arg()
@@ -474,7 +474,8 @@ def _bulk_ids(raw: object) -> list[int]:
 def bulk_action() -> Response:
     """One action on many comments, each through the single endpoint's operation (notices,
     webhooks, learning): `{"action", "ids": [...]}` (at most 500) or `{"action", "match":
-    {filters}}` (at most 5,000 matching, else 422 too_many). All or nothing: one transaction.
+    {filters}}` (at most 5,000 matching, else 422 too_many; a delete's match must name its
+    status, else 422 validation). All or nothing: one transaction.
     Answers `{"done": [ids], "missing": [ids that are no comment]}`."""
     data = _json_body()
     if not isinstance(data, dict):
@@ -499,6 +500,12 @@ def bulk_action() -> Response:
                 "match holds the filters.", fields={"match": "must be an object of filters"}
             )
         filters = search.parse_filters(match, strict=True)
+        if action == "delete" and "status" not in match:
+            # The default status (pending) is the queue's: a delete names what it erases.
+            raise ValidationFailed(
+                "A delete by match names the status it deletes from (status).",
+                fields={"match": "name the status to delete from"},
+            )
         ids = search.matching_ids(session, filters, at_most=MAX_BULK_MATCH)
     done: list[int] = []
     missing: list[int] = []
