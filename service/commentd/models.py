@@ -255,9 +255,11 @@ class ImportUploadPart(Base):
 
 
 class ModerationToken(Base):
-    """A token made by `commentd token`; only its SHA-256 is kept."""
+    """A token made by `commentd token`; only its SHA-256 is kept. Its id is shown (token list,
+    the console, history's "token #<id>") and names it in a revoke: never reused."""
 
     __tablename__ = "moderation_tokens"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -134,6 +134,19 @@ def test_a_revoked_token_fails_on_the_very_next_request(client: FlaskClient) -> 
     assert client.get(TOKENS, headers=MODERATOR).json["tokens"] == []  # type: ignore[index]
 
 
+def test_a_revoked_tokens_id_never_names_a_new_token(client: FlaskClient) -> None:
+    """The newest token revoked: the next one made gets a new id, so a stale console tab's
+    DELETE of the old id (or `token revoke #<id>`) cannot revoke the new token."""
+    old = make_token(client, "old laptop")
+    assert client.delete(f"{TOKENS}/{old['id']}", headers=MODERATOR).status_code == 204
+    new = make_token(client, "new laptop")
+
+    assert new["id"] > old["id"]
+    stale = client.delete(f"{TOKENS}/{old['id']}", headers=MODERATOR)
+    assert stale.status_code == 404
+    assert client.get("/api/moderation/counts", headers=bearer(new["token"])).status_code == 200
+
+
 @pytest.mark.parametrize("token_id", ["0", "999999", "2147483647"])
 def test_revoking_an_unknown_id_is_a_404_and_a_non_id_no_500(
     client: FlaskClient, token_id: str
@@ -369,8 +382,9 @@ def test_a_session_revoking_its_own_token_is_signed_out(client: FlaskClient) -> 
 def test_a_new_token_with_a_revoked_ones_id_does_not_revive_its_sessions(
     client: FlaskClient, migrated_engine: Engine
 ) -> None:
-    """SQLite may hand a revoked token's id to the next token made: the cookie is bound to the
-    token itself, not only its id."""
+    """Should a revoked token's id ever name another token (a database restored from a backup
+    taken before the migration 0011_token_ids), the cookie is bound to the token itself, not
+    only its id."""
     made = make_token(client, "old")
     sign_in(client, made["token"])
     assert client.delete(f"{TOKENS}/{made['id']}", headers=MODERATOR).status_code == 204
