@@ -712,7 +712,11 @@
         (res.body.missing || []).forEach(function (id) { lost[id] = true; });
         p.lis.forEach(function (li) { if (lost[li.comment.id]) gone.push(li); });
         if (p.match) p.n = (res.body.done || []).length;
-      }, function () { p.lis.forEach(function (li) { failures.push({ li: li, reason: t("offline") }); }); });
+      }, function () {
+        /* Cross-origin, a route the service lacks fails its preflight: try one by one. */
+        if (self.features.bulk !== true && !p.match) { self.features.bulk = false; return Promise.all(p.lis.map(one)); }
+        p.lis.forEach(function (li) { failures.push({ li: li, reason: t("offline") }); });
+      });
     } else sent = Promise.all(p.lis.map(one));
     if (leaving) return sent;
     return sent.then(function () {
