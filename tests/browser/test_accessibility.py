@@ -66,3 +66,25 @@ def test_the_moderation_queue_passes_an_axe_audit(
     page.locator(".commentd-mod-item").first.get_by_role("checkbox").check()
 
     assert violations(page, "#moderation") == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_view_of_the_console_passes_an_axe_audit(
+    site: Site, new_context: Any, serve_env: dict[str, str], scheme: str
+) -> None:
+    site.post(name="Ann", body="Hello https://a.example https://b.example")
+    page = new_context(color_scheme=scheme).new_page()
+    page.goto(site.page_url("/moderate.html"))
+    page.get_by_label("Moderation token").fill(serve_env["COMMENTD_ADMIN_TOKEN"])
+    page.keyboard.press("Enter")
+    expect(page.locator(".commentd-mod-item")).to_have_count(1)
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keys")).to_be_visible()
+    assert violations(page, "#moderation") == [], "the key help"
+    page.keyboard.press("Escape")
+    nav = page.get_by_role("navigation", name="Console")
+    for name in ["Posts", "Rules", "Glance", "Import & export"]:
+        nav.get_by_role("button", name=name).click()
+        page.wait_for_load_state("networkidle")
+        expect(page.locator(".commentd-mod-h")).to_be_focused()
+        assert violations(page, "#moderation") == [], name
