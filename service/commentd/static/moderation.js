@@ -26,6 +26,10 @@
   var HISTORY_WORDS = { submitted: "Submitted", imported: "Imported", approved: "Approved", rejected: "Rejected", spam: "Marked as spam",
     not_spam: "Marked as not spam", edited: "Edited", pinned: "Pinned", unpinned: "Unpinned", moved: "Moved to another post",
     replied: "The author replied", review_requested: "Sent back for review" };
+  /* The spam reasons' codes of the reason filter, in words. */
+  var REASONS = { honeypot: "Honeypot filled (a bot)", disallowed_keyword: "A spam word matched", keyword: "A hold word matched",
+    duplicate: "Same text as another comment", duplicate_spam: "Same text as a spam comment", form_token: "Form token missing, forged or expired",
+    too_fast: "Sent too soon after the form opened", links: "Too many links", filter: "The learning filter’s score" };
   /* The rules of GET /api/moderation/settings, each with its effect in words; a rule the
    * service adds later still shows, with a control for its type. */
   var RULES = {
@@ -385,7 +389,9 @@
     var self = this, f = this.filters;
     var q = h("input", { type: "search", id: "commentd-mod-q", name: "q", maxlength: "200", value: f.q || "", "aria-keyshortcuts": "/" });
     var slug = h("input", { type: "text", id: "commentd-mod-slug", name: "slug", maxlength: "255", value: f.slug || "", list: "commentd-mod-slugs" });
-    var reason = h("input", { type: "text", id: "commentd-mod-reason", name: "reason", maxlength: "100", value: f.reason || "" });
+    var reason = h("select", { id: "commentd-mod-reason", name: "reason" }, h("option", { value: "" }, "Any"), Object.keys(REASONS).map(function (code) {
+      return h("option", { value: code, selected: f.reason === code }, REASONS[code]);
+    }));
     var boxes = [["links", "Has links"], ["first", "First comment from this commenter"], ["edited", "Edited"]].map(function (pair) {
       var box = h("input", { type: "checkbox", name: pair[0], checked: !!f[pair[0]] });
       return h("label", { "class": "commentd-mod-check" }, box, pair[1]);
@@ -402,7 +408,7 @@
     h("div", { "class": "commentd-mod-row" },
       h("label", { "for": "commentd-mod-q", "class": "commentd-mod-visually-hidden" }, "Search words in text, name, email or website"), q,
       h("button", { "class": "commentd-mod-btn commentd-mod-primary", type: "submit" }, "Search"),
-      btn("Clear", function () { form.reset(); q.value = ""; slug.value = ""; reason.value = ""; boxes.forEach(function (l) { l.firstChild.checked = false; }); form.requestSubmit(); })),
+      btn("Clear", function () { form.reset(); q.value = ""; slug.value = ""; reason.selectedIndex = 0; boxes.forEach(function (l) { l.firstChild.checked = false; }); form.requestSubmit(); })),
     h("details", { "class": "commentd-mod-filters", open: Object.keys(f).some(function (k) { return k !== "q"; }) || null },
       h("summary", null, "Filters"),
       h("div", { "class": "commentd-mod-row" },
