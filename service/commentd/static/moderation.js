@@ -102,6 +102,42 @@
     return (e && typeof e === "object" && e.fields) || res.body.fields || {};
   }
 
+  /* The page's link colour is the console's accent (kit.fit); where it reads badly on the page's
+   * background (a theme whose links are too dark in dark mode), it is mixed towards the text
+   * colour until it reaches WCAG AA (4.5:1), and the text on accent buttons follows. */
+  function rgb(color) {
+    var m = String(color).match(/[\d.]+/g);
+    if (!m || m.length < 3 || (m.length > 3 && Number(m[3]) === 0)) return null;
+    var scale = /^color\(/.test(color) ? 255 : 1;
+    return m.slice(0, 3).map(function (v) { return Number(v) * scale; });
+  }
+  function lum(c) {
+    c = c.map(function (v) { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  }
+  function contrast(a, b) { var x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); }
+  function backdrop(el) {
+    for (; el && el.nodeType === 1; el = el.parentNode) {
+      var c = rgb(getComputedStyle(el).backgroundColor);
+      if (c) return c;
+    }
+    return matchMedia && matchMedia("(prefers-color-scheme: dark)").matches && getComputedStyle(document.documentElement).colorScheme.indexOf("dark") >= 0 ? [18, 18, 18] : [255, 255, 255];
+  }
+  function readable(section) {
+    var style = getComputedStyle(section), link = rgb(style.getPropertyValue("--_link")), text = rgb(style.color), bg = backdrop(section);
+    if (!link || !text || style.getPropertyValue("--commentd-accent").trim()) return;
+    for (var w = 1; w >= 0; w -= 0.1) {
+      var c = link.map(function (v, i) { return Math.round(v * w + text[i] * (1 - w)); });
+      if (contrast(c, bg) >= 4.5 || w < 0.05) {
+        if (w < 1) {
+          section.style.setProperty("--_link", "rgb(" + c.join(" ") + ")");
+          section.style.setProperty("--_on-auto", contrast(c, [255, 255, 255]) >= contrast(c, [17, 17, 17]) ? "#fff" : "#111");
+        }
+        return;
+      }
+    }
+  }
+
   function originOf(url) {
     try { return safeUrl(new URL(url, location.href).href) && new URL(url, location.href).origin; } catch { return null; }
   }
@@ -136,7 +172,9 @@
     this.status = h("p", { "class": "commentd-mod-status", role: "status", "aria-live": "polite" });
     root.replaceChildren(this.section);
     kit.fit(root, this.section);
+    readable(this.section);
     var self = this;
+    if (window.matchMedia) matchMedia("(prefers-color-scheme: dark)").addEventListener("change", function () { readable(self.section); });
     window.addEventListener("pagehide", function () { self.flush(true); });
     this.start();
   }
