@@ -293,6 +293,17 @@ def _address(env: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+SPAM_DIGEST_CHOICES = ("daily", "weekly", "off")
+
+
+def _spam_digest(env: Mapping[str, str]) -> str:
+    """COMMENTD_SPAM_DIGEST: how often the author is mailed what the spam defences caught."""
+    value = env.get("COMMENTD_SPAM_DIGEST", "").strip().lower() or SPAM_DIGEST_CHOICES[0]
+    if value not in SPAM_DIGEST_CHOICES:
+        raise ConfigError(f"COMMENTD_SPAM_DIGEST must be daily, weekly or off, not {value!r}")
+    return value
+
+
 def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The COMMENTD_* variables of emails and webhooks (API.md, "Running it")."""
     smtp_url = env.get("COMMENTD_SMTP_URL", "").strip() or None
@@ -340,6 +351,7 @@ def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "outbox_poll_seconds": _int(env, "COMMENTD_OUTBOX_POLL_SECONDS", 5, minimum=1),
         "action_link_days": _int(env, "COMMENTD_ACTION_LINK_DAYS", 14, minimum=1),
         "confirm_email_minutes": _int(env, "COMMENTD_CONFIRM_EMAIL_MINUTES", 60, minimum=1),
+        "spam_digest": _spam_digest(env),
         "post_url": _post_url(env.get("COMMENTD_POST_URL", "").strip()),
     }
 
@@ -410,6 +422,17 @@ class Settings:
             "Core",
             "secret",
             "A moderation bearer token accepted besides those made by `commentd token`.",
+        ),
+    )
+    moderation_session_seconds: int = field(
+        default=12 * 3600,
+        metadata=documented(
+            "COMMENTD_MODERATION_SESSION_SECONDS",
+            "Core",
+            "seconds",
+            "How long a sign-in on the hosted `/moderate` page lasts (its HttpOnly session "
+            "cookie), counted from the sign-in, not renewed by use: 12 hours, a working day. "
+            "Revoking its token ends a session at once.",
         ),
     )
     allowed_origins: tuple[str, ...] = field(
@@ -662,6 +685,17 @@ class Settings:
             "per address in this window.",
         ),
     )
+    spam_digest: str = field(
+        default="daily",
+        metadata=documented(
+            "COMMENTD_SPAM_DIGEST",
+            "Email and webhooks",
+            "`daily`, `weekly` or `off`",
+            "How often COMMENTD_NOTIFY_EMAIL gets the list of what the spam defences caught, "
+            "each with a Not spam link (none when nothing was caught); the author may change "
+            "it with the `spam_digest` rule of `PUT /api/moderation/settings`.",
+        ),
+    )
     post_url: str | None = field(
         default=None,
         metadata=documented(
@@ -817,6 +851,16 @@ class Settings:
             "Data export or erasure requests per client address (`429` beyond it).",
         ),
     )
+    review_rate_limit: str = field(
+        default="3 per hour;10 per day",
+        metadata=documented(
+            "COMMENTD_REVIEW_RATE_LIMIT",
+            "Spam defences",
+            "rate limit",
+            "Requests from one client address to review a comment the spam defences caught "
+            "(`429` beyond it).",
+        ),
+    )
     import_max_mb: int = field(
         default=512,
         metadata=documented(
@@ -884,6 +928,12 @@ class Settings:
             hold_threshold=hold_threshold,
             spam_retention_days=_int(env, "COMMENTD_SPAM_RETENTION_DAYS", cls.spam_retention_days),
             edit_minutes=_int(env, "COMMENTD_EDIT_MINUTES", cls.edit_minutes),
+            moderation_session_seconds=_int(
+                env,
+                "COMMENTD_MODERATION_SESSION_SECONDS",
+                cls.moderation_session_seconds,
+                minimum=1,
+            ),
             client_key_retention_days=_int(
                 env, "COMMENTD_CLIENT_KEY_RETENTION_DAYS", cls.client_key_retention_days
             ),
@@ -896,6 +946,7 @@ class Settings:
             privacy_client_rate_limit=_rate_limit(
                 env, "COMMENTD_PRIVACY_CLIENT_RATE_LIMIT", cls.privacy_client_rate_limit
             ),
+            review_rate_limit=_rate_limit(env, "COMMENTD_REVIEW_RATE_LIMIT", cls.review_rate_limit),
             import_max_mb=_int(env, "COMMENTD_IMPORT_MAX_MB", cls.import_max_mb, minimum=1),
             ratelimit_key_prefix=env.get("COMMENTD_RATELIMIT_KEY_PREFIX", "").strip()
             or cls.ratelimit_key_prefix,

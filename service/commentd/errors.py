@@ -49,6 +49,42 @@ class OriginNotAllowed(ApiError):
     code = "origin_not_allowed"
 
 
+class CsrfFailed(ApiError):
+    """403 csrf_failed: a request signed in by the hosted page's session cookie, with an unsafe
+    method, lacked the session's `X-Commentd-CSRF` header (or carried another value)."""
+
+    status = 403
+    code = "csrf_failed"
+
+
+class CrossOrigin(ApiError):
+    """403 cross_origin: a moderation session may only be opened from the service's own
+    origin (the hosted /moderate page), never from another site through CORS."""
+
+    status = 403
+    code = "cross_origin"
+
+
+class Conflict(ApiError):
+    """409: the request clashes with what is stored (`code` given per case: label_taken,
+    too_many_tokens)."""
+
+    status = 409
+    code = "conflict"
+
+
+class LabelTaken(Conflict):
+    """409 label_taken: another moderation token already has this label."""
+
+    code = "label_taken"
+
+
+class TooManyTokens(Conflict):
+    """409 too_many_tokens: the site holds as many moderation tokens as it may."""
+
+    code = "too_many_tokens"
+
+
 class NotFound(ApiError):
     """404 not_found: no such comment (or other named thing)."""
 
@@ -83,6 +119,21 @@ class EditWindowClosed(ApiError):
 
     status = 403
     code = "edit_window_closed"
+
+
+class ReviewUnavailable(ApiError):
+    """409 review_unavailable: its writer asked to review a comment that is not one the spam
+    defences caught and nobody decided on yet (the author already did, or it is not spam)."""
+
+    status = 409
+    code = "review_unavailable"
+
+
+class ReviewAlreadyRequested(ApiError):
+    """409 review_already_requested: a comment is sent for review once."""
+
+    status = 409
+    code = "review_already_requested"
 
 
 class RateLimited(ApiError):

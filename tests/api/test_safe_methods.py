@@ -16,6 +16,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from commentd.config import ModerationMode
+from commentd.models import utcnow
+from commentd.notify import spam_digest
 from tests.helpers import (
     MODERATOR,
     SLUG,
@@ -40,7 +42,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 class World:
     """A site with every kind of email link in a real mail: an author's notice (Approve,
     Reject, Spam), an address confirmation (known mode), a reply-notice confirmation (double
-    opt-in) and a reply notice (Unsubscribe)."""
+    opt-in), a reply notice (Unsubscribe), data links and a spam digest (Not spam)."""
 
     def __init__(self, app: Flask, client: FlaskClient, mailbox: Mailbox) -> None:
         first = submit(client, **DANA)
@@ -65,9 +67,15 @@ class World:
                 "/api/privacy/requests", json={"email": DANA["email"], "kind": kind}
             )
             assert asked.status_code == 202
+        # The defences catch one comment: the day's spam digest lists it (Not spam).
+        caught = submit(client, name="Gil", email="gil@example.com", body="casino bonus")
+        assert caught["status"] == "spam"
         deliver(app)
+        day_end = spam_digest.period_of(utcnow(), "daily")[1] + spam_digest.GRACE
+        deliver(app, later=day_end - utcnow())
 
         [notice] = [m for m in mailbox.to(AUTHOR) if "From my phone" in text_of(m)]
+        [digest] = [m for m in mailbox.to(AUTHOR) if m["Subject"].startswith("Spam caught")]
         [confirmation] = [
             m for m in mailbox.to(DANA["email"]) if m["Subject"].startswith("Confirm your")
         ]
@@ -81,6 +89,7 @@ class World:
             "/email/unsubscribe/": [link(reply_notice, "Unsubscribe")],
             "/email/notices/": [link(fay_optin, "Confirm")],
             "/email/privacy/": [link(export, "Download"), link(erase, "Erase")],
+            "/email/not-spam/": [link(digest, "Not spam")],
         }
         self.subscribed_id = int(subscribed["id"])
         self.avatar_key = urlsplit(self.pending["comment"]["author"]["avatar"]).path.split("/")[-1]
@@ -94,6 +103,15 @@ class World:
             f"/api/moderation/imports/{self.upload_id}/parts/0", data=b"{}\n", headers=MODERATOR
         )
         assert sent.status_code == 204
+        # A token made in the console, and this browser signed in with it (the hosted page's
+        # session cookie rides along with every request below).
+        made = client.post(
+            "/api/moderation/tokens", json={"label": "console"}, headers=MODERATOR
+        ).json
+        assert made is not None
+        self.token_id = made["id"]
+        signed_in = client.post("/api/moderation/session", json={"token": made["token"]})
+        assert signed_in.status_code == 200
 
     def urls_for(self, rule: Any) -> list[str]:
         """Real URLs for a url_map rule: each argument given a value that exists."""
@@ -110,6 +128,8 @@ class World:
                 values[argument] = self.avatar_key.removesuffix(".svg")
             elif argument == "upload_id":
                 values[argument] = self.upload_id
+            elif argument == "token_id":
+                values[argument] = self.token_id
             elif argument == "number":
                 values[argument] = 0
             elif argument == "language":
@@ -134,6 +154,7 @@ def site(make_app: Callable[..., Flask], mailbox: Mailbox) -> Flask:
         notify_email=AUTHOR,
         moderation=ModerationMode.KNOWN,
         post_url="https://blog.example/{slug}/",
+        disallowed_keywords=("casino",),
     )
 
 
@@ -144,6 +165,7 @@ EXTRA_READS = (
     f"/api/counts?slug={SLUG}",
     "/api/moderation/comments?status=pending",
     "/api/moderation/comments?status=approved&limit=1",
+    "/api/moderation/session",  # the cookie alone, no bearer token
 )
 
 
@@ -167,6 +189,7 @@ def test_get_head_and_options_of_every_route_change_nothing_stored(
             asked.append(
                 (method, url, client.open(url, method=method, headers=MODERATOR).status_code)
             )
+            asked.append((method, url, client.open(url, method=method).status_code))
 
     assert database_snapshot(migrated_engine) == before
     assert [a for a in asked if a[2] >= 500] == []
@@ -175,6 +198,7 @@ def test_get_head_and_options_of_every_route_change_nothing_stored(
         for path in paths:
             assert ("GET", path, 200) in asked and ("HEAD", path, 200) in asked
     assert {m for m, _, _ in asked} == set(SAFE_METHODS)
+    assert ("GET", "/api/moderation/session", 200) in asked  # the cookie was a live session
     # The feeds were read with a real slug that has comments.
     for feed in (f"/api/posts/{SLUG}/feed.atom", "/api/feed.atom"):
         assert ("GET", feed, 200) in asked and ("HEAD", feed, 200) in asked
@@ -254,6 +278,7 @@ def test_every_answer_behind_the_moderation_token_is_kept_out_of_shared_caches(
     keep one, and a refused token's answer is not cached either."""
     client = site.test_client()
     world = World(site, client, mailbox)
+    client.delete_cookie("commentd_session")  # signed out: the refusals are seen too
     answers: list[tuple[str, int, str | None]] = []
     for rule in site.url_map.iter_rules():
         if not rule.rule.startswith("/api/moderation") or "GET" not in (rule.methods or ()):

@@ -23,6 +23,7 @@ ENVIRONMENT_RULES = {
     "duplicate_window_seconds": 86400,
     "spam_threshold": 0.55,
     "hold_threshold": 0.3,
+    "spam_digest": "off",  # no COMMENTD_NOTIFY_EMAIL here: nowhere to send it
 }
 
 
@@ -89,6 +90,8 @@ def test_null_returns_a_rule_to_the_environments_value(rules_client: FlaskClient
         ({"duplicate_window_seconds": 10**9}, "duplicate_window_seconds"),
         ({"hold_threshold": 0.9}, "hold_threshold"),  # above the spam threshold
         ({"colour": "red"}, "colour"),
+        ({"spam_digest": "hourly"}, "spam_digest"),
+        ({"spam_digest": "daily"}, "spam_digest"),  # no COMMENTD_NOTIFY_EMAIL: nowhere to send
     ],
 )
 def test_bad_rules_are_refused_naming_the_field_and_nothing_changes(

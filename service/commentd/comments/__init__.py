@@ -3,7 +3,8 @@ reads views need. One entry point per operation, re-exported here; none commits.
 
 Modules: submitting, moderation, own (a writer edits or deletes), privacy (a reader's data by
 address), erasure (and retention), email_links (confirm, opt into notices, unsubscribe,
-moderate by link), queries, posts, identity, events (who hears of changes), validation,
+moderate by link), review (a reader asks the author to look at caught spam), queries, posts,
+identity, events (who hears of changes), validation,
 rendering, public (the one audited public representation).
 """
 
@@ -12,8 +13,10 @@ from __future__ import annotations
 from commentd.comments.email_links import (
     confirm_by_link,
     moderate_by_link,
+    not_spam_by_link,
     open_confirmation,
     open_moderation,
+    open_not_spam,
     open_notices,
     open_unsubscribe,
     opt_into_notices,
@@ -33,6 +36,7 @@ from commentd.comments.queries import (
     parent_links,
     queue,
 )
+from commentd.comments.review import request_review
 from commentd.comments.submitting import Sender, Submitted, submit
 
 __all__ = [
@@ -55,8 +59,10 @@ __all__ = [
     "get_comment",
     "moderate",
     "moderate_by_link",
+    "not_spam_by_link",
     "open_confirmation",
     "open_moderation",
+    "open_not_spam",
     "open_notices",
     "open_privacy",
     "open_unsubscribe",
@@ -65,6 +71,7 @@ __all__ = [
     "parent_links",
     "purge",
     "queue",
+    "request_review",
     "set_closed",
     "submit",
     "unsubscribe_by_link",

@@ -1,6 +1,6 @@
 """What the links in emails may do to a comment, and the rules that keep them to it:
-moderating from the author's notice, confirming an address (COMMENTD_MODERATION=known),
-opting into reply notices (double opt-in), unsubscribing.
+moderating from the author's notice, restoring a comment from the spam digest, confirming an
+address (COMMENTD_MODERATION=known), opting into reply notices (double opt-in), unsubscribing.
 
 notify.links signs and reads the tokens; here a link is only what it says (the Protocols
 below). Every link names its comment by id *and* by a stamp of that very row, so a link whose
@@ -224,6 +224,32 @@ def moderate_by_link(
     comment, _ = open_moderation(session, link)
     _spend_or_refuse(session, link, reread=True)
     return moderate(session, comment.id, status, events=events)
+
+
+# --- "Not spam" from the spam digest ----------------------------------------------------------
+
+
+def open_not_spam(session: Session, link: SingleUseLink) -> tuple[Comment, str]:
+    """The comment a spam digest's "Not spam" link is for, and its slug, while it is still in
+    the spam folder and the link unused; raises CommentGone, LinkStale or NothingToDo."""
+    comment, slug = _named_comment(session, link)
+    if is_spent(session, link.nonce) or comment.status is not CommentStatus.SPAM:
+        raise NothingToDo(comment)
+    return comment, slug
+
+
+def not_spam_by_link(
+    session: Session, link: SingleUseLink, *, events: CommentEvents
+) -> tuple[Comment, str]:
+    """The author restores a caught comment from the spam digest, as the console's not-spam
+    does: approved (published), and the learned filter learns it was ham.
+
+    Raises what open_not_spam raises, or UsedMeanwhile (with the comment as the other click
+    left it) when a second click raced this one.
+    """
+    comment, _ = open_not_spam(session, link)
+    _spend_or_refuse(session, link, reread=True)
+    return moderate(session, comment.id, CommentStatus.APPROVED, events=events)
 
 
 # --- A reader confirms an address (COMMENTD_MODERATION=known) ------------------------------

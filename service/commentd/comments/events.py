@@ -33,6 +33,10 @@ class CommentEvents(Protocol):
     def privacy_requested(self, session: Session, request: PrivacyRequest) -> None:
         """Someone asked for the data of an address (export or erasure): the link goes to it."""
 
+    def review_requested(self, session: Session, comment: Comment, slug: str) -> None:
+        """A comment the spam defences caught waits again (pending): its writer asked the
+        author to review it (comments.request_review)."""
+
     def forgetting_address(self, session: Session, email_key: str, comment_ids: list[int]) -> None:
         """Everything about an address is being erased (its comments, `comment_ids`, are gone
         already): drop what waits to be sent to it or about them, and what names it."""
@@ -56,6 +60,9 @@ class NoEvents:
         """Nothing."""
 
     def privacy_requested(self, session: Session, request: PrivacyRequest) -> None:
+        """Nothing."""
+
+    def review_requested(self, session: Session, comment: Comment, slug: str) -> None:
         """Nothing."""
 
     def forgetting_address(self, session: Session, email_key: str, comment_ids: list[int]) -> None:

@@ -13,10 +13,12 @@ from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from commentd.comments.review import REVIEW_REQUESTED
 from commentd.comments.validation import PrivacyKind
 from commentd.config import Settings
 from commentd.models import Comment
 from commentd.notify import links, smtp
+from commentd.notify.spam_digest import Caught
 
 _templates = Environment(
     loader=PackageLoader("commentd", "templates"),
@@ -30,6 +32,12 @@ ACTION_LABELS = {
     links.Action.SPAM: "Spam",
 }
 SUBJECT_NAME_LENGTH = 40
+EXCERPT_LENGTH = 300
+
+
+def _excerpt(body: str) -> str:
+    """The start of a comment's text, on one line, at most EXCERPT_LENGTH characters."""
+    return _one_line(body, EXCERPT_LENGTH)
 
 
 def _one_line(value: str, length: int = 80) -> str:
@@ -126,10 +134,10 @@ class Writer:
             moderation_url=self.url("/moderate"),
         )
         verb = "waits" if comment.status.value == "pending" else "published"
-        subject = (
-            f"New comment {verb}: {_one_line(comment.name, SUBJECT_NAME_LENGTH)} "
-            f"on {_one_line(slug)}"
-        )
+        what = f"New comment {verb}"
+        if REVIEW_REQUESTED in comment.reasons and comment.status.value == "pending":
+            what = "Review asked for a comment caught as spam"
+        subject = f"{what}: {_one_line(comment.name, SUBJECT_NAME_LENGTH)} on {_one_line(slug)}"
         return self._compose(to=self.settings.notify_email, subject=subject, parts=parts, key=key)
 
     def author_digest(
@@ -148,6 +156,42 @@ class Writer:
         )
         count = len(items)
         subject = f"{count} new comment{'s' if count != 1 else ''} to look at"
+        return self._compose(to=self.settings.notify_email, subject=subject, parts=parts, key=key)
+
+    def not_spam_url(self, comment: Comment) -> str:
+        """The spam digest's "Not spam" link of one comment: its own nonce, signed, expiring."""
+        link = links.NotSpamLink(comment.id, links.new_nonce(), links.comment_stamp(comment))
+        return self.url("/email/not-spam/" + links.not_spam_token(self.secret, link))
+
+    def spam_digest(self, caught: Caught, cadence: str, key: str) -> EmailMessage:
+        """The author's list of what the spam defences caught from `caught.since` to
+        `caught.until` (templates/email/spam_digest.*): each comment's name, post, excerpt,
+        reasons and time, with a Not spam link; and the console's link. Needs
+        COMMENTD_NOTIFY_EMAIL."""
+        assert self.settings.notify_email
+        items = [
+            {
+                "comment": comment,
+                "slug": slug,
+                "post_url": self.post_url(slug),
+                "excerpt": _excerpt(comment.body),
+                "when": comment.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "not_spam_url": self.not_spam_url(comment),
+            }
+            for comment, slug in caught.items
+        ]
+        count = len(items) + caught.more
+        parts = self._render(
+            "spam_digest",
+            items=items,
+            count=count,
+            more=caught.more,
+            period="day" if cadence == "daily" else "week",
+            until=caught.until.strftime("%Y-%m-%d %H:%M UTC"),
+            link_days=self.settings.action_link_days,
+            console_url=self.url("/moderate"),
+        )
+        subject = f"Spam caught: {count} comment{'s' if count != 1 else ''} to glance at"
         return self._compose(to=self.settings.notify_email, subject=subject, parts=parts, key=key)
 
     def reply_notice(self, reply: Comment, parent: Comment, slug: str, key: str) -> EmailMessage:

@@ -14,12 +14,15 @@ from commentd.comments.identity import address_proven
 from commentd.comments.privacy import has_data
 from commentd.comments.validation import PrivacyKind
 from commentd.config import Settings
+from commentd.db import writer
 from commentd.keys import keyed_hash
 from commentd.models import Comment, CommentStatus, OutboxEvent, Post
 from commentd.notify import smtp, webhooks
+from commentd.notify import spam_digest as digest
 from commentd.notify.emails import Writer
 from commentd.notify.notifier import Kind
 from commentd.notify.outbox import BATCH, Delivered, Handler, Outbox, RetryPolicy, Worker
+from commentd.spam import rules
 
 # A batch's leases must outlast its deliveries, each bounded by a few socket timeouts.
 LEASE_PER_EVENT_TIMEOUTS = 3
@@ -34,6 +37,7 @@ class Deliveries:
 
     def __init__(self, engine: Engine, settings: Settings, secret: str) -> None:
         self.sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self.writer_engine = writer(engine)
         self.settings = settings
         self.secret = secret
         self.writer = Writer(settings, secret)
@@ -51,7 +55,15 @@ class Deliveries:
             Kind.APPROVED_NOTICE: self.approved_notice,
             Kind.PRIVACY_LINK: self.privacy_link,
             Kind.WEBHOOK: self.webhook,
+            Kind.SPAM_DIGEST: self.spam_digest,
         }
+
+    def schedule(self, now: datetime) -> None:
+        """The outbox's scheduler: enqueue the spam digest of the period `now` falls in."""
+        if not self.settings.notify_email:
+            return
+        with Session(self.writer_engine) as session, session.begin():
+            digest.schedule(session, self.settings, now)
 
     def message_key(self, event: OutboxEvent) -> str:
         """Unique to this site and event, and the same on every attempt (the Message-ID)."""
@@ -113,6 +125,20 @@ class Deliveries:
             return Delivered.SKIPPED  # all moderated or erased already
         items = [(row[0], row[1]) for row in rows]
         return self._send(event, self.writer.author_digest(items, minutes, self.message_key(event)))
+
+    def spam_digest(self, event: OutboxEvent) -> Delivered:
+        """Send the spam digest of a period: what the defences caught since the last digest
+        sent, each with a Not spam link; SKIPPED when nothing was caught (or still is spam),
+        or when the author chose another cadence (or none) meanwhile."""
+        cadence = str(event.payload["cadence"])
+        until = datetime.fromisoformat(str(event.payload["until"]))
+        with self.sessions() as session:
+            if rules.spam_digest(session, self.settings) != cadence:
+                return Delivered.SKIPPED
+            found = digest.caught(session, until)
+        if not found.items:
+            return Delivered.SKIPPED
+        return self._send(event, self.writer.spam_digest(found, cadence, self.message_key(event)))
 
     def reply_notice(self, event: OutboxEvent) -> Delivered:
         """Send a reply notice, if the parent still asks for notices from a proven address."""
@@ -208,12 +234,14 @@ class Deliveries:
 def build_outbox(engine: Engine, settings: Settings, secret: str) -> Outbox:
     """The site's outbox, with a handler for every kind of event notifications.py enqueues."""
     lease = timedelta(seconds=60 + BATCH * LEASE_PER_EVENT_TIMEOUTS * settings.delivery_timeout)
+    deliveries = Deliveries(engine, settings, secret)
     return Outbox(
         engine,
-        Deliveries(engine, settings, secret).handlers(),
+        deliveries.handlers(),
         RetryPolicy(
             first_delay=settings.retry_seconds, max_attempts=settings.max_attempts, lease=lease
         ),
+        scheduler=deliveries.schedule,
     )
 
 

@@ -10,7 +10,9 @@ Token payloads (JSON lists, signed with the site secret, one salt per kind):
 - moderation: [comment_id, action, nonce, stamp], timed (COMMENTD_ACTION_LINK_DAYS);
 - confirmation and reply-notices confirmation: [comment_id, commenter_id, nonce, stamp], timed;
 - unsubscribe: [comment_id, stamp], untimed (a bare comment_id in links made before stamps);
-- privacy (a reader's data export or erasure): [email, kind, nonce], timed (PRIVACY_LINK_HOURS).
+- privacy (a reader's data export or erasure): [email, kind, nonce], timed (PRIVACY_LINK_HOURS);
+- not spam (the spam digest's, one per caught comment): [comment_id, nonce, stamp], timed
+  (COMMENTD_ACTION_LINK_DAYS).
 """
 
 from __future__ import annotations
@@ -32,16 +34,19 @@ __all__ = [  # the refusals and the stamp are comments.email_links'; emails and 
     "LinkExpired",
     "LinkInvalid",
     "ModerationLink",
+    "NotSpamLink",
     "PrivacyLink",
     "UnsubscribeLink",
     "comment_stamp",
     "confirmation_token",
     "moderation_token",
     "new_nonce",
+    "not_spam_token",
     "notices_token",
     "privacy_token",
     "read_confirmation_token",
     "read_moderation_token",
+    "read_not_spam_token",
     "read_notices_token",
     "read_privacy_token",
     "read_unsubscribe_token",
@@ -62,6 +67,7 @@ _CONFIRM = "commentd.email-confirm"
 _UNSUBSCRIBE = "commentd.email-unsubscribe"
 _CONFIRM_NOTICES = "commentd.email-confirm-notices"
 _PRIVACY = "commentd.email-privacy"
+_NOT_SPAM = "commentd.email-not-spam"
 # A data link works for a day: it hands out every comment of an address, or erases them.
 PRIVACY_LINK_HOURS = 24
 
@@ -97,6 +103,16 @@ class UnsubscribeLink:
     comment_id: int
     stamp: int | None = None  # None in links made before stamps (they never expire)
     signed_at: datetime | None = field(default=None, compare=False)  # untimed: always None
+
+
+@dataclass(frozen=True)
+class NotSpamLink:
+    """The spam digest's "Not spam" link of one caught comment: approves it, once."""
+
+    comment_id: int
+    nonce: str  # its own: each comment of a digest is decided apart
+    stamp: int | None = None
+    signed_at: datetime | None = field(default=None, compare=False)
 
 
 def new_nonce() -> str:
@@ -235,5 +251,24 @@ def read_privacy_token(secret: str, token: str) -> PrivacyLink:
         if not isinstance(email, str) or not isinstance(nonce, str):
             raise ValueError("not a privacy link")
         return PrivacyLink(email, PrivacyKind(kind), nonce)
+    except (TypeError, ValueError):
+        raise LinkInvalid from None
+
+
+def not_spam_token(secret: str, link: NotSpamLink) -> str:
+    """The signed token of a spam digest's "Not spam" link (`link.stamp` should be set)."""
+    return URLSafeTimedSerializer(secret, salt=_NOT_SPAM).dumps(
+        [link.comment_id, link.nonce, link.stamp]
+    )
+
+
+def read_not_spam_token(secret: str, token: str, max_age: int) -> NotSpamLink:
+    """The link a token stands for; raises LinkInvalid or LinkExpired (older than max_age s)."""
+    data, signed_at = _load_timed(secret, _NOT_SPAM, token, max_age)
+    try:
+        comment_id, nonce, *extra = data
+        if isinstance(comment_id, bool) or not isinstance(comment_id, int):
+            raise ValueError("not an id")
+        return NotSpamLink(comment_id, str(nonce), _stamp(extra), signed_at)
     except (TypeError, ValueError):
         raise LinkInvalid from None

@@ -27,7 +27,7 @@ from commentd.comments.validation import PrivacyRequest
 from commentd.config import ModerationMode, Settings
 from commentd.keys import keyed_hash
 from commentd.models import Comment, CommentStatus, OutboxEvent, utcnow
-from commentd.notify import outbox, webhooks
+from commentd.notify import outbox, spam_digest, webhooks
 
 
 class Kind:
@@ -40,6 +40,7 @@ class Kind:
     CONFIRM_NOTICES = "confirm_notices"  # double opt-in before any reply or approval notice
     APPROVED_NOTICE = "approved_notice"  # "your comment was approved", to a proven address
     PRIVACY_LINK = "privacy_link"  # the link of a data export or erasure request
+    SPAM_DIGEST = spam_digest.KIND  # what the defences caught (spam_digest.schedule enqueues it)
     WEBHOOK = "webhook"
 
 
@@ -126,6 +127,20 @@ class Notifier:
             self._webhooks(session, Event.DELETED, comment, slug)
         if was_status is not comment.status and self._tells_author(comment):
             self._author_notice(session, comment)
+
+    def review_requested(self, session: Session, comment: Comment, slug: str) -> None:
+        """Its writer asked for a review of a comment the spam defences caught: it waits now,
+        so it is news as a new waiting comment is (webhook comment.created, the author's
+        notice); spam was never announced before. A notice of its own even where the author
+        gets digests: a digest lists the comments written in its period, and this one is older."""
+        self._webhooks(session, Event.CREATED, comment, slug)
+        if self._tells_author(comment):
+            outbox.enqueue(
+                session,
+                Kind.AUTHOR_NOTICE,
+                {"comment_id": comment.id},
+                dedupe_key=f"{Kind.AUTHOR_NOTICE}:review:{comment.id}",
+            )
 
     def privacy_requested(self, session: Session, request: PrivacyRequest) -> None:
         """Someone asked for an address's data: the link goes to that address (handlers.py

@@ -38,6 +38,8 @@ KEPT_AFTER_DELIVERY = frozenset({"event", "target", "comment_id", "reply_id"})
 PERMANENT = "permanent: "
 # In a Session's info: this transaction enqueued something (or made failed events due again).
 ENQUEUED = "outbox_enqueued"
+# How often a delivery round also runs the outbox's scheduler (say, the spam digest's).
+SCHEDULE_EVERY = timedelta(minutes=1)
 
 
 class PermanentFailure(Exception):
@@ -71,6 +73,10 @@ class Delivered(StrEnum):
     SENT = "sent"
     SKIPPED = "skipped"
 
+
+# A scheduler enqueues (and commits) what is due by the clock, such as the spam digest of the
+# period `now` falls in; it must be safe to call from several processes at once (dedupe keys).
+Scheduler = Callable[[datetime], None]
 
 # A handler delivers one event: it returns whether it sent it or found nothing left to send,
 # and raises when the attempt failed (to be retried).
@@ -123,16 +129,23 @@ class RetryPolicy:
 
 
 class Outbox:
-    """Claims due events, hands each to its handler, and records the outcome."""
+    """Claims due events, hands each to its handler, and records the outcome; runs the
+    `scheduler`, if any, at most every SCHEDULE_EVERY of its delivery rounds."""
 
     def __init__(
-        self, engine: Engine, handlers: Mapping[str, Handler], policy: RetryPolicy
+        self,
+        engine: Engine,
+        handlers: Mapping[str, Handler],
+        policy: RetryPolicy,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.reader = engine
         self.engine = writer(engine)
         self.handlers = dict(handlers)
         self.policy = policy
+        self.scheduler = scheduler
         self._purged_at: datetime | None = None
+        self._scheduled_at: datetime | None = None
 
     def claim(self, now: datetime, limit: int = BATCH) -> list[OutboxEvent]:
         """Lease up to `limit` due events to this caller, safely against other processes.
@@ -230,11 +243,24 @@ class Outbox:
     def deliver_due(self, now: datetime | None = None) -> int:
         """Deliver what is due now (one batch); returns how many events were attempted."""
         now = now or utcnow()
+        self._schedule(now)
         events = self.claim(now)
         if events:
             self._record([(event, self.attempt(event, now)) for event in events])
         self._purge_old(now)
         return len(events)
+
+    def _schedule(self, now: datetime) -> None:
+        if self.scheduler is None or (
+            self._scheduled_at is not None and abs(now - self._scheduled_at) < SCHEDULE_EVERY
+        ):
+            return
+        self._scheduled_at = now
+        try:
+            self.scheduler(now)
+        except Exception:  # the database may be down: delivery goes on, next round tries again
+            log.exception("outbox scheduler failed")
+            self._scheduled_at = None
 
     def _purge_old(self, now: datetime) -> None:
         if self._purged_at is not None and now - self._purged_at < timedelta(hours=1):

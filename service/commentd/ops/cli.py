@@ -8,6 +8,7 @@ import logging.config
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -107,18 +108,97 @@ def migrate_in_child() -> None:
         raise click.ClickException("the database could not be migrated (see the log above)")
 
 
-@main.command("token")
-@click.option("--label", default="", help="A note on who or what the token is for.")
-def token_command(label: str) -> None:
-    """Create a moderation token and print it (only its hash is kept)."""
-    from commentd.web.auth import create_token
+@main.group("token", invoke_without_command=True)
+@click.option("--label", default="", help="A note on who or what the token is for (unique).")
+@click.pass_context
+def token_command(context: click.Context, label: str) -> None:
+    """Create a moderation token and print it (only its hash is kept); `token list` shows
+    the tokens, `token revoke` ends one."""
+    if context.invoked_subcommand is not None:
+        if label:
+            raise click.UsageError("--label is for making a token, not for list or revoke")
+        return
+    from commentd.errors import ApiError
+    from commentd.web.auth import add_token
 
     engine = _open_database(_settings(), create=False)
-    with Session(writer(engine)) as session:
-        token = create_token(session, label)
-        session.commit()
-    engine.dispose()
+    try:
+        with Session(writer(engine)) as session:
+            row, token = add_token(session, label)
+            token_id, stored_label = row.id, row.label
+            session.commit()
+    except ApiError as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        engine.dispose()
+    if not stored_label:
+        click.echo(
+            f"commentd: made token #{token_id}; --label names a token for `commentd token list`.",
+            err=True,
+        )
     click.echo(token)
+
+
+@token_command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object for programs.")
+def token_list_command(as_json: bool) -> None:
+    """Show the moderation tokens: id, label and when each was made, one per line (the tokens
+    themselves were shown once, when made)."""
+    import json
+
+    from commentd.web.auth import list_tokens
+
+    settings = _settings()
+    engine = _open_database(settings, create=False)
+    try:
+        with Session(engine) as session:
+            tokens = [
+                {"id": t.id, "label": t.label, "created_at": _utc(t.created_at)}
+                for t in list_tokens(session)
+            ]
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"tokens": tokens, "admin_token": bool(settings.admin_token)}, ensure_ascii=False
+            )
+        )
+        return
+    for token in tokens:
+        click.echo(f"{token['id']}\t{token['label'] or '-'}\t{token['created_at']}")
+    if not tokens:
+        click.echo("commentd: no tokens yet; make one with `commentd token --label L`.", err=True)
+
+
+@token_command.command("revoke")
+@click.argument("name", metavar="LABEL|ID")
+def token_revoke_command(name: str) -> None:
+    """Revoke the token with this label (every token with it, if old ones share it) or id
+    (`12` or `#12`): it stops working at once, on every running server."""
+    from commentd.web.auth import revoke, tokens_named
+
+    engine = _open_database(_settings(), create=False)
+    try:
+        with Session(writer(engine)) as session:
+            try:
+                found = tokens_named(session, name)
+            except ValueError as error:
+                raise click.ClickException(str(error)) from None
+            if not found:
+                raise click.ClickException(
+                    f"no token has the label or id {name!r} (see `commentd token list`)"
+                )
+            named = ", ".join(f"#{t.id}" + (f" “{t.label}”" if t.label else "") for t in found)
+            count = revoke(session, [t.id for t in found])
+            session.commit()
+    finally:
+        engine.dispose()
+    click.echo(f"Revoked {count} token{'s' if count != 1 else ''}: {named}.")
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _purge(spam_days: int | None, rejected_days: int | None, client_key_days: int | None) -> None:

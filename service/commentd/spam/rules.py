@@ -33,7 +33,9 @@ RULE_NAMES = (
     "duplicate_window_seconds",
     "spam_threshold",
     "hold_threshold",
+    "spam_digest",
 )
+SPAM_DIGEST_CHOICES = ("daily", "weekly", "off")
 # The rules' version and the filter's state, in one query of two one-row tables (built once).
 _VERSIONS = (
     select(SiteRuleSet.version, *STATE_COLUMNS)
@@ -51,6 +53,8 @@ def defaults(settings: Settings) -> dict[str, Any]:
         "duplicate_window_seconds": settings.duplicate_window_seconds,
         "spam_threshold": settings.spam_threshold,
         "hold_threshold": settings.hold_threshold,
+        # Mail of what the defences caught: only where the author gets mail at all.
+        "spam_digest": settings.spam_digest if settings.notify_email else "off",
     }
 
 
@@ -85,8 +89,19 @@ def _keywords(value: object) -> list[str] | None:
     return entries
 
 
-def parse_changes(payload: object) -> dict[str, Any]:
-    """A PUT body -> {rule: new value, or None to return to the environment's}; 422 otherwise."""
+def _digest(value: object, settings: Settings | None) -> str | None:
+    if not isinstance(value, str) or value not in SPAM_DIGEST_CHOICES:
+        return None
+    if value != "off" and settings is not None and not settings.notify_email:
+        return None  # nowhere to send it: say so now rather than never mail
+    return value
+
+
+def parse_changes(payload: object, settings: Settings | None = None) -> dict[str, Any]:
+    """A PUT body -> {rule: new value, or None to return to the environment's}; 422 otherwise.
+
+    With `settings`, `spam_digest` may be "daily" or "weekly" only where COMMENTD_NOTIFY_EMAIL
+    is set (else "off" is its one value)."""
     if not isinstance(payload, dict):
         raise ValidationFailed("Send a JSON object of rules.", fields={})
     errors: dict[str, str] = {}
@@ -105,6 +120,14 @@ def parse_changes(payload: object) -> dict[str, Any]:
         elif name == "duplicate_window_seconds":
             parsed = _whole(value, WINDOW_MAX)
             problem = f"must be a whole number of seconds from 0 (off) to {WINDOW_MAX}"
+        elif name == "spam_digest":
+            parsed = _digest(value, settings)
+            problem = (
+                '"daily", "weekly" or "off"'
+                if settings is None or settings.notify_email
+                else '"off": COMMENTD_NOTIFY_EMAIL is not set, so there is nowhere to send it'
+            )
+            problem = "must be " + problem
         elif name in KEYWORD_RULES:
             parsed = _keywords(value)
             problem = (
@@ -153,6 +176,14 @@ def save(session: Session, settings: Settings, changes: Mapping[str, Any]) -> di
     )
     session.flush()
     return overrides
+
+
+def spam_digest(session: Session, settings: Settings) -> str:
+    """How often the author gets the spam digest now: "daily", "weekly" or "off" (always
+    "off" without COMMENTD_NOTIFY_EMAIL)."""
+    if not settings.notify_email:
+        return "off"
+    return str(effective(settings, stored_overrides(session))["spam_digest"])
 
 
 def compile_rules(settings: Settings, overrides: Mapping[str, Any]) -> spam.SpamRules:

@@ -476,9 +476,11 @@
     this.rememberOwn(body, v.body);
     store.set("author", this.remember.checked ? { name: v.name, email: v.email, website: v.website } : null);
     var comment = body.comment, answered = this.replyTo && document.getElementById("comment-" + this.replyTo.comment.id);
+    /* Caught as spam: said as it is, with a way out (a filled honeypot is a bot's: not that). */
+    var caught = body.status === "spam" && !this.honeypot.value;
     this.closeReply(false);
     if (body.status === "approved") this.approved.push(comment);
-    else this.keepOwn(this.ownPending().concat([{ comment: comment, saved_at: Date.now(), token: body.commenter_token }]));
+    else if (!caught) this.keepOwn(this.ownPending().concat([{ comment: comment, saved_at: Date.now(), token: body.commenter_token }]));
     this.inputs.body.value = "";
     this.notify.checked = false;
     this.notifyApproved.checked = false;
@@ -490,7 +492,39 @@
     if (mine) mine.querySelector(".commentd-c").focus();
     this.thanksUnder = answered ? answered.id.replace("comment-", "") : null;
     this.placeStatus();
+    if (caught) return this.offerReview(body);
     this.say(body.status === "approved" ? t("thanksApproved") : t("thanksPending"));
+  };
+
+  /* ---- caught as spam: the reader may ask the author to review it (issue 17) ----------- */
+  /* The status line says so and holds one button; the next message replaces both. */
+  CommentSection.prototype.offerReview = function (body) {
+    var self = this;
+    this.say(t("spamCaught"));
+    var button = h("button", { "class": "commentd-btn commentd-review", type: "button",
+      onclick: function () { self.askReview(body, button); } }, t("askReview"));
+    this.status.append(" ", button);
+  };
+
+  CommentSection.prototype.askReview = function (body, button) {
+    var self = this;
+    button.disabled = true;
+    var data = new URLSearchParams({ commenter_token: body.commenter_token });
+    return request(base + "/api/posts/" + slugPath(this.slug) + "/comments/" + body.id + "/review",
+      { method: "POST", body: data, headers: { "Accept-Language": kit.lang } })
+      .then(function (res) {
+        if (res.r.status === 200 || (res.r.status === 409 && res.body.error === "review_already_requested")) {
+          /* It waits now, like any comment held for moderation: shown to its writer as such. */
+          self.keepOwn(self.ownPending().concat([{ comment: body.comment, saved_at: Date.now(), token: body.commenter_token }]));
+          self.render();
+          return self.say(t("reviewAsked"));
+        }
+        self.answered(res.r, res.body);
+        if (res.r.status === 429 || res.r.status >= 500) self.status.append(" ", button);
+      }, function () {
+        self.say(t("offline"), true);
+        self.status.append(" ", button);
+      }).finally(function () { button.disabled = false; });
   };
 
   /* ---- the reader's own comments: edit and delete while the window is open ------------ */

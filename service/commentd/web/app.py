@@ -24,6 +24,7 @@ from commentd.web import (
     public,
     readers,
     sessions,
+    tokens,
 )
 from commentd.web.fast_reads import PublicReads
 from commentd.web.limits import RateLimits, limiter_config
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
     app.register_blueprint(public.bp)
     app.register_blueprint(moderation.bp)
     app.register_blueprint(moving.bp)
+    app.register_blueprint(tokens.bp)
+    app.register_blueprint(tokens.session_bp)
     app.register_blueprint(email_pages.bp)
     app.register_blueprint(readers.bp)
     if fast_reads:

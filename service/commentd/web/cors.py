@@ -11,6 +11,8 @@ from flask import Flask, Response, request
 from commentd.web.services import current
 from commentd.web.sessions import WRITE_METHODS
 
+# Never Access-Control-Allow-Credentials, and never X-Commentd-CSRF: no other origin may use
+# the hosted moderation page's session cookie (auth.py lets it in for the own origin only).
 ALLOWED_HEADERS = "Authorization, Content-Type, If-None-Match"
 EXPOSED_HEADERS = "ETag, Retry-After"
 PREFLIGHT_MAX_AGE = "600"

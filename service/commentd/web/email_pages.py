@@ -1,4 +1,5 @@
-"""The pages behind links in emails: moderate from the author's notice, confirm an address,
+"""The pages behind links in emails: moderate from the author's notice, restore a comment from
+the spam digest ("Not spam"), confirm an address,
 unsubscribe from reply notices, download or erase a reader's data.
 
 Mail scanners open links (GET) and probe them (HEAD, OPTIONS), so each link has two views: the
@@ -160,6 +161,50 @@ def moderate_from_email(token: str) -> Response:
     session.commit()
     title, done = DONE[link.action]
     return page(200, title, done, comment=comment, slug=slug)
+
+
+# --- "Not spam" from the spam digest ----------------------------------------------------------
+
+
+def _not_spam_done(comment: Comment) -> Response:
+    return refusal_page(
+        UsedMeanwhile(comment),
+        "Already handled",
+        f"This link was already used, or the comment left the spam folder; nothing was "
+        f"changed. The comment is now {comment.status.value}.",
+    )
+
+
+@bp.get("/not-spam/<token>")
+def show_not_spam(token: str) -> Response:
+    """The page of a spam digest's Not spam link: the comment and a button, no change."""
+    try:
+        link = links.read_not_spam_token(_secret(), token, _link_max_age())
+        comment, slug = comments.open_not_spam(get_session(write=False), link)
+    except LinkRefused as refusal:
+        return _refused(refusal, _not_spam_done)
+    return page(
+        200,
+        "Not spam?",
+        "The spam defences caught this comment. If a real reader wrote it, press the button: "
+        "it is published, and the filter learns from it.",
+        comment=comment,
+        slug=slug,
+        button="Not spam: publish it",
+    )
+
+
+@bp.post("/not-spam/<token>")
+def not_spam_from_email(token: str) -> Response:
+    """The button of a Not spam page, once: the comment is approved (the filter learns ham)."""
+    session = get_session(write=True)
+    try:
+        link = links.read_not_spam_token(_secret(), token, _link_max_age())
+        comment, slug = comments.not_spam_by_link(session, link, events=current().notifier)
+    except LinkRefused as refusal:
+        return _refused(refusal, _not_spam_done)
+    session.commit()
+    return page(200, "Published", "The comment is now public.", comment=comment, slug=slug)
 
 
 # --- A reader confirms an address (COMMENTD_MODERATION=known) ------------------------------

@@ -167,7 +167,13 @@ class RateLimits:
         def privacy_address() -> None:
             """COMMENTD_PRIVACY_RATE_LIMIT: data requests about one email address."""
 
+        @limit(settings.review_rate_limit, scope="review")
+        def review() -> None:
+            """COMMENTD_REVIEW_RATE_LIMIT: requests to review caught spam from one client
+            network."""
+
         self.privacy_client, self.privacy_address = privacy_client, privacy_address
+        self.review = review
         # Every limit whose key is made of an email address: what erasing the address clears
         # (scope, rate limit, what the key hashes); see forget_address.
         self.address_limits = (

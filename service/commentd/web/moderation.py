@@ -159,7 +159,8 @@ def show_settings() -> Response:
 def change_settings() -> Response:
     """Change some rules (the others stay); every server process applies them at once."""
     session = get_session(write=True)
-    rules.save(session, current().settings, rules.parse_changes(_json_body()))
+    settings = current().settings
+    rules.save(session, settings, rules.parse_changes(_json_body(), settings))
     session.commit()
     return _rules_answer()
 

@@ -1,7 +1,8 @@
 """What a reader may do with their own comments and data, without an account (API.md, "The
-commenter's own comments"): edit or delete a comment from the browser that posted it, and ask
-for the data of an address (the link goes to that address; web/email_pages.py acts on it).
-Views parse, call comments/, commit, serialise."""
+commenter's own comments"): edit or delete a comment from the browser that posted it, ask the
+author to review one the spam defences caught, and ask for the data of an address (the link
+goes to that address; web/email_pages.py acts on it). Views parse, call comments/, commit,
+serialise."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ REQUEST_TAKEN = (
 
 
 def _fields() -> Mapping[str, object]:
-    """The body's fields (JSON or form), or none for a DELETE without a body."""
-    if request.method == "DELETE" and not request.content_length and not request.mimetype:
+    """The body's fields (JSON or form), or none for a DELETE or POST without a body."""
+    if request.method in ("DELETE", "POST") and not request.content_length and not request.mimetype:
         return {}
     return submitted_fields()
 
@@ -105,6 +106,28 @@ def delete_own_comment(slug: str, comment_id: int) -> tuple[str, int]:
     )
     session.commit()
     return "", 204
+
+
+@bp.post(OWN_COMMENT + "/review")
+def request_review(slug: str, comment_id: int) -> Response:
+    """The writer of a comment the spam defences caught asks the author to review it (token in
+    the body or in `Authorization: Commenter <token>`): 200 `{"id", "status": "pending"}`, the
+    comment waits in the queue and the author is told. 403 not_yours (as PATCH), 409
+    review_already_requested / review_unavailable, 429 beyond COMMENTD_REVIEW_RATE_LIMIT
+    (every request counts, so guessing costs as much as asking)."""
+    require_allowed_origin()
+    slug = normalize_slug(slug)
+    services = current()
+    fields = _fields()
+    services.rate_limits.take((services.rate_limits.review,))
+    session = get_session(write=True)
+    comment = comments.request_review(
+        session, slug, comment_id, _commenter_token(fields), events=services.notifier
+    )
+    session.commit()
+    response = jsonify(id=comment.id, status=comment.status.value)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/api/privacy/requests")
