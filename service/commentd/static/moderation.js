@@ -49,9 +49,10 @@
       effect: function (v) { return "The learning filter sends a comment scoring " + v + " or more (of 1) to spam. Lower catches more, and more real comments by mistake."; } },
     hold_threshold: { label: "Hold score threshold", kind: "fraction",
       effect: function (v) { return "A comment scoring " + v + " or more (up to the spam threshold) waits for you, whatever the mode. It cannot be above the spam threshold."; } },
-    spam_digest: { label: "Spam digest", kind: "choice", choices: {
-      never: "No digest: spam is never mailed to you.", daily: "Once a day, a mail lists the spam caught (to rescue a real comment).",
-      weekly: "Once a week, a mail lists the spam caught." } }
+    spam_digest: { label: "Spam digest mail", kind: "choice", choices: {
+      daily: "Once a day, if anything was caught, a mail lists the spam still in the folder, each with a Not spam link (to rescue a real comment).",
+      weekly: "The same list, once a week.",
+      off: "No digest: look in the Spam tab yourself. (Always off while the server has no COMMENTD_NOTIFY_EMAIL.)" } }
   };
 
   var kit = commentdCommon("moderation.js", {
