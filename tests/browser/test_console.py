@@ -174,6 +174,15 @@ def test_a_rule_changed_in_the_console_applies_to_the_next_comment(
         "A comment with 1 link or more waits for you, whatever the mode."
     )
     page.get_by_role("textbox", name="Words that mark a comment as spam").fill("casino\ncheap pills")
+    digest = page.get_by_role("radiogroup", name="Spam digest mail")
+    expect(digest.get_by_role("radio", name="off", exact=False)).to_be_checked()  # no notify address
+    digest.get_by_role("radio", name="weekly", exact=False).check()
+    page.get_by_role("button", name="Save the rules").click()
+    expect(page.locator("#commentd-mod-rule-spam_digest-err")).to_have_text(
+        'Spam digest mail: must be "off": COMMENTD_NOTIFY_EMAIL is not set, '
+        "so there is nowhere to send it."
+    )
+    digest.get_by_role("radio", name="off", exact=False).check()
     page.get_by_role("button", name="Save the rules").click()
     expect(status(page)).to_have_text(
         "The rules are saved: hold comments with this many links, "

@@ -1185,7 +1185,7 @@
       if (!res.r.ok) {
         var fields = fieldErrors(res);
         error.textContent = errorText(res);
-        for (var name in fields) if (controls[name]) { controls[name].problem.textContent = (RULES[name] ? RULES[name].label : name) + " " + fields[name] + "."; }
+        for (var name in fields) if (controls[name]) { controls[name].problem.textContent = (RULES[name] ? RULES[name].label : name) + ": " + sentence(fields[name]); }
         var first = Object.keys(fields).filter(function (k) { return controls[k]; })[0];
         if (first) { var c = controls[first].control; (c.querySelector ? c.querySelector("input") || c : c).focus(); }
         return;
