@@ -118,6 +118,9 @@ def settings(database_url: str) -> Settings:
         slug_rate_limit="1000 per minute",
         min_post_interval=0,
         duplicate_window_seconds=0,
+        # Proof of work off: the test client cannot solve in a browser; the proof-of-work tests
+        # (test_proof_of_work.py) turn it on and solve with ALTCHA's own solver.
+        pow_max_number=0,
     )
 
 

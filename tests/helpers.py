@@ -8,8 +8,10 @@ PostgreSQL and Redis servers in private_servers.py.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import importlib.util
+import json
 import os
 import pty
 import re
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from altcha import v1 as altcha_v1
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import Session
 
@@ -104,6 +107,31 @@ def with_form_token(client: FlaskClient, **fields: Any) -> dict[str, Any]:
     token = client.get("/api/form-token").json
     assert token is not None
     return fields | {"form_token": token["form_token"]}
+
+
+def solve_pow(challenge: Mapping[str, Any], *, number: int | None = None) -> str:
+    """The `altcha` field for a challenge of GET /api/form-token's `pow`, solved by ALTCHA's
+    own solver (as a browser would; `number` forces an answer, right or wrong): the base64 of
+    {algorithm, challenge, number, salt, signature}."""
+    if number is None:
+        solved = altcha_v1.solve_challenge(
+            challenge["challenge"],
+            challenge["salt"],
+            challenge["algorithm"],
+            challenge["maxnumber"],
+        )
+        assert solved is not None, "no number solves the challenge"
+        number = solved.number
+    payload = {key: challenge[key] for key in ("algorithm", "challenge", "salt", "signature")}
+    return base64.b64encode(json.dumps(payload | {"number": number}).encode()).decode()
+
+
+def with_pow(client: FlaskClient, **fields: Any) -> dict[str, Any]:
+    """`fields` as the widget sends them with proof of work on: a fresh form token and the
+    solution of the challenge that came with it (the app must have pow_max_number set)."""
+    answer = client.get("/api/form-token").json
+    assert answer is not None and answer["pow"] is not None, "proof of work is off"
+    return fields | {"form_token": answer["form_token"], "altcha": solve_pow(answer["pow"])}
 
 
 def post_comment(
@@ -280,6 +308,8 @@ def serve_environment(database_url: str) -> dict[str, str]:
         "COMMENTD_EMAIL_RATE_LIMIT": "1000 per minute",
         "COMMENTD_SLUG_RATE_LIMIT": "1000 per minute",
         "COMMENTD_DUPLICATE_WINDOW_SECONDS": "0",
+        # Off, as in the settings fixture; tests of the layer turn it on (pow_max_number).
+        "COMMENTD_POW_MAX_NUMBER": "0",
     }
 
 

@@ -49,6 +49,15 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
+def _pow_max_number(env: Mapping[str, str]) -> int:
+    value = _int(env, "COMMENTD_POW_MAX_NUMBER", POW_MAX_NUMBER)
+    if value > POW_MAX_NUMBER_LIMIT:
+        raise ConfigError(
+            f"COMMENTD_POW_MAX_NUMBER must be at most {POW_MAX_NUMBER_LIMIT}, not {value}"
+        )
+    return value
+
+
 def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "").strip() or default
     try:
@@ -118,6 +127,10 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Proof of work (spam/proof.py): the default max number, measured in Chromium
+# (docs/spam.md), and the highest a site may set.
+POW_MAX_NUMBER = 20_000
+POW_MAX_NUMBER_LIMIT = 10_000_000
 
 
 def _origin(value: str) -> str:
@@ -775,6 +788,16 @@ class Settings:
             "`0` turns it off.",
         ),
     )
+    pow_max_number: int = field(
+        default=POW_MAX_NUMBER,
+        metadata=documented(
+            "COMMENTD_POW_MAX_NUMBER",
+            "Spam defences",
+            "hashes",
+            "Proof of work: the widget tries up to this many SHA-256 hashes (half on average) "
+            "before posting; a comment without a valid solution is held. `0` turns it off.",
+        ),
+    )
     spam_threshold: float = field(
         default=0.55,
         metadata=documented(
@@ -924,6 +947,7 @@ class Settings:
             duplicate_window_seconds=_int(
                 env, "COMMENTD_DUPLICATE_WINDOW_SECONDS", cls.duplicate_window_seconds
             ),
+            pow_max_number=_pow_max_number(env),
             spam_threshold=spam_threshold,
             hold_threshold=hold_threshold,
             spam_retention_days=_int(env, "COMMENTD_SPAM_RETENTION_DAYS", cls.spam_retention_days),

@@ -381,8 +381,9 @@ def test_form_token_is_issued_with_its_lifetime(client: FlaskClient) -> None:
 
     assert response.status_code == 200
     assert response.json is not None
-    assert set(response.json) == {"form_token", "expires_in"}
+    assert set(response.json) == {"form_token", "expires_in", "pow"}
     assert response.json["expires_in"] == 86400
+    assert response.json["pow"] is None  # proof of work is off in these tests
     assert response.headers["Cache-Control"] == "no-store"
 
 

@@ -101,10 +101,10 @@ def edit_own(
     """Give the writer's comment the new text `fields["body"]` (Markdown, the rules of a new
     comment's body), and the status the site's rules give it now; tell `events`. Flushes.
 
-    `fields` may also carry `form_token` and the honeypot, as a new comment does; name, email,
-    website and threading stay. Raises what own_comment raises, ValidationFailed (422) for the
-    body, and whatever `admit(submission)` raises (the rate limits, called once nothing else can
-    refuse).
+    `fields` may also carry `form_token`, `altcha` and the honeypot, as a new comment does;
+    name, email, website and threading stay. Raises what own_comment raises, ValidationFailed
+    (422) for the body, and whatever `admit(submission)` raises (the rate limits, called once
+    nothing else can refuse).
     The learned filter forgets what it was taught from the old text: it learns from the final
     text only, when the author next decides on it. A post the author closed takes no new text,
     as it takes no new comment: PostClosed (403), to the writer only (after own_comment).
@@ -126,6 +126,7 @@ def edit_own(
             "notify": comment.notify,
             "notify_approved": comment.notify_approved,
             "form_token": fields.get("form_token"),
+            "altcha": fields.get("altcha"),
             "commenter_token": commenter_token,
             "url2": fields.get("url2"),
         },

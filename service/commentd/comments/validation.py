@@ -14,6 +14,7 @@ from email_validator import EmailNotValidError, EmailUndeliverableError, validat
 from commentd.comments.rendering import render_body, shown_text
 from commentd.errors import BadRequest, ValidationFailed
 from commentd.i18n import Text, text
+from commentd.spam.proof import PROOF_MAX
 
 NAME_MAX = 80
 BODY_MAX = 5000
@@ -38,6 +39,7 @@ class CommentSubmission:
     notify_approved: bool = False  # one email when the author approves it (double opt-in)
     form_token: str | None = None
     commenter_token: str | None = None
+    altcha: str | None = None  # the proof of work as sent (spam.proof), cut at PROOF_MAX + 1
     honeypot: str = ""  # hidden field people never fill (the spam layers read it)
     # render_body(body), made while checking that it shows something (not part of equality).
     body_html: str = field(default="", compare=False, repr=False)
@@ -278,6 +280,7 @@ def parse_submission(
         notify_approved=notify_approved,
         form_token=optional_token(fields.get("form_token")),
         commenter_token=optional_token(fields.get("commenter_token")),
+        altcha=_proof_of_work(fields),
         honeypot=_honeypot(fields),
         body_html=body_html,
     )
@@ -380,6 +383,18 @@ def optional_token(value: object) -> str | None:
     if isinstance(value, str) and 0 < len(value) <= TOKEN_MAX and value.isascii():
         return value
     return None
+
+
+def _proof_of_work(fields: Mapping[str, object]) -> str | None:
+    """The `altcha` field: None when absent or empty, else its text (cut just past
+    PROOF_MAX, so that spam.proof sees it is too long); anything but text is sent on as
+    text no solution can be. Never a reason to refuse: the spam layers judge it."""
+    value = fields.get("altcha")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        return "?"
+    return value[: PROOF_MAX + 1]
 
 
 HONEYPOT_FIELD = "url2"  # embed.js renders it hidden; only form-filling bots give it a value

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from commentd.spam.keywords import KeywordList
+from commentd.spam.proof import ProofCheck, ProofState
 from commentd.spam.traps import FormTokenCheck, FormTokenState
 
 
@@ -41,6 +42,11 @@ class Submission(Protocol):
     @property
     def form_token(self) -> str | None:
         """The signed token the form was served with, or None (a form without script)."""
+        ...
+
+    @property
+    def altcha(self) -> str | None:
+        """The proof of work as sent (ALTCHA's base64 payload, spam.proof), or None."""
         ...
 
     @property
@@ -78,6 +84,8 @@ class SpamRules:
     duplicate_window_seconds: int = 86400  # 0: the same text again is no reason
     spam_threshold: float = 0.55  # filter score from which a comment is spam
     hold_threshold: float = 0.3  # filter score from which it waits for the author
+    # Proof of work (spam.proof): the challenges' max number, 0 when the layer is off.
+    pow_max_number: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,7 @@ class Signals:
 
     duplicate: Duplicate | None = None
     filter_score: float | None = None  # None while the filter has too few lessons to judge
+    proof: ProofCheck | None = None  # the proof of work, checked; None while that layer is off
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,18 @@ def _form_token_reason(check: FormTokenCheck, rules: SpamRules) -> str | None:
     return None
 
 
+_PROOF_REASONS = {
+    ProofState.MISSING: "no proof of work (pow_missing: not solved by the comment widget)",
+    ProofState.INVALID: "proof of work wrong or forged (pow_invalid)",
+    ProofState.EXPIRED: "proof of work expired (pow_expired: challenge older than an hour)",
+    ProofState.SPENT: "proof of work used before (pow_replayed)",
+}
+
+
+def _proof_reason(proof: ProofCheck | None) -> str | None:
+    return None if proof is None else _PROOF_REASONS.get(proof.state)
+
+
 def assess(
     submission: Submission,
     body_html: str,
@@ -146,8 +167,15 @@ def assess(
         spam_reasons.append(f"same text as spam comment {signals.duplicate.comment_id}")
 
     token_reason = _form_token_reason(form_token, rules)
+    proven = signals.proof is not None and signals.proof.state is ProofState.VALID
+    if proven and form_token.state is not FormTokenState.VALID:
+        # Work done in a browser vouches for a form without (or with a stale) token.
+        token_reason = None
     if token_reason:
         hold_reasons.append(token_reason)
+    proof_reason = _proof_reason(signals.proof)
+    if proof_reason:
+        hold_reasons.append(proof_reason)
     links = count_links(body_html)
     if rules.hold_links and links >= rules.hold_links:
         hold_reasons.append(f"{links} link{'s' * (links != 1)}, limit {rules.hold_links}")

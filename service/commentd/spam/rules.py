@@ -197,6 +197,7 @@ def compile_rules(settings: Settings, overrides: Mapping[str, Any]) -> spam.Spam
         duplicate_window_seconds=values["duplicate_window_seconds"],
         spam_threshold=values["spam_threshold"],
         hold_threshold=values["hold_threshold"],
+        pow_max_number=settings.pow_max_number,
     )
 
 

@@ -14,7 +14,7 @@ from commentd import spam
 from commentd.config import ModerationMode
 from commentd.keys import keyed_hash
 from commentd.models import Comment, CommentStatus
-from commentd.spam import traps
+from commentd.spam import proof, traps
 from commentd.spam.features import extract
 from commentd.spam.learned import SpamFilter
 from commentd.spam.rules import RulesCache, bring_up_to_date
@@ -117,14 +117,20 @@ def screen(
 
     `body_html` is its body as rendered (links are counted there); `secret` the site's (form
     tokens and body keys are signed or hashed with it); `edited_id` the comment a submission
-    is the new text of (an edit), which is no duplicate of itself. Reads only; raises nothing
-    of its own.
+    is the new text of (an edit), which is no duplicate of itself. Writes only when proof of
+    work is on and the submission's solution is valid: it is spent (spam.proof.redeem), in the
+    caller's transaction. Raises nothing of its own.
     """
     key = body_key(secret, submission.body)
     window = rules.spam.duplicate_window_seconds
     signals = spam.Signals(
         duplicate=find_duplicate(session, key, window, now, edited_id),
         filter_score=filter_score(rules.spam_filter, submission),
+        proof=(
+            proof.redeem(session, secret, submission.altcha, now)
+            if rules.spam.pow_max_number
+            else None
+        ),
     )
     verdict = spam.assess(
         submission, body_html, traps.check(secret, submission.form_token), rules.spam, signals

@@ -48,6 +48,42 @@
   }
   function countSlug(el) { return canonicalSlug(el.getAttribute("data-commentd-count")); }
 
+  /* ---- proof of work -------------------------------------------------------------------- */
+  /* The service's challenges last an hour (CHALLENGE_LIFETIME in spam/proof.py); one older
+   * than this is fetched again rather than solved. */
+  var POW_LIFETIME = 55 * 60 * 1000;
+
+  /* An ALTCHA challenge ({algorithm, challenge, maxnumber, salt, signature}) solved: the number
+   * n <= maxnumber whose SHA-256(salt + n) is the challenge, tried in batches of digests (Web
+   * Crypto hashes off the main thread; the page stays responsive between batches). Resolves to
+   * the base64 payload ALTCHA defines, {algorithm, challenge, number, salt, signature}, or to
+   * null when there is no Web Crypto (a page not served over https) or no answer. */
+  function solvePow(c) {
+    var subtle = window.crypto && window.crypto.subtle;
+    if (!subtle || !window.TextEncoder || c.algorithm !== "SHA-256" || !/^[0-9a-f]{64}$/.test(c.challenge) ||
+      !Number.isInteger(c.maxnumber) || c.maxnumber < 0 || typeof c.salt !== "string") return Promise.resolve(null);
+    var encoder = new TextEncoder(), want = new Uint8Array(32), max = Math.min(c.maxnumber, 1e7);
+    for (var i = 0; i < 32; i++) want[i] = parseInt(c.challenge.substr(i * 2, 2), 16);
+    function same(buffer) {
+      var got = new Uint8Array(buffer);
+      for (var k = 0; k < 32; k++) if (got[k] !== want[k]) return false;
+      return true;
+    }
+    function batch(start) {
+      if (start > max) return null;
+      var end = Math.min(start + 500, max + 1), digests = [];
+      for (var n = start; n < end; n++) digests.push(subtle.digest("SHA-256", encoder.encode(c.salt + n)));
+      return Promise.all(digests).then(function (hashes) {
+        for (var j = 0; j < hashes.length; j++) if (same(hashes[j])) return start + j;
+        return batch(end);
+      });
+    }
+    return batch(0).then(function (number) {
+      return number == null ? null : btoa(JSON.stringify({ algorithm: c.algorithm, challenge: c.challenge,
+        number: number, salt: c.salt, signature: c.signature }));
+    }).catch(function () { return null; });
+  }
+
   /* ---- the comment section ---------------------------------------------------------- */
 
   function CommentSection(root) {
@@ -65,6 +101,7 @@
     this.approved = [];
     this.replyTo = null;
     this.formToken = null;
+    this.pow = null;
     if (adopted && adopted.slug && canonicalSlug(adopted.slug) !== this.slug) {
       console.warn("commentd: the page's thread is of " + adopted.slug + ", not " + this.slug + "; loading " + this.slug);
       adopted = null;
@@ -166,6 +203,7 @@
     this.remember = h("input", { type: "checkbox", id: "commentd-remember", checked: !!saved.name });
     var form = h("form", { "class": "commentd-form", novalidate: true, "aria-labelledby": "commentd-form-heading",
       onsubmit: function (e) { e.preventDefault(); self.submit(); },
+      onfocusin: function () { self.proofOfWork(false); },
       onkeydown: function (e) { if (e.key === "Escape" && self.replyTo) self.closeReply(true); } },
       this.formHeading,
       h("p", { "class": "commentd-note", text: t("note") }),
@@ -194,8 +232,30 @@
       .then(function (res) {
         var d = res.body;
         if (res.r.ok && d.form_token) self.formToken = { value: d.form_token, until: Date.now() + (d.expires_in - 60) * 1000 };
+        /* The proof-of-work challenge that came with it (null: the site has it off). */
+        if (res.r.ok) self.pow = d.pow ? { challenge: d.pow, until: Date.now() + POW_LIFETIME, work: null } : null;
       })
       .catch(function () { /* posting still works without one; the service only grows wary */ });
+  };
+
+  /* The proof of work to post (spam/proof.py in the service; docs/spam.md): the ALTCHA payload
+   * of the current challenge, solving it unless begun already (the form's first focus begins
+   * it, so posting rarely waits). A stale challenge is fetched anew. Resolves to null when the
+   * site has it off or this browser cannot solve: the comment is then held, not refused. */
+  CommentSection.prototype.proofOfWork = function (fetchIfStale) {
+    var self = this, token = this.formToken;
+    if (this.pow && Date.now() >= this.pow.until) {
+      if (!fetchIfStale) return Promise.resolve(null);
+      this.pow = null;
+      return this.fetchFormToken().then(function () {
+        /* The form token still valid stays: it dates the form, which a fresh one would not. */
+        if (token && Date.now() < token.until) self.formToken = token;
+        return self.proofOfWork(false);
+      });
+    }
+    if (!this.pow) return Promise.resolve(null);
+    if (!this.pow.work) this.pow.work = solvePow(this.pow.challenge);
+    return this.pow.work;
   };
 
   /* The reader's own comments that the public list does not show (yet): kept in this browser,
@@ -415,8 +475,9 @@
     this.thanksUnder = null;
     this.placeStatus();
     var ready = this.formToken && Date.now() < this.formToken.until ? Promise.resolve() : this.fetchFormToken();
-    return ready.then(function () {
+    return ready.then(function () { return self.proofOfWork(true); }).then(function (altcha) {
       var data = new URLSearchParams(v);
+      if (altcha) data.set("altcha", altcha);
       data.set("notify", self.notify.checked ? "true" : "false");
       data.set("notify_approved", self.notifyApproved.checked ? "true" : "false");
       data.set("url2", self.honeypot.value);
@@ -593,9 +654,14 @@
   CommentSection.prototype.ownRequest = function (c, own, method, fields) {
     var self = this;
     var ready = this.formToken && Date.now() < this.formToken.until ? Promise.resolve() : this.fetchFormToken();
-    return ready.then(function () {
+    /* An edit meets the layers a new comment meets: it carries a solved proof of work too. */
+    return ready.then(function () { return method === "PATCH" ? self.proofOfWork(true) : null; }).then(function (altcha) {
       var sent = Object.assign({}, fields || {});
       if (self.formToken) sent.form_token = self.formToken.value;
+      if (altcha) {
+        sent.altcha = altcha;
+        self.formToken = null; /* the solution is spent: the next post or edit fetches a new challenge */
+      }
       return request(base + "/api/posts/" + slugPath(self.slug) + "/comments/" + c.id, {
         method: method, body: JSON.stringify(sent),
         headers: { "Content-Type": "application/json", Authorization: "Commenter " + own.token,

@@ -39,7 +39,7 @@ from commentd.errors import (
 )
 from commentd.models import Comment
 from commentd.publishing import feeds
-from commentd.spam import traps
+from commentd.spam import proof, traps
 from commentd.spam.screening import SiteRules, current_site_rules
 from commentd.web import no_script
 from commentd.web.cors import is_allowed_origin
@@ -244,9 +244,15 @@ def own_comments(slug: str) -> Response:
 @bp.get("/api/form-token")
 def issue_form_token() -> Response:
     """A signed form token that a comment must carry back (spam/traps.py), valid for
-    FORM_TOKEN_LIFETIME seconds; never cached."""
+    FORM_TOKEN_LIFETIME seconds, and (beyond API.md) a proof-of-work challenge to solve and
+    send back as `altcha` (spam/proof.py; null when COMMENTD_POW_MAX_NUMBER is 0); never
+    cached. Stores nothing: both are signed, not kept."""
+    services = current()
+    max_number = services.settings.pow_max_number
     response = jsonify(
-        form_token=traps.issue(current().secret_key), expires_in=traps.FORM_TOKEN_LIFETIME
+        form_token=traps.issue(services.secret_key),
+        expires_in=traps.FORM_TOKEN_LIFETIME,
+        pow=proof.issue(services.secret_key, max_number) if max_number else None,
     )
     response.headers["Cache-Control"] = "no-store"
     return response
