@@ -1290,7 +1290,7 @@
         out.select();
         self.tokenList(list);
       }, function () { self.say(t("offline"), true); });
-    } }, h("label", { "for": id }, "New token’s label"), label, h("button", { "class": "commentd-mod-btn commentd-mod-primary", type: "submit" }, "Create a token"));
+    } }, h("label", { "for": id }, "Label of the new token"), label, h("button", { "class": "commentd-mod-btn commentd-mod-primary", type: "submit" }, "Create a token"));
     this.viewBox.append(h("p", { "class": "commentd-mod-hint" }, "One token per device: revoke one and it stops working at once, everywhere."), form, shown, list);
     this.tokenList(list);
   };
