@@ -909,7 +909,8 @@
     var what = HISTORY_WORDS[ev.action] || String(ev.action).replace(/_/g, " ");
     var parts = [timeEl(ev.at), " — ", h("strong", null, what)];
     if (ev.from && ev.to && ev.from !== ev.to) parts.push(" (" + t(ev.from) + " → " + t(ev.to) + ")");
-    if (ev.actor) parts.push(" by " + (ev.actor === "rules" ? "the spam rules" : ev.actor === "reader" ? "its writer" : ev.actor));
+    var actors = { rules: "the spam rules", reader: "its writer", "import": "an import", "email link": "a link in your email", "admin token": "the admin token" };
+    if (ev.actor) parts.push(" by " + (actors[ev.actor] || ev.actor));
     if (ev.score != null) parts.push(", score " + Math.round(ev.score * 100) + "%");
     if (ev.reasons && ev.reasons.length) parts.push(": " + ev.reasons.join("; "));
     return parts;
