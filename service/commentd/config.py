@@ -799,16 +799,18 @@ class Settings:
         ),
     )
     spam_threshold: float = field(
-        default=0.55,
+        default=0.84,
         metadata=documented(
             "COMMENTD_SPAM_THRESHOLD",
             "Spam defences",
             "score, 0 to 1",
-            "The learning filter's score from which a comment goes to the spam folder.",
+            "The learning filter's score from which a comment goes to the spam folder, when "
+            "the text alone says as much and the filter has 50 lessons of each kind (unsure "
+            "is held); chosen on a measured curve (docs/spam.md).",
         ),
     )
     hold_threshold: float = field(
-        default=0.3,
+        default=0.4,
         metadata=documented(
             "COMMENTD_HOLD_THRESHOLD",
             "Spam defences",
@@ -872,6 +874,16 @@ class Settings:
             "Privacy",
             "rate limit",
             "Data export or erasure requests per client address (`429` beyond it).",
+        ),
+    )
+    author_name: str = field(
+        default="Author",
+        metadata=documented(
+            "COMMENTD_AUTHOR_NAME",
+            "Core",
+            "text, 1-80 characters",
+            "The name the author's replies from the moderation console carry (shown with an "
+            "Author badge); their email is `COMMENTD_NOTIFY_EMAIL`, if set.",
         ),
     )
     review_rate_limit: str = field(
@@ -970,6 +982,7 @@ class Settings:
             privacy_client_rate_limit=_rate_limit(
                 env, "COMMENTD_PRIVACY_CLIENT_RATE_LIMIT", cls.privacy_client_rate_limit
             ),
+            author_name=_author_name(env),
             review_rate_limit=_rate_limit(env, "COMMENTD_REVIEW_RATE_LIMIT", cls.review_rate_limit),
             import_max_mb=_int(env, "COMMENTD_IMPORT_MAX_MB", cls.import_max_mb, minimum=1),
             ratelimit_key_prefix=env.get("COMMENTD_RATELIMIT_KEY_PREFIX", "").strip()
@@ -1000,6 +1013,16 @@ class Settings:
         if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
             return Path(self.database_url[len(prefix) :].split("?", 1)[0])
         return None
+
+
+def _author_name(env: Mapping[str, str]) -> str:
+    """COMMENTD_AUTHOR_NAME: 1 to 80 characters, no control characters; "Author" if unset."""
+    name = env.get("COMMENTD_AUTHOR_NAME", "").strip()
+    if not name:
+        return "Author"
+    if len(name) > 80 or any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
+        raise ConfigError("COMMENTD_AUTHOR_NAME must be 1 to 80 characters, no control characters")
+    return name
 
 
 # Read by `commentd serve` itself (a click option's envvar), not by Settings.

@@ -152,3 +152,24 @@ def error_json(code: str, message: str, **details: object) -> bytes:
     return json.dumps(
         {"error": code, "message": message, **details}, ensure_ascii=False, separators=(",", ":")
     ).encode()
+
+
+class ParentNotPublic(ApiError):
+    """The author replied to a comment that was rejected or filed as spam (approve it first)."""
+
+    status = 409
+    code = "parent_not_public"
+
+
+class NotTopLevel(ApiError):
+    """Only a top-level comment can be pinned to the top of its post."""
+
+    status = 422
+    code = "not_top_level"
+
+
+class PostNotFound(ApiError):
+    """No post has this slug (no comment ever made it exist)."""
+
+    status = 404
+    code = "post_not_found"

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
@@ -74,6 +75,9 @@ class Post(Base):
     version: Mapped[str] = mapped_column(String(32))
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The page's title as the widget found it (sent with a comment, kept while none is set),
+    # or as the author set it; the moderation console shows it instead of the slug.
+    title: Mapped[str | None] = mapped_column(String(300), default=None)
 
 
 # SQLite gives a new row the highest id + 1, so erasing the newest row would hand its id to
@@ -150,6 +154,34 @@ class Comment(Base):
     moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When its writer last edited it (PATCH with their commenter_token); shown to the author.
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Written by the blog's author from the moderation API (a reply as the author): shown
+    # with an "Author" badge.
+    is_owner: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When the author pinned it to the top of its post (top-level comments only); None: not
+    # pinned. Pinned comments show first, the newest pin first.
+    pinned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class CommentHistory(Base):
+    """One decision on a comment, in the order taken: who (`actor`: "reader", "rules",
+    "import", "email link", "admin token", "token: <label>"), what (`action`), the status
+    before and after, and the spam layers' reasons and score at the time. Erased with its
+    comment (ON DELETE CASCADE). Written by comments.history.record only."""
+
+    __tablename__ = "comment_history"
+    __table_args__ = (Index("ix_comment_history_comment_id_id", "comment_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(120))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    score: Mapped[float | None] = mapped_column(Float)
+    # What else the event names: the reply's id ("replied"), the slugs of a move.
+    detail: Mapped[str | None] = mapped_column(String(600))
 
 
 class CommentSource(Base):

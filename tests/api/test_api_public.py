@@ -35,6 +35,7 @@ def test_an_unknown_post_has_no_comments(client: FlaskClient) -> None:
         "slug": "never-commented",
         "count": 0,
         "closed": False,
+        "pinned": [],
         "comments": [],
     }
 
@@ -73,9 +74,11 @@ def test_approved_comments_are_public_oldest_first_with_replies_linked(
             "name": "Dana",
             "website": "https://dana.example",
             "avatar": dana["author"]["avatar"],
+            "is_owner": False,
         },
         "body_html": "<p>Pigeon pose <em>helped</em> me.</p>",
         "created_at": dana["created_at"],
+        "pinned": False,
     }
     assert AVATAR.fullmatch(dana["author"]["avatar"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", dana["created_at"])
@@ -527,7 +530,7 @@ def test_a_closed_post_says_so_refuses_new_comments_and_reopens(
     client.put("/api/moderation/posts/gluteus-medius", json={"closed": False}, headers=MODERATOR)
     reopened = client.get("/api/posts/gluteus-medius/comments")
 
-    assert closed.json == {"slug": "gluteus-medius", "closed": True, "count": 1}
+    assert closed.json == {"slug": "gluteus-medius", "closed": True, "count": 1, "title": None}
     assert listing.status_code == 200  # closing changed the page, so the old ETag is stale
     assert listing.json is not None and listing.json["closed"] is True
     assert refused.status_code == 403

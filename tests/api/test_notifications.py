@@ -121,6 +121,11 @@ def test_the_approve_link_shows_a_confirm_page_and_only_its_post_publishes(
     assert done.status_code == 200
     assert "The comment is now public." in done.text
     assert public_ids(client) == [comment_id]
+    history = client.get(f"/api/moderation/comments/{comment_id}/history", headers=MODERATOR)
+    assert [(e["action"], e["actor"]) for e in (history.json or {})["events"]] == [
+        ("submitted", "rules"),
+        ("approved", "email link"),
+    ]
 
 
 def test_a_second_use_of_a_notice_link_does_nothing_and_says_so(
@@ -316,9 +321,11 @@ def test_webhooks_arrive_signed_for_created_approved_and_deleted_without_any_ema
                 "name": "Dana",
                 "website": "https://dana.example",
                 "avatar": first["comment"]["author"]["avatar"],
+                "is_owner": False,
             },
             "body_html": "<p>Pigeon pose!</p>",
             "created_at": first["comment"]["created_at"],
+            "pinned": False,
         },
         "slug": "gluteus-medius",
     }

@@ -54,7 +54,9 @@ def fill(
         body="مرحبا — [link](https://x.example/?a=1&b=2)",
         parent_id=ids["deeper"],
     )
-    ids["pending"] = post_comment(slug=POSTS[1], name="Wei", body="读书 is reading")["id"]
+    ids["pending"] = post_comment(
+        slug=POSTS[1], name="Wei", body="读书 is reading", title="读书 — a post"
+    )["id"]
     ids["spam"] = make_comment(CommentStatus.SPAM, slug=POSTS[1], body="cheap pills")
     ids["rejected"] = make_comment(CommentStatus.REJECTED, slug=POSTS[2], body="meh")
     ids["other"] = make_comment(slug=POSTS[2], name="Zoë", body="Café\n\nsecond paragraph")
@@ -68,6 +70,18 @@ def fill(
     assert response.status_code == 200, response.json
     response = client.put(
         f"/api/moderation/posts/{POSTS[2]}", json={"closed": True}, headers=MODERATOR
+    )
+    assert response.status_code == 200, response.json
+    # The author's console: a reply as the author, a pinned comment, a title set by hand.
+    response = client.post(
+        f"/api/moderation/comments/{ids['top']}/reply", json={"body": "Thanks!"}, headers=MODERATOR
+    )
+    assert response.status_code == 201, response.json
+    ids["owner"] = response.json["id"]
+    response = client.post(f"/api/moderation/comments/{ids['top']}/pin", headers=MODERATOR)
+    assert response.status_code == 200, response.json
+    response = client.put(
+        f"/api/moderation/posts/{POSTS[0]}", json={"title": "Gluteus medius"}, headers=MODERATOR
     )
     assert response.status_code == 200, response.json
     return ids
@@ -124,7 +138,7 @@ def test_a_move_to_another_database_keeps_every_post_exactly(
 
     target = app_on(second_database, settings)
     done = run_commentd(second_database, "import", "json", str(export))
-    assert "Imported 9 on 3 posts: 5 approved, 2 pending, 1 spam, 1 rejected." in done.stdout
+    assert "Imported 10 on 3 posts: 6 approved, 2 pending, 1 spam, 1 rejected." in done.stdout
     assert "Comment ids were kept" in done.stdout
     target_client = target.test_client()
     assert public_pages(target_client) == before
@@ -137,10 +151,29 @@ def test_a_move_to_another_database_keeps_every_post_exactly(
     assert kept == [c | {"sources": []} for c in document["comments"]]
     [edited] = [c for c in kept if c["id"] == ids["edited"]]
     assert edited["edited_at"] is not None and edited["notify_approved"] is True
+    [owner] = [c for c in kept if c["id"] == ids["owner"]]
+    [pinned] = [c for c in kept if c["id"] == ids["top"]]
+    assert owner["is_owner"] is True and pinned["pinned_at"] is not None
+    # Posts too: closed flags and titles (the author's, and the one the widget sent).
+    posts = sorted(json.loads(moved.read_text())["posts"], key=lambda p: p["slug"])
+    assert posts == sorted(document["posts"], key=lambda p: p["slug"])
+    assert {p["slug"]: p["title"] for p in posts} == {
+        POSTS[0]: "Gluteus medius",
+        POSTS[1]: "读书 — a post",
+        POSTS[2]: None,
+    }
+
+    # Histories are not exported: an imported comment's starts with its import.
+    history = target_client.get(
+        f"/api/moderation/comments/{ids['spam']}/history", headers=MODERATOR
+    ).json
+    assert [(e["action"], e["actor"], e["to"]) for e in (history or {})["events"]] == [
+        ("imported", "import", "spam")
+    ]
 
     again = run_commentd(second_database, "import", "json", str(export))
     assert "Imported 0 on 0 posts." in again.stdout
-    assert "Already imported before: 9." in again.stdout
+    assert "Already imported before: 10." in again.stdout
     assert public_pages(target_client) == before
     # A new comment after the move gets an id after every moved one (no id handed out twice).
     response = target_client.post(
@@ -164,7 +197,7 @@ def test_importing_a_services_own_export_into_itself_stores_nothing(
     export = tmp_path / "export.json"
     run_commentd(database_url, "export", "json", str(export))
     done = run_commentd(database_url, "import", "json", str(export))
-    assert "Already imported before: 9." in done.stdout
+    assert "Already imported before: 10." in done.stdout
     assert public_pages(client) == before
 
 
@@ -237,7 +270,7 @@ def test_a_dry_run_counts_everything_and_stores_nothing(
     run_commentd(database_url, "export", "json", str(export))
     target = app_on(second_database, settings)
     done = run_commentd(second_database, "import", "json", str(export), "--dry-run")
-    assert "Imported 9 on 3 posts" in done.stdout and "Dry run: nothing was stored." in done.stdout
+    assert "Imported 10 on 3 posts" in done.stdout and "Dry run: nothing was stored." in done.stdout
     with Session(services_of(target).engine) as session:
         assert session.scalar(select(func.count()).select_from(Comment)) == 0
     services_of(target).engine.dispose()

@@ -198,6 +198,11 @@ def test_the_moderation_queue_shows_the_request(client: FlaskClient) -> None:
 
     [shown] = [c for c in queue["comments"] if c["id"] == caught["id"]]
     assert "review_requested" in shown["reasons"]
+    history = client.get(f"/api/moderation/comments/{caught['id']}/history", headers=MODERATOR)
+    assert [(e["action"], e["actor"], e["from"], e["to"]) for e in history.json["events"]] == [
+        ("submitted", "rules", None, "spam"),
+        ("review_requested", "reader", "spam", "pending"),
+    ]
 
 
 def test_two_requests_at_once_move_it_once_and_tell_the_author_once(

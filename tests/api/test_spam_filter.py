@@ -63,18 +63,22 @@ def test_until_it_has_enough_lessons_the_filter_scores_nothing(open_client: Flas
     assert signals(open_client, created["id"]) == {"status": "approved", "reasons": []}
 
 
-def test_after_the_authors_decisions_the_filter_sends_spam_to_the_folder(
+def test_after_a_few_decisions_the_filter_holds_what_it_would_call_spam(
     open_client: FlaskClient,
 ) -> None:
+    """Unsure means held: before SURE_LESSONS of each kind nothing goes to spam on the filter's
+    say (tests/api/test_spam_precision.py has the filter with a few hundred lessons)."""
     teach_examples(open_client, count=MIN_LESSONS)
 
     spam = submit(open_client, body="cheap viagra pills order online now", email="x@spam.example")
     ham = submit(open_client, body="The pigeon pose stretch helped my hip pain.", name="Ana")
 
     caught = open_client.get(f"/api/moderation/comments/{spam['id']}", headers=MODERATOR).json
-    assert caught is not None and caught["status"] == "spam"
+    assert caught is not None and caught["status"] == "pending"
     assert caught["spam_score"] > 0.9
-    assert caught["reasons"] == [f"filter score {caught['spam_score']:.2f}, spam from 0.55"]
+    assert caught["reasons"] == [
+        f"filter score {caught['spam_score']:.2f}, held: too few lessons to be sure"
+    ]
     assert signals(open_client, ham["id"]) == {"status": "approved", "reasons": []}
 
 

@@ -169,13 +169,13 @@ def test_a_closed_post_refuses_new_comments_and_can_reopen(client: FlaskClient) 
     )
     accepted = client.post(f"/api/posts/{SLUG}/comments", json=comment_fields())
 
-    assert closed.json == {"slug": SLUG, "closed": True, "count": 0}
+    assert closed.json == {"slug": SLUG, "closed": True, "count": 0, "title": None}
     assert refused.status_code == 403
     assert refused.json == {
         "error": "comments_closed",
         "message": "Comments on this post are closed.",
     }
-    assert reopened.json == {"slug": SLUG, "closed": False, "count": 0}
+    assert reopened.json == {"slug": SLUG, "closed": False, "count": 0, "title": None}
     assert accepted.status_code == 201
 
 
@@ -183,7 +183,7 @@ def test_a_post_not_yet_commented_on_can_be_closed(client: FlaskClient) -> None:
     closed = client.put("/api/moderation/posts/new/post/", json={"closed": True}, headers=MODERATOR)
     refused = client.post("/api/posts/new/post/comments", json=comment_fields())
 
-    assert closed.json == {"slug": "new/post", "closed": True, "count": 0}
+    assert closed.json == {"slug": "new/post", "closed": True, "count": 0, "title": None}
     assert refused.status_code == 403
 
 

@@ -21,8 +21,8 @@ ENVIRONMENT_RULES = {
     "moderation_keywords": ["casino"],
     "disallowed_keywords": [],
     "duplicate_window_seconds": 86400,
-    "spam_threshold": 0.55,
-    "hold_threshold": 0.3,
+    "spam_threshold": 0.84,
+    "hold_threshold": 0.4,
     "spam_digest": "off",  # no COMMENTD_NOTIFY_EMAIL here: nowhere to send it
 }
 

@@ -51,11 +51,14 @@ def test_lessons_and_rules_given_to_one_process_act_in_the_other_and_survive_res
                 second, widget=True, body="cheap viagra pills order online now", email="x@y.example"
             )
         )
-        shown = moderate_live(second, caught["id"], "spam")  # the author agrees: no new lesson
+        shown = moderate_live(second, caught["id"], "spam")  # the author agrees
 
         assert warm["status"] == "approved"
-        assert caught["status"] == "spam"
-        assert shown["reasons"] == [f"filter score {shown['spam_score']:.2f}, spam from 0.55"]
+        # Held, not spam: with a handful of lessons the filter is never sure (issue 17).
+        assert caught["status"] == "pending"
+        assert shown["reasons"] == [
+            f"filter score {shown['spam_score']:.2f}, held: too few lessons to be sure"
+        ]
 
         closed = requests.put(
             f"{first.url}/api/moderation/posts/{SLUG}",
@@ -88,6 +91,8 @@ def test_lessons_and_rules_given_to_one_process_act_in_the_other_and_survive_res
                 email="z@y.example",
             )
         )
-        assert again["status"] == "spam"
+        kept = moderate_live(restarted, again["id"], "reject")  # rejecting teaches nothing
+        assert again["status"] == "pending"
+        assert kept["reasons"][0].startswith("filter score ")
     finally:
         assert restarted.stop() == 0

@@ -119,3 +119,27 @@ def test_dates_are_words_and_a_bad_timestamp_is_refused() -> None:
 def test_the_markup_revision_is_stable() -> None:
     assert markup_revision() == markup_revision()
     assert re.fullmatch(r"[0-9a-f]{12}", markup_revision())
+
+
+def test_pinned_comments_come_first_in_pin_order_and_the_authors_are_badged() -> None:
+    first, second, third = comment(1), comment(2) | {"pinned": True}, comment(3) | {"pinned": True}
+    owner = comment(4, parent_id=1, is_owner=True)
+    page = {
+        "slug": "blog/x",
+        "count": 4,
+        "closed": False,
+        "pinned": [3, 2],
+        "comments": [first, second, third, owner],
+    }
+
+    markup = render_thread(page, version="v1", language="de", public_url=PUBLIC_URL)
+
+    order = [int(n) for n in re.findall(r'<li class="[^"]*" id="comment-(\d+)"', markup)]
+    assert order == [3, 2, 1, 4]
+    assert markup.count('data-commentd-pinned="true"') == 2
+    assert markup.count('<span class="commentd-badge commentd-pin">Angeheftet</span>') == 2
+    assert '<li class="commentd-comment commentd-pinned" id="comment-3"' in markup
+    assert markup.count('data-commentd-owner="true"') == 1
+    assert '<span class="commentd-badge commentd-owner">Autor</span>' in markup
+    # A page without the new fields (an older export) renders as before.
+    assert "commentd-pin" not in thread(first, comment(5, parent_id=1))

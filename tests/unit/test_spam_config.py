@@ -56,7 +56,7 @@ def test_without_them_the_documented_defaults_apply() -> None:
         settings.spam_threshold,
         settings.hold_threshold,
         settings.spam_retention_days,
-    ) == ("3 per minute;30 per day", "20 per minute", 15, 86400, 0.55, 0.3, 30)
+    ) == ("3 per minute;30 per day", "20 per minute", 15, 86400, 0.84, 0.4, 30)
 
 
 @pytest.mark.parametrize(

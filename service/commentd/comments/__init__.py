@@ -1,7 +1,8 @@
 """What can happen to a comment: submit, moderate, erase, what links in emails may do, and the
 reads views need. One entry point per operation, re-exported here; none commits.
 
-Modules: submitting, moderation, own (a writer edits or deletes), privacy (a reader's data by
+Modules: submitting, moderation, authoring (the author replies, edits, pins), history (each
+comment's decisions), own (a writer edits or deletes), privacy (a reader's data by
 address), erasure (and retention), email_links (confirm, opt into notices, unsubscribe,
 moderate by link), review (a reader asks the author to look at caught spam), queries, posts,
 identity, events (who hears of changes), validation,
@@ -10,6 +11,7 @@ rendering, public (the one audited public representation).
 
 from __future__ import annotations
 
+from commentd.comments.authoring import Author, edit_as_author, reply_as_author, set_pinned
 from commentd.comments.email_links import (
     confirm_by_link,
     moderate_by_link,
@@ -26,7 +28,7 @@ from commentd.comments.erasure import Purged, Retention, erase, purge
 from commentd.comments.events import NO_EVENTS, CommentEvents
 from commentd.comments.moderation import moderate
 from commentd.comments.own import delete_own, edit_own, editable_until
-from commentd.comments.posts import set_closed
+from commentd.comments.posts import Moved, PostSummary, list_posts, move_post, set_closed, set_title
 from commentd.comments.privacy import ask, erase_by_link, export_by_link, open_privacy
 from commentd.comments.queries import (
     approved_comments,
@@ -41,7 +43,10 @@ from commentd.comments.submitting import Sender, Submitted, submit
 
 __all__ = [
     "NO_EVENTS",
+    "Author",
     "CommentEvents",
+    "Moved",
+    "PostSummary",
     "Purged",
     "Retention",
     "Sender",
@@ -51,14 +56,17 @@ __all__ = [
     "confirm_by_link",
     "count_by_status",
     "delete_own",
+    "edit_as_author",
     "edit_own",
     "editable_until",
     "erase",
     "erase_by_link",
     "export_by_link",
     "get_comment",
+    "list_posts",
     "moderate",
     "moderate_by_link",
+    "move_post",
     "not_spam_by_link",
     "open_confirmation",
     "open_moderation",
@@ -71,8 +79,11 @@ __all__ = [
     "parent_links",
     "purge",
     "queue",
+    "reply_as_author",
     "request_review",
     "set_closed",
+    "set_pinned",
+    "set_title",
     "submit",
     "unsubscribe_by_link",
 ]

@@ -19,6 +19,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from commentd.comments import history
 from commentd.comments.events import CommentEvents
 from commentd.comments.identity import confirm_address
 from commentd.comments.moderation import moderate
@@ -223,7 +224,7 @@ def moderate_by_link(
     """
     comment, _ = open_moderation(session, link)
     _spend_or_refuse(session, link, reread=True)
-    return moderate(session, comment.id, status, events=events)
+    return moderate(session, comment.id, status, events=events, actor=history.EMAIL_LINK)
 
 
 # --- "Not spam" from the spam digest ----------------------------------------------------------
@@ -249,7 +250,14 @@ def not_spam_by_link(
     """
     comment, _ = open_not_spam(session, link)
     _spend_or_refuse(session, link, reread=True)
-    return moderate(session, comment.id, CommentStatus.APPROVED, events=events)
+    return moderate(
+        session,
+        comment.id,
+        CommentStatus.APPROVED,
+        events=events,
+        actor=history.EMAIL_LINK,
+        action="not_spam",
+    )
 
 
 # --- A reader confirms an address (COMMENTD_MODERATION=known) ------------------------------
@@ -286,7 +294,10 @@ def confirm_by_link(
     confirm_address(session, link.commenter_id)
     # Only what the reader saw: another comment waiting from the same browser (posted before
     # or after this email) was never shown to them, so it stays with the author.
-    return moderate(session, comment.id, CommentStatus.APPROVED, events=events)
+    # The reader's own doing (they proved the address), not the author's.
+    return moderate(
+        session, comment.id, CommentStatus.APPROVED, events=events, actor=history.READER
+    )
 
 
 # --- Reply notices: double opt-in ------------------------------------------------------------

@@ -23,7 +23,14 @@ _POSTS = cast(Table, Post.__table__)
 _COMMENTERS = cast(Table, Commenter.__table__)
 _COMMENTS = cast(Table, Comment.__table__)
 # Built once: building a statement costs about as much as running it.
-_POST_STATE = select(_POSTS.c.id, _POSTS.c.closed).where(_POSTS.c.slug == bindparam("slug"))
+_POST_STATE = select(
+    _POSTS.c.id, _POSTS.c.closed, _POSTS.c.title.is_not(None).label("titled")
+).where(_POSTS.c.slug == bindparam("slug"))
+_POST_TITLE = (
+    update(_POSTS)
+    .where(_POSTS.c.id == bindparam("post_id"), _POSTS.c.title.is_(None))
+    .values(title=bindparam("title"))
+)
 _NEW_COMMENTER = insert(_COMMENTERS).returning(_COMMENTERS.c.id)
 _NEW_COMMENT = insert(_COMMENTS).returning(_COMMENTS.c.id)
 _BUMP_POST = (
@@ -41,10 +48,15 @@ def new_version() -> str:
     return secrets.token_hex(8)
 
 
-def post_state(session: Session, slug: str) -> tuple[int, bool] | None:
-    """(id, closed) of the post with this slug, if it exists."""
+def post_state(session: Session, slug: str) -> tuple[int, bool, bool] | None:
+    """(id, closed, has a title) of the post with this slug, if it exists."""
     row = session.connection().execute(_POST_STATE, {"slug": slug}).one_or_none()
-    return None if row is None else (int(row.id), bool(row.closed))
+    return None if row is None else (int(row.id), bool(row.closed), bool(row.titled))
+
+
+def keep_title(session: Session, post_id: int, title: str) -> None:
+    """Give a post `title` unless it has one (the widget's, sent with each comment)."""
+    session.connection().execute(_POST_TITLE, {"post_id": post_id, "title": title})
 
 
 def insert_commenter(session: Session, email_key: str, token_hash: str) -> int:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from commentd.comments import history
 from commentd.comments.erasure import erase
 from commentd.comments.events import CommentEvents
 from commentd.comments.fast_path import bump_post
@@ -154,6 +155,7 @@ def edit_own(
     comment.status = choose_status(screening.verdict, rules.moderation, trusted)
     comment.edited_at = now
     session.flush()
+    history.record(session, comment, "edited", history.READER, before=was_status)
     was_public = was_status is CommentStatus.APPROVED
     is_public = comment.status is CommentStatus.APPROVED
     if was_public or is_public:  # what the public sees changed: its text, or whether it shows

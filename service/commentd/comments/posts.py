@@ -3,13 +3,16 @@ moves whenever what the public sees of a post changes."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from commentd.comments.fast_path import bump_post, new_version, post_state
-from commentd.errors import PostClosed
-from commentd.models import Post
+from commentd.comments.fast_path import bump_post, keep_title, new_version, post_state
+from commentd.errors import PostClosed, PostNotFound, ValidationFailed
+from commentd.models import Comment, CommentHistory, CommentStatus, Post, UTCDateTime, utcnow
 
 
 def find_post(session: Session, slug: str) -> Post | None:
@@ -35,17 +38,20 @@ def get_or_create_post(session: Session, slug: str) -> Post:
     return post
 
 
-def open_post(session: Session, slug: str) -> int:
+def open_post(session: Session, slug: str, *, title: str | None = None) -> int:
     """The id of the post a new comment is for (created on its first comment); raises
-    PostClosed (403) when the author closed it."""
+    PostClosed (403) when the author closed it. `title`, the page's as the widget sent it,
+    becomes the post's while it has none."""
     row = post_state(session, slug)
     if row is None:
         post = get_or_create_post(session, slug)
-        post_id, closed = post.id, post.closed
+        post_id, closed, titled = post.id, post.closed, post.title is not None
     else:
-        post_id, closed = row
+        post_id, closed, titled = row
     if closed:
         raise PostClosed("Comments on this post are closed.")
+    if title is not None and not titled:
+        keep_title(session, post_id, title)
     return post_id
 
 
@@ -58,3 +64,163 @@ def set_closed(session: Session, slug: str, closed: bool) -> Post:
         bump_post(session, post.id, 0)
         session.refresh(post)
     return post
+
+
+def set_title(session: Session, slug: str, title: str | None) -> Post:
+    """Give a post the author's title (None: none; the widget's next one is then kept).
+    Creates the post if new; flushes. Titles are not public: no version moves."""
+    post = get_or_create_post(session, slug)
+    post.title = title
+    session.flush()
+    return post
+
+
+@dataclass(frozen=True)
+class PostSummary:
+    """A post as the console lists it: its comments per status and its latest comment's time."""
+
+    slug: str
+    title: str | None
+    closed: bool
+    counts: dict[str, int]
+    last_comment_at: datetime | None
+    activity: datetime  # the latest comment's time, else the post's creation: the order
+    id: int
+
+
+def list_posts(
+    session: Session,
+    *,
+    query: str | None,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+) -> tuple[list[PostSummary], tuple[datetime, int] | None]:
+    """One page of posts, newest activity first (the latest comment, else the post's
+    creation; ties by id), those whose slug or title holds `query` (any case) if given.
+    Keyset paging: `after` is the (activity, id) of the last post of the previous page.
+    Returns the page and the key to continue after, if there is more."""
+    statuses = list(CommentStatus)
+    stats = (
+        select(
+            Comment.post_id.label("post_id"),
+            *[
+                func.sum(case((Comment.status == status, 1), else_=0)).label(status.value)
+                for status in statuses
+            ],
+            func.max(Comment.created_at).label("last_comment_at"),
+        )
+        .group_by(Comment.post_id)
+        .subquery()
+    )
+    activity = func.coalesce(stats.c.last_comment_at, Post.created_at, type_=UTCDateTime())
+    statement = (
+        select(
+            Post.id,
+            Post.slug,
+            Post.title,
+            Post.closed,
+            stats.c.last_comment_at,
+            activity.label("activity"),
+            *[stats.c[status.value] for status in statuses],
+        )
+        .outerjoin(stats, stats.c.post_id == Post.id)
+        .order_by(activity.desc(), Post.id.desc())
+        .limit(limit + 1)
+    )
+    if query:
+        needle = query.lower()
+        statement = statement.where(
+            or_(
+                func.lower(Post.slug).contains(needle, autoescape=True),
+                func.lower(func.coalesce(Post.title, "")).contains(needle, autoescape=True),
+            )
+        )
+    if after is not None:
+        at, post_id = after
+        stamp = literal(at, UTCDateTime())
+        statement = statement.where(
+            or_(activity < stamp, and_(activity == stamp, Post.id < post_id))
+        )
+    rows = session.execute(statement).all()
+    page = [
+        PostSummary(
+            slug=row.slug,
+            title=row.title,
+            closed=bool(row.closed),
+            counts={status.value: int(row._mapping[status.value] or 0) for status in statuses},
+            last_comment_at=row.last_comment_at,
+            activity=row.activity,
+            id=row.id,
+        )
+        for row in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return page, ((page[-1].activity, page[-1].id) if more else None)
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What a move did: comments moved, and whether they joined a post that existed."""
+
+    moved: int
+    merged: bool
+
+
+def move_post(session: Session, source: str, target: str, *, actor: str) -> Moved:
+    """The post at slug `source` is now at `target` (both normalised; its URL changed): its
+    comments follow, each recording "moved" in its history. When `target` has no post, the
+    post is renamed (closed flag and title kept); when it has, the comments join it (merged):
+    it keeps its closed flag, and its title if set (else takes the source's), and the source
+    post is deleted. Counts and versions of both slugs move. Flushes, never commits.
+
+    Raises PostNotFound (404) when `source` has no post, ValidationFailed (422) when the
+    slugs are the same.
+    """
+    if source == target:
+        raise ValidationFailed(
+            "The post is already at that slug.", fields={"to": "must differ from the post's slug"}
+        )
+    post = find_post(session, source)
+    if post is None:
+        raise PostNotFound(f"There is no post {source!r}.")
+    into = find_post(session, target)
+    ids = session.scalars(select(Comment.id).where(Comment.post_id == post.id)).all()
+    if into is None:
+        post.slug = target
+        session.flush()
+        bump_post(session, post.id, 0)
+    else:
+        session.execute(update(Comment).where(Comment.post_id == post.id).values(post_id=into.id))
+        if into.title is None and post.title is not None:
+            into.title = post.title
+        session.flush()
+        bump_post(session, into.id, post.approved_count)
+        session.delete(post)
+        session.flush()
+    session.expire_all()
+    if ids:
+        now = utcnow()
+        detail = f"from {source} to {target}"[:600]
+        rows = session.execute(
+            select(Comment.id, Comment.status, Comment.reasons, Comment.spam_score).where(
+                Comment.id.in_(ids)
+            )
+        ).all()
+        session.execute(
+            insert(CommentHistory),
+            [
+                {
+                    "comment_id": row.id,
+                    "at": now,
+                    "action": "moved",
+                    "actor": actor[:120],
+                    "from_status": row.status.value,
+                    "to_status": row.status.value,
+                    "reasons": list(row.reasons or []),
+                    "score": row.spam_score,
+                    "detail": detail,
+                }
+                for row in rows
+            ],
+        )
+    return Moved(moved=len(ids), merged=into is not None)

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from commentd.comments.rendering import identicon_svg
+from commentd.comments.rendering import identicon_svg, shown_text
 from commentd.models import Comment
 
 
@@ -69,9 +69,13 @@ def public_comment(
             "name": comment.name,
             "website": comment.website,
             "avatar": avatar,
+            # Beyond API.md's example, in its console section: the blog's author wrote it.
+            "is_owner": bool(comment.is_owner),
         },
         "body_html": comment.body_html,
         "created_at": timestamp(comment.created_at),
+        # Pinned by the author to the top of the post (top-level comments only).
+        "pinned": comment.pinned_at is not None,
     }
 
 
@@ -107,11 +111,19 @@ def public_page(
     public ancestor (`links` when needs_links(rows)). `inline_avatars` puts the identicons in
     as data: URIs (the HTML fragment); the JSON body has their URLs."""
     visible = {comment.id for comment in rows}
+    pinned = sorted(
+        (c for c in rows if c.pinned_at is not None and c.parent_id is None),
+        key=lambda c: (c.pinned_at, c.id),
+        reverse=True,
+    )
     return {
         "slug": slug,
         "count": len(rows),
         # Beyond API.md: a closed post takes no new comments, so pages can hide the form.
         "closed": closed,
+        # Beyond API.md: the ids of the pinned comments in the order they show, before the
+        # others (the newest pin first); `comments` stays oldest first.
+        "pinned": [c.id for c in pinned],
         "comments": [
             public_comment(
                 c,
@@ -131,9 +143,32 @@ def public_json(page: Mapping[str, Any]) -> bytes:
     return json.dumps(page, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def moderation_comment(comment: Comment, slug: str, public_url: str) -> dict[str, Any]:
-    """A public comment plus what only the author may see (API.md, ModerationComment)."""
+EXCERPT_CHARS = 200
+
+
+def parent_context(parent: Comment | None) -> dict[str, Any] | None:
+    """What the console shows of a reply's parent: {"id", "name", "excerpt"} (the first
+    EXCERPT_CHARS characters of its text as shown), or None for a top-level comment."""
+    if parent is None:
+        return None
+    text = " ".join(shown_text(parent.body_html).split())
+    return {"id": parent.id, "name": parent.name, "excerpt": text[:EXCERPT_CHARS]}
+
+
+def moderation_comment(
+    comment: Comment,
+    slug: str,
+    public_url: str,
+    *,
+    post_title: str | None = None,
+    parent: Comment | None = None,
+) -> dict[str, Any]:
+    """A public comment plus what only the author may see (API.md, ModerationComment), with
+    its post's title and its parent's context (parent_context: `parent` is the comment's
+    parent, loaded by the caller)."""
     return public_comment(comment, public_url, comment.parent_id) | {
+        "post_title": post_title,
+        "parent": parent_context(parent),
         "slug": slug,
         "status": comment.status.value,
         "email": comment.email,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from commentd.comments import history
 from commentd.comments.events import CommentEvents
 from commentd.comments.identity import commenter_by_token
 from commentd.comments.own import NOT_YOURS
@@ -77,5 +78,6 @@ def request_review(
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise ReviewAlreadyRequested("The author has already been asked to review this comment.")
     session.refresh(comment)
+    history.record(session, comment, "review_requested", history.READER, before=CommentStatus.SPAM)
     events.review_requested(session, comment, slug)
     return comment

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from commentd.comments import history
 from commentd.comments.events import CommentEvents
 from commentd.comments.fast_path import bump_post, insert_comment, insert_commenter
 from commentd.comments.identity import avatar_key, is_trusted, proven_commenter
@@ -82,7 +83,7 @@ def submit(
     comment any more, with whether its commenter_token proves its email; it may raise to
     refuse it (the rate limits: a refused comment must use up none of them).
     """
-    post_id = open_post(session, slug)
+    post_id = open_post(session, slug, title=submission.title)
     check_parent(session, post_id, submission.parent_id)
 
     commenter_id = proven_commenter(session, submission.email_key, submission.commenter_token)
@@ -123,8 +124,12 @@ def submit(
         reasons=list(screening.verdict.reasons),
         body_key=screening.body_key,
         created_at=now,
+        is_owner=False,
+        pinned_at=None,
     )
     comment = insert_comment(session, values)
+    # The status the spam layers and the moderation mode gave it, and their reasons.
+    history.record(session, comment, "submitted", history.RULES)
     if comment.status is CommentStatus.APPROVED:
         bump_post(session, post_id, +1)
     events.submitted(session, comment, slug)

@@ -41,6 +41,8 @@ class CommentSubmission:
     commenter_token: str | None = None
     altcha: str | None = None  # the proof of work as sent (spam.proof), cut at PROOF_MAX + 1
     honeypot: str = ""  # hidden field people never fill (the spam layers read it)
+    # The page's title as the widget read it (kept as the post's title while it has none).
+    title: str | None = None
     # render_body(body), made while checking that it shows something (not part of equality).
     body_html: str = field(default="", compare=False, repr=False)
 
@@ -227,14 +229,7 @@ def parse_submission(
 
     name = given("name")
     if "name" not in errors:
-        if not has_visible_character(name):  # empty, or only invisible characters
-            errors["name"] = text("nameMissing")
-        elif len(name) > NAME_MAX:
-            errors["name"] = text("refused_name_long", max=NAME_MAX)
-        elif _has_forbidden_characters(name):
-            errors["name"] = text("refused_name_chars")
-        elif has_bidi_control(name):
-            errors["name"] = text("refused_name_bidi")
+        _check_name(name, errors)
 
     email = given("email")
     if "email" not in errors:
@@ -243,20 +238,7 @@ def parse_submission(
     body = given("body").replace("\r\n", "\n").replace("\r", "\n")
     body_html = ""
     if "body" not in errors:
-        if not has_visible_character(body):  # empty, or only invisible characters
-            errors["body"] = text("bodyMissing")
-        elif len(body) > BODY_MAX:
-            errors["body"] = text("refused_body_long", max=BODY_MAX, length=len(body))
-        elif _has_forbidden_characters(body, FORBIDDEN_IN_BODY):
-            errors["body"] = text("refused_body_chars")
-        elif has_bidi_control(body):
-            errors["body"] = text("refused_body_bidi")
-        else:
-            # What is published is the rendered body: markup can stand for nothing visible
-            # (`&#8203;`, a link with no text), and is then as empty as an empty field.
-            body_html = render_body(body)
-            if not has_visible_character(shown_text(body_html)):
-                errors["body"] = text("bodyMissing")
+        body_html = _check_body(body, errors)
 
     website = given("website")
     if "website" not in errors and website:
@@ -282,7 +264,145 @@ def parse_submission(
         commenter_token=optional_token(fields.get("commenter_token")),
         altcha=_proof_of_work(fields),
         honeypot=_honeypot(fields),
+        title=page_title(fields.get("title")),
         body_html=body_html,
+    )
+
+
+TITLE_MAX = 300
+
+
+def page_title(raw: object) -> str | None:
+    """The `title` a widget sent with a comment, made fit to keep: trimmed, control and bidi
+    control characters dropped, cut to TITLE_MAX characters; None for anything else (a title
+    is a courtesy of the page, never a reason to refuse the comment)."""
+    if not isinstance(raw, str):
+        return None
+    cleaned = " ".join(FORBIDDEN.sub(" ", BIDI_CONTROLS.sub("", raw)).split())[:TITLE_MAX]
+    return cleaned if has_visible_character(cleaned) else None
+
+
+def check_title(raw: object) -> str | None:
+    """A post title the author sets (PUT /api/moderation/posts/<slug>): text of 1 to
+    TITLE_MAX visible characters after trimming, or None (no title); raises ValidationFailed
+    (422, on `title`) for anything else."""
+    if raw is None:
+        return None
+    problem = None
+    if not isinstance(raw, str):
+        problem = "must be text or null"
+    else:
+        raw = raw.strip()
+        if not has_visible_character(raw):
+            problem = "must not be empty (send null for no title)"
+        elif len(raw) > TITLE_MAX:
+            problem = f"must be at most {TITLE_MAX} characters"
+        elif _has_forbidden_characters(raw) or has_bidi_control(raw):
+            problem = "must not hold control characters"
+    if problem is not None:
+        raise ValidationFailed(f"The title {problem}.", fields={"title": problem})
+    assert isinstance(raw, str)
+    return raw
+
+
+def _check_name(name: str, errors: dict[str, str]) -> None:
+    """API.md's rule for `name` (trimmed already); a failure goes into `errors`."""
+    if not has_visible_character(name):  # empty, or only invisible characters
+        errors["name"] = text("nameMissing")
+    elif len(name) > NAME_MAX:
+        errors["name"] = text("refused_name_long", max=NAME_MAX)
+    elif _has_forbidden_characters(name):
+        errors["name"] = text("refused_name_chars")
+    elif has_bidi_control(name):
+        errors["name"] = text("refused_name_bidi")
+
+
+def _check_body(body: str, errors: dict[str, str]) -> str:
+    """API.md's rule for `body` (trimmed, newlines made \\n); returns its rendering, or "" with
+    the failure in `errors`."""
+    if not has_visible_character(body):  # empty, or only invisible characters
+        errors["body"] = text("bodyMissing")
+    elif len(body) > BODY_MAX:
+        errors["body"] = text("refused_body_long", max=BODY_MAX, length=len(body))
+    elif _has_forbidden_characters(body, FORBIDDEN_IN_BODY):
+        errors["body"] = text("refused_body_chars")
+    elif has_bidi_control(body):
+        errors["body"] = text("refused_body_bidi")
+    else:
+        # What is published is the rendered body: markup can stand for nothing visible
+        # (`&#8203;`, a link with no text), and is then as empty as an empty field.
+        body_html = render_body(body)
+        if has_visible_character(shown_text(body_html)):
+            return body_html
+        errors["body"] = text("bodyMissing")
+    return ""
+
+
+AUTHOR_FIELDS = ("body", "name", "website")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthorChanges:
+    """What the author changes in a comment (PATCH /api/moderation/comments/<id>): only the
+    fields given, each checked as a reader's comment's; `body_html` is the new body rendered.
+    `website` "" means no website any more."""
+
+    body: str | None = None
+    body_html: str | None = None
+    name: str | None = None
+    website: str | None = None
+
+    @property
+    def changed(self) -> list[str]:
+        """The names of the fields given, in AUTHOR_FIELDS order."""
+        return [name for name in AUTHOR_FIELDS if getattr(self, name) is not None]
+
+
+def parse_author_changes(data: object) -> AuthorChanges:
+    """The author's edit of a comment: a JSON object with at least one of body, name, website,
+    and nothing else; each given field meets a reader's rule (website may be "" or null to
+    remove it). Raises ValidationFailed (422) naming every failing field."""
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "Send a JSON object with body, name or website.",
+            fields={"body": "give at least one of body, name, website"},
+        )
+    errors: dict[str, str] = {}
+    unknown = sorted(str(key)[:40] for key in data if key not in AUTHOR_FIELDS)
+    for key in unknown[:10]:
+        errors[key] = "not a field the author can change (body, name, website)"
+    if not any(key in data for key in AUTHOR_FIELDS):
+        errors["body"] = "give at least one of body, name, website"
+    values: dict[str, str | None] = {}
+    for key in AUTHOR_FIELDS:
+        if key not in data:
+            continue
+        raw = data[key]
+        if key == "website" and raw is None:
+            values[key] = ""
+            continue
+        if not isinstance(raw, str):
+            errors[key] = text("refused_not_text")
+            continue
+        values[key] = raw.strip()
+    body_html = None
+    if isinstance(values.get("body"), str):
+        body = str(values["body"]).replace("\r\n", "\n").replace("\r", "\n")
+        values["body"] = body
+        body_html = _check_body(body, errors)
+    if isinstance(values.get("name"), str):
+        _check_name(str(values["name"]), errors)
+    if values.get("website"):
+        values["website"] = check_website(str(values["website"]), errors)
+    if errors:
+        raise ValidationFailed(
+            text("refused_fields", fields=", ".join(sorted(errors))), fields=errors
+        )
+    return AuthorChanges(
+        body=values.get("body"),
+        body_html=body_html,
+        name=values.get("name"),
+        website=values.get("website"),
     )
 
 

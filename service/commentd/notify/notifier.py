@@ -93,7 +93,7 @@ class Notifier:
         self._webhooks(session, Event.CREATED, comment, slug)
         if comment.status is CommentStatus.APPROVED:
             self._published(session, comment, slug)
-        if self._tells_author(comment):
+        if self._tells_author(comment) and not comment.is_owner:  # not of their own reply
             self._author_notice(session, comment)
         if self._needs_confirmation(session, comment):
             # Confirming it proves the address too, so it stands for a notices confirmation.

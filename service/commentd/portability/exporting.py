@@ -84,7 +84,12 @@ def write_json(session: Session, out: IO[str], instance: str) -> int:
     out.write(f', "exported_at": {json.dumps(_iso(utcnow()))},\n"posts": [')
     first = True
     for post in session.execute(select(_POSTS).order_by(_POSTS.c.id)):
-        item = {"slug": post.slug, "closed": post.closed, "created_at": _iso(post.created_at)}
+        item = {
+            "slug": post.slug,
+            "closed": post.closed,
+            "created_at": _iso(post.created_at),
+            "title": post.title,
+        }
         out.write(("\n" if first else ",\n") + json.dumps(item, ensure_ascii=False))
         first = False
     out.write('\n],\n"comments": [')
@@ -115,6 +120,8 @@ def _comment_item(row: Row[Any], sources: list[dict[str, str]]) -> dict[str, Any
         "created_at": _iso(row.created_at),
         "moderated_at": _iso(row.moderated_at),
         "edited_at": _iso(row.edited_at),
+        "is_owner": row.is_owner,
+        "pinned_at": _iso(row.pinned_at),
         "avatar_key": row.avatar_key,
         "client_key": row.client_key,
         "body_key": row.body_key,

@@ -27,9 +27,21 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Boolean, Connection, Engine, Table, bindparam, func, insert, select, text
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from commentd.comments import history
 from commentd.comments.fast_path import new_version
 from commentd.comments.identity import same_name_key
 from commentd.comments.rendering import (
@@ -51,6 +63,7 @@ from commentd.keys import client_network, instance_id, keyed_hash
 from commentd.models import (
     Comment,
     Commenter,
+    CommentHistory,
     CommentSource,
     CommentStatus,
     Post,
@@ -95,6 +108,7 @@ _COMMENTS = cast(Table, Comment.__table__)
 _SOURCES = cast(Table, CommentSource.__table__)
 _COMMENTERS = cast(Table, Commenter.__table__)
 _POSTS = cast(Table, Post.__table__)
+_HISTORY = cast(Table, CommentHistory.__table__)
 _NEW_POSTS = text(
     "INSERT INTO posts (slug, approved_count, version, closed, created_at)"
     " VALUES (:slug, 0, :version, :closed, :created_at) ON CONFLICT (slug) DO NOTHING"
@@ -260,6 +274,7 @@ class _Prepared(NamedTuple):
     extra: dict[str, object] | None = None  # commentd's own export: what it kept
     created_at: datetime | None = None  # a SourcePost's, when the source says
     ip: str | None = None  # the source's address of the sender, keyed in row(), never stored
+    title: str | None = None  # a SourcePost's title (commentd's own export)
 
 
 class _Preparer:
@@ -289,7 +304,13 @@ class _Preparer:
     def prepare(self, record: SourceComment | SourcePost) -> _Prepared:
         """The record, its slug, and its row's values (or why it is skipped)."""
         if isinstance(record, SourcePost):
-            return _Prepared(True, self.slug(record), record.closed, created_at=record.created_at)
+            return _Prepared(
+                True,
+                self.slug(record),
+                record.closed,
+                created_at=record.created_at,
+                title=record.title,
+            )
         if record.skip is not None:
             return _Prepared(False, None, record.closed, skip=record.skip.value)
         slug = self.slug(record)
@@ -323,6 +344,8 @@ class _Preparer:
             "created_at": created_at,
             "moderated_at": None,
             "edited_at": None,
+            "is_owner": False,
+            "pinned_at": None,
         }
         if extra:
             values |= _kept_columns(extra)
@@ -583,14 +606,26 @@ class _Importer:
                 }
             )
 
+    def keep_titles(self, titles: dict[str, str]) -> None:
+        """Give the posts of `titles` (slug → title) those titles, where they have none."""
+        self.connection.execute(
+            update(_POSTS)
+            .where(_POSTS.c.slug == bindparam("the_slug"), _POSTS.c.title.is_(None))
+            .values(title=bindparam("the_title")),
+            [{"the_slug": slug, "the_title": title} for slug, title in titles.items()],
+        )
+
     def store(self, batch: list[_Prepared]) -> None:
         """Store one batch of prepared records: the new ones, with their source ids."""
         comments: list[_Prepared] = []
         wanted: dict[str, tuple[bool, datetime]] = {}
+        titles: dict[str, str] = {}
         for prepared in batch:
             if prepared.is_post:
                 if prepared.slug is not None:
                     wanted[prepared.slug] = (prepared.closed, prepared.created_at or utcnow())
+                    if prepared.title:
+                        titles[prepared.slug] = prepared.title
                 continue
             self.summary.read += 1
             if prepared.slug is not None:
@@ -603,6 +638,8 @@ class _Importer:
             else:
                 comments.append(prepared)
         self.ensure_posts(wanted)
+        if titles:
+            self.keep_titles(titles)
         if not comments:
             return
         known = self.known_ids([prepared.source_id for prepared in comments])
@@ -652,6 +689,13 @@ class _Importer:
         _bulk_insert(self.connection, _SOURCES, sources)
         for row in rows:
             self.summary.imported[row["status"].value] += 1
+        _bulk_insert(
+            self.connection,
+            _HISTORY,
+            history.imported_rows(
+                ids, [row["status"] for row in rows], [row["reasons"] for row in rows]
+            ),
+        )
         if self.teach:
             self.learn(ids, [row["status"] for row in rows])
         self.stored += len(rows)
@@ -930,6 +974,8 @@ _KEPT = (
     "body_key",
     "moderated_at",
     "edited_at",
+    "is_owner",
+    "pinned_at",
 )
 
 

@@ -77,6 +77,7 @@ class SourcePost:
     closed: bool = False
     created_at: datetime | None = None
     record: str = ""
+    title: str | None = None  # the post's title, kept where the post here has none
 
 
 class ImportFileError(Exception):

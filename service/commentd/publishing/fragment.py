@@ -62,6 +62,8 @@ class _Node:
     body_html: str
     created_at: str
     date: str
+    is_owner: bool = False
+    pinned: bool = False
     replies: list[_Node] = field(default_factory=list)
 
 
@@ -185,6 +187,8 @@ def _tree(
             body_html=str(comment["body_html"]),
             created_at=str(comment["created_at"]),
             date=format_date(str(comment["created_at"]), language),
+            is_owner=author.get("is_owner") is True,
+            pinned=comment.get("pinned") is True and comment["parent_id"] is None,
         )
         nodes[node.id] = node
         options.append(
@@ -231,6 +235,7 @@ def render_thread(
     """
     t = translator(language)
     roots, options = _tree(page["comments"], language)
+    roots = pinned_first(roots, page.get("pinned") or [])
     count = int(page["count"])
     closed = bool(page.get("closed"))
     parts = [
@@ -245,7 +250,7 @@ def render_thread(
         parts.append(f'\n<p class="commentd-empty">{_e(t("no_comments"))}</p>')
     parts.append('\n<ol class="commentd-comments">')
     for root in roots:
-        _write_comment(root, parts)
+        _write_comment(root, parts, t)
     parts.append(
         "\n</ol>\n"
         f'<p class="commentd-pending-note" id="commentd-pending" role="status">'
@@ -265,7 +270,19 @@ def _e(value: object) -> str:
     return str(escape(value))
 
 
-def _write_comment(node: _Node, parts: list[str]) -> None:
+def pinned_first(roots: list[_Node], pinned: Sequence[object]) -> list[_Node]:
+    """The top-level comments with the pinned ones first, in `pinned`'s order (public_page's
+    ids, the newest pin first; pinned ones it does not name after those), the rest in place."""
+    rank = {comment_id: i for i, comment_id in enumerate(pinned)}
+    last = len(rank)
+
+    def order(node: _Node) -> float:
+        return rank.get(node.id, last) if node.pinned else float("inf")
+
+    return sorted(roots, key=order)  # stable: the others keep their order
+
+
+def _write_comment(node: _Node, parts: list[str], t: Translate) -> None:
     """One comment's `<li>` and, nested, its replies' (at most MAX_DEPTH levels: _tree)."""
     if node.website:
         name = (
@@ -275,19 +292,32 @@ def _write_comment(node: _Node, parts: list[str]) -> None:
     else:
         name = f'<span class="commentd-name">{_e(node.name)}</span>'
     parent = "" if node.parent_id is None else str(node.parent_id)
+    marks = ""
+    if node.is_owner:
+        name += f'\n<span class="commentd-badge commentd-owner">{_e(t("authorBadge"))}</span>'
+        marks += ' data-commentd-owner="true"'
+    if node.pinned:
+        marks += ' data-commentd-pinned="true"'
+    pin = (
+        f'<span class="commentd-badge commentd-pin">{_e(t("pinned"))}</span>\n'
+        if node.pinned
+        else ""
+    )
     parts.append(
-        f'\n<li class="commentd-comment" id="comment-{node.id}" data-commentd-id="{node.id}" '
-        f'data-commentd-parent="{parent}">\n<article>\n<header class="commentd-meta">\n'
+        f'\n<li class="commentd-comment{" commentd-pinned" if node.pinned else ""}" '
+        f'id="comment-{node.id}" data-commentd-id="{node.id}" '
+        f'data-commentd-parent="{parent}"{marks}>\n<article>\n<header class="commentd-meta">\n'
         f'<img class="commentd-avatar" src="{_e(node.avatar)}" alt="" width="40" height="40">\n'
         f"{name}\n"
         f'<a class="commentd-permalink" href="#comment-{node.id}">'
         f'<time datetime="{_e(node.created_at)}">{_e(node.date)}</time></a>\n'
+        f"{pin}"
         f'</header>\n<div class="commentd-body">{node.body_html}</div>\n</article>'
     )
     if node.replies:
         parts.append('\n<ol class="commentd-replies">')
         for reply in node.replies:
-            _write_comment(reply, parts)
+            _write_comment(reply, parts, t)
         parts.append("\n</ol>")
     parts.append("\n</li>")
 

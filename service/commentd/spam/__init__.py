@@ -82,8 +82,8 @@ class SpamRules:
     moderation_keywords: KeywordList = NO_KEYWORDS  # a match holds the comment
     disallowed_keywords: KeywordList = NO_KEYWORDS  # a match sends it to the spam folder
     duplicate_window_seconds: int = 86400  # 0: the same text again is no reason
-    spam_threshold: float = 0.55  # filter score from which a comment is spam
-    hold_threshold: float = 0.3  # filter score from which it waits for the author
+    spam_threshold: float = 0.84  # filter score (and text evidence) from which it is spam
+    hold_threshold: float = 0.4  # filter score from which it waits for the author
     # Proof of work (spam.proof): the challenges' max number, 0 when the layer is off.
     pow_max_number: int = 0
 
@@ -96,13 +96,34 @@ class Duplicate:
     is_spam: bool
 
 
+@dataclass(frozen=True)
+class FilterJudgement:
+    """The learned filter's say on one comment (spam.learned.SpamFilter.judge).
+
+    `score`: from every feature, 0 (ham) to 1 (spam); it holds a comment from the hold
+    threshold up. `evidence`: what the text alone says, pulled towards 0.5 when it has few
+    clues (who-features such as name words and email domain left out), 0 to 1; None while the
+    filter has too few lessons to be sure of anything. Spam needs both at or above the spam
+    threshold. `clues`: the text's features that said something.
+    """
+
+    score: float
+    evidence: float | None
+    clues: int = 0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Signals:
     """What the database knows about a submission, gathered by spam.screening.screen()."""
 
     duplicate: Duplicate | None = None
-    filter_score: float | None = None  # None while the filter has too few lessons to judge
+    filter: FilterJudgement | None = None  # None while the filter has too few lessons to judge
     proof: ProofCheck | None = None  # the proof of work, checked; None while that layer is off
+
+    @property
+    def filter_score(self) -> float | None:
+        """The filter's score, None while it cannot judge."""
+        return None if self.filter is None else self.filter.score
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,31 @@ def _form_token_reason(check: FormTokenCheck, rules: SpamRules) -> str | None:
             f"sent {check.age_seconds:.1f} s after the form loaded, "
             f"minimum {rules.min_fill_seconds}"
         )
+    return None
+
+
+def filter_verdict(
+    judgement: FilterJudgement | None, rules: SpamRules
+) -> tuple[SpamAction, str] | None:
+    """The learned filter's action (SPAM or HOLD) and its reason in words, or None when it
+    has nothing to say: spam only when the score and the text's own evidence both reach the
+    spam threshold; held from the hold threshold otherwise, and when the score alone reaches
+    the spam threshold. Pure."""
+    if judgement is None:
+        return None
+    score, evidence = judgement.score, judgement.evidence
+    spam_from, hold_from = rules.spam_threshold, rules.hold_threshold
+    if score >= spam_from and evidence is not None and evidence >= spam_from:
+        return SpamAction.SPAM, f"filter score {score:.2f}, spam from {spam_from:.2f}"
+    if score >= spam_from:
+        if evidence is None:
+            return SpamAction.HOLD, f"filter score {score:.2f}, held: too few lessons to be sure"
+        return SpamAction.HOLD, (
+            f"filter score {score:.2f}, held: the text alone says {evidence:.2f}, "
+            f"spam from {spam_from:.2f}"
+        )
+    if score >= hold_from:
+        return SpamAction.HOLD, f"filter score {score:.2f}, held from {hold_from:.2f}"
     return None
 
 
@@ -186,10 +232,9 @@ def assess(
         hold_reasons.append(f"same text as comment {signals.duplicate.comment_id}")
 
     score = signals.filter_score
-    if score is not None and score >= rules.spam_threshold:
-        spam_reasons.append(f"filter score {score:.2f}, spam from {rules.spam_threshold:.2f}")
-    elif score is not None and score >= rules.hold_threshold:
-        hold_reasons.append(f"filter score {score:.2f}, held from {rules.hold_threshold:.2f}")
+    said = filter_verdict(signals.filter, rules)
+    if said is not None:
+        (spam_reasons if said[0] is SpamAction.SPAM else hold_reasons).append(said[1])
 
     # The score is the filter's when it could judge; until then, the rules' action in numbers.
     if spam_reasons:

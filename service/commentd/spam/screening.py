@@ -93,12 +93,14 @@ def find_duplicate(
     return spam.Duplicate(row.id, row.status is CommentStatus.SPAM)
 
 
-def filter_score(spam_filter: SpamFilter | None, submission: spam.Submission) -> float | None:
-    """The learned filter's score, 0 (ham) to 1 (spam); None without a filter, or while it
-    has too few lessons to judge."""
+def filter_judgement(
+    spam_filter: SpamFilter | None, submission: spam.Submission
+) -> spam.FilterJudgement | None:
+    """The learned filter's score and evidence; None without a filter, or while it has too
+    few lessons to judge."""
     if spam_filter is None:
         return None
-    return spam_filter.score(
+    return spam_filter.judge(
         extract(submission.body, submission.name, submission.website, submission.email)
     )
 
@@ -125,7 +127,7 @@ def screen(
     window = rules.spam.duplicate_window_seconds
     signals = spam.Signals(
         duplicate=find_duplicate(session, key, window, now, edited_id),
-        filter_score=filter_score(rules.spam_filter, submission),
+        filter=filter_judgement(rules.spam_filter, submission),
         proof=(
             proof.redeem(session, secret, submission.altcha, now)
             if rules.spam.pow_max_number

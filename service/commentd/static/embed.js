@@ -48,6 +48,14 @@
   }
   function countSlug(el) { return canonicalSlug(el.getAttribute("data-commentd-count")); }
 
+  /* The post's title, sent with each comment (kept while the post has none, for the author's
+   * console): data-title on the widget's element, else the page's og:title, else its title. */
+  function pageTitle(root) {
+    var og = document.querySelector('meta[property="og:title"]');
+    var title = root.getAttribute("data-title") || (og && og.getAttribute("content")) || document.title || "";
+    return title.trim().slice(0, 300);
+  }
+
   /* ---- proof of work -------------------------------------------------------------------- */
   /* The service's challenges last an hour (CHALLENGE_LIFETIME in spam/proof.py); one older
    * than this is fetched again rather than solved. */
@@ -99,6 +107,7 @@
       store.set("pending." + given, null);
     }
     this.approved = [];
+    this.pinned = [];
     this.replyTo = null;
     this.formToken = null;
     this.pow = null;
@@ -116,22 +125,25 @@
 
   /* <section class="commentd-thread"> (docs/embedding.md: `commentd export static`, or
    * GET /api/posts/<slug>/comments.html), read back into what the JSON would say: {slug,
-   * version, closed, comments: [{id, parent_id, author: {name, website, avatar}, body_html,
-   * created_at}], typed: what the reader already typed into its no-script form}. body_html is
-   * the markup the service sanitised, as the page parsed it. */
+   * version, closed, pinned: [ids, as shown], comments: [{id, parent_id, author: {name, website,
+   * avatar, is_owner}, body_html, created_at, pinned}], typed: what the reader already typed
+   * into its no-script form}. body_html is the markup the service sanitised, as the page
+   * parsed it. */
   function readThread(thread) {
     function own(li, selector) { return li.querySelector(":scope > article " + selector); }
-    var comments = [];
+    var comments = [], pinned = [];
     thread.querySelectorAll("li.commentd-comment[data-commentd-id]").forEach(function (li) {
       var id = parseInt(li.getAttribute("data-commentd-id"), 10), parent = parseInt(li.getAttribute("data-commentd-parent"), 10);
       var name = own(li, ".commentd-name"), avatar = own(li, "img.commentd-avatar"), time = own(li, "time[datetime]");
       var body = own(li, ".commentd-body");
       if (!(id > 0) || !name || !time || !body) return;
+      var isPinned = li.getAttribute("data-commentd-pinned") === "true";
+      if (isPinned) pinned.push(id);
       comments.push({
         id: id, parent_id: parent > 0 ? parent : null,
         author: { name: name.textContent.trim(), website: name.tagName === "A" ? name.getAttribute("href") : null,
-          avatar: avatar ? avatar.getAttribute("src") : null },
-        body_html: body.innerHTML, created_at: time.getAttribute("datetime")
+          avatar: avatar ? avatar.getAttribute("src") : null, is_owner: li.getAttribute("data-commentd-owner") === "true" },
+        body_html: body.innerHTML, created_at: time.getAttribute("datetime"), pinned: isPinned
       });
     });
     var typed = {}, form = thread.querySelector("form.commentd-form-noscript");
@@ -140,7 +152,7 @@
       if (input && input.value && input.value.trim()) typed[k] = input.value;
     });
     return { slug: thread.getAttribute("data-commentd-slug"), version: thread.getAttribute("data-commentd-version") || "",
-      closed: thread.getAttribute("data-commentd-closed") === "true", comments: comments, typed: typed };
+      closed: thread.getAttribute("data-commentd-closed") === "true", comments: comments, pinned: pinned, typed: typed };
   }
 
   /* Shows the page's thread as the widget (one render, no request first), then asks the
@@ -148,6 +160,7 @@
   CommentSection.prototype.adopt = function (adopted) {
     var inputs = this.inputs;
     this.approved = adopted.comments;
+    this.pinned = adopted.pinned;
     this.loaded = true;
     this.setClosed(adopted.closed);
     this.keepOwn(this.ownPending());
@@ -318,6 +331,7 @@
         if (version && res.r.status === 304) return waiting ? self.checkOwn() : null;
         if (!res.r.ok || !Array.isArray(data.comments)) throw new Error(res.r.status);
         self.approved = data.comments;
+        self.pinned = data.pinned || [];
         self.loaded = true;
         self.setClosed(!!data.closed);
         self.keepOwn(self.ownPending());
@@ -345,6 +359,14 @@
       var parent = e.c.parent_id != null && byId[e.c.parent_id] ? e.c.parent_id : "top";
       (children[parent] = children[parent] || []).push(e);
     });
+    /* Pinned top-level comments first, in the service's order (the newest pin first). */
+    var rank = {}, pins = this.pinned;
+    pins.forEach(function (id, i) { rank[id] = i; });
+    function pinRank(e) { return e.c.pinned && e.c.parent_id == null ? (e.c.id in rank ? rank[e.c.id] : pins.length) : Infinity; }
+    if (children.top) children.top = children.top.map(function (e, i) { return { e: e, i: i }; }).sort(function (a, b) {
+      var ra = pinRank(a.e), rb = pinRank(b.e);
+      return ra === rb ? a.i - b.i : (ra < rb ? -1 : 1);
+    }).map(function (x) { return x.e; });
     /* A reply being typed stays open under its comment while the list changes around it. */
     var replying = this.replyTo && this.list.contains(this.form) ? this.replyTo.comment.id : null;
     if (replying !== null) this.closeReply(false);
@@ -384,14 +406,17 @@
     var reply = entry.pending || this.closed ? null : h("button", { "class": "commentd-link", type: "button", "aria-expanded": "false",
       "aria-label": t("replyTo", { name: author.name }),
       onclick: function () { self.openReply(c, li, reply); } }, t("reply"));
-    var li = h("li", { "class": "commentd-item" + (entry.pending ? " commentd-pending" : ""), id: "comment-" + c.id },
+    var pinned = c.pinned && c.parent_id == null;
+    var li = h("li", { "class": "commentd-item" + (entry.pending ? " commentd-pending" : "") + (pinned ? " commentd-pinned" : ""), id: "comment-" + c.id },
       h("article", { "class": "commentd-c", tabindex: "-1", "aria-label": author.name },
         h("img", { "class": "commentd-avatar", src: author.avatar, alt: "", width: "40", height: "40", loading: "lazy" }),
         h("div", { "class": "commentd-main" },
           h("header", { "class": "commentd-meta" }, name,
+            author.is_owner ? h("span", { "class": "commentd-badge commentd-owner" }, t("authorBadge")) : null,
             flattenedUnder ? h("span", { "class": "commentd-to" }, t("inReplyTo", { name: flattenedUnder.author.name })) : null,
             h("a", { "class": "commentd-date", href: "#comment-" + c.id }, timeEl(c.created_at)),
-            entry.pending ? h("span", { "class": "commentd-badge" }, t("pending")) : null),
+            entry.pending ? h("span", { "class": "commentd-badge" }, t("pending")) : null,
+            pinned ? h("span", { "class": "commentd-badge commentd-pin" }, t("pinned")) : null),
           body, reply)));
     this.addOwnControls(li, c);
     return li;
@@ -482,6 +507,7 @@
       data.set("notify_approved", self.notifyApproved.checked ? "true" : "false");
       data.set("url2", self.honeypot.value);
       if (self.replyTo) data.set("parent_id", self.replyTo.comment.id);
+      data.set("title", pageTitle(self.root));
       if (self.formToken) data.set("form_token", self.formToken.value);
       var token = store.get("token");
       if (token) data.set("commenter_token", token);

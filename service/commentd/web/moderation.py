@@ -6,17 +6,27 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from commentd import comments
-from commentd.comments.public import moderation_comment
-from commentd.comments.validation import normalize_slug
-from commentd.errors import BadRequest, ValidationFailed
-from commentd.models import Comment, CommentStatus
+from commentd.comments import authoring, history, posts
+from commentd.comments.public import moderation_comment, timestamp
+from commentd.comments.validation import (
+    check_title,
+    normalize_slug,
+    parse_author_changes,
+)
+from commentd.errors import ApiError, BadRequest, ValidationFailed
+from commentd.models import Comment, CommentStatus, Post
 from commentd.notify import outbox
 from commentd.spam import rules
-from commentd.web.auth import keep_private, require_moderator
+from commentd.web.auth import keep_private, moderator_label, require_moderator
 from commentd.web.services import current
 from commentd.web.sessions import get_session
 
@@ -68,8 +78,44 @@ def _limit_arg() -> int:
     return int(raw)
 
 
+def moderation_items(session: Session, page: Sequence[tuple[Comment, str]]) -> list[dict[str, Any]]:
+    """ModerationComments of (comment, slug) pairs, each with its post's title and its
+    parent's context: two queries for the whole page."""
+    post_ids = {comment.post_id for comment, _ in page}
+    parent_ids = {comment.parent_id for comment, _ in page if comment.parent_id is not None}
+    titles: dict[int, str | None] = {}
+    if post_ids:
+        rows = session.execute(select(Post.id, Post.title).where(Post.id.in_(post_ids)))
+        titles = {row.id: row.title for row in rows}
+    parents: dict[int, Comment] = {}
+    if parent_ids:
+        parents = {
+            parent.id: parent
+            for parent in session.scalars(select(Comment).where(Comment.id.in_(parent_ids)))
+        }
+    public_url = current().settings.public_url
+    return [
+        moderation_comment(
+            comment,
+            slug,
+            public_url,
+            post_title=titles.get(comment.post_id),
+            parent=parents.get(comment.parent_id) if comment.parent_id is not None else None,
+        )
+        for comment, slug in page
+    ]
+
+
 def _one(comment: Comment, slug: str) -> Response:
-    return jsonify(moderation_comment(comment, slug, current().settings.public_url))
+    return jsonify(moderation_items(get_session(write=False), [(comment, slug)])[0])
+
+
+def _committed(session: Session, comment: Comment, slug: str) -> Response:
+    """Commit a writing view's change and answer the comment as it is now: its context is
+    read before the commit, so no new transaction (on SQLite: the write lock) begins after."""
+    answer = moderation_items(session, [(comment, slug)])[0]
+    session.commit()
+    return jsonify(answer)
 
 
 @bp.get("/comments")
@@ -83,9 +129,8 @@ def list_queue() -> Response:
         limit=limit,
         before_id=decode_cursor(cursor) if cursor else None,
     )
-    public_url = current().settings.public_url
     return jsonify(
-        comments=[moderation_comment(c, slug, public_url) for c, slug in page],
+        comments=moderation_items(get_session(write=False), page),
         next_cursor=encode_cursor(next_before) if next_before is not None else None,
     )
 
@@ -102,11 +147,17 @@ def show_comment(comment_id: int) -> Response:
     return _one(*comments.get_comment(get_session(write=False), comment_id))
 
 
-def _moderate(comment_id: int, status: CommentStatus) -> Response:
+def _moderate(comment_id: int, status: CommentStatus, action: str | None = None) -> Response:
     session = get_session(write=True)
-    comment, slug = comments.moderate(session, comment_id, status, events=current().notifier)
-    session.commit()
-    return _one(comment, slug)
+    comment, slug = comments.moderate(
+        session,
+        comment_id,
+        status,
+        events=current().notifier,
+        actor=moderator_label(),
+        action=action,
+    )
+    return _committed(session, comment, slug)
 
 
 @bp.post(f"/comments/{COMMENT_ID}/approve")
@@ -130,7 +181,7 @@ def spam_comment(comment_id: int) -> Response:
 @bp.post(f"/comments/{COMMENT_ID}/not-spam")
 def not_spam_comment(comment_id: int) -> Response:
     """Restore a comment the defences caught: approved, and the filter learns it was ham."""
-    return _moderate(comment_id, CommentStatus.APPROVED)
+    return _moderate(comment_id, CommentStatus.APPROVED, "not_spam")
 
 
 def _json_body() -> object:
@@ -167,18 +218,199 @@ def change_settings() -> Response:
 
 @bp.put("/posts/<slug:slug>")
 def change_post(slug: str) -> Response:
-    """Close a post to new comments (403 comments_closed), or open it again."""
+    """Close a post to new comments (403 comments_closed) or open it again, and/or set its
+    title (`{"closed"?: bool, "title"?: str|null}`, at least one; 422 otherwise)."""
     slug = normalize_slug(slug)
     data = _json_body()
-    closed = data.get("closed") if isinstance(data, dict) else None
-    if not isinstance(closed, bool):
+    if not isinstance(data, dict) or not ({"closed", "title"} & set(data)):
+        raise ValidationFailed(
+            "Say whether the post is closed, or give its title.",
+            fields={"closed": "must be true or false"},
+        )
+    closed = data.get("closed")
+    if "closed" in data and not isinstance(closed, bool):
         raise ValidationFailed(
             "Say whether the post is closed.", fields={"closed": "must be true or false"}
         )
+    title = check_title(data["title"]) if "title" in data else None
     session = get_session(write=True)
-    post = comments.set_closed(session, slug, closed)
+    if isinstance(closed, bool):
+        post = comments.set_closed(session, slug, closed)
+    if "title" in data:
+        post = posts.set_title(session, slug, title)
     session.commit()
-    return jsonify(slug=post.slug, closed=post.closed, count=post.approved_count)
+    return jsonify(slug=post.slug, closed=post.closed, count=post.approved_count, title=post.title)
+
+
+# --- The author's console: reply, edit, pin, history, posts ----------------------------------
+
+
+def _author() -> authoring.Author:
+    services = current()
+    settings = services.settings
+    return authoring.Author(
+        name=settings.author_name, email=settings.notify_email or "", secret=services.secret_key
+    )
+
+
+@bp.post(f"/comments/{COMMENT_ID}/reply")
+def reply_to_comment(comment_id: int) -> tuple[Response, int]:
+    """The author replies (`{"body", "approve_parent"?: true}`): published at once, marked
+    is_owner; a waiting parent is approved first unless approve_parent is false. 201 with the
+    reply; 404 unknown parent; 409 parent_not_public; 422 for the body."""
+    data = _json_body()
+    if not isinstance(data, dict):
+        raise ValidationFailed("Send the reply's body.", fields={"body": "is required"})
+    approve_parent = data.get("approve_parent", True)
+    if not isinstance(approve_parent, bool):
+        raise ValidationFailed(
+            "approve_parent must be true or false.",
+            fields={"approve_parent": "must be true or false"},
+        )
+    if "body" not in data:
+        raise ValidationFailed("Send the reply's body.", fields={"body": "is required"})
+    changes = parse_author_changes({"body": data["body"]})
+    services = current()
+    session = get_session(write=True)
+    reply, slug = authoring.reply_as_author(
+        session,
+        comment_id,
+        changes,
+        _author(),
+        approve_parent=approve_parent,
+        actor=moderator_label(),
+        events=services.notifier,
+    )
+    return _committed(session, reply, slug), 201
+
+
+@bp.patch(f"/comments/{COMMENT_ID}")
+def edit_comment(comment_id: int) -> Response:
+    """The author edits a comment's body, name or website (at least one; 422 with fields
+    otherwise); its status stays. 404 for an unknown id."""
+    changes = parse_author_changes(_json_body())
+    services = current()
+    session = get_session(write=True)
+    comment, slug = authoring.edit_as_author(
+        session,
+        comment_id,
+        changes,
+        secret=services.secret_key,
+        actor=moderator_label(),
+        events=services.notifier,
+    )
+    return _committed(session, comment, slug)
+
+
+def _pin(comment_id: int, pinned: bool) -> Response:
+    session = get_session(write=True)
+    comment, slug = authoring.set_pinned(session, comment_id, pinned, actor=moderator_label())
+    return _committed(session, comment, slug)
+
+
+@bp.post(f"/comments/{COMMENT_ID}/pin")
+def pin_comment(comment_id: int) -> Response:
+    """Pin a top-level comment to the top of its post (422 not_top_level for a reply)."""
+    return _pin(comment_id, True)
+
+
+@bp.post(f"/comments/{COMMENT_ID}/unpin")
+def unpin_comment(comment_id: int) -> Response:
+    """Take a comment's pin away (it shows in its place again)."""
+    return _pin(comment_id, False)
+
+
+@bp.get(f"/comments/{COMMENT_ID}/history")
+def comment_history(comment_id: int) -> Response:
+    """Every decision on a comment, oldest first: {"events": [{"at", "action", "actor", "from",
+    "to", "reasons", "score", "detail"}]}; 404 for an unknown id."""
+    session = get_session(write=False)
+    comments.get_comment(session, comment_id)
+    found = history.events(session, comment_id)
+    return jsonify(events=[event | {"at": timestamp(event["at"])} for event in found])
+
+
+MAX_QUERY_CHARS = 200
+POST_CURSOR = re.compile(r"posts:([0-9]{1,20}):([1-9][0-9]{0,9})")
+
+
+def encode_post_cursor(after: tuple[datetime, int]) -> str:
+    """The opaque `next_cursor` of the posts list: the last post's activity (microseconds
+    since 1970) and id."""
+    at, post_id = after
+    micros = round(at.timestamp() * 1_000_000)
+    return base64.urlsafe_b64encode(f"posts:{micros}:{post_id}".encode()).decode().rstrip("=")
+
+
+def decode_post_cursor(cursor: str) -> tuple[datetime, int]:
+    """The (activity, id) a posts `next_cursor` continues after; 400 for any other text."""
+    found = None
+    if len(cursor) <= MAX_CURSOR_CHARS:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+            found = POST_CURSOR.fullmatch(raw)
+        except (binascii.Error, UnicodeError, ValueError):
+            pass
+    if found is None or int(found[2]) > MAX_ID:
+        raise BadRequest("The cursor is not one this service handed out.")
+    try:
+        at = datetime.fromtimestamp(int(found[1]) / 1_000_000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise BadRequest("The cursor is not one this service handed out.") from None
+    return at, int(found[2])
+
+
+@bp.get("/posts")
+def list_posts() -> Response:
+    """Posts, newest activity first, with their comments per status: {"posts": [{"slug",
+    "title", "closed", "counts": {"pending", "approved", "spam", "rejected"},
+    "last_comment_at"}], "next_cursor"}; `q` (≤ 200 characters) matches slug or title."""
+    query = request.args.get("q", "").strip()
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadRequest(f"q must be at most {MAX_QUERY_CHARS} characters.")
+    limit = _limit_arg()
+    cursor = request.args.get("cursor")
+    page, after = posts.list_posts(
+        get_session(write=False),
+        query=query or None,
+        limit=limit,
+        after=decode_post_cursor(cursor) if cursor else None,
+    )
+    return jsonify(
+        posts=[
+            {
+                "slug": post.slug,
+                "title": post.title,
+                "closed": post.closed,
+                "counts": post.counts,
+                "last_comment_at": timestamp(post.last_comment_at)
+                if post.last_comment_at
+                else None,
+            }
+            for post in page
+        ],
+        next_cursor=encode_post_cursor(after) if after is not None else None,
+    )
+
+
+@bp.post("/posts/<slug:slug>/move")
+def move_post(slug: str) -> Response:
+    """A post's URL changed: `{"to": "<slug>"}` moves its comments there (merged with the
+    target's own, if any). 200 {"from", "to", "moved", "merged"}; 404 post_not_found; 422
+    for the same slug or one that is no slug."""
+    source = normalize_slug(slug)
+    data = _json_body()
+    raw = data.get("to") if isinstance(data, dict) else None
+    if not isinstance(raw, str):
+        raise ValidationFailed("Say where the post moved.", fields={"to": "must be a slug"})
+    try:
+        target = normalize_slug(raw)
+    except ApiError as error:
+        raise ValidationFailed(error.message, fields={"to": error.message}) from None
+    session = get_session(write=True)
+    moved = posts.move_post(session, source, target, actor=moderator_label())
+    session.commit()
+    return jsonify(**{"from": source, "to": target, "moved": moved.moved, "merged": moved.merged})
 
 
 @bp.delete(f"/comments/{COMMENT_ID}")

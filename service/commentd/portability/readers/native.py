@@ -18,6 +18,7 @@ from typing import Any
 
 import ijson
 
+from commentd.comments.validation import page_title
 from commentd.models import CommentStatus
 from commentd.portability.readers.jsonfiles import parse
 from commentd.portability.records import (
@@ -84,7 +85,11 @@ def _post(item: Any, place: str) -> SourcePost:
         raise ImportFileError(place, "a post is an object with a slug")
     created_at = _time(item["created_at"], place) if item.get("created_at") else None
     return SourcePost(
-        page=item["slug"], closed=item.get("closed") is True, created_at=created_at, record=place
+        page=item["slug"],
+        closed=item.get("closed") is True,
+        created_at=created_at,
+        record=place,
+        title=page_title(item.get("title")),
     )
 
 
@@ -125,6 +130,7 @@ def _comment(item: Any, instance: str, place: str) -> SourceComment:
         "body_html": item["body_html"],
         "notify": item.get("notify") is True,
         "notify_approved": item.get("notify_approved") is True,
+        "is_owner": item.get("is_owner") is True,
         "reasons": [
             r[:REASON_MAX]
             for r in (reasons if isinstance(reasons, list) else [])
@@ -139,7 +145,7 @@ def _comment(item: Any, instance: str, place: str) -> SourceComment:
     score = item.get("spam_score")
     if isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score):
         extra["spam_score"] = float(score)
-    for moment in ("moderated_at", "edited_at"):
+    for moment in ("moderated_at", "edited_at", "pinned_at"):
         if item.get(moment):
             extra[moment] = _time(item[moment], place)
     commenter = item.get("commenter")
