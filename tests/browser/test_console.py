@@ -79,7 +79,7 @@ def test_an_action_shows_at_once_and_undo_brings_it_back_unsent(
     open_console(page, site.page_url("/moderate.html"), token)
     expect(items(page)).to_have_count(2)
 
-    items(page).first.get_by_role("button", name="Approve").click()
+    items(page).first.get_by_role("button", name="Approve", exact=True).click()
     expect(items(page)).to_have_count(1)
     expect(status(page)).to_have_text("Approved 1 comment.")
     expect(count_of(page, "Approved")).to_have_text("1")
@@ -129,7 +129,7 @@ def test_shift_click_selects_a_range_and_bulk_approve_can_be_undone(
     items(page).nth(1).get_by_role("checkbox").click()
     items(page).nth(3).get_by_role("checkbox").click(modifiers=["Shift"])
     expect(page.locator(".commentd-mod-bulk")).to_contain_text("3 selected")
-    page.locator(".commentd-mod-bulk").get_by_role("button", name="Approve").click()
+    page.locator(".commentd-mod-bulk").get_by_role("button", name="Approve", exact=True).click()
     expect(items(page)).to_have_count(2)
     expect(status(page)).to_have_text("Approved 3 comments.")
     page.keyboard.press("Control+z")
@@ -138,7 +138,7 @@ def test_shift_click_selects_a_range_and_bulk_approve_can_be_undone(
 
     page.keyboard.press("*")  # select all shown
     expect(page.locator(".commentd-mod-bulk")).to_contain_text("5 selected")
-    page.locator(".commentd-mod-bulk").get_by_role("button", name="Approve").click()
+    page.locator(".commentd-mod-bulk").get_by_role("button", name="Approve", exact=True).click()
     expect(items(page)).to_have_count(0)
     sent(page)
     assert sorted(c["id"] for c in site.queue("approved")) == ids
@@ -323,12 +323,12 @@ def test_search_then_bulk_approve_and_undo(site: Site, page: Page, token: str) -
     expect(status(page)).to_have_text("3 comments match this search.")
     expect(count_of(page, "Pending")).to_have_text("3")
     page.get_by_label("Select all shown").check()
-    page.locator(".commentd-mod-bulk").get_by_role("button", name="Approve").click()
+    page.locator(".commentd-mod-bulk").get_by_role("button", name="Approve", exact=True).click()
     expect(items(page)).to_have_count(0)
     page.get_by_role("button", name="Undo").click()
     expect(items(page)).to_have_count(3)
     page.get_by_label("Select all shown").check()
-    page.locator(".commentd-mod-bulk").get_by_role("button", name="Approve").click()
+    page.locator(".commentd-mod-bulk").get_by_role("button", name="Approve", exact=True).click()
     sent(page)
     approved = {c["id"] for c in site.queue("approved")}
     assert len(approved) == 3 and other["id"] not in approved
@@ -438,7 +438,7 @@ def test_the_hosted_page_signs_in_with_a_cookie_and_a_new_tab_is_signed_in(
     second = context.new_page()
     second.goto(site.service + "/moderate")
     expect(items(second)).to_have_count(1)
-    items(second).first.get_by_role("button", name="Approve").click()
+    items(second).first.get_by_role("button", name="Approve", exact=True).click()
     sent(second)
     assert len(site.queue("approved")) == 1
 

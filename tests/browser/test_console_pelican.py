@@ -72,7 +72,7 @@ def test_the_console_in_pelicans_default_theme(
     box = page.locator("#moderation").bounding_box()
     assert box is not None and box["x"] + box["width"] <= width
 
-    item.get_by_role("button", name="Approve").click()
+    item.get_by_role("button", name="Approve", exact=True).click()
     expect(item).to_have_count(0)
     expect(page.locator(".commentd-mod")).to_have_attribute("data-unsent", "0", timeout=20_000)
     assert [c["slug"] for c in site.queue("approved")] == [SLUG]

@@ -78,7 +78,7 @@ def test_the_author_approves_from_the_blogs_moderation_page_and_the_reader_sees_
         "href", site.page_url(ARTICLE)
     )
     expect(item.locator(".commentd-mod-signals")).to_have_text("No spam signals.")
-    item.get_by_role("button", name="Approve").click()
+    item.get_by_role("button", name="Approve", exact=True).click()
     expect(items(author)).to_have_count(0)
     expect(author.get_by_role("status")).to_have_text("Approved 1 comment.")
     expect_counts(author, pending=0, approved=1)
@@ -175,7 +175,7 @@ def test_a_failed_action_puts_the_comment_back_with_a_message(
     expect(items(page)).to_have_count(2)
     live_server.stop()
 
-    items(page).first.get_by_role("button", name="Approve").click()
+    items(page).first.get_by_role("button", name="Approve", exact=True).click()
     sent(page)
 
     expect(page.get_by_role("status")).to_have_text(
