@@ -88,6 +88,8 @@ def test_every_view_of_the_console_passes_an_axe_audit(
         assert violations(page, "#moderation") == [], "the edit form"
         item.get_by_role("button", name="Approve and reply").first.click()
         assert violations(page, "#moderation") == [], "the reply form"
+        page.keyboard.press("Escape")  # closes the form; the focus goes back to the comment
+        expect(item).to_be_focused()
     if page.get_by_role("tab", name="All").is_visible():  # search (helper B)
         page.get_by_text("Filters").click()
         page.get_by_role("tab", name="All").click()

@@ -824,7 +824,7 @@
     li.extra.append(form);
     var opener = li.querySelector("[data-tool=" + tool + "]");
     if (opener) opener.setAttribute("aria-expanded", "true");
-    var first = form.querySelector("textarea, input");
+    var first = form.querySelector("textarea") || form.querySelector("input"); /* the text: what is edited most */
     if (first) first.focus();
     return form;
   };
