@@ -7,7 +7,7 @@ from sqlalchemy import Connection, text
 
 from commentd.config import Settings
 from commentd.db import make_engine, writer
-from commentd.models import Base
+from commentd.models import Base, include_in_comparison
 
 target_metadata = Base.metadata
 
@@ -22,6 +22,8 @@ def run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # The search objects of 0010_search are not models (commentd.models.SEARCH_TABLE).
+        include_name=include_in_comparison,
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":

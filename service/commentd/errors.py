@@ -35,6 +35,13 @@ class ValidationFailed(ApiError):
     code = "validation"
 
 
+class TooMany(ApiError):
+    """422 too_many: an action would take more items at once than the service allows."""
+
+    status = 422
+    code = "too_many"
+
+
 class Unauthorized(ApiError):
     """401: a bearer or commenter token is missing or not known here."""
 

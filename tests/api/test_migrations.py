@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from commentd.db import make_engine
-from commentd.models import Base
+from commentd.models import Base, include_in_comparison
 from commentd.ops.migrate import alembic_config, is_up_to_date, upgrade
 
 
+# SQLAlchemy cannot reflect an index on an expression from SQLite (0010_search's index on
+# lower(email)) and says so; the comparison leaves that index out anyway (include_in_comparison).
+@pytest.mark.filterwarnings(
+    "ignore:Skipped unsupported reflection of expression-based index ix_comments_email_lower"
+)
 def test_migrating_an_empty_database_matches_the_models(migrated_engine: Engine) -> None:
     with migrated_engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        # The search objects (FTS5 table and triggers, tsvector column) are not models: the
+        # hook migrations/env.py uses leaves them out here too.
+        context = MigrationContext.configure(
+            connection, opts={"include_name": include_in_comparison}
+        )
+        differences = compare_metadata(context, Base.metadata)
 
     assert differences == []
     assert is_up_to_date(migrated_engine)

@@ -166,6 +166,10 @@ EXTRA_READS = (
     "/api/moderation/comments?status=pending",
     "/api/moderation/comments?status=approved&limit=1",
     "/api/moderation/session",  # the cookie alone, no bearer token
+    "/api/moderation/comments?status=all&q=dana&links=1&first=1&edited=1&reason=form_token",
+    f"/api/moderation/comments?status=all&q=AND%20OR%20NEAR(&slug={SLUG}&email={ERIN}",
+    "/api/moderation/counts?q=pose&status=all",
+    "/api/moderation/stats?days=365",
 )
 
 

@@ -4,9 +4,9 @@ reads views need. One entry point per operation, re-exported here; none commits.
 Modules: submitting, moderation, authoring (the author replies, edits, pins), history (each
 comment's decisions), own (a writer edits or deletes), privacy (a reader's data by
 address), erasure (and retention), email_links (confirm, opt into notices, unsubscribe,
-moderate by link), review (a reader asks the author to look at caught spam), queries, posts,
-identity, events (who hears of changes), validation,
-rendering, public (the one audited public representation).
+moderate by link), review (a reader asks the author to look at caught spam), queries, search
+(the console's filters, bulk selections, daily counts), posts, identity, events (who hears of
+changes), validation, rendering, public (the one audited public representation).
 """
 
 from __future__ import annotations
@@ -32,11 +32,9 @@ from commentd.comments.posts import Moved, PostSummary, list_posts, move_post, s
 from commentd.comments.privacy import ask, erase_by_link, export_by_link, open_privacy
 from commentd.comments.queries import (
     approved_comments,
-    count_by_status,
     get_comment,
     own_comment_states,
     parent_links,
-    queue,
 )
 from commentd.comments.review import request_review
 from commentd.comments.submitting import Sender, Submitted, submit
@@ -54,7 +52,6 @@ __all__ = [
     "approved_comments",
     "ask",
     "confirm_by_link",
-    "count_by_status",
     "delete_own",
     "edit_as_author",
     "edit_own",
@@ -78,7 +75,6 @@ __all__ = [
     "own_comment_states",
     "parent_links",
     "purge",
-    "queue",
     "reply_as_author",
     "request_review",
     "set_closed",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from commentd.comments.events import NO_EVENTS, CommentEvents
 from commentd.comments.fast_path import bump_post
 from commentd.comments.queries import get_comment
+from commentd.comments.search import forget_erased_words
 from commentd.models import Comment, Commenter, CommentStatus
 from commentd.spam import learned
 
@@ -92,7 +93,8 @@ def purge(session: Session, retention: Retention, now: datetime) -> Purged:
     The only automatic deletions. Nobody is told: spam and rejected comments are not public (a
     comment taken down was announced when it was), and the hash was never shown. What the
     filter learned from spam stays (it holds no whole comment); a rejected comment taught it
-    nothing.
+    nothing. On SQLite the search index is then rewritten without the words of every comment
+    erased so far (search.forget_erased_words).
     """
     spam = _erase_older(session, CommentStatus.SPAM, retention.spam_days, now, forget_lesson=False)
     rejected = _erase_older(
@@ -110,4 +112,6 @@ def purge(session: Session, retention: Retention, now: datetime) -> Purged:
         )
         client_keys = int(cleared.rowcount)  # type: ignore[attr-defined]
     session.flush()
+    # Also the words of comments erased since the last run (by anyone), from the search index.
+    forget_erased_words(session)
     return Purged(spam, rejected, client_keys)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from commentd.comments.identity import commenter_by_token
@@ -54,37 +54,6 @@ def own_comment_states(
         )
     ).all()
     return {comment_id: status for comment_id, status in found}
-
-
-def queue(
-    session: Session, status: CommentStatus, *, limit: int, before_id: int | None = None
-) -> tuple[list[tuple[Comment, str]], int | None]:
-    """One page of the moderation queue, newest first, as (comment, slug) pairs.
-
-    Keyset pagination on the id: comments arriving meanwhile never shift a later page.
-    Returns the page (at most `limit` pairs) and the id to continue below, if there is more.
-    """
-    query = (
-        select(Comment, Post.slug)
-        .join(Post, Post.id == Comment.post_id)
-        .where(Comment.status == status)
-        .order_by(Comment.id.desc())
-        .limit(limit + 1)
-    )
-    if before_id is not None:
-        query = query.where(Comment.id < before_id)
-    rows = [(row[0], row[1]) for row in session.execute(query).all()]
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1][0].id
-    return rows, None
-
-
-def count_by_status(session: Session) -> dict[str, int]:
-    """How many comments each status holds, by status value ("pending": 3, ...), zeros kept."""
-    rows = session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all()
-    counts = {status.value: 0 for status in CommentStatus}
-    counts.update({row[0].value: row[1] for row in rows})
-    return counts
 
 
 def get_comment(session: Session, comment_id: int) -> tuple[Comment, str]:

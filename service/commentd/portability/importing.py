@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from commentd.comments import history
+from commentd.comments import search
 from commentd.comments.fast_path import new_version
 from commentd.comments.identity import same_name_key
 from commentd.comments.rendering import (
@@ -252,9 +253,13 @@ def _store_all(
     importer.own_instance = own_instance
     importer.dry_run = dry_run
     summary.ids_kept = importer.keep_ids
+    # SQLite: the search index takes the imported comments in one go at the end, not row by
+    # row from its triggers (comments/search.py; 4 times faster).
+    paused = search.pause_indexing(session)
     for batch in batches:
         importer.store(batch)
     importer.finish()
+    search.resume_indexing(session, paused, importer.first_id, importer.last_id)
     return summary
 
 

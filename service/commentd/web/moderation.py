@@ -15,15 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from commentd import comments
-from commentd.comments import authoring, history, posts
+from commentd.comments import authoring, history, posts, search
 from commentd.comments.public import moderation_comment, timestamp
 from commentd.comments.validation import (
     check_title,
     normalize_slug,
     parse_author_changes,
 )
-from commentd.errors import ApiError, BadRequest, ValidationFailed
-from commentd.models import Comment, CommentStatus, Post
+from commentd.errors import ApiError, BadRequest, NotFound, TooMany, ValidationFailed
+from commentd.models import Comment, CommentStatus, Post, utcnow
 from commentd.notify import outbox
 from commentd.spam import rules
 from commentd.web.auth import keep_private, moderator_label, require_moderator
@@ -42,6 +42,19 @@ DEFAULT_PAGE = 50
 CURSOR = re.compile(r"before:([1-9][0-9]{0,9})")
 LIMIT = re.compile(r"[1-9][0-9]{0,2}")
 MAX_CURSOR_CHARS = 64
+# The actions of the single endpoints, by the name the bulk endpoint takes: a status, or None
+# to erase.
+ACTIONS: dict[str, CommentStatus | None] = {
+    "approve": CommentStatus.APPROVED,
+    "reject": CommentStatus.REJECTED,
+    "spam": CommentStatus.SPAM,
+    "not-spam": CommentStatus.APPROVED,
+    "delete": None,
+}
+MAX_BULK_IDS = 500
+MAX_BULK_MATCH = 5000
+MAX_STATS_DAYS = 365
+DEFAULT_STATS_DAYS = 30
 
 
 def encode_cursor(before_id: int) -> str:
@@ -61,14 +74,6 @@ def decode_cursor(cursor: str) -> int:
     if found is None or int(found[1]) > MAX_ID:
         raise BadRequest("The cursor is not one this service handed out.")
     return int(found[1])
-
-
-def _status_arg() -> CommentStatus:
-    raw = request.args.get("status", CommentStatus.PENDING.value)
-    try:
-        return CommentStatus(raw)
-    except ValueError:
-        raise BadRequest("status must be pending, approved, rejected or spam.") from None
 
 
 def _limit_arg() -> int:
@@ -120,14 +125,14 @@ def _committed(session: Session, comment: Comment, slug: str) -> Response:
 
 @bp.get("/comments")
 def list_queue() -> Response:
-    """One page of comments in a status, newest first; `next_cursor` continues it."""
-    status, limit = _status_arg(), _limit_arg()
+    """One page of the comments that match the filters (search.parse_filters: q, slug, email,
+    reason, links, first, edited, status — pending unless given, `all` for any), newest
+    first; `next_cursor` continues it."""
+    filters, limit = search.parse_filters(request.args), _limit_arg()
     cursor = request.args.get("cursor")
-    page, next_before = comments.queue(
-        get_session(write=False),
-        status,
-        limit=limit,
-        before_id=decode_cursor(cursor) if cursor else None,
+    session = get_session(write=False)
+    page, next_before = search.search(
+        session, filters, limit=limit, before_id=decode_cursor(cursor) if cursor else None
     )
     return jsonify(
         comments=moderation_items(get_session(write=False), page),
@@ -137,8 +142,10 @@ def list_queue() -> Response:
 
 @bp.get("/counts")
 def count_queue() -> Response:
-    """How many comments each status holds (the queue's tabs)."""
-    return jsonify(comments.count_by_status(get_session(write=False)))
+    """How many comments each status holds (the queue's tabs); with filters (as the list
+    takes them, status aside), how many of those that match."""
+    filters = search.parse_filters(request.args, default_status=None)
+    return jsonify(search.count_matching(get_session(write=False), filters))
 
 
 @bp.get(f"/comments/{COMMENT_ID}")
@@ -147,41 +154,53 @@ def show_comment(comment_id: int) -> Response:
     return _one(*comments.get_comment(get_session(write=False), comment_id))
 
 
-def _moderate(comment_id: int, status: CommentStatus, action: str | None = None) -> Response:
-    session = get_session(write=True)
-    comment, slug = comments.moderate(
+def _apply(session: Session, comment_id: int, action: str) -> tuple[Comment, str] | None:
+    """What the single endpoints and the bulk one do to one comment: `action` is a key of
+    ACTIONS, recorded in its history as this request's moderator's. The comment and its slug
+    after moderation, None after a delete; raises NotFound."""
+    status = ACTIONS[action]
+    if status is None:
+        comments.erase(session, comment_id, events=current().notifier)
+        return None
+    return comments.moderate(
         session,
         comment_id,
         status,
         events=current().notifier,
         actor=moderator_label(),
-        action=action,
+        action="not_spam" if action == "not-spam" else None,
     )
-    return _committed(session, comment, slug)
+
+
+def _moderate(comment_id: int, action: str) -> Response:
+    session = get_session(write=True)
+    done = _apply(session, comment_id, action)
+    assert done is not None  # only "delete" answers nothing
+    return _committed(session, *done)
 
 
 @bp.post(f"/comments/{COMMENT_ID}/approve")
 def approve_comment(comment_id: int) -> Response:
     """Publish a comment (its author and repliers are told, as the site's settings say)."""
-    return _moderate(comment_id, CommentStatus.APPROVED)
+    return _moderate(comment_id, "approve")
 
 
 @bp.post(f"/comments/{COMMENT_ID}/reject")
 def reject_comment(comment_id: int) -> Response:
     """Refuse a comment; it leaves the public list if it was there."""
-    return _moderate(comment_id, CommentStatus.REJECTED)
+    return _moderate(comment_id, "reject")
 
 
 @bp.post(f"/comments/{COMMENT_ID}/spam")
 def spam_comment(comment_id: int) -> Response:
     """File a comment as spam; the learned filter learns from it."""
-    return _moderate(comment_id, CommentStatus.SPAM)
+    return _moderate(comment_id, "spam")
 
 
 @bp.post(f"/comments/{COMMENT_ID}/not-spam")
 def not_spam_comment(comment_id: int) -> Response:
     """Restore a comment the defences caught: approved, and the filter learns it was ham."""
-    return _moderate(comment_id, CommentStatus.APPROVED, "not_spam")
+    return _moderate(comment_id, "not-spam")
 
 
 def _json_body() -> object:
@@ -417,7 +436,7 @@ def move_post(slug: str) -> Response:
 def delete_comment(comment_id: int) -> tuple[str, int]:
     """Gone for good, personal data included; replies move up to its parent."""
     session = get_session(write=True)
-    comments.erase(session, comment_id, events=current().notifier)
+    _apply(session, comment_id, "delete")
     session.commit()
     return "", 204
 
@@ -435,3 +454,79 @@ def retry_outbox() -> Response:
     retried = outbox.retry_failed(session)
     session.commit()
     return jsonify(retried=retried)
+
+
+def _bulk_ids(raw: object) -> list[int]:
+    if not isinstance(raw, list) or not raw:
+        raise ValidationFailed(
+            "Name the comments to act on.", fields={"ids": "must be a list of comment ids"}
+        )
+    if len(raw) > MAX_BULK_IDS:
+        raise TooMany(f"At most {MAX_BULK_IDS} ids at once.")
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in raw):
+        raise ValidationFailed(
+            "Comment ids are whole numbers.", fields={"ids": f"each must be from 1 to {MAX_ID}"}
+        )
+    return list(dict.fromkeys(raw))  # each once, in the order given
+
+
+@bp.post("/comments/bulk")
+def bulk_action() -> Response:
+    """One action on many comments, each through the single endpoint's operation (notices,
+    webhooks, learning): `{"action", "ids": [...]}` (at most 500) or `{"action", "match":
+    {filters}}` (at most 5,000 matching, else 422 too_many). All or nothing: one transaction.
+    Answers `{"done": [ids], "missing": [ids that are no comment]}`."""
+    data = _json_body()
+    if not isinstance(data, dict):
+        raise BadRequest("Send a JSON object (Content-Type: application/json).")
+    action = data.get("action")
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise ValidationFailed(
+            "Say what to do.", fields={"action": f"must be one of {', '.join(ACTIONS)}"}
+        )
+    if ("ids" in data) == ("match" in data):
+        raise ValidationFailed(
+            "Name the comments by ids or by match, one of the two.",
+            fields={"ids": "give ids or match", "match": "give ids or match"},
+        )
+    session = get_session(write=True)
+    if "ids" in data:
+        ids = _bulk_ids(data["ids"])
+    else:
+        match = data["match"]
+        if not isinstance(match, dict):
+            raise ValidationFailed(
+                "match holds the filters.", fields={"match": "must be an object of filters"}
+            )
+        filters = search.parse_filters(match, strict=True)
+        ids = search.matching_ids(session, filters, at_most=MAX_BULK_MATCH)
+    done: list[int] = []
+    missing: list[int] = []
+    for comment_id in ids:
+        try:
+            _apply(session, comment_id, action)
+        except NotFound:
+            missing.append(comment_id)
+        else:
+            done.append(comment_id)
+    session.commit()
+    return jsonify(done=done, missing=missing)
+
+
+def _days_arg() -> int:
+    raw = request.args.get("days", str(DEFAULT_STATS_DAYS))
+    if not LIMIT.fullmatch(raw) or int(raw) > MAX_STATS_DAYS:
+        raise BadRequest(f"days must be a whole number from 1 to {MAX_STATS_DAYS}.")
+    return int(raw)
+
+
+@bp.get("/stats")
+def show_stats() -> Response:
+    """The glance: comments received and spam caught per UTC day (`days`, 1-365, default 30;
+    every day present, oldest first) and the outbox's counts per state."""
+    days = _days_arg()
+    session = get_session(write=False)
+    return jsonify(
+        days=search.daily_counts(session, days, utcnow().date()),
+        outbox=outbox.summary(session, limit=0)["counts"],
+    )
