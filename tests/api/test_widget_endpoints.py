@@ -187,8 +187,12 @@ def test_the_hosted_page_names_the_configured_places_its_links_may_lead(
         )
     )
 
-    assert plain == {"data-link-origins": "https://blog.example https://comments.example"}
+    assert plain == {
+        "data-session": "cookie",  # the console signs in with the session cookie here
+        "data-link-origins": "https://blog.example https://comments.example",
+    }
     assert configured == {
+        "data-session": "cookie",
         "data-post-url": "https://posts.example:8443/p/{slug}/?a=1&b=2",
         "data-link-origins": (
             "http://127.0.0.1:8000 https://blog.example https://comments.example "

@@ -66,3 +66,42 @@ def test_the_moderation_queue_passes_an_axe_audit(
     page.locator(".commentd-mod-item").first.get_by_role("checkbox").check()
 
     assert violations(page, "#moderation") == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_view_of_the_console_passes_an_axe_audit(
+    site: Site, new_context: Any, serve_env: dict[str, str], scheme: str
+) -> None:
+    site.post(name="Ann", body="Hello https://a.example https://b.example")
+    page = new_context(color_scheme=scheme).new_page()
+    page.goto(site.page_url("/moderate.html"))
+    page.get_by_label("Moderation token").fill(serve_env["COMMENTD_ADMIN_TOKEN"])
+    page.keyboard.press("Enter")
+    item = page.locator(".commentd-mod-item")
+    expect(item).to_have_count(1)
+    if item.get_by_role("button", name="History").count():  # the author's tools (helper A)
+        item.get_by_role("button", name="History").click()
+        expect(item.locator(".commentd-mod-history li").first).to_be_visible()
+        assert violations(page, "#moderation") == [], "the history"
+        item.get_by_role("button", name="Edit").click()
+        expect(item.get_by_label("Text (Markdown)")).to_be_focused()
+        assert violations(page, "#moderation") == [], "the edit form"
+        item.get_by_role("button", name="Approve and reply").first.click()
+        assert violations(page, "#moderation") == [], "the reply form"
+        page.keyboard.press("Escape")  # closes the form; the focus goes back to the comment
+        expect(item).to_be_focused()
+    if page.get_by_role("tab", name="All").is_visible():  # search (helper B)
+        page.get_by_text("Filters").click()
+        page.get_by_role("tab", name="All").click()
+        expect(item.locator(".commentd-mod-badge")).to_have_text("Pending")
+        assert violations(page, "#moderation") == [], "the filters and the All tab"
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keys")).to_be_visible()
+    assert violations(page, "#moderation") == [], "the key help"
+    page.keyboard.press("Escape")
+    nav = page.get_by_role("navigation", name="Console")
+    for name in ["Posts", "Rules", "Glance", "Import & export"]:
+        nav.get_by_role("button", name=name).click()
+        page.wait_for_load_state("networkidle")
+        expect(page.locator(".commentd-mod-h")).to_be_focused()
+        assert violations(page, "#moderation") == [], name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +39,11 @@ def items(page: Page) -> Any:
     return page.locator(".commentd-mod-item")
 
 
+def sent(page: Page) -> None:
+    """Waits until every action shown done has been sent and answered (after the undo delay)."""
+    expect(page.locator(".commentd-mod")).to_have_attribute("data-unsent", "0", timeout=20_000)
+
+
 @pytest.fixture
 def token(serve_env: dict[str, str]) -> str:
     return serve_env["COMMENTD_ADMIN_TOKEN"]
@@ -68,14 +74,17 @@ def test_the_author_approves_from_the_blogs_moderation_page_and_the_reader_sees_
     expect(item.get_by_role("link", name="https://dana.example")).to_have_attribute(
         "rel", "nofollow ugc noopener noreferrer"
     )
-    expect(item.get_by_role("link", name=ARTICLE_SLUG)).to_have_attribute(
-        "href", site.page_url(ARTICLE)
-    )
+    # The post by the title the widget sent from the page (its slug on hover).
+    post = item.locator(".commentd-mod-meta").get_by_role("link")
+    expect(post).to_have_text("3-Minute Muscles: Gluteus Medius · Revivified")
+    expect(post).to_have_attribute("title", ARTICLE_SLUG)
+    expect(post).to_have_attribute("href", site.page_url(ARTICLE))
     expect(item.locator(".commentd-mod-signals")).to_have_text("No spam signals.")
-    item.get_by_role("button", name="Approve").click()
+    item.get_by_role("button", name="Approve", exact=True).click()
     expect(items(author)).to_have_count(0)
     expect(author.get_by_role("status")).to_have_text("Approved 1 comment.")
     expect_counts(author, pending=0, approved=1)
+    sent(author)
     [approved] = site.queue("approved")
 
     reader.reload()
@@ -112,8 +121,9 @@ def test_bulk_selection_and_keyboard_shortcuts_move_comments_between_tabs(
     expect(items(page)).to_have_count(1)
     expect(items(page).first).to_contain_text("From Ann")
     expect(items(page).first).to_be_focused()
-    expect(page.get_by_role("status")).to_have_text("Marked 2 comments as spam.")  # all answered
+    expect(page.get_by_role("status")).to_have_text("Marked 2 comments as spam.")
     expect_counts(page, pending=1, spam=2)
+    sent(page)
     assert sorted(c["id"] for c in site.queue("spam")) == ids[1:]
 
     page.keyboard.press("a")
@@ -129,6 +139,7 @@ def test_bulk_selection_and_keyboard_shortcuts_move_comments_between_tabs(
     page.locator(".commentd-mod-bulk").get_by_role("button", name="Reject").click()
     expect(page.get_by_role("status")).to_have_text("Rejected 2 comments.")
     expect_counts(page, spam=0, rejected=2)
+    sent(page)
     assert sorted(c["id"] for c in site.queue("rejected")) == ids[1:]
 
 
@@ -153,6 +164,7 @@ def test_delete_asks_first_and_can_be_cancelled(site: Site, page: Page, token: s
     expect(items(page)).to_have_count(0)
     expect(page.get_by_role("status")).to_have_text("Deleted 1 comment.")
     expect_counts(page, pending=0)
+    sent(page)
     assert site.comment(comment_id).status_code == 404
 
 
@@ -165,7 +177,8 @@ def test_a_failed_action_puts_the_comment_back_with_a_message(
     expect(items(page)).to_have_count(2)
     live_server.stop()
 
-    items(page).first.get_by_role("button", name="Approve").click()
+    items(page).first.get_by_role("button", name="Approve", exact=True).click()
+    sent(page)
 
     expect(page.get_by_role("status")).to_have_text(
         "Could not approve the comment by Ben: the server could not be reached. "
@@ -222,8 +235,8 @@ def test_the_hosted_page_keeps_the_token_for_the_session_and_forgets_it_on_reque
         "href", f"{site.blog}/{ARTICLE_SLUG}/"
     )
     page.reload()
-    expect(items(page)).to_have_count(1)  # still signed in: sessionStorage
-    page.get_by_role("button", name="Forget token").click()
+    expect(items(page)).to_have_count(1)  # still signed in: the session cookie, or sessionStorage
+    page.get_by_role("button", name=re.compile("^(Sign out|Forget token)$")).click()
 
     expect(page.get_by_label("Moderation token")).to_be_visible()
     assert page.evaluate("sessionStorage.length") == 0
@@ -240,7 +253,9 @@ def test_not_spam_restores_a_caught_comment_from_the_spam_tab(
     open_queue(page, site.page_url("/moderate.html"), token)
     tab(page, "Spam").click()
 
-    with page.expect_response(lambda r: r.url.endswith(f"/{caught['id']}/not-spam")) as answer:
+    with page.expect_response(
+        lambda r: r.url.endswith(f"/{caught['id']}/not-spam"), timeout=20_000
+    ) as answer:
         items(page).first.get_by_role("button", name="Not spam").click()
 
     assert answer.value.status == 200
