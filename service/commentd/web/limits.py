@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from flask import Flask, g, request
@@ -98,9 +99,10 @@ def limiter_config(settings: Settings) -> dict[str, object]:
     one atomic step.
     """
     storage_uri = settings.ratelimit_storage_uri
+    scheme = storage_uri.partition("://")[0]
     if storage_uri.startswith("memory://"):  # commentd's own in-process counters
         storage_uri = storage_uri.replace("memory://", f"{counters.SCHEME}://", 1)
-    elif storage_uri.partition("://")[0] not in REDIS_SCHEMES:
+    elif scheme != counters.FILE_SCHEME and scheme not in REDIS_SCHEMES:
         raise ConfigError(STORAGE_URI_ERROR)
     return {
         "RATELIMIT_STORAGE_URI": storage_uri,
@@ -240,9 +242,12 @@ class RateLimits:
     def take(self, hits: Sequence[Callable[[], None]]) -> None:
         """Call each limit function in order: RateLimited (429 with a Retry-After in whole
         seconds) at the first whose limit is full; the ones before it have counted."""
+        # One lock (in-process) or one transaction (the shared file) for all the hits.
+        batch = getattr(self.limiter.storage, "batch", None)
         try:
-            for hit in hits:
-                hit()
+            with batch() if batch is not None else nullcontext():
+                for hit in hits:
+                    hit()
         except RateLimitExceeded:
             wait = self.seconds_until_allowed()
             raise RateLimited(
