@@ -24,10 +24,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from limits.storage import MemoryStorage, Storage
 from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
+
+from commentd.db import FileTurn
 
 SCHEME = "commentd-memory"
 
@@ -126,7 +129,8 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
     shares (`commentd-file:///absolute/path`): no server to run, and exact across processes.
 
     Every hit is a test and a count in one write transaction (BEGIN IMMEDIATE takes SQLite's
-    file lock, so no other process or thread counts in between), and `batch()` holds that one
+    file lock, so no other process or thread counts in between; a FileTurn before it makes a
+    waiting process wake when the lock is free instead of polling), and `batch()` holds that one
     transaction for several hits: a comment's limits cost one lock, one commit. The file
     holds only counters under keyed-hash keys, is written with synchronous=OFF (losing it in a
     power cut forgets counts younger than a window, nothing else) and is WAL-journaled.
@@ -139,6 +143,7 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
         if not path.startswith("/"):
             raise ValueError(f"{FILE_SCHEME}:// needs an absolute path: {uri}")
         self.path = path
+        self._turn = FileTurn(Path(path + ".turn"))
         self._lock = threading.RLock()
         self._depth = 0
         self._pid = -1
@@ -174,7 +179,14 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
             connection = self._connect()
             outermost = self._depth == 0
             if outermost:
-                connection.execute("BEGIN IMMEDIATE")
+                # In within a millisecond of the holder's commit, where SQLite would sleep.
+                turned = self._turn.acquire()
+                try:
+                    connection.execute("BEGIN IMMEDIATE")
+                except BaseException:
+                    if turned:
+                        self._turn.release()
+                    raise
             self._depth += 1
             try:
                 yield
@@ -188,8 +200,13 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
                     connection.execute("COMMIT")
             finally:
                 self._depth -= 1
-                if outermost and connection.in_transaction:
-                    connection.execute("COMMIT")
+                if outermost:
+                    try:
+                        if connection.in_transaction:
+                            connection.execute("COMMIT")
+                    finally:
+                        if turned:
+                            self._turn.release()
 
     def _purge(self, connection: sqlite3.Connection) -> None:
         now = time.time()
