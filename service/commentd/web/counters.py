@@ -150,6 +150,18 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
         self._connection: sqlite3.Connection | None = None
         self._next_purge = 0.0
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        # The file, its journal mode and its table are made here, once, before the server
+        # forks: the first posts of two processes at once must not race to make them (a
+        # change of journal mode does not wait for a busy file, it fails).
+        setup = sqlite3.connect(path, isolation_level=None, timeout=10)
+        try:
+            setup.execute("PRAGMA journal_mode=WAL")
+            setup.execute(
+                "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, "
+                "value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
+            )
+        finally:
+            setup.close()
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
@@ -162,12 +174,7 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
             connection = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=10
             )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=OFF")
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, "
-                "value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
-            )
+            connection.execute("PRAGMA synchronous=OFF")  # the connection's own setting
             self._connection, self._pid, self._depth = connection, os.getpid(), 0
         return self._connection
 

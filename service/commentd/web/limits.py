@@ -305,7 +305,17 @@ class RateLimits:
         # One lock (in-process) or one transaction (the shared file) for all the hits.
         batch = getattr(self.limiter.storage, "batch", None)
         try:
-            with batch() if batch is not None else nullcontext():
+            try:
+                with batch() if batch is not None else nullcontext():
+                    for hit in hits:
+                        hit()
+            except RateLimitExceeded:
+                raise
+            except Exception:
+                if batch is None:
+                    raise
+                # The batch itself failed (the storage): hit one by one, where flask-limiter's
+                # own handling of a failing storage decides.
                 for hit in hits:
                     hit()
         except RateLimitExceeded:
