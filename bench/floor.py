@@ -13,8 +13,10 @@ commentd's posting against it, as it reports reads against the trivial endpoint'
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
 from sqlalchemy import DateTime, Engine, String, Text
@@ -23,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from commentd.config import Settings
 from commentd.db import make_engine, writer
 from commentd.errors import RateLimited
+from commentd.ops.server import shared_limits
 from commentd.web.limits import RateLimits, limiter_config
 
 from .serving import serve_like_commentd
@@ -80,7 +83,8 @@ def floor_app(settings: Settings, engine: Engine) -> Flask:
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    # memory:// counts as `commentd serve` counts it: in a file its processes share.
+    settings = shared_limits(Settings.from_env(), Path(tempfile.mkdtemp(prefix="floor-")))
     engine = make_engine(settings.database_url)
     Base.metadata.create_all(engine)  # a throwaway table in the floor's own database
     engine.dispose()

@@ -3,9 +3,10 @@
     .venv/bin/python -m bench.run            # the full run of BENCHMARKS.md (needs `wrk`)
     .venv/bin/python -m bench.run --comments 20000 --posts 2000 --duration 3 --rounds 1  # a look
 
-For SQLite (embedded defaults: one process) and PostgreSQL with Redis (the compose stack: one
-process per core) it seeds a database (bench/seed.py), starts `commentd serve` exactly as an
-operator would (only the rate limits lifted), and measures, at 16 connections each: the
+For SQLite (embedded defaults: one process per core, limits in a file they share) and
+PostgreSQL with Redis (the compose stack: one process per core) it seeds a database
+(bench/seed.py), starts `commentd serve` exactly as an operator would (only the rate limits
+lifted), and measures, at 16 connections each: the
 20- and 200-comment posts, a conditional GET answered 304, counts for 10 slugs, reads of
 random posts (the long tail, mostly not cached), and posting.
 In the same run it measures a trivial Flask endpoint on the same gunicorn settings (the

@@ -465,10 +465,11 @@ class Settings:
             "COMMENTD_RATELIMIT_STORAGE_URI",
             "Production",
             "storage URI",
-            "Where the rate-limit counters live: `memory://` is commentd's in-process counters "
-            "(one process); `redis://host:6379/0` (or `rediss://`, `redis+sentinel://`, "
-            "`redis+cluster://`, as the `limits` library reads them) when several processes "
-            "or hosts serve.",
+            "Where the rate-limit counters live: `memory://` is commentd's own counters, for "
+            "one host (`commentd serve` runs a process per core that share them through a "
+            "file of their own, exact across processes); `redis://host:6379/0` (or "
+            "`rediss://`, `redis+sentinel://`, `redis+cluster://`, as the `limits` library "
+            "reads them) when several hosts serve.",
         ),
     )
     post_rate_limit: str = field(
@@ -1003,8 +1004,10 @@ class Settings:
 
     @property
     def uses_shared_rate_limit_storage(self) -> bool:
-        """In-process counters hold for the whole service only when one process serves."""
-        return not self.ratelimit_storage_uri.startswith("memory://")
+        """Whether the counters live in a storage of their own (Redis), which instances on
+        several hosts can share; memory:// (and the file `commentd serve` shares between its
+        processes in its place, `commentd-file://`) count on one host only."""
+        return not self.ratelimit_storage_uri.startswith(("memory://", "commentd-file://"))
 
     @property
     def sqlite_path(self) -> Path | None:

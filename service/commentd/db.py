@@ -6,10 +6,12 @@ open their own.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +63,59 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: object) -> None:
 
 SQLITE_BUSY_SECONDS = 30
 HOLDS_WRITE_TURN = "commentd_holds_write_turn"
+# Beside an SQLite database: the empty file whose lock is the write turn between processes.
+WRITE_TURN_SUFFIX = "-write-turn"
+HOLDS_FILE_TURN = "commentd_holds_file_turn"
+FILE_TURN_POLL_SECONDS = 0.0005
+
+
+class FileTurn:
+    """A lock between the processes of one host: `flock` on a file of its own (created empty,
+    owner-only), asked for every FILE_TURN_POLL_SECONDS until `timeout`. A waiter gets in
+    within about a millisecond of the holder letting go (SQLite's own busy handler sleeps up to
+    100 ms at a time), and a process that dies lets go with it. Callers serialise their own
+    threads first: the lock is the process's, not a thread's."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = -1
+        self._pid = -1
+
+    def acquire(self, timeout: float = SQLITE_BUSY_SECONDS) -> bool:
+        """Wait for the lock, at most `timeout` seconds: whether it is held (OSError if the
+        file cannot be opened)."""
+        if self._pid != os.getpid():  # a forked child opens its own: locks are per open file
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+            self._pid = os.getpid()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(FILE_TURN_POLL_SECONDS)
+
+    def release(self) -> None:
+        """Let the next process in."""
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 class WriteTurns:
-    """One process's SQLite writers wait for each other here, on a lock, before BEGIN IMMEDIATE.
+    """SQLite's writers wait for each other here before BEGIN IMMEDIATE: a thread lock within
+    the process, then a FileTurn beside the database between the processes of `commentd serve`.
 
     SQLite lets one writer in at a time and makes the others poll with growing sleeps (its busy
-    handler: up to 100 ms each), so under concurrent posting most threads slept while the
+    handler: up to 100 ms each), so under concurrent posting most writers slept while the
     database was free. A writer holds its turn from BEGIN until its connection goes back to the
-    pool (after the COMMIT or ROLLBACK). Other processes still meet SQLite's own busy timeout.
+    pool (after the COMMIT or ROLLBACK). Writers of other programs still meet SQLite's own busy
+    timeout.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, turn_file: Path | None = None) -> None:
         self._lock = threading.Lock()
+        self._file = FileTurn(turn_file) if turn_file is not None else None
 
     def begin(self, connection: Any) -> None:
         """The engine's "begin" listener: BEGIN in the connection's mode (sqlite_begin), after
@@ -81,13 +123,26 @@ class WriteTurns:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         if mode == "IMMEDIATE" and not connection.info.get(HOLDS_WRITE_TURN):
             # On timeout, go on: SQLite's busy timeout then decides, as without this lock.
-            connection.info[HOLDS_WRITE_TURN] = self._lock.acquire(timeout=SQLITE_BUSY_SECONDS)
+            held = self._lock.acquire(timeout=SQLITE_BUSY_SECONDS)
+            # The file's turn too; if it does not come (another program writing for long),
+            # go on with the thread's alone: SQLite's busy timeout then decides.
+            held_file = False
+            if held and self._file is not None:
+                try:
+                    held_file = self._file.acquire()
+                except BaseException:
+                    self._lock.release()
+                    raise
+            connection.info[HOLDS_WRITE_TURN] = held
+            connection.info[HOLDS_FILE_TURN] = held_file
         # A deferred transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT)
         # if another process wrote in between; writers therefore take the write lock up front.
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     def end(self, _dbapi_connection: Any, record: Any) -> None:
         """The pool's "checkin" listener: give back the write turn the connection held."""
+        if record.info.pop(HOLDS_FILE_TURN, False) and self._file is not None:
+            self._file.release()
         if record.info.pop(HOLDS_WRITE_TURN, False):
             self._lock.release()
 
@@ -142,12 +197,14 @@ def make_engine(database_url: str) -> Engine:
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        turn_file = None
         if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
             private_sqlite_file(Path(url.database))
+            turn_file = Path(url.database + WRITE_TURN_SUFFIX)
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, hide_parameters=True
         )
-        turns = WriteTurns()
+        turns = WriteTurns(turn_file)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", turns.begin)
         event.listen(engine.pool, "checkin", turns.end)

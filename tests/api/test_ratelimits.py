@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -219,12 +220,20 @@ def test_public_reads_never_reach_the_limiter(
     limiter = services_of(app).rate_limits.limiter
     checks: list[str | None] = []
     check = limiter._check_request_limit
+    strategy = limiter.limiter
+    hit = strategy.hit
+    hits: list[tuple[str | None, str]] = []
 
     def counted(*args: object, **kwargs: object) -> None:
         checks.append(request.endpoint)
         check(*args, **kwargs)  # type: ignore[arg-type]
 
+    def counted_hit(item: Any, *identifiers: str, cost: int = 1) -> bool:
+        hits.append((request.endpoint, identifiers[-1]))
+        return hit(item, *identifiers, cost=cost)
+
     monkeypatch.setattr(limiter, "_check_request_limit", counted)
+    monkeypatch.setattr(strategy, "hit", counted_hit)
     hooks = [
         getattr(hook, "func", hook)  # a partial's function
         for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
@@ -239,11 +248,20 @@ def test_public_reads_never_reach_the_limiter(
         client.get("/api/form-token"),
     ]
     assert all(read.status_code < 400 for read in reads), [r.status_code for r in reads]
-    assert checks == []
+    assert checks == [] and hits == []
 
     assert post_from(client, "192.0.2.1").status_code == 201
-    # One check per limit function of a comment (extensions.RateLimits.posting).
-    assert checks == ["public.create_comment"] * 4
+    # One hit per limit of a comment, in RateLimits.posting's order, and none of flask-
+    # limiter's per-function checks (the limits are resolved once, RateLimits.posting_hits).
+    assert checks == []
+    assert [scope for endpoint, scope in hits if endpoint == "public.create_comment"] == [
+        "sender-interval",
+        "sender",
+        "address-interval",
+        "address",
+        "post",
+        "site",
+    ]
 
 
 def test_with_redis_unreachable_posting_goes_on_under_in_process_limits(

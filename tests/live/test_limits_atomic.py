@@ -1,8 +1,10 @@
 """Limits are atomic: concurrent posts against a live `commentd serve` store exactly the allowed
-number, on the in-process counters and on Redis (several processes), and the rest get 429."""
+number, on the embedded default (memory://: one process per core counting in one shared file)
+and on Redis (several processes), and the rest get 429."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers import MODERATOR, LiveServer, comment_fields, start_server
+from commentd.config import Settings
+from commentd.ops.server import worker_plan
+from tests.helpers import MODERATOR, LiveServer, comment_fields, start_server, wait_until
 from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
 
@@ -57,9 +61,9 @@ def stored(server: LiveServer) -> int:
     return sum(counts.json().values())
 
 
-@pytest.fixture(params=["in-process", "redis"])
+@pytest.fixture(params=["embedded", "redis"])
 def storage_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    if request.param == "in-process":
+    if request.param == "embedded":
         yield {}
         return
     if not redis_available():
@@ -80,6 +84,11 @@ def limited_server(
     ):
         env.pop(name)  # the documented defaults, unless the test sets them
     server = start_server(env | limits, tmp_path)
+    processes = worker_plan(Settings.from_env(env | limits))[0]
+    if (os.cpu_count() or 1) >= 2:
+        # What makes the test a proof: every post may land on any of several processes.
+        assert processes >= 2
+    wait_until(lambda: server.log().count("Booting worker") == processes, "all workers boot")
     yield server
     server.stop()
 

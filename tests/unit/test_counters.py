@@ -1,13 +1,18 @@
-"""The in-process rate-limit counters (counters.py): limits' semantics, expiry without a sweep."""
+"""The rate-limit counters (counters.py): limits' semantics, expiry without a sweep, and the
+file the processes of `commentd serve` share, exact across processes."""
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from pathlib import Path
+from typing import Any
 
+import pytest
 from limits import parse
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from commentd.web.counters import InProcessCounters
+from commentd.web.counters import FILE_SCHEME, FileCounters, InProcessCounters
 
 
 def test_the_sliding_window_counter_allows_the_limit_and_no_more() -> None:
@@ -41,3 +46,69 @@ def test_a_counter_cleared_and_started_again_outlives_its_old_expiry() -> None:
     counters.incr("someone else", expiry=60)  # drops the queue's stale entry for "sender"
 
     assert counters.get("sender") == 1
+
+
+def file_counters(path: Path) -> FileCounters:
+    return FileCounters(f"{FILE_SCHEME}://{path.resolve()}")
+
+
+def test_file_counters_count_expire_and_clear(tmp_path: Path) -> None:
+    counters = file_counters(tmp_path / "c.sqlite3")
+    assert counters.incr("k", expiry=60) == 1
+    assert counters.incr("k", expiry=60, amount=2) == 3
+    assert counters.get("k") == 3
+    assert counters.decr("k", 5) == 0
+    counters.incr("short", expiry=0.05)
+    assert counters.get_expiry("short") > time.time()
+    time.sleep(0.1)
+    assert counters.get("short") == 0
+    assert counters.incr("short", expiry=60) == 1  # starts again from zero once expired
+    counters.clear("k")
+    assert counters.get("k") == 0
+    assert counters.check()
+    assert counters.reset() == 1  # "short"
+
+
+def test_file_counters_sliding_window_refuses_past_the_limit(tmp_path: Path) -> None:
+    counters = file_counters(tmp_path / "c.sqlite3")
+    assert [counters.acquire_sliding_window_entry("w", 3, 60) for _ in range(5)] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    previous, _, current, ttl = counters.get_sliding_window("w", 60)
+    assert (previous, current) == (0, 3) and 60 < ttl <= 120
+    counters.clear_sliding_window("w", 60)
+    assert counters.get_sliding_window("w", 60)[2] == 0
+
+
+def test_a_refusal_inside_a_batch_keeps_the_hits_before_it(tmp_path: Path) -> None:
+    counters = file_counters(tmp_path / "c.sqlite3")
+    with pytest.raises(LookupError), counters.batch():
+        assert counters.acquire_sliding_window_entry("first", 1, 60)
+        raise LookupError("a limit refused")  # as flask-limiter raises RateLimitExceeded
+    assert not counters.acquire_sliding_window_entry("first", 1, 60)
+
+
+def _hammer(path: str, start: Any, results: Any) -> None:
+    counters = FileCounters(f"{FILE_SCHEME}://{path}")
+    start.wait()
+    results.put(sum(counters.acquire_sliding_window_entry("shared", 30, 60) for _ in range(25)))
+
+
+def test_file_counters_are_exact_across_processes(tmp_path: Path) -> None:
+    """Four processes hit one limit of 30 a hundred times at once: exactly 30 pass."""
+    path = str((tmp_path / "c.sqlite3").resolve())
+    file_counters(tmp_path / "c.sqlite3").check()  # the file exists before the race
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(4), context.Queue()
+    workers = [context.Process(target=_hammer, args=(path, start, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    passed = sum(results.get(timeout=60) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=10)
+    assert passed == 30
+    assert file_counters(tmp_path / "c.sqlite3").get_sliding_window("shared", 60)[2] == 30

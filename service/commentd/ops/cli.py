@@ -322,7 +322,7 @@ def _listen_address(
 def serve_command(host: str, port: int, metrics_bind: str | None, listen_fd: int | None) -> None:
     """Run the service on a production WSGI server, migrating the database first."""
     # gunicorn is only needed here
-    from commentd.ops.server import listening_address, prepare_metrics_dir, serve
+    from commentd.ops.server import listening_address, prepare_metrics_dir, serve, shared_limits
     from commentd.web.app import create_app
     from commentd.web.auth import has_any_token
     from commentd.web.logs import logging_config
@@ -360,6 +360,9 @@ def serve_command(host: str, port: int, metrics_bind: str | None, listen_fd: int
                 "and paste it into the moderation page."
             )
     engine.dispose()
+    # The metrics directory is the server's own, removed when it exits: the shared counters
+    # file of memory:// lives there too.
+    settings = shared_limits(settings, metrics_dir)
     try:
         app = create_app(settings)
     except ConfigError as error:

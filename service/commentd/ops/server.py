@@ -14,6 +14,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +62,28 @@ def prepare_metrics_dir() -> Path:
 def worker_plan(settings: Settings, cpus: int | None = None) -> tuple[int, int]:
     """(processes, threads per process).
 
-    In-process rate-limit counters are only right when a single process serves; with shared
-    storage (Redis) there is one process per core. Threads are for I/O waits only (the GIL
-    runs one at a time): measured on cached reads at 16 connections, 8 threads per process
-    gave ~30% fewer requests/s and a p99 of 25-28 ms against 12-25 ms with 2 or 4.
+    One process per core (at least two with a shared storage such as Redis). With memory://
+    several processes count in a file they share (`shared_limits`), so the limits hold for
+    the whole service still. Threads are for I/O waits only (the GIL runs one at a time):
+    measured on cached reads at 16 connections, 8 threads per process gave ~30% fewer
+    requests/s and a p99 of 25-28 ms against 12-25 ms with 2 or 4.
     """
     cpus = cpus or os.cpu_count() or 1
     if settings.uses_shared_rate_limit_storage:
         return max(2, cpus), 4
-    return 1, 4
+    return cpus, 4
+
+
+def shared_limits(settings: Settings, directory: Path) -> Settings:
+    """`settings` for serving: memory:// becomes a counters file in `directory` that every
+    worker process shares (counters.FileCounters) when more than one process serves; anything
+    else is kept as it is."""
+    if worker_plan(settings)[0] < 2 or not settings.ratelimit_storage_uri.startswith("memory://"):
+        return settings
+    from commentd.web.counters import FILE_SCHEME
+
+    path = directory.resolve() / "rate-limits.sqlite3"
+    return replace(settings, ratelimit_storage_uri=f"{FILE_SCHEME}://{path}")
 
 
 class CommentdServer(BaseApplication):  # type: ignore[misc]

@@ -17,11 +17,20 @@ count) runs under that lock, as one step: what makes each limit atomic in-proces
 from __future__ import annotations
 
 import heapq
+import math
+import os
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, Storage
+from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
+
+from commentd.db import FileTurn
 
 SCHEME = "commentd-memory"
 
@@ -85,6 +94,12 @@ class InProcessCounters(MemoryStorage):
         with self._lock:
             return super().get_sliding_window(key, expiry)
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold the storage's lock for several hits: a comment's limits take it once."""
+        with self._lock:
+            yield
+
     def reset(self) -> int | None:
         """Forget every counter."""
         with self._lock:
@@ -102,3 +117,217 @@ class InProcessCounters(MemoryStorage):
                     self.storage.pop(key, None)
                     self.expirations.pop(key, None)
                     self.locks.pop(key, None)
+
+
+FILE_SCHEME = "commentd-file"
+# Counters past their expiry are deleted at most this often by each process (seconds).
+PURGE_SECONDS = 10.0
+
+
+class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
+    """limits' counters and sliding windows in an SQLite file that every process of one host
+    shares (`commentd-file:///absolute/path`): no server to run, and exact across processes.
+
+    Every hit is a test and a count in one write transaction (BEGIN IMMEDIATE takes SQLite's
+    file lock, so no other process or thread counts in between; a FileTurn before it makes a
+    waiting process wake when the lock is free instead of polling), and `batch()` holds that one
+    transaction for several hits: a comment's limits cost one lock, one commit. The file
+    holds only counters under keyed-hash keys, is written with synchronous=OFF (losing it in a
+    power cut forgets counts younger than a window, nothing else) and is WAL-journaled.
+    """
+
+    STORAGE_SCHEME = [FILE_SCHEME]  # noqa: RUF012
+
+    def __init__(self, uri: str, wrap_exceptions: bool = False, **options: Any) -> None:
+        path = uri.partition("://")[2]
+        if not path.startswith("/"):
+            raise ValueError(f"{FILE_SCHEME}:// needs an absolute path: {uri}")
+        self.path = path
+        self._turn = FileTurn(Path(path + ".turn"))
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._pid = -1
+        self._connection: sqlite3.Connection | None = None
+        self._next_purge = 0.0
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        # The file, its journal mode and its table are made here, once, before the server
+        # forks: the first posts of two processes at once must not race to make them (a
+        # change of journal mode does not wait for a busy file, it fails).
+        setup = sqlite3.connect(path, isolation_level=None, timeout=10)
+        try:
+            setup.execute("PRAGMA journal_mode=WAL")
+            setup.execute(
+                "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, "
+                "value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
+            )
+        finally:
+            setup.close()
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        """What the file's failures raise (limits wraps them when asked to)."""
+        return sqlite3.Error
+
+    def _connect(self) -> sqlite3.Connection:
+        # One connection per process, opened after gunicorn's fork (none crosses it).
+        if self._connection is None or self._pid != os.getpid():
+            connection = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10
+            )
+            connection.execute("PRAGMA synchronous=OFF")  # the connection's own setting
+            self._connection, self._pid, self._depth = connection, os.getpid(), 0
+        return self._connection
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One write transaction for every counter call inside: test-and-counts that nothing
+        else interleaves with, committed once (also when a limit refuses part way)."""
+        with self._lock:
+            connection = self._connect()
+            outermost = self._depth == 0
+            if outermost:
+                # In within a millisecond of the holder's commit, where SQLite would sleep.
+                turned = self._turn.acquire()
+                try:
+                    connection.execute("BEGIN IMMEDIATE")
+                except BaseException:
+                    if turned:
+                        self._turn.release()
+                    raise
+            self._depth += 1
+            try:
+                yield
+            except sqlite3.Error:
+                if outermost:
+                    connection.execute("ROLLBACK")
+                raise
+            else:
+                if outermost:
+                    self._purge(connection)
+                    connection.execute("COMMIT")
+            finally:
+                self._depth -= 1
+                if outermost:
+                    try:
+                        if connection.in_transaction:
+                            connection.execute("COMMIT")
+                    finally:
+                        if turned:
+                            self._turn.release()
+
+    def _purge(self, connection: sqlite3.Connection) -> None:
+        now = time.time()
+        if now >= self._next_purge:
+            connection.execute("DELETE FROM counters WHERE expires <= ?", (now,))
+            self._next_purge = now + PURGE_SECONDS
+
+    def _get(self, key: str, now: float) -> int:
+        row = (
+            self._connect()
+            .execute("SELECT value FROM counters WHERE key = ? AND expires > ?", (key, now))
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        """Add `amount` to `key`'s counter (a new one lives `expiry` seconds); its new value."""
+        now = time.time()
+        with self.batch():
+            row = (
+                self._connect()
+                .execute(
+                    "INSERT INTO counters (key, value, expires) VALUES (?1, ?2, ?3 + ?4) "
+                    "ON CONFLICT (key) DO UPDATE SET "
+                    "value = CASE WHEN expires <= ?3 THEN ?2 ELSE value + ?2 END, "
+                    "expires = CASE WHEN expires <= ?3 THEN ?3 + ?4 ELSE expires END "
+                    "RETURNING value",
+                    (key, amount, now, expiry),
+                )
+                .fetchone()
+            )
+        return int(row[0])
+
+    def decr(self, key: str, amount: int = 1) -> int:
+        """Take `amount` from `key`'s counter, not below 0; its new value."""
+        with self.batch():
+            self._connect().execute(
+                "UPDATE counters SET value = MAX(value - ?, 0) WHERE key = ? AND expires > ?",
+                (amount, key, time.time()),
+            )
+            return self.get(key)
+
+    def get(self, key: str) -> int:
+        """`key`'s counter (0 once expired)."""
+        with self._lock:
+            return self._get(key, time.time())
+
+    def get_expiry(self, key: str) -> float:
+        """When `key`'s counter expires (epoch seconds; now when there is none)."""
+        now = time.time()
+        with self._lock:
+            row = (
+                self._connect()
+                .execute("SELECT expires FROM counters WHERE key = ? AND expires > ?", (key, now))
+                .fetchone()
+            )
+        return float(row[0]) if row else now
+
+    def clear(self, key: str) -> None:
+        """Forget `key`'s counter."""
+        with self.batch():
+            self._connect().execute("DELETE FROM counters WHERE key = ?", (key,))
+
+    def reset(self) -> int | None:
+        """Forget every counter; how many there were."""
+        with self.batch():
+            return int(self._connect().execute("DELETE FROM counters").rowcount)
+
+    def check(self) -> bool:
+        """Whether the file answers."""
+        try:
+            with self._lock:
+                self._connect().execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def acquire_sliding_window_entry(
+        self, key: str, limit: int, expiry: int, amount: int = 1
+    ) -> bool:
+        """One sliding-window hit, test and count in one transaction: False (nothing counted)
+        when `limit` per `expiry` seconds is reached (limits' MemoryStorage arithmetic)."""
+        if amount > limit:
+            return False
+        with self.batch():
+            now = time.time()
+            previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+            previous, previous_ttl, current, _ = self._window(
+                previous_key, current_key, expiry, now
+            )
+            if math.floor(previous * previous_ttl / expiry + current) + amount > limit:
+                return False
+            self.incr(current_key, 2 * expiry, amount)
+            return True
+
+    def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
+        """limits' (previous count, its time to live, current count, its time to live)."""
+        with self._lock:
+            now = time.time()
+            previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+            return self._window(previous_key, current_key, expiry, now)
+
+    def clear_sliding_window(self, key: str, expiry: int) -> None:
+        """Forget both windows of `key`."""
+        previous_key, current_key = self.sliding_window_keys(key, expiry, time.time())
+        with self.batch():
+            self.clear(previous_key)
+            self.clear(current_key)
+
+    def _window(
+        self, previous_key: str, current_key: str, expiry: int, now: float
+    ) -> tuple[int, float, int, float]:
+        previous = self._get(previous_key, now)
+        current = self._get(current_key, now)
+        previous_ttl = 0.0 if previous == 0 else (1 - (((now - expiry) / expiry) % 1)) * expiry
+        current_ttl = (1 - ((now / expiry) % 1)) * expiry + expiry
+        return previous, previous_ttl, current, current_ttl
