@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from commentd.config import ModerationMode
-from tests.helpers import deliver, moderate, post_comment, status_of, text_of
+from tests.helpers import MODERATOR, deliver, moderate, post_comment, status_of, text_of
 from tests.receivers import Mailbox
 
 AUTHOR = "author@blog.example"
@@ -155,3 +155,28 @@ def test_a_new_device_under_the_same_name_in_other_case_is_asked_to_confirm(
     [confirmation] = confirmations(mailbox, ALICE["email"])
     confirm = urlsplit(re.findall(r"^Confirm: (\S+)$", text_of(confirmation), re.M)[0]).path
     assert same["status"] == "pending" and "Lower case today" in client.get(confirm).text
+
+
+def test_known_mode_chosen_in_the_console_trusts_and_confirms_as_the_environments_does(
+    make_app: Callable[..., Flask], mailbox: Mailbox
+) -> None:
+    """COMMENTD_MODERATION=all, then the author picks "known" through the rules: a proven
+    commenter is published at once, and a known address on a new device is asked to confirm
+    (the notifier reads the mode from the stored rules too)."""
+    app = make_app(smtp_url=mailbox.url, notify_email=AUTHOR, moderation=ModerationMode.ALL)
+    client = app.test_client()
+    first = submit(client, **ALICE)
+    moderate(client, first["id"], "approve")
+    before = submit(client, **(ALICE | {"commenter_token": first["commenter_token"]}))
+    changed = client.put(
+        "/api/moderation/settings", json={"moderation": "known"}, headers=MODERATOR
+    )
+
+    proven = submit(client, **(ALICE | {"commenter_token": first["commenter_token"]}))
+    new_device = submit(client, body="From my phone", **ALICE)
+    deliver(app)
+
+    assert changed.status_code == 200
+    assert (before["status"], proven["status"]) == ("pending", "approved")
+    assert new_device["status"] == "pending"
+    assert len(confirmations(mailbox, ALICE["email"])) == 1

@@ -17,6 +17,7 @@ submit = partial(post_comment, widget=True)
 
 
 ENVIRONMENT_RULES = {
+    "moderation": "none",
     "hold_links": 2,
     "moderation_keywords": ["casino"],
     "disallowed_keywords": [],
@@ -91,6 +92,8 @@ def test_null_returns_a_rule_to_the_environments_value(rules_client: FlaskClient
         ({"hold_threshold": 0.9}, "hold_threshold"),  # above the spam threshold
         ({"colour": "red"}, "colour"),
         ({"spam_digest": "hourly"}, "spam_digest"),
+        ({"moderation": "some"}, "moderation"),
+        ({"moderation": ["all"]}, "moderation"),
         ({"spam_digest": "daily"}, "spam_digest"),  # no COMMENTD_NOTIFY_EMAIL: nowhere to send
     ],
 )
@@ -140,3 +143,23 @@ def test_a_second_app_on_the_same_database_sees_the_change_at_once(
         "status": "pending",
         "reasons": ["matched keyword 'hip'"],
     }
+
+
+@pytest.mark.parametrize(
+    ("mode", "status"), [("all", "pending"), ("none", "approved"), ("known", "pending")]
+)
+def test_the_moderation_mode_chosen_by_the_author_applies_to_the_next_comment(
+    rules_client: FlaskClient, mode: str, status: str
+) -> None:
+    changed = rules_client.put(
+        "/api/moderation/settings", json={"moderation": mode}, headers=MODERATOR
+    )
+    posted = submit(rules_client, body="Pigeon pose, twice a day.")
+
+    assert changed.json is not None and changed.json["rules"]["moderation"] == mode
+    assert posted["status"] == status  # a first comment: "known" has nobody to know yet
+    reset = rules_client.put(
+        "/api/moderation/settings", json={"moderation": None}, headers=MODERATOR
+    )
+    assert reset.json is not None and reset.json["rules"]["moderation"] == "none"
+    assert submit(rules_client, body="And the figure four.")["status"] == "approved"

@@ -28,6 +28,7 @@ from commentd.config import ModerationMode, Settings
 from commentd.keys import keyed_hash
 from commentd.models import Comment, CommentStatus, OutboxEvent, utcnow
 from commentd.notify import outbox, spam_digest, webhooks
+from commentd.spam import rules
 
 
 class Kind:
@@ -275,11 +276,12 @@ class Notifier:
         there is nothing to be known for: a new name waits for the author, not for its typist).
         """
         if (
-            self.settings.moderation is not ModerationMode.KNOWN
-            or not self.sends_mail
+            not self.sends_mail
             or comment.status is not CommentStatus.PENDING
             or comment.reasons
             or comment.commenter_id is None
+            # The author may change the mode in the console: the stored rules say (one query).
+            or rules.moderation_mode(session, self.settings) is not ModerationMode.KNOWN
         ):
             return False
         return known_address_identity(session, comment)

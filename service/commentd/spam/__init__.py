@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from commentd.config import ModerationMode
 from commentd.spam.keywords import KeywordList
 from commentd.spam.proof import ProofCheck, ProofState
 from commentd.spam.traps import FormTokenCheck, FormTokenState
@@ -86,6 +87,8 @@ class SpamRules:
     hold_threshold: float = 0.4  # filter score from which it waits for the author
     # Proof of work (spam.proof): the challenges' max number, 0 when the layer is off.
     pow_max_number: int = 0
+    # What happens to a comment no defence holds (COMMENTD_MODERATION, or the author's choice).
+    moderation: ModerationMode = ModerationMode.ALL
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from commentd import spam
-from commentd.config import Settings
+from commentd.config import ModerationMode, Settings
 from commentd.errors import ValidationFailed
 from commentd.models import SiteRuleSet, SpamFilterState
 from commentd.spam.keywords import ENTRIES_MAX, ENTRY_MAX, KeywordList, clean
@@ -27,6 +27,7 @@ HOLD_LINKS_MAX = 1000
 WINDOW_MAX = 366 * 86400
 KEYWORD_RULES = ("moderation_keywords", "disallowed_keywords")
 RULE_NAMES = (
+    "moderation",
     "hold_links",
     "moderation_keywords",
     "disallowed_keywords",
@@ -36,6 +37,7 @@ RULE_NAMES = (
     "spam_digest",
 )
 SPAM_DIGEST_CHOICES = ("daily", "weekly", "off")
+MODERATION_CHOICES = tuple(mode.value for mode in ModerationMode)
 # The rules' version and the filter's state, in one query of two one-row tables (built once).
 _VERSIONS = (
     select(SiteRuleSet.version, *STATE_COLUMNS)
@@ -47,6 +49,7 @@ _VERSIONS = (
 def defaults(settings: Settings) -> dict[str, Any]:
     """The rules as the environment sets them."""
     return {
+        "moderation": settings.moderation.value,
         "hold_links": settings.hold_links,
         "moderation_keywords": list(clean(settings.moderation_keywords)),
         "disallowed_keywords": list(clean(settings.disallowed_keywords)),
@@ -114,7 +117,10 @@ def parse_changes(payload: object, settings: Settings | None = None) -> dict[str
             changes[name] = None
             continue
         parsed: object
-        if name == "hold_links":
+        if name == "moderation":
+            parsed = value if isinstance(value, str) and value in MODERATION_CHOICES else None
+            problem = "must be " + ", ".join(f'"{mode}"' for mode in MODERATION_CHOICES)
+        elif name == "hold_links":
             parsed = _whole(value, HOLD_LINKS_MAX)
             problem = f"must be a whole number from 0 (off) to {HOLD_LINKS_MAX}"
         elif name == "duplicate_window_seconds":
@@ -186,6 +192,11 @@ def spam_digest(session: Session, settings: Settings) -> str:
     return str(effective(settings, stored_overrides(session))["spam_digest"])
 
 
+def moderation_mode(session: Session, settings: Settings) -> ModerationMode:
+    """The moderation mode in force now: COMMENTD_MODERATION, or the author's choice."""
+    return ModerationMode(effective(settings, stored_overrides(session))["moderation"])
+
+
 def compile_rules(settings: Settings, overrides: Mapping[str, Any]) -> spam.SpamRules:
     """The rules in force, compiled (keyword lists built) for spam.assess."""
     values = effective(settings, overrides)
@@ -198,6 +209,7 @@ def compile_rules(settings: Settings, overrides: Mapping[str, Any]) -> spam.Spam
         spam_threshold=values["spam_threshold"],
         hold_threshold=values["hold_threshold"],
         pow_max_number=settings.pow_max_number,
+        moderation=ModerationMode(values["moderation"]),
     )
 
 

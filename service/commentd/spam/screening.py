@@ -40,17 +40,12 @@ class Screening:
     body_key: str
 
 
-def current_site_rules(
-    session: Session, moderation: ModerationMode, cache: RulesCache, spam_filter: SpamFilter
-) -> SiteRules:
-    """The rules a comment posted now meets: the environment's with the author's stored
-    changes, and the learning filter, both brought up to date (one query; reloads only what
-    moved since this process last looked)."""
-    return SiteRules(
-        moderation=moderation,
-        spam=bring_up_to_date(session, cache, spam_filter),
-        spam_filter=spam_filter,
-    )
+def current_site_rules(session: Session, cache: RulesCache, spam_filter: SpamFilter) -> SiteRules:
+    """The rules a comment posted now meets (the moderation mode among them): the environment's
+    with the author's stored changes, and the learning filter, both brought up to date (one
+    query; reloads only what moved since this process last looked)."""
+    spam_rules = bring_up_to_date(session, cache, spam_filter)
+    return SiteRules(moderation=spam_rules.moderation, spam=spam_rules, spam_filter=spam_filter)
 
 
 def body_key(secret: str, body: str) -> str:

@@ -59,9 +59,7 @@ def site_rules(session: Session) -> SiteRules:
     """The environment's rules with the author's stored changes (read in `session` when they
     changed), and the learning filter."""
     services = current()
-    return current_site_rules(
-        session, services.settings.moderation, services.site_rules, services.spam_filter
-    )
+    return current_site_rules(session, services.site_rules, services.spam_filter)
 
 
 def take_posting_allowance(slug: str, submission: CommentSubmission, proven: bool) -> None:
