@@ -217,6 +217,26 @@ def test_a_rule_changed_in_the_console_applies_to_the_next_comment(
     assert settings["changed"] == ["disallowed_keywords"]
 
 
+def test_the_moderation_mode_picked_in_the_console_applies_to_the_next_comment(
+    site: Site, page: Page, token: str
+) -> None:
+    def post_as_the_widget(body: str) -> str:
+        form = requests.get(f"{site.service}/api/form-token", timeout=10).json()
+        return str(site.post(body=body, form_token=form["form_token"])["status"])
+
+    open_console(page, site.page_url("/moderate.html"), token)
+    view(page, "Rules")
+    modes = page.get_by_role("radiogroup", name="Which comments wait for you")
+    expect(modes.get_by_role("radio", name="Every new comment waits", exact=False)).to_be_checked()
+    assert post_as_the_widget("Before the change") == "pending"
+
+    modes.get_by_role("radio", name="Comments are published at once", exact=False).check()
+    page.get_by_role("button", name="Save the rules").click()
+    expect(status(page)).to_have_text("The rules are saved: which comments wait for you.")
+
+    assert post_as_the_widget("After the change") == "approved"
+
+
 def test_the_glance_shows_the_outbox(site: Site, page: Page, token: str) -> None:
     open_console(page, site.page_url("/moderate.html"), token)
     view(page, "Glance")
