@@ -151,6 +151,11 @@ def test_question_mark_shows_the_keys(site: Site, page: Page, token: str) -> Non
     dialog = page.get_by_role("dialog", name="Keys")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("row", name="u or Ctrl+Z Undo the last action")).to_be_visible()
+    # Each key its own <kbd>, the words between them plain; the key column holds keys only.
+    undo_keys = dialog.get_by_role("row", name="u or Ctrl+Z Undo").locator("kbd")
+    expect(undo_keys).to_have_text(["u", "Ctrl+Z"])
+    expect(dialog.locator("kbd", has_text="switching")).to_have_count(0)
+    expect(dialog.get_by_role("row", name="← / → The status tabs")).to_be_visible()
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     page.keyboard.press("3")

@@ -363,15 +363,20 @@
     ["*", "Select all shown, or none"], ["a", "Approve (on the Spam tab: not spam)"], ["r", "Reject"], ["s", "Spam"],
     ["d or Delete", "Delete (asks first)"], ["u or Ctrl+Z", "Undo the last action"], ["e", "Edit the comment"],
     ["Shift+r", "Reply as the author"], ["p", "Pin or unpin"], ["h", "History"], ["o", "Open the comment's post"],
-    ["Tab switching", "← / → on the status tabs"], ["Escape", "Close a dialog or an open form"]
+    ["← / →", "The status tabs, when one has focus"], ["Escape", "Close a dialog or an open form"]
   ];
+
+  /* "u or Ctrl+Z" as <kbd>u</kbd> or <kbd>Ctrl+Z</kbd>: each key its own kbd, the words between plain. */
+  function keyCell(keys) {
+    return keys.split(/( or | \/ | – )/).map(function (part, i) { return i % 2 ? part : h("kbd", null, part); });
+  }
 
   Console.prototype.buildHelp = function () {
     var id = nextId("help");
     return h("dialog", { "class": "commentd-mod-dialog commentd-mod-help", "aria-labelledby": id },
       h("h2", { id: id }, "Keys"),
       h("table", null, h("thead", null, h("tr", null, h("th", { scope: "col" }, "Key"), h("th", { scope: "col" }, "What it does"))),
-        h("tbody", null, KEY_HELP.map(function (row) { return h("tr", null, h("td", null, h("kbd", null, row[0])), h("td", null, row[1])); }))),
+        h("tbody", null, KEY_HELP.map(function (row) { return h("tr", null, h("td", null, keyCell(row[0])), h("td", null, row[1])); }))),
       h("p", { "class": "commentd-mod-hint" }, "An action applies to the selected comments, else to the focused one. It shows done at once and is sent a few seconds later, unless you undo it."),
       h("form", { method: "dialog" }, h("button", { "class": "commentd-mod-btn", autofocus: true }, "Close")));
   };
