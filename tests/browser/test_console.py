@@ -395,7 +395,12 @@ def test_the_author_replies_edits_pins_and_reads_the_history(
     expect(dana.get_by_role("button", name="Unpin")).to_be_visible()
     dana.get_by_role("button", name="History").click()
     history = dana.locator(".commentd-mod-history li")
-    expect(history.first).to_contain_text("Submitted")
+    expect(history.first).to_contain_text("Submitted; the spam rules set it to Pending")
+    # The rules' score and reasons are said where they were decided, not again on every later
+    # event as if the approval or the edit had been scored.
+    expect(history).to_have_count(5)  # submitted, approved, replied, edited, pinned
+    expect(history.filter(has_text="Edited")).not_to_contain_text("score")
+    expect(history.filter(has_text="Approved")).not_to_contain_text("score")
     expect(dana.locator(".commentd-mod-history")).to_contain_text("Edited")
     expect(dana.locator(".commentd-mod-history")).to_contain_text("Pinned")
 

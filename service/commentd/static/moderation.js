@@ -904,20 +904,31 @@
       if (self.handleAuth(res)) return;
       if (!res.r.ok) { box.textContent = errorText(res); return; }
       var events = res.body.events || [];
-      box.replaceChildren(h("h3", null, "History"), events.length ? h("ol", null, events.map(function (ev) { return h("li", null, self.historyLine(ev)); }))
+      box.replaceChildren(h("h3", null, "History"), events.length ? h("ol", null, events.map(function (ev, i) { return h("li", null, self.historyLine(ev, events[i - 1])); }))
         : h("p", null, "Nothing recorded yet."));
       box.focus();
     }, function () { box.textContent = t("offline"); });
   };
 
-  Console.prototype.historyLine = function (ev) {
+  /* One event in words. The service sends the spam rules' score and reasons with every event (as
+     they stood then); they are shown where they were decided and again only when they changed,
+     so an edit or an approval does not read as if it were scored. */
+  Console.prototype.historyLine = function (ev, prev) {
     var what = HISTORY_WORDS[ev.action] || String(ev.action).replace(/_/g, " ");
     var parts = [timeEl(ev.at), " — ", h("strong", null, what)];
-    if (ev.from && ev.to && ev.from !== ev.to) parts.push(" (" + t(ev.from) + " → " + t(ev.to) + ")");
     var actors = { rules: "the spam rules", reader: "its writer", "import": "an import", "email link": "a link in your email", "admin token": "the admin token" };
-    if (ev.actor) parts.push(" by " + (actors[ev.actor] || ev.actor));
-    if (ev.score != null) parts.push(", score " + Math.round(ev.score * 100) + "%");
-    if (ev.reasons && ev.reasons.length) parts.push(": " + ev.reasons.join("; "));
+    var actor = ev.actor ? actors[ev.actor] || ev.actor : null;
+    if (ev.action === "submitted" && ev.to) {
+      /* The commenter submitted it; the actor is who set its first status. */
+      parts.push(actor ? "; " + actor + " set it to " + t(ev.to) : " (" + t(ev.to) + ")");
+      actor = null;
+    } else if (ev.from && ev.to && ev.from !== ev.to) parts.push(" (" + t(ev.from) + " → " + t(ev.to) + ")");
+    if (actor) parts.push(" by " + actor);
+    var said = function (e) { return e ? JSON.stringify([e.score, e.reasons || []]) : null; };
+    if (!prev || said(prev) !== said(ev)) {
+      if (ev.score != null) parts.push(", score " + Math.round(ev.score * 100) + "%");
+      if (ev.reasons && ev.reasons.length) parts.push(": " + ev.reasons.join("; "));
+    }
     return parts;
   };
 
