@@ -42,6 +42,14 @@ def need(site: Site, method: str, path: str) -> None:
         pytest.skip(f"the service has no {method} /api/moderation/{path} yet")
 
 
+# For each element, the number of lines its text takes (distinct tops of its text's boxes).
+LINES_OF_TEXT = """els => els.map(el => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+})"""
+
+
 def open_console(page: Page, url: str, token: str) -> None:
     page.goto(url)
     page.get_by_label("Moderation token").fill(token)
@@ -271,6 +279,10 @@ def test_posts_can_be_closed_and_opened(site: Site, page: Page, token: str) -> N
     if has(site, "GET", "posts"):
         row = page.get_by_role("row").filter(has_text=ARTICLE_SLUG)
         expect(row).to_contain_text("1 pending")
+        # A column's heading is never broken inside a word ("Comment" over "s").
+        headings = page.locator(".commentd-mod-table thead th")
+        words = [len(text.split()) for text in headings.all_inner_texts()]
+        assert all(n <= w for n, w in zip(headings.evaluate_all(LINES_OF_TEXT), words, strict=True))
         row.get_by_role("button", name=f"Close {ARTICLE_SLUG}").click()
         expect(row.locator(".commentd-mod-badge")).to_have_text("Closed")
     else:
