@@ -1273,7 +1273,7 @@
           h("div", null, h("dt", null, "Waiting"), h("dd", null, count(c.pending))),
           h("div", null, h("dt", null, "Failing"), h("dd", { "class": c.failed ? "commentd-mod-bad" : null }, count(c.failed))),
           h("div", null, h("dt", null, "Skipped"), h("dd", null, count(c.skipped)))),
-        res.body.oldest_pending_at ? h("p", { "class": "commentd-mod-hint" }, "The oldest waiting since ", timeEl(res.body.oldest_pending_at), ".") : null,
+        res.body.oldest_pending_at ? h("p", { "class": "commentd-mod-hint" }, "The oldest waiting since ", timeEl(res.body.oldest_pending_at), ".") : "",  // replaceChildren, unlike h(), writes null as "null"
         failing.length ? h("ul", { "class": "commentd-mod-failing" }, failing.slice(0, 10).map(function (f) {
           return h("li", null, h("strong", null, f.kind), f.target ? " to " + f.target : "", " — " + f.attempts + " attempt" + (f.attempts === 1 ? "" : "s") + (f.last_error ? ": " + f.last_error : ""));
         })) : h("p", null, c.failed ? "" : "Nothing is failing."),
@@ -1335,7 +1335,7 @@
           }, { "class": "commentd-mod-btn commentd-mod-danger", "aria-label": "Revoke " + name })));
       });
       box.replaceChildren(
-        res.body.admin_token ? h("p", { "class": "commentd-mod-hint" }, "COMMENTD_ADMIN_TOKEN is set as well; it is changed in the server's environment, not here.") : null,
+        res.body.admin_token ? h("p", { "class": "commentd-mod-hint" }, "COMMENTD_ADMIN_TOKEN is set as well; it is changed in the server's environment, not here.") :"",
         rows.length ? h("div", { "class": "commentd-mod-scroll" }, h("table", { "class": "commentd-mod-table" },
           h("thead", null, h("tr", null, h("th", { scope: "col" }, "Label"), h("th", { scope: "col" }, "Created"), h("th", { scope: "col" }, h("span", { "class": "commentd-mod-visually-hidden" }, "Actions")))),
           h("tbody", null, rows))) : h("p", null, "No token made with commentd token yet."));
