@@ -269,6 +269,20 @@ def test_an_export_is_uploaded_checked_then_imported(site: Site, page: Page, tok
     expect(result).to_contain_text("Imported 11 approved, 2 pending, 2 spam on 3 posts.")
     assert len(site.queue("approved")) == 11
 
+    # The same file again: nothing new, so no "Import 0 comments" button to press.
+    page.get_by_role("button", name="Upload and check").click()
+    expect(result).to_contain_text("Checked: nothing new to import.")
+    expect(result).to_contain_text("15 are already here.")
+    expect(result).not_to_contain_text("Would import")
+    expect(result.get_by_role("button")).to_have_count(0)
+
+    # A file of another kind than "From" says: the message names the kind it was read as.
+    page.get_by_label("From").select_option("wordpress")
+    page.get_by_role("button", name="Upload and check").click()
+    expect(result).to_contain_text(
+        "It was read as WordPress (WXR): if it is another kind of export, pick that under “From”"
+    )
+
     with page.expect_download() as download:
         page.get_by_role("button", name="Download commentd JSON").click()
     assert download.value.suggested_filename == "commentd-export.json"

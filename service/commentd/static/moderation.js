@@ -1391,9 +1391,20 @@
         result.textContent = "Checking…";
         return self.api("POST", "imports/" + up.id + "/run", { dry_run: true });
       }).then(function (r) {
-        if (!r.r.ok) throw new Error(errorText(r) + (r.body.error && r.body.error.place ? " (" + r.body.error.place + ")" : ""));
+        if (!r.r.ok) {
+          /* The upload is of no more use; and the usual slip is a file of another kind than "From" says. */
+          self.api("DELETE", "imports/" + up.id);
+          throw new Error(errorText(r) + (r.body.error && r.body.error.place ? " (" + r.body.error.place + ")" : "") +
+            " It was read as " + FORMATS[format] + ": if it is another kind of export, pick that under “From” and upload it again.");
+        }
         var s = r.body, total = 0;
         for (var k in s.imported) total += s.imported[k];
+        if (!total) {
+          /* Nothing to store: no "Import 0 comments" button, and the upload is deleted. */
+          self.api("DELETE", "imports/" + up.id);
+          result.replaceChildren(h("p", null, h("strong", null, "Checked: nothing new to import.")), self.summary(s));
+          return;
+        }
         var go = btn("Import " + plural("comments", total), function () {
           go.disabled = true;
           result.textContent = "Importing…";
@@ -1419,8 +1430,9 @@
     var lines = ["Read " + count(s.read) + " comments (" + s.format + ")."];
     var parts = [];
     for (var k in s.imported) if (s.imported[k]) parts.push(count(s.imported[k]) + " " + k);
-    lines.push((s.dry_run ? "Would import " : "Imported ") + (parts.length ? parts.join(", ") : "nothing") + " on " + count(s.posts) + " posts.");
-    if (s.already_imported) lines.push(count(s.already_imported) + " were imported before.");
+    if (parts.length) lines.push((s.dry_run ? "Would import " : "Imported ") + parts.join(", ") + " on " + count(s.posts) + (s.posts === 1 ? " post." : " posts."));
+    /* Imported before, or (a commentd export of this very service) never gone: either way, here. */
+    if (s.already_imported) lines.push(count(s.already_imported) + (s.already_imported === 1 ? " is" : " are") + " already here.");
     var skipped = [];
     for (var r in s.skipped) if (s.skipped[r]) skipped.push(count(s.skipped[r]) + " " + r.replace(/_/g, " "));
     if (skipped.length) lines.push("Skipped: " + skipped.join(", ") + ".");
