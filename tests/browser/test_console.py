@@ -155,6 +155,19 @@ def test_shift_click_selects_a_range_and_bulk_approve_can_be_undone(
     expect(count_of(page, "Approved")).to_have_text("5")
 
 
+def test_the_message_bar_shows_no_box_when_it_has_nothing_to_say(
+    site: Site, page: Page, token: str
+) -> None:
+    site.post(name="Ann")
+    open_console(page, f"{site.service}/moderate", token)
+    toast = page.locator(".commentd-mod-toast")
+    expect(status(page)).to_be_empty()
+    expect(toast).to_have_css("background-color", "rgba(0, 0, 0, 0)")
+    items(page).first.get_by_role("button", name="Approve", exact=True).click()
+    expect(status(page)).to_have_text("Approved 1 comment.")
+    expect(toast).not_to_have_css("background-color", "rgba(0, 0, 0, 0)")
+
+
 def test_question_mark_shows_the_keys(site: Site, page: Page, token: str) -> None:
     open_console(page, site.page_url("/moderate.html"), token)
     page.keyboard.press("?")
