@@ -155,6 +155,13 @@ def test_shift_click_selects_a_range_and_bulk_approve_can_be_undone(
     expect(count_of(page, "Approved")).to_have_text("5")
 
 
+def test_the_sign_in_says_where_a_token_comes_from(site: Site, page: Page) -> None:
+    page.goto(f"{site.service}/moderate")
+    hint = page.locator(".commentd-mod-hint")
+    expect(hint).to_contain_text("This browser (every tab) stays signed in until you sign out")
+    expect(hint).to_contain_text("No token yet? `commentd token` on the server prints one.")
+
+
 def test_the_message_bar_shows_no_box_when_it_has_nothing_to_say(
     site: Site, page: Page, token: str
 ) -> None:

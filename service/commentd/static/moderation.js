@@ -57,8 +57,8 @@
 
   var kit = commentdCommon("moderation.js", {
     tokenLabel: "Moderation token", signIn: "Open the queue",
-    tokenHint: "Kept in this browser tab only, until you close it or forget it.",
-    tokenHintCookie: "You stay signed in in this browser (other tabs too) until you sign out; the token itself is not kept.",
+    tokenHint: "Kept in this browser tab only, until you close it or forget it. No token yet? `commentd token` on the server prints one.",
+    tokenHintCookie: "This browser (every tab) stays signed in until you sign out; the token itself is not kept. No token yet? `commentd token` on the server prints one.",
     tokenRefused: "That token was not accepted.", forget: "Forget token", signOut: "Sign out", forgotten: "The token is forgotten.",
     tabs: "Comments by status", pending: "Pending", approved: "Approved", spam: "Spam", rejected: "Rejected", all: "All",
     refresh: "Refresh", loading: "Loading…", loadMore: "Load more", loadFailed: "The queue could not be loaded.",
