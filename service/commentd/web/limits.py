@@ -53,10 +53,10 @@ STORAGE_URI_ERROR = (
 )
 
 
-
 def seconds(n: int) -> str:
     """`n` seconds in words: "1 second", "5 seconds"."""
     return "1 second" if n == 1 else f"{n} seconds"
+
 
 def client_address_key() -> str:
     """The client's address (IPv6 by its /64); ProxyFix has already applied trusted proxies."""
