@@ -155,6 +155,19 @@ def test_shift_click_selects_a_range_and_bulk_approve_can_be_undone(
     expect(count_of(page, "Approved")).to_have_text("5")
 
 
+def test_a_ticked_filter_applies_at_once(site: Site, page: Page, token: str) -> None:
+    site.post(name="Ann", body="No links here.")
+    site.post(name="Ben", body="See https://ben.example/hips for more.")
+    open_console(page, site.page_url("/moderate.html"), token)
+    expect(items(page)).to_have_count(2)
+    page.get_by_text("Filters", exact=True).click()
+    page.get_by_label("Has links").check()
+    expect(items(page)).to_have_count(1)
+    expect(items(page).first).to_contain_text("Ben")
+    page.get_by_label("Has links").uncheck()
+    expect(items(page)).to_have_count(2)
+
+
 def test_the_sign_in_says_where_a_token_comes_from(site: Site, page: Page) -> None:
     page.goto(f"{site.service}/moderate")
     hint = page.locator(".commentd-mod-hint")

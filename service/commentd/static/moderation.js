@@ -433,11 +433,13 @@
     var self = this, f = this.filters;
     var q = h("input", { type: "search", id: "commentd-mod-q", name: "q", maxlength: "200", value: f.q || "", "aria-keyshortcuts": "/" });
     var slug = h("input", { type: "text", id: "commentd-mod-slug", name: "slug", maxlength: "255", value: f.slug || "", list: "commentd-mod-slugs" });
-    var reason = h("select", { id: "commentd-mod-reason", name: "reason" }, h("option", { value: "" }, "Any"), Object.keys(REASONS).map(function (code) {
+    /* A ticked box or a picked reason applies at once (nothing moved until Search was pressed). */
+    function apply() { form.requestSubmit(); }
+    var reason = h("select", { id: "commentd-mod-reason", name: "reason", onchange: apply }, h("option", { value: "" }, "Any"), Object.keys(REASONS).map(function (code) {
       return h("option", { value: code, selected: f.reason === code }, REASONS[code]);
     }));
     var boxes = [["links", "Has links"], ["first", "First comment from this commenter"], ["edited", "Edited"]].map(function (pair) {
-      var box = h("input", { type: "checkbox", name: pair[0], checked: !!f[pair[0]] });
+      var box = h("input", { type: "checkbox", name: pair[0], checked: !!f[pair[0]], onchange: apply });
       return h("label", { "class": "commentd-mod-check" }, box, pair[1]);
     });
     var form = h("form", { "class": "commentd-mod-search", role: "search", "aria-label": "Search comments", onsubmit: function (e) {
