@@ -168,6 +168,23 @@ def test_a_ticked_filter_applies_at_once(site: Site, page: Page, token: str) -> 
     expect(items(page)).to_have_count(2)
 
 
+def test_a_refused_field_is_not_hidden_under_the_message_bar(
+    site: Site, page: Page, token: str
+) -> None:
+    open_console(page, f"{site.service}/moderate", token)
+    view(page, "Rules")
+    page.get_by_role("button", name="Save the rules").click()
+    expect(status(page)).not_to_be_empty()
+    links = page.get_by_role("spinbutton", name="Hold comments with this many links")
+    links.fill("-5")
+    page.get_by_role("button", name="Save the rules").click()
+    expect(links).to_be_focused()
+    bar = page.locator(".commentd-mod-toast").bounding_box()
+    field = links.bounding_box()
+    assert bar is not None and field is not None
+    assert field["y"] >= bar["y"] + bar["height"], (bar, field)
+
+
 def test_the_sign_in_says_where_a_token_comes_from(site: Site, page: Page) -> None:
     page.goto(f"{site.service}/moderate")
     hint = page.locator(".commentd-mod-hint")
