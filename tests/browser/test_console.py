@@ -52,6 +52,17 @@ BROKEN_WORDS = """els => els.filter(el => {
 }).map(el => el.innerText)"""
 
 
+# The labels of the buttons and fields that end past the right edge of the console's content.
+PAST_THE_EDGE = """el => {
+    const style = getComputedStyle(el);
+    const edge = el.getBoundingClientRect().right - parseFloat(style.paddingRight);
+    return [...el.querySelectorAll("button, input, select, textarea")]
+        .filter(c => c.offsetParent && !c.closest(".commentd-mod-scroll, dialog"))
+        .filter(c => c.getBoundingClientRect().right > edge + 0.5)
+        .map(c => c.textContent || c.name || c.type);
+}"""
+
+
 def open_console(page: Page, url: str, token: str) -> None:
     page.goto(url)
     page.get_by_label("Moderation token").fill(token)
@@ -560,3 +571,6 @@ def test_every_view_fits_a_phone_without_sideways_scrolling(
         cells = page.locator(".commentd-mod-table .commentd-mod-btn, .commentd-mod-table thead th")
         broken = cells.evaluate_all(BROKEN_WORDS)
         assert broken == [], (name, broken)
+        # And no control outside a scrolling table reaches past the console's edge.
+        past = page.locator(".commentd-mod").evaluate(PAST_THE_EDGE)
+        assert past == [], (name, past)
