@@ -45,6 +45,17 @@ def test_over_the_limit_a_sender_gets_a_json_429_with_retry_after(
     assert "Retry-After" not in responses[0].headers
 
 
+def test_a_wait_of_one_second_is_said_in_the_singular(make_app: Callable[..., Flask]) -> None:
+    client = make_app(min_post_interval=1).test_client()
+
+    first, second = (post_from(client, "192.0.2.9") for _ in range(2))
+
+    assert (first.status_code, second.status_code) == (201, 429)
+    assert second.headers["Retry-After"] == "1"
+    assert second.json is not None
+    assert second.json["message"] == "Too many at once: please wait 1 second and try again."
+
+
 def test_a_spoofed_forwarded_for_does_not_escape_the_limit(make_app: Callable[..., Flask]) -> None:
     client = make_app(post_rate_limit="2 per minute", trusted_proxies=0).test_client()
 

@@ -42,6 +42,27 @@ def need(site: Site, method: str, path: str) -> None:
         pytest.skip(f"the service has no {method} /api/moderation/{path} yet")
 
 
+# The texts of the elements that take more lines than they have words (a word broken inside).
+BROKEN_WORDS = """els => els.filter(el => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+    const words = el.innerText.split(/\\s+/).filter(Boolean).length;
+    return words > 0 && lines > words;
+}).map(el => el.innerText)"""
+
+
+# The labels of the buttons and fields that end past the right edge of the console's content.
+PAST_THE_EDGE = """el => {
+    const style = getComputedStyle(el);
+    const edge = el.getBoundingClientRect().right - parseFloat(style.paddingRight);
+    return [...el.querySelectorAll("button, input, select, textarea")]
+        .filter(c => c.offsetParent && !c.closest(".commentd-mod-scroll, dialog"))
+        .filter(c => c.getBoundingClientRect().right > edge + 0.5)
+        .map(c => c.textContent || c.name || c.type);
+}"""
+
+
 def open_console(page: Page, url: str, token: str) -> None:
     page.goto(url)
     page.get_by_label("Moderation token").fill(token)
@@ -145,12 +166,67 @@ def test_shift_click_selects_a_range_and_bulk_approve_can_be_undone(
     expect(count_of(page, "Approved")).to_have_text("5")
 
 
+def test_a_ticked_filter_applies_at_once(site: Site, page: Page, token: str) -> None:
+    site.post(name="Ann", body="No links here.")
+    site.post(name="Ben", body="See https://ben.example/hips for more.")
+    open_console(page, site.page_url("/moderate.html"), token)
+    expect(items(page)).to_have_count(2)
+    page.get_by_text("Filters", exact=True).click()
+    page.get_by_label("Has links").check()
+    expect(items(page)).to_have_count(1)
+    expect(items(page).first).to_contain_text("Ben")
+    page.get_by_label("Has links").uncheck()
+    expect(items(page)).to_have_count(2)
+
+
+def test_a_refused_field_is_not_hidden_under_the_message_bar(
+    site: Site, page: Page, token: str
+) -> None:
+    open_console(page, f"{site.service}/moderate", token)
+    view(page, "Rules")
+    page.get_by_role("button", name="Save the rules").click()
+    expect(status(page)).not_to_be_empty()
+    links = page.get_by_role("spinbutton", name="Hold comments with this many links")
+    links.fill("-5")
+    page.get_by_role("button", name="Save the rules").click()
+    expect(links).to_be_focused()
+    bar = page.locator(".commentd-mod-toast").bounding_box()
+    field = links.bounding_box()
+    assert bar is not None and field is not None
+    assert field["y"] >= bar["y"] + bar["height"], (bar, field)
+
+
+def test_the_sign_in_says_where_a_token_comes_from(site: Site, page: Page) -> None:
+    page.goto(f"{site.service}/moderate")
+    hint = page.locator(".commentd-mod-hint")
+    expect(hint).to_contain_text("This browser (every tab) stays signed in until you sign out")
+    expect(hint).to_contain_text("No token yet? `commentd token` on the server prints one.")
+
+
+def test_the_message_bar_shows_no_box_when_it_has_nothing_to_say(
+    site: Site, page: Page, token: str
+) -> None:
+    site.post(name="Ann")
+    open_console(page, f"{site.service}/moderate", token)
+    toast = page.locator(".commentd-mod-toast")
+    expect(status(page)).to_be_empty()
+    expect(toast).to_have_css("background-color", "rgba(0, 0, 0, 0)")
+    items(page).first.get_by_role("button", name="Approve", exact=True).click()
+    expect(status(page)).to_have_text("Approved 1 comment.")
+    expect(toast).not_to_have_css("background-color", "rgba(0, 0, 0, 0)")
+
+
 def test_question_mark_shows_the_keys(site: Site, page: Page, token: str) -> None:
     open_console(page, site.page_url("/moderate.html"), token)
     page.keyboard.press("?")
     dialog = page.get_by_role("dialog", name="Keys")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("row", name="u or Ctrl+Z Undo the last action")).to_be_visible()
+    # Each key its own <kbd>, the words between them plain; the key column holds keys only.
+    undo_keys = dialog.get_by_role("row", name="u or Ctrl+Z Undo").locator("kbd")
+    expect(undo_keys).to_have_text(["u", "Ctrl+Z"])
+    expect(dialog.locator("kbd", has_text="switching")).to_have_count(0)
+    expect(dialog.get_by_role("row", name="← / → The status tabs")).to_be_visible()
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     page.keyboard.press("3")
@@ -244,6 +320,8 @@ def test_the_glance_shows_the_outbox(site: Site, page: Page, token: str) -> None
     expect(box.get_by_role("heading", name="Emails and webhooks")).to_be_visible()
     expect(box.locator("dt")).to_have_text(["Sent", "Waiting", "Failing", "Skipped"])
     expect(box).to_contain_text("Nothing is failing.")
+    # Nothing waits, so there is no "oldest waiting" line, and no stray "null" in its place.
+    expect(box).not_to_contain_text("null")
 
 
 def test_the_glance_charts_30_days(site: Site, page: Page, token: str) -> None:
@@ -274,6 +352,20 @@ def test_an_export_is_uploaded_checked_then_imported(site: Site, page: Page, tok
     expect(result).to_contain_text("Imported 11 approved, 2 pending, 2 spam on 3 posts.")
     assert len(site.queue("approved")) == 11
 
+    # The same file again: nothing new, so no "Import 0 comments" button to press.
+    page.get_by_role("button", name="Upload and check").click()
+    expect(result).to_contain_text("Checked: nothing new to import.")
+    expect(result).to_contain_text("15 are already here.")
+    expect(result).not_to_contain_text("Would import")
+    expect(result.get_by_role("button")).to_have_count(0)
+
+    # A file of another kind than "From" says: the message names the kind it was read as.
+    page.get_by_label("From").select_option("wordpress")
+    page.get_by_role("button", name="Upload and check").click()
+    expect(result).to_contain_text(
+        "It was read as WordPress (WXR): if it is another kind of export, pick that under “From”"
+    )
+
     with page.expect_download() as download:
         page.get_by_role("button", name="Download commentd JSON").click()
     assert download.value.suggested_filename == "commentd-export.json"
@@ -286,6 +378,8 @@ def test_posts_can_be_closed_and_opened(site: Site, page: Page, token: str) -> N
     if has(site, "GET", "posts"):
         row = page.get_by_role("row").filter(has_text=ARTICLE_SLUG)
         expect(row).to_contain_text("1 pending")
+        # A column's heading is never broken inside a word ("Comment" over "s").
+        assert page.locator(".commentd-mod-table thead th").evaluate_all(BROKEN_WORDS) == []
         row.get_by_role("button", name=f"Close {ARTICLE_SLUG}").click()
         expect(row.locator(".commentd-mod-badge")).to_have_text("Closed")
     else:
@@ -410,7 +504,12 @@ def test_the_author_replies_edits_pins_and_reads_the_history(
     expect(dana.get_by_role("button", name="Unpin")).to_be_visible()
     dana.get_by_role("button", name="History").click()
     history = dana.locator(".commentd-mod-history li")
-    expect(history.first).to_contain_text("Submitted")
+    expect(history.first).to_contain_text("Submitted; the spam rules set it to Pending")
+    # The rules' score and reasons are said where they were decided, not again on every later
+    # event as if the approval or the edit had been scored.
+    expect(history).to_have_count(5)  # submitted, approved, replied, edited, pinned
+    expect(history.filter(has_text="Edited")).not_to_contain_text("score")
+    expect(history.filter(has_text="Approved")).not_to_contain_text("score")
     expect(dana.locator(".commentd-mod-history")).to_contain_text("Edited")
     expect(dana.locator(".commentd-mod-history")).to_contain_text("Pinned")
 
@@ -487,3 +586,11 @@ def test_every_view_fits_a_phone_without_sideways_scrolling(
         page.wait_for_load_state("networkidle")
         width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], (name, width)
+        # Nor does a table fit by breaking its words: a button's label or a heading stays on
+        # one line a word ("Clos" over "e"); the table scrolls in its own box instead.
+        cells = page.locator(".commentd-mod-table .commentd-mod-btn, .commentd-mod-table thead th")
+        broken = cells.evaluate_all(BROKEN_WORDS)
+        assert broken == [], (name, broken)
+        # And no control outside a scrolling table reaches past the console's edge.
+        past = page.locator(".commentd-mod").evaluate(PAST_THE_EDGE)
+        assert past == [], (name, past)

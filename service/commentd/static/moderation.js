@@ -57,8 +57,8 @@
 
   var kit = commentdCommon("moderation.js", {
     tokenLabel: "Moderation token", signIn: "Open the queue",
-    tokenHint: "Kept in this browser tab only, until you close it or forget it.",
-    tokenHintCookie: "You stay signed in in this browser (other tabs too) until you sign out; the token itself is not kept.",
+    tokenHint: "Kept in this browser tab only, until you close it or forget it. No token yet? `commentd token` on the server prints one.",
+    tokenHintCookie: "This browser (every tab) stays signed in until you sign out; the token itself is not kept. No token yet? `commentd token` on the server prints one.",
     tokenRefused: "That token was not accepted.", forget: "Forget token", signOut: "Sign out", forgotten: "The token is forgotten.",
     tabs: "Comments by status", pending: "Pending", approved: "Approved", spam: "Spam", rejected: "Rejected", all: "All",
     refresh: "Refresh", loading: "Loading…", loadMore: "Load more", loadFailed: "The queue could not be loaded.",
@@ -363,15 +363,20 @@
     ["*", "Select all shown, or none"], ["a", "Approve (on the Spam tab: not spam)"], ["r", "Reject"], ["s", "Spam"],
     ["d or Delete", "Delete (asks first)"], ["u or Ctrl+Z", "Undo the last action"], ["e", "Edit the comment"],
     ["Shift+r", "Reply as the author"], ["p", "Pin or unpin"], ["h", "History"], ["o", "Open the comment's post"],
-    ["Tab switching", "← / → on the status tabs"], ["Escape", "Close a dialog or an open form"]
+    ["← / →", "The status tabs, when one has focus"], ["Escape", "Close a dialog or an open form"]
   ];
+
+  /* "u or Ctrl+Z" as <kbd>u</kbd> or <kbd>Ctrl+Z</kbd>: each key its own kbd, the words between plain. */
+  function keyCell(keys) {
+    return keys.split(/( or | \/ | – )/).map(function (part, i) { return i % 2 ? part : h("kbd", null, part); });
+  }
 
   Console.prototype.buildHelp = function () {
     var id = nextId("help");
     return h("dialog", { "class": "commentd-mod-dialog commentd-mod-help", "aria-labelledby": id },
       h("h2", { id: id }, "Keys"),
       h("table", null, h("thead", null, h("tr", null, h("th", { scope: "col" }, "Key"), h("th", { scope: "col" }, "What it does"))),
-        h("tbody", null, KEY_HELP.map(function (row) { return h("tr", null, h("td", null, h("kbd", null, row[0])), h("td", null, row[1])); }))),
+        h("tbody", null, KEY_HELP.map(function (row) { return h("tr", null, h("td", null, keyCell(row[0])), h("td", null, row[1])); }))),
       h("p", { "class": "commentd-mod-hint" }, "An action applies to the selected comments, else to the focused one. It shows done at once and is sent a few seconds later, unless you undo it."),
       h("form", { method: "dialog" }, h("button", { "class": "commentd-mod-btn", autofocus: true }, "Close")));
   };
@@ -428,11 +433,13 @@
     var self = this, f = this.filters;
     var q = h("input", { type: "search", id: "commentd-mod-q", name: "q", maxlength: "200", value: f.q || "", "aria-keyshortcuts": "/" });
     var slug = h("input", { type: "text", id: "commentd-mod-slug", name: "slug", maxlength: "255", value: f.slug || "", list: "commentd-mod-slugs" });
-    var reason = h("select", { id: "commentd-mod-reason", name: "reason" }, h("option", { value: "" }, "Any"), Object.keys(REASONS).map(function (code) {
+    /* A ticked box or a picked reason applies at once (nothing moved until Search was pressed). */
+    function apply() { form.requestSubmit(); }
+    var reason = h("select", { id: "commentd-mod-reason", name: "reason", onchange: apply }, h("option", { value: "" }, "Any"), Object.keys(REASONS).map(function (code) {
       return h("option", { value: code, selected: f.reason === code }, REASONS[code]);
     }));
     var boxes = [["links", "Has links"], ["first", "First comment from this commenter"], ["edited", "Edited"]].map(function (pair) {
-      var box = h("input", { type: "checkbox", name: pair[0], checked: !!f[pair[0]] });
+      var box = h("input", { type: "checkbox", name: pair[0], checked: !!f[pair[0]], onchange: apply });
       return h("label", { "class": "commentd-mod-check" }, box, pair[1]);
     });
     var form = h("form", { "class": "commentd-mod-search", role: "search", "aria-label": "Search comments", onsubmit: function (e) {
@@ -899,20 +906,31 @@
       if (self.handleAuth(res)) return;
       if (!res.r.ok) { box.textContent = errorText(res); return; }
       var events = res.body.events || [];
-      box.replaceChildren(h("h3", null, "History"), events.length ? h("ol", null, events.map(function (ev) { return h("li", null, self.historyLine(ev)); }))
+      box.replaceChildren(h("h3", null, "History"), events.length ? h("ol", null, events.map(function (ev, i) { return h("li", null, self.historyLine(ev, events[i - 1])); }))
         : h("p", null, "Nothing recorded yet."));
       box.focus();
     }, function () { box.textContent = t("offline"); });
   };
 
-  Console.prototype.historyLine = function (ev) {
+  /* One event in words. The service sends the spam rules' score and reasons with every event (as
+     they stood then); they are shown where they were decided and again only when they changed,
+     so an edit or an approval does not read as if it were scored. */
+  Console.prototype.historyLine = function (ev, prev) {
     var what = HISTORY_WORDS[ev.action] || String(ev.action).replace(/_/g, " ");
     var parts = [timeEl(ev.at), " — ", h("strong", null, what)];
-    if (ev.from && ev.to && ev.from !== ev.to) parts.push(" (" + t(ev.from) + " → " + t(ev.to) + ")");
     var actors = { rules: "the spam rules", reader: "its writer", "import": "an import", "email link": "a link in your email", "admin token": "the admin token" };
-    if (ev.actor) parts.push(" by " + (actors[ev.actor] || ev.actor));
-    if (ev.score != null) parts.push(", score " + Math.round(ev.score * 100) + "%");
-    if (ev.reasons && ev.reasons.length) parts.push(": " + ev.reasons.join("; "));
+    var actor = ev.actor ? actors[ev.actor] || ev.actor : null;
+    if (ev.action === "submitted" && ev.to) {
+      /* The commenter submitted it; the actor is who set its first status. */
+      parts.push(actor ? "; " + actor + " set it to " + t(ev.to) : " (" + t(ev.to) + ")");
+      actor = null;
+    } else if (ev.from && ev.to && ev.from !== ev.to) parts.push(" (" + t(ev.from) + " → " + t(ev.to) + ")");
+    if (actor) parts.push(" by " + actor);
+    var said = function (e) { return e ? JSON.stringify([e.score, e.reasons || []]) : null; };
+    if (!prev || said(prev) !== said(ev)) {
+      if (ev.score != null) parts.push(", score " + Math.round(ev.score * 100) + "%");
+      if (ev.reasons && ev.reasons.length) parts.push(": " + ev.reasons.join("; "));
+    }
     return parts;
   };
 
@@ -1257,7 +1275,7 @@
           h("div", null, h("dt", null, "Waiting"), h("dd", null, count(c.pending))),
           h("div", null, h("dt", null, "Failing"), h("dd", { "class": c.failed ? "commentd-mod-bad" : null }, count(c.failed))),
           h("div", null, h("dt", null, "Skipped"), h("dd", null, count(c.skipped)))),
-        res.body.oldest_pending_at ? h("p", { "class": "commentd-mod-hint" }, "The oldest waiting since ", timeEl(res.body.oldest_pending_at), ".") : null,
+        res.body.oldest_pending_at ? h("p", { "class": "commentd-mod-hint" }, "The oldest waiting since ", timeEl(res.body.oldest_pending_at), ".") : "",  // replaceChildren, unlike h(), writes null as "null"
         failing.length ? h("ul", { "class": "commentd-mod-failing" }, failing.slice(0, 10).map(function (f) {
           return h("li", null, h("strong", null, f.kind), f.target ? " to " + f.target : "", " — " + f.attempts + " attempt" + (f.attempts === 1 ? "" : "s") + (f.last_error ? ": " + f.last_error : ""));
         })) : h("p", null, c.failed ? "" : "Nothing is failing."),
@@ -1319,7 +1337,7 @@
           }, { "class": "commentd-mod-btn commentd-mod-danger", "aria-label": "Revoke " + name })));
       });
       box.replaceChildren(
-        res.body.admin_token ? h("p", { "class": "commentd-mod-hint" }, "COMMENTD_ADMIN_TOKEN is set as well; it is changed in the server's environment, not here.") : null,
+        res.body.admin_token ? h("p", { "class": "commentd-mod-hint" }, "COMMENTD_ADMIN_TOKEN is set as well; it is changed in the server's environment, not here.") :"",
         rows.length ? h("div", { "class": "commentd-mod-scroll" }, h("table", { "class": "commentd-mod-table" },
           h("thead", null, h("tr", null, h("th", { scope: "col" }, "Label"), h("th", { scope: "col" }, "Created"), h("th", { scope: "col" }, h("span", { "class": "commentd-mod-visually-hidden" }, "Actions")))),
           h("tbody", null, rows))) : h("p", null, "No token made with commentd token yet."));
@@ -1375,9 +1393,20 @@
         result.textContent = "Checking…";
         return self.api("POST", "imports/" + up.id + "/run", { dry_run: true });
       }).then(function (r) {
-        if (!r.r.ok) throw new Error(errorText(r) + (r.body.error && r.body.error.place ? " (" + r.body.error.place + ")" : ""));
+        if (!r.r.ok) {
+          /* The upload is of no more use; and the usual slip is a file of another kind than "From" says. */
+          self.api("DELETE", "imports/" + up.id);
+          throw new Error(errorText(r) + (r.body.error && r.body.error.place ? " (" + r.body.error.place + ")" : "") +
+            " It was read as " + FORMATS[format] + ": if it is another kind of export, pick that under “From” and upload it again.");
+        }
         var s = r.body, total = 0;
         for (var k in s.imported) total += s.imported[k];
+        if (!total) {
+          /* Nothing to store: no "Import 0 comments" button, and the upload is deleted. */
+          self.api("DELETE", "imports/" + up.id);
+          result.replaceChildren(h("p", null, h("strong", null, "Checked: nothing new to import.")), self.summary(s));
+          return;
+        }
         var go = btn("Import " + plural("comments", total), function () {
           go.disabled = true;
           result.textContent = "Importing…";
@@ -1403,8 +1432,9 @@
     var lines = ["Read " + count(s.read) + " comments (" + s.format + ")."];
     var parts = [];
     for (var k in s.imported) if (s.imported[k]) parts.push(count(s.imported[k]) + " " + k);
-    lines.push((s.dry_run ? "Would import " : "Imported ") + (parts.length ? parts.join(", ") : "nothing") + " on " + count(s.posts) + " posts.");
-    if (s.already_imported) lines.push(count(s.already_imported) + " were imported before.");
+    if (parts.length) lines.push((s.dry_run ? "Would import " : "Imported ") + parts.join(", ") + " on " + count(s.posts) + (s.posts === 1 ? " post." : " posts."));
+    /* Imported before, or (a commentd export of this very service) never gone: either way, here. */
+    if (s.already_imported) lines.push(count(s.already_imported) + (s.already_imported === 1 ? " is" : " are") + " already here.");
     var skipped = [];
     for (var r in s.skipped) if (s.skipped[r]) skipped.push(count(s.skipped[r]) + " " + r.replace(/_/g, " "));
     if (skipped.length) lines.push("Skipped: " + skipped.join(", ") + ".");

@@ -53,6 +53,11 @@ STORAGE_URI_ERROR = (
 )
 
 
+def seconds(n: int) -> str:
+    """`n` seconds in words: "1 second", "5 seconds"."""
+    return "1 second" if n == 1 else f"{n} seconds"
+
+
 def client_address_key() -> str:
     """The client's address (IPv6 by its /64); ProxyFix has already applied trusted proxies."""
     return client_network(request.remote_addr)
@@ -242,7 +247,7 @@ class RateLimits:
             item, identifiers = breached
             wait = self._wait(item, identifiers)
             raise RateLimited(
-                f"Too many at once: please wait {wait} seconds and try again.", retry_after=wait
+                f"Too many at once: please wait {seconds(wait)} and try again.", retry_after=wait
             )
 
     def _hit_posting(self) -> tuple[RateLimitItem, tuple[str, ...]] | None:
@@ -327,7 +332,7 @@ class RateLimits:
         except RateLimitExceeded:
             wait = self.seconds_until_allowed()
             raise RateLimited(
-                f"Too many at once: please wait {wait} seconds and try again.", retry_after=wait
+                f"Too many at once: please wait {seconds(wait)} and try again.", retry_after=wait
             ) from None
 
     def seconds_until_allowed(self) -> int:
