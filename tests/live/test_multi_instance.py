@@ -78,7 +78,13 @@ def test_a_comment_posted_through_one_instance_is_served_by_the_others_at_once(
 ) -> None:
     first, second, third = instances
     before = listing(second)  # the second instance now holds the empty page in its cache
-    assert before.json() == {"slug": SLUG, "count": 0, "closed": False, "comments": []}
+    assert before.json() == {
+        "slug": SLUG,
+        "count": 0,
+        "closed": False,
+        "comments": [],
+        "pinned": [],
+    }
 
     created = post_approved(first, body="Pigeon pose helped me a lot.")
     assert created.status_code == 201
@@ -91,6 +97,7 @@ def test_a_comment_posted_through_one_instance_is_served_by_the_others_at_once(
         "count": 1,
         "closed": False,
         "comments": [created.json()["comment"]],
+        "pinned": [],
     }
     assert listing(third).json() == after.json()
     counts = requests.get(f"{third.url}/api/counts?slug={SLUG}&slug=/{SLUG}/&slug=new", timeout=10)
