@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.orm import Session
 
+from commentd.comments.public import Thread
 from commentd.models import CommentStatus
 from commentd.web.page_cache import PageCache
 from commentd.web.services import of as services_of
@@ -206,32 +206,30 @@ def test_cached_pages_are_bounded_by_their_total_size_least_recently_read_out_fi
     for slug in slugs:
         make_comment(slug=slug)
     served = {slug: client.get(f"/api/posts/{slug}/comments").data for slug in slugs}
+    built: list[int | None] = []  # thread() is read only when a page is built, not cached
+
+    class Counting(PageCache):
+        def thread(self, post_id: int | None) -> Thread:
+            built.append(post_id)
+            return super().thread(post_id)
+
     # Room for any two of the three pages, not for all three.
-    feed = PageCache(
+    feed = Counting(
         services_of(app).engine,
         services_of(app).settings.public_url,
         capacity_bytes=sum(map(len, served.values())) - 1,
     )
-    opened: list[Session] = []
-
-    def session() -> Session:  # asked for only when a page is built, not when it is cached
-        opened.append(services_of(app).read_sessions())
-        return opened[-1]
 
     def read(slug: str) -> bytes:
-        return feed.page(session, slug, *feed.current_version(slug)).body
+        return feed.page(slug, *feed.current_version(slug)).body
 
-    try:
-        assert [read(slug) for slug in slugs] == list(served.values())
-        assert len(opened) == 3
-        assert read("third") == served["third"]  # cached
-        assert read("second") == served["second"]  # cached
-        assert len(opened) == 3
-        assert read("first") == served["first"]  # the least recently read: built again
-        assert len(opened) == 4
-    finally:
-        for each in opened:
-            each.close()
+    assert [read(slug) for slug in slugs] == list(served.values())
+    assert len(built) == 3
+    assert read("third") == served["third"]  # cached
+    assert read("second") == served["second"]  # cached
+    assert len(built) == 3
+    assert read("first") == served["first"]  # the least recently read: built again
+    assert len(built) == 4
 
 
 def test_a_head_request_gets_the_headers_of_the_read_without_its_body(

@@ -3,14 +3,69 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 
 from commentd.comments.rendering import identicon_svg, shown_text
-from commentd.models import Comment
+from commentd.models import Comment, CommentStatus
+
+
+class PublicFields(Protocol):
+    """What the public list reads of a comment: an ORM Comment, or a PublicRow."""
+
+    @property
+    def id(self) -> int:
+        """The comment's id."""
+
+    @property
+    def parent_id(self) -> int | None:
+        """The comment it replies to, if any."""
+
+    @property
+    def name(self) -> str:
+        """The name as given."""
+
+    @property
+    def website(self) -> str | None:
+        """The website as given, if any."""
+
+    @property
+    def avatar_key(self) -> str:
+        """The keyed hash its identicon is drawn from."""
+
+    @property
+    def is_owner(self) -> bool:
+        """Whether the blog's author wrote it."""
+
+    @property
+    def body_html(self) -> str:
+        """The text as rendered and sanitised when stored."""
+
+    @property
+    def created_at(self) -> datetime:
+        """When it was posted (aware UTC)."""
+
+    @property
+    def pinned_at(self) -> datetime | None:
+        """When the author pinned it (aware UTC), if they did."""
+
+
+class PublicRow(NamedTuple):
+    """An approved comment's public columns as read past the ORM (thread_sql), no more."""
+
+    id: int
+    parent_id: int | None
+    name: str
+    website: str | None
+    avatar_key: str
+    is_owner: bool
+    body_html: str
+    created_at: datetime
+    pinned_at: datetime | None
 
 
 def timestamp(moment: datetime) -> str:
@@ -50,7 +105,7 @@ def avatar_data_uri(avatar_key: str) -> str:
 
 
 def public_comment(
-    comment: Comment, public_url: str, parent_id: int | None, *, inline_avatar: bool = False
+    comment: PublicFields, public_url: str, parent_id: int | None, *, inline_avatar: bool = False
 ) -> dict[str, Any]:
     """API.md's public comment: no email, address, user agent or moderation detail.
 
@@ -90,7 +145,7 @@ def visible_parent(
     return parent_id
 
 
-def needs_links(rows: Sequence[Comment]) -> bool:
+def needs_links(rows: Sequence[PublicFields]) -> bool:
     """Whether some approved comment of `rows` replies to one that is not public, so that
     public_page needs the post's parent links (queries.parent_links) to place it."""
     visible = {comment.id for comment in rows}
@@ -99,7 +154,7 @@ def needs_links(rows: Sequence[Comment]) -> bool:
 
 def public_page(
     slug: str,
-    rows: Sequence[Comment],
+    rows: Sequence[PublicFields],
     *,
     closed: bool,
     public_url: str,
@@ -134,6 +189,94 @@ def public_page(
             for c in rows
         ],
     }
+
+
+@dataclass(frozen=True)
+class Thread:
+    """What a post's public list is made of, read in one query (thread_sql): whether the
+    post is closed, its approved comments oldest first, and the parent links that place a
+    reply to a comment no longer public (None when every parent is public)."""
+
+    closed: bool
+    comments: Sequence[PublicRow]
+    links: Mapping[int, int | None] | None
+
+    def page(self, slug: str, public_url: str, *, inline_avatars: bool = False) -> dict[str, Any]:
+        """public_page() of this thread."""
+        return public_page(
+            slug,
+            self.comments,
+            closed=self.closed,
+            public_url=public_url,
+            links=self.links,
+            inline_avatars=inline_avatars,
+        )
+
+
+NO_THREAD = Thread(closed=False, comments=(), links=None)  # a post not stored yet
+
+
+def thread_sql(mark: str) -> str:
+    """The one query of a post's public list, on the driver (`mark`: its placeholder, bound
+    to the post's id), for thread(): a row per comment that is approved, or is the parent of
+    another (the ancestors a reply to a comment no longer public climbs: every one of them
+    has a reply), oldest first, each with its post's `closed`; the post alone (comment
+    columns NULL) when it has none. Only public columns are read."""
+    return (
+        "SELECT p.closed, c.status, c.id, c.parent_id, c.name, c.website, c.avatar_key,"
+        " c.is_owner, c.body_html, c.created_at, c.pinned_at"
+        " FROM posts p LEFT JOIN comments c ON c.post_id = p.id"
+        f" AND (c.status = '{CommentStatus.APPROVED.value}'"
+        " OR EXISTS (SELECT 1 FROM comments r WHERE r.parent_id = c.id))"
+        f" WHERE p.id = {mark} ORDER BY c.id"
+    )
+
+
+def thread(rows: Sequence[Sequence[Any]], moment: Callable[[Any], datetime | None]) -> Thread:
+    """The Thread of thread_sql's `rows` as the driver hands them over; `moment` turns a
+    stored time into the aware UTC datetime the ORM would give (models.UTCDateTime)."""
+    if not rows:  # the post went between its version's lookup and this read
+        return NO_THREAD
+    comments: list[PublicRow] = []
+    links: dict[int, int | None] = {}
+    for (
+        _closed,
+        status,
+        comment_id,
+        parent_id,
+        name,
+        website,
+        avatar_key,
+        is_owner,
+        body_html,
+        created_at,
+        pinned_at,
+    ) in rows:
+        if comment_id is None:  # the post's own row: it has no comments
+            continue
+        links[comment_id] = parent_id
+        if status == CommentStatus.APPROVED.value:
+            created = moment(created_at)
+            assert created is not None  # created_at is NOT NULL
+            pinned = moment(pinned_at) if pinned_at is not None else None
+            comments.append(
+                PublicRow(
+                    comment_id,
+                    parent_id,
+                    name,
+                    website,
+                    avatar_key,
+                    bool(is_owner),
+                    body_html,
+                    created,
+                    pinned,
+                )
+            )
+    return Thread(
+        closed=bool(rows[0][0]),
+        comments=comments,
+        links=links if needs_links(comments) else None,
+    )
 
 
 def public_json(page: Mapping[str, Any]) -> bytes:

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
-
-from sqlalchemy.orm import Session, sessionmaker
 
 from commentd.comments.validation import normalize_slug
 from commentd.errors import ApiError, error_json
-from commentd.web import errors, logs, no_script, sessions
+from commentd.web import errors, logs, no_script
 from commentd.web.cors import EXPOSED_HEADERS
 from commentd.web.encoding import check_path, check_query
 from commentd.web.page_cache import JSON_LIST, Answer, json_headers
@@ -56,7 +54,6 @@ class PublicReads:
         self.app = app
         self.page_cache = services.page_cache
         self.settings = services.settings
-        self.sessions = services.read_sessions
         self.metrics = services.metrics
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -93,10 +90,9 @@ class PublicReads:
             extra_header: tuple[str, str] | None = None
             if html:
                 variant, extra_header = no_script.fragment_read(self.settings, _first_lang(environ))
-            with _LazySession(self.sessions) as session:
-                answer = self.page_cache.answer(
-                    normalize_slug(raw_slug), environ.get("HTTP_IF_NONE_MATCH"), session, variant
-                )
+            answer = self.page_cache.answer(
+                normalize_slug(raw_slug), environ.get("HTTP_IF_NONE_MATCH"), variant
+            )
             if extra_header is not None:
                 answer = Answer(answer.status, [*answer.headers, extra_header], answer.body)
             return answer
@@ -119,23 +115,3 @@ def _first_lang(environ: WSGIEnvironment) -> str | None:
         if name == "lang":
             return value
     return None
-
-
-class _LazySession:
-    """A Session opened only if asked for (a cached page needs none), closed afterwards."""
-
-    def __init__(self, factory: sessionmaker[Session]) -> None:
-        self._factory = factory
-        self._session: Session | None = None
-
-    def __enter__(self) -> Callable[[], Session]:
-        return self._open
-
-    def _open(self) -> Session:
-        if self._session is None:
-            self._session = self._factory()
-        return self._session
-
-    def __exit__(self, *_exc: Any) -> None:
-        if self._session is not None:
-            sessions.close(self._session)

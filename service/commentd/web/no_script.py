@@ -21,7 +21,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from flask import Response, request
@@ -31,6 +30,7 @@ from werkzeug.urls import iri_to_uri
 
 from commentd import i18n
 from commentd.comments.posts import find_post
+from commentd.comments.public import Thread
 from commentd.comments.rendering import render_body
 from commentd.comments.submitting import Submitted, check_parent
 from commentd.comments.validation import (
@@ -53,7 +53,7 @@ from commentd.publishing import fragment, pages
 from commentd.spam import traps
 from commentd.web.cors import is_allowed_origin, own_origin
 from commentd.web.errors import is_database_down
-from commentd.web.page_cache import Variant, build
+from commentd.web.page_cache import Variant
 from commentd.web.services import current
 from commentd.web.sessions import get_session
 
@@ -98,9 +98,9 @@ def fragment_variant(language: str, post_url: str | None) -> Variant:
     ).hexdigest()[:8]
 
     def build_fragment(
-        session: Any, slug: str, post_id: int | None, version: str, public_url: str
+        thread: Thread, slug: str, post_id: int | None, version: str, public_url: str
     ) -> bytes:
-        page = build(session, slug, post_id, public_url, inline_avatars=True)
+        page = thread.page(slug, public_url, inline_avatars=True)
         page_url = post_url.replace("{slug}", fragment.slug_path(slug)) if post_url else None
         return fragment.render_thread(
             page,
@@ -311,7 +311,7 @@ def _options(slug: str | None, language: str) -> list[fragment.ReplyOption]:
     cache = current().page_cache
     try:
         post_id, version = cache.current_version(slug)
-        body = cache.page(lambda: get_session(write=False), slug, post_id, version).body
+        body = cache.page(slug, post_id, version).body
     except DBAPIError as error:
         if not is_database_down(error):
             raise

@@ -3,7 +3,8 @@ the whole answer to `GET /api/posts/{slug}/comments` made from it (status, heade
 the `list_comments` view and the PublicReads accelerator both send.
 
 Every change to what the public sees moves `Post.version` (comments.py), so a read costs one
-indexed lookup of that version, and then either a 304, the cached bytes, or one rebuild.
+indexed lookup of that version, and then either a 304, the cached bytes, or one rebuild from
+one more query (PageCache.thread: no ORM on a public read).
 The cache is per process; the version in the database keeps processes and hosts in agreement.
 """
 
@@ -18,21 +19,19 @@ from typing import Any
 
 from sqlalchemy import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 from werkzeug.http import parse_etags, quote_etag
 
-from commentd import comments
-from commentd.comments.public import needs_links, public_json, public_page
-from commentd.models import Post
+from commentd.comments.public import NO_THREAD, Thread, public_json, thread, thread_sql
+from commentd.models import Comment
 
 EMPTY_VERSION = "0"
 # A CDN or browser may reuse a list briefly, and serve a stale one while it revalidates.
 PUBLIC_LIST_CACHE = "public, max-age=10, stale-while-revalidate=60"
 
 Headers = list[tuple[str, str]]
-# How a representation of a post's list is made: (session, slug, post_id or None, version,
-# public_url) -> the body.
-Builder = Callable[[Session, str, int | None, str, str], bytes]
+# How a representation of a post's list is made: (what the list holds, slug, post_id or
+# None, version, public_url) -> the body.
+Builder = Callable[[Thread, str, int | None, str, str], bytes]
 
 
 @dataclass(frozen=True)
@@ -57,41 +56,11 @@ def json_headers(body: bytes) -> Headers:
     return [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
 
 
-def build(
-    session: Session,
-    slug: str,
-    post_id: int | None,
-    public_url: str,
-    *,
-    inline_avatars: bool = False,
-) -> dict[str, Any]:
-    """The public list of `slug` (post `post_id`, None if it has none yet) as API.md's JSON
-    object (comments.public.public_page): approved comments oldest first, each reply under its
-    nearest public ancestor; `inline_avatars` for the HTML fragment's data: URIs."""
-    rows = comments.approved_comments(session, post_id) if post_id is not None else []
-    links = None
-    if post_id is not None and needs_links(rows):
-        links = comments.parent_links(session, post_id)
-    post = session.get(Post, post_id) if post_id is not None else None
-    return public_page(
-        slug,
-        rows,
-        closed=bool(post and post.closed),
-        public_url=public_url,
-        links=links,
-        inline_avatars=inline_avatars,
-    )
-
-
-def build_json(session: Session, slug: str, post_id: int | None, public_url: str) -> bytes:
-    """The body of `GET /api/posts/{slug}/comments` (API.md): build()'s object as compact UTF-8."""
-    return public_json(build(session, slug, post_id, public_url))
-
-
 def _json_variant(
-    session: Session, slug: str, post_id: int | None, _version: str, public_url: str
+    thread: Thread, slug: str, _post_id: int | None, _version: str, public_url: str
 ) -> bytes:
-    return build_json(session, slug, post_id, public_url)
+    """The body of `GET /api/posts/{slug}/comments` (API.md): the list as compact UTF-8."""
+    return public_json(thread.page(slug, public_url))
 
 
 @dataclass(frozen=True)
@@ -140,6 +109,11 @@ class PageCache:
         self.public_url = public_url
         self._placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._version_sql = f"SELECT id, version FROM posts WHERE slug = {self._placeholder}"
+        self._thread_sql = thread_sql(self._placeholder)
+        # A stored time as the ORM reads it (models.UTCDateTime over the dialect's own type).
+        stored = Comment.__table__.c.created_at.type.dialect_impl(engine.dialect)
+        moment = stored.result_processor(engine.dialect, None)
+        self._moment: Callable[[Any], Any] = moment or (lambda value: value)
         self.capacity_bytes = capacity_bytes
         self._cached_bytes = 0
         # The base URL is in every avatar link: a changed one must not match old ETags.
@@ -158,15 +132,13 @@ class PageCache:
         self,
         slug: str,
         if_none_match: str | None,
-        session: Callable[[], Session],
         variant: Variant = JSON_LIST,
     ) -> Answer:
         """The answer to `GET /api/posts/{slug}/comments` (`slug` canonical), or to another
         representation of the same list (`variant`, e.g. comments.html): 304 when
         `if_none_match` names the current ETag, or, for the JSON list, the post's bare version
         (the `data-commentd-version` of a thread fragment: embed.js asks whether the page's
-        copy is current), else 200 with the body. `session` is called only when the page must
-        be built.
+        copy is current), else 200 with the body.
 
         Raises SQLAlchemy's DBAPIError when the database cannot be read.
         """
@@ -182,7 +154,7 @@ class PageCache:
         )
         if etags and (etags.contains(etag) or as_fragment):
             return Answer(304, cache, b"")
-        body = self.page(session, slug, post_id, version, variant).body
+        body = self.page(slug, post_id, version, variant).body
         headers = [("Content-Type", variant.content_type), ("Content-Length", str(len(body)))]
         return Answer(200, [*headers, *cache], body)
 
@@ -190,6 +162,14 @@ class PageCache:
         """The post's id and version: the one indexed lookup of every public read."""
         rows = self._fetch(self._version_sql, (slug,))
         return (int(rows[0][0]), str(rows[0][1])) if rows else (None, EMPTY_VERSION)
+
+    def thread(self, post_id: int | None) -> Thread:
+        """What the public list of post `post_id` (None: not stored yet) holds, read in one
+        query on the driver (comments.public.thread_sql) and turned into rows without ORM
+        objects: a rebuild costs about a quarter of the ORM's (docs/architecture.md)."""
+        if post_id is None:
+            return NO_THREAD
+        return thread(self._fetch(self._thread_sql, (post_id,)), self._moment)
 
     def counts(self, slugs: Sequence[str]) -> dict[str, int]:
         """Approved comments per slug, from the count kept on each post (0 for unknown ones)."""
@@ -200,7 +180,7 @@ class PageCache:
             found = {str(slug): int(count) for slug, count in self._fetch(sql, tuple(slugs))}
         return {slug: found.get(slug, 0) for slug in slugs}
 
-    def _fetch(self, sql: str, params: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    def _fetch(self, sql: str, params: tuple[str | int, ...]) -> list[tuple[Any, ...]]:
         """Rows of one query, on the driver directly.
 
         Public reads are the most frequent requests, so they skip the ORM and SQLAlchemy's
@@ -242,21 +222,20 @@ class PageCache:
 
     def page(
         self,
-        session: Callable[[], Session],
         slug: str,
         post_id: int | None,
         version: str,
         variant: Variant = JSON_LIST,
     ) -> PublicPage:
-        """The cached page if it is of this version; else one rebuild (the only ORM work).
-        Every variant of every post shares the one byte budget."""
+        """The cached page if it is of this version; else one rebuild from one query
+        (thread()). Every variant of every post shares the one byte budget."""
         key = f"{slug}\0{variant.name}" if variant.name else slug  # a slug holds no NUL
         with self._lock:
             cached = self._pages.get(key)
             if cached is not None and cached[0] == version:
                 self._pages.move_to_end(key)
                 return PublicPage(self.etag(version, variant), cached[1])
-        body = variant.build(session(), slug, post_id, version, self.public_url)
+        body = variant.build(self.thread(post_id), slug, post_id, version, self.public_url)
         with self._lock:
             replaced = self._pages.pop(key, None)
             if replaced is not None:

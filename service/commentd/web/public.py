@@ -116,7 +116,6 @@ def list_comments(slug: str) -> Response:
     answer = current().page_cache.answer(
         normalize_slug(slug),
         request.headers.get("If-None-Match"),
-        lambda: get_session(write=False),
     )
     return Response(answer.body, answer.status, answer.headers)
 
@@ -131,7 +130,6 @@ def thread_fragment(slug: str) -> Response:
     answer = current().page_cache.answer(
         normalize_slug(slug),
         request.headers.get("If-None-Match"),
-        lambda: get_session(write=False),
         variant,
     )
     return Response(answer.body, answer.status, [*answer.headers, header])
