@@ -19,12 +19,12 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from commentd import comments
-from commentd.comments.public import Thread, needs_links, public_json, public_page
+from commentd.comments.public import needs_links, public_json, public_page
 from commentd.comments.rendering import render_body
 from commentd.models import Comment, CommentStatus, Post
 from commentd.publishing import fragment
 from commentd.web.no_script import fragment_variant
-from commentd.web.page_cache import PageCache
+from commentd.web.page_cache import EMPTY_VERSION, PageCache
 from commentd.web.services import of as services_of
 from tests.helpers import MODERATOR, moderate
 
@@ -77,7 +77,8 @@ def assert_built_alike(app: Flask, client: FlaskClient, slugs: list[str]) -> Non
     with services.read_sessions() as session:
         for slug in slugs:
             post_id, version = cache.current_version(slug)
-            thread = cache.thread(post_id)
+            thread = cache.thread(slug)
+            assert (thread.post_id, thread.version or EMPTY_VERSION) == (post_id, version)
             page = orm_page(session, slug, public_url, inline=False)
             inline = orm_page(session, slug, public_url, inline=True)
             assert thread.page(slug, public_url) == page, slug
@@ -95,7 +96,7 @@ def assert_built_alike(app: Flask, client: FlaskClient, slugs: list[str]) -> Non
                     page_url=page_url,
                 ).encode()
                 variant = fragment_variant(language, post_url)
-                assert variant.build(thread, slug, post_id, version, public_url) == expected
+                assert variant.build(thread, slug, public_url) == expected
                 html = client.get(f"/api/posts/{slug}/comments.html?lang={language}")
                 assert html.status_code == 200 and html.data == expected, (slug, language)
 
@@ -208,7 +209,7 @@ def test_random_threads_are_built_alike_from_one_query(
     assert_built_alike(app, client, random_threads(orm_session, seed, posts=8))
 
 
-def test_a_rebuild_is_one_query_on_the_driver_and_no_orm_statement(
+def test_a_post_not_cached_costs_one_query_and_a_cached_one_its_version(
     app: Flask, client: FlaskClient, orm_session: Session
 ) -> None:
     slug = random_threads(orm_session, 4, posts=1)[0]
@@ -228,12 +229,18 @@ def test_a_rebuild_is_one_query_on_the_driver_and_no_orm_statement(
 
     event.listen(services.engine, "before_cursor_execute", count)
     try:
-        first = cache.answer(slug, None)
-        again = cache.answer(slug, None)
+        first = cache.answer(slug, None)  # not cached: the thread's one query
+        assert len(fetched) == 1 and "JOIN comments" in fetched[0]
+        again = cache.answer(slug, None)  # cached: its version
+        assert len(fetched) == 2 and "JOIN" not in fetched[1]
+        etag = dict(first.headers)["ETag"]
+        # A copy named by a read this cache has not built: the version alone, then a 304.
+        fresh = Counting(services.engine, services.settings.public_url)
+        assert fresh.answer(slug, etag).status == 304 and len(fetched) == 3
+        unknown = cache.answer("never-stored", None)
     finally:
         event.remove(services.engine, "before_cursor_execute", count)
     assert first.status == again.status == 200 and first.body == again.body
-    # The version, then the one query of the rebuild; the cached read: the version alone.
-    assert len(fetched) == 3 and fetched[0] == fetched[2] and "JOIN comments" in fetched[1]
+    assert dict(again.headers)["ETag"] == etag
+    assert unknown.status == 200 and b'"count":0' in unknown.body
     assert through_orm == []
-    assert isinstance(cache.thread(None), Thread) and cache.thread(None).comments == ()

@@ -193,10 +193,13 @@ def public_page(
 
 @dataclass(frozen=True)
 class Thread:
-    """What a post's public list is made of, read in one query (thread_sql): whether the
-    post is closed, its approved comments oldest first, and the parent links that place a
-    reply to a comment no longer public (None when every parent is public)."""
+    """A post's public list as read in one query (thread_sql): the post's id and version
+    (None for a post not stored yet), whether it is closed, its approved comments oldest
+    first, and the parent links that place a reply to a comment no longer public (None when
+    every parent is public)."""
 
+    post_id: int | None
+    version: str | None
     closed: bool
     comments: Sequence[PublicRow]
     links: Mapping[int, int | None] | None
@@ -213,33 +216,35 @@ class Thread:
         )
 
 
-NO_THREAD = Thread(closed=False, comments=(), links=None)  # a post not stored yet
+NO_THREAD = Thread(post_id=None, version=None, closed=False, comments=(), links=None)
 
 
 def thread_sql(mark: str) -> str:
     """The one query of a post's public list, on the driver (`mark`: its placeholder, bound
-    to the post's id), for thread(): a row per comment that is approved, or is the parent of
-    another (the ancestors a reply to a comment no longer public climbs: every one of them
-    has a reply), oldest first, each with its post's `closed`; the post alone (comment
-    columns NULL) when it has none. Only public columns are read."""
+    to the slug), for thread(): a row per comment that is approved or is the parent of
+    another (the ancestors a reply to a comment no longer public climbs: each has a reply),
+    oldest first, each with its post's id, version and `closed`; the post alone (comment
+    columns NULL) when it has none; no row for an unknown slug. Only public columns."""
     return (
-        "SELECT p.closed, c.status, c.id, c.parent_id, c.name, c.website, c.avatar_key,"
-        " c.is_owner, c.body_html, c.created_at, c.pinned_at"
+        "SELECT p.id, p.version, p.closed, c.status, c.id, c.parent_id, c.name, c.website,"
+        " c.avatar_key, c.is_owner, c.body_html, c.created_at, c.pinned_at"
         " FROM posts p LEFT JOIN comments c ON c.post_id = p.id"
         f" AND (c.status = '{CommentStatus.APPROVED.value}'"
         " OR EXISTS (SELECT 1 FROM comments r WHERE r.parent_id = c.id))"
-        f" WHERE p.id = {mark} ORDER BY c.id"
+        f" WHERE p.slug = {mark} ORDER BY c.id"
     )
 
 
 def thread(rows: Sequence[Sequence[Any]], moment: Callable[[Any], datetime | None]) -> Thread:
     """The Thread of thread_sql's `rows` as the driver hands them over; `moment` turns a
     stored time into the aware UTC datetime the ORM would give (models.UTCDateTime)."""
-    if not rows:  # the post went between its version's lookup and this read
+    if not rows:  # no such post
         return NO_THREAD
     comments: list[PublicRow] = []
     links: dict[int, int | None] = {}
     for (
+        _post_id,
+        _version,
         _closed,
         status,
         comment_id,
@@ -272,8 +277,11 @@ def thread(rows: Sequence[Sequence[Any]], moment: Callable[[Any], datetime | Non
                     pinned,
                 )
             )
+    post_id, version, closed = rows[0][:3]
     return Thread(
-        closed=bool(rows[0][0]),
+        post_id=int(post_id),
+        version=str(version),
+        closed=bool(closed),
         comments=comments,
         links=links if needs_links(comments) else None,
     )

@@ -97,14 +97,12 @@ def fragment_variant(language: str, post_url: str | None) -> Variant:
         ).encode()
     ).hexdigest()[:8]
 
-    def build_fragment(
-        thread: Thread, slug: str, post_id: int | None, version: str, public_url: str
-    ) -> bytes:
+    def build_fragment(thread: Thread, slug: str, public_url: str) -> bytes:
         page = thread.page(slug, public_url, inline_avatars=True)
         page_url = post_url.replace("{slug}", fragment.slug_path(slug)) if post_url else None
         return fragment.render_thread(
             page,
-            version=version if post_id is not None else "",
+            version=thread.version or "",
             language=language,
             public_url=public_url,
             page_url=page_url,
@@ -310,8 +308,7 @@ def _options(slug: str | None, language: str) -> list[fragment.ReplyOption]:
         return []
     cache = current().page_cache
     try:
-        post_id, version = cache.current_version(slug)
-        body = cache.page(slug, post_id, version).body
+        body = cache.page(slug).body
     except DBAPIError as error:
         if not is_database_down(error):
             raise

@@ -21,7 +21,7 @@ from sqlalchemy import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from werkzeug.http import parse_etags, quote_etag
 
-from commentd.comments.public import NO_THREAD, Thread, public_json, thread, thread_sql
+from commentd.comments.public import Thread, public_json, thread, thread_sql
 from commentd.models import Comment
 
 EMPTY_VERSION = "0"
@@ -29,15 +29,17 @@ EMPTY_VERSION = "0"
 PUBLIC_LIST_CACHE = "public, max-age=10, stale-while-revalidate=60"
 
 Headers = list[tuple[str, str]]
-# How a representation of a post's list is made: (what the list holds, slug, post_id or
-# None, version, public_url) -> the body.
-Builder = Callable[[Thread, str, int | None, str, str], bytes]
+# How a representation of a post's list is made: (what the list holds, slug, public_url) ->
+# the body.
+Builder = Callable[[Thread, str, str], bytes]
 
 
 @dataclass(frozen=True)
 class PublicPage:
-    """One post's public list: its ETag (unquoted) and its JSON bytes."""
+    """One representation of a post's public list: the post's version, the ETag (unquoted)
+    and the bytes."""
 
+    version: str
     etag: str
     body: bytes
 
@@ -56,9 +58,7 @@ def json_headers(body: bytes) -> Headers:
     return [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
 
 
-def _json_variant(
-    thread: Thread, slug: str, _post_id: int | None, _version: str, public_url: str
-) -> bytes:
+def _json_variant(thread: Thread, slug: str, public_url: str) -> bytes:
     """The body of `GET /api/posts/{slug}/comments` (API.md): the list as compact UTF-8."""
     return public_json(thread.page(slug, public_url))
 
@@ -142,34 +142,37 @@ class PageCache:
 
         Raises SQLAlchemy's DBAPIError when the database cannot be read.
         """
-        post_id, version = self.current_version(slug)
-        etag = self.etag(version, variant)
-        cache = [("ETag", quote_etag(etag)), ("Cache-Control", PUBLIC_LIST_CACHE)]
         etags = parse_etags(if_none_match) if if_none_match else None
-        as_fragment = (
-            variant is JSON_LIST
-            and version != EMPTY_VERSION
-            and etags is not None
-            and etags.contains(version)
-        )
-        if etags and (etags.contains(etag) or as_fragment):
-            return Answer(304, cache, b"")
-        body = self.page(slug, post_id, version, variant).body
-        headers = [("Content-Type", variant.content_type), ("Content-Length", str(len(body)))]
-        return Answer(200, [*headers, *cache], body)
+        version = None
+        if etags or self._holds(slug, variant):
+            version = self.current_version(slug)[1]
+            as_fragment = variant is JSON_LIST and version != EMPTY_VERSION
+            if etags and (
+                etags.contains(self.etag(version, variant))
+                or (as_fragment and etags.contains(version))
+            ):
+                return Answer(304, self._caching(version, variant), b"")
+        page = self.page(slug, variant, version=version)
+        headers = [("Content-Type", variant.content_type), ("Content-Length", str(len(page.body)))]
+        return Answer(200, [*headers, *self._caching(page.version, variant)], page.body)
+
+    def _caching(self, version: str, variant: Variant) -> Headers:
+        return [
+            ("ETag", quote_etag(self.etag(version, variant))),
+            ("Cache-Control", PUBLIC_LIST_CACHE),
+        ]
 
     def current_version(self, slug: str) -> tuple[int | None, str]:
-        """The post's id and version: the one indexed lookup of every public read."""
+        """The post's id and version: the one indexed lookup of a read whose page is cached
+        (or that names a copy it holds)."""
         rows = self._fetch(self._version_sql, (slug,))
         return (int(rows[0][0]), str(rows[0][1])) if rows else (None, EMPTY_VERSION)
 
-    def thread(self, post_id: int | None) -> Thread:
-        """What the public list of post `post_id` (None: not stored yet) holds, read in one
+    def thread(self, slug: str) -> Thread:
+        """What the public list of `slug` holds, with the post's id and version, read in one
         query on the driver (comments.public.thread_sql) and turned into rows without ORM
         objects: a rebuild costs about a quarter of the ORM's (docs/architecture.md)."""
-        if post_id is None:
-            return NO_THREAD
-        return thread(self._fetch(self._thread_sql, (post_id,)), self._moment)
+        return thread(self._fetch(self._thread_sql, (slug,)), self._moment)
 
     def counts(self, slugs: Sequence[str]) -> dict[str, int]:
         """Approved comments per slug, from the count kept on each post (0 for unknown ones)."""
@@ -220,22 +223,33 @@ class PageCache:
         finally:
             connection.close()
 
+    def _key(self, slug: str, variant: Variant) -> str:
+        return f"{slug}\0{variant.name}" if variant.name else slug  # a slug holds no NUL
+
+    def _holds(self, slug: str, variant: Variant) -> bool:
+        with self._lock:
+            return self._key(slug, variant) in self._pages
+
     def page(
-        self,
-        slug: str,
-        post_id: int | None,
-        version: str,
-        variant: Variant = JSON_LIST,
+        self, slug: str, variant: Variant = JSON_LIST, *, version: str | None = None
     ) -> PublicPage:
-        """The cached page if it is of this version; else one rebuild from one query
-        (thread()). Every variant of every post shares the one byte budget."""
-        key = f"{slug}\0{variant.name}" if variant.name else slug  # a slug holds no NUL
+        """The cached page if it is of the post's current version (`version`, or looked up);
+        else one query (thread()) and a rebuild: a post not cached costs that one query.
+        Every variant of every post shares the one byte budget."""
+        key = self._key(slug, variant)
         with self._lock:
             cached = self._pages.get(key)
-            if cached is not None and cached[0] == version:
-                self._pages.move_to_end(key)
-                return PublicPage(self.etag(version, variant), cached[1])
-        body = variant.build(self.thread(post_id), slug, post_id, version, self.public_url)
+        if cached is not None:
+            if version is None:
+                version = self.current_version(slug)[1]
+            if cached[0] == version:
+                with self._lock:
+                    if key in self._pages:
+                        self._pages.move_to_end(key)
+                return PublicPage(version, self.etag(version, variant), cached[1])
+        read = self.thread(slug)
+        version = read.version if read.version is not None else EMPTY_VERSION
+        body = variant.build(read, slug, self.public_url)
         with self._lock:
             replaced = self._pages.pop(key, None)
             if replaced is not None:
@@ -245,4 +259,4 @@ class PageCache:
             while self._cached_bytes > self.capacity_bytes and len(self._pages) > 1:
                 _slug, (_version, evicted) = self._pages.popitem(last=False)
                 self._cached_bytes -= len(evicted)
-        return PublicPage(self.etag(version, variant), body)
+        return PublicPage(version, self.etag(version, variant), body)
