@@ -242,8 +242,8 @@ def make_reader(engine: Engine) -> Engine:
 
     On PostgreSQL, a pool of its own whose connections stay in autocommit: a SELECT needs no
     transaction, and in `engine`'s pool each read had to turn autocommit on and off again
-    and be rolled back on return (PageCache's CPU per version lookup: ~50 µs before, ~35
-    after on this machine, docs/architecture.md). Each statement still reads the latest
+    and be reset on return (the worker's CPU per version lookup: ~60 µs then, ~38 now,
+    bench/read_cpu.py; docs/architecture.md). Each statement still reads the latest
     commit, so a write on another instance shows at once. Disposed with `engine` (a
     database restart drops both pools). Elsewhere `engine` itself: SQLite's connections
     begin no transaction for a SELECT.
