@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from commentd.config import ModerationMode
 from commentd.models import CommentStatus
 from commentd.web.page_cache import PageCache
 from commentd.web.services import of as services_of
@@ -543,7 +544,7 @@ def test_typing_a_guessed_address_tells_nothing_about_its_comments(
 ) -> None:
     # In every mode, through the honeypot too: no field of the 201 (or of the page once
     # the guessed comment is published) matches anything of the address's own comments.
-    client = make_app(moderation="none").test_client()
+    client = make_app(moderation=ModerationMode.NONE).test_client()
     dana = client.post("/api/posts/p/comments", json=comment_fields(email="dana@example.com"))
     assert dana.status_code == 201 and dana.json is not None
     answers = [
