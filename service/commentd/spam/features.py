@@ -125,6 +125,16 @@ def is_who(feature: str) -> bool:
     return feature.startswith(WHO_PREFIXES)
 
 
+SCRIPT_PREFIX = "script:"
+
+
+def only_clears(feature: str) -> bool:
+    """Whether a feature may only lean a score towards ham: the writing system. That a site's
+    readers write Polish or Hindi is worth knowing when their words are new to the filter;
+    that spammers wrote Chinese too must not hold a Chinese reader (learned.py)."""
+    return feature.startswith(SCRIPT_PREFIX)
+
+
 def _bucket(value: int, edges: tuple[int, ...]) -> int:
     return sum(value >= edge for edge in edges)
 
