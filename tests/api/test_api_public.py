@@ -425,6 +425,16 @@ def test_the_widgets_are_served_as_javascript(client: FlaskClient) -> None:
     assert b'<div id="moderation"' in html
 
 
+def test_the_favicon_is_an_empty_answer_not_a_404(client: FlaskClient) -> None:
+    # Browsers ask every origin for /favicon.ico (the hosted console's tab): 204, cached.
+    for method in ("GET", "HEAD"):
+        response = client.open("/favicon.ico", method=method)
+        response.close()
+        assert response.status_code == 204, method
+        assert response.get_data() == b""
+        assert response.headers["Cache-Control"] == "public, max-age=604800"
+
+
 # --- origins and CORS ---------------------------------------------------------------------
 
 
