@@ -485,7 +485,14 @@ def test_moving_a_post_to_a_new_slug_takes_its_comments_title_and_flag(
     )
 
     assert response.status_code == 200, response.json
-    assert response.json == {"from": "old/url", "to": "new/url", "moved": 2, "merged": False}
+    assert response.json == {
+        "from": "old/url",
+        "to": "new/url",
+        "moved": 2,
+        "merged": False,
+        "title_taken": False,  # a rename keeps the post: nothing taken over
+        "title": "The post",
+    }
     moved = public(client, "new/url")
     assert moved["comments"] == old_before["comments"] and moved["closed"] is True
     assert public(client, "old/url") == {
@@ -511,7 +518,14 @@ def test_moving_onto_a_post_with_comments_merges_them(
 
     response = client.post("/api/moderation/posts/old/move", json={"to": "new"}, headers=MODERATOR)
 
-    assert response.json == {"from": "old", "to": "new", "moved": 2, "merged": True}
+    assert response.json == {
+        "from": "old",
+        "to": "new",
+        "moved": 2,
+        "merged": True,
+        "title_taken": True,  # the console says so
+        "title": "Old title",
+    }
     merged = public(client, "new")
     assert [c["id"] for c in merged["comments"]] == [old, new]
     assert merged["count"] == 2
@@ -523,6 +537,20 @@ def test_moving_onto_a_post_with_comments_merges_them(
     assert [(p["slug"], p["counts"]["approved"]) for p in listed["posts"]] == [("new", 2)]
     counts = client.get("/api/counts?slug=new&slug=old").json
     assert counts == {"new": 2, "old": 0}
+
+
+def test_a_merge_onto_a_titled_post_keeps_its_title_and_says_none_was_taken(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    make_comment(slug="old", title="Old title")
+    make_comment(slug="new", title="New title")
+
+    response = client.post("/api/moderation/posts/old/move", json={"to": "new"}, headers=MODERATOR)
+
+    assert response.status_code == 200, response.json
+    assert response.json is not None
+    assert (response.json["merged"], response.json["title_taken"]) == (True, False)
+    assert response.json["title"] == "New title"
 
 
 def test_a_move_is_refused_clearly(client: FlaskClient, make_comment: MakeComment) -> None:
@@ -588,7 +616,14 @@ def test_a_comment_stored_before_a_move_commits_goes_along(
 
     assert waited
     assert answer.status_code == 200, answer.json
-    assert answer.json == {"from": "old", "to": "new", "moved": 2, "merged": True}
+    assert answer.json == {
+        "from": "old",
+        "to": "new",
+        "moved": 2,
+        "merged": True,
+        "title_taken": False,
+        "title": None,
+    }
     assert shown(client, late.id)["slug"] == "new"
 
 

@@ -163,10 +163,13 @@ def list_posts(
 
 @dataclass(frozen=True)
 class Moved:
-    """What a move did: comments moved, and whether they joined a post that existed."""
+    """What a move did: comments moved, whether they joined a post that existed, and whether
+    that post took the moved one's title (it had none), with the title it has now."""
 
     moved: int
     merged: bool
+    title_taken: bool = False
+    title: str | None = None
 
 
 def move_post(session: Session, source: str, target: str, *, actor: str) -> Moved:
@@ -190,6 +193,7 @@ def move_post(session: Session, source: str, target: str, *, actor: str) -> Move
         raise PostNotFound(f"There is no post {source!r}.")
     into = find_post(session, target, lock=True)
     ids = session.scalars(select(Comment.id).where(Comment.post_id == post.id)).all()
+    title_taken = False
     if into is None:
         post.slug = target
         session.flush()
@@ -198,10 +202,12 @@ def move_post(session: Session, source: str, target: str, *, actor: str) -> Move
         session.execute(update(Comment).where(Comment.post_id == post.id).values(post_id=into.id))
         if into.title is None and post.title is not None:
             into.title = post.title
+            title_taken = True
         session.flush()
         bump_post(session, into.id, post.approved_count)
         session.delete(post)
         session.flush()
+    title = (post if into is None else into).title
     session.expire_all()
     if ids:
         now = utcnow()
@@ -228,4 +234,4 @@ def move_post(session: Session, source: str, target: str, *, actor: str) -> Move
                 for row in rows
             ],
         )
-    return Moved(moved=len(ids), merged=into is not None)
+    return Moved(moved=len(ids), merged=into is not None, title_taken=title_taken, title=title)
