@@ -99,7 +99,9 @@ def migrated_engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     upgrade(engine)
     yield engine
+    held = checked_out(engine)
     engine.dispose()
+    assert held == 0, "a database connection of the test's engine was never given back"
 
 
 @pytest.fixture
@@ -124,6 +126,12 @@ def settings(database_url: str) -> Settings:
     )
 
 
+def checked_out(engine: Engine) -> int:
+    """How many of `engine`'s pooled connections are in use (0 for a pool that keeps none)."""
+    count = getattr(engine.pool, "checkedout", None)
+    return int(count()) if count is not None else 0
+
+
 @pytest.fixture
 def make_app(migrated_engine: Engine, settings: Settings) -> Iterator[Callable[..., Flask]]:
     """create_app() on the migrated test database, with any Settings field overridden."""
@@ -134,8 +142,15 @@ def make_app(migrated_engine: Engine, settings: Settings) -> Iterator[Callable[.
         return apps[-1]
 
     yield make
+    held = []
     for app in apps:
-        services_of(app).engine.dispose()
+        engine = services_of(app).engine
+        # The page cache's reads have a pool of their own on PostgreSQL (db.make_reader).
+        held.append(checked_out(engine) + checked_out(services_of(app).page_cache.reader))
+        engine.dispose()
+    # A connection still out when the test ends outlives dispose() and is closed only when the
+    # garbage collector finds it, failing whichever later test is running then.
+    assert held == [0] * len(apps), "a database connection of the app was never given back"
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from commentd.comments.public import Thread
+from commentd.config import ModerationMode
 from commentd.models import CommentStatus
 from commentd.web.page_cache import PageCache
 from commentd.web.services import of as services_of
@@ -422,6 +423,16 @@ def test_the_widgets_are_served_as_javascript(client: FlaskClient) -> None:
     assert b'<div id="moderation"' in html
 
 
+def test_the_favicon_is_an_empty_answer_not_a_404(client: FlaskClient) -> None:
+    # Browsers ask every origin for /favicon.ico (the hosted console's tab): 204, cached.
+    for method in ("GET", "HEAD"):
+        response = client.open("/favicon.ico", method=method)
+        response.close()
+        assert response.status_code == 204, method
+        assert response.get_data() == b""
+        assert response.headers["Cache-Control"] == "public, max-age=604800"
+
+
 # --- origins and CORS ---------------------------------------------------------------------
 
 
@@ -541,7 +552,7 @@ def test_typing_a_guessed_address_tells_nothing_about_its_comments(
 ) -> None:
     # In every mode, through the honeypot too: no field of the 201 (or of the page once
     # the guessed comment is published) matches anything of the address's own comments.
-    client = make_app(moderation="none").test_client()
+    client = make_app(moderation=ModerationMode.NONE).test_client()
     dana = client.post("/api/posts/p/comments", json=comment_fields(email="dana@example.com"))
     assert dana.status_code == 201 and dana.json is not None
     answers = [

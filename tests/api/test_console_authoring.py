@@ -4,7 +4,9 @@ SQLite and PostgreSQL, through the Flask client."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask
@@ -12,9 +14,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from commentd.models import CommentHistory, CommentStatus
+from commentd.comments.fast_path import insert_comment
+from commentd.comments.posts import move_post, open_post
+from commentd.db import writer
+from commentd.models import CommentHistory, CommentStatus, utcnow
 from commentd.web.auth import create_token
-from tests.helpers import MODERATOR, SLUG
+from commentd.web.services import of as services_of
+from tests.helpers import MODERATOR, SLUG, comment_fields
 
 MakeComment = Callable[..., int]
 PostComment = Callable[..., dict[str, Any]]
@@ -42,6 +48,31 @@ def history_of(client: FlaskClient, comment_id: int) -> list[dict[str, Any]]:
 
 def brief(events: list[dict[str, Any]]) -> list[tuple[str, str, str | None, str | None]]:
     return [(e["action"], e["actor"], e["from"], e["to"]) for e in events]
+
+
+def stored_comment_values(post_id: int) -> dict[str, Any]:
+    """The columns of a pending comment on `post_id`, as the posting path stores them."""
+    return {
+        "post_id": post_id,
+        "parent_id": None,
+        "commenter_id": None,
+        "status": CommentStatus.PENDING,
+        "name": "Erin",
+        "email": "erin@example.com",
+        "website": None,
+        "body": "Mid-move",
+        "body_html": "<p>Mid-move</p>",
+        "avatar_key": "0" * 32,
+        "client_key": None,
+        "notify": False,
+        "notify_approved": False,
+        "spam_score": 0.0,
+        "reasons": [],
+        "body_key": None,
+        "created_at": utcnow(),
+        "is_owner": False,
+        "pinned_at": None,
+    }
 
 
 def reply(client: FlaskClient, comment_id: int, **body: Any) -> Any:
@@ -454,7 +485,14 @@ def test_moving_a_post_to_a_new_slug_takes_its_comments_title_and_flag(
     )
 
     assert response.status_code == 200, response.json
-    assert response.json == {"from": "old/url", "to": "new/url", "moved": 2, "merged": False}
+    assert response.json == {
+        "from": "old/url",
+        "to": "new/url",
+        "moved": 2,
+        "merged": False,
+        "title_taken": False,  # a rename keeps the post: nothing taken over
+        "title": "The post",
+    }
     moved = public(client, "new/url")
     assert moved["comments"] == old_before["comments"] and moved["closed"] is True
     assert public(client, "old/url") == {
@@ -480,7 +518,14 @@ def test_moving_onto_a_post_with_comments_merges_them(
 
     response = client.post("/api/moderation/posts/old/move", json={"to": "new"}, headers=MODERATOR)
 
-    assert response.json == {"from": "old", "to": "new", "moved": 2, "merged": True}
+    assert response.json == {
+        "from": "old",
+        "to": "new",
+        "moved": 2,
+        "merged": True,
+        "title_taken": True,  # the console says so
+        "title": "Old title",
+    }
     merged = public(client, "new")
     assert [c["id"] for c in merged["comments"]] == [old, new]
     assert merged["count"] == 2
@@ -492,6 +537,20 @@ def test_moving_onto_a_post_with_comments_merges_them(
     assert [(p["slug"], p["counts"]["approved"]) for p in listed["posts"]] == [("new", 2)]
     counts = client.get("/api/counts?slug=new&slug=old").json
     assert counts == {"new": 2, "old": 0}
+
+
+def test_a_merge_onto_a_titled_post_keeps_its_title_and_says_none_was_taken(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    make_comment(slug="old", title="Old title")
+    make_comment(slug="new", title="New title")
+
+    response = client.post("/api/moderation/posts/old/move", json={"to": "new"}, headers=MODERATOR)
+
+    assert response.status_code == 200, response.json
+    assert response.json is not None
+    assert (response.json["merged"], response.json["title_taken"]) == (True, False)
+    assert response.json["title"] == "New title"
 
 
 def test_a_move_is_refused_clearly(client: FlaskClient, make_comment: MakeComment) -> None:
@@ -509,3 +568,83 @@ def test_a_move_is_refused_clearly(client: FlaskClient, make_comment: MakeCommen
     assert [r.status_code for r in (same, invalid, missing)] == [422] * 3
     assert all(set((r.json or {})["fields"]) == {"to"} for r in (same, invalid, missing))
     assert public(client, "here")["count"] == 1
+
+
+def test_a_comment_posted_while_a_merge_move_runs_waits_and_is_kept(
+    app: Flask, client: FlaskClient, make_comment: MakeComment
+) -> None:
+    # The move holds its transaction open while a reader posts to the old slug: the post
+    # waits for it, then lands on a post that exists (on PostgreSQL it used to meet the
+    # deleted post's foreign key: a 500).
+    make_comment(slug="old")
+    make_comment(slug="new")
+    with Session(writer(services_of(app).engine)) as mover:
+        assert move_post(mover, "old", "new", actor="test").merged
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            posting = pool.submit(
+                client.post, "/api/posts/old/comments", json=comment_fields(body="Late reader")
+            )
+            time.sleep(0.5)
+            waited = not posting.done()
+            mover.commit()
+            answer = posting.result(timeout=30)
+
+    assert waited
+    assert answer.status_code == 201, answer.json
+    assert shown(client, (answer.json or {})["id"])["slug"] == "old"
+    assert public(client, "new")["count"] == 2
+
+
+def test_a_comment_stored_before_a_move_commits_goes_along(
+    app: Flask, client: FlaskClient, make_comment: MakeComment
+) -> None:
+    # The other order: a reader's comment is being stored (its transaction still open) when
+    # the author moves the post. The move waits for it and takes it along.
+    make_comment(slug="old")
+    make_comment(slug="new")
+    with Session(writer(services_of(app).engine)) as reader:
+        post_id = open_post(reader, "old")
+        late = insert_comment(reader, stored_comment_values(post_id))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            moving = pool.submit(
+                client.post, "/api/moderation/posts/old/move", json={"to": "new"}, headers=MODERATOR
+            )
+            time.sleep(0.5)
+            waited = not moving.done()
+            reader.commit()
+            answer = moving.result(timeout=30)
+
+    assert waited
+    assert answer.status_code == 200, answer.json
+    assert answer.json == {
+        "from": "old",
+        "to": "new",
+        "moved": 2,
+        "merged": True,
+        "title_taken": False,
+        "title": None,
+    }
+    assert shown(client, late.id)["slug"] == "new"
+
+
+def test_readers_posting_through_a_move_never_meet_an_error(
+    client: FlaskClient, make_comment: MakeComment
+) -> None:
+    make_comment(slug="old")
+    make_comment(slug="new")
+
+    def post(n: int) -> int:
+        return client.post(
+            "/api/posts/old/comments", json=comment_fields(body=f"Reader {n}")
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        posted = [pool.submit(post, n) for n in range(30)]
+        time.sleep(0.05)
+        moved = client.post("/api/moderation/posts/old/move", json={"to": "new"}, headers=MODERATOR)
+        statuses = [future.result(timeout=60) for future in posted]
+
+    assert moved.status_code == 200, moved.json
+    assert statuses == [201] * 30
+    every = client.get("/api/moderation/comments?status=all&limit=100", headers=MODERATOR).json
+    assert len((every or {})["comments"]) == 32

@@ -15,7 +15,14 @@ import requests
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
+import re  # noqa: E402
+
 from blogsite import ARTICLE, ARTICLE_SLUG, Site  # noqa: E402
+from sqlalchemy import create_engine, update  # noqa: E402
+
+from commentd.comments.search import REASON_PATTERNS  # noqa: E402
+from commentd.models import Comment  # noqa: E402
+from tests.reason_samples import codes_of, reason_texts  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -415,8 +422,10 @@ def test_posts_show_titles_and_a_move_says_it_merges(site: Site, page: Page, tok
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text("“new-home” has 1 comment already")
     dialog.get_by_role("button", name="Merge").click()
+    # new-home had no title: it takes the moved post's, and the message says so.
     expect(status(page)).to_have_text(
-        f"Moved 1 comment from {ARTICLE_SLUG} to new-home, merged with those already there."
+        f"Moved 1 comment from {ARTICLE_SLUG} to new-home, merged with those already there. "
+        "new-home takes the title “Gluteus medius” (it had none)."
     )
     assert {c["slug"] for c in site.queue("pending")} == {"new-home"}
 
@@ -428,6 +437,8 @@ def test_search_then_bulk_approve_and_undo(site: Site, page: Page, token: str) -
     other = site.post(name="Zed", body="Pigeon pose")
     open_console(page, site.page_url("/moderate.html"), token)
     expect(items(page)).to_have_count(4)
+    # The search shows once the stats probe says the service has it: "/" before that is a no-op.
+    expect(page.get_by_role("searchbox")).to_be_visible()
 
     page.keyboard.press("/")
     expect(page.get_by_role("searchbox")).to_be_focused()
@@ -520,6 +531,104 @@ def test_the_author_replies_edits_pins_and_reads_the_history(
     shown = reader.locator(f"#comment-{reply['id']}")
     expect(shown.locator(".commentd-body").first).to_have_text("Add side planks.")
     expect(shown.locator(".commentd-owner").first).to_have_text("Author")
+
+
+def store_reasons(database_url: str, reasons: dict[int, list[str]]) -> None:
+    """Gives comments these reasons, straight in the running service's database."""
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for comment_id, stored in reasons.items():
+                connection.execute(
+                    update(Comment).where(Comment.id == comment_id).values(reasons=stored)
+                )
+    finally:
+        engine.dispose()
+
+
+# An internal code: words joined by underscores, outside quotes (a matched keyword may be any).
+CODE = re.compile(r"[a-z]+(?:_[a-z]+)+")
+
+
+def test_every_reason_the_service_writes_is_shown_in_words(
+    site: Site, page: Page, token: str, database_url: str
+) -> None:
+    texts = reason_texts()
+    comment = site.post(name="Ann", body="Every reason at once")
+    store_reasons(database_url, {comment["id"]: texts})
+    open_console(page, site.page_url("/moderate.html"), token)
+
+    # The reason filter offers every code the service has, each in words.
+    options = page.locator("#commentd-mod-reason option")
+    words = dict(options.evaluate_all("os => os.filter(o => o.value).map(o => [o.value, o.text])"))
+    assert set(words) == set(REASON_PATTERNS)
+    assert [code for code, said in words.items() if not said or CODE.search(said)] == []
+    # And each reason on the comment reads as words: a reason that is (or carries) a code shows
+    # its code's words; the others stay as written, with their details.
+    shown = items(page).first.locator(".commentd-mod-signals li")
+    expect(shown).to_have_count(len(texts))
+    for text, said in zip(texts, shown.all_inner_texts(), strict=True):
+        [code] = codes_of(text)
+        assert not CODE.search(re.sub(r"'[^']*'", "", said)), said
+        assert said == (words[code] if CODE.search(re.sub(r"'[^']*'", "", text)) else text)
+
+
+def test_spam_signals_of_a_decided_comment_are_history_not_a_warning(
+    site: Site, page: Page, token: str, database_url: str
+) -> None:
+    waiting = site.post(name="Ann", body="Held")["id"]
+    approved = site.post(name="Ben", body="Held, then approved")["id"]
+    held = ["no form token (not sent from the comment form)", "2 links, limit 2"]
+    store_reasons(database_url, {waiting: held, approved: held})
+    site.moderate(approved, "approve")
+    open_console(page, site.page_url("/moderate.html"), token)
+    warning = items(page).first.locator(".commentd-mod-signals")
+    expect(warning.locator("li")).to_have_text(held)
+    red = warning.evaluate("el => getComputedStyle(el).borderInlineStartColor")
+
+    page.get_by_role("tab", name="Approved").click()
+    expect(items(page)).to_have_count(1)
+    past = items(page).first.locator(".commentd-mod-signals")
+    # Folded, under a title that says they are the past, and not in the warning's colour.
+    expect(past).to_have_js_property("tagName", "DETAILS")
+    expect(past).not_to_have_attribute("open", "")
+    expect(past.locator("summary")).to_have_text(re.compile(r"^Spam signals when it came in"))
+    expect(past.locator("li").first).to_be_hidden()
+    assert past.evaluate("el => getComputedStyle(el).borderInlineStartColor") != red
+    past.locator("summary").click()
+    expect(past.locator("li")).to_have_text(held)
+
+    page.get_by_role("tab", name="All").click()  # the waiting one is still a warning here
+    expect(items(page)).to_have_count(2)
+    again = page.locator(f".commentd-mod-item[data-id='{waiting}'] .commentd-mod-signals")
+    expect(again).to_have_js_property("tagName", "DIV")
+
+
+def test_a_reply_from_the_approved_tab_shows_at_once_under_its_parent(
+    site: Site, page: Page, token: str
+) -> None:
+    need(site, "GET", "posts")
+    older = site.post(name="Fay", body="An older comment")["id"]
+    parent = site.post(name="Dana", body="Is the clamshell enough?")["id"]
+    for comment_id in (older, parent):
+        site.moderate(comment_id, "approve")
+    open_console(page, site.page_url("/moderate.html"), token)
+    page.get_by_role("tab", name="Approved").click()
+    expect(items(page)).to_have_count(2)
+    dana = page.locator(f".commentd-mod-item[data-id='{parent}']")
+    dana.get_by_role("button", name="Reply").click()
+    page.get_by_label("Your reply, published at once as the author").fill("Add side planks.")
+    dana.locator("form").get_by_role("button", name="Reply", exact=True).click()
+    expect(status(page)).to_have_text("Your reply is published.")
+
+    expect(items(page)).to_have_count(3)  # no Refresh
+    expect(items(page).nth(0)).to_have_attribute("data-id", str(parent))
+    expect(items(page).nth(1)).to_contain_text("Add side planks.")
+    expect(items(page).nth(1).locator(".commentd-mod-badge")).to_have_text("Author")
+    expect(items(page).nth(2)).to_have_attribute("data-id", str(older))
+    expect(count_of(page, "Approved")).to_have_text("3")
+    page.get_by_role("button", name="Refresh").click()  # what the server says agrees
+    expect(items(page)).to_have_count(3)
 
 
 def test_tokens_are_made_shown_once_and_revoked(site: Site, page: Page, token: str) -> None:

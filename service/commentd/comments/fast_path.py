@@ -23,9 +23,16 @@ _POSTS = cast(Table, Post.__table__)
 _COMMENTERS = cast(Table, Commenter.__table__)
 _COMMENTS = cast(Table, Comment.__table__)
 # Built once: building a statement costs about as much as running it.
-_POST_STATE = select(
-    _POSTS.c.id, _POSTS.c.closed, _POSTS.c.title.is_not(None).label("titled")
-).where(_POSTS.c.slug == bindparam("slug"))
+# On PostgreSQL the post's row is held FOR KEY SHARE until the comment is stored, so a move of
+# the post (posts.move_post locks it FOR UPDATE) either waits and takes the new comment along,
+# or goes first and the comment finds the post where it now is (a merged-away slug is a new
+# post). Without it the comment could point at a post the move had just deleted: a foreign-key
+# error, a 500. SQLite has no row locks (its writes take turns) and SQLAlchemy leaves it out.
+_POST_STATE = (
+    select(_POSTS.c.id, _POSTS.c.closed, _POSTS.c.title.is_not(None).label("titled"))
+    .where(_POSTS.c.slug == bindparam("slug"))
+    .with_for_update(read=True, key_share=True)
+)
 _POST_TITLE = (
     update(_POSTS)
     .where(_POSTS.c.id == bindparam("post_id"), _POSTS.c.title.is_(None))

@@ -15,9 +15,12 @@ from commentd.errors import PostClosed, PostNotFound, ValidationFailed
 from commentd.models import Comment, CommentHistory, CommentStatus, Post, UTCDateTime, utcnow
 
 
-def find_post(session: Session, slug: str) -> Post | None:
-    """The post with this (normalised) slug, if any comment ever made it exist."""
-    return session.scalars(select(Post).where(Post.slug == slug)).one_or_none()
+def find_post(session: Session, slug: str, *, lock: bool = False) -> Post | None:
+    """The post with this (normalised) slug, if any comment ever made it exist. With `lock`,
+    its row is locked FOR UPDATE until the transaction ends (PostgreSQL; SQLite's writes take
+    turns): comments being posted to it are stored first, new ones wait."""
+    query = select(Post).where(Post.slug == slug)
+    return session.scalars(query.with_for_update() if lock else query).one_or_none()
 
 
 def get_or_create_post(session: Session, slug: str) -> Post:
@@ -160,10 +163,13 @@ def list_posts(
 
 @dataclass(frozen=True)
 class Moved:
-    """What a move did: comments moved, and whether they joined a post that existed."""
+    """What a move did: comments moved, whether they joined a post that existed, and whether
+    that post took the moved one's title (it had none), with the title it has now."""
 
     moved: int
     merged: bool
+    title_taken: bool = False
+    title: str | None = None
 
 
 def move_post(session: Session, source: str, target: str, *, actor: str) -> Moved:
@@ -180,11 +186,14 @@ def move_post(session: Session, source: str, target: str, *, actor: str) -> Move
         raise ValidationFailed(
             "The post is already at that slug.", fields={"to": "must differ from the post's slug"}
         )
-    post = find_post(session, source)
+    # Both rows locked: a comment racing the move to either slug is stored before the move or
+    # after it, never on a post the move deletes (comments.fast_path's post state).
+    post = find_post(session, source, lock=True)
     if post is None:
         raise PostNotFound(f"There is no post {source!r}.")
-    into = find_post(session, target)
+    into = find_post(session, target, lock=True)
     ids = session.scalars(select(Comment.id).where(Comment.post_id == post.id)).all()
+    title_taken = False
     if into is None:
         post.slug = target
         session.flush()
@@ -193,10 +202,12 @@ def move_post(session: Session, source: str, target: str, *, actor: str) -> Move
         session.execute(update(Comment).where(Comment.post_id == post.id).values(post_id=into.id))
         if into.title is None and post.title is not None:
             into.title = post.title
+            title_taken = True
         session.flush()
         bump_post(session, into.id, post.approved_count)
         session.delete(post)
         session.flush()
+    title = (post if into is None else into).title
     session.expire_all()
     if ids:
         now = utcnow()
@@ -223,4 +234,4 @@ def move_post(session: Session, source: str, target: str, *, actor: str) -> Move
                 for row in rows
             ],
         )
-    return Moved(moved=len(ids), merged=into is not None)
+    return Moved(moved=len(ids), merged=into is not None, title_taken=title_taken, title=title)

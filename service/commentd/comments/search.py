@@ -53,8 +53,10 @@ FLAGS = ("links", "first", "edited")
 FILTER_NAMES = frozenset({"q", "slug", "email", "reason", "status", *FLAGS})
 ALL_STATUSES = "all"
 
-# The spam reasons (spam.assess writes them in words, stored in `reasons`) by code: LIKE
-# patterns over the stored JSON list, whose strings each start with a quote.
+# Every reason a comment can carry in `reasons` (spam.assess writes them in words, a review
+# request and an import add theirs), by code: LIKE patterns over the stored JSON list, whose
+# strings each start with a quote. The console's reason filter (static/moderation.js, REASONS)
+# has words for each code; tests/unit/test_reason_codes.py holds the two lists together.
 REASON_PATTERNS: dict[str, tuple[str, ...]] = {
     "honeypot": ('%"honeypot filled"%',),
     "disallowed_keyword": ('%"matched disallowed keyword %',),
@@ -65,6 +67,12 @@ REASON_PATTERNS: dict[str, tuple[str, ...]] = {
     "too_fast": ('%"sent % s after the form loaded, minimum %',),
     "links": ('%"% link, limit %', '%"% links, limit %'),
     "filter": ('%"filter score %',),
+    "pow_missing": ('%"no proof of work (pow_missing%',),
+    "pow_invalid": ('%"proof of work wrong or forged (pow_invalid)"%',),
+    "pow_expired": ('%"proof of work expired (pow_expired%',),
+    "pow_replayed": ('%"proof of work used before (pow_replayed)"%',),
+    "review_requested": ('%"review_requested"%',),
+    "imported": ('%"imported from %',),
 }
 
 

@@ -17,6 +17,10 @@ website's domains, left out), pulled towards 0.5 when the text has fewer than SU
 clues, so that a short text or one of mostly unknown words stays near 0.5. The filter may
 send a comment to the spam folder alone only when both reach the spam threshold and it has
 SURE_LESSONS of each kind.
+
+A comment's writing system (features.only_clears) may only lean its score towards ham: a
+site's readers who write Polish speak for the next Polish reader, whose words are new to the
+filter; spam written in Chinese must not hold a Chinese reader.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from commentd.models import Comment, CommentStatus, SpamFeature, SpamFilterState
 from commentd.spam import FilterJudgement
-from commentd.spam.features import extract, is_who
+from commentd.spam.features import extract, is_who, only_clears
 
 SPAM, HAM = "spam", "ham"
 MIN_LESSONS = 5  # of each kind before the filter's score may act
@@ -192,6 +196,8 @@ class SpamFilter:
             seen = spam_count + ham_count
             estimate = spam_ratio / (spam_ratio + ham_ratio)
             estimate = (STRENGTH * NEUTRAL + seen * estimate) / (STRENGTH + seen)
+            if estimate > NEUTRAL and only_clears(feature):
+                continue  # a language is no evidence of spam (features.only_clears)
             if abs(estimate - NEUTRAL) >= MIN_DEVIATION:
                 (who if is_who(feature) else text).append(estimate)
         score = combine(text + who)

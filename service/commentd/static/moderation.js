@@ -26,10 +26,14 @@
   var HISTORY_WORDS = { submitted: "Submitted", imported: "Imported", approved: "Approved", rejected: "Rejected", spam: "Marked as spam",
     not_spam: "Marked as not spam", edited: "Edited", pinned: "Pinned", unpinned: "Unpinned", moved: "Moved to another post",
     replied: "The author replied", review_requested: "Sent back for review" };
-  /* The spam reasons' codes of the reason filter, in words. */
+  /* Every code of a reason the service writes (the reason filter's, comments/search.py
+   * REASON_PATTERNS), in words: tests/unit/test_reason_codes.py fails on a code without. */
   var REASONS = { honeypot: "Honeypot filled (a bot)", disallowed_keyword: "A spam word matched", keyword: "A hold word matched",
     duplicate: "Same text as another comment", duplicate_spam: "Same text as a spam comment", form_token: "Form token missing, forged or expired",
-    too_fast: "Sent too soon after the form opened", links: "Too many links", filter: "The learning filter’s score" };
+    too_fast: "Sent too soon after the form opened", links: "Too many links", filter: "The learning filter’s score",
+    pow_missing: "No proof of work (not sent by the comment widget)", pow_invalid: "Proof of work wrong or forged",
+    pow_expired: "Proof of work expired (over an hour old)", pow_replayed: "Proof of work used before",
+    review_requested: "Its writer asked you to review it", imported: "Imported from another comment system" };
   /* The rules of GET /api/moderation/settings, each with its effect in words; a rule the
    * service adds later still shows, with a control for its type. */
   var RULES = {
@@ -66,7 +70,7 @@
     selectAll: "Select all shown", selected: "{n} selected", select: "Select the comment by {name}",
     approve: "Approve", notSpam: "Not spam", reject: "Reject", spamAction: "Spam", "delete": "Delete",
     on: "on", inReplyTo: "reply to #{id}", notify: "wants reply notices", edited: "edited",
-    signals: "Spam signals", score: "score {score}", noSignals: "No spam signals.",
+    signals: "Spam signals", pastSignals: "Spam signals when it came in", score: "score {score}", noSignals: "No spam signals.",
     done_approve: "Approved {n}.", done_reject: "Rejected {n}.", done_spam: "Marked {n} as spam.", done_delete: "Deleted {n}.",
     "done_not-spam": "Restored {n} from spam.",
     comments_one: "1 comment", comments_other: "{n} comments", theCommentBy: "the comment by {name}",
@@ -88,6 +92,15 @@
     if (s % 3600 === 0) return s / 3600 === 1 ? "an hour" : s / 3600 + " hours";
     if (s % 60 === 0) return s / 60 === 1 ? "a minute" : s / 60 + " minutes";
     return s + " seconds";
+  }
+  /* A stored reason as the author reads it: most are words with their details ("matched keyword
+   * 'x'", "2 links, limit 2") and stay so; one that is or carries a code ("review_requested",
+   * "… (pow_missing: …)") shows the code's words. Quoted words (a keyword) are not codes. */
+  function reasonText(reason) {
+    reason = String(reason);
+    var codes = reason.replace(/'[^']*'/g, "").match(/[a-z]+(?:_[a-z]+)+/g) || [];
+    for (var i = 0; i < codes.length; i++) if (REASONS[codes[i]]) return REASONS[codes[i]];
+    return codes.length ? reason.replace(/_/g, " ") : reason;
   }
   function sentence(text) { text = String(text || ""); return /[.!?]$/.test(text) ? text : text + "."; }
   function btn(label, onclick, extra) {
@@ -600,10 +613,12 @@
     body.innerHTML = c.body_html; /* sanitised by the service (nh3) */
     var checkbox = h("input", { type: "checkbox", "aria-label": t("select", { name: author.name }),
       onclick: function (e) { self.clickSelect(li, e.shiftKey); } });
-    var signals = c.reasons && c.reasons.length
-      ? h("div", { "class": "commentd-mod-signals" }, t("signals") + " (" + t("score", { score: Math.round(c.spam_score * 100) + "%" }) + ")",
-        h("ul", null, c.reasons.map(function (r) { return h("li", null, r); })))
-      : h("div", { "class": "commentd-mod-signals commentd-mod-clean" }, t("noSignals"));
+    /* A warning (red) while the comment waits or sits in spam; once decided, history: neutral and folded. */
+    var score = " (" + t("score", { score: Math.round(c.spam_score * 100) + "%" }) + ")";
+    var reasons = c.reasons && c.reasons.length ? h("ul", null, c.reasons.map(function (r) { return h("li", null, reasonText(r)); })) : null;
+    var signals = !reasons ? h("div", { "class": "commentd-mod-signals commentd-mod-clean" }, t("noSignals"))
+      : c.status === "pending" || c.status === "spam" ? h("div", { "class": "commentd-mod-signals" }, t("signals") + score, reasons)
+        : h("details", { "class": "commentd-mod-signals commentd-mod-past" }, h("summary", null, t("pastSignals") + score), reasons);
     var actions = this.actionsFor(c).map(function (action) {
       var key = action === "not-spam" ? "a" : Object.keys(KEYS).filter(function (k) { return KEYS[k] === action; })[0];
       return h("button", { "class": "commentd-mod-btn" + (action === "approve" || action === "not-spam" ? " commentd-mod-primary" : action === "delete" ? " commentd-mod-danger" : ""),
@@ -853,12 +868,24 @@
       return self.api("POST", "comments/" + c.id + "/reply", { body: form.elements.body.value, approve_parent: approveParent }).then(function (res) {
         if (res.r.ok) {
           self.say("Your reply is published." + (approveParent ? " The comment by " + c.author.name + " is approved." : ""));
-          if (approveParent && self.tab === "pending") { li.remove(); self.move("pending", "approved", 1); self.afterChange(); } else if (approveParent) { self.refreshOne(li); }
+          if (approveParent && self.tab === "pending") { li.remove(); self.move("pending", "approved", 1); self.afterChange(); } else {
+            if (approveParent) self.refreshOne(li);
+            self.showReply(li, res.body);
+          }
           self.loadCounts();
         }
         return res;
       });
     });
+  };
+
+  /* The author's reply (approved) joins the list at once, under the comment it answers, where
+   * the tab shows approved comments; a search other than the post's might not find it: not then. */
+  Console.prototype.showReply = function (li, reply) {
+    var f = this.filters, searched = Object.keys(f).some(function (k) { return k !== "slug"; });
+    if (!li.isConnected || searched || (this.tab !== "approved" && this.tab !== "all")) return;
+    li.after(this.renderItem(reply));
+    this.afterChange();
   };
 
   Console.prototype.refreshOne = function (li) {
@@ -929,7 +956,7 @@
     var said = function (e) { return e ? JSON.stringify([e.score, e.reasons || []]) : null; };
     if (!prev || said(prev) !== said(ev)) {
       if (ev.score != null) parts.push(", score " + Math.round(ev.score * 100) + "%");
-      if (ev.reasons && ev.reasons.length) parts.push(": " + ev.reasons.join("; "));
+      if (ev.reasons && ev.reasons.length) parts.push(": " + ev.reasons.map(reasonText).join("; "));
     }
     return parts;
   };
@@ -1110,7 +1137,8 @@
           if (!yes) return false;
           return self.api("POST", "posts/" + kit.slugPath(p.slug) + "/move", { to: to }).then(function (res) {
             if (!res.r.ok) { error.textContent = errorText(res); return false; }
-            self.say("Moved " + plural("comments", res.body.moved) + " from " + res.body.from + " to " + res.body.to + (res.body.merged ? ", merged with those already there." : "."));
+            self.say("Moved " + plural("comments", res.body.moved) + " from " + res.body.from + " to " + res.body.to + (res.body.merged ? ", merged with those already there" : "") +
+              (res.body.title_taken ? ". " + res.body.to + " takes the title “" + res.body.title + "” (it had none)." : "."));
             self.showView("posts", false);
             return true;
           });

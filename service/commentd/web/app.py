@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response
+from sqlalchemy import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
@@ -71,6 +72,38 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     engine = db.make_engine(settings.database_url)
+    try:
+        services = _services(app, settings, engine)
+    except BaseException:
+        # Whatever failed, the connections opened for the secret and the instance id close
+        # now, not when the garbage collector finds the engine.
+        engine.dispose()
+        raise
+    install(app, services)
+    sessions.init_app(app)
+    app.after_request(_response_headers)  # registered first, so it runs after the others
+    logs.init_app(app)  # first: the request id and start time exist for everything after
+    encoding.init_app(app)  # then: a path or query that is not UTF-8 is a 400 before any use
+    from commentd.web import metrics  # imported by _services already (see there)
+
+    metrics.init_app(app, services.metrics)
+    errors.register_handlers(app)
+    cors.init_app(app)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(moderation.bp)
+    app.register_blueprint(moving.bp)
+    app.register_blueprint(tokens.bp)
+    app.register_blueprint(tokens.session_bp)
+    app.register_blueprint(email_pages.bp)
+    app.register_blueprint(readers.bp)
+    if fast_reads:
+        app.wsgi_app = PublicReads(app.wsgi_app, services)  # type: ignore[method-assign]
+    return app
+
+
+def _services(app: Flask, settings: Settings, engine: Engine) -> Services:
+    """Everything the views share, on `engine`: reads the secret and the instance id (creating
+    them in a new database)."""
     secret = settings.secret_key or load_or_create_secret(engine)
     read_sessions, write_sessions = db.make_sessionmakers(engine)
     outbox = build_outbox(engine, settings, secret)
@@ -81,7 +114,7 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
     # the multiprocess directory the server sets up (server.py).
     from commentd.web import metrics
 
-    services = Services(
+    return Services(
         settings=settings,
         secret_key=secret,
         instance_id=instance_id(engine),  # made now: a GET of an export must write nothing
@@ -97,24 +130,6 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
         rate_limits=RateLimits(app, settings, secret),
         metrics=metrics.Metrics(engine),
     )
-    install(app, services)
-    sessions.init_app(app)
-    app.after_request(_response_headers)  # registered first, so it runs after the others
-    logs.init_app(app)  # first: the request id and start time exist for everything after
-    encoding.init_app(app)  # then: a path or query that is not UTF-8 is a 400 before any use
-    metrics.init_app(app, services.metrics)
-    errors.register_handlers(app)
-    cors.init_app(app)
-    app.register_blueprint(public.bp)
-    app.register_blueprint(moderation.bp)
-    app.register_blueprint(moving.bp)
-    app.register_blueprint(tokens.bp)
-    app.register_blueprint(tokens.session_bp)
-    app.register_blueprint(email_pages.bp)
-    app.register_blueprint(readers.bp)
-    if fast_reads:
-        app.wsgi_app = PublicReads(app.wsgi_app, services)  # type: ignore[method-assign]
-    return app
 
 
 def start_delivery(app: Flask) -> None:

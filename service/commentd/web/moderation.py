@@ -415,8 +415,9 @@ def list_posts() -> Response:
 @bp.post("/posts/<slug:slug>/move")
 def move_post(slug: str) -> Response:
     """A post's URL changed: `{"to": "<slug>"}` moves its comments there (merged with the
-    target's own, if any). 200 {"from", "to", "moved", "merged"}; 404 post_not_found; 422
-    for the same slug or one that is no slug."""
+    target's own, if any). 200 {"from", "to", "moved", "merged", "title_taken", "title"}
+    (`title_taken`: the target had no title and took the source's; `title`: the post's title
+    now, or null); 404 post_not_found; 422 for the same slug or one that is no slug."""
     source = normalize_slug(slug)
     data = _json_body()
     raw = data.get("to") if isinstance(data, dict) else None
@@ -429,7 +430,11 @@ def move_post(slug: str) -> Response:
     session = get_session(write=True)
     moved = posts.move_post(session, source, target, actor=moderator_label())
     session.commit()
-    return jsonify(**{"from": source, "to": target, "moved": moved.moved, "merged": moved.merged})
+    return jsonify(
+        **{"from": source, "to": target, "moved": moved.moved, "merged": moved.merged},
+        title_taken=moved.title_taken,
+        title=moved.title,
+    )
 
 
 @bp.delete(f"/comments/{COMMENT_ID}")

@@ -342,6 +342,17 @@ def health() -> Response | tuple[Response, int]:
     return jsonify(status="ok")
 
 
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """204 and no icon: browsers ask every origin for one (the hosted /moderate page, a JSON
+    answer opened in a tab), and a 404 for each was noise in the access log. The service has no
+    mark of its own to show (embedded, the blog's icon is the page's), so nothing to draw,
+    keep or serve; the answer is cached a week, so a browser does not ask on every page."""
+    response = Response(status=204)
+    response.headers["Cache-Control"] = "public, max-age=604800"
+    return response
+
+
 @bp.get("/embed.js")
 def embed_script() -> Response:
     """The comment widget: static/src/common.js, static/embed.js and its styles, one script."""
