@@ -12,9 +12,14 @@ random posts (the long tail, mostly not cached), and posting.
 In the same run it measures a trivial Flask endpoint on the same gunicorn settings (the
 ceiling), the posting floor (bench/floor.py: the stack's own cost of a post, with none of
 commentd's work), the 20-comment read on a small database (10,000 comments) for comparison,
-and the resident memory of every server process throughout. The four servers run side by
-side and every figure is taken in each of three interleaved rounds; the report gives the
-medians.
+and the resident memory of every server process throughout. Beside them it measures Isso
+(bench/isso.py: the pinned release in a virtualenv of its own under bench/.isso-venv/, made
+on the first run; on `gunicorn -w 2`, guard and moderation off, its own SQLite database)
+on the same 20-comment read and on posting, seeded through its own API, and reports
+commentd / Isso for both; if Isso cannot be installed or started here, the report says why
+in their place and the rest of the run goes on (`--no-isso` leaves it out, and says so).
+The five servers run side by side and every figure is taken in each of three interleaved
+rounds; the report gives the medians.
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +49,7 @@ import psycopg
 import redis
 import requests
 
+from . import isso
 from .seed import post_slug, seed
 
 HERE = Path(__file__).resolve().parent
@@ -145,12 +151,25 @@ class Server:
                 self.process.wait()
 
 
+class ServerFailed(SystemExit):
+    """A server that exited or did not answer: ends the run, unless the caller can go on."""
+
+
+def host_and_port(port: int) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(port)]
+
+
 @contextmanager
-def serving(command: list[str], env: dict[str, str], log: Path) -> Iterator[Server]:
+def serving(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    address: Callable[[int], list[str]] = host_and_port,
+) -> Iterator[Server]:
     port = free_port()
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            [*command, *address(port)],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -160,14 +179,14 @@ def serving(command: list[str], env: dict[str, str], log: Path) -> Iterator[Serv
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
+                raise ServerFailed(f"server exited:\n{log.read_text()[-3000:]}")
             try:
                 if requests.get(f"{server.url}/healthz", timeout=2).status_code in (200, 404):
                     break
             except requests.ConnectionError:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit(f"server did not answer:\n{log.read_text()[-3000:]}")
+                raise ServerFailed(f"server did not answer:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
         yield server
     finally:
@@ -312,6 +331,79 @@ def serve_command() -> list[str]:
     return [sys.executable, "-m", "commentd.ops.cli", "serve"]
 
 
+ISSO_READ = "Isso: read 20 comments"
+ISSO_POSTING = "Isso: posting"
+
+
+def one_line(error: BaseException, limit: int = 600) -> str:
+    """An error as one line of the report (a server's log tail included, cut from the start)."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def isso_setup(skip: bool) -> tuple[Path | None, dict[str, Any]]:
+    """Isso's virtualenv (bench/isso.py), or None and the reason the report gives instead."""
+    if skip:
+        return None, {"unavailable": "left out of this run (--no-isso)"}
+    try:
+        bin_dir = isso.ensure_installed()
+    except isso.IssoUnavailable as error:
+        reason = f"Isso {isso.ISSO_VERSION} could not be installed: {one_line(error)}"
+        print(f"NOT MEASURED: {reason}", flush=True)
+        return None, {"unavailable": reason}
+    return bin_dir, {
+        "version": isso.ISSO_VERSION,
+        "server": (
+            f"gunicorn {isso.GUNICORN_VERSION} -w {isso.WORKERS} --preload isso.run "
+            "(sync workers), guard and moderation off, its own SQLite database"
+        ),
+        "packages": isso.installed_packages(bin_dir),
+    }
+
+
+@contextmanager
+def isso_server(
+    bin_dir: Path | None, workdir: Path, label: str, status: dict[str, Any]
+) -> Iterator[Server | None]:
+    """Isso served and seeded beside one backend's servers, or None with status["reason"]."""
+    with ExitStack() as stack:
+        server: Server | None = None
+        if bin_dir is not None:
+            try:
+                config = isso.write_config(workdir, label, free_port())
+                server = stack.enter_context(
+                    serving(
+                        isso.serve_command(bin_dir),
+                        isso.server_env(bin_dir, config, workdir),
+                        workdir / f"{label}-isso.log",
+                        isso.bind_arguments,
+                    )
+                )
+                isso.seed(server.url)
+            except (ServerFailed, isso.IssoUnavailable, requests.RequestException) as error:
+                status["reason"] = f"Isso did not start or could not be seeded: {one_line(error)}"
+                print(f"NOT MEASURED: {status['reason']}", flush=True)
+                stack.close()
+                server = None
+        yield server
+
+
+def measure_isso(server: Server, duration: int) -> list[Figure]:
+    """Isso's 20-comment read and its posting, as wrk loads commentd's."""
+    figures = [
+        wrk(ISSO_READ, f"{server.url}/?uri={isso.READ_URI}", duration),
+        wrk(
+            ISSO_POSTING,
+            f"{server.url}/",
+            duration,
+            env={"BENCH_MODE": "isso-post", "BENCH_POSTS": str(isso.POST_THREADS)},
+        ),
+    ]
+    if server.process.poll() is not None:
+        raise isso.IssoUnavailable(f"Isso's server exited (status {server.process.returncode})")
+    return figures
+
+
 def median_figure(runs: list[Figure]) -> Figure:
     """One figure from several runs of it: the median of each number."""
     return Figure(
@@ -324,16 +416,25 @@ def median_figure(runs: list[Figure]) -> Figure:
     )
 
 
-def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Seed the databases, start the four servers, then measure in interleaved rounds.
+def run_backend(
+    backend: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    isso_bin: Path | None,
+    isso_unavailable: str | None,
+) -> dict[str, Any]:
+    """Seed the databases, start the five servers, then measure in interleaved rounds.
 
     The host takes cores away for seconds at a time, so every figure is measured in each of
-    `--rounds` rounds (ceiling, big database, small database, posting, floor, in turn) and
-    reported as the median: noise then falls on all of them alike, not on whichever ran at a
-    bad moment.
+    `--rounds` rounds (ceiling, big database, small database, posting, floor, Isso, in turn)
+    and reported as the median: noise then falls on all of them alike, not on whichever ran
+    at a bad moment. Isso (bench/isso.py) always runs on SQLite, its own database, seeded
+    through its API; if it cannot be installed or started, or fails in a round, the result
+    says why and the other figures go on without it.
     """
     print(f"== {backend}", flush=True)
     result: dict[str, Any] = {"backend": backend}
+    isso_status: dict[str, Any] = {"measured": False, "reason": isso_unavailable}
     with (
         rate_limit_storage(backend) as limits,
         database(backend, workdir, "big") as big_url,
@@ -363,12 +464,15 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
             serving(
                 [sys.executable, "-m", "bench.floor"], floor_env, workdir / f"{backend}-floor.log"
             ) as floor,
+            isso_server(isso_bin, workdir, backend, isso_status) as isso_live,
             watching_memory(server.process.pid) as memory,
         ):
             # Warm-up: caches, connections, the OS.
             measure_reads(server, 2, args.posts)
             measure_reads(small_server, 2, args.small_posts)
             wrk("trivial warm-up", f"{trivial.url}/ping", 2)
+            if isso_live is not None:
+                wrk("Isso warm-up", f"{isso_live.url}/?uri={isso.READ_URI}", 2)
             runs: dict[str, list[Figure]] = {}
             small_name = f"read 20 comments at {args.small_comments} comments"
             for round_number in range(1, args.rounds + 1):
@@ -384,6 +488,18 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
                     measure_posting(server, args.duration, args.posts),
                     measure_posting(floor, args.duration, args.posts, POSTING_FLOOR),
                 ]
+                if isso_live is not None:
+                    try:
+                        round_figures += measure_isso(isso_live, args.duration)
+                    except (isso.IssoUnavailable, subprocess.SubprocessError) as error:
+                        isso_status["reason"] = (
+                            f"Isso failed in round {round_number}, so none of its rounds "
+                            f"count: {one_line(error)}"
+                        )
+                        print(f"NOT MEASURED: {isso_status['reason']}", flush=True)
+                        runs.pop(ISSO_READ, None)
+                        runs.pop(ISSO_POSTING, None)
+                        isso_live = None
                 for figure in round_figures:
                     runs.setdefault(figure.name, []).append(figure)
             # Sustained: the 200-comment page once more, to see memory stay flat.
@@ -405,6 +521,18 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
         by_name["read 20 comments"].rps / by_name[small_name].rps, 3
     )
     result["posting_vs_floor"] = round(by_name[POSTING].rps / by_name[POSTING_FLOOR].rps, 3)
+    if ISSO_READ in by_name and ISSO_POSTING in by_name:
+        isso_read, isso_posting = by_name[ISSO_READ].rps, by_name[ISSO_POSTING].rps
+        if isso_read > 0 and isso_posting > 0:
+            isso_status = {
+                "measured": True,
+                "reason": None,
+                "posting_vs_isso": round(by_name[POSTING].rps / isso_posting, 3),
+                "read_20_vs_isso": round(by_name["read 20 comments"].rps / isso_read, 3),
+            }
+        else:
+            isso_status["reason"] = "Isso answered no request in a median round"
+    result["isso"] = isso_status
     return result
 
 
@@ -433,8 +561,26 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+
+def isso_line(status: dict[str, Any]) -> str:
+    if not status["measured"]:
+        return f"**Isso not measured beside it:** {status['reason']}"
+    return (
+        f"Beside Isso, same rounds: posting commentd / Isso = "
+        f"{status['posting_vs_isso']:.2f}{TIMES}; "
+        f"20-comment read commentd / Isso = {status['read_20_vs_isso']:.2f}{TIMES}."
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"Run at {report['started']} UTC, `{report['command']}`", ""]
+    setup = report["isso"]
+    if "version" in setup:
+        lines += [f"Isso {setup['version']} beside it: {setup['server']}.", ""]
+    else:
+        lines += [f"**Isso not measured:** {setup['unavailable']}", ""]
     for result in report["results"]:
         lines += [
             f"### {result['backend']} ({result['workers']} worker process(es); "
@@ -455,6 +601,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"{report['small_comments']}: {result['large_vs_small_20']:.0%}",
             "",
             f"Posting at {result['posting_vs_floor']:.0%} of the posting floor.",
+            "",
+            isso_line(result["isso"]),
             "",
             "Requests/s in each round (the table gives the medians):",
             "",
@@ -486,9 +634,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--output", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--no-isso", action="store_true", help="leave Isso out (the report says it was left out)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
+    isso_bin, isso_report = isso_setup(args.no_isso)
 
     report: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
@@ -497,11 +649,14 @@ def main() -> None:
         "posts": args.posts,
         "small_comments": args.small_comments,
         "machine": machine_facts(),
+        "isso": isso_report,
         "results": [],
     }
     with tempfile.TemporaryDirectory(prefix="commentd-bench-") as tmp:
         for backend in args.backends.split(","):
-            report["results"].append(run_backend(backend, args, Path(tmp)))
+            report["results"].append(
+                run_backend(backend, args, Path(tmp), isso_bin, isso_report.get("unavailable"))
+            )
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.output.mkdir(exist_ok=True)
     (args.output / "last-run.json").write_text(json.dumps(report, indent=2))

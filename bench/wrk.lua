@@ -27,6 +27,19 @@ if mode == "post" then
   end
 end
 
+if mode == "isso-post" then
+  -- Isso's API (POST /new?uri=...): the same comment, to threads made beforehand (bench/isso.py).
+  request = function()
+    counter = counter + 1
+    local uri = string.format("/post-%06d", math.random(0, posts - 1))
+    local body = string.format(
+      '{"author":"Bench reader","email":"bench%d-%d@example.org","website":"https://example.org",' ..
+      '"text":"Benchmark comment %d: *emphasis*, `code` and a link https://example.org/%d",' ..
+      '"title":"Bench thread"}', seed, counter, counter, counter)
+    return wrk.format("POST", "/new?uri=" .. uri, {["Content-Type"] = "application/json"}, body)
+  end
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
