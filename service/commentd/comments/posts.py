@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from commentd.comments.fast_path import bump_post, keep_title, new_version, post_state
-from commentd.errors import PostClosed, PostNotFound, ValidationFailed
+from commentd.errors import Conflict, PostClosed, PostNotFound, ValidationFailed
 from commentd.models import Comment, CommentHistory, CommentStatus, Post, UTCDateTime, utcnow
 
 
@@ -161,6 +161,46 @@ def list_posts(
     return page, ((page[-1].activity, page[-1].id) if more else None)
 
 
+def _locked_pair(session: Session, source: str, target: str) -> tuple[Post | None, Post | None]:
+    """The posts at `source` and `target` (None where there is none), both rows locked FOR
+    UPDATE by one statement in the order of their ids (PostgreSQL; SQLite's writes take
+    turns). One order for every move: A→B and B→A at once wait for each other in turn, where
+    locking the source and then the target deadlocked them (one failed with a 503)."""
+    found = session.scalars(
+        select(Post)
+        .where(Post.slug.in_((source, target)))
+        .order_by(Post.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    by_slug = {post.slug: post for post in found}
+    return by_slug.get(source), by_slug.get(target)
+
+
+# How often a move renaming a post tries again when `target` was taken meanwhile and then
+# freed again (another move took it away): each try waits for the one that took it.
+RENAME_TRIES = 3
+
+
+def _rename(session: Session, post: Post, target: str) -> Post | None:
+    """Give `post` the slug `target`, which had no post when the move looked; None when done.
+    A post may have arrived there since (a first comment on `target`, or another move, not yet
+    committed when the move looked: no row to lock then), and the rename then meets the unique
+    slug (it was a 500): the post that took `target` is returned, locked, to merge into."""
+    for _ in range(RENAME_TRIES):
+        try:
+            with session.begin_nested():
+                post.slug = target
+                session.flush()
+            return None
+        except IntegrityError:
+            # The savepoint is undone (the post keeps its slug); the winner has committed.
+            into = find_post(session, target, lock=True)
+            if into is not None:
+                return into
+    raise Conflict(f"The slug {target!r} is changing hands; try the move again.")
+
+
 @dataclass(frozen=True)
 class Moved:
     """What a move did: comments moved, whether they joined a post that existed, and whether
@@ -188,15 +228,14 @@ def move_post(session: Session, source: str, target: str, *, actor: str) -> Move
         )
     # Both rows locked: a comment racing the move to either slug is stored before the move or
     # after it, never on a post the move deletes (comments.fast_path's post state).
-    post = find_post(session, source, lock=True)
+    post, into = _locked_pair(session, source, target)
     if post is None:
         raise PostNotFound(f"There is no post {source!r}.")
-    into = find_post(session, target, lock=True)
     ids = session.scalars(select(Comment.id).where(Comment.post_id == post.id)).all()
     title_taken = False
     if into is None:
-        post.slug = target
-        session.flush()
+        into = _rename(session, post, target)
+    if into is None:
         bump_post(session, post.id, 0)
     else:
         session.execute(update(Comment).where(Comment.post_id == post.id).values(post_id=into.id))
