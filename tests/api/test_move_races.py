@@ -1,4 +1,4 @@
-"""Post moves racing each other and first comments (API.md `POST /api/moderation/posts/<slug>/move`):
+"""Post moves (`POST /api/moderation/posts/<slug>/move`) racing each other and first comments:
 no 500, no deadlock's 503, no comment left behind. On SQLite and PostgreSQL, through the Flask
 client; another transaction holds its place in the race open while the moves queue up."""
 
