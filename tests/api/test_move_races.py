@@ -10,11 +10,16 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from commentd.comments.events import NO_EVENTS
 from commentd.comments.fast_path import insert_comment
-from commentd.comments.posts import find_post, open_post
+from commentd.comments.moderation import moderate
+from commentd.comments.posts import find_post, move_post, open_post
+from commentd.comments.queries import get_comment
 from commentd.db import writer
+from commentd.models import CommentStatus, Post
 from commentd.web.services import of as services_of
 from tests.api.test_console_authoring import MakeComment, public, shown, stored_comment_values
 from tests.helpers import MODERATOR
@@ -77,3 +82,89 @@ def test_a_move_onto_a_slug_whose_first_comment_is_being_stored_joins_that_post(
     assert shown(client, moved)["slug"] == shown(client, late.id)["slug"] == "new"
     assert public(client, "new")["count"] == 1  # the reader's comment waits for moderation
     assert move(client, "old", "elsewhere").status_code == 404
+
+
+def test_a_decision_under_way_on_a_moved_comment_and_the_move_both_finish(
+    app: Flask, client: FlaskClient, make_comment: MakeComment
+) -> None:
+    # The author approves a comment (its row locked, then its post's bumped) while a move of
+    # its post starts. The move locked the posts and then waited for the comment, the approval
+    # waited for the post: a deadlock, one of the two failed. Now the move waits its turn.
+    waiting = make_comment(CommentStatus.PENDING, slug="old")
+    make_comment(slug="new")
+    with Session(writer(services_of(app).engine)) as author:
+        get_comment(author, waiting, lock=True)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            moving = pool.submit(move, client, "old", "new")
+            time.sleep(0.5)
+            waited = not moving.done()
+            moderate(author, waiting, CommentStatus.APPROVED, events=NO_EVENTS, actor="test")
+            author.commit()
+            answer = moving.result(timeout=30)
+
+    assert waited
+    assert answer.status_code == 200, answer.json
+    assert shown(client, waiting)["slug"] == "new"
+    assert public(client, "new")["count"] == 2
+
+
+def test_a_decision_that_waited_for_a_move_finds_the_comment_where_it_went(
+    app: Flask, client: FlaskClient, make_comment: MakeComment
+) -> None:
+    # Approving a comment that a merge is moving: the approval waits for the move, then finds
+    # the comment on its new post. Locked together with the post it was joined to, it was
+    # re-read after the wait against its old, deleted post and answered 404.
+    waiting = make_comment(CommentStatus.PENDING, slug="old")
+    make_comment(slug="new")
+    with Session(writer(services_of(app).engine)) as holder:
+        get_comment(holder, waiting, lock=True)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            moving = pool.submit(move, client, "old", "new")
+            time.sleep(0.4)
+            approving = pool.submit(
+                client.post, f"/api/moderation/comments/{waiting}/approve", headers=MODERATOR
+            )
+            time.sleep(0.4)
+            waited = not moving.done() and not approving.done()
+            holder.rollback()
+            moved, approved = moving.result(timeout=30), approving.result(timeout=30)
+
+    assert waited
+    assert moved.status_code == 200, moved.json
+    assert approved.status_code == 200, approved.json
+    assert (approved.json or {})["slug"] == "new"
+    assert public(client, "new")["count"] == 2
+
+
+def test_an_edit_that_waited_for_a_move_moves_the_version_of_the_post_it_is_on(
+    app: Flask, client: FlaskClient, make_comment: MakeComment
+) -> None:
+    # The author edits a published comment while a merge moves it: the edit waits for the
+    # move's lock, then must bump the post the comment is on now. Read without a lock, the
+    # comment still named its old post, whose row the merge had deleted: no version moved,
+    # and every cached copy of the new post kept the old text.
+    edited = make_comment(slug="old")
+    make_comment(slug="new")
+    with Session(writer(services_of(app).engine)) as mover:
+        move_post(mover, "old", "new", actor="test")
+        moved_version = mover.scalars(select(Post.version).where(Post.slug == "new")).one()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            editing = pool.submit(
+                client.patch,
+                f"/api/moderation/comments/{edited}",
+                json={"body": "Edited while moving"},
+                headers=MODERATOR,
+            )
+            time.sleep(0.5)
+            waited = not editing.done()
+            mover.commit()
+            answer = editing.result(timeout=30)
+
+    assert waited
+    assert answer.status_code == 200, answer.json
+    assert (answer.json or {})["slug"] == "new"
+    with Session(services_of(app).engine) as session:
+        version = session.scalars(select(Post.version).where(Post.slug == "new")).one()
+    assert version != moved_version
+    bodies = [c["body_html"] for c in public(client, "new")["comments"]]
+    assert "<p>Edited while moving</p>" in bodies

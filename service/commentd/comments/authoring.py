@@ -111,7 +111,7 @@ def edit_as_author(
     told (webhook comment.edited), the history records "edited" and which fields. Its status
     stays: the author's own edit is not screened again. Flushes, never commits; returns the
     comment and its slug. Raises NotFound (404) for an unknown id."""
-    comment, slug = get_comment(session, comment_id)
+    comment, slug = get_comment(session, comment_id, lock=True)  # its post as it is now
     was_status = comment.status
     if changes.body is not None and changes.body_html is not None:
         comment.body = changes.body
@@ -141,7 +141,7 @@ def set_pinned(
 
     Raises NotFound (404) for an unknown id, NotTopLevel (422) for a reply.
     """
-    comment, slug = get_comment(session, comment_id)
+    comment, slug = get_comment(session, comment_id, lock=True)  # its post as it is now
     if comment.parent_id is not None:
         raise NotTopLevel(
             f"Comment {comment_id} is a reply; only top-level comments can be pinned."

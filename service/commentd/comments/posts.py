@@ -161,6 +161,20 @@ def list_posts(
     return page, ((page[-1].activity, page[-1].id) if more else None)
 
 
+def _lock_comments(session: Session, slug: str) -> None:
+    """Lock the comments of the post at `slug` (PostgreSQL's FOR NO KEY UPDATE, in the order
+    of their ids; a reply's foreign key still reads its parent) before the posts' rows: the
+    order in which a decision on one comment locks (the comment, then its post to bump it).
+    Locking the post first, the move then waited for a comment being decided, whose decision
+    waited for the post: a deadlock, one of them a 503."""
+    session.execute(
+        select(Comment.id)
+        .where(Comment.post_id.in_(select(Post.id).where(Post.slug == slug)))
+        .order_by(Comment.id)
+        .with_for_update(key_share=True)
+    )
+
+
 def _locked_pair(session: Session, source: str, target: str) -> tuple[Post | None, Post | None]:
     """The posts at `source` and `target` (None where there is none), both rows locked FOR
     UPDATE by one statement in the order of their ids (PostgreSQL; SQLite's writes take
@@ -228,6 +242,7 @@ def move_post(session: Session, source: str, target: str, *, actor: str) -> Move
         )
     # Both rows locked: a comment racing the move to either slug is stored before the move or
     # after it, never on a post the move deletes (comments.fast_path's post state).
+    _lock_comments(session, source)
     post, into = _locked_pair(session, source, target)
     if post is None:
         raise PostNotFound(f"There is no post {source!r}.")

@@ -61,13 +61,24 @@ def get_comment(session: Session, comment_id: int, *, lock: bool = False) -> tup
     `lock`, its row is locked until the transaction ends (PostgreSQL's FOR UPDATE; SQLite's
     writers take turns already) and read afresh, so a decision taken twice at once sees the
     first one's result instead of acting on the same old state."""
+    if lock:
+        # The comment alone, then its post: locked with the join, a comment that a post move
+        # took elsewhere while this waited was re-read joined to its old post, found to differ
+        # and dropped (a 404 for a comment that exists; PostgreSQL's READ COMMITTED re-check).
+        comment = session.scalars(
+            select(Comment)
+            .where(Comment.id == comment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if comment is None:
+            raise NotFound(f"There is no comment {comment_id}.")
+        return comment, session.scalars(select(Post.slug).where(Post.id == comment.post_id)).one()
     query = (
         select(Comment, Post.slug)
         .join(Post, Post.id == Comment.post_id)
         .where(Comment.id == comment_id)
     )
-    if lock:
-        query = query.with_for_update(of=Comment).execution_options(populate_existing=True)
     row = session.execute(query).one_or_none()
     if row is None:
         raise NotFound(f"There is no comment {comment_id}.")
