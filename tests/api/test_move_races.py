@@ -168,3 +168,35 @@ def test_an_edit_that_waited_for_a_move_moves_the_version_of_the_post_it_is_on(
     assert version != moved_version
     bodies = [c["body_html"] for c in public(client, "new")["comments"]]
     assert "<p>Edited while moving</p>" in bodies
+
+
+def test_a_bulk_decision_and_a_move_of_the_same_comments_both_finish(
+    app: Flask, client: FlaskClient, make_comment: MakeComment
+) -> None:
+    # A move waits for the first of the post's comments (another decision holds it); a bulk
+    # approval given the ids newest first then took the second and waited for the first,
+    # which the move took next before waiting for the second: a deadlock (a 503).
+    first = make_comment(CommentStatus.PENDING, slug="old")
+    second = make_comment(CommentStatus.PENDING, slug="old")
+    make_comment(slug="new")
+    with Session(writer(services_of(app).engine)) as holder:
+        get_comment(holder, first, lock=True)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            moving = pool.submit(move, client, "old", "new")
+            time.sleep(0.4)
+            bulk = pool.submit(
+                client.post,
+                "/api/moderation/comments/bulk",
+                json={"action": "approve", "ids": [second, first, 10**6]},
+                headers=MODERATOR,
+            )
+            time.sleep(0.4)
+            waited = not moving.done() and not bulk.done()
+            holder.rollback()
+            moved, approved = moving.result(timeout=30), bulk.result(timeout=30)
+
+    assert waited
+    assert moved.status_code == 200, moved.json
+    assert approved.status_code == 200, approved.json
+    assert approved.json == {"done": [second, first], "missing": [10**6]}
+    assert public(client, "new")["count"] == 3

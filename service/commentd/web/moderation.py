@@ -512,17 +512,18 @@ def bulk_action() -> Response:
                 fields={"match": "name the status to delete from"},
             )
         ids = search.matching_ids(session, filters, at_most=MAX_BULK_MATCH)
-    done: list[int] = []
-    missing: list[int] = []
-    for comment_id in ids:
+    found: set[int] = set()
+    # In the order of their ids, as a post move locks a post's comments (comments.posts): in
+    # the order given, a bulk holding a later comment and waiting for an earlier one that a
+    # move held, while the move waited for the later one, deadlocked (a 503 for one of them).
+    for comment_id in sorted(ids):
         try:
             _apply(session, comment_id, action)
         except NotFound:
-            missing.append(comment_id)
-        else:
-            done.append(comment_id)
+            continue
+        found.add(comment_id)
     session.commit()
-    return jsonify(done=done, missing=missing)
+    return jsonify(done=[i for i in ids if i in found], missing=[i for i in ids if i not in found])
 
 
 def _days_arg() -> int:
