@@ -23,6 +23,7 @@ import sys
 import termios
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -554,3 +555,15 @@ def run_with_terminal_stderr(
     output, _ = process.communicate(timeout=timeout)
     os.close(leader)
     return process.returncode, seen, output
+
+
+def waits_behind(release: Callable[[], object], call: Callable[[], Any]) -> tuple[bool, Any]:
+    """Run `call` (a request, say) in another thread while this one holds a lock: whether it
+    was still waiting after half a second, then `release()` (commit, rollback) and its result.
+    Races between transactions come out in the same order on every run."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(call)
+        time.sleep(0.5)
+        waited = not pending.done()
+        release()
+        return waited, pending.result(timeout=30)

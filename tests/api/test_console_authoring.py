@@ -20,7 +20,7 @@ from commentd.db import writer
 from commentd.models import CommentHistory, CommentStatus, utcnow
 from commentd.web.auth import create_token
 from commentd.web.services import of as services_of
-from tests.helpers import MODERATOR, SLUG, comment_fields
+from tests.helpers import MODERATOR, SLUG, comment_fields, waits_behind
 
 MakeComment = Callable[..., int]
 PostComment = Callable[..., dict[str, Any]]
@@ -580,14 +580,10 @@ def test_a_comment_posted_while_a_merge_move_runs_waits_and_is_kept(
     make_comment(slug="new")
     with Session(writer(services_of(app).engine)) as mover:
         assert move_post(mover, "old", "new", actor="test").merged
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            posting = pool.submit(
-                client.post, "/api/posts/old/comments", json=comment_fields(body="Late reader")
-            )
-            time.sleep(0.5)
-            waited = not posting.done()
-            mover.commit()
-            answer = posting.result(timeout=30)
+        waited, answer = waits_behind(
+            mover.commit,
+            lambda: client.post("/api/posts/old/comments", json=comment_fields(body="Late reader")),
+        )
 
     assert waited
     assert answer.status_code == 201, answer.json
@@ -605,14 +601,12 @@ def test_a_comment_stored_before_a_move_commits_goes_along(
     with Session(writer(services_of(app).engine)) as reader:
         post_id = open_post(reader, "old")
         late = insert_comment(reader, stored_comment_values(post_id))
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            moving = pool.submit(
-                client.post, "/api/moderation/posts/old/move", json={"to": "new"}, headers=MODERATOR
-            )
-            time.sleep(0.5)
-            waited = not moving.done()
-            reader.commit()
-            answer = moving.result(timeout=30)
+        waited, answer = waits_behind(
+            reader.commit,
+            lambda: client.post(
+                "/api/moderation/posts/old/move", json={"to": "new"}, headers=MODERATOR
+            ),
+        )
 
     assert waited
     assert answer.status_code == 200, answer.json

@@ -22,7 +22,7 @@ from commentd.db import writer
 from commentd.models import CommentStatus, Post
 from commentd.web.services import of as services_of
 from tests.api.test_console_authoring import MakeComment, public, shown, stored_comment_values
-from tests.helpers import MODERATOR
+from tests.helpers import MODERATOR, waits_behind
 
 
 def move(client: FlaskClient, source: str, target: str) -> Any:
@@ -68,12 +68,7 @@ def test_a_move_onto_a_slug_whose_first_comment_is_being_stored_joins_that_post(
     moved = make_comment(slug="old")
     with Session(writer(services_of(app).engine)) as reader:
         late = insert_comment(reader, stored_comment_values(open_post(reader, "new")))
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            moving = pool.submit(move, client, "old", "new")
-            time.sleep(0.5)
-            waited = not moving.done()
-            reader.commit()
-            answer = moving.result(timeout=30)
+        waited, answer = waits_behind(reader.commit, lambda: move(client, "old", "new"))
 
     assert waited
     assert answer.status_code == 200, answer.json
@@ -148,17 +143,14 @@ def test_an_edit_that_waited_for_a_move_moves_the_version_of_the_post_it_is_on(
     with Session(writer(services_of(app).engine)) as mover:
         move_post(mover, "old", "new", actor="test")
         moved_version = mover.scalars(select(Post.version).where(Post.slug == "new")).one()
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            editing = pool.submit(
-                client.patch,
+        waited, answer = waits_behind(
+            mover.commit,
+            lambda: client.patch(
                 f"/api/moderation/comments/{edited}",
                 json={"body": "Edited while moving"},
                 headers=MODERATOR,
-            )
-            time.sleep(0.5)
-            waited = not editing.done()
-            mover.commit()
-            answer = editing.result(timeout=30)
+            ),
+        )
 
     assert waited
     assert answer.status_code == 200, answer.json
