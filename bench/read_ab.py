@@ -1,11 +1,15 @@
-"""Two checkouts of commentd side by side: the cached 20-comment read on embedded defaults.
+"""Two checkouts of commentd side by side: the cached 20-comment read (or posting) on embedded
+defaults.
 
     mkdir /tmp/before && git archive <commit> service migrations alembic.ini | tar -x -C /tmp/before
     .venv/bin/python -m bench.read_ab /tmp/before .            # medians of 3 runs of 5 s
+    .venv/bin/python -m bench.read_ab /tmp/before . --posting  # posting, as bench.run posts
 
 Each tree's `commentd serve` runs on its own copy of one seeded SQLite database (bench/seed.py,
 rate limits lifted as in bench/run.py), and wrk (16 connections, bench/wrk.lua) reads
 `bench-20` from each in turn, round after round, so the host's noise falls on both alike.
+With `--posting` it posts instead, as bench.run's posting figure does (a new comment from a new
+address to a random seeded post, with a form token).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from .run import CONNECTIONS, Figure, server_env, serving, wrk
+from .run import CONNECTIONS, Figure, measure_posting, server_env, serving, wrk
 from .seed import seed
 
 # `commentd serve` from the given tree, whatever is installed or current (`-m` would take the
@@ -41,6 +45,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--comments", type=int, default=10_000)
     parser.add_argument("--posts", type=int, default=500)
+    parser.add_argument("--posting", action="store_true", help="measure posting, not the read")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="commentd-read-ab-"))
     try:
@@ -65,10 +70,16 @@ def main() -> None:
                 wrk("warm-up", f"{server.url}/api/posts/bench-20/comments", 2)
             for _ in range(args.rounds):
                 for name, server in servers.items():
-                    figure = wrk(name, f"{server.url}/api/posts/bench-20/comments", args.duration)
+                    if args.posting:
+                        figure = measure_posting(server, args.duration, args.posts, name)
+                    else:
+                        figure = wrk(
+                            name, f"{server.url}/api/posts/bench-20/comments", args.duration
+                        )
                     runs.setdefault(name, []).append(figure)
                     print(f"{name}: {figure.rps} req/s, p99 {figure.p99_ms} ms", flush=True)
-        print(f"read 20 comments (cached), {CONNECTIONS} connections, medians:")
+        what = "posting" if args.posting else "read 20 comments (cached)"
+        print(f"{what}, {CONNECTIONS} connections, medians:")
         for name, figures in runs.items():
             print(
                 f"  {name}: {statistics.median(f.rps for f in figures)} req/s, "

@@ -245,6 +245,18 @@ def test_public_reads_never_reach_the_limiter(
 
     monkeypatch.setattr(limiter, "_check_request_limit", counted)
     monkeypatch.setattr(strategy, "hit", counted_hit)
+    # A comment's hits come in one batch of the storage (counters.SlidingWindows): each
+    # entry's key is limits' key_for(prefix..., key, scope) + "/amount/multiples/granularity".
+    storage = services_of(app).rate_limits._sliding_windows
+    assert storage is not None
+    acquire = storage.acquire_sliding_window_entries
+    batches: list[tuple[str | None, list[str]]] = []
+
+    def counted_batch(entries: Any) -> int | None:
+        batches.append((request.endpoint, [key.split("/")[-4] for key, _, _ in entries]))
+        return acquire(entries)
+
+    monkeypatch.setattr(storage, "acquire_sliding_window_entries", counted_batch)
     hooks = [
         getattr(hook, "func", hook)  # a partial's function
         for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
@@ -259,19 +271,17 @@ def test_public_reads_never_reach_the_limiter(
         client.get("/api/form-token"),
     ]
     assert all(read.status_code < 400 for read in reads), [r.status_code for r in reads]
-    assert checks == [] and hits == []
+    assert checks == [] and hits == [] and batches == []
 
     assert post_from(client, "192.0.2.1").status_code == 201
-    # One hit per limit of a comment, in RateLimits.posting's order, and none of flask-
-    # limiter's per-function checks (the limits are resolved once, RateLimits.posting_hits).
-    assert checks == []
-    assert [scope for endpoint, scope in hits if endpoint == "public.create_comment"] == [
-        "sender-interval",
-        "sender",
-        "address-interval",
-        "address",
-        "post",
-        "site",
+    # One hit per limit of a comment, in RateLimits.posting's order, in one batch, and none of
+    # flask-limiter's per-function checks (the limits are resolved once, posting_hits).
+    assert checks == [] and hits == []
+    assert batches == [
+        (
+            "public.create_comment",
+            ["sender-interval", "sender", "address-interval", "address", "post", "site"],
+        )
     ]
 
 

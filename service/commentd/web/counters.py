@@ -22,10 +22,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from limits.storage import MemoryStorage, Storage
 from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
@@ -33,6 +33,25 @@ from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingW
 from commentd.db import FileTurn
 
 SCHEME = "commentd-memory"
+
+# One sliding-window hit of a batch: (limits' key for the limit and its identifiers, as
+# RateLimitItem.key_for makes it; the limit's amount; its window in seconds). Each costs 1.
+Entry = tuple[str, int, int]
+
+
+class SlidingWindows(Protocol):
+    """A storage that takes several sliding-window hits in one step (one lock, one
+    transaction or one Redis round trip): a comment's limits.
+
+    `acquire_sliding_window_entries(entries)` hits each entry in order, exactly as limits'
+    `acquire_sliding_window_entry(key, limit, expiry)` would one by one, and stops at the
+    first that is full: it answers that entry's index (it and those after it counted
+    nothing; those before it did), or None when every entry counted. Nothing else counts in
+    the same keys in between, in this process or another.
+    """
+
+    def acquire_sliding_window_entries(self, entries: Sequence[Entry]) -> int | None:
+        """The index of the first full entry (it and the rest uncounted), else None."""
 
 
 class InProcessCounters(MemoryStorage):
@@ -100,6 +119,15 @@ class InProcessCounters(MemoryStorage):
         with self._lock:
             yield
 
+    def acquire_sliding_window_entries(self, entries: Sequence[Entry]) -> int | None:
+        """Several sliding-window hits in order, as one step (the storage's lock held
+        throughout); see `SlidingWindows`."""
+        with self._lock:
+            for index, (key, limit, expiry) in enumerate(entries):
+                if not self.acquire_sliding_window_entry(key, limit, expiry):
+                    return index
+        return None
+
     def reset(self) -> int | None:
         """Forget every counter."""
         with self._lock:
@@ -120,6 +148,14 @@ class InProcessCounters(MemoryStorage):
 
 
 FILE_SCHEME = "commentd-file"
+# Add ?2 to counter ?1, or start it at ?2 when it is new or expired (it then lives ?4 seconds
+# from ?3, now).
+_UPSERT = (
+    "INSERT INTO counters (key, value, expires) VALUES (?1, ?2, ?3 + ?4) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    "value = CASE WHEN expires <= ?3 THEN ?2 ELSE value + ?2 END, "
+    "expires = CASE WHEN expires <= ?3 THEN ?3 + ?4 ELSE expires END"
+)
 # Counters past their expiry are deleted at most this often by each process (seconds).
 PURGE_SECONDS = 10.0
 
@@ -235,14 +271,7 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
         with self.batch():
             row = (
                 self._connect()
-                .execute(
-                    "INSERT INTO counters (key, value, expires) VALUES (?1, ?2, ?3 + ?4) "
-                    "ON CONFLICT (key) DO UPDATE SET "
-                    "value = CASE WHEN expires <= ?3 THEN ?2 ELSE value + ?2 END, "
-                    "expires = CASE WHEN expires <= ?3 THEN ?3 + ?4 ELSE expires END "
-                    "RETURNING value",
-                    (key, amount, now, expiry),
-                )
+                .execute(f"{_UPSERT} RETURNING value", (key, amount, now, expiry))
                 .fetchone()
             )
         return int(row[0])
@@ -308,6 +337,43 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
                 return False
             self.incr(current_key, 2 * expiry, amount)
             return True
+
+    def acquire_sliding_window_entries(self, entries: Sequence[Entry]) -> int | None:
+        """Several sliding-window hits in order in one transaction (see `SlidingWindows`):
+        one SELECT of every window they read and one write of the counts they add, where
+        hitting them one by one took three statements each."""
+        if not entries:
+            return None
+        with self.batch():
+            now = time.time()
+            windows = [
+                (*self.sliding_window_keys(key, expiry, now), expiry) for key, _, expiry in entries
+            ]
+            keys = sorted({key for previous, current, _ in windows for key in (previous, current)})
+            counts = dict(
+                self._connect().execute(
+                    f"SELECT key, value FROM counters WHERE key IN ({', '.join('?' * len(keys))}) "
+                    "AND expires > ?",
+                    (*keys, now),
+                )
+            )
+            refused: int | None = None
+            counted: list[tuple[str, int, float, int]] = []
+            for index, ((previous_key, current_key, expiry), (_, limit, _)) in enumerate(
+                zip(windows, entries, strict=True)
+            ):
+                previous, current = counts.get(previous_key, 0), counts.get(current_key, 0)
+                previous_ttl = (
+                    0.0 if previous == 0 else (1 - (((now - expiry) / expiry) % 1)) * expiry
+                )
+                if limit < 1 or math.floor(previous * previous_ttl / expiry + current) + 1 > limit:
+                    refused = index
+                    break
+                counts[current_key] = current + 1
+                counted.append((current_key, 1, now, 2 * expiry))
+            if counted:
+                self._connect().executemany(_UPSERT, counted)
+        return refused
 
     def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         """limits' (previous count, its time to live, current count, its time to live)."""

@@ -53,6 +53,62 @@ STORAGE_URI_ERROR = (
 )
 
 
+# limits' own Lua script for one sliding-window hit (its KEYS: previous and current window,
+# ARGV: limit, expiry in seconds, amount), run for each limit in turn inside one script: a
+# comment's limits in one round trip, and atomic together as each is alone. The wrapper only
+# loops; the counting is limits' text, read from the installed package.
+_ACQUIRE_MANY = """
+local function acquire(KEYS, ARGV)
+{acquire_one}
+end
+for i = 1, #KEYS / 2 do
+    local window = {{KEYS[2 * i - 1], KEYS[2 * i]}}
+    if not acquire(window, {{ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]}}) then
+        return i
+    end
+end
+return 0
+"""
+
+
+class RedisSlidingWindows:
+    """counters.SlidingWindows on limits' Redis storage: a comment's limits in one round trip
+    (one Lua script, where hitting them one by one took one round trip each). The keys are
+    the ones limits' own `acquire_sliding_window_entry` uses, so its other calls (the wait of
+    a 429, clearing an erased address's counters) read and clear the same windows."""
+
+    def __init__(self, storage: RedisStorage) -> None:
+        self._storage = storage
+        acquire_one = storage.SCRIPT_ACQUIRE_SLIDING_WINDOW  # bytes: limits' package data
+        self._script = storage.get_connection().register_script(
+            _ACQUIRE_MANY.format(acquire_one=acquire_one.decode()).encode()
+        )
+
+    def acquire_sliding_window_entries(self, entries: Sequence[counters.Entry]) -> int | None:
+        """See counters.SlidingWindows."""
+        keys: list[str] = []
+        arguments: list[int] = []
+        for key, limit, expiry in entries:
+            keys += (
+                self._storage.prefixed_key(self._storage._previous_window_key(key)),
+                self._storage.prefixed_key(self._storage._current_window_key(key)),
+            )
+            arguments += (limit, expiry, 1)
+        refused = int(self._script(keys, arguments))
+        return refused - 1 if refused else None
+
+
+def sliding_windows(storage: object) -> counters.SlidingWindows | None:
+    """The storage's way to take several sliding-window hits in one step, if it has one:
+    commentd's counters (in-process or the shared file), Redis and Redis Sentinel. None for
+    Redis Cluster, where one script cannot reach the keys of several limits."""
+    if isinstance(storage, counters.InProcessCounters | counters.FileCounters):
+        return storage
+    if isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage):
+        return RedisSlidingWindows(storage)
+    return None
+
+
 def seconds(n: int) -> str:
     """`n` seconds in words: "1 second", "5 seconds"."""
     return "1 second" if n == 1 else f"{n} seconds"
@@ -208,6 +264,7 @@ class RateLimits:
         )
         self.privacy_client, self.privacy_address = privacy_client, privacy_address
         self.review = review
+        self._sliding_windows = sliding_windows(self.limiter.storage)
         # Every limit whose key is made of an email address: what erasing the address clears
         # (scope, rate limit, what the key hashes); see forget_address.
         self.address_limits = (
@@ -253,10 +310,20 @@ class RateLimits:
     def _hit_posting(self) -> tuple[RateLimitItem, tuple[str, ...]] | None:
         """The posting hits with flask-limiter's strategy, storage and keys, without resolving
         each function's limits again on every call (a quarter of a post's CPU, profiled): the
-        first full limit and its identifiers, or None when every one counted."""
+        first full limit and its identifiers, or None when every one counted. Taken in one
+        step of the storage (`sliding_windows`) unless flask-limiter is on its fallback."""
         strategy = self.limiter.limiter
-        batch = getattr(self.limiter.storage, "batch", None)
         prefix = (self.key_prefix,) if self.key_prefix else ()
+        if self._sliding_windows is not None and strategy is self.limiter._limiter:
+            hits = [(item, (*prefix, key(), scope)) for item, scope, key in self.posting_hits]
+            refused = self._sliding_windows.acquire_sliding_window_entries(
+                [
+                    (item.key_for(*identifiers), item.amount, item.get_expiry())
+                    for item, identifiers in hits
+                ]
+            )
+            return None if refused is None else hits[refused]
+        batch = getattr(self.limiter.storage, "batch", None)
         with batch() if batch is not None and strategy is self.limiter._limiter else nullcontext():
             for item, scope, key in self.posting_hits:
                 identifiers = (*prefix, key(), scope)
