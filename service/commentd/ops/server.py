@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -45,6 +46,11 @@ MAX_HEADER_BYTES = 32 * 1024
 MAX_WIRE_BODY_BYTES = 256 * 1024
 SWEEP_SECONDS = 1.0
 LOOP_SECONDS = 0.25  # how soon the event loop notices SIGTERM when nothing else happens
+# How long a thread may keep the GIL while another waits for it (CPython's default: 5 ms).
+# A post's statements each give the GIL up while SQLite or PostgreSQL works, and each time the
+# posting thread waited for another thread's 5 ms turn to end before its next statement: on
+# SQLite with the write lock held all along, so every process's posts queued behind it.
+GIL_SWITCH_SECONDS = 0.0005
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -171,6 +177,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
 
     def run(self) -> None:
         """The worker's event loop, until SIGTERM: serve, sweep slow requests, heartbeat."""
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         channels: dict[int, Any] = {}
         public = [s.sock for s in self.sockets if s.cfg_addr != self.metrics_address]
         metrics = [s.sock for s in self.sockets if s.cfg_addr == self.metrics_address]
