@@ -23,6 +23,7 @@ NOT_IN_A_WORKER = [
     "commentd.portability.readers",
     "commentd.ops.backup",
     "tqdm",
+    "sqlalchemy.dialects.postgresql",  # on SQLite, as here
 ]
 
 
