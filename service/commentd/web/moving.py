@@ -23,7 +23,7 @@ import secrets
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, request, send_file
 from sqlalchemy import delete, func, select
@@ -31,14 +31,13 @@ from sqlalchemy.orm import Session
 
 from commentd.errors import ApiError, BadRequest, NotFound, ValidationFailed
 from commentd.models import ImportUpload, ImportUploadPart, utcnow
-from commentd.portability.exporting import site_address, write_json, write_wxr
-from commentd.portability.importing import run_import
-from commentd.portability.readers import READERS
-from commentd.portability.records import ImportFileError
-from commentd.portability.slugs import SlugMap
+from commentd.portability import FORMATS
 from commentd.web.auth import keep_private, require_moderator
 from commentd.web.services import current
 from commentd.web.sessions import get_session
+
+if TYPE_CHECKING:
+    from commentd.portability.slugs import SlugMap
 
 bp = Blueprint("moving", __name__, url_prefix="/api/moderation")
 bp.before_request(require_moderator)
@@ -91,8 +90,8 @@ def begin_upload() -> tuple[dict[str, Any], int]:
     source, size = data.get("format"), data.get("size")
     limit = current().settings.import_max_mb * 1024 * 1024
     errors = {}
-    if not isinstance(source, str) or source not in READERS:
-        errors["format"] = f"must be one of {', '.join(sorted(READERS))}"
+    if not isinstance(source, str) or source not in FORMATS:
+        errors["format"] = f"must be one of {', '.join(FORMATS)}"
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         errors["size"] = "must be the file's size in bytes, a whole number from 1"
     elif size > limit:
@@ -186,6 +185,10 @@ def run_upload(upload_id: str) -> dict[str, Any]:
     """Import the uploaded file in one transaction, as `commentd import` does: 200 with the
     summary. `dry_run` keeps the upload (to run for real next); a real run deletes it. 409 if
     parts are missing, 422 import_failed (naming the place) if the file cannot be read."""
+    # Here, not at the top: a server imports the importer only once an author runs one.
+    from commentd.portability.importing import run_import
+    from commentd.portability.records import ImportFileError
+
     options = _json_object()
     dry_run, teach = options.get("dry_run", False), options.get("teach", False)
     slug_map = options.get("map")
@@ -253,6 +256,8 @@ def _assemble(session: Session, upload: ImportUpload, path: Path) -> None:
 
 def _slug_map(text: str, folder: Path) -> SlugMap:
     """The author's map, given as CSV text, read as `--map` reads a file."""
+    from commentd.portability.slugs import SlugMap
+
     path = folder / "map.csv"
     path.write_text(text, encoding="utf-8")
     return SlugMap.read(path)
@@ -262,6 +267,8 @@ def _slug_map(text: str, folder: Path) -> SlugMap:
 def download(export_format: str) -> Response:
     """Every comment, as commentd's own export (json) or WXR 1.2 (wordpress), as a download.
     Written from one read transaction to a temporary file (memory stays bounded), then sent."""
+    from commentd.portability.exporting import site_address, write_json, write_wxr
+
     services = current()
     site_url = request.args.get("site_url") or next(iter(services.settings.allowed_origins), "")
     if export_format == "wordpress":
