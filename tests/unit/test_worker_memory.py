@@ -24,6 +24,7 @@ NOT_IN_A_WORKER = [
     "commentd.ops.backup",
     "tqdm",
     "sqlalchemy.dialects.postgresql",  # on SQLite, as here
+    "redis",  # with the embedded limits, as here (web/limits.py: 4 MB)
 ]
 
 

@@ -30,9 +30,8 @@ from typing import Any
 from flask import Flask, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import RateLimitItem, parse_many
-from limits.storage import RedisClusterStorage, RedisSentinelStorage, RedisStorage
+from limits.storage import RedisClusterStorage, RedisSentinelStorage, RedisStorage, Storage
 from limits.strategies import STRATEGIES
-from redis import RedisError
 
 from commentd.config import ConfigError, Settings
 from commentd.errors import RateLimited
@@ -107,6 +106,17 @@ def sliding_windows(storage: object) -> counters.SlidingWindows | None:
     if isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage):
         return RedisSlidingWindows(storage)
     return None
+
+
+def storage_errors(*storages: Storage | None) -> tuple[type[Exception], ...]:
+    """The exceptions a failing storage among `storages` raises (limits' `base_exceptions`),
+    and OSError."""
+    errors: list[type[Exception]] = [OSError]
+    for storage in storages:
+        if storage is not None:
+            base = storage.base_exceptions
+            errors += base if isinstance(base, tuple) else (base,)
+    return tuple(errors)
 
 
 def seconds(n: int) -> str:
@@ -265,6 +275,12 @@ class RateLimits:
         self.privacy_client, self.privacy_address = privacy_client, privacy_address
         self.review = review
         self._sliding_windows = sliding_windows(self.limiter.storage)
+        # What the storages raise when they fail (Redis's errors on Redis, so that the redis
+        # package is imported only where Redis is used: 4 MB of every process on SQLite).
+        fallback = self.limiter._fallback_limiter
+        self._storage_errors = storage_errors(
+            self.limiter.storage, fallback.storage if fallback is not None else None
+        )
         # Every limit whose key is made of an email address: what erasing the address clears
         # (scope, rate limit, what the key hashes); see forget_address.
         self.address_limits = (
@@ -373,7 +389,7 @@ class RateLimits:
                 continue
             try:
                 strategy.clear(item, *identifiers)
-            except (RedisError, OSError):
+            except self._storage_errors:
                 # Redis is down: its counters expire with their windows (at most a day).
                 continue
 
@@ -412,7 +428,7 @@ class RateLimits:
         window = breached.limit.get_expiry()
         try:
             wait = breached.window.reset_time - time.time()
-        except (RedisError, OSError):  # the storage failed since it refused: the longest wait
+        except self._storage_errors:  # the storage failed since it refused: the longest wait
             return window
         return min(window, max(1, math.ceil(wait)))
 
