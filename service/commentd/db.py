@@ -289,15 +289,22 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
+# A forked child's copies of its parent's read connections, kept from the garbage collector:
+# they are never used, and never closed (see _close_if_ours).
+_inherited: list[Any] = []
+
+
 def _close_if_ours(connection: Any, pid: int) -> None:
     """Close a driver connection opened by process `pid`, if this is that process: closing
     one inherited through a fork would end the parent's session (libpq says goodbye on the
-    socket both share)."""
-    if os.getpid() == pid:
-        try:
-            connection.close()
-        except Exception:  # a connection already broken closes as it can
-            log.debug("closing a held read connection failed", exc_info=True)
+    socket both share), so a child keeps its copy aside instead."""
+    if os.getpid() != pid:
+        _inherited.append(connection)
+        return
+    try:
+        connection.close()
+    except Exception:  # a connection already broken closes as it can
+        log.debug("closing a held read connection failed", exc_info=True)
 
 
 class HeldConnection:

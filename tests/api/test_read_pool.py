@@ -259,3 +259,20 @@ def test_a_forked_child_reads_on_its_own_connection_and_leaves_the_parents_open(
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert backend_pid(cache) == parent_pid  # still alive: the child did not end its session
+
+
+@pytest.mark.postgres
+def test_a_read_interrupted_half_way_leaves_its_connection_unused(cache: PageCache) -> None:
+    held, lock = cache._held.take()  # type: ignore[union-attr]
+    lock.release()
+
+    class Interrupted:
+        def execute(self, *_args: object) -> None:
+            raise KeyboardInterrupt  # as a signal arriving during the read
+
+    held.cursor = Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        cache.current_version("p")
+    assert held.connection.closed
+    assert held_driver(cache) is not held.connection
+    assert cache.current_version("p")[1] == "v1"

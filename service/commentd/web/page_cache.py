@@ -255,6 +255,13 @@ class PageCache:
                 held.forget()
                 self.engine.dispose()
             raise _wrapped(dialect, sql, error, invalidated=invalidated) from error
+        except BaseException:
+            # Interrupted half-way (a signal, a bug): the connection's state is unknown, so
+            # it is not used again.
+            lock.release()
+            locked = False
+            held.forget()
+            raise
         finally:
             if locked:
                 lock.release()
