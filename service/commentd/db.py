@@ -241,13 +241,14 @@ READER_MAX_OVERFLOW = 12
 def make_reader(engine: Engine) -> Engine:
     """The engine the public reads' single SELECTs run on past the ORM (web/page_cache.py).
 
-    On PostgreSQL, a pool of its own whose connections stay in autocommit: a SELECT needs no
-    transaction, and in `engine`'s pool each read had to turn autocommit on and off again
-    and be reset on return (the worker's CPU per version lookup: ~60 µs then, ~38 now,
-    bench/read_cpu.py; docs/architecture.md). Each statement still reads the latest
-    commit, so a write on another instance shows at once. Disposed with `engine` (a
-    database restart drops both pools). Elsewhere `engine` itself: SQLite's connections
-    begin no transaction for a SELECT.
+    On PostgreSQL, an engine of its own whose connections stay in autocommit: a SELECT needs
+    no transaction, and in `engine`'s pool each read had to turn autocommit on and off again
+    and be reset on return (the worker's CPU per version lookup: ~60 µs then, ~38 with this
+    pool, bench/read_cpu.py; docs/architecture.md). Its connections are then held one per
+    thread (ThreadConnections: ~25 µs). Each statement still reads the latest commit, so a
+    write on another instance shows at once. Disposed with `engine` (a database restart
+    drops both pools). Elsewhere `engine` itself: SQLite's connections begin no transaction
+    for a SELECT.
     """
     if engine.dialect.name != "postgresql":
         return engine
