@@ -310,8 +310,8 @@ def _close_if_ours(connection: Any, pid: int) -> None:
 
 class HeldConnection:
     """One thread's read connection (ThreadConnections): the driver connection, its cursor,
-    and what says whether it may still be used. `lock` is held while the thread reads on it,
-    so that dispose() never closes a connection in use."""
+    and what says whether it may still be used (its generation, the fork epoch it was opened
+    in, when it is too old)."""
 
     __slots__ = ("__weakref__", "closer", "connection", "cursor", "epoch", "expires", "generation")
 
@@ -339,9 +339,9 @@ class ThreadConnections:
       (as pool_recycle does: idle timeouts of load balancers and NATs);
     - fork: a connection opened before a fork is the parent's: the child's threads open their
       own and leave the parent's alone (never closed, which would end the parent's session);
-    - a database restart: invalidate() (on a disconnect, and whenever a connection of
-      `engine` is invalidated) and dispose() (with `engine`'s disposal) retire every thread's
-      connection at once, so each thread connects afresh at its next read: a restart fails
+    - a database restart: dispose(), with `engine`'s disposal (web/page_cache.py disposes of
+      it on a disconnect) and whenever a connection of `engine` is invalidated, retires every
+      thread's connection at once, so each thread connects afresh at its next read: a restart fails
       one request per process, not one per thread;
     - a thread that ends: its connection is closed with its local storage (weakref.finalize).
 
@@ -364,9 +364,10 @@ class ThreadConnections:
         event.listen(engine, "invalidate", lambda *_: self.dispose())
 
     def take(self) -> tuple[HeldConnection, threading.Lock]:
-        """This thread's connection, locked for its read (give it back with `give_back`);
-        connects when the thread has none that is still good. Raises the driver's error
-        when the database cannot be reached."""
+        """This thread's connection and its lock, taken for the read (the caller releases
+        it after the read, so that dispose() never closes a connection in use); connects when
+        the thread has none that is still good. Raises the driver's error when the database
+        cannot be reached."""
         local = self._local.__dict__
         held: HeldConnection | None = local.get("held")
         if held is not None:
@@ -407,10 +408,6 @@ class ThreadConnections:
         local.pop("lock", None)
         if held is not None:
             held.closer()
-
-    def invalidate(self) -> None:
-        """Retire every thread's connection (a disconnect: the others are dead as well)."""
-        self.dispose()
 
     def dispose(self) -> None:
         """Retire every thread's connection: those not in use are closed now (those of this
