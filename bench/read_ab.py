@@ -22,6 +22,8 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+import requests
+
 from .run import CONNECTIONS, Figure, measure_posting, server_env, serving, wrk
 from .seed import seed
 
@@ -46,6 +48,11 @@ def main() -> None:
     parser.add_argument("--comments", type=int, default=10_000)
     parser.add_argument("--posts", type=int, default=500)
     parser.add_argument("--posting", action="store_true", help="measure posting, not the read")
+    parser.add_argument(
+        "--conditional",
+        action="store_true",
+        help="the read as a revalidation (If-None-Match: its ETag), answered 304",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="commentd-read-ab-"))
     try:
@@ -68,17 +75,28 @@ def main() -> None:
                 print(tree, next(x for x in log.splitlines() if "Using worker" in x), flush=True)
             for server in servers.values():  # warm-up
                 wrk("warm-up", f"{server.url}/api/posts/bench-20/comments", 2)
+            revalidating = {
+                name: {"If-None-Match": etag_of(f"{server.url}/api/posts/bench-20/comments")}
+                if args.conditional
+                else None
+                for name, server in servers.items()
+            }
             for _ in range(args.rounds):
                 for name, server in servers.items():
                     if args.posting:
                         figure = measure_posting(server, args.duration, args.posts, name)
                     else:
                         figure = wrk(
-                            name, f"{server.url}/api/posts/bench-20/comments", args.duration
+                            name,
+                            f"{server.url}/api/posts/bench-20/comments",
+                            args.duration,
+                            headers=revalidating[name],
                         )
                     runs.setdefault(name, []).append(figure)
                     print(f"{name}: {figure.rps} req/s, p99 {figure.p99_ms} ms", flush=True)
         what = "posting" if args.posting else "read 20 comments (cached)"
+        if args.conditional and not args.posting:
+            what = "revalidate 20 comments (304)"
         print(f"{what}, {CONNECTIONS} connections, medians:")
         for name, figures in runs.items():
             print(
@@ -90,6 +108,11 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def etag_of(url: str) -> str:
+    """The ETag a read of `url` answers with."""
+    return str(requests.get(url, timeout=10).headers["ETag"])
 
 
 if __name__ == "__main__":

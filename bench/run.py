@@ -226,7 +226,7 @@ def wrk(
 
 
 def server_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
-    return {
+    env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
         "COMMENTD_DATABASE_URL": database_url,
@@ -240,7 +240,11 @@ def server_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
         "COMMENTD_EMAIL_RATE_LIMIT": "100000000 per minute",
         "COMMENTD_MIN_POST_INTERVAL": "0",
         "COMMENTD_MIN_FILL_SECONDS": "0",
-    } | extra
+    }
+    # A tree other than the installed one (PYTHONPATH=/tmp/before/service:.) serves as well.
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env | extra
 
 
 RANDOM_READS = "read random posts (mostly not cached)"

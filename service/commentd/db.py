@@ -12,6 +12,7 @@ import os
 import stat
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -240,13 +241,14 @@ READER_MAX_OVERFLOW = 12
 def make_reader(engine: Engine) -> Engine:
     """The engine the public reads' single SELECTs run on past the ORM (web/page_cache.py).
 
-    On PostgreSQL, a pool of its own whose connections stay in autocommit: a SELECT needs no
-    transaction, and in `engine`'s pool each read had to turn autocommit on and off again
-    and be reset on return (the worker's CPU per version lookup: ~60 µs then, ~38 now,
-    bench/read_cpu.py; docs/architecture.md). Each statement still reads the latest
-    commit, so a write on another instance shows at once. Disposed with `engine` (a
-    database restart drops both pools). Elsewhere `engine` itself: SQLite's connections
-    begin no transaction for a SELECT.
+    On PostgreSQL, an engine of its own whose connections stay in autocommit: a SELECT needs
+    no transaction, and in `engine`'s pool each read had to turn autocommit on and off again
+    and be reset on return (the worker's CPU per version lookup: ~60 µs then, ~38 with this
+    pool, bench/read_cpu.py; docs/architecture.md). Its connections are then held one per
+    thread (ThreadConnections: ~25 µs). Each statement still reads the latest commit, so a
+    write on another instance shows at once. Disposed with `engine` (a database restart
+    drops both pools). Elsewhere `engine` itself: SQLite's connections begin no transaction
+    for a SELECT.
     """
     if engine.dialect.name != "postgresql":
         return engine
@@ -274,6 +276,153 @@ def make_reader(engine: Engine) -> Engine:
     # drop them as well, so that a restart still fails one request per process, not two.
     event.listen(engine, "invalidate", lambda *_: dispose(engine))
     return reader
+
+
+# Bumped in a forked child (os.register_at_fork): a connection held from before the fork is
+# the parent's, so a thread of the child opens its own instead (and never closes the parent's).
+_fork_epoch = [0]
+
+
+def _forked() -> None:
+    _fork_epoch[0] += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+# A forked child's copies of its parent's read connections, kept from the garbage collector:
+# they are never used, and never closed (see _close_if_ours).
+_inherited: list[Any] = []
+
+
+def _close_if_ours(connection: Any, pid: int) -> None:
+    """Close a driver connection opened by process `pid`, if this is that process: closing
+    one inherited through a fork would end the parent's session (libpq says goodbye on the
+    socket both share), so a child keeps its copy aside instead."""
+    if os.getpid() != pid:
+        _inherited.append(connection)
+        return
+    try:
+        connection.close()
+    except Exception:  # a connection already broken closes as it can
+        log.debug("closing a held read connection failed", exc_info=True)
+
+
+class HeldConnection:
+    """One thread's read connection (ThreadConnections): the driver connection, its cursor,
+    and what says whether it may still be used (its generation, the fork epoch it was opened
+    in, when it is too old)."""
+
+    __slots__ = ("__weakref__", "closer", "connection", "cursor", "epoch", "expires", "generation")
+
+    def __init__(self, connection: Any, generation: int, expires: float) -> None:
+        self.connection = connection
+        self.cursor = connection.cursor()
+        self.generation = generation
+        self.epoch = _fork_epoch[0]
+        self.expires = expires
+        # Run once: by dispose(), by the thread replacing it, or when its thread has ended
+        # (the thread's local storage goes, and this object with it).
+        self.closer = weakref.finalize(self, _close_if_ours, connection, os.getpid())
+
+
+class ThreadConnections:
+    """The public reads' driver connections on PostgreSQL: one per thread, kept by the thread
+    between its reads, instead of a checkout from `reader`'s pool and a return for each one.
+
+    A pool checkout and return cost ~10 µs of a ~40 µs version lookup (bench/read_cpu.py,
+    docs/architecture.md). Connections come from `reader` (db.make_reader: autocommit, the
+    connect timeout, the dialect's set-up) and are then detached from its pool. What a pool
+    did is done here:
+
+    - recycling: a connection older than `recycle_seconds` is replaced before its next read
+      (as pool_recycle does: idle timeouts of load balancers and NATs);
+    - fork: a connection opened before a fork is the parent's: the child's threads open their
+      own and leave the parent's alone (never closed, which would end the parent's session);
+    - a database restart: dispose(), with `engine`'s disposal (web/page_cache.py disposes of
+      it on a disconnect) and whenever a connection of `engine` is invalidated, retires every
+      thread's connection at once, so each thread connects afresh at its next read: a restart fails
+      one request per process, not one per thread;
+    - a thread that ends: its connection is closed with its local storage (weakref.finalize).
+
+    The lookup reads in autocommit as before: every statement sees the latest commit.
+    """
+
+    def __init__(
+        self, engine: Engine, reader: Engine, recycle_seconds: float = POOL_RECYCLE_SECONDS
+    ) -> None:
+        self.reader = reader
+        self.recycle_seconds = recycle_seconds
+        self._local = threading.local()
+        self._generation = 0
+        self._locks: weakref.WeakKeyDictionary[HeldConnection, threading.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._registry_lock = threading.Lock()
+        event.listen(engine, "engine_disposed", lambda _engine: self.dispose())
+        # A connection of `engine` found dead (a database restart) means these are too.
+        event.listen(engine, "invalidate", lambda *_: self.dispose())
+
+    def take(self) -> tuple[HeldConnection, threading.Lock]:
+        """This thread's connection and its lock, taken for the read (the caller releases
+        it after the read, so that dispose() never closes a connection in use); connects when
+        the thread has none that is still good. Raises the driver's error when the database
+        cannot be reached."""
+        local = self._local.__dict__
+        held: HeldConnection | None = local.get("held")
+        if held is not None:
+            lock = local["lock"]
+            lock.acquire()
+            if (
+                held.generation == self._generation
+                and held.epoch == _fork_epoch[0]
+                and time.monotonic() < held.expires
+            ):
+                return held, lock
+            lock.release()
+            del local["held"], local["lock"]
+            held.closer()
+        held = self._connect()
+        lock = threading.Lock()
+        with self._registry_lock:
+            self._locks[held] = lock
+        local["held"], local["lock"] = held, lock
+        lock.acquire()
+        return held, lock
+
+    def _connect(self) -> HeldConnection:
+        generation = self._generation  # before connecting: a dispose meanwhile retires it
+        fairy = self.reader.raw_connection()
+        try:
+            fairy.detach()  # the connection is this thread's now, not the pool's
+        except BaseException:
+            fairy.invalidate()
+            raise
+        connection = fairy.dbapi_connection
+        return HeldConnection(connection, generation, time.monotonic() + self.recycle_seconds)
+
+    def forget(self) -> None:
+        """Close this thread's connection (one found dead); the next read connects afresh."""
+        local = self._local.__dict__
+        held = local.pop("held", None)
+        local.pop("lock", None)
+        if held is not None:
+            held.closer()
+
+    def dispose(self) -> None:
+        """Retire every thread's connection: those not in use are closed now (those of this
+        process only; a forked child leaves its parent's alone), the others by their thread
+        before its next read."""
+        self._generation += 1
+        with self._registry_lock:
+            held_locks = list(self._locks.items())
+        for held, lock in held_locks:
+            if lock.acquire(blocking=False):
+                try:
+                    held.generation = -1  # retired, whatever the thread last saw
+                    held.closer()
+                finally:
+                    lock.release()
 
 
 def writer(engine: Engine) -> Engine:

@@ -28,7 +28,7 @@ from gunicorn.workers.base import Worker
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
-from waitress.task import ErrorTask
+from waitress.task import ErrorTask, WSGITask
 
 from commentd.config import Settings
 from commentd.errors import error_json
@@ -157,9 +157,43 @@ class JsonErrorTask(ErrorTask):  # type: ignore[misc]
         self.write(body)
 
 
-class JsonErrorChannel(HTTPChannel):  # type: ignore[misc]
-    """waitress's connection, refusing requests with JsonErrorTask."""
+class KeepAliveTask(WSGITask):  # type: ignore[misc]
+    """waitress's task for the app's answers, but the connection stays open after an answer
+    without content (a 304 above all: embed.js and browsers revalidate with If-None-Match).
 
+    waitress closes an HTTP/1.1 connection after any answer without Content-Length, though an
+    answer that cannot have content (1xx, 204, 304) ends with its header (RFC 9112, 6.3): so
+    every 304 cost its client a new connection. Any other reason to close still closes: the
+    client's `Connection: close`, HTTP/1.0, an error.
+    """
+
+    _ends_at_header = False
+
+    def build_response_header(self) -> bytes:
+        """waitress's header, without closing for want of a Content-Length that an answer
+        without content never has."""
+        self._ends_at_header = (
+            not self.has_body
+            and not self.close_on_finish
+            and self.version == "1.1"
+            and self.request.headers.get("CONNECTION", "").lower() != "close"
+        )
+        try:
+            return bytes(super().build_response_header())
+        finally:
+            self._ends_at_header = False
+
+    def set_close_on_finish(self) -> None:
+        """waitress's, except for the missing Content-Length of an answer without content."""
+        if not self._ends_at_header:
+            super().set_close_on_finish()
+
+
+class JsonErrorChannel(HTTPChannel):  # type: ignore[misc]
+    """waitress's connection, refusing requests with JsonErrorTask and answering with
+    KeepAliveTask."""
+
+    task_class = KeepAliveTask
     error_task_class = JsonErrorTask
 
 

@@ -109,6 +109,10 @@ class PageCache:
         the base of avatar links, and part of every ETag."""
         self.engine = engine
         self.reader = db.make_reader(engine)
+        # On PostgreSQL each thread keeps its own connection for these reads.
+        self._held = (
+            db.ThreadConnections(engine, self.reader) if self.reader is not engine else None
+        )
         self.public_url = public_url
         self._placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._version_sql = f"SELECT id, version FROM posts WHERE slug = {self._placeholder}"
@@ -194,13 +198,15 @@ class PageCache:
         SQLAlchemy's, so a database that is down is a 503 like anywhere else, and a dead
         connection invalidates the pool as on the ORM's path (db.make_engine).
         """
+        if self._held is not None:
+            return self._fetch_held(self._held, sql, params)
         dialect = self.reader.dialect
         try:
             connection = self.reader.raw_connection()
         except dialect.loaded_dbapi.Error as error:
             raise _wrapped(dialect, sql, error, invalidated=False) from error
-        # On a connection in autocommit (SQLite's are; db.make_reader's on PostgreSQL): one
-        # SELECT, no transaction, nothing to roll back on return to the pool.
+        # On a connection in autocommit (SQLite's): one SELECT, no transaction, nothing to
+        # roll back on return to the pool.
         driver_connection = connection.dbapi_connection
         assert driver_connection is not None  # a checked-out connection always has one
         try:
@@ -214,14 +220,51 @@ class PageCache:
         except dialect.loaded_dbapi.Error as error:
             if dialect.is_disconnect(error, driver_connection, None):
                 # A restart killed every pooled connection: drop this one, and the pools with
-                # it (the ORM's, and the reader's with it), so the next requests connect
-                # afresh instead of each meeting a dead one (as SQLAlchemy's Connection does
-                # on a disconnect; test_faults checks it).
+                # it, so the next requests connect afresh instead of each meeting a dead one
+                # (as SQLAlchemy's Connection does on a disconnect; test_faults checks it).
                 connection.invalidate(error)
                 self.engine.dispose()
             raise _wrapped(dialect, sql, error, invalidated=not connection.is_valid) from error
         finally:
             connection.close()
+
+    def _fetch_held(
+        self, held: db.ThreadConnections, sql: str, params: tuple[str | int, ...]
+    ) -> list[tuple[Any, ...]]:
+        """_fetch on PostgreSQL: on this thread's own connection, in autocommit (one SELECT,
+        no transaction; db.ThreadConnections)."""
+        dialect = self.reader.dialect
+        try:
+            connection, lock = held.take()
+            locked = True
+        except dialect.loaded_dbapi.Error as error:
+            raise _wrapped(dialect, sql, error, invalidated=False) from error
+        try:
+            cursor = connection.cursor
+            cursor.execute(sql, params)
+            return cursor.fetchall()  # type: ignore[no-any-return]  # tuples (psycopg's rows)
+        except dialect.loaded_dbapi.Error as error:
+            invalidated = dialect.is_disconnect(error, connection.connection, None)
+            if invalidated:
+                # A restart killed every connection: this thread's is closed, every other
+                # thread's retired, and the ORM's pool dropped with them (which retires them
+                # too), so the next requests connect afresh instead of each meeting a dead one
+                # (as SQLAlchemy's Connection does on a disconnect; test_faults checks it).
+                lock.release()
+                locked = False
+                held.forget()
+                self.engine.dispose()
+            raise _wrapped(dialect, sql, error, invalidated=invalidated) from error
+        except BaseException:
+            # Interrupted half-way (a signal, a bug): the connection's state is unknown, so
+            # it is not used again.
+            lock.release()
+            locked = False
+            held.forget()
+            raise
+        finally:
+            if locked:
+                lock.release()
 
     def _key(self, slug: str, variant: Variant) -> str:
         return f"{slug}\0{variant.name}" if variant.name else slug  # a slug holds no NUL
