@@ -4,6 +4,7 @@ defaults.
     mkdir /tmp/before && git archive <commit> service migrations alembic.ini | tar -x -C /tmp/before
     .venv/bin/python -m bench.read_ab /tmp/before .            # medians of 3 runs of 5 s
     .venv/bin/python -m bench.read_ab /tmp/before . --posting  # posting, as bench.run posts
+    .venv/bin/python -m bench.read_ab /tmp/before . --random --comments 100000 --posts 20000
 
 Each tree's `commentd serve` runs on its own copy of one seeded SQLite database (bench/seed.py,
 rate limits lifted as in bench/run.py), and wrk (16 connections, bench/wrk.lua) reads
@@ -49,6 +50,12 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=500)
     parser.add_argument("--posting", action="store_true", help="measure posting, not the read")
     parser.add_argument(
+        "--random",
+        action="store_true",
+        help="reads of random seeded posts (bench.run's long tail; seed more posts than fit "
+        "the page cache, e.g. --comments 100000 --posts 20000)",
+    )
+    parser.add_argument(
         "--conditional",
         action="store_true",
         help="the read as a revalidation (If-None-Match: its ETag), answered 304",
@@ -85,6 +92,13 @@ def main() -> None:
                 for name, server in servers.items():
                     if args.posting:
                         figure = measure_posting(server, args.duration, args.posts, name)
+                    elif args.random:
+                        figure = wrk(
+                            name,
+                            f"{server.url}/",
+                            args.duration,
+                            env={"BENCH_MODE": "random", "BENCH_POSTS": str(args.posts)},
+                        )
                     else:
                         figure = wrk(
                             name,
@@ -95,6 +109,8 @@ def main() -> None:
                     runs.setdefault(name, []).append(figure)
                     print(f"{name}: {figure.rps} req/s, p99 {figure.p99_ms} ms", flush=True)
         what = "posting" if args.posting else "read 20 comments (cached)"
+        if args.random:
+            what = "read random posts (the long tail)"
         if args.conditional and not args.posting:
             what = "revalidate 20 comments (304)"
         print(f"{what}, {CONNECTIONS} connections, medians:")
