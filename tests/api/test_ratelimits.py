@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,13 @@ from commentd.keys import client_network
 from commentd.web.counters import InProcessCounters
 from commentd.web.services import of as services_of
 from tests.helpers import comment_fields
-from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
+from tests.private_servers import (
+    SHARED_REDIS,
+    forget_prefix,
+    private_redis,
+    redis_available,
+    unique_prefix,
+)
 
 PATH = "/api/posts/gluteus-medius/comments"
 
@@ -299,6 +306,29 @@ def test_with_redis_unreachable_posting_goes_on_under_in_process_limits(
     fallback = services_of(app).rate_limits.limiter.limiter.storage
     assert isinstance(fallback, InProcessCounters)
     assert_nothing_personal(repr(dict(fallback.storage)))
+
+
+def test_once_redis_is_back_posting_counts_in_it_again(make_app: Callable[..., Flask]) -> None:
+    """A comment's limits bypass flask-limiter's per-function path (RateLimits._hit_posting),
+    which is where it looks whether Redis is back: posting must not stay on per-process
+    counters for good after a Redis restart."""
+    with private_redis() as server:
+        app = make_app(ratelimit_storage_uri=server.url, post_rate_limit="2 per minute")
+        client = app.test_client()
+        assert post_from(client, "192.0.2.1").status_code == 201
+        server.kill()
+        assert post_from(client, "192.0.2.2").status_code == 201  # on the fallback
+        server.start()  # empty, on the same port
+        time.sleep(2.1)  # flask-limiter looks again after 1 s, then 2 s, 4 s...
+
+        assert post_from(client, "192.0.2.3").status_code == 201
+
+        connection = redis.Redis.from_url(server.url)
+        try:
+            assert connection.dbsize() > 0  # the comment counted in Redis
+        finally:
+            connection.close()
+        assert services_of(app).rate_limits.limiter.limiter.storage.check()
 
 
 def test_the_embedded_defaults_count_with_commentd_counters(

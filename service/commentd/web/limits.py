@@ -310,6 +310,12 @@ class RateLimits:
         """
         g.limit_sender = self.key("sender", sender)
         g.limit_post = self.key("post", slug)
+        if self.limiter.limiter is not self.limiter._limiter:
+            # On flask-limiter's fallback while Redis is down: its own path, which is also
+            # where it looks (1 s, 2 s, 4 s... apart) whether Redis is back and returns to it.
+            # Posting never looked, and stayed on per-process counters after Redis returned.
+            self.take(self.posting)
+            return
         try:
             breached = self._hit_posting()
         except Exception:  # the storage failed: flask-limiter's own path decides
@@ -327,10 +333,11 @@ class RateLimits:
         """The posting hits with flask-limiter's strategy, storage and keys, without resolving
         each function's limits again on every call (a quarter of a post's CPU, profiled): the
         first full limit and its identifiers, or None when every one counted. Taken in one
-        step of the storage (`sliding_windows`) unless flask-limiter is on its fallback."""
+        step of the storage (`sliding_windows`) where it has one; never on flask-limiter's
+        fallback (take_posting)."""
         strategy = self.limiter.limiter
         prefix = (self.key_prefix,) if self.key_prefix else ()
-        if self._sliding_windows is not None and strategy is self.limiter._limiter:
+        if self._sliding_windows is not None:
             hits = [(item, (*prefix, key(), scope)) for item, scope, key in self.posting_hits]
             refused = self._sliding_windows.acquire_sliding_window_entries(
                 [
@@ -340,7 +347,7 @@ class RateLimits:
             )
             return None if refused is None else hits[refused]
         batch = getattr(self.limiter.storage, "batch", None)
-        with batch() if batch is not None and strategy is self.limiter._limiter else nullcontext():
+        with batch() if batch is not None else nullcontext():
             for item, scope, key in self.posting_hits:
                 identifiers = (*prefix, key(), scope)
                 if not strategy.hit(item, *identifiers):
