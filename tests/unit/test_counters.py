@@ -112,3 +112,30 @@ def test_file_counters_are_exact_across_processes(tmp_path: Path) -> None:
         worker.join(timeout=10)
     assert passed == 30
     assert file_counters(tmp_path / "c.sqlite3").get_sliding_window("shared", 60)[2] == 30
+
+
+@pytest.mark.parametrize("kind", ["in-process", "file"])
+def test_clearing_a_sliding_window_leaves_no_live_counter_of_its_key(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An erasure clears the counters keyed by an address (RateLimits.forget_address): a
+    window's counter lives two windows, so the one before the previous is still there."""
+    window = 60
+    now = [1_000 * window + 0.9 * window]  # late in a window
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    counters = InProcessCounters() if kind == "in-process" else file_counters(tmp_path / "c")
+    assert counters.acquire_sliding_window_entry("sender-key", 5, window)
+    now[0] += 1.2 * window  # two windows on, before the counter expires
+
+    counters.clear_sliding_window("sender-key", window)
+
+    if isinstance(counters, InProcessCounters):
+        live = [key for key in counters.storage if counters.get(key)]
+    else:
+        live = [
+            key
+            for (key,) in counters._connect().execute(
+                "SELECT key FROM counters WHERE expires > ?", (now[0],)
+            )
+        ]
+    assert live == []
