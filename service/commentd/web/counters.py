@@ -254,24 +254,31 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
                     raise
             self._depth += 1
             try:
-                yield
+                try:
+                    yield
+                    if outermost:
+                        self._purge(connection)
+                except self.base_exceptions:
+                    raise
+                except BaseException:
+                    # A limit refused part way (RateLimitExceeded): what counted before stays.
+                    if outermost and connection.in_transaction:
+                        connection.execute("COMMIT")
+                    raise
+                else:
+                    if outermost:
+                        connection.execute("COMMIT")
+                finally:
+                    self._depth -= 1
             except self.base_exceptions:
-                if outermost:
+                # The storage failed, in a hit, the purge or the commit: nothing counts (the
+                # caller takes the hits again one by one, which would count them twice).
+                if outermost and connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
-            else:
-                if outermost:
-                    self._purge(connection)
-                    connection.execute("COMMIT")
             finally:
-                self._depth -= 1
-                if outermost:
-                    try:
-                        if connection.in_transaction:
-                            connection.execute("COMMIT")
-                    finally:
-                        if turned:
-                            self._turn.release()
+                if outermost and turned:
+                    self._turn.release()
 
     def _purge(self, connection: sqlite3.Connection) -> None:
         now = time.time()
