@@ -331,6 +331,39 @@ def test_once_redis_is_back_posting_counts_in_it_again(make_app: Callable[..., F
         assert services_of(app).rate_limits.limiter.limiter.storage.check()
 
 
+def test_an_erasure_clears_redis_while_flask_limiter_counts_on_its_fallback(
+    make_app: Callable[..., Flask],
+) -> None:
+    """A Redis that refused for a moment (here: out of memory) is counted around until
+    flask-limiter looks again, but still holds the counters of the comments before: an
+    erasure meanwhile must clear them there too."""
+    with private_redis() as server:
+        app = make_app(ratelimit_storage_uri=server.url, email_rate_limit="5 per minute")
+        client = app.test_client()
+        connection = redis.Redis.from_url(server.url)
+        try:
+            send = {"json": comment_fields(email="dana@example.com")}
+            assert (
+                client.post(PATH, **send, environ_base={"REMOTE_ADDR": "192.0.2.1"}).status_code
+                == 201
+            )
+            connection.config_set("maxmemory", 1)  # every write refused
+            assert post_from(client, "192.0.2.2").status_code == 201  # on the fallback
+            connection.config_set("maxmemory", 0)
+            limits = services_of(app).rate_limits
+            traces = [
+                limits.key("sender", f"{how}\0dana@example.com") for how in ("typed", "proven")
+            ]
+            assert any(traces[0] in key.decode() for key in connection.keys("*"))
+
+            limits.forget_address("dana@example.com")
+
+            keys = [key.decode() for key in connection.keys("*")]
+        finally:
+            connection.close()
+        assert [key for key in keys if any(trace in key for trace in traces)] == []
+
+
 def test_the_embedded_defaults_count_with_commentd_counters(
     make_app: Callable[..., Flask],
 ) -> None:

@@ -391,7 +391,10 @@ class RateLimits:
                     self._clear(item, self.key_prefix, key, scope)
 
     def _clear(self, item: RateLimitItem, *identifiers: str) -> None:
-        for strategy in (self.limiter.limiter, self.limiter._fallback_limiter):
+        # The storage's own strategy, not `limiter.limiter`: while flask-limiter counts on its
+        # fallback, Redis may well answer again (a moment's refusal, not yet looked at) and
+        # still hold the counters of the comments before.
+        for strategy in (self.limiter._limiter, self.limiter._fallback_limiter):
             if strategy is None:
                 continue
             try:
