@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +19,7 @@ from werkzeug.test import TestResponse
 from commentd.config import ConfigError
 from commentd.keys import client_network
 from commentd.web.counters import InProcessCounters
+from commentd.web.limits import STORAGE_TIMEOUT
 from commentd.web.services import of as services_of
 from tests.helpers import comment_fields
 from tests.private_servers import (
@@ -362,6 +366,37 @@ def test_an_erasure_clears_redis_while_flask_limiter_counts_on_its_fallback(
         finally:
             connection.close()
         assert [key for key in keys if any(trace in key for trace in traces)] == []
+
+
+def test_with_redis_frozen_posting_goes_on_under_in_process_limits(
+    make_app: Callable[..., Flask],
+) -> None:
+    """A Redis that accepts connections and answers nothing (stopped, swapping, a paused VM)
+    is down too: without a socket timeout a post waited for it until it woke."""
+    with private_redis() as server:
+        app = make_app(ratelimit_storage_uri=server.url)
+        assert post_from(app.test_client(), "192.0.2.1").status_code == 201
+        assert server.process is not None
+        answers: list[int] = []
+
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            posting = threading.Thread(
+                target=lambda: answers.append(
+                    post_from(app.test_client(), "192.0.2.2").status_code
+                ),
+                daemon=True,
+            )
+            posting.start()
+            # The batch, flask-limiter's own hit and its look whether Redis is back: each
+            # waits STORAGE_TIMEOUT once.
+            posting.join(4 * STORAGE_TIMEOUT + 3)
+            answered_while_frozen = list(answers)
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        posting.join(10)
+
+    assert answered_while_frozen == [201]
 
 
 def test_the_embedded_defaults_count_with_commentd_counters(

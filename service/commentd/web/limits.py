@@ -46,6 +46,10 @@ REDIS_SCHEMES = frozenset(
     for storage in (RedisStorage, RedisClusterStorage, RedisSentinelStorage)
     for scheme in storage.STORAGE_SCHEME or ()
 )
+# Seconds to wait for Redis (to connect, and for each answer) before calling it down: then
+# flask-limiter counts in-process meanwhile. Without them a Redis that took connections and
+# answered nothing (stopped, a paused VM) held every post until it woke.
+STORAGE_TIMEOUT = 3
 STORAGE_URI_ERROR = (
     "COMMENTD_RATELIMIT_STORAGE_URI must be memory:// or a Redis URL "
     "(redis://, rediss://, redis+sentinel://, redis+cluster://)"
@@ -174,6 +178,15 @@ def min_interval_limit(settings: Settings) -> str:
     return f"1 per {seconds} second" if seconds else ""
 
 
+def storage_options(storage_uri: str) -> dict[str, float]:
+    """The client options of a rate-limit storage: Redis's timeouts (STORAGE_TIMEOUT), but on
+    Redis Cluster, whose client takes them per node."""
+    scheme = storage_uri.partition("://")[0]
+    if scheme not in REDIS_SCHEMES or "cluster" in scheme:
+        return {}
+    return {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT}
+
+
 def limiter_config(settings: Settings) -> dict[str, object]:
     """flask-limiter's part of the app's config (the benchmark's posting floor uses it too).
 
@@ -188,6 +201,7 @@ def limiter_config(settings: Settings) -> dict[str, object]:
         raise ConfigError(STORAGE_URI_ERROR)
     return {
         "RATELIMIT_STORAGE_URI": storage_uri,
+        "RATELIMIT_STORAGE_OPTIONS": storage_options(storage_uri),
         "RATELIMIT_KEY_PREFIX": settings.ratelimit_key_prefix,
         # No X-RateLimit-* headers: nothing reads them, and on Redis each costs a round trip
         # per post. A 429 still says when to try again (Retry-After).
