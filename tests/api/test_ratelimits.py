@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,9 +19,16 @@ from werkzeug.test import TestResponse
 from commentd.config import ConfigError
 from commentd.keys import client_network
 from commentd.web.counters import InProcessCounters
+from commentd.web.limits import STORAGE_TIMEOUT
 from commentd.web.services import of as services_of
 from tests.helpers import comment_fields
-from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
+from tests.private_servers import (
+    SHARED_REDIS,
+    forget_prefix,
+    private_redis,
+    redis_available,
+    unique_prefix,
+)
 
 PATH = "/api/posts/gluteus-medius/comments"
 
@@ -299,6 +310,93 @@ def test_with_redis_unreachable_posting_goes_on_under_in_process_limits(
     fallback = services_of(app).rate_limits.limiter.limiter.storage
     assert isinstance(fallback, InProcessCounters)
     assert_nothing_personal(repr(dict(fallback.storage)))
+
+
+def test_once_redis_is_back_posting_counts_in_it_again(make_app: Callable[..., Flask]) -> None:
+    """A comment's limits bypass flask-limiter's per-function path (RateLimits._hit_posting),
+    which is where it looks whether Redis is back: posting must not stay on per-process
+    counters for good after a Redis restart."""
+    with private_redis() as server:
+        app = make_app(ratelimit_storage_uri=server.url, post_rate_limit="2 per minute")
+        client = app.test_client()
+        assert post_from(client, "192.0.2.1").status_code == 201
+        server.kill()
+        assert post_from(client, "192.0.2.2").status_code == 201  # on the fallback
+        server.start()  # empty, on the same port
+        time.sleep(2.1)  # flask-limiter looks again after 1 s, then 2 s, 4 s...
+
+        assert post_from(client, "192.0.2.3").status_code == 201
+
+        connection = redis.Redis.from_url(server.url)
+        try:
+            assert connection.dbsize() > 0  # the comment counted in Redis
+        finally:
+            connection.close()
+        assert services_of(app).rate_limits.limiter.limiter.storage.check()
+
+
+def test_an_erasure_clears_redis_while_flask_limiter_counts_on_its_fallback(
+    make_app: Callable[..., Flask],
+) -> None:
+    """A Redis that refused for a moment (here: out of memory) is counted around until
+    flask-limiter looks again, but still holds the counters of the comments before: an
+    erasure meanwhile must clear them there too."""
+    with private_redis() as server:
+        app = make_app(ratelimit_storage_uri=server.url, email_rate_limit="5 per minute")
+        client = app.test_client()
+        connection = redis.Redis.from_url(server.url)
+        try:
+            send = {"json": comment_fields(email="dana@example.com")}
+            assert (
+                client.post(PATH, **send, environ_base={"REMOTE_ADDR": "192.0.2.1"}).status_code
+                == 201
+            )
+            connection.config_set("maxmemory", 1)  # every write refused
+            assert post_from(client, "192.0.2.2").status_code == 201  # on the fallback
+            connection.config_set("maxmemory", 0)
+            limits = services_of(app).rate_limits
+            traces = [
+                limits.key("sender", f"{how}\0dana@example.com") for how in ("typed", "proven")
+            ]
+            assert any(traces[0] in key.decode() for key in connection.keys("*"))
+
+            limits.forget_address("dana@example.com")
+
+            keys = [key.decode() for key in connection.keys("*")]
+        finally:
+            connection.close()
+        assert [key for key in keys if any(trace in key for trace in traces)] == []
+
+
+def test_with_redis_frozen_posting_goes_on_under_in_process_limits(
+    make_app: Callable[..., Flask],
+) -> None:
+    """A Redis that accepts connections and answers nothing (stopped, swapping, a paused VM)
+    is down too: without a socket timeout a post waited for it until it woke."""
+    with private_redis() as server:
+        app = make_app(ratelimit_storage_uri=server.url)
+        assert post_from(app.test_client(), "192.0.2.1").status_code == 201
+        assert server.process is not None
+        answers: list[int] = []
+
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            posting = threading.Thread(
+                target=lambda: answers.append(
+                    post_from(app.test_client(), "192.0.2.2").status_code
+                ),
+                daemon=True,
+            )
+            posting.start()
+            # The batch, flask-limiter's own hit and its look whether Redis is back: each
+            # waits STORAGE_TIMEOUT once.
+            posting.join(4 * STORAGE_TIMEOUT + 3)
+            answered_while_frozen = list(answers)
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+        posting.join(10)
+
+    assert answered_while_frozen == [201]
 
 
 def test_the_embedded_defaults_count_with_commentd_counters(

@@ -4,6 +4,7 @@ file the processes of `commentd serve` share, exact across processes."""
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,67 @@ def test_file_counters_are_exact_across_processes(tmp_path: Path) -> None:
         worker.join(timeout=10)
     assert passed == 30
     assert file_counters(tmp_path / "c.sqlite3").get_sliding_window("shared", 60)[2] == 30
+
+
+@pytest.mark.parametrize("kind", ["in-process", "file"])
+def test_clearing_a_sliding_window_leaves_no_live_counter_of_its_key(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An erasure clears the counters keyed by an address (RateLimits.forget_address): a
+    window's counter lives two windows, so the one before the previous is still there."""
+    window = 60
+    now = [1_000 * window + 0.9 * window]  # late in a window
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    counters = InProcessCounters() if kind == "in-process" else file_counters(tmp_path / "c")
+    assert counters.acquire_sliding_window_entry("sender-key", 5, window)
+    now[0] += 1.2 * window  # two windows on, before the counter expires
+
+    counters.clear_sliding_window("sender-key", window)
+
+    if isinstance(counters, InProcessCounters):
+        live = [key for key in counters.storage if counters.get(key)]
+    else:
+        live = [
+            key
+            for (key,) in counters._connect().execute(
+                "SELECT key FROM counters WHERE expires > ?", (now[0],)
+            )
+        ]
+    assert live == []
+
+
+class FailingOnce:
+    """A connection whose first statement starting with `statement` fails (a full disk, an
+    I/O error), as SQLite reports it."""
+
+    def __init__(self, connection: Any, statement: str) -> None:
+        self.connection, self.statement, self.failed = connection, statement, False
+
+    def execute(self, sql: str, *arguments: Any) -> Any:
+        if sql.startswith(self.statement) and not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.connection.execute(sql, *arguments)
+
+    def executemany(self, sql: str, *arguments: Any) -> Any:
+        return self.connection.executemany(sql, *arguments)
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self.connection.in_transaction)
+
+
+@pytest.mark.parametrize("statement", ["DELETE", "COMMIT"])
+def test_a_batch_that_fails_as_it_ends_counts_nothing(tmp_path: Path, statement: str) -> None:
+    """A failing batch is taken again hit by hit (RateLimits.take_posting): had it counted,
+    a comment would count twice. Its purge and its commit fail too (a full disk)."""
+    counters = file_counters(tmp_path / "c.sqlite3")
+    counters._connection = FailingOnce(counters._connect(), statement)  # type: ignore[assignment]
+    counters._next_purge = 0.0
+
+    with pytest.raises(sqlite3.OperationalError):
+        counters.acquire_sliding_window_entries([("sender", 5, 60), ("site", 5, 60)])
+
+    assert counters.acquire_sliding_window_entries([("sender", 5, 60)]) is None
+    assert counters.get_sliding_window("sender", 60)[2] == 1
+    assert counters.get_sliding_window("site", 60)[2] == 0

@@ -18,8 +18,6 @@ from commentd.db import make_engine
 
 DATABASE = "COMMENTD_DATABASE_URL"
 STORAGE = "COMMENTD_RATELIMIT_STORAGE_URI"
-# Seconds to wait for the rate-limit storage before calling it unreachable.
-STORAGE_TIMEOUT = 3
 
 
 class StartupError(Exception):
@@ -112,7 +110,8 @@ def check_rate_limit_storage(settings: Settings) -> None:
     """
     if not settings.uses_shared_rate_limit_storage:
         return
-    from commentd.web.limits import REDIS_SCHEMES  # flask-limiter: only for `serve`
+    # flask-limiter: only for `serve`
+    from commentd.web.limits import REDIS_SCHEMES, storage_options
 
     uri = settings.ratelimit_storage_uri
     shown = shown_storage(uri)
@@ -123,11 +122,8 @@ def check_rate_limit_storage(settings: Settings) -> None:
             "(redis://host:6379/0, rediss://, redis+sentinel://, redis+cluster://), or "
             "memory:// for in-process counters"
         )
-    options: dict[str, float | str | bool] = {}
-    if "cluster" not in scheme:
-        options = {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT}
     try:
-        storage = storage_from_string(uri, **options)
+        storage = storage_from_string(uri, **storage_options(uri))  # the served client's
         answers = storage.check()
         # The master process forks the workers: no client socket of this check goes with them.
         close = getattr(getattr(storage, "storage", None), "close", None)

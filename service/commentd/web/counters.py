@@ -41,6 +41,14 @@ SCHEME = "commentd-memory"
 Entry = tuple[str, int, int]
 
 
+def live_window_keys(key: str, expiry: int, now: float) -> tuple[str, ...]:
+    """Every window counter of `key` that may still be alive at `now`: a window's counter lives
+    two windows (limits' sliding window), so the one before the previous is too. Clearing only
+    the two that limits reads left that one behind, a keyed hash of an erased address."""
+    before_previous = TimestampedSlidingWindow.sliding_window_keys(key, expiry, now - expiry)[0]
+    return (before_previous, *TimestampedSlidingWindow.sliding_window_keys(key, expiry, now))
+
+
 class SlidingWindows(Protocol):
     """A storage that takes several sliding-window hits in one step (one lock, one
     transaction or one Redis round trip): a comment's limits.
@@ -129,6 +137,12 @@ class InProcessCounters(MemoryStorage):
                 if not self.acquire_sliding_window_entry(key, limit, expiry):
                     return index
         return None
+
+    def clear_sliding_window(self, key: str, expiry: int) -> None:
+        """Forget every window counter of `key` still alive (live_window_keys)."""
+        with self._lock:
+            for window_key in live_window_keys(key, expiry, time.time()):
+                self.clear(window_key)
 
     def reset(self) -> int | None:
         """Forget every counter."""
@@ -240,24 +254,31 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
                     raise
             self._depth += 1
             try:
-                yield
+                try:
+                    yield
+                    if outermost:
+                        self._purge(connection)
+                except self.base_exceptions:
+                    raise
+                except BaseException:
+                    # A limit refused part way (RateLimitExceeded): what counted before stays.
+                    if outermost and connection.in_transaction:
+                        connection.execute("COMMIT")
+                    raise
+                else:
+                    if outermost:
+                        connection.execute("COMMIT")
+                finally:
+                    self._depth -= 1
             except self.base_exceptions:
-                if outermost:
+                # The storage failed, in a hit, the purge or the commit: nothing counts (the
+                # caller takes the hits again one by one, which would count them twice).
+                if outermost and connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
-            else:
-                if outermost:
-                    self._purge(connection)
-                    connection.execute("COMMIT")
             finally:
-                self._depth -= 1
-                if outermost:
-                    try:
-                        if connection.in_transaction:
-                            connection.execute("COMMIT")
-                    finally:
-                        if turned:
-                            self._turn.release()
+                if outermost and turned:
+                    self._turn.release()
 
     def _purge(self, connection: sqlite3.Connection) -> None:
         now = time.time()
@@ -391,11 +412,10 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
             return self._window(previous_key, current_key, expiry, now)
 
     def clear_sliding_window(self, key: str, expiry: int) -> None:
-        """Forget both windows of `key`."""
-        previous_key, current_key = self.sliding_window_keys(key, expiry, time.time())
+        """Forget every window counter of `key` still alive (live_window_keys)."""
         with self.batch():
-            self.clear(previous_key)
-            self.clear(current_key)
+            for window_key in live_window_keys(key, expiry, time.time()):
+                self.clear(window_key)
 
     def _window(
         self, previous_key: str, current_key: str, expiry: int, now: float

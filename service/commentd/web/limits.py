@@ -46,6 +46,10 @@ REDIS_SCHEMES = frozenset(
     for storage in (RedisStorage, RedisClusterStorage, RedisSentinelStorage)
     for scheme in storage.STORAGE_SCHEME or ()
 )
+# Seconds to wait for Redis (to connect, and for each answer) before calling it down: then
+# flask-limiter counts in-process meanwhile. Without them a Redis that took connections and
+# answered nothing (stopped, a paused VM) held every post until it woke.
+STORAGE_TIMEOUT = 3
 STORAGE_URI_ERROR = (
     "COMMENTD_RATELIMIT_STORAGE_URI must be memory:// or a Redis URL "
     "(redis://, rediss://, redis+sentinel://, redis+cluster://)"
@@ -174,6 +178,15 @@ def min_interval_limit(settings: Settings) -> str:
     return f"1 per {seconds} second" if seconds else ""
 
 
+def storage_options(storage_uri: str) -> dict[str, float]:
+    """The client options of a rate-limit storage: Redis's timeouts (STORAGE_TIMEOUT), but on
+    Redis Cluster, whose client takes them per node."""
+    scheme = storage_uri.partition("://")[0]
+    if scheme not in REDIS_SCHEMES or "cluster" in scheme:
+        return {}
+    return {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT}
+
+
 def limiter_config(settings: Settings) -> dict[str, object]:
     """flask-limiter's part of the app's config (the benchmark's posting floor uses it too).
 
@@ -188,6 +201,7 @@ def limiter_config(settings: Settings) -> dict[str, object]:
         raise ConfigError(STORAGE_URI_ERROR)
     return {
         "RATELIMIT_STORAGE_URI": storage_uri,
+        "RATELIMIT_STORAGE_OPTIONS": storage_options(storage_uri),
         "RATELIMIT_KEY_PREFIX": settings.ratelimit_key_prefix,
         # No X-RateLimit-* headers: nothing reads them, and on Redis each costs a round trip
         # per post. A 429 still says when to try again (Retry-After).
@@ -310,6 +324,12 @@ class RateLimits:
         """
         g.limit_sender = self.key("sender", sender)
         g.limit_post = self.key("post", slug)
+        if self.limiter.limiter is not self.limiter._limiter:
+            # On flask-limiter's fallback while Redis is down: its own path, which is also
+            # where it looks (1 s, 2 s, 4 s... apart) whether Redis is back and returns to it.
+            # Posting never looked, and stayed on per-process counters after Redis returned.
+            self.take(self.posting)
+            return
         try:
             breached = self._hit_posting()
         except Exception:  # the storage failed: flask-limiter's own path decides
@@ -327,10 +347,11 @@ class RateLimits:
         """The posting hits with flask-limiter's strategy, storage and keys, without resolving
         each function's limits again on every call (a quarter of a post's CPU, profiled): the
         first full limit and its identifiers, or None when every one counted. Taken in one
-        step of the storage (`sliding_windows`) unless flask-limiter is on its fallback."""
+        step of the storage (`sliding_windows`) where it has one; never on flask-limiter's
+        fallback (take_posting)."""
         strategy = self.limiter.limiter
         prefix = (self.key_prefix,) if self.key_prefix else ()
-        if self._sliding_windows is not None and strategy is self.limiter._limiter:
+        if self._sliding_windows is not None:
             hits = [(item, (*prefix, key(), scope)) for item, scope, key in self.posting_hits]
             refused = self._sliding_windows.acquire_sliding_window_entries(
                 [
@@ -340,7 +361,7 @@ class RateLimits:
             )
             return None if refused is None else hits[refused]
         batch = getattr(self.limiter.storage, "batch", None)
-        with batch() if batch is not None and strategy is self.limiter._limiter else nullcontext():
+        with batch() if batch is not None else nullcontext():
             for item, scope, key in self.posting_hits:
                 identifiers = (*prefix, key(), scope)
                 if not strategy.hit(item, *identifiers):
@@ -384,7 +405,10 @@ class RateLimits:
                     self._clear(item, self.key_prefix, key, scope)
 
     def _clear(self, item: RateLimitItem, *identifiers: str) -> None:
-        for strategy in (self.limiter.limiter, self.limiter._fallback_limiter):
+        # The storage's own strategy, not `limiter.limiter`: while flask-limiter counts on its
+        # fallback, Redis may well answer again (a moment's refusal, not yet looked at) and
+        # still hold the counters of the comments before.
+        for strategy in (self.limiter._limiter, self.limiter._fallback_limiter):
             if strategy is None:
                 continue
             try:
