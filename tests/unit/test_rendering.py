@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from html.parser import HTMLParser
 from xml.etree import ElementTree
 
+import mdurl._decode
+import mdurl._encode
 import pytest
 
+from commentd.comments import rendering
 from commentd.comments.rendering import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, identicon_svg, render_body
 
 XSS_PAYLOADS = [
@@ -116,3 +121,69 @@ def test_identicons_are_symmetric_patterns_of_rounded_cells_never_a_sparse_glyph
         assert cells == mirrored, svg
         free = {(x, y) for x, y, _ in cells if x <= 5 - 0.65}
         assert 6 <= len(free) <= 10, svg
+
+
+# Bodies that go through every rule list and both of mdurl's tables: links of every kind,
+# emphasis, lists, quotes and code.
+CONCURRENT_BODIES = [
+    "Pigeon pose!",
+    "see https://example.com/a?b=c&d=%zz and <https://example.org/ü>",
+    "[docs](http://example.net/path with space) and *emphasis* and **strong**",
+    "> quoted\n\n- one\n- two\n\n1. first\n\n`code` and www.example.com",
+    "mail me at dana@example.com, or [here](mailto:dana@example.com)",
+    "```\nfenced <b>code</b>\n```\nthen a line\nbreak",
+]
+
+
+def forget_first_use_state() -> None:
+    """Put markdown-it and mdurl back as a new worker finds them: rule lists not compiled yet,
+    percent-encoding tables not built (both are filled on first use)."""
+    markdown = rendering._markdown
+    rulers = (markdown.core.ruler, markdown.block.ruler, markdown.inline.ruler)
+    for ruler in (*rulers, markdown.inline.ruler2):
+        ruler.__cache__ = None
+    mdurl._encode.encode_cache.clear()
+    mdurl._decode.decode_cache.clear()
+
+
+def render_at_once(bodies: list[str]) -> list[str | BaseException]:
+    """Each of `bodies` rendered by its own thread, all released at the same moment: what each
+    got back, or what it raised."""
+    start = threading.Barrier(len(bodies))
+    results: list[str | BaseException] = [""] * len(bodies)
+
+    def render(n: int) -> None:
+        start.wait()
+        try:
+            results[n] = render_body(bodies[n])
+        except Exception as error:  # what the race raises is the finding
+            results[n] = error
+
+    workers = [threading.Thread(target=render, args=(n,)) for n in range(len(bodies))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return results
+
+
+def test_threads_rendering_at_once_in_a_new_worker_each_get_their_whole_comment() -> None:
+    # CI once refused "Pigeon pose!" as empty (422 "Please write a comment."): the first posts
+    # to a new worker rendered at once and one saw markdown-it's half-built rule lists.
+    expected = {body: render_body(body) for body in CONCURRENT_BODIES}
+    bodies = CONCURRENT_BODIES * 4
+    failures: list[str] = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # a thread switch at nearly every bytecode: races show
+    try:
+        for _round in range(25):
+            forget_first_use_state()
+            results = render_at_once(bodies)
+            failures += [
+                f"{body!r} -> {result!r}"
+                for body, result in zip(bodies, results, strict=True)
+                if result != expected[body]
+            ]
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []

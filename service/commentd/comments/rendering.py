@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import threading
 
 import nh3
 from markdown_it import MarkdownIt
@@ -27,6 +28,14 @@ _markdown = (
 )
 
 
+# markdown-it-py does not promise thread safety, and it is not safe: it fills its rule lists and
+# mdurl's percent-encoding tables on first use, publishing each before it is full. Two threads
+# rendering at once in a new worker could then get nothing back (a real comment refused as
+# empty) or an IndexError. One render at a time per process: the GIL already runs this
+# pure-Python work one thread at a time, so the lock costs nothing but the wait it makes explicit.
+_markdown_lock = threading.Lock()
+
+
 # Built once: nh3.clean() would build the same sanitiser from these sets on every call.
 _sanitiser = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
@@ -37,8 +46,11 @@ _sanitiser = nh3.Cleaner(
 
 
 def render_body(text: str) -> str:
-    """Markdown to HTML, then the sanitiser keeps only the safe set and marks every link."""
-    return _sanitiser.clean(_markdown.render(text)).strip()
+    """Markdown to HTML, then the sanitiser keeps only the safe set and marks every link.
+    Safe to call from any thread (one Markdown render at a time per process)."""
+    with _markdown_lock:
+        markup = _markdown.render(text)
+    return _sanitiser.clean(markup).strip()
 
 
 _TAG = re.compile(r"<[^>]*>")
