@@ -61,8 +61,8 @@ def drop_schemas(postgres: str | None) -> None:
 def env_for(database: str, extra: dict[str, str]) -> dict[str, str]:
     return {
         "COMMENTD_DATABASE_URL": database,
-        "COMMENTD_POST_RATE_LIMIT": "100000 per minute",
-        "COMMENTD_SITE_RATE_LIMIT": "100000 per minute",
+        "COMMENTD_POST_RATE_LIMIT": "100000 per second",
+        "COMMENTD_SITE_RATE_LIMIT": "100000 per second",
     } | extra
 
 

@@ -26,10 +26,10 @@ from pathlib import Path
 from sqlalchemy import event
 
 LIFTED = {
-    "COMMENTD_POST_RATE_LIMIT": "100000 per minute",
-    "COMMENTD_SITE_RATE_LIMIT": "100000 per minute",
-    "COMMENTD_EMAIL_RATE_LIMIT": "100000 per minute",
-    "COMMENTD_SLUG_RATE_LIMIT": "100000 per minute",
+    "COMMENTD_POST_RATE_LIMIT": "100000 per second",
+    "COMMENTD_SITE_RATE_LIMIT": "100000 per second",
+    "COMMENTD_EMAIL_RATE_LIMIT": "100000 per second",
+    "COMMENTD_SLUG_RATE_LIMIT": "100000 per second",
     "COMMENTD_MIN_POST_INTERVAL": "1",  # kept on: one hit more per post, as shipped
     "COMMENTD_MIN_FILL_SECONDS": "0",
     "COMMENTD_DUPLICATE_WINDOW_SECONDS": "0",

@@ -233,11 +233,14 @@ def server_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
         "COMMENTD_ADMIN_TOKEN": secrets.token_urlsafe(24),
         "COMMENTD_PUBLIC_URL": "https://comments.example",
         # Limits lifted for the benchmark: the limiter still checks and counts every one of
-        # them on every post, except the minimum interval, which can only be turned off.
-        "COMMENTD_POST_RATE_LIMIT": "100000000 per minute",
-        "COMMENTD_SITE_RATE_LIMIT": "100000000 per minute",
-        "COMMENTD_SLUG_RATE_LIMIT": "100000000 per minute",
-        "COMMENTD_EMAIL_RATE_LIMIT": "100000000 per minute",
+        # them on every post, except the minimum interval, which can only be turned off. Per
+        # second: a moving window holds the hits inside it (up to its limit), so a window of
+        # one second holds about what the shipped limits hold (60 a minute at most), where a
+        # lifted limit per minute would hold a whole minute of the run's posts.
+        "COMMENTD_POST_RATE_LIMIT": "100000000 per second",
+        "COMMENTD_SITE_RATE_LIMIT": "100000000 per second",
+        "COMMENTD_SLUG_RATE_LIMIT": "100000000 per second",
+        "COMMENTD_EMAIL_RATE_LIMIT": "100000000 per second",
         "COMMENTD_MIN_POST_INTERVAL": "0",
         "COMMENTD_MIN_FILL_SECONDS": "0",
     }

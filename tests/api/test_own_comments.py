@@ -383,7 +383,9 @@ def forbidden_traces(app: Flask, email: str) -> list[str]:
 
 def limiter_keys(app: Flask) -> str:
     storage = services_of(app).rate_limits.limiter.storage
-    return repr(sorted(storage.storage)) + repr(sorted(getattr(storage, "expirations", {})))
+    # Every key the in-process counters hold: counters and moving windows, with their expiry.
+    held = (storage.storage, storage.expirations, storage._moments, storage._moments_expire)
+    return "".join(repr(sorted(keys)) for keys in held)
 
 
 def test_erase_leaves_no_trace_of_the_address_and_keeps_others_replies(

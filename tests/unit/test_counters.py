@@ -1,5 +1,6 @@
-"""The rate-limit counters (counters.py): limits' semantics, expiry without a sweep, and the
-file the processes of `commentd serve` share, exact across processes."""
+"""The rate-limit counters (counters.py): limits' semantics (its counters and moving window),
+expiry without a sweep, and the file the processes of `commentd serve` share, exact across
+processes."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from typing import Any
 
 import pytest
 from limits import parse
-from limits.strategies import SlidingWindowCounterRateLimiter
+from limits.strategies import MovingWindowRateLimiter
 
 from commentd.web.counters import FILE_SCHEME, FileCounters, InProcessCounters
 
 
-def test_the_sliding_window_counter_allows_the_limit_and_no_more() -> None:
-    window = SlidingWindowCounterRateLimiter(InProcessCounters())
+def test_the_moving_window_allows_the_limit_and_no_more() -> None:
+    window = MovingWindowRateLimiter(InProcessCounters())
     two_a_minute = parse("2/minute")
 
     assert [window.hit(two_a_minute, "sender") for _ in range(3)] == [True, True, False]
@@ -35,6 +36,31 @@ def test_expired_counters_are_dropped_as_new_ones_arrive() -> None:
 
     assert dict(counters.storage) == {"a new sender": 1}
     assert set(counters.expirations) == {"a new sender"}
+
+
+def test_expired_moving_windows_are_dropped_as_new_hits_arrive() -> None:
+    counters = InProcessCounters()
+    for sender in range(200):
+        assert counters.acquire_entry(f"sender-{sender}", limit=5, expiry=0)
+    counters.acquire_entry("early", limit=5, expiry=60)
+    counters.acquire_entry("sender-7", limit=5, expiry=60)  # hit again: lives on
+
+    time.sleep(0.05)
+    counters.acquire_entry("a new sender", limit=5, expiry=60)
+
+    assert set(counters._moments) == {"early", "sender-7", "a new sender"}
+    assert counters.get_moving_window("sender-7", 5, 60)[1] == 1  # its old hit has left
+
+
+def test_a_moving_window_keeps_no_more_moments_than_its_limit() -> None:
+    counters = InProcessCounters()
+    kept = []
+    for _ in range(5):  # 2 per 50 ms, 30 ms apart: never full, never empty
+        assert counters.acquire_entry("sender", limit=2, expiry=0.05)  # type: ignore[arg-type]
+        kept.append(len(counters._moments["sender"]))
+        time.sleep(0.03)
+
+    assert kept == [1, 2, 2, 2, 2]
 
 
 def test_a_counter_cleared_and_started_again_outlives_its_old_expiry() -> None:
@@ -70,33 +96,36 @@ def test_file_counters_count_expire_and_clear(tmp_path: Path) -> None:
     assert counters.reset() == 1  # "short"
 
 
-def test_file_counters_sliding_window_refuses_past_the_limit(tmp_path: Path) -> None:
+def test_file_counters_moving_window_refuses_past_the_limit(tmp_path: Path) -> None:
     counters = file_counters(tmp_path / "c.sqlite3")
-    assert [counters.acquire_sliding_window_entry("w", 3, 60) for _ in range(5)] == [
+    before = time.time()
+    assert [counters.acquire_entry("w", 3, 60) for _ in range(5)] == [
         True,
         True,
         True,
         False,
         False,
     ]
-    previous, _, current, ttl = counters.get_sliding_window("w", 60)
-    assert (previous, current) == (0, 3) and 60 < ttl <= 120
-    counters.clear_sliding_window("w", 60)
-    assert counters.get_sliding_window("w", 60)[2] == 0
+    oldest, inside = counters.get_moving_window("w", 3, 60)
+    assert inside == 3 and before <= oldest <= time.time()
+    assert counters.acquire_entry("other", 3, 60)  # windows are per key
+    counters.clear("w")
+    assert counters.get_moving_window("w", 3, 60)[1] == 0
+    assert counters.reset() == 1  # "other"
 
 
 def test_a_refusal_inside_a_batch_keeps_the_hits_before_it(tmp_path: Path) -> None:
     counters = file_counters(tmp_path / "c.sqlite3")
     with pytest.raises(LookupError), counters.batch():
-        assert counters.acquire_sliding_window_entry("first", 1, 60)
+        assert counters.acquire_entry("first", 1, 60)
         raise LookupError("a limit refused")  # as flask-limiter raises RateLimitExceeded
-    assert not counters.acquire_sliding_window_entry("first", 1, 60)
+    assert not counters.acquire_entry("first", 1, 60)
 
 
 def _hammer(path: str, start: Any, results: Any) -> None:
     counters = FileCounters(f"{FILE_SCHEME}://{path}")
     start.wait()
-    results.put(sum(counters.acquire_sliding_window_entry("shared", 30, 60) for _ in range(25)))
+    results.put(sum(counters.acquire_entry("shared", 30, 60) for _ in range(25)))
 
 
 def test_file_counters_are_exact_across_processes(tmp_path: Path) -> None:
@@ -112,34 +141,24 @@ def test_file_counters_are_exact_across_processes(tmp_path: Path) -> None:
     for worker in workers:
         worker.join(timeout=10)
     assert passed == 30
-    assert file_counters(tmp_path / "c.sqlite3").get_sliding_window("shared", 60)[2] == 30
+    assert file_counters(tmp_path / "c.sqlite3").get_moving_window("shared", 30, 60)[1] == 30
 
 
 @pytest.mark.parametrize("kind", ["in-process", "file"])
-def test_clearing_a_sliding_window_leaves_no_live_counter_of_its_key(
-    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An erasure clears the counters keyed by an address (RateLimits.forget_address): a
-    window's counter lives two windows, so the one before the previous is still there."""
-    window = 60
-    now = [1_000 * window + 0.9 * window]  # late in a window
-    monkeypatch.setattr(time, "time", lambda: now[0])
+def test_clearing_a_moving_window_leaves_nothing_of_its_key(kind: str, tmp_path: Path) -> None:
+    """An erasure clears the windows keyed by an address (RateLimits.forget_address)."""
     counters = InProcessCounters() if kind == "in-process" else file_counters(tmp_path / "c")
-    assert counters.acquire_sliding_window_entry("sender-key", 5, window)
-    now[0] += 1.2 * window  # two windows on, before the counter expires
+    for _ in range(3):
+        assert counters.acquire_entry("sender-key", 5, 60)
+    assert counters.acquire_entry("someone else", 5, 60)
 
-    counters.clear_sliding_window("sender-key", window)
+    counters.clear("sender-key")
 
     if isinstance(counters, InProcessCounters):
-        live = [key for key in counters.storage if counters.get(key)]
+        left = set(counters._moments) | set(counters._moments_expire)
     else:
-        live = [
-            key
-            for (key,) in counters._connect().execute(
-                "SELECT key FROM counters WHERE expires > ?", (now[0],)
-            )
-        ]
-    assert live == []
+        left = {key for (key,) in counters._connect().execute("SELECT key FROM moments")}
+    assert left == {"someone else"}
 
 
 class FailingOnce:
@@ -172,8 +191,8 @@ def test_a_batch_that_fails_as_it_ends_counts_nothing(tmp_path: Path, statement:
     counters._next_purge = 0.0
 
     with pytest.raises(sqlite3.OperationalError):
-        counters.acquire_sliding_window_entries([("sender", 5, 60), ("site", 5, 60)])
+        counters.acquire_entries([("sender", 5, 60), ("site", 5, 60)])
 
-    assert counters.acquire_sliding_window_entries([("sender", 5, 60)]) is None
-    assert counters.get_sliding_window("sender", 60)[2] == 1
-    assert counters.get_sliding_window("site", 60)[2] == 0
+    assert counters.acquire_entries([("sender", 5, 60)]) is None
+    assert counters.get_moving_window("sender", 5, 60)[1] == 1
+    assert counters.get_moving_window("site", 5, 60)[1] == 0

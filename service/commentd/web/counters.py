@@ -1,23 +1,29 @@
-"""In-process rate-limit counters whose cost does not grow with the number of senders.
+"""In-process rate-limit counters whose cost does not grow with the number of senders, and
+the counters file the processes of one host share.
 
-limits' MemoryStorage, which flask-limiter uses for `memory://`, drops expired counters by
-sweeping *every* key from a timer thread, 10 ms after each increment. Every sender has
-counters of its own, so under a flood of new addresses the sweep held the GIL for a growing
-share of the process: measured on posting with `commentd serve`, 25-30% fewer posts per
-second once a few thousand counters were alive. Here each counter is queued once, by its
-expiry, when it is created, and every increment drops what has expired from the front of the
-queue: O(log n) per new counter, nothing per idle one.
+Both serve limits' moving window, the strategy of every commentd limit (limits.py): each hit's
+moment is kept for its limit's window, and a hit is refused when `limit` moments already lie
+inside the window that ends now. Exact, unlike limits' sliding-window counter, which weighs the
+previous window's count by how much of it is still inside and rounds down: "1 per 15 second"
+then let a second comment through 0.2 s after a first one that came just before a window
+boundary. A limit holds at most `limit` moments per key, and they go with the window.
+
+limits' MemoryStorage, which flask-limiter uses for `memory://`, drops expired entries by
+sweeping *every* key from a timer thread, 10 ms after each hit. Every sender has windows of
+its own, so under a flood of new addresses the sweep held the GIL for a growing share of the
+process: measured on posting with `commentd serve`, 25-30% fewer posts per second once a few
+thousand counters were alive. Here each key is queued by its expiry when it is hit, and every
+hit drops what has expired from the front of the queue: O(log n) per hit, nothing per idle key.
 
 Every operation holds one lock of the storage: MemoryStorage's per-key locks were dropped and
 made anew by its expiry while another thread held them, and `incr` read its answer after
-letting go, so two threads could both see the other's count. A sliding-window hit (test and
-count) runs under that lock, as one step: what makes each limit atomic in-process.
+letting go, so two threads could both see the other's count. A hit (test and count) runs under
+that lock, as one step: what makes each limit atomic in-process.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 import os
 import threading
 import time
@@ -27,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from limits.storage import MemoryStorage, Storage
-from limits.storage.base import SlidingWindowCounterSupport, TimestampedSlidingWindow
+from limits.storage.base import MovingWindowSupport
 
 from commentd.db import FileTurn
 
@@ -36,39 +42,32 @@ if TYPE_CHECKING:
 
 SCHEME = "commentd-memory"
 
-# One sliding-window hit of a batch: (limits' key for the limit and its identifiers, as
-# RateLimitItem.key_for makes it; the limit's amount; its window in seconds). Each costs 1.
+# One hit of a batch: (limits' key for the limit and its identifiers, as RateLimitItem.key_for
+# makes it; the limit's amount; its window in seconds). Each costs 1.
 Entry = tuple[str, int, int]
 
 
-def live_window_keys(key: str, expiry: int, now: float) -> tuple[str, ...]:
-    """Every window counter of `key` that may still be alive at `now`: a window's counter lives
-    two windows (limits' sliding window), so the one before the previous is too. Clearing only
-    the two that limits reads left that one behind, a keyed hash of an erased address."""
-    before_previous = TimestampedSlidingWindow.sliding_window_keys(key, expiry, now - expiry)[0]
-    return (before_previous, *TimestampedSlidingWindow.sliding_window_keys(key, expiry, now))
+class MovingWindows(Protocol):
+    """A storage that takes several moving-window hits in one step (one lock, one transaction
+    or one Redis round trip): a comment's limits.
 
-
-class SlidingWindows(Protocol):
-    """A storage that takes several sliding-window hits in one step (one lock, one
-    transaction or one Redis round trip): a comment's limits.
-
-    `acquire_sliding_window_entries(entries)` hits each entry in order, exactly as limits'
-    `acquire_sliding_window_entry(key, limit, expiry)` would one by one, and stops at the
-    first that is full: it answers that entry's index (it and those after it counted
-    nothing; those before it did), or None when every entry counted. Nothing else counts in
-    the same keys in between, in this process or another.
+    `acquire_entries(entries)` hits each entry in order, exactly as limits'
+    `acquire_entry(key, limit, expiry)` would one by one, and stops at the first that is full:
+    it answers that entry's index (it and those after it counted nothing; those before it
+    did), or None when every entry counted. Nothing else counts in the same keys in between,
+    in this process or another.
     """
 
-    def acquire_sliding_window_entries(self, entries: Sequence[Entry]) -> int | None:
+    def acquire_entries(self, entries: Sequence[Entry]) -> int | None:
         """The index of the first full entry (it and the rest uncounted), else None."""
 
 
 class InProcessCounters(MemoryStorage):
-    """MemoryStorage's counters and sliding windows, with expiry by queue instead of sweep.
+    """MemoryStorage's counters and limits' moving window, with expiry by queue instead of
+    sweep.
 
-    Only the counters (fixed and sliding windows) are served; the moving window's event lists,
-    which still rely on the sweep, are not used by commentd (extensions.RateLimits).
+    Only the counters (fixed windows) and the moving window are served; MemoryStorage's
+    sliding-window counter, which relies on the sweep, is not used by commentd.
     """
 
     # Registered with limits by this class statement. A list, as limits declares it.
@@ -76,6 +75,11 @@ class InProcessCounters(MemoryStorage):
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: Any):
         self._expiry_queue: list[tuple[float, str]] = []
+        # Each moving window's moments (epoch seconds, oldest first, at most its limit), and
+        # when the window is empty again (its newest moment plus the window).
+        self._moments: dict[str, list[float]] = {}
+        self._moments_expire: dict[str, float] = {}
+        self._moments_queue: list[tuple[float, str]] = []
         self._lock = threading.RLock()
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self.timer.cancel()  # the sweep MemoryStorage starts; never rescheduled here
@@ -106,22 +110,47 @@ class InProcessCounters(MemoryStorage):
             return super().get(key)
 
     def clear(self, key: str) -> None:
-        """Forget `key`'s counter."""
+        """Forget `key`'s counter and its moving window."""
         with self._lock:
             super().clear(key)
+            self._moments.pop(key, None)
+            self._moments_expire.pop(key, None)
 
-    def acquire_sliding_window_entry(
-        self, key: str, limit: int, expiry: int, amount: int = 1
-    ) -> bool:
-        """One sliding-window hit, test and count in one step: False (nothing counted) when
-        `limit` per `expiry` seconds is reached."""
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """One moving-window hit, test and count in one step: False (nothing counted) when
+        `limit` hits already lie in the last `expiry` seconds (limits' MemoryStorage rule)."""
+        if amount > limit:
+            return False
+        now = time.time()
         with self._lock:
-            return super().acquire_sliding_window_entry(key, limit, expiry, amount)
+            self._drop_expired(now)
+            moments = self._moments.setdefault(key, [])
+            # The newest moment that would be left out of `limit` with `amount` more.
+            left_out = len(moments) - 1 - (limit - amount)
+            if left_out >= 0 and moments[left_out] >= now - expiry:
+                return False
+            moments.extend([now] * amount)
+            del moments[: max(0, len(moments) - limit)]  # older ones can never matter again
+            self._moments_expire[key] = now + expiry
+            heapq.heappush(self._moments_queue, (now + expiry, key))
+            return True
 
-    def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
-        """limits' (previous count, its time to live, current count, its time to live)."""
+    def acquire_entries(self, entries: Sequence[Entry]) -> int | None:
+        """Several moving-window hits in order, as one step (the storage's lock held
+        throughout); see `MovingWindows`."""
         with self._lock:
-            return super().get_sliding_window(key, expiry)
+            for index, (key, limit, expiry) in enumerate(entries):
+                if not self.acquire_entry(key, limit, expiry):
+                    return index
+        return None
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        """limits' (the oldest moment inside the window, epoch seconds; how many are inside):
+        (now, 0) when none is."""
+        now = time.time()
+        with self._lock:
+            inside = [moment for moment in self._moments.get(key, ()) if moment >= now - expiry]
+        return (inside[0], len(inside)) if inside else (now, 0)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -129,26 +158,15 @@ class InProcessCounters(MemoryStorage):
         with self._lock:
             yield
 
-    def acquire_sliding_window_entries(self, entries: Sequence[Entry]) -> int | None:
-        """Several sliding-window hits in order, as one step (the storage's lock held
-        throughout); see `SlidingWindows`."""
-        with self._lock:
-            for index, (key, limit, expiry) in enumerate(entries):
-                if not self.acquire_sliding_window_entry(key, limit, expiry):
-                    return index
-        return None
-
-    def clear_sliding_window(self, key: str, expiry: int) -> None:
-        """Forget every window counter of `key` still alive (live_window_keys)."""
-        with self._lock:
-            for window_key in live_window_keys(key, expiry, time.time()):
-                self.clear(window_key)
-
     def reset(self) -> int | None:
-        """Forget every counter."""
+        """Forget every counter and moving window."""
         with self._lock:
+            windows = len(self._moments)
             self._expiry_queue.clear()
-            return super().reset()
+            self._moments.clear()
+            self._moments_expire.clear()
+            self._moments_queue.clear()
+            return (super().reset() or 0) + windows
 
     def _drop_expired(self, now: float) -> None:
         with self._lock:
@@ -161,6 +179,12 @@ class InProcessCounters(MemoryStorage):
                     self.storage.pop(key, None)
                     self.expirations.pop(key, None)
                     self.locks.pop(key, None)
+            queue = self._moments_queue
+            while queue and queue[0][0] <= now:
+                expires_at, key = heapq.heappop(queue)
+                # Each hit queues its window anew: only the entry of its newest hit empties it.
+                if self._moments_expire.get(key) == expires_at:
+                    del self._moments[key], self._moments_expire[key]
 
 
 FILE_SCHEME = "commentd-file"
@@ -172,20 +196,26 @@ _UPSERT = (
     "value = CASE WHEN expires <= ?3 THEN ?2 ELSE value + ?2 END, "
     "expires = CASE WHEN expires <= ?3 THEN ?3 + ?4 ELSE expires END"
 )
-# Counters past their expiry are deleted at most this often by each process (seconds).
+# Whether the window of ?1 that began at ?2 holds more than ?3 moments: the one that ?3 newer
+# ones would leave out, if it is inside. The walk goes over at most ?3 + 1 rows of the index.
+_LEFT_OUT = "SELECT 1 FROM moments WHERE key = ? AND at >= ? ORDER BY at DESC LIMIT 1 OFFSET ?"
+_ADD_MOMENT = "INSERT INTO moments (key, at, expires) VALUES (?, ?, ?)"
+# Counters and moments past their expiry are deleted at most this often by each process
+# (seconds).
 PURGE_SECONDS = 10.0
 
 
-class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
-    """limits' counters and sliding windows in an SQLite file that every process of one host
+class FileCounters(Storage, MovingWindowSupport):
+    """limits' counters and moving window in an SQLite file that every process of one host
     shares (`commentd-file:///absolute/path`): no server to run, and exact across processes.
 
     Every hit is a test and a count in one write transaction (BEGIN IMMEDIATE takes SQLite's
     file lock, so no other process or thread counts in between; a FileTurn before it makes a
     waiting process wake when the lock is free instead of polling), and `batch()` holds that one
     transaction for several hits: a comment's limits cost one lock, one commit. The file
-    holds only counters under keyed-hash keys, is written with synchronous=OFF (losing it in a
-    power cut forgets counts younger than a window, nothing else) and is WAL-journaled.
+    holds only counters and moments under keyed-hash keys, is written with synchronous=OFF
+    (losing it in a power cut forgets hits younger than a window, nothing else) and is
+    WAL-journaled.
     """
 
     STORAGE_SCHEME = [FILE_SCHEME]  # noqa: RUF012
@@ -202,7 +232,7 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
         self._connection: sqlite3.Connection | None = None
         self._next_purge = 0.0
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        # The file, its journal mode and its table are made here, once, before the server
+        # The file, its journal mode and its tables are made here, once, before the server
         # forks: the first posts of two processes at once must not race to make them (a
         # change of journal mode does not wait for a busy file, it fails).
         import sqlite3
@@ -214,6 +244,13 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
                 "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, "
                 "value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
             )
+            # One row per hit of a moving window: its moment, and when it leaves the window.
+            setup.execute(
+                "CREATE TABLE IF NOT EXISTS moments (key TEXT NOT NULL, at REAL NOT NULL, "
+                "expires REAL NOT NULL)"
+            )
+            setup.execute("CREATE INDEX IF NOT EXISTS moments_by_key ON moments (key, at)")
+            setup.execute("CREATE INDEX IF NOT EXISTS moments_by_expiry ON moments (expires)")
         finally:
             setup.close()
 
@@ -284,6 +321,7 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
         now = time.time()
         if now >= self._next_purge:
             connection.execute("DELETE FROM counters WHERE expires <= ?", (now,))
+            connection.execute("DELETE FROM moments WHERE expires <= ?", (now,))
             self._next_purge = now + PURGE_SECONDS
 
     def _get(self, key: str, now: float) -> int:
@@ -331,14 +369,18 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
         return float(row[0]) if row else now
 
     def clear(self, key: str) -> None:
-        """Forget `key`'s counter."""
+        """Forget `key`'s counter and its moving window."""
         with self.batch():
             self._connect().execute("DELETE FROM counters WHERE key = ?", (key,))
+            self._connect().execute("DELETE FROM moments WHERE key = ?", (key,))
 
     def reset(self) -> int | None:
-        """Forget every counter; how many there were."""
+        """Forget every counter and moving window; how many keys there were."""
         with self.batch():
-            return int(self._connect().execute("DELETE FROM counters").rowcount)
+            connection = self._connect()
+            windows = connection.execute("SELECT COUNT(DISTINCT key) FROM moments").fetchone()
+            connection.execute("DELETE FROM moments")
+            return int(connection.execute("DELETE FROM counters").rowcount) + int(windows[0])
 
     def check(self) -> bool:
         """Whether the file answers."""
@@ -349,79 +391,59 @@ class FileCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindo
             return False
         return True
 
-    def acquire_sliding_window_entry(
-        self, key: str, limit: int, expiry: int, amount: int = 1
-    ) -> bool:
-        """One sliding-window hit, test and count in one transaction: False (nothing counted)
-        when `limit` per `expiry` seconds is reached (limits' MemoryStorage arithmetic)."""
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """One moving-window hit, test and count in one transaction: False (nothing counted)
+        when `limit` hits already lie in the last `expiry` seconds (limits' MemoryStorage
+        rule)."""
         if amount > limit:
             return False
         with self.batch():
             now = time.time()
-            previous_key, current_key = self.sliding_window_keys(key, expiry, now)
-            previous, previous_ttl, current, _ = self._window(
-                previous_key, current_key, expiry, now
-            )
-            if math.floor(previous * previous_ttl / expiry + current) + amount > limit:
+            connection = self._connect()
+            if connection.execute(_LEFT_OUT, (key, now - expiry, limit - amount)).fetchone():
                 return False
-            self.incr(current_key, 2 * expiry, amount)
+            connection.executemany(_ADD_MOMENT, [(key, now, now + expiry)] * amount)
             return True
 
-    def acquire_sliding_window_entries(self, entries: Sequence[Entry]) -> int | None:
-        """Several sliding-window hits in order in one transaction (see `SlidingWindows`):
-        one SELECT of every window they read and one write of the counts they add, where
-        hitting them one by one took three statements each."""
+    def acquire_entries(self, entries: Sequence[Entry]) -> int | None:
+        """Several moving-window hits in order in one transaction (see `MovingWindows`): one
+        indexed SELECT for each and one write of every moment they add."""
         if not entries:
             return None
         with self.batch():
             now = time.time()
-            windows = [
-                (*self.sliding_window_keys(key, expiry, now), expiry) for key, _, expiry in entries
-            ]
-            keys = sorted({key for previous, current, _ in windows for key in (previous, current)})
-            counts = dict(
-                self._connect().execute(
-                    f"SELECT key, value FROM counters WHERE key IN ({', '.join('?' * len(keys))}) "
-                    "AND expires > ?",
-                    (*keys, now),
-                )
-            )
+            connection = self._connect()
+            added: dict[str, int] = {}  # moments this batch adds, newer than any stored
             refused: int | None = None
-            counted: list[tuple[str, int, float, int]] = []
-            for index, ((previous_key, current_key, expiry), (_, limit, _)) in enumerate(
-                zip(windows, entries, strict=True)
-            ):
-                previous, current = counts.get(previous_key, 0), counts.get(current_key, 0)
-                previous_ttl = (
-                    0.0 if previous == 0 else (1 - (((now - expiry) / expiry) % 1)) * expiry
-                )
-                if limit < 1 or math.floor(previous * previous_ttl / expiry + current) + 1 > limit:
+            for index, (key, limit, expiry) in enumerate(entries):
+                newer = added.get(key, 0)
+                if limit < 1 or newer > limit - 1:
                     refused = index
                     break
-                counts[current_key] = current + 1
-                counted.append((current_key, 1, now, 2 * expiry))
+                full = connection.execute(_LEFT_OUT, (key, now - expiry, limit - 1 - newer))
+                if full.fetchone():
+                    refused = index
+                    break
+                added[key] = newer + 1
+            counted = entries[: len(entries) if refused is None else refused]
             if counted:
-                self._connect().executemany(_UPSERT, counted)
+                connection.executemany(
+                    _ADD_MOMENT, [(key, now, now + expiry) for key, _, expiry in counted]
+                )
         return refused
 
-    def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
-        """limits' (previous count, its time to live, current count, its time to live)."""
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        """limits' (the oldest moment inside the window, epoch seconds; how many are inside):
+        (now, 0) when none is."""
+        now = time.time()
         with self._lock:
-            now = time.time()
-            previous_key, current_key = self.sliding_window_keys(key, expiry, now)
-            return self._window(previous_key, current_key, expiry, now)
-
-    def clear_sliding_window(self, key: str, expiry: int) -> None:
-        """Forget every window counter of `key` still alive (live_window_keys)."""
-        with self.batch():
-            for window_key in live_window_keys(key, expiry, time.time()):
-                self.clear(window_key)
-
-    def _window(
-        self, previous_key: str, current_key: str, expiry: int, now: float
-    ) -> tuple[int, float, int, float]:
-        previous = self._get(previous_key, now)
-        current = self._get(current_key, now)
-        previous_ttl = 0.0 if previous == 0 else (1 - (((now - expiry) / expiry) % 1)) * expiry
-        current_ttl = (1 - ((now / expiry) % 1)) * expiry + expiry
-        return previous, previous_ttl, current, current_ttl
+            oldest, inside = (
+                self._connect()
+                .execute(
+                    "SELECT MIN(at), COUNT(*) FROM (SELECT at FROM moments WHERE key = ? "
+                    "AND at >= ? ORDER BY at DESC LIMIT ?)",
+                    (key, now - expiry, limit),
+                )
+                .fetchone()
+            )
+        return (float(oldest), int(inside)) if inside else (now, 0)

@@ -1,7 +1,11 @@
 """The app's rate limits, through flask-limiter.
 
-Every limit is flask-limiter's, counted by limits' sliding-window counter in the storage of
-COMMENTD_RATELIMIT_STORAGE_URI: commentd's in-process counters (counters.py) or Redis. No
+Every limit is flask-limiter's, counted by limits' moving window in the storage of
+COMMENTD_RATELIMIT_STORAGE_URI: commentd's in-process counters or the counters file the
+processes of one host share (counters.py), or Redis. The moving window keeps each hit's moment
+for its window, so "5 per minute" is never a sixth comment within any 60 seconds and the
+interval (COMMENTD_MIN_POST_INTERVAL) is exact: limits' sliding-window counter, used before,
+let a second comment through moments after one that came just before its window's boundary. No
 route carries a limit. Each limit sits on a function of `RateLimits`, decorated with
 `limiter.shared_limit` and no `deduct_when`, that a view calls once the request is known to be
 valid: calling it is one hit, a test-and-count that is atomic in the storage (limits' Lua
@@ -38,9 +42,10 @@ from commentd.errors import RateLimited
 from commentd.keys import client_network, keyed_hash
 from commentd.web import counters
 
-# The sliding-window counter: the in-process counters serve it, and on Redis it is one Lua call.
-LIMIT_STRATEGY = "sliding-window-counter"
-# The shared storages whose sliding-window hit is one atomic step (limits' Lua script).
+# The moving window: exact; the in-process counters and the file serve it, and on Redis it is
+# one Lua call.
+LIMIT_STRATEGY = "moving-window"
+# The shared storages whose hit is one atomic step (limits' Lua script).
 REDIS_SCHEMES = frozenset(
     scheme
     for storage in (RedisStorage, RedisClusterStorage, RedisSentinelStorage)
@@ -56,17 +61,17 @@ STORAGE_URI_ERROR = (
 )
 
 
-# limits' own Lua script for one sliding-window hit (its KEYS: previous and current window,
-# ARGV: limit, expiry in seconds, amount), run for each limit in turn inside one script: a
+# limits' own Lua script for one moving-window hit (its KEYS: the window's list of moments;
+# ARGV: now, limit, window in seconds, amount), run for each limit in turn inside one script: a
 # comment's limits in one round trip, and atomic together as each is alone. The wrapper only
 # loops; the counting is limits' text, read from the installed package.
 _ACQUIRE_MANY = """
 local function acquire(KEYS, ARGV)
 {acquire_one}
 end
-for i = 1, #KEYS / 2 do
-    local window = {{KEYS[2 * i - 1], KEYS[2 * i]}}
-    if not acquire(window, {{ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]}}) then
+local now = ARGV[1]
+for i = 1, #KEYS do
+    if not acquire({{KEYS[i]}}, {{now, ARGV[2 * i], ARGV[2 * i + 1], 1}}) then
         return i
     end
 end
@@ -74,41 +79,38 @@ return 0
 """
 
 
-class RedisSlidingWindows:
-    """counters.SlidingWindows on limits' Redis storage: a comment's limits in one round trip
+class RedisMovingWindows:
+    """counters.MovingWindows on limits' Redis storage: a comment's limits in one round trip
     (one Lua script, where hitting them one by one took one round trip each). The keys are
-    the ones limits' own `acquire_sliding_window_entry` uses, so its other calls (the wait of
-    a 429, clearing an erased address's counters) read and clear the same windows."""
+    the ones limits' own `acquire_entry` uses, so its other calls (the wait of a 429, clearing
+    an erased address's windows) read and clear the same windows."""
 
     def __init__(self, storage: RedisStorage) -> None:
         self._storage = storage
-        acquire_one = storage.SCRIPT_ACQUIRE_SLIDING_WINDOW  # bytes: limits' package data
+        acquire_one = storage.SCRIPT_ACQUIRE_MOVING_WINDOW  # bytes: limits' package data
         self._script = storage.get_connection().register_script(
             _ACQUIRE_MANY.format(acquire_one=acquire_one.decode()).encode()
         )
 
-    def acquire_sliding_window_entries(self, entries: Sequence[counters.Entry]) -> int | None:
-        """See counters.SlidingWindows."""
+    def acquire_entries(self, entries: Sequence[counters.Entry]) -> int | None:
+        """See counters.MovingWindows."""
         keys: list[str] = []
-        arguments: list[int] = []
+        arguments: list[float] = [time.time()]  # limits' own hit takes its moment so too
         for key, limit, expiry in entries:
-            keys += (
-                self._storage.prefixed_key(self._storage._previous_window_key(key)),
-                self._storage.prefixed_key(self._storage._current_window_key(key)),
-            )
-            arguments += (limit, expiry, 1)
+            keys.append(self._storage.prefixed_key(key))
+            arguments += (limit, expiry)
         refused = int(self._script(keys, arguments))
         return refused - 1 if refused else None
 
 
-def sliding_windows(storage: object) -> counters.SlidingWindows | None:
-    """The storage's way to take several sliding-window hits in one step, if it has one:
+def moving_windows(storage: object) -> counters.MovingWindows | None:
+    """The storage's way to take several moving-window hits in one step, if it has one:
     commentd's counters (in-process or the shared file), Redis and Redis Sentinel. None for
     Redis Cluster, where one script cannot reach the keys of several limits."""
     if isinstance(storage, counters.InProcessCounters | counters.FileCounters):
         return storage
     if isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage):
-        return RedisSlidingWindows(storage)
+        return RedisMovingWindows(storage)
     return None
 
 
@@ -288,7 +290,7 @@ class RateLimits:
         )
         self.privacy_client, self.privacy_address = privacy_client, privacy_address
         self.review = review
-        self._sliding_windows = sliding_windows(self.limiter.storage)
+        self._moving_windows = moving_windows(self.limiter.storage)
         # What the storages raise when they fail (Redis's errors on Redis, so that the redis
         # package is imported only where Redis is used: 4 MB of every process on SQLite).
         fallback = self.limiter._fallback_limiter
@@ -347,13 +349,13 @@ class RateLimits:
         """The posting hits with flask-limiter's strategy, storage and keys, without resolving
         each function's limits again on every call (a quarter of a post's CPU, profiled): the
         first full limit and its identifiers, or None when every one counted. Taken in one
-        step of the storage (`sliding_windows`) where it has one; never on flask-limiter's
+        step of the storage (`moving_windows`) where it has one; never on flask-limiter's
         fallback (take_posting)."""
         strategy = self.limiter.limiter
         prefix = (self.key_prefix,) if self.key_prefix else ()
-        if self._sliding_windows is not None:
+        if self._moving_windows is not None:
             hits = [(item, (*prefix, key(), scope)) for item, scope, key in self.posting_hits]
-            refused = self._sliding_windows.acquire_sliding_window_entries(
+            refused = self._moving_windows.acquire_entries(
                 [
                     (item.key_for(*identifiers), item.amount, item.get_expiry())
                     for item, identifiers in hits
@@ -443,9 +445,9 @@ class RateLimits:
             ) from None
 
     def seconds_until_allowed(self) -> int:
-        """Until the limit this request found full lets one more in: limits' estimate for its
-        sliding window, in whole seconds, at least 1 and at most the limit's window (flask-
-        limiter's own `reset_at` adds a second, which made 61 of a 60 s window)."""
+        """Until the limit this request found full lets one more in (the oldest hit inside its
+        moving window leaves it), in whole seconds, at least 1 and at most the limit's window
+        (flask-limiter's own `reset_at` adds a second, which made 61 of a 60 s window)."""
         breached = self.limiter.current_limit
         if breached is None:  # not reached: the refusal always names its limit
             return 60
