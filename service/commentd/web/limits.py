@@ -351,7 +351,6 @@ class RateLimits:
         first full limit and its identifiers, or None when every one counted. Taken in one
         step of the storage (`moving_windows`) where it has one; never on flask-limiter's
         fallback (take_posting)."""
-        strategy = self.limiter.limiter
         prefix = (self.key_prefix,) if self.key_prefix else ()
         if self._moving_windows is not None:
             hits = [(item, (*prefix, key(), scope)) for item, scope, key in self.posting_hits]
@@ -362,6 +361,7 @@ class RateLimits:
                 ]
             )
             return None if refused is None else hits[refused]
+        strategy = self.limiter.limiter  # Redis Cluster: one hit (one round trip) per limit
         batch = getattr(self.limiter.storage, "batch", None)
         with batch() if batch is not None else nullcontext():
             for item, scope, key in self.posting_hits:
