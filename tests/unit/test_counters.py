@@ -196,3 +196,44 @@ def test_a_batch_that_fails_as_it_ends_counts_nothing(tmp_path: Path, statement:
     assert counters.acquire_entries([("sender", 5, 60)]) is None
     assert counters.get_moving_window("sender", 5, 60)[1] == 1
     assert counters.get_moving_window("site", 5, 60)[1] == 0
+
+
+def steps_of(counters: FileCounters, call: Any) -> int:
+    """How many SQLite virtual-machine steps `call` makes on the counters' connection."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # go on
+
+    connection = counters._connect()
+    connection.set_progress_handler(count, 1)
+    try:
+        call()
+    finally:
+        connection.set_progress_handler(None, 1)
+    return steps
+
+
+def test_a_hit_on_the_file_costs_the_same_however_many_moments_its_window_holds(
+    tmp_path: Path,
+) -> None:
+    """A huge limit ("100000 per day", the benches' lifted limits) must not make each post
+    walk every moment its window holds: a hit and a 429's wait read a few rows of the index."""
+    counters = file_counters(tmp_path / "c.sqlite3")
+    costs = []
+    for held in (10, 20_000):
+        with counters.batch():
+            for _ in range(held - counters.get_moving_window("site", 100_000, 86_400)[1]):
+                assert counters.acquire_entry("site", 100_000, 86_400)
+        costs.append(
+            (
+                steps_of(counters, lambda: counters.acquire_entries([("site", 100_000, 86_400)])),
+                steps_of(counters, lambda: counters.get_moving_window("site", 100_000, 86_400)),
+            )
+        )
+
+    (hit_few, window_few), (hit_many, window_many) = costs
+    assert hit_many < 2 * hit_few + 100, costs
+    assert window_many < 2 * window_few + 100, costs
