@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,23 @@ def test_a_hit_on_the_file_costs_the_same_however_many_moments_its_window_holds(
     (hit_few, window_few), (hit_many, window_many) = costs
     assert hit_many < 2 * hit_few + 100, costs
     assert window_many < 2 * window_few + 100, costs
+
+
+def test_a_hit_that_waited_for_the_lock_counts_when_it_is_taken_and_forgets_nothing() -> None:
+    """A hit that reads the clock and then waits for the lock (another thread's batch) must
+    count at the moment it is taken: counted at its earlier reading, it set its key's window
+    to end before the newer hit's, and the expiry then dropped the whole key early, newer hit
+    and all: "2 per second" let a third and a fourth in within the same second."""
+    counters = InProcessCounters()
+    with counters.batch():  # another request's batch holds the lock
+        waiting = threading.Thread(target=counters.acquire_entry, args=("sender", 2, 1))
+        waiting.start()
+        time.sleep(0.3)  # the waiting hit has read the clock and waits for the lock
+        assert counters.acquire_entry("sender", 2, 1)
+        held_at = time.time()
+    waiting.join()
+    assert counters.get_moving_window("sender", 2, 1)[1] == 2
+
+    time.sleep(max(0.0, held_at + 0.75 - time.time()))  # both hits are < 1 s old
+    assert [counters.acquire_entry("sender", 2, 1) for _ in range(2)] == [False, False]
+

@@ -86,8 +86,8 @@ class InProcessCounters(MemoryStorage):
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         """Add `amount` to `key`'s counter (a new one lives `expiry` seconds); its new value."""
-        now = time.time()
         with self._lock:
+            now = time.time()  # under the lock, as for acquire_entry
             self._drop_expired(now)
             self.get(key)  # a counter past its expiry starts again from zero
             self.storage[key] += amount
@@ -121,10 +121,15 @@ class InProcessCounters(MemoryStorage):
         `limit` hits already lie in the last `expiry` seconds (limits' MemoryStorage rule)."""
         if amount > limit:
             return False
-        now = time.time()
         with self._lock:
+            # The clock is read under the lock: a moment read before waiting for it (another
+            # thread's batch) came before the moments counted meanwhile, so the window it set
+            # ended before theirs, and the expiry dropped the key with their hits inside.
+            now = time.time()
             self._drop_expired(now)
             moments = self._moments.setdefault(key, [])
+            if moments:
+                now = max(now, moments[-1])  # never before the newest (a clock set back)
             # The newest moment that would be left out of `limit` with `amount` more.
             left_out = len(moments) - 1 - (limit - amount)
             if left_out >= 0 and moments[left_out] >= now - expiry:
