@@ -285,3 +285,34 @@ def test_a_429s_wait_in_process_reads_a_few_moments_however_many_the_window_hold
 
     assert inside == 90_000 and oldest <= time.time()
     assert CountingList.reads < 100
+
+
+def holds(value: object, text: str) -> bool:
+    """Whether `text` is anywhere in `value`, its containers looked into."""
+    if isinstance(value, str):
+        return text in value
+    if isinstance(value, dict):
+        return any(holds(k, text) or holds(v, text) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(holds(item, text) for item in value)
+    return False
+
+
+ERASED = "LIMITER/5d1a0e7c-keyed-hash-of-an-erased-email/sender/30/1/day"
+
+
+def test_an_erased_key_is_nowhere_in_process_once_cleared() -> None:
+    """RateLimits.forget_address: after an erasure no key made of the address is left in
+    the counters, not even in their expiry queues (which kept it until its window's end)."""
+    counters = InProcessCounters()
+    for _ in range(3):
+        assert counters.acquire_entry(ERASED, 30, 86_400)
+    counters.incr(f"{ERASED}/fixed", expiry=86_400)
+    assert counters.acquire_entry("someone else", 30, 86_400)
+
+    counters.clear(ERASED)
+    counters.clear(f"{ERASED}/fixed")
+
+    assert not holds(vars(counters), "erased-email"), vars(counters)
+    assert counters.acquire_entry("someone else", 30, 86_400)  # the others' windows stay
+    assert counters.get_moving_window("someone else", 30, 86_400)[1] == 2

@@ -111,11 +111,18 @@ class InProcessCounters(MemoryStorage):
             return super().get(key)
 
     def clear(self, key: str) -> None:
-        """Forget `key`'s counter and its moving window."""
+        """Forget `key`'s counter and its moving window, its entries in the expiry queues
+        too: an erasure (RateLimits.forget_address) leaves no key made of the address, where
+        the queues kept it until its window's end (a day). Linear in the queues: a clear is
+        rare."""
         with self._lock:
             super().clear(key)
             self._moments.pop(key, None)
             self._moments_expire.pop(key, None)
+            for queue in (self._expiry_queue, self._moments_queue):
+                if any(queued == key for _, queued in queue):
+                    queue[:] = [entry for entry in queue if entry[1] != key]
+                    heapq.heapify(queue)
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         """One moving-window hit, test and count in one step: False (nothing counted) when
