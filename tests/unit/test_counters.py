@@ -316,3 +316,19 @@ def test_an_erased_key_is_nowhere_in_process_once_cleared() -> None:
     assert not holds(vars(counters), "erased-email"), vars(counters)
     assert counters.acquire_entry("someone else", 30, 86_400)  # the others' windows stay
     assert counters.get_moving_window("someone else", 30, 86_400)[1] == 2
+
+
+def test_an_erased_key_is_nowhere_in_the_counters_files_once_cleared(tmp_path: Path) -> None:
+    """The file's deleted rows must not stay readable in its free space or its journal."""
+    counters = file_counters(tmp_path / "c.sqlite3")
+    for _ in range(40):  # past its limit of 30: its oldest moments are trimmed as it goes
+        counters.acquire_entry(ERASED, 30, 86_400)
+    counters.incr(f"{ERASED}/fixed", expiry=86_400)
+    assert counters.acquire_entry("someone else", 30, 86_400)
+
+    counters.clear(ERASED)
+    counters.clear(f"{ERASED}/fixed")
+
+    found = [path.name for path in tmp_path.iterdir() if b"erased-email" in path.read_bytes()]
+    assert found == []
+    assert counters.get_moving_window("someone else", 30, 86_400)[1] == 1

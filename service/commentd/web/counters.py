@@ -301,6 +301,9 @@ class FileCounters(Storage, MovingWindowSupport):
                 self.path, isolation_level=None, check_same_thread=False, timeout=10
             )
             connection.execute("PRAGMA synchronous=OFF")  # the connection's own setting
+            # Deleted rows are overwritten with zeros, not left in the pages' free space: a key
+            # cleared by an erasure (RateLimits.forget_address) must not stay readable.
+            connection.execute("PRAGMA secure_delete=ON")
             self._connection, self._pid, self._depth = connection, os.getpid(), 0
         return self._connection
 
@@ -401,10 +404,16 @@ class FileCounters(Storage, MovingWindowSupport):
         return float(row[0]) if row else now
 
     def clear(self, key: str) -> None:
-        """Forget `key`'s counter and its moving window."""
+        """Forget `key`'s counter and its moving window, leaving nothing of it in the file
+        or its journal (an erasure, RateLimits.forget_address): its rows are overwritten
+        (secure_delete), and the write-ahead log, which still held the pages as they were,
+        is copied back and emptied."""
         with self.batch():
             self._connect().execute("DELETE FROM counters WHERE key = ?", (key,))
             self._connect().execute("DELETE FROM moments WHERE key = ?", (key,))
+        with self._lock:
+            # Waits (the connection's timeout) for a reader of another process to finish.
+            self._connect().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def reset(self) -> int | None:
         """Forget every counter and moving window; how many keys there were."""
