@@ -403,3 +403,34 @@ def test_the_embedded_defaults_count_with_commentd_counters(
     limiter = services_of(make_app(ratelimit_storage_uri="memory://")).rate_limits.limiter
 
     assert isinstance(limiter.storage, InProcessCounters)
+
+
+@pytest.mark.parametrize("prefix", ["commentd", ""])
+def test_an_erasure_clears_the_senders_windows_whatever_the_key_prefix(
+    make_app: Callable[..., Flask], prefix: str
+) -> None:
+    """The hits leave an empty prefix out of their keys (flask-limiter does too): an erasure
+    that put it in cleared `LIMITER//…` and left the erased address's windows behind."""
+    app = make_app(
+        ratelimit_key_prefix=prefix,
+        min_post_interval=15,
+        email_rate_limit="5 per minute",
+        privacy_rate_limit="3 per hour",
+    )
+    client = app.test_client()
+    erased = "dana@example.com"  # comment_fields()'s
+    assert post_from(client, "192.0.2.1").status_code == 201
+    assert (
+        client.post("/api/privacy/requests", json={"email": erased, "kind": "export"}).status_code
+        == 202
+    )
+    limits = services_of(app).rate_limits
+    traces = [limits.key("sender", f"{how}\0{erased}") for how in ("typed", "proven")]
+    traces.append(limits.key("privacy", erased))
+    counters = limits.limiter.storage
+    assert any(traces[0] in key for key in counters._moments)
+    assert any(traces[2] in key for key in counters._moments)
+
+    limits.forget_address(erased)
+
+    assert [key for key in counters._moments if any(trace in key for trace in traces)] == []

@@ -401,10 +401,13 @@ class RateLimits:
             values = (
                 [f"typed\0{email_key}", f"proven\0{email_key}"] if what == "sender" else [email_key]
             )
+            # The identifiers as the hits made them: an empty prefix is left out, as
+            # flask-limiter and _hit_posting leave it out (`LIMITER//…` is no key of theirs).
+            prefix = (self.key_prefix,) if self.key_prefix else ()
             for value in values:
                 key = self.key(what, value)
                 for item in parse_many(rate_limit):
-                    self._clear(item, self.key_prefix, key, scope)
+                    self._clear(item, *prefix, key, scope)
 
     def _clear(self, item: RateLimitItem, *identifiers: str) -> None:
         # The storage's own strategy, not `limiter.limiter`: while flask-limiter counts on its
