@@ -434,3 +434,32 @@ def test_an_erasure_clears_the_senders_windows_whatever_the_key_prefix(
     limits.forget_address(erased)
 
     assert [key for key in counters._moments if any(trace in key for trace in traces)] == []
+
+
+@pytest.mark.parametrize("path", ["batch", "flask-limiter"])
+def test_comments_refused_by_the_interval_never_use_up_the_senders_rate(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The interval is hit before the rate of the same email (RateLimits.posting), so a
+    comment it refuses counts in no rate. limits orders limits by the unit of their window
+    only, so a rate in seconds ("3 per 4 second") came first and every refused retry used
+    up the rate: the comment sent once the interval was over was refused too."""
+    app = make_app(min_post_interval=1, email_rate_limit="3 per 4 second")
+    limits = services_of(app).rate_limits
+    if path == "flask-limiter":  # the path of a failing batch, and of Redis's fallback
+
+        def failing() -> None:
+            raise RuntimeError("the storage failed")
+
+        monkeypatch.setattr(limits, "_hit_posting", failing)
+    client = app.test_client()
+
+    def send(n: int) -> int:
+        return post_from(client, f"192.0.2.{n}").status_code  # one email, many addresses
+
+    first_at = time.time()
+    answers = [send(1), send(2), send(3), send(4)]
+    time.sleep(max(0.0, first_at + 1.1 - time.time()))
+    answers.append(send(5))
+
+    assert answers == [201, 429, 429, 429, 201]
