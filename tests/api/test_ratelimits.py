@@ -403,3 +403,63 @@ def test_the_embedded_defaults_count_with_commentd_counters(
     limiter = services_of(make_app(ratelimit_storage_uri="memory://")).rate_limits.limiter
 
     assert isinstance(limiter.storage, InProcessCounters)
+
+
+@pytest.mark.parametrize("prefix", ["commentd", ""])
+def test_an_erasure_clears_the_senders_windows_whatever_the_key_prefix(
+    make_app: Callable[..., Flask], prefix: str
+) -> None:
+    """The hits leave an empty prefix out of their keys (flask-limiter does too): an erasure
+    that put it in cleared `LIMITER//…` and left the erased address's windows behind."""
+    app = make_app(
+        ratelimit_key_prefix=prefix,
+        min_post_interval=15,
+        email_rate_limit="5 per minute",
+        privacy_rate_limit="3 per hour",
+    )
+    client = app.test_client()
+    erased = "dana@example.com"  # comment_fields()'s
+    assert post_from(client, "192.0.2.1").status_code == 201
+    assert (
+        client.post("/api/privacy/requests", json={"email": erased, "kind": "export"}).status_code
+        == 202
+    )
+    limits = services_of(app).rate_limits
+    traces = [limits.key("sender", f"{how}\0{erased}") for how in ("typed", "proven")]
+    traces.append(limits.key("privacy", erased))
+    counters = limits.limiter.storage
+    assert any(traces[0] in key for key in counters._moments)
+    assert any(traces[2] in key for key in counters._moments)
+
+    limits.forget_address(erased)
+
+    assert [key for key in counters._moments if any(trace in key for trace in traces)] == []
+
+
+@pytest.mark.parametrize("path", ["batch", "flask-limiter"])
+def test_comments_refused_by_the_interval_never_use_up_the_senders_rate(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The interval is hit before the rate of the same email (RateLimits.posting), so a
+    comment it refuses counts in no rate. limits orders limits by the unit of their window
+    only, so a rate in seconds ("3 per 4 second") came first and every refused retry used
+    up the rate: the comment sent once the interval was over was refused too."""
+    app = make_app(min_post_interval=1, email_rate_limit="3 per 4 second")
+    limits = services_of(app).rate_limits
+    if path == "flask-limiter":  # the path of a failing batch, and of Redis's fallback
+
+        def failing() -> None:
+            raise RuntimeError("the storage failed")
+
+        monkeypatch.setattr(limits, "_hit_posting", failing)
+    client = app.test_client()
+
+    def send(n: int) -> int:
+        return post_from(client, f"192.0.2.{n}").status_code  # one email, many addresses
+
+    first_at = time.time()
+    answers = [send(1), send(2), send(3), send(4)]
+    time.sleep(max(0.0, first_at + 1.1 - time.time()))
+    answers.append(send(5))
+
+    assert answers == [201, 429, 429, 429, 201]

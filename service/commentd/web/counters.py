@@ -23,6 +23,7 @@ that lock, as one step: what makes each limit atomic in-process.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import os
 import threading
@@ -86,8 +87,8 @@ class InProcessCounters(MemoryStorage):
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         """Add `amount` to `key`'s counter (a new one lives `expiry` seconds); its new value."""
-        now = time.time()
         with self._lock:
+            now = time.time()  # under the lock, as for acquire_entry
             self._drop_expired(now)
             self.get(key)  # a counter past its expiry starts again from zero
             self.storage[key] += amount
@@ -110,21 +111,33 @@ class InProcessCounters(MemoryStorage):
             return super().get(key)
 
     def clear(self, key: str) -> None:
-        """Forget `key`'s counter and its moving window."""
+        """Forget `key`'s counter and its moving window, its entries in the expiry queues
+        too: an erasure (RateLimits.forget_address) leaves no key made of the address, where
+        the queues kept it until its window's end (a day). Linear in the queues: a clear is
+        rare."""
         with self._lock:
             super().clear(key)
             self._moments.pop(key, None)
             self._moments_expire.pop(key, None)
+            for queue in (self._expiry_queue, self._moments_queue):
+                if any(queued == key for _, queued in queue):
+                    queue[:] = [entry for entry in queue if entry[1] != key]
+                    heapq.heapify(queue)
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         """One moving-window hit, test and count in one step: False (nothing counted) when
         `limit` hits already lie in the last `expiry` seconds (limits' MemoryStorage rule)."""
         if amount > limit:
             return False
-        now = time.time()
         with self._lock:
+            # The clock is read under the lock: a moment read before waiting for it (another
+            # thread's batch) came before the moments counted meanwhile, so the window it set
+            # ended before theirs, and the expiry dropped the key with their hits inside.
+            now = time.time()
             self._drop_expired(now)
             moments = self._moments.setdefault(key, [])
+            if moments:
+                now = max(now, moments[-1])  # never before the newest (a clock set back)
             # The newest moment that would be left out of `limit` with `amount` more.
             left_out = len(moments) - 1 - (limit - amount)
             if left_out >= 0 and moments[left_out] >= now - expiry:
@@ -149,8 +162,13 @@ class InProcessCounters(MemoryStorage):
         (now, 0) when none is."""
         now = time.time()
         with self._lock:
-            inside = [moment for moment in self._moments.get(key, ()) if moment >= now - expiry]
-        return (inside[0], len(inside)) if inside else (now, 0)
+            moments = self._moments.get(key, [])
+            # Oldest first (each taken under the lock, never before the newest): the first
+            # inside is found by bisection, not by reading the window (6.6 ms at 100,000).
+            first = max(bisect.bisect_left(moments, now - expiry), len(moments) - limit)
+            if first >= len(moments):
+                return now, 0
+            return moments[first], len(moments) - first
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -196,10 +214,19 @@ _UPSERT = (
     "value = CASE WHEN expires <= ?3 THEN ?2 ELSE value + ?2 END, "
     "expires = CASE WHEN expires <= ?3 THEN ?3 + ?4 ELSE expires END"
 )
-# Whether the window of ?1 that began at ?2 holds more than ?3 moments: the one that ?3 newer
-# ones would leave out, if it is inside. The walk goes over at most ?3 + 1 rows of the index.
-_LEFT_OUT = "SELECT 1 FROM moments WHERE key = ? AND at >= ? ORDER BY at DESC LIMIT 1 OFFSET ?"
-_ADD_MOMENT = "INSERT INTO moments (key, at, expires) VALUES (?, ?, ?)"
+# A moving window's moments are numbered per key, 1, 2, 3... in the order they were counted
+# (`n`), so the one a hit tests, the limit-th newest, is found by its number: one lookup of the
+# primary key however many moments the window holds. Walking the window's index to it (ORDER
+# BY at DESC OFFSET limit) read every moment inside: with "100000 per minute" (the benches'
+# lifted limits) each post read a row per post of the last minute, in every limit, under the
+# file's lock. Each key keeps its newest `limit` moments and no more (older ones can never
+# refuse a hit again), and their moments never go back in time, so the oldest inside the
+# window is found by one lookup of the (key, at) index.
+_NEWEST = "SELECT n, at FROM moments WHERE key = ? ORDER BY n DESC LIMIT 1"
+_MOMENT = "SELECT at FROM moments WHERE key = ? AND n = ?"
+_ADD_MOMENT = "INSERT INTO moments (key, n, at, expires) VALUES (?, ?, ?, ?)"
+_TRIM = "DELETE FROM moments WHERE key = ? AND n <= ?"
+_OLDEST_INSIDE = "SELECT n, at FROM moments WHERE key = ? AND at >= ? ORDER BY at, n LIMIT 1"
 # Counters and moments past their expiry are deleted at most this often by each process
 # (seconds).
 PURGE_SECONDS = 10.0
@@ -244,10 +271,14 @@ class FileCounters(Storage, MovingWindowSupport):
                 "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, "
                 "value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
             )
-            # One row per hit of a moving window: its moment, and when it leaves the window.
+            # One row per hit of a moving window: its number in its key, its moment, and when
+            # it leaves the window. (The table of cfb9acb, unnumbered, goes: it held only hits.)
+            columns = {row[1] for row in setup.execute("PRAGMA table_info(moments)")}
+            if columns and "n" not in columns:
+                setup.execute("DROP TABLE moments")
             setup.execute(
-                "CREATE TABLE IF NOT EXISTS moments (key TEXT NOT NULL, at REAL NOT NULL, "
-                "expires REAL NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS moments (key TEXT NOT NULL, n INTEGER NOT NULL, "
+                "at REAL NOT NULL, expires REAL NOT NULL, PRIMARY KEY (key, n)) WITHOUT ROWID"
             )
             setup.execute("CREATE INDEX IF NOT EXISTS moments_by_key ON moments (key, at)")
             setup.execute("CREATE INDEX IF NOT EXISTS moments_by_expiry ON moments (expires)")
@@ -270,6 +301,9 @@ class FileCounters(Storage, MovingWindowSupport):
                 self.path, isolation_level=None, check_same_thread=False, timeout=10
             )
             connection.execute("PRAGMA synchronous=OFF")  # the connection's own setting
+            # Deleted rows are overwritten with zeros, not left in the pages' free space: a key
+            # cleared by an erasure (RateLimits.forget_address) must not stay readable.
+            connection.execute("PRAGMA secure_delete=ON")
             self._connection, self._pid, self._depth = connection, os.getpid(), 0
         return self._connection
 
@@ -321,7 +355,8 @@ class FileCounters(Storage, MovingWindowSupport):
         now = time.time()
         if now >= self._next_purge:
             connection.execute("DELETE FROM counters WHERE expires <= ?", (now,))
-            connection.execute("DELETE FROM moments WHERE expires <= ?", (now,))
+            # Strictly past: a moment exactly a window old is still inside it.
+            connection.execute("DELETE FROM moments WHERE expires < ?", (now,))
             self._next_purge = now + PURGE_SECONDS
 
     def _get(self, key: str, now: float) -> int:
@@ -369,10 +404,16 @@ class FileCounters(Storage, MovingWindowSupport):
         return float(row[0]) if row else now
 
     def clear(self, key: str) -> None:
-        """Forget `key`'s counter and its moving window."""
+        """Forget `key`'s counter and its moving window, leaving nothing of it in the file
+        or its journal (an erasure, RateLimits.forget_address): its rows are overwritten
+        (secure_delete), and the write-ahead log, which still held the pages as they were,
+        is copied back and emptied."""
         with self.batch():
             self._connect().execute("DELETE FROM counters WHERE key = ?", (key,))
             self._connect().execute("DELETE FROM moments WHERE key = ?", (key,))
+        with self._lock:
+            # Waits (the connection's timeout) for a reader of another process to finish.
+            self._connect().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def reset(self) -> int | None:
         """Forget every counter and moving window; how many keys there were."""
@@ -398,52 +439,58 @@ class FileCounters(Storage, MovingWindowSupport):
         if amount > limit:
             return False
         with self.batch():
-            now = time.time()
-            connection = self._connect()
-            if connection.execute(_LEFT_OUT, (key, now - expiry, limit - amount)).fetchone():
+            return self._acquire(self._connect(), time.time(), key, limit, expiry, amount)
+
+    def _acquire(
+        self,
+        connection: sqlite3.Connection,
+        now: float,
+        key: str,
+        limit: int,
+        expiry: int,
+        amount: int = 1,
+    ) -> bool:
+        # Inside a write transaction: a few lookups of the primary key, whatever the limit.
+        if amount > limit or limit < 1:
+            return False
+        newest = connection.execute(_NEWEST, (key,)).fetchone()
+        number, last = (int(newest[0]), float(newest[1])) if newest else (0, now)
+        # The moment that `amount` more would leave out of the newest `limit`, if it is inside.
+        left_out = number - (limit - amount)
+        if left_out >= 1:
+            moment = connection.execute(_MOMENT, (key, left_out)).fetchone()
+            if moment is not None and moment[0] >= now - expiry:
                 return False
-            connection.executemany(_ADD_MOMENT, [(key, now, now + expiry)] * amount)
-            return True
+        at = max(now, last)  # never before the key's newest (a clock set back)
+        connection.executemany(
+            _ADD_MOMENT, [(key, number + k, at, at + expiry) for k in range(1, amount + 1)]
+        )
+        if number + amount - limit >= 1:
+            connection.execute(_TRIM, (key, number + amount - limit))
+        return True
 
     def acquire_entries(self, entries: Sequence[Entry]) -> int | None:
-        """Several moving-window hits in order in one transaction (see `MovingWindows`): one
-        indexed SELECT for each and one write of every moment they add."""
+        """Several moving-window hits in order in one transaction (see `MovingWindows`): a few
+        lookups of the primary key and one insert for each."""
         if not entries:
             return None
         with self.batch():
             now = time.time()
             connection = self._connect()
-            added: dict[str, int] = {}  # moments this batch adds, newer than any stored
-            refused: int | None = None
             for index, (key, limit, expiry) in enumerate(entries):
-                newer = added.get(key, 0)
-                if limit < 1 or newer > limit - 1:
-                    refused = index
-                    break
-                full = connection.execute(_LEFT_OUT, (key, now - expiry, limit - 1 - newer))
-                if full.fetchone():
-                    refused = index
-                    break
-                added[key] = newer + 1
-            counted = entries[: len(entries) if refused is None else refused]
-            if counted:
-                connection.executemany(
-                    _ADD_MOMENT, [(key, now, now + expiry) for key, _, expiry in counted]
-                )
-        return refused
+                if not self._acquire(connection, now, key, limit, expiry):
+                    return index
+        return None
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         """limits' (the oldest moment inside the window, epoch seconds; how many are inside):
         (now, 0) when none is."""
         now = time.time()
         with self._lock:
-            oldest, inside = (
-                self._connect()
-                .execute(
-                    "SELECT MIN(at), COUNT(*) FROM (SELECT at FROM moments WHERE key = ? "
-                    "AND at >= ? ORDER BY at DESC LIMIT ?)",
-                    (key, now - expiry, limit),
-                )
-                .fetchone()
-            )
-        return (float(oldest), int(inside)) if inside else (now, 0)
+            connection = self._connect()
+            oldest = connection.execute(_OLDEST_INSIDE, (key, now - expiry)).fetchone()
+            newest = connection.execute(_NEWEST, (key,)).fetchone() if oldest else None
+        if oldest is None or newest is None:
+            return now, 0
+        # Numbers run without a gap from the oldest kept to the newest; at most `limit` count.
+        return float(oldest[1]), min(limit, int(newest[0]) - int(oldest[0]) + 1)

@@ -233,8 +233,10 @@ class RateLimits:
         limit = self.limiter.shared_limit
         interval = min_interval_limit(settings)
 
-        # flask-limiter hits the limits of one function from the shortest window to the
-        # longest, so each interval (seconds) is hit before the rates (minutes, days).
+        # flask-limiter hits the limits of one function by their unit of time, seconds before
+        # minutes before days, and where units tie in the order the decorators are applied
+        # (the nearest the function first): so each interval (seconds, nearest) is hit before
+        # the rates, also a rate in seconds.
         @limit(settings.email_rate_limit, scope="sender", key_func=sender_limit_key)
         @limit(interval, scope="sender-interval", key_func=sender_limit_key)
         def sender() -> None:
@@ -273,12 +275,17 @@ class RateLimits:
             network."""
 
         # The same hits as `posting`, resolved once: (limit, scope, key function) in the order
-        # flask-limiter takes them (function by function, shortest window first).
+        # flask-limiter takes them: function by function; within one, sorted by their unit of
+        # time (limits compares a limit's granularity only), and in the order the decorators
+        # were applied (the interval's first, the one nearest the function) where that ties.
+        # Declared rate first, a rate in seconds ("3 per 4 second") came before the interval
+        # here and after it on flask-limiter's path, and each comment the interval refused
+        # used up the rate.
         self.posting_hits: tuple[tuple[RateLimitItem, str, Callable[[], str]], ...] = tuple(
             (item, scope, key)
             for declared in (
-                ((settings.email_rate_limit, "sender"), (interval, "sender-interval")),
-                ((settings.post_rate_limit, "address"), (interval, "address-interval")),
+                ((interval, "sender-interval"), (settings.email_rate_limit, "sender")),
+                ((interval, "address-interval"), (settings.post_rate_limit, "address")),
                 ((settings.slug_rate_limit, "post"),),
                 ((settings.site_rate_limit, "site"),),
             )
@@ -401,10 +408,13 @@ class RateLimits:
             values = (
                 [f"typed\0{email_key}", f"proven\0{email_key}"] if what == "sender" else [email_key]
             )
+            # The identifiers as the hits made them: an empty prefix is left out, as
+            # flask-limiter and _hit_posting leave it out (`LIMITER//…` is no key of theirs).
+            prefix = (self.key_prefix,) if self.key_prefix else ()
             for value in values:
                 key = self.key(what, value)
                 for item in parse_many(rate_limit):
-                    self._clear(item, self.key_prefix, key, scope)
+                    self._clear(item, *prefix, key, scope)
 
     def _clear(self, item: RateLimitItem, *identifiers: str) -> None:
         # The storage's own strategy, not `limiter.limiter`: while flask-limiter counts on its
