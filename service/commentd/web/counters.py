@@ -272,10 +272,7 @@ class FileCounters(Storage, MovingWindowSupport):
                 "value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
             )
             # One row per hit of a moving window: its number in its key, its moment, and when
-            # it leaves the window. (The table of cfb9acb, unnumbered, goes: it held only hits.)
-            columns = {row[1] for row in setup.execute("PRAGMA table_info(moments)")}
-            if columns and "n" not in columns:
-                setup.execute("DROP TABLE moments")
+            # it leaves the window. (The file is the server's own, made anew at each start.)
             setup.execute(
                 "CREATE TABLE IF NOT EXISTS moments (key TEXT NOT NULL, n INTEGER NOT NULL, "
                 "at REAL NOT NULL, expires REAL NOT NULL, PRIMARY KEY (key, n)) WITHOUT ROWID"
