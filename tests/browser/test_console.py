@@ -27,6 +27,7 @@ from tests.reason_samples import codes_of, reason_texts  # noqa: E402
 pytestmark = pytest.mark.browser
 
 Page = Any
+Route = Any
 ROOT = Path(__file__).resolve().parents[2]
 DISQUS = ROOT / "tests/fixtures/import/disqus/sample.xml"
 
@@ -481,6 +482,77 @@ def test_select_all_that_match_the_search(site: Site, new_context: Any, token: s
     sent(page)
     assert len(site.queue("spam")) == 25
     assert [c["author"]["name"] for c in site.queue("pending")] == ["Real"]
+
+
+def test_counts_from_before_a_search_never_replace_the_searchs_own(
+    site: Site, new_context: Any, token: str
+) -> None:
+    # CI once found "Select all 26 that match this search" for 25 matches: the whole queue's
+    # counts, asked for as the console opened, came back after the search's.
+    need(site, "POST", "comments/bulk")
+    for n in range(25):
+        site.post(name=f"Spammy{n}", body=f"Buy pills {n}")
+    site.post(name="Real", body="A real question")
+    page = new_context().new_page()
+    held: list[Route] = []
+
+    def hold_the_whole_queues_counts(route: Route) -> None:
+        if "?" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    open_console(page, site.page_url("/moderate.html"), token)
+    expect(count_of(page, "Pending")).to_have_text("26")
+    page.route("**/api/moderation/counts*", hold_the_whole_queues_counts)
+    page.get_by_role("tab", name="Approved").click()  # each tab asks for the queue's counts
+    page.get_by_role("tab", name="Pending").click()
+    page.get_by_role("searchbox").fill("pills")
+    page.keyboard.press("Enter")
+    expect(count_of(page, "Pending")).to_have_text("25")
+    assert held, "switching tabs asked for the whole queue's counts"
+    for route in held:  # they come back late, after the search's own
+        route.continue_()
+    page.wait_for_timeout(500)
+
+    expect(count_of(page, "Pending")).to_have_text("25")
+    expect(items(page)).to_have_count(20)
+    page.get_by_label("Select all shown").check()
+    expect(page.get_by_role("button", name="Select all 25 that match this search")).to_be_visible()
+
+
+def test_a_slow_answer_to_an_earlier_post_search_never_mixes_into_a_later_one(
+    site: Site, new_context: Any, token: str
+) -> None:
+    need(site, "GET", "posts")
+    for slug in ("alpha-pose", "beta-pose"):
+        site.post(slug=slug, body=f"On {slug}")
+    page = new_context().new_page()
+    open_console(page, site.page_url("/moderate.html"), token)
+    view(page, "Posts")
+    held: list[Route] = []
+
+    def hold_the_search_for_alpha(route: Route) -> None:
+        if "q=alpha" in route.request.url:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/moderation/posts*", hold_the_search_for_alpha)
+    search = page.get_by_role("searchbox", name="Find a post (slug or title)")
+    search.fill("alpha")
+    search.press("Enter")
+    search.fill("beta")
+    search.press("Enter")
+    table = page.locator(".commentd-mod-table tbody")
+    expect(table).to_contain_text("beta-pose")
+    assert held, "the search for alpha was asked for first"
+    for route in held:  # its answer comes back late, after the search for beta's
+        route.continue_()
+    page.wait_for_timeout(500)
+
+    expect(table).not_to_contain_text("alpha-pose")
+    expect(table.get_by_role("row")).to_have_count(1)
 
 
 def test_the_author_replies_edits_pins_and_reads_the_history(

@@ -512,10 +512,12 @@
   };
 
   Console.prototype.loadCounts = function () {
-    var self = this;
+    var self = this, seq = this.countsSeq = (this.countsSeq || 0) + 1;
     var filtered = this.searchable && Object.keys(this.filters).length;
     return this.api("GET", "counts" + (filtered ? "?" + this.query() : "")).then(function (res) {
-      if (self.handleAuth(res) || !res.r.ok) return;
+      /* A newer count replaced this one: an answer from before a search came back after the
+         search's own, and put the whole queue's counts beside the search's results. */
+      if (self.handleAuth(res) || !res.r.ok || seq !== self.countsSeq) return;
       self.counts = res.body;
       self.pending.forEach(function (p) { self.move(p.from, ACTIONS[p.action], p.n, true, p); });
       self.showCounts();
@@ -1038,14 +1040,15 @@
     var search = h("input", { id: id, type: "search", maxlength: "200", value: q });
     var table = h("tbody");
     var more = btn(t("loadMore"), function () { load(true); }, { hidden: true });
-    var next = cursor;
+    var next = cursor, loads = 0;
     function load(again) {
-      var params = new URLSearchParams({ limit: "50" });
+      var params = new URLSearchParams({ limit: "50" }), seq = ++loads;
       if (search.value.trim()) params.set("q", search.value.trim());
       if (again && next) params.set("cursor", next);
       if (!again) table.replaceChildren();
       return self.api("GET", "posts?" + params).then(function (res) {
-        if (self.handleAuth(res)) return;
+        /* A newer search replaced this one: its rows would be mixed into the newer's. */
+        if (self.handleAuth(res) || seq !== loads) return;
         if (!res.r.ok) return self.say(errorText(res), true);
         res.body.posts.forEach(function (p) { table.append(self.postRow(p)); });
         next = res.body.next_cursor;
