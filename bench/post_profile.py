@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--storage-uri", default="memory://")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="cumulative", help="pstats sort key (tottime: own)")
+    parser.add_argument("--top", type=int, default=25, help="entries of the profile printed")
     parser.add_argument("--show-sql", action="store_true", help="print every statement")
     parser.add_argument("--in-process", action="store_true", help="memory:// as one process")
     args = parser.parse_args()
@@ -84,7 +86,13 @@ def main() -> None:
     tokens: list[str] = []
 
     def post(n: int) -> None:
-        fields = {"name": f"Reader {n}", "email": f"r{n}@example.com", "body": f"Comment {n}."}
+        fields = {
+            "name": "Bench reader",
+            "email": f"r{n}@example.com",
+            "website": "https://example.org",
+            # bench/wrk.lua's comment
+            "body": f"Benchmark comment {n}: *emphasis*, `code` and a link https://example.org/{n}",
+        }
         if n % 4 == 3 and tokens:
             fields |= {"email": f"r{n - 3}@example.com", "commenter_token": tokens[-1]}
         answer = client.post(
@@ -113,7 +121,7 @@ def main() -> None:
     print(f"statements per post: {total / args.posts:.2f}  ({dict(statements)})")
     print(f"CPU per post: {cpu * 1000:.2f} ms (process time, {args.posts} posts)")
     if profiler:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":
