@@ -16,7 +16,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     COMMENTD_DATABASE_URL=sqlite:////data/commentd.db
 COPY --from=build /wheels /wheels
+# Serving runs with -OO (CMD): without docstrings and asserts a worker process is 3-6 MB
+# smaller (docs/architecture.md, "What a worker carries"). The .opt-2.pyc files it loads are
+# compiled here: PYTHONDONTWRITEBYTECODE keeps Python from writing them at run time, and a
+# -OO process that compiles every module from source takes more memory, not less.
 RUN pip install /wheels/*.whl && rm -rf /wheels \
+    && python -m compileall -q -o 2 /usr/local/lib/python3.12 \
     && groupadd --system --gid 10001 commentd \
     && useradd --system --uid 10001 --gid commentd --home-dir /data --shell /usr/sbin/nologin commentd \
     && mkdir -p /data && chown commentd:commentd /data
@@ -28,4 +33,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
 STOPSIGNAL SIGTERM
-CMD ["commentd", "serve", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["python", "-OO", "-m", "commentd", "serve", "--host", "0.0.0.0", "--port", "8080"]

@@ -10,7 +10,8 @@ bench/run.py (20 and 200 comments, a 304, counts, random posts) and posting, `--
 seconds each, `--cycles` times. Prints each worker's first sample, maximum and last, and at
 the end what its memory is made of (/proc/PID/smaps_rollup: anonymous against file-backed)
 and how many malloc heaps it has (glibc's per-thread arenas: the 64 MiB-aligned mappings in
-/proc/PID/maps). `--env NAME=VALUE` sets a variable for the server, to compare settings.
+/proc/PID/maps). `--env NAME=VALUE` sets a variable for the server, to compare settings;
+`--optimized` serves with -OO, as the compose stack's image does (bench.run.optimized_env).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from .run import (
     measure_posting,
     measure_reads,
+    optimized_env,
     process_tree,
     rate_limit_storage,
     serve_command,
@@ -65,6 +67,9 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=1)
     parser.add_argument("--redis", action="store_true", help="rate limits in Redis (compose)")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
+    parser.add_argument(
+        "--optimized", action="store_true", help="serve with -OO, as the compose image does"
+    )
     args = parser.parse_args()
     if args.seed:
         seed(args.database, posts=args.posts, comments=args.comments)
@@ -72,9 +77,19 @@ def main() -> None:
     with (
         rate_limit_storage("postgresql" if args.redis else "sqlite") as limits,
         tempfile.TemporaryDirectory() as workdir,
-        serving(
-            serve_command(), server_env(args.database, limits | extra), Path(workdir) / "log"
-        ) as server,
+    ):
+        env = server_env(args.database, limits | extra)
+        if args.optimized:
+            env = optimized_env(env, Path(workdir))
+        measure(args, serve_command(args.optimized), env, Path(workdir))
+
+
+def measure(
+    args: argparse.Namespace, command: list[str], env: dict[str, str], workdir: Path
+) -> None:
+    """Serve with `command` and `env`, load it, and print each worker's memory."""
+    with (
+        serving(command, env, workdir / "log") as server,
         watching_memory(server.process.pid) as memory,
     ):
         figures = []

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -381,16 +381,17 @@ def serve_process(
     listeners: list[socket.socket],
     *options: str,
     log_path: Path,
+    command: Sequence[str] = SERVE_COMMAND,
 ) -> subprocess.Popen[str]:
-    """`commentd serve --fd N` on listeners[0] (later listeners are inherited too, for options
-    such as COMMENTD_METRICS_BIND=fd://M), with exactly `env` plus PATH and HOME, output to
-    `log_path`. The child keeps the sockets; this process closes its copies."""
+    """`commentd serve --fd N` (`command`) on listeners[0] (later listeners are inherited too,
+    for options such as COMMENTD_METRICS_BIND=fd://M), with exactly `env` plus PATH and HOME,
+    output to `log_path`. The child keeps the sockets; this process closes its copies."""
     full_env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")} | env
     fds = [sock.fileno() for sock in listeners]
     try:
         with log_path.open("w") as log_file:  # the child keeps its own handle
             return subprocess.Popen(
-                [*SERVE_COMMAND, "--fd", str(fds[0]), *options],
+                [*command, "--fd", str(fds[0]), *options],
                 cwd=workdir,
                 env=full_env,
                 stdout=log_file,
@@ -404,13 +405,19 @@ def serve_process(
 
 
 def start_server(
-    env: dict[str, str], workdir: Path, *, port: int = 0, metrics: bool = False
+    env: dict[str, str],
+    workdir: Path,
+    *,
+    port: int = 0,
+    metrics: bool = False,
+    command: Sequence[str] = SERVE_COMMAND,
 ) -> LiveServer:
     """Start `commentd serve` with exactly `env` (plus PATH) and wait until /healthz answers.
 
     The server is handed a socket already listening (`port`, default: one the kernel picks),
     so servers started together never race for a port; `port` is for a restart at the same
-    address. `metrics` adds a /metrics listener of its own (LiveServer.metrics_url).
+    address. `metrics` adds a /metrics listener of its own (LiveServer.metrics_url); `command`
+    starts it otherwise (SERVE_COMMAND with interpreter options, say).
     Raises RuntimeError, with the server's log, when it exits or does not answer in 30 s.
     """
     listeners = [listening_socket(port)]
@@ -421,7 +428,7 @@ def start_server(
     if metrics:
         env = env | {"COMMENTD_METRICS_BIND": f"fd://{listeners[1].fileno()}"}
     log_path = workdir / f"serve-{port_of(listeners[0])}.log"
-    process = serve_process(env, workdir, listeners, log_path=log_path)
+    process = serve_process(env, workdir, listeners, log_path=log_path, command=command)
     server = LiveServer(url, process, log_path, metrics_url)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

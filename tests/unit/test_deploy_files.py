@@ -45,7 +45,14 @@ def test_dockerfile_runs_serve_as_a_user_who_is_not_root_with_a_healthcheck() ->
     assert ops["FROM"].startswith("python:3.12-slim")
     assert ops["USER"].split(":")[0] not in {"root", "0"}
     assert "/healthz" in ops["HEALTHCHECK"]
-    assert json.loads(ops["CMD"]) == ["commentd", "serve", "--host", "0.0.0.0", "--port", "8080"]
+    # -OO: a smaller worker (tests/live/test_optimized_serve.py serves this way).
+    assert json.loads(ops["CMD"]) == [
+        *("python", "-OO", "-m", "commentd"),
+        *("serve", "--host", "0.0.0.0", "--port", "8080"),
+    ]
+    # Its .opt-2.pyc files are compiled into the image: PYTHONDONTWRITEBYTECODE is set.
+    assert "compileall -q -o 2 /usr/local/lib/python3.12" in ops["RUN"]
+    assert "PYTHONDONTWRITEBYTECODE=1" in ops["ENV"]
     assert compose()["services"]["commentd"]["healthcheck"]["test"][-1] in ops["HEALTHCHECK"]
 
 
