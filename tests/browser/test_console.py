@@ -722,6 +722,35 @@ def test_tokens_are_made_shown_once_and_revoked(site: Site, page: Page, token: s
     assert answer.status_code == 401
 
 
+def test_a_token_list_answered_late_never_replaces_a_newer_one(
+    site: Site, new_context: Any, token: str
+) -> None:
+    need(site, "GET", "tokens")
+    page = new_context().new_page()
+    open_console(page, site.page_url("/moderate.html"), token)
+    view(page, "Tokens")
+    held: list[tuple[Route, Any]] = []
+
+    def hold_the_first_list(route: Route) -> None:
+        if route.request.method == "GET" and not held:
+            held.append((route, route.fetch()))  # the list as it is now, answered later
+        else:
+            route.continue_()
+
+    page.route("**/api/moderation/tokens", hold_the_first_list)
+    for label in ("laptop", "phone"):  # each new token asks for the list again
+        page.get_by_label("Label of the new token").fill(label)
+        page.get_by_role("button", name="Create a token").click()
+        expect(page.get_by_label("Token", exact=True)).to_be_focused()
+    expect(page.get_by_role("button", name="Revoke phone")).to_be_visible()
+    [(route, answer)] = held
+    route.fulfill(response=answer)  # the list from before "phone", arriving last
+    page.wait_for_timeout(500)
+
+    expect(page.get_by_role("button", name="Revoke phone")).to_be_visible()
+    expect(page.get_by_role("button", name="Revoke laptop")).to_be_visible()
+
+
 def test_the_hosted_page_signs_in_with_a_cookie_and_a_new_tab_is_signed_in(
     site: Site, new_context: Any, token: str
 ) -> None:

@@ -86,6 +86,14 @@
   var session = kit.storage("sessionStorage");
   var uid = 0;
   function nextId(prefix) { uid += 1; return "commentd-mod-" + prefix + "-" + uid; }
+  /* Answers come back in any order. Of the requests that fill one thing (`what` of `holder`:
+     the queue's list or counts, a table, an element), only the newest may fill it: an older
+     answer arriving late would put back what a newer one replaced. newest(holder, what)
+     numbers a request and returns a test of whether it is still the newest. */
+  function newest(holder, what) {
+    var key = "commentdNewest_" + what, n = holder[key] = (holder[key] || 0) + 1;
+    return function () { return holder[key] === n; };
+  }
   function count(n) { return Number(n || 0).toLocaleString(lang); }
   function duration(s) {
     if (s % 86400 === 0) return s / 86400 === 1 ? "a day" : s / 86400 + " days";
@@ -512,12 +520,12 @@
   };
 
   Console.prototype.loadCounts = function () {
-    var self = this, seq = this.countsSeq = (this.countsSeq || 0) + 1;
+    var self = this, current = newest(this, "counts");
     var filtered = this.searchable && Object.keys(this.filters).length;
     return this.api("GET", "counts" + (filtered ? "?" + this.query() : "")).then(function (res) {
       /* A newer count replaced this one: an answer from before a search came back after the
          search's own, and put the whole queue's counts beside the search's results. */
-      if (self.handleAuth(res) || !res.r.ok || seq !== self.countsSeq) return;
+      if (self.handleAuth(res) || !res.r.ok || !current()) return;
       self.counts = res.body;
       self.pending.forEach(function (p) { self.move(p.from, ACTIONS[p.action], p.n, true, p); });
       self.showCounts();
@@ -534,13 +542,13 @@
   };
 
   Console.prototype.load = function (more) {
-    var self = this, seq = this.seq = (this.seq || 0) + 1;
+    var self = this, current = newest(this, "list");
     var query = "comments?" + this.query(this.tab) + "&limit=" + this.pageSize + (more && this.cursor ? "&cursor=" + encodeURIComponent(this.cursor) : "");
     this.more.hidden = true;
     this.empty.hidden = false;
     this.empty.textContent = t("loading");
     return this.api("GET", query).then(function (res) {
-      if (self.handleAuth(res) || seq !== self.seq) return; /* a newer load replaced this one */
+      if (self.handleAuth(res) || !current()) return; /* a newer load replaced this one */
       if (!res.r.ok) throw new Error(errorText(res));
       var first = self.items().length, waiting = self.waitingIds();
       res.body.comments.forEach(function (c) { if (!waiting[c.id]) self.list.append(self.renderItem(c)); });
@@ -1040,15 +1048,15 @@
     var search = h("input", { id: id, type: "search", maxlength: "200", value: q });
     var table = h("tbody");
     var more = btn(t("loadMore"), function () { load(true); }, { hidden: true });
-    var next = cursor, loads = 0;
+    var next = cursor;
     function load(again) {
-      var params = new URLSearchParams({ limit: "50" }), seq = ++loads;
+      var params = new URLSearchParams({ limit: "50" }), current = newest(table, "rows");
       if (search.value.trim()) params.set("q", search.value.trim());
       if (again && next) params.set("cursor", next);
       if (!again) table.replaceChildren();
       return self.api("GET", "posts?" + params).then(function (res) {
         /* A newer search replaced this one: its rows would be mixed into the newer's. */
-        if (self.handleAuth(res) || seq !== loads) return;
+        if (self.handleAuth(res) || !current()) return;
         if (!res.r.ok) return self.say(errorText(res), true);
         res.body.posts.forEach(function (p) { table.append(self.postRow(p)); });
         next = res.body.next_cursor;
@@ -1287,9 +1295,9 @@
   };
 
   Console.prototype.drawOutbox = function (box) {
-    var self = this;
+    var self = this, current = newest(box, "outbox");
     this.api("GET", "outbox").then(function (res) {
-      if (self.handleAuth(res)) return;
+      if (self.handleAuth(res) || !current()) return; /* a retry's newer counts came first */
       if (!res.r.ok) { box.hidden = true; return; }
       var c = res.body.counts || {}, failing = res.body.failing || [];
       var retry = btn("Retry the failing ones", function () {
@@ -1346,9 +1354,10 @@
   };
 
   Console.prototype.tokenList = function (box) {
-    var self = this;
+    var self = this, current = newest(box, "tokens");
     this.api("GET", "tokens").then(function (res) {
-      if (self.handleAuth(res)) return;
+      /* A newer list came first (a token made or revoked since): this one would undo it. */
+      if (self.handleAuth(res) || !current()) return;
       if (!res.r.ok) { box.textContent = errorText(res); return; }
       var rows = res.body.tokens.map(function (tk) {
         var name = tk.label || "token #" + tk.id;
