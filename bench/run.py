@@ -545,6 +545,7 @@ def run_backend(
                 args.duration,
             )
             result["workers"] = len(process_tree(server.process.pid)) - 1
+            result["serve_command"] = " ".join(["python", *serve_command(optimized)[1:]])
         result["memory"] = memory.summary()
     figures = [median_figure(r) for r in runs.values()] + [sustained]
     ceiling = figures[0]
@@ -622,6 +623,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"### {result['backend']} ({result['workers']} worker process(es); "
             f"seeded in {result['seed_seconds']} s)",
             "",
+            *([f"Served by `{result['serve_command']}`.", ""] if "serve_command" in result else []),
             "| request | req/s | p50 ms | p99 ms | of ceiling | errors |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
         ]
