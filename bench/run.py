@@ -353,13 +353,16 @@ def optimized_env(env: dict[str, str], workdir: Path) -> dict[str, str]:
 
     Without its compiled files, a -OO process compiles every module from source and keeps
     more memory, not less: the files of what serving imports are written here first, into a
-    cache of the run's own (PYTHONPYCACHEPREFIX), touching nothing installed.
+    cache of the run's own (PYTHONPYCACHEPREFIX, in `workdir`), touching nothing installed;
+    a later call with the same `workdir` finds them there.
     """
-    optimized = env | {"PYTHONPYCACHEPREFIX": str(workdir / "opt-2-pycache")}
+    cache = workdir / "opt-2-pycache"
+    optimized = env | {"PYTHONPYCACHEPREFIX": str(cache)}
     optimized.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run(
-        [sys.executable, "-OO", "-c", SERVING_IMPORTS], env=optimized, check=True, timeout=300
-    )
+    if not cache.exists():  # compiled once for every server of the run
+        subprocess.run(
+            [sys.executable, "-OO", "-c", SERVING_IMPORTS], env=optimized, check=True, timeout=300
+        )
     return optimized
 
 
