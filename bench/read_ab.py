@@ -5,12 +5,15 @@ defaults.
     .venv/bin/python -m bench.read_ab /tmp/before .            # medians of 3 runs of 5 s
     .venv/bin/python -m bench.read_ab /tmp/before . --posting  # posting, as bench.run posts
     .venv/bin/python -m bench.read_ab /tmp/before . --random --comments 100000 --posts 20000
+    .venv/bin/python -m bench.read_ab /tmp/before . --backend postgresql   # as compose runs
 
 Each tree's `commentd serve` runs on its own copy of one seeded SQLite database (bench/seed.py,
 rate limits lifted as in bench/run.py), and wrk (16 connections, bench/wrk.lua) reads
 `bench-20` from each in turn, round after round, so the host's noise falls on both alike.
 With `--posting` it posts instead, as bench.run's posting figure does (a new comment from a new
-address to a random seeded post, with a form token).
+address to a random seeded post, with a form token). With `--backend postgresql` each tree
+serves its own seeded PostgreSQL database with Redis for its limits (bench.run's second
+backend, BENCH_POSTGRES and BENCH_REDIS), without bench.run's -OO (memory is not compared).
 """
 
 from __future__ import annotations
@@ -25,7 +28,16 @@ from pathlib import Path
 
 import requests
 
-from .run import CONNECTIONS, Figure, measure_posting, server_env, serving, wrk
+from .run import (
+    CONNECTIONS,
+    Figure,
+    database,
+    measure_posting,
+    rate_limit_storage,
+    server_env,
+    serving,
+    wrk,
+)
 from .seed import seed
 
 # `commentd serve` from the given tree, whatever is installed or current (`-m` would take the
@@ -60,18 +72,25 @@ def main() -> None:
         action="store_true",
         help="the read as a revalidation (If-None-Match: its ETag), answered 304",
     )
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="commentd-read-ab-"))
     try:
         seeded = workdir / "seed.db"
-        seed(f"sqlite:///{seeded}", posts=args.posts, comments=args.comments)
+        if args.backend == "sqlite":
+            seed(f"sqlite:///{seeded}", posts=args.posts, comments=args.comments)
         runs: dict[str, list[Figure]] = {}
         with ExitStack() as stack:
             servers = {}
             for n, tree in enumerate(args.trees):
-                database = workdir / f"tree{n}.db"
-                shutil.copy(seeded, database)
-                env = server_env(f"sqlite:///{database}", {})
+                if args.backend == "sqlite":
+                    url = f"sqlite:///{workdir / f'tree{n}.db'}"
+                    shutil.copy(seeded, url.removeprefix("sqlite:///"))
+                else:
+                    url = stack.enter_context(database(args.backend, workdir, f"tree{n}"))
+                    seed(url, posts=args.posts, comments=args.comments)
+                limits = stack.enter_context(rate_limit_storage(args.backend))
+                env = server_env(url, limits)
                 servers[str(tree)] = stack.enter_context(
                     serving(
                         [*FROM_TREE, str(tree.resolve()), "serve"], env, workdir / f"tree{n}.log"

@@ -32,6 +32,7 @@ from waitress.task import ErrorTask, WSGITask
 
 from commentd.config import Settings
 from commentd.errors import error_json
+from commentd.ops.balancing import ConnectionShares, assign_slot, release_slot, watch_shares
 from commentd.web.app import start_delivery, stop_delivery
 from commentd.web.logs import logging_config
 from commentd.web.services import of as services_of
@@ -214,6 +215,10 @@ class BufferingWorker(Worker):  # type: ignore[misc]
 
     metrics_address: tuple[str, int] | str | None = None
     metrics_app: WSGIApp | None = None
+    # Set by the master before the fork (balancing.assign_slot): this worker's share of the
+    # connections, kept even with the other workers'; None serves without balancing.
+    connection_shares: ConnectionShares | None = None
+    share_slot: int | None = None
     alive: bool  # gunicorn's: False once SIGTERM arrives
 
     def run(self) -> None:
@@ -232,9 +237,16 @@ class BufferingWorker(Worker):  # type: ignore[misc]
                     **self._adjustments() | {"threads": 1},
                 )
             )
-        for listener in channels.values():
-            if isinstance(listener, BaseWSGIServer):
-                listener.channel_class = JsonErrorChannel
+        listeners = [c for c in channels.values() if isinstance(c, BaseWSGIServer)]
+        for listener in listeners:
+            listener.channel_class = JsonErrorChannel
+        if self.connection_shares is not None and self.share_slot is not None:
+            serving = {s.fileno() for s in public}
+            watch_shares(
+                [x for x in listeners if x.socket.fileno() in serving],
+                self.connection_shares,
+                self.share_slot,
+            )
         partial: dict[Any, tuple[Any, float]] = {}
         next_sweep = time.monotonic() + SWEEP_SECONDS
         while self.alive:
@@ -267,6 +279,8 @@ class BufferingWorker(Worker):  # type: ignore[misc]
     def _finish(self, channels: dict[int, Any], servers: list[Any]) -> None:
         """Stop accepting, finish and send the requests in hand (within graceful_timeout),
         then close every connection."""
+        if self.connection_shares is not None:  # the others take every new connection now
+            self.connection_shares.release(self.share_slot)
         for listener in [c for c in channels.values() if isinstance(c, BaseWSGIServer)]:
             listener.del_channel()
         deadline = time.monotonic() + self.cfg.graceful_timeout
@@ -308,6 +322,7 @@ def _cut_slow_requests(
 def _worker_exited(_server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
+    release_slot(worker)
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
@@ -321,6 +336,8 @@ def gunicorn_options(
 ) -> dict[str, Any]:
     """The server settings of `commentd serve` (bench/ runs its trivial ceiling app on them too)."""
     workers, threads = worker_plan(settings)
+    # Room for a reload's new workers beside the old ones (gunicorn starts them first).
+    shares = ConnectionShares(slots=2 * workers)
     log_config = logging_config()
     # waitress warns of a queued request each time all threads are busy: load, not a fault.
     log_config["loggers"]["waitress.queue"] = {"level": "ERROR"}
@@ -333,6 +350,7 @@ def gunicorn_options(
         "errorlog": "-",
         "logconfig_dict": log_config,
         "logger_class": NoAccessLineLogger,
+        "pre_fork": lambda arbiter, worker: assign_slot(shares, arbiter, worker),
         "child_exit": _worker_exited,
         "on_exit": lambda _server: _remove(metrics_dir),
         "graceful_timeout": 20,
