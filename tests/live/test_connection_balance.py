@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,3 +121,56 @@ def test_a_restarted_worker_takes_its_share_and_the_dead_one_is_not_waited_for(
     # The replacement takes the dead worker's slot; no live worker waits for a stale count.
     assert_split_evenly(two_workers)
     assert "Traceback" not in two_workers.log()
+
+
+def connect_and_ask(server: LiveServer) -> tuple[socket.socket, float]:
+    """A new connection with one keep-alive request answered on it, and how long that took
+    (seconds, from connect to the answer's first bytes)."""
+    port = int(server.url.rsplit(":", 1)[1])
+    started = time.monotonic()
+    connection = socket.create_connection(("127.0.0.1", port), timeout=60)
+    connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+    return connection, time.monotonic() - started
+
+
+def test_connections_opened_one_after_another_are_each_taken_at_once(
+    two_workers: LiveServer,
+) -> None:
+    # The red team's case: a worker over its share once left the socket alone until its
+    # idle poll timed out (250 ms) while the other, just over its share too, did the same:
+    # every fourth connection of such a sequence waited ~245 ms.
+    held = []
+    try:
+        for _ in range(24):
+            connection, seconds = connect_and_ask(two_workers)
+            held.append(connection)
+            assert seconds < 0.1
+        share = [held_connections(two_workers)[pid] for pid in workers(two_workers)]
+        assert max(share) - min(share) <= 2
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def test_a_stopped_worker_holding_the_fewest_connections_holds_nothing_up(
+    two_workers: LiveServer,
+) -> None:
+    # A worker that stops (SIGSTOP here; a long pause, swapping or a debugger alike) keeps
+    # its last count. The other takes every new connection after the grace, not after
+    # gunicorn's 30 s timeout kills the stopped one.
+    first, _ = connect_and_ask(two_workers)
+    second, _ = connect_and_ask(two_workers)
+    held = held_connections(two_workers)
+    idle = next(pid for pid in workers(two_workers) if held[pid] < 2)
+    os.kill(idle, signal.SIGSTOP)
+    more = []
+    try:
+        for _ in range(5):
+            connection, seconds = connect_and_ask(two_workers)
+            more.append(connection)
+            assert seconds < 0.5
+    finally:
+        os.kill(idle, signal.SIGCONT)
+        for connection in [first, second, *more]:
+            connection.close()

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import os
+import time
 from types import SimpleNamespace
 
-from commentd.ops.balancing import ABSENT, ConnectionShares, assign_slot, release_slot
+from commentd.ops.balancing import (
+    ABSENT,
+    GRACE_SECONDS,
+    BalancedListeners,
+    ConnectionShares,
+    assign_slot,
+    release_slot,
+)
 
 
-def test_a_new_worker_gets_the_lowest_free_slot_counting_nothing() -> None:
+def test_a_new_worker_gets_the_lowest_free_slot_and_counts_once_it_serves() -> None:
     shares = ConnectionShares(slots=3)
     assert shares.counts() == [ABSENT, ABSENT, ABSENT]
     assert shares.assign([]) == 0
+    shares.publish(0, 2)
     assert shares.assign([0]) == 1
     shares.publish(1, 5)
-    assert shares.assign([1]) == 0  # slot 0's worker exited: taken again, from 0
-    assert shares.counts() == [0, 5, ABSENT]
+    # Slot 0's worker exited: taken again, from 0, and waited for only once its loop runs
+    # (a fork that failed or a slow boot must not hold the others back).
+    assert shares.assign([1]) == 0
+    assert shares.counts() == [ABSENT, 5, ABSENT]
     assert shares.assign([0, 1, 2]) is None  # full: that worker serves unbalanced
 
 
@@ -23,6 +34,7 @@ def test_the_least_busy_worker_always_may_accept_and_a_busier_one_waits() -> Non
     shares = ConnectionShares(slots=4)
     for slot in (0, 1, 2):
         shares.assign(range(slot))
+    assert shares.may_accept(0, 9)  # nobody else serves yet
     shares.publish(0, 9)
     shares.publish(1, 8)
     shares.publish(2, 8)
@@ -39,6 +51,7 @@ def test_a_released_or_never_started_slot_is_not_waited_for() -> None:
     shares.assign([])
     shares.assign([0])
     shares.publish(0, 4)
+    shares.publish(1, 0)
     assert not shares.may_accept(0, 4)  # slot 1 counts 0
     shares.release(1)
     assert shares.may_accept(0, 4)  # alone now (slot 2 never started)
@@ -68,6 +81,7 @@ def test_gunicorns_hooks_give_each_live_worker_its_own_slot_and_free_it_on_exit(
     assert (first.share_slot, second.share_slot) == (0, 1)
     assert first.connection_shares is shares
     shares.publish(0, 3)
+    shares.publish(1, 3)
     release_slot(first)  # gunicorn's child_exit
     del arbiter.WORKERS[101]
     assert shares.counts()[0] == ABSENT
@@ -75,3 +89,84 @@ def test_gunicorns_hooks_give_each_live_worker_its_own_slot_and_free_it_on_exit(
     assign_slot(shares, arbiter, replacement)
     assert replacement.share_slot == 0
     release_slot(SimpleNamespace())  # a worker of another server's: nothing to free
+
+
+class FakeListener:
+    """What BalancedListeners uses of a waitress listener: its connections, readable(), and
+    handle_accept() (which takes the next waiting connection, if any)."""
+
+    def __init__(self, waiting: list[str]) -> None:
+        self.waiting = waiting  # the socket's backlog, shared by every worker's listener
+        self.active_channels: dict[int, SimpleNamespace] = {}
+
+    def readable(self) -> bool:
+        return True
+
+    def handle_accept(self) -> None:
+        if self.waiting:
+            self.waiting.pop(0)
+            fd = len(self.active_channels)
+            self.active_channels[fd] = SimpleNamespace(
+                requests=[], total_outbufs_len=0, last_activity=time.time()
+            )
+
+
+def test_a_busier_worker_leaves_a_new_connection_to_the_least_busy_for_the_grace_only() -> None:
+    now = [100.0]
+    backlog: list[str] = []
+    shares = ConnectionShares(slots=2)
+    busy, idle = FakeListener(backlog), FakeListener(backlog)
+    first = BalancedListeners([busy], shares, shares.assign([]), clock=lambda: now[0])
+    second = BalancedListeners([idle], shares, shares.assign([0]), clock=lambda: now[0])
+    for listener in (busy, idle):
+        assert listener.readable()  # each publishes its count: 0 and 0
+    backlog.append("a")
+    busy.handle_accept()  # as few as the other: takes it at once
+    assert len(busy.active_channels) == 1 and first.poll_timeout(0.25) == 0.25
+    assert busy.readable()  # publishes 1
+    backlog.append("b")
+    busy.handle_accept()  # busier now: looks away, the socket left out of its poll
+    assert backlog == ["b"] and not busy.readable()
+    assert 0 < first.poll_timeout(0.25) <= GRACE_SECONDS
+    idle.handle_accept()  # the least busy, woken by the same connection, takes it
+    assert backlog == [] and len(idle.active_channels) == 1
+    assert second.poll_timeout(0.25) == 0.25
+    now[0] += GRACE_SECONDS
+    assert busy.readable() and len(busy.active_channels) == 1  # nothing left to take
+
+
+def test_a_connection_the_least_busy_worker_does_not_take_is_taken_after_the_grace() -> None:
+    now = [100.0]
+    backlog: list[str] = []
+    shares = ConnectionShares(slots=2)
+    busy, stalled = FakeListener(backlog), FakeListener(backlog)
+    BalancedListeners([busy], shares, shares.assign([]), clock=lambda: now[0])
+    BalancedListeners([stalled], shares, shares.assign([0]), clock=lambda: now[0])
+    stalled.readable()  # publishes 0, then stops (SIGSTOP, a long pause)
+    backlog.append("a")
+    busy.handle_accept()
+    busy.readable()
+    backlog.append("b")
+    busy.handle_accept()
+    assert backlog == ["b"] and not busy.readable()
+    now[0] += GRACE_SECONDS
+    assert busy.readable()  # the grace is over: it takes the connection itself
+    assert backlog == [] and len(busy.active_channels) == 2
+
+
+def test_idle_connections_are_no_load() -> None:
+    backlog: list[str] = ["a", "b"]
+    shares = ConnectionShares(slots=2)
+    holder, other = FakeListener(backlog), FakeListener(backlog)
+    BalancedListeners([holder], shares, shares.assign([]))
+    BalancedListeners([other], shares, shares.assign([0]))
+    holder.handle_accept()
+    holder.handle_accept()
+    for channel in holder.active_channels.values():
+        channel.last_activity -= 60  # a proxy's spare keep-alive connections
+    holder.readable()
+    other.readable()
+    assert shares.counts()[:2] == [0, 0]
+    backlog.append("c")
+    holder.handle_accept()  # as idle as the other: it may take an active one
+    assert backlog == []

@@ -8,20 +8,35 @@ this 2-core machine (wrk, 16 keep-alive connections, cached 20-comment reads): 4
 requests/s whenever both workers held connections, 2,071 when one took all 16, which it did in
 about a third of the runs (bench/read_ab.py rounds).
 
-The fix is nginx's idea (its accept mutex, and `ngx_accept_disabled`): a worker holding more
-connections than the least busy one leaves new ones to it. Each worker's count sits in memory
-the master maps before forking (`ConnectionShares`); a worker stops watching the socket while
-it holds more than the fewest any other worker holds, so the kernel wakes only the others.
-Nothing else changes: one socket, gunicorn's forks, restarts and signals as before.
+The fix is nginx's idea (its accept mutex, and `ngx_accept_disabled`): a worker busier than
+the least busy one leaves new connections to it. Each worker's count of busy connections sits
+in memory the master maps before forking (`ConnectionShares`). A busier worker woken for a
+new connection does not accept it at once: it looks away for GRACE_SECONDS, long enough for
+the least busy worker (woken by the same connection) to take it, and then takes it itself if
+it is still waiting. So a new connection waits at most GRACE_SECONDS longer than before, even
+when the least busy worker is stalled, stopped or gone; nothing else changes (one socket,
+gunicorn's forks, restarts and signals as before).
 """
 
 from __future__ import annotations
 
 import mmap
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
-ABSENT = -1  # a slot no worker holds (never started, exited, or shutting down)
+ABSENT = -1  # a slot no worker counts in (not serving yet, exited, or shutting down)
+# How long a busier worker leaves a new connection to the least busy one before taking it
+# itself: the least busy worker is woken by the same connection and needs the GIL of its
+# process once (CPython hands it over within the 0.5 ms switch interval, server.py).
+GRACE_SECONDS = 0.002
+# A connection counts as busy while a request is in it or it was used this recently: idle
+# keep-alive connections (a proxy's spare pool) are no load, and a worker holding many of them
+# must not push every active one onto the other workers.
+ACTIVE_SECONDS = 1.0
+# Room for every worker at once: gunicorn's workers after TTIN signals, twice over while a
+# reload (HUP) runs the new ones beside the old. 8 bytes each.
+SLOTS = 64
 _SLOT_BYTES = 8  # one signed 64-bit count per slot: written and read whole on 64-bit machines
 
 
@@ -50,11 +65,12 @@ class ConnectionShares:
 
     def assign(self, taken: Iterable[int | None]) -> int | None:
         """In the master, before a fork: the lowest slot not in `taken` (the live workers'),
-        now counting 0 connections; None when all are taken (that worker is not balanced)."""
+        ABSENT until the worker serves and publishes; None when all are taken (that worker
+        serves unbalanced)."""
         used = set(taken)
         for slot in range(self.slots):
             if slot not in used:
-                self._counts[slot] = 0
+                self._counts[slot] = ABSENT
                 return slot
         return None
 
@@ -68,9 +84,9 @@ class ConnectionShares:
         self._counts[slot] = connections
 
     def may_accept(self, slot: int, connections: int) -> bool:
-        """Whether the worker of `slot`, holding `connections`, should take the next one: yes
-        unless another worker holds fewer (so the least busy always may, and some worker
-        always watches the socket)."""
+        """Whether the worker of `slot`, holding `connections` busy ones, should take the
+        next one at once: yes unless another serving worker holds fewer (so the least busy
+        always may)."""
         fewest = min(
             (count for other, count in enumerate(self._counts) if other != slot and count >= 0),
             default=None,
@@ -97,23 +113,81 @@ def release_slot(worker: Any) -> None:
         shares.release(getattr(worker, "share_slot", None))
 
 
-def watch_shares(listeners: list[Any], shares: ConnectionShares, slot: int) -> None:
-    """Make one worker's waitress `listeners` (its public listening sockets) watch for new
-    connections only while `shares` says this worker may take one, publishing the worker's
-    count (the listeners' open connections together) on each turn of its event loop.
-
-    wasyncore asks each dispatcher's readable() on every turn before it polls; a listener not
-    readable is left out of that poll, so the kernel wakes the other workers for the next
-    connection instead (no spinning while declining)."""
+def busy_connections(listeners: Iterable[Any], now: float) -> int:
+    """How many of the connections of waitress `listeners` have a request in them, an answer
+    still being sent, or were used in the last ACTIVE_SECONDS (`now`: time.time())."""
+    busy = 0
     for listener in listeners:
-        listener.readable = _balanced(listener.readable, listeners, shares, slot)
+        for channel in listener.active_channels.values():
+            if (
+                channel.requests
+                or channel.total_outbufs_len
+                or now - channel.last_activity < ACTIVE_SECONDS
+            ):
+                busy += 1
+    return busy
 
 
-def _balanced(readable: Any, listeners: list[Any], shares: ConnectionShares, slot: int) -> Any:
-    def balanced_readable() -> bool:
-        ready = bool(readable())  # waitress's own: idle clean-up, its connection_limit
-        connections = sum(len(listener.active_channels) for listener in listeners)
-        shares.publish(slot, connections)
-        return ready and shares.may_accept(slot, connections)
+class BalancedListeners:
+    """One worker's public waitress listeners, taking new connections by `shares`.
 
-    return balanced_readable
+    Installs itself in each listener's readable() and handle_accept(), which wasyncore calls
+    on every turn of the worker's event loop: readable() publishes the worker's busy count
+    (busy_connections) and, while the worker looks away, leaves the socket out of the poll;
+    handle_accept() accepts at once when `shares` says this worker may, else looks away for
+    GRACE_SECONDS and then accepts whatever still waits. The loop must wake by then:
+    `poll_timeout` says how long it may sleep.
+    """
+
+    def __init__(
+        self,
+        listeners: list[Any],
+        shares: ConnectionShares,
+        slot: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.listeners = listeners
+        self.shares = shares
+        self.slot = slot
+        self.clock = clock
+        self._away_until: dict[int, float] = {}  # id(listener) -> end of its grace
+        for listener in listeners:
+            listener.readable = self._readable(listener, listener.readable)
+            listener.handle_accept = self._accept(listener, listener.handle_accept)
+
+    def poll_timeout(self, default: float) -> float:
+        """How long the event loop may wait in poll: at most until a grace ends."""
+        if not self._away_until:
+            return default
+        return max(0.0, min(default, min(self._away_until.values()) - self.clock()))
+
+    def _readable(self, listener: Any, readable: Callable[[], bool]) -> Callable[[], bool]:
+        def balanced_readable() -> bool:
+            ready = bool(readable())  # waitress's own: idle clean-up, its connection_limit
+            self.shares.publish(self.slot, busy_connections(self.listeners, time.time()))
+            away_until = self._away_until.get(id(listener))
+            if away_until is not None:
+                if self.clock() < away_until:
+                    return False
+                del self._away_until[id(listener)]
+                if ready:  # the grace is over: take the connection if nobody did
+                    accept(listener)
+            return ready
+
+        return balanced_readable
+
+    def _accept(self, listener: Any, accept_now: Callable[[], None]) -> Callable[[], None]:
+        def balanced_accept() -> None:
+            busy = busy_connections(self.listeners, time.time())
+            if self.shares.may_accept(self.slot, busy):
+                accept_now()
+            else:
+                self._away_until[id(listener)] = self.clock() + GRACE_SECONDS
+
+        return balanced_accept
+
+
+def accept(listener: Any) -> None:
+    """Accept one waiting connection on `listener` with waitress's own handler (nothing
+    happens when none waits: its accept() answers None on EAGAIN)."""
+    type(listener).handle_accept(listener)

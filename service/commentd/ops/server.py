@@ -32,7 +32,13 @@ from waitress.task import ErrorTask, WSGITask
 
 from commentd.config import Settings
 from commentd.errors import error_json
-from commentd.ops.balancing import ConnectionShares, assign_slot, release_slot, watch_shares
+from commentd.ops.balancing import (
+    SLOTS,
+    BalancedListeners,
+    ConnectionShares,
+    assign_slot,
+    release_slot,
+)
 from commentd.web.app import start_delivery, stop_delivery
 from commentd.web.logs import logging_config
 from commentd.web.services import of as services_of
@@ -240,9 +246,10 @@ class BufferingWorker(Worker):  # type: ignore[misc]
         listeners = [c for c in channels.values() if isinstance(c, BaseWSGIServer)]
         for listener in listeners:
             listener.channel_class = JsonErrorChannel
+        balanced = None
         if self.connection_shares is not None and self.share_slot is not None:
             serving = {s.fileno() for s in public}
-            watch_shares(
+            balanced = BalancedListeners(
                 [x for x in listeners if x.socket.fileno() in serving],
                 self.connection_shares,
                 self.share_slot,
@@ -250,7 +257,8 @@ class BufferingWorker(Worker):  # type: ignore[misc]
         partial: dict[Any, tuple[Any, float]] = {}
         next_sweep = time.monotonic() + SWEEP_SECONDS
         while self.alive:
-            wasyncore.loop(timeout=LOOP_SECONDS, map=channels, use_poll=True, count=1)
+            timeout = LOOP_SECONDS if balanced is None else balanced.poll_timeout(LOOP_SECONDS)
+            wasyncore.loop(timeout=timeout, map=channels, use_poll=True, count=1)
             now = time.monotonic()
             if now >= next_sweep:
                 self.notify()
@@ -336,8 +344,7 @@ def gunicorn_options(
 ) -> dict[str, Any]:
     """The server settings of `commentd serve` (bench/ runs its trivial ceiling app on them too)."""
     workers, threads = worker_plan(settings)
-    # Room for a reload's new workers beside the old ones (gunicorn starts them first).
-    shares = ConnectionShares(slots=2 * workers)
+    shares = ConnectionShares(slots=max(SLOTS, 2 * workers))
     log_config = logging_config()
     # waitress warns of a queued request each time all threads are busy: load, not a fault.
     log_config["loggers"]["waitress.queue"] = {"level": "ERROR"}
