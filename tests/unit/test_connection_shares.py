@@ -170,3 +170,50 @@ def test_idle_connections_are_no_load() -> None:
     backlog.append("c")
     holder.handle_accept()  # as idle as the other: it may take an active one
     assert backlog == []
+
+
+def test_a_worker_never_looks_away_for_one_that_looks_away_itself() -> None:
+    # A new connection per request (no keep-alive): both workers are woken for each one, and
+    # the busier looks away. Had the other then looked away for it in turn, both would have
+    # ignored the socket for a grace at a time: a third of the requests/s (the red team).
+    now = [100.0]
+    backlog: list[str] = []
+    shares = ConnectionShares(slots=2)
+    first, second = FakeListener(backlog), FakeListener(backlog)
+    BalancedListeners([first], shares, shares.assign([]), clock=lambda: now[0])
+    BalancedListeners([second], shares, shares.assign([0]), clock=lambda: now[0])
+    backlog.append("a")
+    first.handle_accept()
+    first.readable()
+    second.readable()
+    assert shares.counts()[:2] == [1, 0] and shares.watching()[:2] == [True, True]
+    backlog.extend(["b", "c", "d"])
+    first.handle_accept()  # busier than a watching peer: looks away, and says so at once
+    assert shares.watching()[:2] == [False, True]
+    second.handle_accept()
+    second.readable()  # 1 and 1
+    second.handle_accept()
+    second.readable()  # busier now, but its less busy peer looks away: it takes them
+    second.handle_accept()
+    assert backlog == [] and len(second.active_channels) == 3
+    now[0] += GRACE_SECONDS
+    first.readable()
+    assert shares.watching()[:2] == [True, True]
+
+
+def test_the_loop_sleeps_out_the_grace_in_whole_milliseconds_never_polling_in_a_spin() -> None:
+    now = [100.0]
+    backlog: list[str] = ["a"]
+    shares = ConnectionShares(slots=2)
+    busy, other = FakeListener(backlog), FakeListener(backlog)
+    balanced = BalancedListeners([busy], shares, shares.assign([]), clock=lambda: now[0])
+    BalancedListeners([other], shares, shares.assign([0]), clock=lambda: now[0])
+    busy.handle_accept()
+    busy.readable()
+    other.readable()
+    backlog.append("b")
+    busy.handle_accept()
+    now[0] += GRACE_SECONDS * 0.8  # 0.4 ms left: wasyncore would poll(0) with it
+    assert balanced.poll_timeout(0.25) == 0.001
+    now[0] += GRACE_SECONDS * 0.2
+    assert balanced.poll_timeout(0.25) == 0.0  # over: the loop turns and readable() ends it

@@ -9,27 +9,32 @@ requests/s whenever both workers held connections, 2,071 when one took all 16, w
 about a third of the runs (bench/read_ab.py rounds).
 
 The fix is nginx's idea (its accept mutex, and `ngx_accept_disabled`): a worker busier than
-the least busy one leaves new connections to it. Each worker's count of busy connections sits
-in memory the master maps before forking (`ConnectionShares`). A busier worker woken for a
-new connection does not accept it at once: it looks away for GRACE_SECONDS, long enough for
-the least busy worker (woken by the same connection) to take it, and then takes it itself if
-it is still waiting. So a new connection waits at most GRACE_SECONDS longer than before, even
-when the least busy worker is stalled, stopped or gone; nothing else changes (one socket,
-gunicorn's forks, restarts and signals as before).
+a less busy one that is watching the socket leaves new connections to it. Each worker's count
+of busy connections, and whether it watches the socket, sits in memory the master maps before
+forking (`ConnectionShares`). A busier worker woken for a new connection does not accept it
+at once: it looks away for GRACE_SECONDS, long enough for the less busy worker (woken by the
+same connection) to take it, and then takes it itself if it is still waiting. A worker never
+looks away for one that is looking away itself, so with a new connection per request (no
+keep-alive) the workers do not take turns at ignoring the socket. A new connection waits at
+most GRACE_SECONDS longer than before, even when the less busy worker is stalled, stopped or
+gone; nothing else changes (one socket, gunicorn's forks, restarts and signals as before).
 """
 
 from __future__ import annotations
 
+import math
 import mmap
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 ABSENT = -1  # a slot no worker counts in (not serving yet, exited, or shutting down)
+_WATCHING = 1  # a slot's value: its busy connections times 2, plus 1 while it watches
 # How long a busier worker leaves a new connection to the least busy one before taking it
 # itself: the least busy worker is woken by the same connection and needs the GIL of its
-# process once (CPython hands it over within the 0.5 ms switch interval, server.py).
-GRACE_SECONDS = 0.002
+# process once (CPython hands it over within the 0.5 ms switch interval, server.py). Also the
+# longest a stalled or stopped peer can delay a connection.
+GRACE_SECONDS = 0.001
 # A connection counts as busy while a request is in it or it was used this recently: idle
 # keep-alive connections (a proxy's spare pool) are no load, and a worker holding many of them
 # must not push every active one onto the other workers.
@@ -37,12 +42,13 @@ ACTIVE_SECONDS = 1.0
 # Room for every worker at once: gunicorn's workers after TTIN signals, twice over while a
 # reload (HUP) runs the new ones beside the old. 8 bytes each.
 SLOTS = 64
-_SLOT_BYTES = 8  # one signed 64-bit count per slot: written and read whole on 64-bit machines
+_SLOT_BYTES = 8  # one signed 64-bit value per slot: written and read whole on 64-bit machines
 
 
 class ConnectionShares:
-    """How many connections each worker process holds, in an anonymous shared mapping made by
-    the master before it forks (so every worker it forks sees the same memory).
+    """How many busy connections each worker process holds, and whether it watches the
+    listening socket, in an anonymous shared mapping made by the master before it forks (so
+    every worker it forks sees the same memory).
 
     The master gives each new worker a free slot (`assign`, gunicorn's pre_fork) and frees it
     when the worker exits (`release`, child_exit); the worker publishes its count on each turn
@@ -79,23 +85,28 @@ class ConnectionShares:
         if slot is not None:
             self._counts[slot] = ABSENT
 
-    def publish(self, slot: int, connections: int) -> None:
-        """The worker of `slot` holds `connections` open connections now."""
-        self._counts[slot] = connections
+    def publish(self, slot: int, connections: int, *, watching: bool = True) -> None:
+        """The worker of `slot` holds `connections` busy connections now, and watches the
+        listening socket (or looks away)."""
+        self._counts[slot] = connections * 2 + (_WATCHING if watching else 0)
 
     def may_accept(self, slot: int, connections: int) -> bool:
         """Whether the worker of `slot`, holding `connections` busy ones, should take the
-        next one at once: yes unless another serving worker holds fewer (so the least busy
-        always may)."""
-        fewest = min(
-            (count for other, count in enumerate(self._counts) if other != slot and count >= 0),
-            default=None,
-        )
-        return fewest is None or connections <= fewest
+        next one at once: yes unless another worker that watches the socket holds fewer (so
+        the least busy always may, and so does a worker whose less busy peers look away)."""
+        for other, value in enumerate(self._counts):
+            if other != slot and value >= 0 and value & _WATCHING and value >> 1 < connections:
+                return False
+        return True
 
     def counts(self) -> list[int]:
-        """Every slot's count (ABSENT for a free one), for tests and diagnostics."""
-        return list(self._counts)
+        """Every slot's count of busy connections (ABSENT for a free one), for tests and
+        diagnostics."""
+        return [value if value < 0 else value >> 1 for value in self._counts]
+
+    def watching(self) -> list[bool]:
+        """Whether each slot's worker watches the socket now, for tests and diagnostics."""
+        return [value >= 0 and bool(value & _WATCHING) for value in self._counts]
 
 
 def assign_slot(shares: ConnectionShares, arbiter: Any, worker: Any) -> None:
@@ -134,9 +145,9 @@ class BalancedListeners:
     Installs itself in each listener's readable() and handle_accept(), which wasyncore calls
     on every turn of the worker's event loop: readable() publishes the worker's busy count
     (busy_connections) and, while the worker looks away, leaves the socket out of the poll;
-    handle_accept() accepts at once when `shares` says this worker may, else looks away for
-    GRACE_SECONDS and then accepts whatever still waits. The loop must wake by then:
-    `poll_timeout` says how long it may sleep.
+    handle_accept() accepts at once when `shares` says this worker may, else looks away until
+    no watching peer is less busy or for GRACE_SECONDS at most, and then accepts whatever
+    still waits. The loop must wake by then: `poll_timeout` says how long it may sleep.
     """
 
     def __init__(
@@ -156,23 +167,32 @@ class BalancedListeners:
             listener.handle_accept = self._accept(listener, listener.handle_accept)
 
     def poll_timeout(self, default: float) -> float:
-        """How long the event loop may wait in poll: at most until a grace ends."""
+        """How long the event loop may wait in poll (seconds): at most until a grace ends,
+        rounded up to whole milliseconds (wasyncore polls in whole milliseconds, rounding
+        down: less than one left would poll without waiting, again and again)."""
         if not self._away_until:
             return default
-        return max(0.0, min(default, min(self._away_until.values()) - self.clock()))
+        left_ms = (min(self._away_until.values()) - self.clock()) * 1000
+        # Less a nanosecond: a grace of exactly 1 ms computed in floats is 1.0000000000047 ms.
+        return min(default, max(0.0, math.ceil(left_ms - 1e-6) / 1000))
 
     def _readable(self, listener: Any, readable: Callable[[], bool]) -> Callable[[], bool]:
         def balanced_readable() -> bool:
             ready = bool(readable())  # waitress's own: idle clean-up, its connection_limit
-            self.shares.publish(self.slot, busy_connections(self.listeners, time.time()))
+            busy = busy_connections(self.listeners, time.time())
             away_until = self._away_until.get(id(listener))
-            if away_until is not None:
-                if self.clock() < away_until:
-                    return False
+            # Back to the socket when the grace is over, or as soon as no watching peer is
+            # less busy (it took its share meanwhile): on any turn of the loop, which under
+            # load turns for every request of this worker's own connections.
+            if away_until is not None and (
+                self.clock() >= away_until or self.shares.may_accept(self.slot, busy)
+            ):
                 del self._away_until[id(listener)]
-                if ready:  # the grace is over: take the connection if nobody did
+                away_until = None
+                if ready:  # take the connection that woke this worker, if nobody did
                     accept(listener)
-            return ready
+            self.shares.publish(self.slot, busy, watching=ready and not self._away_until)
+            return ready and away_until is None
 
         return balanced_readable
 
@@ -181,8 +201,11 @@ class BalancedListeners:
             busy = busy_connections(self.listeners, time.time())
             if self.shares.may_accept(self.slot, busy):
                 accept_now()
-            else:
-                self._away_until[id(listener)] = self.clock() + GRACE_SECONDS
+                return
+            self._away_until[id(listener)] = self.clock() + GRACE_SECONDS
+            # At once, not on the next turn: a peer deciding about the next connection must
+            # not look away for this worker too.
+            self.shares.publish(self.slot, busy, watching=False)
 
         return balanced_accept
 
