@@ -52,9 +52,9 @@ class ConnectionShares:
 
     The master gives each new worker a free slot (`assign`, gunicorn's pre_fork) and frees it
     when the worker exits (`release`, child_exit); the worker publishes its count on each turn
-    of its event loop and asks `may_accept` before it watches the listening socket. The counts
-    are advice, read without a lock: a count a moment old only makes the split one connection
-    less even.
+    of its event loop and asks `may_accept` before it accepts a new connection. The counts are
+    advice, read without a lock: a count a moment old only makes the split one connection less
+    even.
     """
 
     def __init__(self, slots: int) -> None:
