@@ -68,15 +68,25 @@ def workers(server: LiveServer) -> list[int]:
     return [int(pid) for pid in children]
 
 
-def held_connections(server: LiveServer) -> Counter[int]:
-    """How many established connections to the server's port each worker process holds."""
-    port = int(server.url.rsplit(":", 1)[1])
-    inodes = set()
+def server_port(server: LiveServer) -> int:
+    return int(server.url.rsplit(":", 1)[1])
+
+
+def server_sockets(server: LiveServer, states: tuple[str, ...]) -> list[str]:
+    """The socket inodes of connections to the server's port in any of `states`
+    (/proc/net/tcp's codes)."""
+    port = server_port(server)
+    found = []
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        local_port = int(fields[1].split(":")[1], 16)
-        if local_port == port and fields[3] == ESTABLISHED:
-            inodes.add(fields[9])
+        if int(fields[1].split(":")[1], 16) == port and fields[3] in states:
+            found.append(fields[9])
+    return found
+
+
+def held_connections(server: LiveServer) -> Counter[int]:
+    """How many established connections to the server's port each worker process holds."""
+    inodes = set(server_sockets(server, (ESTABLISHED,)))
     held: Counter[int] = Counter()
     for pid in workers(server):
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -92,20 +102,14 @@ def held_connections(server: LiveServer) -> Counter[int]:
 def still_open(server: LiveServer) -> int:
     """Connections to the server's port that a worker has not closed yet: established, or
     closed by the client but not yet by the worker (it still counts them)."""
-    port = int(server.url.rsplit(":", 1)[1])
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port and fields[3] in (ESTABLISHED, CLOSE_WAIT):
-            count += 1
-    return count
+    return len(server_sockets(server, (ESTABLISHED, CLOSE_WAIT)))
 
 
 def burst(server: LiveServer, size: int = BURST) -> list[socket.socket]:
     """`size` connections opened at once, each sending its first keep-alive request as soon as
     it is open (as wrk, browsers and proxies do), then each answered (so each has been
     accepted by some worker)."""
-    port = int(server.url.rsplit(":", 1)[1])
+    port = server_port(server)
     request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n"
     connections = []
     for _ in range(size):
@@ -158,12 +162,23 @@ def test_a_restarted_worker_takes_its_share_and_the_dead_one_is_not_waited_for(
 def connect_and_ask(server: LiveServer) -> tuple[socket.socket, float]:
     """A new connection with one keep-alive request answered on it, and how long that took
     (seconds, from connect to the answer's first bytes)."""
-    port = int(server.url.rsplit(":", 1)[1])
+    port = server_port(server)
     started = time.monotonic()
     connection = socket.create_connection(("127.0.0.1", port), timeout=60)
     connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert connection.recv(4096).startswith(b"HTTP/1.1 200")
     return connection, time.monotonic() - started
+
+
+def ask_one_by_one(
+    server: LiveServer, held: list[socket.socket], count: int, within: float
+) -> None:
+    """Open `count` connections one after another, each answered within `within` seconds
+    (connect_and_ask), kept in `held` for the caller to close."""
+    for _ in range(count):
+        connection, seconds = connect_and_ask(server)
+        held.append(connection)
+        assert seconds < within
 
 
 def test_connections_opened_one_after_another_are_each_taken_at_once(
@@ -172,12 +187,9 @@ def test_connections_opened_one_after_another_are_each_taken_at_once(
     # The red team's case: a worker over its share once left the socket alone until its
     # idle poll timed out (250 ms) while the other, just over its share too, did the same:
     # every fourth connection of such a sequence waited ~245 ms.
-    held = []
+    held: list[socket.socket] = []
     try:
-        for _ in range(24):
-            connection, seconds = connect_and_ask(two_workers)
-            held.append(connection)
-            assert seconds < 0.1
+        ask_one_by_one(two_workers, held, 24, within=0.1)
         share = [held_connections(two_workers)[pid] for pid in workers(two_workers)]
         assert min(share) >= len(held) // 4, share
     finally:
@@ -196,12 +208,9 @@ def test_a_stopped_worker_holding_the_fewest_connections_holds_nothing_up(
     held = held_connections(two_workers)
     idle = next(pid for pid in workers(two_workers) if held[pid] < 2)
     os.kill(idle, signal.SIGSTOP)
-    more = []
+    more: list[socket.socket] = []
     try:
-        for _ in range(5):
-            connection, seconds = connect_and_ask(two_workers)
-            more.append(connection)
-            assert seconds < 0.5
+        ask_one_by_one(two_workers, more, 5, within=0.5)
     finally:
         os.kill(idle, signal.SIGCONT)
         for connection in [first, second, *more]:

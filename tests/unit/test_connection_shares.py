@@ -111,13 +111,27 @@ class FakeListener:
             )
 
 
+def two_workers(
+    backlog: list[str], now: list[float]
+) -> tuple[ConnectionShares, FakeListener, FakeListener, BalancedListeners, BalancedListeners]:
+    """Two workers' listeners on one socket's `backlog`, balanced by one ConnectionShares,
+    their clocks reading now[0]: (shares, first's listener, second's, first's balancing,
+    second's)."""
+    shares = ConnectionShares(slots=2)
+    first, second = FakeListener(backlog), FakeListener(backlog)
+    return (
+        shares,
+        first,
+        second,
+        BalancedListeners([first], shares, shares.assign([]), clock=lambda: now[0]),
+        BalancedListeners([second], shares, shares.assign([0]), clock=lambda: now[0]),
+    )
+
+
 def test_a_busier_worker_leaves_a_new_connection_to_the_least_busy_for_the_grace_only() -> None:
     now = [100.0]
     backlog: list[str] = []
-    shares = ConnectionShares(slots=2)
-    busy, idle = FakeListener(backlog), FakeListener(backlog)
-    first = BalancedListeners([busy], shares, shares.assign([]), clock=lambda: now[0])
-    second = BalancedListeners([idle], shares, shares.assign([0]), clock=lambda: now[0])
+    _shares, busy, idle, first, second = two_workers(backlog, now)
     for listener in (busy, idle):
         assert listener.readable()  # each publishes its count: 0 and 0
     backlog.append("a")
@@ -138,10 +152,7 @@ def test_a_busier_worker_leaves_a_new_connection_to_the_least_busy_for_the_grace
 def test_a_connection_the_least_busy_worker_does_not_take_is_taken_after_the_grace() -> None:
     now = [100.0]
     backlog: list[str] = []
-    shares = ConnectionShares(slots=2)
-    busy, stalled = FakeListener(backlog), FakeListener(backlog)
-    BalancedListeners([busy], shares, shares.assign([]), clock=lambda: now[0])
-    BalancedListeners([stalled], shares, shares.assign([0]), clock=lambda: now[0])
+    _shares, busy, stalled, _, _ = two_workers(backlog, now)
     stalled.readable()  # publishes 0, then stops (SIGSTOP, a long pause)
     backlog.append("a")
     busy.handle_accept()
@@ -156,10 +167,7 @@ def test_a_connection_the_least_busy_worker_does_not_take_is_taken_after_the_gra
 
 def test_idle_connections_are_no_load() -> None:
     backlog: list[str] = ["a", "b"]
-    shares = ConnectionShares(slots=2)
-    holder, other = FakeListener(backlog), FakeListener(backlog)
-    BalancedListeners([holder], shares, shares.assign([]))
-    BalancedListeners([other], shares, shares.assign([0]))
+    shares, holder, other, _, _ = two_workers(backlog, [time.monotonic()])
     holder.handle_accept()
     holder.handle_accept()
     for channel in holder.active_channels.values():
@@ -178,10 +186,7 @@ def test_a_worker_never_looks_away_for_one_that_looks_away_itself() -> None:
     # ignored the socket for a grace at a time: a third of the requests/s (the red team).
     now = [100.0]
     backlog: list[str] = []
-    shares = ConnectionShares(slots=2)
-    first, second = FakeListener(backlog), FakeListener(backlog)
-    BalancedListeners([first], shares, shares.assign([]), clock=lambda: now[0])
-    BalancedListeners([second], shares, shares.assign([0]), clock=lambda: now[0])
+    shares, first, second, _, _ = two_workers(backlog, now)
     backlog.append("a")
     first.handle_accept()
     first.readable()
@@ -204,10 +209,7 @@ def test_a_worker_never_looks_away_for_one_that_looks_away_itself() -> None:
 def test_the_loop_sleeps_out_the_grace_in_whole_milliseconds_never_polling_in_a_spin() -> None:
     now = [100.0]
     backlog: list[str] = ["a"]
-    shares = ConnectionShares(slots=2)
-    busy, other = FakeListener(backlog), FakeListener(backlog)
-    balanced = BalancedListeners([busy], shares, shares.assign([]), clock=lambda: now[0])
-    BalancedListeners([other], shares, shares.assign([0]), clock=lambda: now[0])
+    _shares, busy, other, balanced, _ = two_workers(backlog, now)
     busy.handle_accept()
     busy.readable()
     other.readable()
