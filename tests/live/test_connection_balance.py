@@ -1,9 +1,11 @@
-"""Connections are spread evenly over `commentd serve`'s worker processes (ops/balancing.py).
+"""Connections are spread evenly over `commentd serve`'s worker processes (ops/balancing.py),
+and a worker that stops answers every connection it took (ops/server.py, Worker._finish).
 
 A burst of keep-alive connections (a proxy filling its pool, a load test) used to land on
 whichever worker woke first, often all on one, leaving the other core idle for as long as they
 lived. Each test opens such a burst against a real server and counts, from /proc, which worker
-process holds each connection.
+process holds each connection. A worker stopped (SIGTERM: a reload, a scale-down) used to
+reset the connections it had just accepted, whose requests had not reached it yet.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from commentd.config import Settings
-from commentd.ops.server import worker_plan
+from commentd.ops.server import FIRST_REQUEST_SECONDS, worker_plan
 from tests.helpers import LiveServer, start_server, wait_until
 from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
@@ -215,3 +218,105 @@ def test_a_stopped_worker_holding_the_fewest_connections_holds_nothing_up(
         os.kill(idle, signal.SIGCONT)
         for connection in [first, second, *more]:
             connection.close()
+
+
+HEALTH = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+
+def answer_of(connection: socket.socket) -> bytes:
+    """Everything the server sends on `connection` until it closes it."""
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    return received
+
+
+def stop_worker(server: LiveServer, pid: int) -> None:
+    """SIGTERM one worker (as a reload or a scale-down does) and wait for its replacement."""
+    count = len(workers(server))
+    os.kill(pid, signal.SIGTERM)
+    wait_until(
+        lambda: pid not in workers(server) and len(workers(server)) == count,
+        "the worker stops and its replacement boots",
+    )
+
+
+def holder_of(server: LiveServer, count: int = 1) -> int:
+    """The worker holding the one connection open to the server (waiting until it is taken)."""
+    wait_until(lambda: sum(held_connections(server).values()) == count, "the connection taken")
+    return next(iter(held_connections(server)))
+
+
+def test_connections_arriving_as_workers_stop_are_all_answered(two_workers: LiveServer) -> None:
+    # A new connection per request, from four clients at once, while the workers are stopped
+    # one after another: each answer comes whole, none is reset by the worker that took its
+    # connection just as it was told to stop.
+    port = server_port(two_workers)
+    done = threading.Event()
+    failures: list[str] = []
+    answered = [0]
+
+    def client() -> None:
+        while not done.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+                    connection.sendall(HEALTH + b"Connection: close\r\n\r\n")
+                    answer = answer_of(connection)
+            except OSError as error:
+                failures.append(repr(error))
+                continue
+            if answer.startswith(b"HTTP/1.1 200"):
+                answered[0] += 1
+            else:
+                failures.append(repr(answer[:80]))
+
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    try:
+        for _ in range(4):
+            time.sleep(0.3)
+            stop_worker(two_workers, workers(two_workers)[0])
+        time.sleep(0.3)
+    finally:
+        done.set()
+        for thread in clients:
+            thread.join()
+    assert failures == []
+    assert answered[0] > 100
+
+
+def test_a_request_half_sent_when_its_worker_stops_is_answered(two_workers: LiveServer) -> None:
+    with socket.create_connection(("127.0.0.1", server_port(two_workers)), timeout=10) as half:
+        half.sendall(HEALTH)  # the headers not yet ended
+        pid = holder_of(two_workers)
+        os.kill(pid, signal.SIGTERM)
+        time.sleep(0.3)
+        half.sendall(b"Connection: close\r\n\r\n")
+        assert answer_of(half).startswith(b"HTTP/1.1 200")
+
+
+def test_a_connection_taken_but_not_yet_heard_from_when_its_worker_stops_is_answered(
+    two_workers: LiveServer,
+) -> None:
+    with socket.create_connection(("127.0.0.1", server_port(two_workers)), timeout=10) as quiet:
+        pid = holder_of(two_workers)
+        os.kill(pid, signal.SIGTERM)
+        time.sleep(0.3)
+        quiet.sendall(HEALTH + b"Connection: close\r\n\r\n")
+        assert answer_of(quiet).startswith(b"HTTP/1.1 200")
+
+
+def test_an_idle_keep_alive_connection_does_not_hold_up_its_worker_s_stop(
+    two_workers: LiveServer,
+) -> None:
+    # Between requests a keep-alive connection is owed nothing: the worker closes it at once
+    # (the client sends again on a new connection), and waits only for first requests.
+    with socket.create_connection(("127.0.0.1", server_port(two_workers)), timeout=10) as idle:
+        idle.sendall(HEALTH + b"\r\n")
+        assert idle.recv(4096).startswith(b"HTTP/1.1 200")
+        pid = holder_of(two_workers)
+        started = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        assert idle.recv(4096) == b""  # closed by the worker
+        assert time.monotonic() - started < FIRST_REQUEST_SECONDS

@@ -54,6 +54,10 @@ MAX_HEADER_BYTES = 32 * 1024
 MAX_WIRE_BODY_BYTES = 256 * 1024
 SWEEP_SECONDS = 1.0
 LOOP_SECONDS = 0.25  # how soon the event loop notices SIGTERM when nothing else happens
+# A worker that is stopping waits this long for the first request of a connection it accepted
+# just before (Worker._finish), and looks this often whether what it owes is done.
+FIRST_REQUEST_SECONDS = 1.0
+FINISH_LOOP_SECONDS = 0.05
 # How long a thread may keep the GIL while another waits for it (CPython's default: 5 ms).
 # A post's statements each give the GIL up while SQLite or PostgreSQL works, and each time the
 # posting thread waited for another thread's 5 ms turn to end before its next statement: on
@@ -285,22 +289,52 @@ class BufferingWorker(Worker):  # type: ignore[misc]
         }
 
     def _finish(self, channels: dict[int, Any], servers: list[Any]) -> None:
-        """Stop accepting, finish and send the requests in hand (within graceful_timeout),
-        then close every connection."""
+        """Stop accepting, then (within graceful_timeout) receive, finish and send every
+        request in hand, and close every connection.
+
+        In hand: a request queued, running or being sent; one arriving (the slow-request
+        sweep still cuts it at REQUEST_SECONDS); and the first request of a connection this
+        worker accepted but has heard nothing from yet, for FIRST_REQUEST_SECONDS after the
+        stop: the kernel handed it over as SIGTERM came, its request is on the way or unread,
+        and closing it would reset it. A keep-alive connection between requests is closed at
+        once (a client sends again on a new connection)."""
         if self.connection_shares is not None:  # the others take every new connection now
             self.connection_shares.release(self.share_slot)
         for listener in [c for c in channels.values() if isinstance(c, BaseWSGIServer)]:
             listener.del_channel()
-        deadline = time.monotonic() + self.cfg.graceful_timeout
-        while time.monotonic() < deadline and any(
-            isinstance(c, HTTPChannel) and (c.requests or c.total_outbufs_len)
-            for c in channels.values()
+        now = time.monotonic()
+        deadline = now + self.cfg.graceful_timeout
+        first_requests_until = now + FIRST_REQUEST_SECONDS
+        partial: dict[Any, tuple[Any, float]] = {}
+        next_sweep = now + SWEEP_SECONDS
+        while now < deadline and any(
+            _in_hand(c, awaiting_first=now < first_requests_until) for c in channels.values()
         ):
-            wasyncore.loop(timeout=LOOP_SECONDS, map=channels, use_poll=True, count=1)
-            self.notify()
+            wasyncore.loop(timeout=FINISH_LOOP_SECONDS, map=channels, use_poll=True, count=1)
+            now = time.monotonic()
+            if now >= next_sweep:
+                self.notify()
+                partial = _cut_slow_requests(channels, partial, now)
+                next_sweep = now + SWEEP_SECONDS
         for server in servers:
             server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
         wasyncore.close_all(channels)
+
+
+def _in_hand(channel: Any, *, awaiting_first: bool) -> bool:
+    """Whether a worker that is stopping still owes `channel` an answer (Worker._finish):
+    a request queued, running or being sent, or one arriving; with `awaiting_first`, also a
+    connection that has sent nothing yet (waitress's last_activity moves from creation_time
+    at the first bytes received or sent)."""
+    if not isinstance(channel, HTTPChannel) or channel.will_close:
+        return False
+    if channel.requests or channel.total_outbufs_len:
+        return True
+    if not channel.connected:  # the client hung up
+        return False
+    return channel.request is not None or (
+        awaiting_first and channel.last_activity == channel.creation_time
+    )
 
 
 def _cut_slow_requests(
