@@ -22,7 +22,13 @@ from pathlib import Path
 import pytest
 
 from commentd.config import Settings
-from commentd.ops.server import FIRST_REQUEST_SECONDS, worker_plan
+from commentd.ops.server import (
+    FIRST_REQUEST_SECONDS,
+    IDLE_SECONDS,
+    REQUEST_SECONDS,
+    SWEEP_SECONDS,
+    worker_plan,
+)
 from tests.helpers import LiveServer, start_server, wait_until
 from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
@@ -332,3 +338,58 @@ def test_an_idle_keep_alive_connection_does_not_hold_up_its_worker_s_stop(
         os.kill(pid, signal.SIGTERM)
         assert idle.recv(4096) == b""  # closed by the worker
         assert time.monotonic() - started < FIRST_REQUEST_SECONDS
+
+
+def closed_within(connection: socket.socket, seconds: float, trickle: bytes = b"") -> float:
+    """Send `trickle` a byte every 0.25 s (nothing when empty) until the server closes
+    `connection`; how long that took (seconds). Fails after `seconds`."""
+    started = time.monotonic()
+    connection.settimeout(0.25)
+    sent = 0
+    while time.monotonic() - started < seconds:
+        try:
+            if not connection.recv(4096):
+                return time.monotonic() - started
+        except TimeoutError:
+            pass
+        except ConnectionResetError:
+            return time.monotonic() - started
+        try:
+            if sent < len(trickle):
+                connection.sendall(trickle[sent : sent + 1])
+                sent += 1
+        except (BrokenPipeError, ConnectionResetError):
+            return time.monotonic() - started
+    raise AssertionError(f"still open after {seconds} s")
+
+
+def test_a_stopping_worker_still_cuts_a_request_arriving_too_slowly(
+    two_workers: LiveServer,
+) -> None:
+    # The red team's slowloris: 10 s after its first byte, stop or no stop (it was cut 10 s
+    # after the stop began instead, and held the stopping worker as long).
+    with socket.create_connection(("127.0.0.1", server_port(two_workers)), timeout=10) as slow:
+        slow.sendall(HEALTH)
+        started = time.monotonic()
+        pid = holder_of(two_workers)
+        trickle = b"".join(b"X-Slow-%d: y\r\n" % i for i in range(400))
+        time.sleep(3)
+        os.kill(pid, signal.SIGTERM)
+        closed_within(slow, REQUEST_SECONDS + 5, trickle)
+        assert time.monotonic() - started < REQUEST_SECONDS + SWEEP_SECONDS + 1
+    wait_until(lambda: pid not in workers(two_workers), "the worker exits")
+
+
+def test_a_stopping_worker_closes_a_connection_gone_silent_mid_request(
+    two_workers: LiveServer,
+) -> None:
+    # As a running worker does after IDLE_SECONDS of silence (it was held until the request
+    # limit, 10 s after the stop began).
+    with socket.create_connection(("127.0.0.1", server_port(two_workers)), timeout=10) as quiet:
+        quiet.sendall(HEALTH)
+        silent_since = time.monotonic()
+        pid = holder_of(two_workers)
+        os.kill(pid, signal.SIGTERM)
+        closed_within(quiet, REQUEST_SECONDS + 5)
+        assert time.monotonic() - silent_since < IDLE_SECONDS + SWEEP_SECONDS + 1
+    wait_until(lambda: pid not in workers(two_workers), "the worker exits")

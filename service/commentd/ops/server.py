@@ -271,7 +271,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
                     self.alive = False
                 partial = _cut_slow_requests(channels, partial, now)
                 next_sweep = now + SWEEP_SECONDS
-        self._finish(channels, servers)
+        self._finish(channels, servers, partial)
 
     def _adjustments(self) -> dict[str, Any]:
         return {
@@ -288,34 +288,45 @@ class BufferingWorker(Worker):  # type: ignore[misc]
             "log_socket_errors": False,
         }
 
-    def _finish(self, channels: dict[int, Any], servers: list[Any]) -> None:
+    def _finish(
+        self,
+        channels: dict[int, Any],
+        servers: list[Any],
+        partial: dict[Any, tuple[Any, float]],
+    ) -> None:
         """Stop accepting, then (within graceful_timeout) receive, finish and send every
         request in hand, and close every connection.
 
-        In hand: a request queued, running or being sent; one arriving (the slow-request
-        sweep still cuts it at REQUEST_SECONDS); and the first request of a connection this
-        worker accepted but has heard nothing from yet, for FIRST_REQUEST_SECONDS after the
-        stop: the kernel handed it over as SIGTERM came, its request is on the way or unread,
-        and closing it would reset it. A keep-alive connection between requests is closed at
-        once (a client sends again on a new connection)."""
+        In hand: a request queued, running or being sent; one arriving; and the first request
+        of a connection this worker accepted but has heard nothing from yet, for
+        FIRST_REQUEST_SECONDS after the stop: the kernel handed it over as SIGTERM came, its
+        request is on the way or unread, and closing it would reset it. A keep-alive
+        connection between requests is closed at once (a client sends again on a new
+        connection). The running worker's limits still hold meanwhile: a request arriving is
+        cut REQUEST_SECONDS after its first byte (`partial`: the sweep's record, from run()),
+        and a connection silent for IDLE_SECONDS (a client that stopped sending, or reads no
+        answer) is closed, as waitress's own clean-up does on a listener no longer polled."""
         if self.connection_shares is not None:  # the others take every new connection now
             self.connection_shares.release(self.share_slot)
-        for listener in [c for c in channels.values() if isinstance(c, BaseWSGIServer)]:
+        listeners = [c for c in channels.values() if isinstance(c, BaseWSGIServer)]
+        for listener in listeners:
             listener.del_channel()
         now = time.monotonic()
         deadline = now + self.cfg.graceful_timeout
         first_requests_until = now + FIRST_REQUEST_SECONDS
-        partial: dict[Any, tuple[Any, float]] = {}
-        next_sweep = now + SWEEP_SECONDS
-        while now < deadline and any(
-            _in_hand(c, awaiting_first=now < first_requests_until) for c in channels.values()
-        ):
-            wasyncore.loop(timeout=FINISH_LOOP_SECONDS, map=channels, use_poll=True, count=1)
-            now = time.monotonic()
+        next_sweep = now
+        while now < deadline:
             if now >= next_sweep:
                 self.notify()
                 partial = _cut_slow_requests(channels, partial, now)
+                for listener in listeners:
+                    listener.maintenance(time.time())  # closes idle connections
                 next_sweep = now + SWEEP_SECONDS
+            awaiting_first = now < first_requests_until
+            if not any(_in_hand(c, awaiting_first=awaiting_first) for c in channels.values()):
+                break
+            wasyncore.loop(timeout=FINISH_LOOP_SECONDS, map=channels, use_poll=True, count=1)
+            now = time.monotonic()
         for server in servers:
             server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
         wasyncore.close_all(channels)
