@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -76,6 +77,9 @@ class Figure:
     requests: int
     errors: int
     ratio: float | None = None
+    # What the errors were, those that occurred: wrk's "connect", "read", "write", "timeout"
+    # (no answer within its 2 s) and "status" (an answer not 2xx or 3xx).
+    error_kinds: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -193,6 +197,24 @@ def serving(
         server.stop()
 
 
+# wrk's error counts by the key bench/wrk.lua writes them under.
+ERROR_KINDS = {
+    "connect": "connect_errors",
+    "read": "read_errors",
+    "write": "write_errors",
+    "timeout": "timeouts",
+    "status": "status_errors",
+}
+
+
+def errors_text(errors: int, kinds: dict[str, int]) -> str:
+    """A report's errors cell: the count, and its kinds when there are any ("4: timeout 3,
+    read 1")."""
+    if not kinds:
+        return str(errors)
+    return f"{errors}: " + ", ".join(f"{kind} {count}" for kind, count in kinds.items())
+
+
 def wrk(
     name: str,
     url: str,
@@ -222,6 +244,11 @@ def wrk(
         p99_ms=round(data["p99_us"] / 1000, 2),
         requests=data["requests"],
         errors=data["socket_errors"] + data["status_errors"],
+        error_kinds={
+            kind: data[key]
+            for kind, key in ERROR_KINDS.items()
+            if data.get(key)  # absent from a wrk.lua older than the kinds
+        },
     )
 
 
@@ -448,6 +475,7 @@ def median_figure(runs: list[Figure]) -> Figure:
         p99_ms=round(statistics.median(r.p99_ms for r in runs), 2),
         requests=sum(r.requests for r in runs),
         errors=sum(r.errors for r in runs),
+        error_kinds=dict(sum((Counter(r.error_kinds) for r in runs), Counter())),
     )
 
 
@@ -634,7 +662,7 @@ def markdown(report: dict[str, Any]) -> str:
             ratio = f"{f['ratio']:.0%}" if f["ratio"] is not None else "100%"
             lines.append(
                 f"| {f['name']} | {f['rps']:.0f} | {f['p50_ms']} | {f['p99_ms']} | {ratio} "
-                f"| {f['errors']} |"
+                f"| {errors_text(f['errors'], f.get('error_kinds', {}))} |"
             )
         lines += [
             "",
