@@ -37,7 +37,7 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # A line holds none of the caller's file and line, thread or process, so no record
-        # looks them up: the logging HOWTO's "Optimization". With the one encoder below, an
+        # looks them up: the logging HOWTO's "Optimization". With them and _LINE_ENCODER, an
         # access line costs 15.5 µs of CPU instead of 19.5 (20,000 lines to a file, medians).
         logging._srcfile = None  # private, but named by the HOWTO for this
         logging.logThreads = False
