@@ -363,21 +363,32 @@ def closed_within(connection: socket.socket, seconds: float, trickle: bytes = b"
     raise AssertionError(f"still open after {seconds} s")
 
 
+def seconds_until_its_stopping_worker_closes(
+    server: LiveServer, stop_after: float, trickle: bytes = b""
+) -> float:
+    """A connection that sends a request's first line and Host, then `trickle` a byte every
+    0.25 s (closed_within); its worker gets SIGTERM `stop_after` seconds in. How long after
+    the first bytes the worker closed it (seconds), once the worker has exited."""
+    with socket.create_connection(("127.0.0.1", server_port(server)), timeout=10) as client:
+        client.sendall(HEALTH)
+        started = time.monotonic()
+        pid = holder_of(server)
+        time.sleep(stop_after)
+        os.kill(pid, signal.SIGTERM)
+        closed_within(client, REQUEST_SECONDS + 5, trickle)
+        seconds = time.monotonic() - started
+    wait_until(lambda: pid not in workers(server), "the worker exits")
+    return seconds
+
+
 def test_a_stopping_worker_still_cuts_a_request_arriving_too_slowly(
     two_workers: LiveServer,
 ) -> None:
     # The red team's slowloris: 10 s after its first byte, stop or no stop (it was cut 10 s
     # after the stop began instead, and held the stopping worker as long).
-    with socket.create_connection(("127.0.0.1", server_port(two_workers)), timeout=10) as slow:
-        slow.sendall(HEALTH)
-        started = time.monotonic()
-        pid = holder_of(two_workers)
-        trickle = b"".join(b"X-Slow-%d: y\r\n" % i for i in range(400))
-        time.sleep(3)
-        os.kill(pid, signal.SIGTERM)
-        closed_within(slow, REQUEST_SECONDS + 5, trickle)
-        assert time.monotonic() - started < REQUEST_SECONDS + SWEEP_SECONDS + 1
-    wait_until(lambda: pid not in workers(two_workers), "the worker exits")
+    trickle = b"".join(b"X-Slow-%d: y\r\n" % i for i in range(400))
+    seconds = seconds_until_its_stopping_worker_closes(two_workers, 3, trickle)
+    assert seconds < REQUEST_SECONDS + SWEEP_SECONDS + 1
 
 
 def test_a_stopping_worker_closes_a_connection_gone_silent_mid_request(
@@ -385,11 +396,5 @@ def test_a_stopping_worker_closes_a_connection_gone_silent_mid_request(
 ) -> None:
     # As a running worker does after IDLE_SECONDS of silence (it was held until the request
     # limit, 10 s after the stop began).
-    with socket.create_connection(("127.0.0.1", server_port(two_workers)), timeout=10) as quiet:
-        quiet.sendall(HEALTH)
-        silent_since = time.monotonic()
-        pid = holder_of(two_workers)
-        os.kill(pid, signal.SIGTERM)
-        closed_within(quiet, REQUEST_SECONDS + 5)
-        assert time.monotonic() - silent_since < IDLE_SECONDS + SWEEP_SECONDS + 1
-    wait_until(lambda: pid not in workers(two_workers), "the worker exits")
+    seconds = seconds_until_its_stopping_worker_closes(two_workers, 0)
+    assert seconds < IDLE_SECONDS + SWEEP_SECONDS + 1

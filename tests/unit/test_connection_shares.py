@@ -130,6 +130,19 @@ def two_workers(
     )
 
 
+def busier_looks_away(
+    backlog: list[str], busy: FakeListener, other: FakeListener, *arriving: str
+) -> None:
+    """`other` publishes its count (none), `busy` takes a first connection and publishes it,
+    then `arriving` connections come and `busy`, busier now, looks away from them."""
+    other.readable()
+    backlog.append("a")
+    busy.handle_accept()
+    busy.readable()
+    backlog.extend(arriving)
+    busy.handle_accept()
+
+
 def test_a_busier_worker_leaves_a_new_connection_to_the_least_busy_for_the_grace_only() -> None:
     now = [100.0]
     backlog: list[str] = []
@@ -155,12 +168,7 @@ def test_a_connection_the_least_busy_worker_does_not_take_is_taken_after_the_gra
     now = [100.0]
     backlog: list[str] = []
     _shares, busy, stalled, _, _ = two_workers(backlog, now)
-    stalled.readable()  # publishes 0, then stops (SIGSTOP, a long pause)
-    backlog.append("a")
-    busy.handle_accept()
-    busy.readable()
-    backlog.append("b")
-    busy.handle_accept()
+    busier_looks_away(backlog, busy, stalled, "b")  # it publishes 0, then stops (SIGSTOP)
     assert backlog == ["b"] and not busy.readable()
     now[0] += GRACE_SECONDS
     assert busy.readable()  # the grace is over: it takes the connection itself
@@ -174,12 +182,7 @@ def test_a_busier_worker_waits_past_a_millisecond_for_a_peer_slow_to_wake() -> N
     now = [100.0]
     backlog: list[str] = []
     _shares, busy, slow, _, _ = two_workers(backlog, now)
-    slow.readable()
-    backlog.append("a")
-    busy.handle_accept()
-    busy.readable()
-    backlog.extend(["b", "c"])
-    busy.handle_accept()
+    busier_looks_away(backlog, busy, slow, "b", "c")
     now[0] += 0.005
     assert not busy.readable() and backlog == ["b", "c"]  # still waiting for it
     slow.readable()  # awake: the turn that began before it took anything
@@ -194,12 +197,7 @@ def test_a_less_busy_peer_that_had_its_turn_and_left_the_connection_is_not_waite
     now = [100.0]
     backlog: list[str] = []
     _shares, busy, other, _, _ = two_workers(backlog, now)
-    other.readable()
-    backlog.append("a")
-    busy.handle_accept()
-    busy.readable()
-    backlog.append("b")
-    busy.handle_accept()
+    busier_looks_away(backlog, busy, other, "b")
     other.readable()
     other.readable()  # two turns, and it did not take "b"
     assert busy.readable() and backlog == []  # taken long before the grace's end
@@ -209,12 +207,7 @@ def test_a_peer_that_did_not_turn_within_the_grace_is_not_waited_for_until_it_tu
     now = [100.0]
     backlog: list[str] = []
     _shares, busy, stopped, _, _ = two_workers(backlog, now)
-    stopped.readable()  # publishes 0, then stops (SIGSTOP)
-    backlog.append("a")
-    busy.handle_accept()
-    busy.readable()
-    backlog.append("b")
-    busy.handle_accept()
+    busier_looks_away(backlog, busy, stopped, "b")  # it publishes 0, then stops (SIGSTOP)
     now[0] += GRACE_SECONDS
     assert busy.readable() and backlog == []  # the grace is over: taken
     backlog.append("c")
