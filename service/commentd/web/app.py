@@ -9,6 +9,7 @@ from werkzeug.routing import PathConverter
 
 from commentd import db
 from commentd.config import Settings
+from commentd.group_commit import GroupCommit
 from commentd.keys import instance_id, load_or_create_secret
 from commentd.notify.handlers import build_outbox, build_worker
 from commentd.notify.notifier import Notifier
@@ -121,6 +122,7 @@ def _services(app: Flask, settings: Settings, engine: Engine) -> Services:
         engine=engine,
         read_sessions=read_sessions,
         write_sessions=write_sessions,
+        group_commit=GroupCommit(write_sessions, db.writer(engine)),
         page_cache=PageCache(engine, settings.public_url),
         site_rules=RulesCache(settings),  # per-process copies, kept current
         spam_filter=SpamFilter(),  # from the database (site_rules, spam_filter)

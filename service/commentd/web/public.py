@@ -46,7 +46,7 @@ from commentd.web.cors import is_allowed_origin
 from commentd.web.limits import client_address_key
 from commentd.web.page_cache import PUBLIC_LIST_CACHE
 from commentd.web.services import current
-from commentd.web.sessions import get_session
+from commentd.web.sessions import get_session, grouped_write
 from commentd.web.widgets import catalogue_response, widget_response
 
 bp = Blueprint("public", __name__)
@@ -140,17 +140,16 @@ def store_comment(slug: str, submission: CommentSubmission) -> comments.Submitte
     comment does once its fields passed, whatever answer it then gets. Raises PostClosed (403),
     ValidationFailed (422, a parent that is not public) or RateLimited (429)."""
     services = current()
-    session = get_session(write=True)
-    submitted = comments.submit(
-        session,
-        slug,
-        submission,
-        site_rules(session),
-        comments.Sender(client_network=client_address_key(), secret=services.secret_key),
-        events=services.notifier,  # enqueues notices in the same transaction
-        admit=lambda proven: take_posting_allowance(slug, submission, proven),
-    )
-    session.commit()
+    with grouped_write() as session:  # returns once stored (one COMMIT for a group of posts)
+        submitted = comments.submit(
+            session,
+            slug,
+            submission,
+            site_rules(session),
+            comments.Sender(client_network=client_address_key(), secret=services.secret_key),
+            events=services.notifier,  # enqueues notices in the same transaction
+            admit=lambda proven: take_posting_allowance(slug, submission, proven),
+        )
     services.metrics.comment_submitted(submitted.comment.status.value)
     return submitted
 

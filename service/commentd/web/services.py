@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from commentd.config import Settings
+    from commentd.group_commit import GroupCommit
     from commentd.notify.notifier import Notifier
     from commentd.notify.outbox import Outbox, Worker
     from commentd.spam.learned import SpamFilter
@@ -38,6 +39,7 @@ class Services:
         engine: the connection pool of COMMENTD_DATABASE_URL.
         read_sessions: Sessions that read (on SQLite, without the write lock).
         write_sessions: Sessions that write (on SQLite, BEGIN IMMEDIATE under a write turn).
+        group_commit: writing Sessions whose commits this process groups (on SQLite): posts.
         page_cache: each post's public comment list as ready JSON bytes.
         site_rules: this process's copy of the author's stored rule changes, kept current.
         spam_filter: this process's copy of the learned filter, kept current.
@@ -54,6 +56,7 @@ class Services:
     engine: Engine
     read_sessions: sessionmaker[Session]
     write_sessions: sessionmaker[Session]
+    group_commit: GroupCommit
     page_cache: PageCache
     site_rules: RulesCache
     spam_filter: SpamFilter

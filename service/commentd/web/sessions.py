@@ -8,6 +8,8 @@ previewers open and probe links, and only an explicit POST (a button) may act.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import cast
 
 from flask import Flask, g, has_request_context, request
@@ -48,6 +50,23 @@ def get_session(write: bool) -> Session:
         session.info[SAFE_REQUEST] = method
     g.db_session = session
     return session
+
+
+@contextmanager
+def grouped_write() -> Iterator[Session]:
+    """A writing Session of its own, committed when the block ends with the other writers of
+    this process that came meanwhile (group_commit.py: on SQLite, one COMMIT for all): for a
+    request that writes once, then answers. The block's end returns once the work is stored,
+    or raises (the work undone: OperationalError, a 503, when the group's COMMIT failed).
+
+    Raises:
+        SafeMethodWrite: in a request with a safe method (GET, HEAD, OPTIONS).
+    """
+    method = request.method if has_request_context() else None
+    if method is not None and method not in WRITE_METHODS:
+        raise SafeMethodWrite(f"a {method} request asked for a writing database session")
+    with current().group_commit.member(**{WRITES: True}) as session:
+        yield session
 
 
 def close(session: Session) -> None:

@@ -1,0 +1,216 @@
+"""GroupCommit: writers that come while a write transaction is open share its COMMIT, each in a
+savepoint of its own (group_commit.py), on a real SQLite file; a plain commit each elsewhere."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Engine, ForeignKey, Integer, MetaData, String, Table, event, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from commentd import db, group_commit
+from commentd.group_commit import GroupCommit
+
+METADATA = MetaData()
+NOTES = Table(
+    "notes",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("text", String(50), nullable=False),
+    # Checked at COMMIT, not at the statement nor at a savepoint's RELEASE: a way to make
+    # the group's COMMIT itself fail.
+    Column(
+        "after",
+        Integer,
+        ForeignKey("notes.id", deferrable=True, initially="DEFERRED"),
+        nullable=True,
+    ),
+)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = db.make_engine(database_url)
+    METADATA.create_all(engine)
+    yield engine
+    METADATA.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def commits(engine: Engine) -> list[int]:
+    """One entry per COMMIT the engine sends (savepoints' RELEASEs are not COMMITs)."""
+    seen: list[int] = []
+    event.listen(engine, "commit", lambda _connection: seen.append(1))
+    return seen
+
+
+def grouping(engine: Engine) -> GroupCommit:
+    return GroupCommit(db.make_sessionmakers(engine)[1], db.writer(engine))
+
+
+def stored(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return sorted(connection.scalars(select(NOTES.c.text)))
+
+
+def add(session: Session, text: str, after: int | None = None) -> None:
+    session.execute(NOTES.insert().values(text=text, after=after))
+
+
+def adding(text: str) -> Callable[[Session], None]:
+    return lambda session: add(session, text)
+
+
+def run_together(
+    writers: GroupCommit, work: dict[str, Callable[[Session], None]], first: str
+) -> dict[str, BaseException | list[str]]:
+    """Each writer in a thread of its own; `first` goes in first and leaves only once every
+    other is waiting to join its group. What each saw: its exception, or what another
+    connection found stored right after its block returned."""
+    seen: dict[str, BaseException | list[str]] = {}
+    engine: Engine = writers._engine
+
+    def write(name: str) -> None:
+        try:
+            with writers.member() as session:
+                if name == first:
+                    deadline = time.monotonic() + 10
+                    while writers._waiting < len(work) - 1 and time.monotonic() < deadline:
+                        time.sleep(0.001)
+                work[name](session)
+            seen[name] = stored(engine)
+        except Exception as error:  # what the member's caller would get
+            seen[name] = error
+
+    leader = threading.Thread(target=write, args=(first,))
+    leader.start()
+    deadline = time.monotonic() + 10
+    while writers._group is None and time.monotonic() < deadline:  # the first has opened it
+        time.sleep(0.001)
+    others = [threading.Thread(target=write, args=(name,)) for name in work if name != first]
+    for thread in others:
+        thread.start()
+    for thread in [leader, *others]:
+        thread.join(30)
+    return seen
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_writers_that_come_while_a_group_is_open_share_one_commit_and_return_once_stored(
+    engine: Engine, commits: list[int]
+) -> None:
+    writers = grouping(engine)
+    names = ["a", "b", "c", "d"]
+    seen = run_together(writers, {name: adding(name) for name in names}, "a")
+    assert len(commits) == 1
+    # Each block returned only once all were stored: none saw the group half done.
+    assert seen == {name: names for name in names}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_member_that_fails_loses_only_its_own_work(engine: Engine, commits: list[int]) -> None:
+    def fail(session: Session) -> None:
+        add(session, "refused")
+        raise ValueError("refused after writing")
+
+    writers = grouping(engine)
+    seen = run_together(writers, {"a": adding("a"), "b": fail, "c": adding("c")}, "a")
+    assert isinstance(seen["b"], ValueError)
+    assert seen["a"] == seen["c"] == ["a", "c"]
+    assert len(commits) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_when_the_groups_commit_fails_every_member_is_told_and_nothing_is_stored(
+    engine: Engine,
+) -> None:
+    writers = grouping(engine)
+    seen = run_together(
+        writers,
+        {
+            "a": adding("a"),
+            "b": lambda s: add(s, "b", after=999),  # no note 999: the COMMIT refuses
+            "c": adding("c"),
+        },
+        "a",
+    )
+    assert all(isinstance(outcome, OperationalError) for outcome in seen.values()), seen
+    assert stored(engine) == []
+    # The write turn went back with the failed group: the next writer is stored.
+    with writers.member() as session:
+        add(session, "later")
+    assert stored(engine) == ["later"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_full_group_commits_and_the_next_writers_open_another(
+    engine: Engine, commits: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(group_commit, "GROUP_MEMBERS", 2)
+    writers = grouping(engine)
+    names = ["a", "b", "c", "d"]
+    seen = run_together(writers, {name: adding(name) for name in names}, "a")
+    assert stored(engine) == names
+    assert all(isinstance(outcome, list) for outcome in seen.values())
+    assert len(commits) == 2
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_group_open_longer_than_its_time_commits_though_writers_wait(
+    engine: Engine, commits: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(group_commit, "GROUP_SECONDS", 0.0)
+    writers = grouping(engine)
+    names = ["a", "b", "c"]
+    run_together(writers, {name: adding(name) for name in names}, "a")
+    assert stored(engine) == names
+    assert len(commits) == 3
+
+
+def test_a_lone_writer_commits_at_once_on_either_database(
+    engine: Engine, commits: list[int]
+) -> None:
+    writers = grouping(engine)
+    with writers.member(purpose="test") as session:
+        assert session.info["purpose"] == "test"
+        add(session, "alone")
+        assert len(commits) == 0
+    assert len(commits) == 1
+    assert stored(engine) == ["alone"]
+    with pytest.raises(ValueError), writers.member() as session:
+        add(session, "undone")
+        raise ValueError
+    assert stored(engine) == ["alone"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_each_writer_has_a_transaction_of_its_own(
+    engine: Engine, commits: list[int], tmp_path: Path
+) -> None:
+    writers = grouping(engine)
+    release = threading.Event()
+    inside = threading.Barrier(3)
+
+    def write(name: str) -> None:
+        with writers.member() as session:
+            add(session, name)
+            inside.wait(10)  # all three at once: no turn to wait for
+            release.wait(10)
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in "abc"]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert not inside.broken
+    assert stored(engine) == ["a", "b", "c"]
+    assert len(commits) == 3
