@@ -7,7 +7,7 @@ The package is layered; imports point one way (tests/unit/test_layers.py enforce
   exporting comments), beside each other
 - `comments` (the comment's life),
   `spam` (the layers that judge a submission)
-- `config`, `models`, `db`, `errors`, `keys`: the leaves
+- `config`, `models`, `db`, `group_commit`, `errors`, `keys`: the leaves
 
 `create_app()` is the one way to build the WSGI application.
 """

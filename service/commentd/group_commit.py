@@ -32,6 +32,9 @@ from sqlalchemy.orm import Session, sessionmaker
 # holds the write turn for all its members, and its first waits for the last.
 GROUP_MEMBERS = 8
 GROUP_SECONDS = 0.01
+# In each member Session's info: a dict the members of one group share, for what no one else
+# can change while the group holds the write lock (spam/rules.py keeps the rules it read).
+GROUP_SHARED = "commentd_group_shared"
 # How long a writer waits for the member before it (then: OperationalError, a 503).
 JOIN_TIMEOUT_SECONDS = 30
 
@@ -42,6 +45,7 @@ class _Group:
     transaction: RootTransaction
     opened: float  # time.monotonic()
     members: int = 0
+    shared: dict[str, object] = field(default_factory=dict)  # GROUP_SHARED
     committed: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
 
@@ -84,6 +88,7 @@ class GroupCommit:
                 bind=group.connection, join_transaction_mode="create_savepoint"
             ) as session:
                 session.info.update(info)
+                session.info[GROUP_SHARED] = group.shared
                 yield session
                 session.commit()  # RELEASE SAVEPOINT: stored once the group commits
                 stored = True

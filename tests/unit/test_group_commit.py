@@ -14,7 +14,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from commentd import db, group_commit
+from commentd.config import ModerationMode, Settings
 from commentd.group_commit import GroupCommit
+from commentd.spam.learned import SpamFilter
+from commentd.spam.rules import RulesCache, bring_up_to_date, save
 
 METADATA = MetaData()
 NOTES = Table(
@@ -31,6 +34,13 @@ NOTES = Table(
         nullable=True,
     ),
 )
+
+
+@pytest.fixture(autouse=True)
+def patient_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group stays open for its waiting writers however slowly this machine lets the
+    test's threads start (GROUP_SECONDS is 10 ms in service)."""
+    monkeypatch.setattr(group_commit, "GROUP_SECONDS", 30.0)
 
 
 @pytest.fixture
@@ -214,3 +224,37 @@ def test_on_postgresql_each_writer_has_a_transaction_of_its_own(
     assert not inside.broken
     assert stored(engine) == ["a", "b", "c"]
     assert len(commits) == 3
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_group_reads_the_site_rules_once_and_the_next_group_sees_a_change(
+    migrated_engine: Engine, settings: Settings
+) -> None:
+    """No one else can change the rules while a group holds the write lock, so its first
+    member's look at them serves the rest (spam/rules.py); the next group looks again."""
+    METADATA.create_all(migrated_engine)  # run_together reads the notes after each member
+    rules_cache, spam_filter = RulesCache(settings), SpamFilter()
+    lookups: list[str] = []
+
+    @event.listens_for(migrated_engine, "before_cursor_execute")
+    def count(_connection, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if "site_rules.version, spam_filter.generation" in statement:
+            lookups.append(statement)
+
+    writers = grouping(migrated_engine)
+    modes: list[ModerationMode] = []
+
+    def look(session: Session) -> None:
+        modes.append(bring_up_to_date(session, rules_cache, spam_filter).moderation)
+
+    seen = run_together(writers, {name: look for name in "abc"}, "a")
+    assert all(isinstance(outcome, list) for outcome in seen.values()), seen
+    assert len(lookups) == 1
+    assert len(modes) == 3
+    with writers.member() as session:
+        save(session, settings, {"moderation": ModerationMode.NONE.value})
+    assert len(lookups) == 1  # saving looks nothing up
+    with writers.member() as session:
+        look(session)
+    assert len(lookups) == 2
+    assert modes[-1] is ModerationMode.NONE != modes[0]

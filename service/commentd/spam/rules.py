@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from commentd import spam
 from commentd.config import ModerationMode, Settings
 from commentd.errors import ValidationFailed
+from commentd.group_commit import GROUP_SHARED
 from commentd.models import SiteRuleSet, SpamFilterState
 from commentd.spam.keywords import ENTRIES_MAX, ENTRY_MAX, KeywordList, clean
 from commentd.spam.learned import STATE_COLUMNS, STATE_ID, FilterState, SpamFilter
@@ -39,6 +40,9 @@ RULE_NAMES = (
 SPAM_DIGEST_CHOICES = ("daily", "weekly", "off")
 MODERATION_CHOICES = tuple(mode.value for mode in ModerationMode)
 # The rules' version and the filter's state, in one query of two one-row tables (built once).
+# In a group's GROUP_SHARED: the rules its first member read (no one else can change them
+# while the group holds the write lock).
+_RULES_SEEN = "rules"
 _VERSIONS = (
     select(SiteRuleSet.version, *STATE_COLUMNS)
     .join(SpamFilterState, SpamFilterState.id == STATE_ID)
@@ -239,6 +243,12 @@ def bring_up_to_date(
 ) -> spam.SpamRules:
     """The post path's one look at the database for both per-process copies: the rules'
     version and the filter's state are read in one query, and either reloads only if moved."""
+    shared = session.info.get(GROUP_SHARED)
+    if shared is not None and isinstance(known := shared.get(_RULES_SEEN), spam.SpamRules):
+        return known  # seen by an earlier member of this write transaction
     row = session.connection().execute(_VERSIONS).one()  # past the ORM layer: ~20 µs less
     spam_filter.refresh(session, FilterState(*row[1:]))
-    return rules.current(session, row[0])
+    current = rules.current(session, row[0])
+    if shared is not None:
+        shared[_RULES_SEEN] = current
+    return current
