@@ -11,9 +11,11 @@ simply has a transaction of its own.
 
 A member is answered only once the group's COMMIT is done: `member()` returns after it, and
 raises what it raised, so nothing is acknowledged that was not stored. A member whose own work
-fails is rolled back to its savepoint and leaves the others' work in place. A group closes
-when no writer is waiting for it, or when it holds GROUP_MEMBERS members or has been open
-GROUP_SECONDS, so that the other processes get the turn and the first member its answer.
+fails is rolled back to its savepoint and leaves the others' work in place, unless the
+failure is the database's own (any driver error): SQLite may then have rolled back the whole
+transaction, so every member gets the error and nothing of the group is stored. A group
+closes when no writer is waiting for it, or when it holds GROUP_MEMBERS members or has been
+open GROUP_SECONDS, so that the other processes get the turn and the first member its answer.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, RootTransaction
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 # At most this many writers in one transaction, open at most this long (seconds): a group
@@ -47,7 +49,14 @@ class _Group:
     members: int = 0
     shared: dict[str, object] = field(default_factory=dict)  # GROUP_SHARED
     committed: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
+    error: BaseException | None = None  # the COMMIT's, or what lost the group's work
+    lost: BaseException | None = None  # why the transaction cannot be committed
+
+
+def _in_transaction(connection: Connection) -> bool:
+    """Whether the database itself still has the connection's transaction open (SQLAlchemy's
+    own record of it does not see SQLite ending one after an error)."""
+    return bool(getattr(connection.connection.driver_connection, "in_transaction", True))
 
 
 class GroupCommit:
@@ -92,6 +101,12 @@ class GroupCommit:
                 yield session
                 session.commit()  # RELEASE SAVEPOINT: stored once the group commits
                 stored = True
+        except DBAPIError as error:
+            # After some errors (SQLITE_FULL, IOERR, NOMEM, BUSY, INTERRUPT) SQLite rolls back
+            # the whole transaction, the earlier members' work with it: no member may be
+            # told it was stored. Whatever the error, the group ends unstored.
+            group.lost = group.lost or error
+            raise
         finally:
             self._leave(group)
         if stored:
@@ -132,8 +147,13 @@ class GroupCommit:
         try:
             with self._count:
                 waiting = self._waiting
+            if group.lost is None and not _in_transaction(group.connection):
+                # Ended by SQLite without an error any member saw: a COMMIT now would
+                # commit nothing, and say nothing.
+                group.lost = RuntimeError("the write transaction ended before its COMMIT")
             if (
                 waiting
+                and group.lost is None
                 and group.members < GROUP_MEMBERS
                 and time.monotonic() - group.opened < GROUP_SECONDS
                 and group.transaction.is_active
@@ -141,6 +161,8 @@ class GroupCommit:
                 return
             self._group = None
             try:
+                if group.lost is not None:
+                    raise group.lost
                 group.transaction.commit()
             except BaseException as error:
                 group.error = error

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Engine, ForeignKey, Integer, MetaData, String, Table, event, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from commentd import db, group_commit
@@ -258,3 +258,61 @@ def test_a_group_reads_the_site_rules_once_and_the_next_group_sees_a_change(
         look(session)
     assert len(lookups) == 2
     assert modes[-1] is ModerationMode.NONE != modes[0]
+
+
+def end_the_transaction(session: Session) -> None:
+    """What SQLite does after SQLITE_FULL, IOERR and kin: the whole transaction rolled back,
+    behind SQLAlchemy's back."""
+    session.connection().exec_driver_sql("ROLLBACK")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_when_the_database_rolls_back_the_whole_group_no_member_is_told_stored(
+    engine: Engine,
+) -> None:
+    def fail_in_the_database(session: Session) -> None:
+        add(session, "b")
+        end_the_transaction(session)  # its RELEASE then fails: a driver error
+
+    writers = grouping(engine)
+    seen = run_together(writers, {"a": adding("a"), "b": fail_in_the_database}, "a")
+    # "a" had left (its savepoint released) before "b" lost the transaction: both are told,
+    # and nothing is stored.
+    assert all(isinstance(outcome, OperationalError) for outcome in seen.values()), seen
+    assert stored(engine) == []
+    # The next writer opens a group of its own, committed as usual.
+    with writers.member() as session:
+        add(session, "later")
+    assert stored(engine) == ["later"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_driver_error_in_one_member_ends_the_group_unstored(engine: Engine) -> None:
+    """Any driver error may have cost the transaction (the group cannot tell): the whole
+    group is answered with an error rather than one member risk a false "stored"."""
+
+    def refused_by_the_database(session: Session) -> None:
+        session.execute(NOTES.insert().values(text=None))  # NOT NULL: IntegrityError
+
+    writers = grouping(engine)
+    seen = run_together(writers, {"a": adding("a"), "b": refused_by_the_database}, "a")
+    assert isinstance(seen["b"], IntegrityError)
+    assert isinstance(seen["a"], OperationalError)
+    assert stored(engine) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_transaction_ended_without_an_error_is_not_committed_as_if_stored(
+    engine: Engine,
+) -> None:
+    writers = grouping(engine)
+    with pytest.raises(OperationalError), writers.member() as session:
+        add(session, "a")
+        end_the_transaction(session)
+        # The member's savepoint opened again, now outside any transaction (SQLite then
+        # begins one, and its RELEASE commits it): nothing raises, yet "a" is gone, and a
+        # COMMIT would commit nothing and say nothing.
+        connection = session.connection()
+        savepoint = connection._nested_transaction._savepoint  # type: ignore[union-attr]
+        connection.exec_driver_sql(f'SAVEPOINT "{savepoint}"')
+    assert stored(engine) == []
