@@ -111,6 +111,18 @@ def run_together(
     return seen
 
 
+def every_member_told_and_the_next_writer_stored(
+    writers: GroupCommit, engine: Engine, seen: dict[str, BaseException | list[str]]
+) -> None:
+    """A lost group: each member got an error, nothing is stored, and the write turn went
+    back with it (the next writer opens a group of its own, committed as usual)."""
+    assert all(isinstance(outcome, OperationalError) for outcome in seen.values()), seen
+    assert stored(engine) == []
+    with writers.member() as session:
+        add(session, "later")
+    assert stored(engine) == ["later"]
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_writers_that_come_while_a_group_is_open_share_one_commit_and_return_once_stored(
     engine: Engine, commits: list[int]
@@ -150,12 +162,7 @@ def test_when_the_groups_commit_fails_every_member_is_told_and_nothing_is_stored
         },
         "a",
     )
-    assert all(isinstance(outcome, OperationalError) for outcome in seen.values()), seen
-    assert stored(engine) == []
-    # The write turn went back with the failed group: the next writer is stored.
-    with writers.member() as session:
-        add(session, "later")
-    assert stored(engine) == ["later"]
+    every_member_told_and_the_next_writer_stored(writers, engine, seen)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -278,12 +285,7 @@ def test_when_the_database_rolls_back_the_whole_group_no_member_is_told_stored(
     seen = run_together(writers, {"a": adding("a"), "b": fail_in_the_database}, "a")
     # "a" had left (its savepoint released) before "b" lost the transaction: both are told,
     # and nothing is stored.
-    assert all(isinstance(outcome, OperationalError) for outcome in seen.values()), seen
-    assert stored(engine) == []
-    # The next writer opens a group of its own, committed as usual.
-    with writers.member() as session:
-        add(session, "later")
-    assert stored(engine) == ["later"]
+    every_member_told_and_the_next_writer_stored(writers, engine, seen)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

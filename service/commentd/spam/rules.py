@@ -39,10 +39,10 @@ RULE_NAMES = (
 )
 SPAM_DIGEST_CHOICES = ("daily", "weekly", "off")
 MODERATION_CHOICES = tuple(mode.value for mode in ModerationMode)
-# The rules' version and the filter's state, in one query of two one-row tables (built once).
 # In a group's GROUP_SHARED: the rules its first member read (no one else can change them
 # while the group holds the write lock).
 _RULES_SEEN = "rules"
+# The rules' version and the filter's state, in one query of two one-row tables (built once).
 _VERSIONS = (
     select(SiteRuleSet.version, *STATE_COLUMNS)
     .join(SpamFilterState, SpamFilterState.id == STATE_ID)

@@ -23,6 +23,13 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 WRITES = "commentd_writes"  # in a request Session's info: whether it is a writing one
 
 
+def _safe_method() -> str | None:
+    """The request's method if it is a safe one (not in WRITE_METHODS), else None (also
+    outside a request)."""
+    method = request.method if has_request_context() else None
+    return method if method is not None and method not in WRITE_METHODS else None
+
+
 def get_session(write: bool) -> Session:
     """The request's Session, opened on first use; one per request.
 
@@ -35,8 +42,8 @@ def get_session(write: bool) -> Session:
         RuntimeError: `write=True` after this request opened a reading Session (ask for the
             writing one first).
     """
-    method = request.method if has_request_context() else None
-    if write and method is not None and method not in WRITE_METHODS:
+    method = _safe_method()
+    if write and method is not None:
         raise SafeMethodWrite(f"a {method} request asked for a writing database session")
     session = cast(Session | None, g.get("db_session"))
     if session is not None:
@@ -46,7 +53,7 @@ def get_session(write: bool) -> Session:
     services = current()
     session = (services.write_sessions if write else services.read_sessions)()
     session.info[WRITES] = write
-    if method is not None and method not in WRITE_METHODS:
+    if method is not None:
         session.info[SAFE_REQUEST] = method
     g.db_session = session
     return session
@@ -62,8 +69,8 @@ def grouped_write() -> Iterator[Session]:
     Raises:
         SafeMethodWrite: in a request with a safe method (GET, HEAD, OPTIONS).
     """
-    method = request.method if has_request_context() else None
-    if method is not None and method not in WRITE_METHODS:
+    method = _safe_method()
+    if method is not None:
         raise SafeMethodWrite(f"a {method} request asked for a writing database session")
     with current().group_commit.member(**{WRITES: True}) as session:
         yield session
