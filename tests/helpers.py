@@ -404,6 +404,16 @@ def serve_process(
             sock.close()  # the child's copies keep the ports; they close when it exits
 
 
+PLANNED_WORKERS = re.compile(r'"msg": "workers: (\d+) processes')
+
+
+def every_worker_booted(log: str) -> bool:
+    """Whether a `commentd serve` log shows as many workers booted as its start-up line
+    ("workers: N processes of M threads") planned; False before that line is written."""
+    planned = PLANNED_WORKERS.search(log)
+    return planned is not None and log.count("Booting worker with pid") >= int(planned[1])
+
+
 def start_server(
     env: dict[str, str],
     workdir: Path,
@@ -412,7 +422,8 @@ def start_server(
     metrics: bool = False,
     command: Sequence[str] = SERVE_COMMAND,
 ) -> LiveServer:
-    """Start `commentd serve` with exactly `env` (plus PATH) and wait until /healthz answers.
+    """Start `commentd serve` with exactly `env` (plus PATH); wait until /healthz answers and
+    every worker process it plans has booted.
 
     The server is handed a socket already listening (`port`, default: one the kernel picks),
     so servers started together never race for a port; `port` is for a restart at the same
@@ -436,10 +447,13 @@ def start_server(
             raise RuntimeError(f"commentd serve exited:\n{server.log()}")
         try:
             # The socket listens from the start: a request waits until a worker takes it.
-            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return server
+            answered = requests.get(f"{url}/healthz", timeout=2).status_code == 200
         except requests.RequestException:
-            time.sleep(0.1)
+            answered = False
+        # The first worker answers while gunicorn may still be forking the others.
+        if answered and every_worker_booted(server.log()):
+            return server
+        time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"commentd serve did not answer in time:\n{server.log()}")
 

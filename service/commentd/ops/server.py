@@ -9,6 +9,7 @@ sends the answer from a buffer, so a slow or stalled client holds a connection, 
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import shutil
 import socket
@@ -42,6 +43,8 @@ from commentd.ops.balancing import (
 from commentd.web.app import start_delivery, stop_delivery
 from commentd.web.logs import logging_config
 from commentd.web.services import of as services_of
+
+log = logging.getLogger("commentd")
 
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -442,6 +445,7 @@ def serve(
     host:port (then `metrics_bind` must be an inherited one too, "fd://N").
     """
     options = gunicorn_options(settings, host, port, metrics_dir)
+    log.info("workers: %d processes of %d threads", options["workers"], options["threads"])
     if listen_fd is not None:
         options["bind"] = f"fd://{listen_fd}"
     if metrics_bind is not None:
