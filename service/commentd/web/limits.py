@@ -208,10 +208,8 @@ def limiter_config(settings: Settings) -> dict[str, object]:
         # No X-RateLimit-* headers: nothing reads them, and on Redis each costs a round trip
         # per post. A 429 still says when to try again (Retry-After).
         "RATELIMIT_HEADERS_ENABLED": False,
-        # A storage outside the process (Redis, the counters file its processes share) that
-        # fails must neither stop posting nor lift the limits: count in-process meanwhile, and
-        # say so in the log. (Swallowing the error without a fallback lets every hit pass.)
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": not storage_uri.startswith(f"{counters.SCHEME}:"),
+        # Redis down must not stop posting: count in-process meanwhile, and say so in the log.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": settings.uses_shared_rate_limit_storage,
         "RATELIMIT_SWALLOW_ERRORS": True,
     }
 
