@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +20,7 @@ from werkzeug.test import TestResponse
 
 from commentd.config import ConfigError
 from commentd.keys import client_network
-from commentd.web.counters import InProcessCounters
+from commentd.web.counters import FILE_SCHEME, FileCounters, InProcessCounters
 from commentd.web.limits import STORAGE_TIMEOUT
 from commentd.web.services import of as services_of
 from tests.helpers import comment_fields
@@ -308,6 +310,34 @@ def test_with_redis_unreachable_posting_goes_on_under_in_process_limits(
     fallback = services_of(app).rate_limits.limiter.limiter.storage
     assert isinstance(fallback, InProcessCounters)
     assert_nothing_personal(repr(dict(fallback.storage)))
+
+
+def fail_read_only(connection: sqlite3.Connection) -> None:
+    # As a filesystem remounted read-only after errors: every write is refused.
+    connection.execute("PRAGMA query_only = ON")
+
+
+@pytest.mark.parametrize("failure", [fail_read_only, sqlite3.Connection.close])
+def test_a_failing_counters_file_goes_on_under_in_process_limits(
+    make_app: Callable[..., Flask],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    failure: Callable[[sqlite3.Connection], None],
+) -> None:
+    """The file `commentd serve`'s processes share their counters in (memory:// on several
+    cores) fails as Redis may: the limits hold per process meanwhile, never not at all."""
+    path = tmp_path / "rate-limits.sqlite3"
+    app = make_app(ratelimit_storage_uri=f"{FILE_SCHEME}://{path}", post_rate_limit="2 per minute")
+    client = app.test_client()
+    assert post_from(client, "192.0.2.1").status_code == 201  # counted in the file
+    storage = services_of(app).rate_limits.limiter.storage
+    assert isinstance(storage, FileCounters)
+    failure(storage._connect())
+
+    statuses = [post_from(client, "192.0.2.1").status_code for _ in range(3)]
+
+    assert statuses == [201, 201, 429]
+    assert "falling back to in-memory storage" in caplog.text
 
 
 def test_once_redis_is_back_posting_counts_in_it_again(make_app: Callable[..., Flask]) -> None:

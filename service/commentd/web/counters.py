@@ -28,6 +28,7 @@ import heapq
 import os
 import threading
 import time
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,8 +83,16 @@ class InProcessCounters(MemoryStorage):
         self._moments_expire: dict[str, float] = {}
         self._moments_queue: list[tuple[float, str]] = []
         self._lock = threading.RLock()
-        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-        self.timer.cancel()  # the sweep MemoryStorage starts; never rescheduled here
+        # MemoryStorage's own state, without its __init__: that starts the sweep's timer
+        # thread, and a thread started before gunicorn forks (counters built in the master,
+        # flask-limiter's fallback on Redis) gives every worker a second malloc arena, 64 MiB
+        # reserved (tests/live/test_worker_arenas.py). The timer is never started here.
+        self.storage: Counter[str] = Counter()
+        self.locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
+        self.expirations: dict[str, float] = {}
+        self.events: dict[str, list[Any]] = {}
+        self.timer = threading.Timer(0.01, lambda: None)
+        super(MemoryStorage, self).__init__(uri, wrap_exceptions=wrap_exceptions, **options)
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         """Add `amount` to `key`'s counter (a new one lives `expiry` seconds); its new value."""

@@ -208,8 +208,9 @@ def limiter_config(settings: Settings) -> dict[str, object]:
         # No X-RateLimit-* headers: nothing reads them, and on Redis each costs a round trip
         # per post. A 429 still says when to try again (Retry-After).
         "RATELIMIT_HEADERS_ENABLED": False,
-        # Redis down must not stop posting: count in-process meanwhile, and say so in the log.
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": settings.uses_shared_rate_limit_storage,
+        # Off here: flask-limiter's own fallback is a MemoryStorage, whose sweep starts a
+        # thread in gunicorn's master. RateLimits installs commentd's (_fall_back_in_process).
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": False,
         "RATELIMIT_SWALLOW_ERRORS": True,
     }
 
@@ -227,8 +228,8 @@ class RateLimits:
         self.secret = secret
         self.limiter = Limiter(key_func=self.address_key, strategy=LIMIT_STRATEGY)
         self._init_without_request_hooks(app)
-        if self.limiter._fallback_limiter is not None:
-            self._fallback_to_commentd_counters()
+        if not isinstance(self.limiter.storage, counters.InProcessCounters):
+            self._fall_back_in_process()
 
         limit = self.limiter.shared_limit
         interval = min_interval_limit(settings)
@@ -489,10 +490,16 @@ class RateLimits:
         for hooks, existing in zip(hook_lists, before, strict=True):
             hooks[None] = [hook for hook in hooks.get(None, []) if hook in existing]
 
-    def _fallback_to_commentd_counters(self) -> None:
-        """While Redis is down, count in commentd's in-process counters (one lock, no sweep),
-        not in the plain MemoryStorage flask-limiter builds for its fallback."""
-        built = self.limiter._fallback_storage
-        built.timer.cancel()
+    def _fall_back_in_process(self) -> None:
+        """A storage outside the process (Redis, the counters file `commentd serve`'s processes
+        share) that fails must neither stop posting nor lift the limits: flask-limiter's
+        fallback counts in-process meanwhile, in commentd's counters (one lock, no sweep
+        thread), and logs "falling back to in-memory storage". Without it, its swallowed
+        errors (RATELIMIT_SWALLOW_ERRORS) let every hit through.
+
+        Set on the limiter's own fields, as its `__configure_fallbacks` sets them, because the
+        MemoryStorage that one builds starts a thread before gunicorn forks (limiter_config).
+        """
+        self.limiter._in_memory_fallback_enabled = True
         self.limiter._fallback_storage = counters.InProcessCounters()
         self.limiter._fallback_limiter = STRATEGIES[LIMIT_STRATEGY](self.limiter._fallback_storage)
