@@ -53,6 +53,7 @@ def assert_refused(result: subprocess.CompletedProcess[str], *named: str) -> Non
     for name in named:
         assert name in result.stderr, (name, result.stderr)
     assert message
+    assert ".. " not in message, message  # a quoted reason's own full stop, then ours
 
 
 def serve(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -96,6 +97,10 @@ def mode(path: Path) -> int:
         (
             {"COMMENTD_RATELIMIT_STORAGE_URI": "memcached://127.0.0.1:11211"},
             ["COMMENTD_RATELIMIT_STORAGE_URI", "Redis"],
+        ),
+        (  # a scheme limits knows, whose client package commentd does not install
+            {"COMMENTD_RATELIMIT_STORAGE_URI": "valkey://127.0.0.1:6379/0"},
+            ["COMMENTD_RATELIMIT_STORAGE_URI", "'valkey' prerequisite not available", "memory://"],
         ),
         (
             {"COMMENTD_NOTIFY_EMAIL": "author@blog.example"},

@@ -130,8 +130,9 @@ def check_rate_limit_storage(settings: Settings) -> None:
         if callable(close):
             close()
     except ConfigurationError as error:
+        reason = str(error).rstrip(".")  # limits' own message ends with a full stop
         raise StartupError(
-            f"{STORAGE} is {shown}, which cannot be used: {error}. Use redis://host:6379/0, "
+            f"{STORAGE} is {shown}, which cannot be used: {reason}. Use redis://host:6379/0, "
             "or memory:// for in-process counters"
         ) from None
     except Exception:  # a client library's own failure to connect is as good as "no"
