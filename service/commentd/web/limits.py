@@ -335,15 +335,16 @@ class RateLimits:
         g.limit_sender = self.key("sender", sender)
         g.limit_post = self.key("post", slug)
         if self.limiter.limiter is not self.limiter._limiter:
-            # On flask-limiter's fallback while Redis is down: its own path, which is also
-            # where it looks (1 s, 2 s, 4 s... apart) whether Redis is back and returns to it.
-            # Posting never looked, and stayed on per-process counters after Redis returned.
+            # On flask-limiter's fallback while the storage is down: its own path, which is
+            # also where it looks (1 s, 2 s, 4 s... apart) whether the storage is back and
+            # returns to it. Posting never looked, and stayed on per-process counters after
+            # Redis returned.
             self.take(self.posting)
             return
         try:
             breached = self._hit_posting()
-        except Exception:  # the storage failed: flask-limiter's own path decides
-            # (falls back to in-process counters while Redis is down, and says so in the log).
+        except Exception:  # the storage failed: flask-limiter's own path decides (falls
+            # back to in-process counters while the storage is down, and says so in the log).
             self.take(self.posting)
             return
         if breached is not None:
@@ -427,7 +428,7 @@ class RateLimits:
             try:
                 strategy.clear(item, *identifiers)
             except self._storage_errors:
-                # Redis is down: its counters expire with their windows (at most a day).
+                # The storage is down: its counters expire with their windows (at most a day).
                 continue
 
     def take(self, hits: Sequence[Callable[[], None]]) -> None:
