@@ -62,6 +62,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
+def _sqlite_temp_in_memory(dbapi_connection: Any, _record: object) -> None:
+    dbapi_connection.execute("PRAGMA temp_store=MEMORY")
+
+
 SQLITE_BUSY_SECONDS = 30
 HOLDS_WRITE_TURN = "commentd_holds_write_turn"
 # Beside an SQLite database: the empty file whose lock is the write turn between processes.
@@ -194,8 +198,14 @@ def private_sqlite_file(path: Path) -> None:
             log.warning("%s is readable by other users and could not be changed: %s", file, error)
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, *, temp_in_memory: bool = False) -> Engine:
     """An engine for `database_url`: SQLite tuned for several processes, PostgreSQL failing fast.
+
+    `temp_in_memory` (SQLite alone): temporary data (statement journals, transient indices,
+    sorts) in memory instead of files in SQLITE_TMPDIR or TMPDIR. For the app, whose
+    statements each touch a bounded number of rows: a full TMPDIR then cannot fail a post (a
+    red team had every post answered 503 that way), and a post opens no temporary file. The
+    command line keeps files: a whole-site sort there may outgrow memory.
 
     No pre-ping on PostgreSQL (a `SELECT 1` round trip at every checkout, so on every request):
     disconnects are handled the "optimistic" way of SQLAlchemy's docs instead. The first query
@@ -215,6 +225,8 @@ def make_engine(database_url: str) -> Engine:
         )
         turns = WriteTurns(turn_file)
         event.listen(engine, "connect", _sqlite_on_connect)
+        if temp_in_memory:
+            event.listen(engine, "connect", _sqlite_temp_in_memory)
         event.listen(engine, "begin", turns.begin)
         event.listen(engine.pool, "checkin", turns.end)
         return engine

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from commentd.config import Settings
@@ -29,6 +32,8 @@ from tests.helpers import (
     start_server,
 )
 from tests.private_servers import PrivatePostgres, private_postgres, private_redis
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 @dataclass
@@ -279,3 +284,125 @@ def test_every_comment_that_got_a_201_survives_sigkill_of_every_server_process(
         assert page.status_code == 200
     finally:
         restarted.stop()
+
+
+@contextmanager
+def small_filesystem(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `path` for the block (needs root, as CI runs; skipped
+    elsewhere): a real filesystem that fills up."""
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=1777", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (root only): {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=True)
+
+
+def fill(directory: Path) -> Path:
+    """Write to a file in `directory` until the filesystem refuses even a byte (ENOSPC)."""
+    path = directory / "filler"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError as error:
+                assert error.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return path
+
+
+def strange_requests(url: str) -> list[int]:
+    """Requests with methods HTTP lets a client invent, to endpoints old and new: statuses
+    (0: no answer at all)."""
+    statuses = []
+    with requests.Session() as session:
+        for n in range(60):
+            path = ("/api/posts/p/comments", "/api/counts?slug=p", f"/nowhere/{n}")[n % 3]
+            try:
+                statuses.append(session.request(f"BREW{n}", url + path, timeout=10).status_code)
+            except requests.RequestException:
+                statuses.append(0)
+    return statuses
+
+
+def counted(metrics_url: str, method: str) -> float:
+    """commentd_http_requests_total summed over the samples of `method`."""
+    scrape = requests.get(f"{metrics_url}/metrics", timeout=5)
+    assert scrape.status_code == 200
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(scrape.text)
+        for sample in family.samples
+        if sample.name == "commentd_http_requests_total" and sample.labels["method"] == method
+    )
+
+
+@pytest.mark.parametrize("filled", ["nearly-at-start", "while-serving"])
+def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: str) -> None:
+    """Every request answered on a full TMPDIR, where the metrics files live: a red team had
+    workers killed by SIGBUS (their sparse, memory-mapped files) and every post 503 (SQLite's
+    temporary files there). An import's upload, assembled there, waits for room: 503, kept.
+
+    Nearly full at start: room for the metrics directory (Python's tempfile passes over a
+    TMPDIR where it cannot write a byte), none for a worker's metrics files."""
+    upload = (FIXTURES / "import" / "disqus" / "sample.xml").read_bytes()
+    with small_filesystem(tmp_path / "tmp", "2m") as tmpdir:
+        env = server_env(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, TMPDIR=str(tmpdir))
+        if filled == "nearly-at-start":
+            filler = fill(tmpdir)
+            os.truncate(filler, filler.stat().st_size - 64 * 1024)
+        server = start_server(env, tmp_path, metrics=True)
+        try:
+            assert server.metrics_url is not None
+            headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            begun = requests.post(
+                f"{server.url}/api/moderation/imports",
+                json={"format": "disqus", "size": len(upload)},
+                headers=headers,
+                timeout=10,
+            ).json()
+            sent = requests.put(
+                f"{server.url}/api/moderation/imports/{begun['id']}/parts/0",
+                data=upload,
+                headers=headers | {"Content-Type": "application/octet-stream"},
+                timeout=10,
+            )
+            assert sent.status_code == 204
+            filler = fill(tmpdir)
+
+            strange = strange_requests(server.url)
+            with requests.Session() as session:
+                posts = [ask(session, server.url, "write", n) for n in range(10)]
+                reads = [ask(session, server.url, "read", n) for n in range(10)]
+            run = f"{server.url}/api/moderation/imports/{begun['id']}/run"
+            waiting = requests.post(run, json={}, headers=headers, timeout=30)
+            uncounted = counted(server.metrics_url, "other")
+            filler.unlink()  # the operator makes room
+            imported = requests.post(run, json={}, headers=headers, timeout=30)
+        finally:
+            server.stop()
+
+    assert 0 not in strange and set(strange) <= {404, 405}
+    assert [post.status_code for post in posts] == [201] * 10
+    assert [read.status_code for read in reads] == [200] * 10
+    assert (waiting.status_code, waiting.json()["error"]) == (503, "storage_full")
+    assert waiting.headers["Retry-After"] == "60"
+    assert imported.status_code == 200, imported.text
+    assert imported.json()["read"] > 0
+    assert set(stored_ids(env["COMMENTD_DATABASE_URL"])) >= {post.json()["id"] for post in posts}
+    log = server.log()
+    assert "SIGBUS" not in log and "was sent" not in log
+    if filled == "while-serving":  # files whole from the start: counting went on
+        assert uncounted == len(strange)
+    else:  # no room for them: uncounted, said in the log, and nothing else lost
+        assert uncounted == 0
+        assert "counts nothing until its files fit" in log

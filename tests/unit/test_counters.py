@@ -97,6 +97,23 @@ def test_file_counters_count_expire_and_clear(tmp_path: Path) -> None:
     assert counters.reset() == 1  # "short"
 
 
+def test_a_counters_file_that_cannot_be_made_yet_fails_each_hit_then_is_made_by_check(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk at start (tests/live/test_faults.py) stopped the server; here the kernel
+    refuses the file another way: its directory is missing."""
+    folder = tmp_path / "not-yet"
+    counters = file_counters(folder / "c.sqlite3")  # starts: no exception
+
+    assert "cannot be made" in caplog.text
+    with pytest.raises(sqlite3.Error):  # what limits.py turns into per-process counting
+        counters.acquire_entry("w", 3, 60)
+    assert not counters.check()
+    folder.mkdir()
+    assert counters.check()  # made now
+    assert [counters.acquire_entry("w", 1, 60) for _ in range(2)] == [True, False]
+
+
 def test_file_counters_moving_window_refuses_past_the_limit(tmp_path: Path) -> None:
     counters = file_counters(tmp_path / "c.sqlite3")
     before = time.time()

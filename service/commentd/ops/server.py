@@ -490,6 +490,9 @@ def _worker_started(app: Flask) -> None:
     """gunicorn's post_fork, in the new worker before any of its threads starts."""
     limit_malloc_arenas()
     _fresh_pool(app)
+    # Its metrics files allocated whole before its first request: a full disk then costs
+    # counts, never the worker (metrics.py).
+    services_of(app).metrics.reserve_files({rule.endpoint for rule in app.url_map.iter_rules()})
 
 
 def _fresh_pool(app: Flask) -> None:

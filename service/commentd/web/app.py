@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url, temp_in_memory=True)
     try:
         services = _services(app, settings, engine)
     except BaseException:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import logging
 import os
 import threading
 import time
@@ -41,6 +42,8 @@ from commentd.db import FileTurn
 
 if TYPE_CHECKING:
     import sqlite3  # imported by FileCounters when used: 0.9 MB a process that never is
+
+log = logging.getLogger("commentd")
 
 SCHEME = "commentd-memory"
 
@@ -270,10 +273,25 @@ class FileCounters(Storage, MovingWindowSupport):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         # The file, its journal mode and its tables are made here, once, before the server
         # forks: the first posts of two processes at once must not race to make them (a
-        # change of journal mode does not wait for a busy file, it fails).
+        # change of journal mode does not wait for a busy file, it fails). Where the file
+        # cannot be made (a full disk), the service starts all the same: each hit fails, so
+        # each process counts in memory (limits.py), and check() makes the file once it can.
+        try:
+            self._set_up()
+        except self.base_exceptions as error:
+            log.warning(
+                "rate limits: the counters file %s cannot be made (%s); each process counts"
+                " on its own until it can",
+                path,
+                error,
+            )
+
+    def _set_up(self) -> None:
+        """Make the file, its journal mode and its tables where they are not yet; raises
+        sqlite3.Error (a full disk, say)."""
         import sqlite3
 
-        setup = sqlite3.connect(path, isolation_level=None, timeout=10)
+        setup = sqlite3.connect(self.path, isolation_level=None, timeout=10)
         try:
             setup.execute("PRAGMA journal_mode=WAL")
             setup.execute(
@@ -430,12 +448,15 @@ class FileCounters(Storage, MovingWindowSupport):
             return int(connection.execute("DELETE FROM counters").rowcount) + int(windows[0])
 
     def check(self) -> bool:
-        """Whether the file answers."""
+        """Whether the file answers, with its tables (made now if they could not be before)."""
         try:
             with self._lock:
-                self._connect().execute("SELECT 1").fetchone()
+                self._connect().execute("SELECT 1 FROM moments LIMIT 1").fetchone()
         except self.base_exceptions:
-            return False
+            try:
+                self._set_up()
+            except self.base_exceptions:
+                return False
         return True
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:

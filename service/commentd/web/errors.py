@@ -3,6 +3,7 @@ HTTP errors, a database that is down (503) and anything unexpected (500, logged)
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from flask import Flask, Response, has_request_context, request
@@ -31,6 +32,14 @@ HTTP_CODES = {
 # A database that is down: 503, and when to try again.
 DATABASE_DOWN_CODE = "database_unavailable"
 DATABASE_DOWN_MESSAGE = "The comment database is not answering; try again shortly."
+
+
+# A full disk (or a spent quota) where the app writes a file of its own, such as an import's
+# upload assembled in TMPDIR: a 503 the operator ends by making room. What was taken stays
+# stored (the upload's parts are in the database), so the same request succeeds then.
+STORAGE_FULL_CODE = "storage_full"
+STORAGE_FULL_MESSAGE = "The server's disk is full; nothing was lost. Try again later."
+STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def error_response(status: int, code: str, message: str, **details: object) -> Response:
@@ -122,10 +131,14 @@ def refused_statement(error: DBAPIError) -> str:
 
 def unexpected(error: BaseException) -> tuple[int, str, str, dict[str, str]]:
     """What to answer for an error nothing else handled, logged here: a database that is down
-    is a 503 with Retry-After, anything else a 500. (status, code, message, extra headers)"""
+    or a full disk is a 503 with Retry-After, anything else a 500. (status, code, message,
+    extra headers)"""
     if is_database_down(error):
         log.warning("database unavailable: %s", getattr(error, "orig", error))
         return 503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE, {"Retry-After": "5"}
+    if isinstance(error, OSError) and error.errno in STORAGE_FULL_ERRNOS:
+        log.error("disk full, answered 503 until there is room: %s", error)
+        return 503, STORAGE_FULL_CODE, STORAGE_FULL_MESSAGE, {"Retry-After": "60"}
     if isinstance(error, DBAPIError):
         fault = RefusedStatement(refused_statement(error))
         log.error("unhandled error", exc_info=(RefusedStatement, fault, error.__traceback__))

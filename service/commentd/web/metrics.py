@@ -7,12 +7,26 @@ from the database at scrape time, so it is right across processes and hosts alik
 
 /metrics is not part of the public app: `commentd serve --metrics-bind` (COMMENTD_METRICS_BIND)
 serves `scrape_app` on a listener of its own, for the monitoring network alone.
+
+A multiprocess file is memory-mapped, and the library creates and grows it sparse: on a full
+filesystem the first write to a page that has no block behind it kills the process with
+SIGBUS (and the request it was answering with it). So each worker allocates its files whole
+when it starts (`Metrics.reserve_files`), large enough for every series it can ever count:
+the labels are bounded (methods outside METHODS count as "other", endpoints are the app's,
+at most MAX_REQUEST_SERIES request series) and the files never grow. A worker that cannot
+allocate them serves without counting, tries again every RESERVE_RETRY_SECONDS, and says so
+in the log.
 """
 
 from __future__ import annotations
 
+import logging
+import mmap
 import os
-from collections.abc import Callable, Iterable
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -25,16 +39,42 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.mmap_dict import mmap_key
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import Engine, func, select
 from werkzeug.wrappers import Request
 
 from commentd.models import Comment, CommentStatus
 from commentd.web.logs import elapsed_seconds
 
+log = logging.getLogger("commentd")
+
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # Reads answer in about a millisecond; posting and rebuilding a page take longer.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# The label values a request can be counted under. Any method outside METHODS (HTTP lets a
+# client send any token) counts as OTHER, an endpoint the app does not have as OTHER, and
+# once a process counts MAX_REQUEST_SERIES (endpoint, method, status) series, a new one counts
+# as OVERFLOW: no client can add series, and bytes to every worker's file, at will. A probe of
+# every endpoint with every method makes ~400 series; a day of real traffic ~100.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+UNMATCHED = "unmatched"  # a path no route has
+MAX_REQUEST_SERIES = 1024
+OVERFLOW = (OTHER, OTHER, OTHER)
+RESERVE_RETRY_SECONDS = 60.0
+
+REQUESTS = ("commentd_http_requests", "HTTP requests answered, by endpoint, method and status.")
+LATENCY = (
+    "commentd_http_request_duration_seconds",
+    "Time from the first app hook to the response, by endpoint.",
+)
+SUBMITTED = (
+    "commentd_comments_submitted",
+    "Comments accepted with a 201, by the status the spam defences and rules gave them.",
+)
 
 
 class Metrics:
@@ -44,34 +84,153 @@ class Metrics:
     def __init__(self, engine: Engine) -> None:
         self.registry = registry = CollectorRegistry()
         self.queue = QueueCollector(engine)
-        self.requests = Counter(
-            "commentd_http_requests",
-            "HTTP requests answered, by endpoint, method and status.",
-            ["endpoint", "method", "status"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "commentd_http_request_duration_seconds",
-            "Time from the first app hook to the response, by endpoint.",
-            ["endpoint"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.submitted = Counter(
-            "commentd_comments_submitted",
-            "Comments accepted with a 201, by the status the spam defences and rules gave them.",
-            ["status"],
-            registry=registry,
-        )
+        self.requests = Counter(*REQUESTS, ["endpoint", "method", "status"], registry=registry)
+        self.latency = Histogram(*LATENCY, ["endpoint"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.submitted = Counter(*SUBMITTED, ["status"], registry=registry)
+        # False while this worker's files could not be allocated (reserve_files).
+        self.counting = True
+        self._endpoints: frozenset[str] | None = None  # any, until reserve_files names them
+        self._series: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+        self._retry_at = 0.0
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request and its latency."""
-        self.requests.labels(endpoint, method, str(status)).inc()
-        self.latency.labels(endpoint).observe(seconds)
+        """Count one answered request and its latency (`seconds`), under bounded labels."""
+        if not self.counting and not self._retry():
+            return
+        series = (endpoint, method if method in METHODS else OTHER, str(status))
+        if series not in self._series:
+            series = self._admit(series)
+        self.requests.labels(*series).inc()
+        self.latency.labels(series[0]).observe(seconds)
 
     def comment_submitted(self, status: str) -> None:
-        """Count one comment stored with a 201, by the status it was given."""
-        self.submitted.labels(status).inc()
+        """Count one comment stored with a 201, by the status it was given (a CommentStatus
+        value)."""
+        if self.counting or self._retry():
+            self.submitted.labels(status).inc()
+
+    def _admit(self, series: tuple[str, str, str]) -> tuple[str, str, str]:
+        """`series` as it is counted: its endpoint OTHER if the app has none such, OVERFLOW
+        once MAX_REQUEST_SERIES are counted."""
+        with self._lock:
+            if self._endpoints is not None and series[0] not in self._endpoints:
+                series = (OTHER, *series[1:])
+            if series in self._series or series == OVERFLOW:
+                return series
+            if len(self._series) >= MAX_REQUEST_SERIES:
+                return OVERFLOW
+            self._series.add(series)
+            return series
+
+    def reserve_files(self, endpoints: Collection[str]) -> bool:
+        """Allocate this process's multiprocess files whole (nothing to do outside
+        multiprocess mode), sized for every series it can count with the app's `endpoints`;
+        call it in each new worker before its first request. True if it counts; False (a
+        warning logged, a retry planned) if the filesystem refused, on a full disk say."""
+        self._endpoints = frozenset(endpoints) | {UNMATCHED, OTHER}
+        directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+        if not directory:
+            return True
+        sizes = multiprocess_file_bytes(self._endpoints)
+        try:
+            _allocate_whole(Path(directory), os.getpid(), sizes)
+        except OSError as error:
+            self.counting = False
+            self._retry_at = time.monotonic() + RESERVE_RETRY_SECONDS
+            log.warning(
+                "metrics: this worker counts nothing until its files fit in %s (%d bytes: %s);"
+                " it answers requests as ever and tries again in %d s",
+                directory,
+                sum(sizes.values()),
+                error.strerror or error,
+                RESERVE_RETRY_SECONDS,
+            )
+            return False
+        if not self.counting:
+            log.warning("metrics: this worker's files fit in %s now; it counts again", directory)
+        self.counting = True
+        return True
+
+    def _retry(self) -> bool:
+        """Whether this worker counts, after trying to allocate its files again if a retry is
+        due (one thread tries; the others go on without counting)."""
+        if time.monotonic() < self._retry_at or self._endpoints is None:
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self.counting:
+                return True
+            self._retry_at = time.monotonic() + RESERVE_RETRY_SECONDS
+            return self.reserve_files(self._endpoints)
+        finally:
+            self._lock.release()
+
+
+# prometheus_client's multiprocess files, one per metric type and process: `{type}_{pid}.db`
+# (prometheus_client/values.py), each a header of 8 bytes and then, per value, a 4-byte length,
+# the JSON key (mmap_dict.mmap_key), padding to 8 bytes and two doubles (mmap_dict.MmapedDict).
+_HEADER_BYTES = 8
+_WIDEST_METHOD = max([*METHODS, OTHER], key=len)
+_WIDEST_STATUS = "599"
+_WIDEST_SUBMITTED = max((status.value for status in CommentStatus), key=len)
+
+
+def multiprocess_file_bytes(endpoints: Collection[str]) -> dict[str, int]:
+    """{file prefix: bytes} that hold every value one process can write, in whole pages, for
+    labels within `endpoints` (which includes UNMATCHED and OTHER): an upper bound, as each key
+    is sized with the widest label values."""
+    endpoint = max(endpoints, key=len)
+    widest_request = [endpoint, _WIDEST_METHOD, _WIDEST_STATUS]
+    request = _value_bytes(REQUESTS, "_total", ["endpoint", "method", "status"], widest_request)
+    submitted = _value_bytes(SUBMITTED, "_total", ["status"], [_WIDEST_SUBMITTED])
+    bounds = (*LATENCY_BUCKETS, float("inf"))
+    widest_le = max((floatToGoString(b) for b in bounds), key=len)  # type: ignore[no-untyped-call]
+    bucket = _value_bytes(LATENCY, "_bucket", ["endpoint", "le"], [endpoint, widest_le])
+    values_per_endpoint = len(LATENCY_BUCKETS) + 2  # the buckets, +Inf and _sum
+    counters = (MAX_REQUEST_SERIES + 1) * request + len(CommentStatus) * submitted
+    histograms = len(endpoints) * values_per_endpoint * bucket
+    return {
+        "counter": _whole_pages(_HEADER_BYTES + counters),
+        "histogram": _whole_pages(_HEADER_BYTES + histograms),
+    }
+
+
+def _value_bytes(
+    metric: tuple[str, str], suffix: str, labelnames: list[str], labelvalues: list[str]
+) -> int:
+    name, help_text = metric
+    key = mmap_key(name, name + suffix, labelnames, labelvalues, help_text).encode()
+    return 4 + len(key) + 8 + 16
+
+
+def _whole_pages(size: int) -> int:
+    return -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+
+
+def _allocate_whole(directory: Path, pid: int, sizes: dict[str, int]) -> None:
+    """Give `pid`'s files in `directory` their blocks now (posix_fallocate: every page has
+    a block behind it, so a write to the mapping can never fault). Raises OSError (ENOSPC,
+    EFBIG, ...) with the files it created removed again; a file a dead process of the same pid
+    left is kept, counts and all."""
+    created: list[Path] = []
+    try:
+        for prefix, size in sizes.items():
+            path = directory / f"{prefix}_{pid}.db"
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+                created.append(path)
+            except FileExistsError:
+                fd = os.open(path, os.O_RDWR)
+            try:
+                os.posix_fallocate(fd, 0, max(size, os.fstat(fd).st_size))
+            finally:
+                os.close(fd)
+    except OSError:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
 
 
 class QueueCollector(Collector):
