@@ -91,6 +91,7 @@ WORKER = textwrap.dedent(
     """
     import json, logging, os, resource, sys
     directory, endpoints, fsize = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+    left = int(sys.argv[4])
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if fsize:  # the kernel refuses any file larger than this (EFBIG)
@@ -107,6 +108,15 @@ WORKER = textwrap.dedent(
         }
 
     metrics_module.RESERVE_RETRY_SECONDS = 0.0  # retry at the next request, not in 60 s
+    if left:  # a dead worker of the same pid left its file, full to the last byte
+        from prometheus_client.mmap_dict import MmapedDict, mmap_key
+        name, help_text = metrics_module.REQUESTS
+        dead = MmapedDict(os.path.join(directory, f"counter_{os.getpid()}.db"))
+        for n in range(left):
+            key = mmap_key(name, name + "_total", ["endpoint", "method", "status"],
+                           [f"dead.{n}", "GET", "200"], help_text)
+            dead.write_value(key, 7.0, 0.0)
+        dead.close()
     metrics = metrics_module.Metrics(create_engine("sqlite://"))
     reserved = metrics.reserve_files(endpoints)
     before = files()
@@ -127,9 +137,14 @@ WORKER = textwrap.dedent(
 )
 
 
-def run_worker(directory: Path, endpoints: list[str], fsize: int = 0) -> dict[str, object]:
+def run_worker(
+    directory: Path, endpoints: list[str], fsize: int = 0, left: int = 0
+) -> dict[str, object]:
+    """Run WORKER: `fsize` caps its files' size (RLIMIT_FSIZE), `left` is the number of
+    series a dead worker of its pid left in its counter file."""
+    arguments = [str(directory), json.dumps(endpoints), str(fsize), str(left)]
     done = subprocess.run(
-        [sys.executable, "-c", WORKER, str(directory), json.dumps(endpoints), str(fsize)],
+        [sys.executable, "-c", WORKER, *arguments],
         capture_output=True,
         text=True,
         timeout=120,
@@ -141,13 +156,14 @@ def run_worker(directory: Path, endpoints: list[str], fsize: int = 0) -> dict[st
 
 
 @ON_SQLITE
+@pytest.mark.parametrize("left", [0, 1200], ids=["new", "left-by-a-dead-worker-of-its-pid"])
 def test_a_worker_s_files_are_whole_from_the_start_and_never_grow(
-    app: Flask, tmp_path: Path
+    app: Flask, tmp_path: Path, left: int
 ) -> None:
     directory = tmp_path / "metrics"
     directory.mkdir()
 
-    result = run_worker(directory, endpoints_of(app))
+    result = run_worker(directory, endpoints_of(app), left=left)
 
     assert result["reserved"] is True
     before = result["before"]
@@ -160,6 +176,9 @@ def test_a_worker_s_files_are_whole_from_the_start_and_never_grow(
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
     series = request_series(registry)
+    dead = {(f"dead.{n}", "GET", "200") for n in range(left)}
+    assert dead <= series  # what the dead worker counted is kept
+    series -= dead
     assert len(series) == MAX_REQUEST_SERIES + 1
     assert {method for _, method, _ in series} <= {*METHODS, OTHER}
     assert {endpoint for endpoint, _, _ in series} <= {*endpoints_of(app), "unmatched", OTHER}

@@ -212,8 +212,9 @@ def _whole_pages(size: int) -> int:
 def _allocate_whole(directory: Path, pid: int, sizes: dict[str, int]) -> None:
     """Give `pid`'s files in `directory` their blocks now (posix_fallocate: every page has
     a block behind it, so a write to the mapping can never fault). Raises OSError (ENOSPC,
-    EFBIG, ...) with the files it created removed again; a file a dead process of the same pid
-    left is kept, counts and all."""
+    EFBIG, ...) with the files it created removed again. A file that a dead process of the
+    same pid left is kept, counts and all, and grows by `sizes` (its series and this
+    process's may differ)."""
     created: list[Path] = []
     try:
         for prefix, size in sizes.items():
@@ -224,7 +225,7 @@ def _allocate_whole(directory: Path, pid: int, sizes: dict[str, int]) -> None:
             except FileExistsError:
                 fd = os.open(path, os.O_RDWR)
             try:
-                os.posix_fallocate(fd, 0, max(size, os.fstat(fd).st_size))
+                os.posix_fallocate(fd, 0, os.fstat(fd).st_size + size)
             finally:
                 os.close(fd)
     except OSError:
