@@ -29,6 +29,7 @@ from tests.helpers import (
     LIFTED_LIMITS,
     LiveServer,
     comment_fields,
+    run_commentd,
     start_server,
 )
 from tests.private_servers import PrivatePostgres, private_postgres, private_redis
@@ -357,6 +358,10 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
     upload = (FIXTURES / "import" / "disqus" / "sample.xml").read_bytes()
     with small_filesystem(tmp_path / "tmp", "2m") as tmpdir:
         env = server_env(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, TMPDIR=str(tmpdir))
+        run_commentd(env["COMMENTD_DATABASE_URL"], "migrate")
+        export = tmpdir / "export.json"
+        run_commentd(env["COMMENTD_DATABASE_URL"], "export", "json", str(export))
+        exported = export.read_bytes()
         if filled == "nearly-at-start":
             filler = fill(tmpdir)
             os.truncate(filler, filler.stat().st_size - 64 * 1024)
@@ -386,6 +391,10 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
             run = f"{server.url}/api/moderation/imports/{begun['id']}/run"
             waiting = requests.post(run, json={}, headers=headers, timeout=30)
             uncounted = counted(server.metrics_url, "other")
+            exporting = run_commentd(
+                env["COMMENTD_DATABASE_URL"], "export", "json", str(export), check=False
+            )
+            export_after = (export.read_bytes(), sorted(p.name for p in tmpdir.iterdir()))
             filler.unlink()  # the operator makes room
             imported = requests.post(run, json={}, headers=headers, timeout=30)
         finally:
@@ -399,6 +408,11 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
     assert imported.status_code == 200, imported.text
     assert imported.json()["read"] > 0
     assert set(stored_ids(env["COMMENTD_DATABASE_URL"])) >= {post.json()["id"] for post in posts}
+    # The export that did not fit leaves the one before as it was, and nothing beside it.
+    assert exporting.returncode == 1 and "Traceback" not in exporting.stderr
+    assert "could not write" in exporting.stderr and "No space left" in exporting.stderr
+    assert export_after[0] == exported
+    assert not [name for name in export_after[1] if name.startswith(".")]
     log = server.log()
     assert "SIGBUS" not in log and "was sent" not in log
     if filled == "while-serving":  # files whole from the start: counting went on

@@ -8,9 +8,11 @@ import logging.config
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 import click
 from sqlalchemy import Engine
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from commentd import i18n
 from commentd.config import ConfigError, Settings, shown_database
-from commentd.db import make_engine, writer
+from commentd.db import PRIVATE_FILE_MODE, make_engine, writer
 from commentd.keys import instance_id, load_or_create_secret
 from commentd.models import utcnow
 from commentd.ops.startup import (
@@ -503,10 +505,7 @@ def export_command(
     engine = _open_database(settings, create=False)
     try:
         instance = instance_id(engine)
-        with (
-            click.open_file(target, "wb", atomic=target != "-") as out,
-            Session(engine) as session,
-        ):
+        with _replaced_when_whole(target) as out, Session(engine) as session:
             if export_format == "json":
                 text = io.TextIOWrapper(out, encoding="utf-8", newline="\n")
                 count = write_json(session, text, instance)
@@ -515,9 +514,36 @@ def export_command(
             else:
                 assert site_url is not None
                 count = write_wxr(session, out, site_url)
+    except OSError as error:
+        message = f"could not write {target}: {error.strerror or error}; it is as it was"
+        raise click.ClickException(message) from None
     finally:
         engine.dispose()
     click.echo(f"Exported {count} comments to {target}.", err=True)
+
+
+@contextmanager
+def _replaced_when_whole(target: str) -> Iterator[BinaryIO]:
+    """`target` to write (standard output for "-"): a new file beside it, readable by its
+    owner only (an export holds readers' email addresses), renamed over it once whole. On any
+    error it is removed and `target` stays as it was (click's atomic files replace it with
+    what was written so far)."""
+    if target == "-":
+        yield sys.stdout.buffer
+        return
+    path = Path(target)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.unlink(missing_ok=True)
+    out = os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE), "wb")
+    try:
+        with out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def export_static_command(
