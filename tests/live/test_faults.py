@@ -20,9 +20,10 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from bench.disqus_export import write_export
 from commentd.config import Settings
 from commentd.db import make_engine
-from commentd.models import Comment
+from commentd.models import Comment, Post
 from commentd.ops.server import worker_plan
 from tests.helpers import (
     ADMIN_TOKEN,
@@ -288,12 +289,13 @@ def test_every_comment_that_got_a_201_survives_sigkill_of_every_server_process(
 
 
 @contextmanager
-def small_filesystem(path: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of `size` mounted at `path` for the block (needs root, as CI runs; skipped
-    elsewhere): a real filesystem that fills up."""
+def small_filesystem(path: Path, size: str, inodes: int = 0) -> Iterator[Path]:
+    """A tmpfs of `size` (and of `inodes` files and folders, if given) mounted at `path` for
+    the block (needs root, as CI runs; skipped elsewhere): a real filesystem that fills up."""
     path.mkdir()
+    options = f"size={size},mode=1777" + (f",nr_inodes={inodes}" if inodes else "")
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=1777", "tmpfs", str(path)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
         capture_output=True,
         text=True,
     )
@@ -303,6 +305,18 @@ def small_filesystem(path: Path, size: str) -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["umount", "--lazy", str(path)], check=True)
+
+
+BIG_THREAD = 1500  # comments: a thread whose JSON is over a megabyte
+
+
+def posted_slugs(database_url: str) -> set[str]:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return set(connection.scalars(select(Post.slug)))
+    finally:
+        engine.dispose()
 
 
 def fill(directory: Path) -> Path:
@@ -356,9 +370,11 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
     Nearly full at start: room for the metrics directory (Python's tempfile passes over a
     TMPDIR where it cannot write a byte), none for a worker's metrics files."""
     upload = (FIXTURES / "import" / "disqus" / "sample.xml").read_bytes()
-    with small_filesystem(tmp_path / "tmp", "2m") as tmpdir:
+    with small_filesystem(tmp_path / "tmp", "8m") as tmpdir:
         env = server_env(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, TMPDIR=str(tmpdir))
         run_commentd(env["COMMENTD_DATABASE_URL"], "migrate")
+        write_export(tmp_path / "big.xml", comments=BIG_THREAD, threads=1)
+        run_commentd(env["COMMENTD_DATABASE_URL"], "import", "disqus", str(tmp_path / "big.xml"))
         export = tmpdir / "export.json"
         run_commentd(env["COMMENTD_DATABASE_URL"], "export", "json", str(export))
         exported = export.read_bytes()
@@ -388,6 +404,8 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
             with requests.Session() as session:
                 posts = [ask(session, server.url, "write", n) for n in range(10)]
                 reads = [ask(session, server.url, "read", n) for n in range(10)]
+                (big_slug,) = posted_slugs(env["COMMENTD_DATABASE_URL"]) - {"p"}
+                big_read = session.get(f"{server.url}/api/posts/{big_slug}/comments", timeout=30)
             run = f"{server.url}/api/moderation/imports/{begun['id']}/run"
             waiting = requests.post(run, json={}, headers=headers, timeout=30)
             uncounted = counted(server.metrics_url, "other")
@@ -397,12 +415,16 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
             export_after = (export.read_bytes(), sorted(p.name for p in tmpdir.iterdir()))
             filler.unlink()  # the operator makes room
             imported = requests.post(run, json={}, headers=headers, timeout=30)
+            roomy_read = requests.get(f"{server.url}/api/posts/{big_slug}/comments", timeout=30)
         finally:
             server.stop()
 
     assert 0 not in strange and set(strange) <= {404, 405}
     assert [post.status_code for post in posts] == [201] * 10
     assert [read.status_code for read in reads] == [200] * 10
+    # Over a megabyte, which waitress would have spilled to a file in TMPDIR and cut short.
+    assert big_read.status_code == 200 and len(big_read.content) > 1_000_000
+    assert big_read.content == roomy_read.content  # whole, as with room to spare
     assert (waiting.status_code, waiting.json()["error"]) == (503, "storage_full")
     assert waiting.headers["Retry-After"] == "60"
     assert imported.status_code == 200, imported.text
@@ -420,3 +442,72 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
     else:  # no room for them: uncounted, said in the log, and nothing else lost
         assert uncounted == 0
         assert "counts nothing until its files fit" in log
+
+
+def use_up_inodes(directory: Path) -> None:
+    """Make empty files in `directory` until the filesystem has no inode left (ENOSPC)."""
+    for n in range(10_000):
+        try:
+            (directory / f"inode-{n}").touch()
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+            return
+    raise AssertionError("the filesystem never ran out of inodes")
+
+
+def wait_for_new_workers(server: LiveServer, old: set[int], workers: int) -> set[int]:
+    """The server's workers once `workers` of them are new (none in `old`) and it answers."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert server.process.poll() is None, server.log()
+        current = set(server_pids(server)[1:])
+        if len(current) == workers and not current & old:
+            try:
+                if requests.get(f"{server.url}/healthz", timeout=2).status_code == 200:
+                    return current
+            except requests.RequestException:
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"no {workers} new workers in 30 s:\n{server.log()[-3000:]}")
+
+
+def test_workers_come_back_on_a_tmpdir_out_of_inodes_and_their_metrics_files_stay_few(
+    tmp_path: Path,
+) -> None:
+    """gunicorn's master makes each new worker's heartbeat file: in TMPDIR, a red team had
+    the whole server exit when a worker died with TMPDIR out of inodes. And each worker's
+    metrics files (half a megabyte, allocated whole) used to be named by pid, so every HUP or
+    crash left two more: named by slot, a new worker goes on in a dead one's files."""
+    with small_filesystem(tmp_path / "tmp", "8m", inodes=1000) as tmpdir:
+        env = server_env(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, TMPDIR=str(tmpdir))
+        server = start_server(env, tmp_path, metrics=True)
+        try:
+            assert server.metrics_url is not None
+            workers = len(server_pids(server)) - 1
+            with requests.Session() as session:
+                assert ask(session, server.url, "read", 0).status_code == 200
+            counted_before = counted(server.metrics_url, "GET")
+            pids = set(server_pids(server)[1:])
+            for _ in range(3):  # a log rotation's HUP: every worker replaced
+                server.process.send_signal(signal.SIGHUP)
+                pids = wait_for_new_workers(server, pids, workers)
+            use_up_inodes(tmpdir)
+            server.process.send_signal(signal.SIGHUP)  # new workers before the old go
+            pids = wait_for_new_workers(server, pids, workers)
+            os.kill(min(pids), signal.SIGKILL)  # a worker dies: the master starts another
+            wait_for_new_workers(server, {min(pids)}, workers)
+            with requests.Session() as session:
+                reads = [ask(session, server.url, "read", n).status_code for n in range(20)]
+                posts = [ask(session, server.url, "write", n).status_code for n in range(5)]
+            counted_after = counted(server.metrics_url, "GET")
+            (metrics_dir,) = tmpdir.glob("commentd-metrics-*")
+            files = sorted(path.name for path in metrics_dir.glob("*.db"))
+        finally:
+            server.stop()
+
+    assert server.process.returncode == 0, server.log()[-3000:]
+    assert reads == [200] * 20 and posts == [201] * 5
+    # Six generations of workers, two files each: only those of the live workers' slots.
+    assert len(files) <= 2 * 2 * workers, files
+    assert all(name.split("_")[1].startswith("slot") for name in files), files
+    assert counted_after >= counted_before + 20  # the dead workers' counts are kept

@@ -67,6 +67,17 @@ FINISH_LOOP_SECONDS = 0.05
 # SQLite with the write lock held all along, so every process's posts queued behind it.
 GIL_SWITCH_SECONDS = 0.0005
 
+# Answers waiting to be sent stay in memory, never in a temporary file (waitress spills past
+# 1 MB by default): a full TMPDIR cut a 2 MB thread short, a 200 with half its body. The app
+# holds each body in memory anyway (the page cache's bytes), a streamed one (an export) waits
+# past waitress's outbuf_high_watermark (16 MB) for the client to read, and a client that
+# reads nothing for IDLE_SECONDS is cut off.
+OUTBUF_IN_MEMORY = sys.maxsize
+# Where gunicorn keeps each worker's heartbeat file: made by the master at every fork, and a
+# failure there stops the master and every worker with it (TMPDIR out of inodes, or removed).
+# gunicorn's docs advise a memory filesystem; /dev/shm is one where there is one.
+HEARTBEAT_DIR = Path("/dev/shm")
+
 # glibc's malloc gives each new thread an arena of its own (up to 8 per core), whose freed
 # memory it hardly ever returns: with 4 request threads and the delivery thread, a worker kept
 # 4 heaps. Two arenas bound that growth; the threads take turns under the GIL anyway.
@@ -289,6 +300,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
             "ident": "",  # no Server header
             "asyncore_use_poll": True,  # select() stops at 1024 descriptors
             "log_socket_errors": False,
+            "outbuf_overflow": OUTBUF_IN_MEMORY,
         }
 
     def _finish(
@@ -408,12 +420,20 @@ def gunicorn_options(
         "pre_fork": lambda arbiter, worker: assign_slot(shares, arbiter, worker),
         "child_exit": _worker_exited,
         "on_exit": lambda _server: _remove(metrics_dir),
+        "worker_tmp_dir": _heartbeat_dir(),
         "graceful_timeout": 20,
         "timeout": 30,
         "proc_name": "commentd",
         "forwarded_allow_ips": "",  # proxies are trusted by COMMENTD_TRUSTED_PROXIES only
         "control_socket_disable": True,  # one fixed path would clash between instances
     }
+
+
+def _heartbeat_dir() -> str | None:
+    """HEARTBEAT_DIR where it is a folder this process may write in, else None (TMPDIR)."""
+    if HEARTBEAT_DIR.is_dir() and os.access(HEARTBEAT_DIR, os.W_OK | os.X_OK):
+        return str(HEARTBEAT_DIR)
+    return None
 
 
 def listening_address(fd: int) -> tuple[str, int]:
@@ -466,7 +486,7 @@ def serve(
                 "metrics_app": staticmethod(scrape_app(app, services_of(app).metrics)),
             },
         )
-    options["post_fork"] = lambda _server, _worker: _worker_started(app)
+    options["post_fork"] = lambda _server, worker: _worker_started(app, worker.share_slot)
     # Each worker process delivers the outbox in a thread of its own, started after the fork
     # (threads do not survive one) and stopped before the process exits.
     options["post_worker_init"] = lambda _worker: start_delivery(app)
@@ -486,13 +506,17 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     return bool(mallopt(M_ARENA_MAX, arenas))
 
 
-def _worker_started(app: Flask) -> None:
-    """gunicorn's post_fork, in the new worker before any of its threads starts."""
+def _worker_started(app: Flask, slot: int | None) -> None:
+    """gunicorn's post_fork, in the new worker (its balancing `slot`: unique among the live
+    workers) before any of its threads starts."""
     limit_malloc_arenas()
     _fresh_pool(app)
     # Its metrics files allocated whole before its first request: a full disk then costs
-    # counts, never the worker (metrics.py).
-    services_of(app).metrics.reserve_files({rule.endpoint for rule in app.url_map.iter_rules()})
+    # counts, never the worker. Named by slot, not pid: a worker started in a dead one's
+    # slot (after a crash or a HUP) goes on in its files, so they do not pile up (metrics.py).
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    identity = f"slot{slot}" if slot is not None else str(os.getpid())
+    services_of(app).metrics.reserve_files(endpoints, identity)
 
 
 def _fresh_pool(app: Flask) -> None:

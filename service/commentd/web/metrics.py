@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import mmap
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -37,6 +38,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.mmap_dict import mmap_key
@@ -90,6 +92,7 @@ class Metrics:
         # False while this worker's files could not be allocated (reserve_files).
         self.counting = True
         self._endpoints: frozenset[str] | None = None  # any, until reserve_files names them
+        self._identity: str | None = None  # this process's files' name (reserve_files)
         self._series: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
         self._retry_at = 0.0
@@ -123,18 +126,25 @@ class Metrics:
             self._series.add(series)
             return series
 
-    def reserve_files(self, endpoints: Collection[str]) -> bool:
+    def reserve_files(self, endpoints: Collection[str], identity: str | None = None) -> bool:
         """Allocate this process's multiprocess files whole (nothing to do outside
         multiprocess mode), sized for every series it can count with the app's `endpoints`;
-        call it in each new worker before its first request. True if it counts; False (a
+        call it in each new worker before its first request. `identity` names the files
+        (default: the pid): unique among the live processes, and a process that takes over a
+        dead one's identity goes on in its files, counts and all. True if it counts; False (a
         warning logged, a retry planned) if the filesystem refused, on a full disk say."""
         self._endpoints = frozenset(endpoints) | {UNMATCHED, OTHER}
+        if identity is not None:
+            self._identity = identity
         directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
         if not directory:
             return True
+        if self._identity is not None:
+            # prometheus_client names each process's files by its process_identifier.
+            values.ValueClass = values.MultiProcessValue(lambda: self._identity)  # type: ignore[no-untyped-call]
         sizes = multiprocess_file_bytes(self._endpoints)
         try:
-            _allocate_whole(Path(directory), os.getpid(), sizes)
+            _allocate_whole(Path(directory), self._identity or str(os.getpid()), sizes)
         except OSError as error:
             self.counting = False
             self._retry_at = time.monotonic() + RESERVE_RETRY_SECONDS
@@ -209,23 +219,24 @@ def _whole_pages(size: int) -> int:
     return -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
 
 
-def _allocate_whole(directory: Path, pid: int, sizes: dict[str, int]) -> None:
-    """Give `pid`'s files in `directory` their blocks now (posix_fallocate: every page has
-    a block behind it, so a write to the mapping can never fault). Raises OSError (ENOSPC,
-    EFBIG, ...) with the files it created removed again. A file that a dead process of the
-    same pid left is kept, counts and all, and grows by `sizes` (its series and this
-    process's may differ)."""
+def _allocate_whole(directory: Path, identity: str, sizes: dict[str, int]) -> None:
+    """Give the files of `identity` in `directory` their blocks now (posix_fallocate: every
+    page has a block behind it, so a write to the mapping can never fault). Raises OSError
+    (ENOSPC, EFBIG, ...) with the files it created removed again. A file that a dead process
+    of the same identity left is kept, counts and all, with room past what it uses for all
+    of `sizes` (its series and this process's may differ)."""
     created: list[Path] = []
     try:
         for prefix, size in sizes.items():
-            path = directory / f"{prefix}_{pid}.db"
+            path = directory / f"{prefix}_{identity}.db"
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
                 created.append(path)
             except FileExistsError:
                 fd = os.open(path, os.O_RDWR)
             try:
-                os.posix_fallocate(fd, 0, os.fstat(fd).st_size + size)
+                used = int.from_bytes(os.pread(fd, 4, 0).ljust(4, b"\0"), sys.byteorder)
+                os.posix_fallocate(fd, 0, max(os.fstat(fd).st_size, used + size))
             finally:
                 os.close(fd)
     except OSError:
