@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from commentd.config import Settings
 from commentd.db import make_engine
 from commentd.models import Comment, Post
 from commentd.ops.server import worker_plan
+from commentd.portability.spill import SpillMap
+from commentd.web.errors import unexpected
 from tests.helpers import (
     ADMIN_TOKEN,
     LIFTED_LIMITS,
@@ -511,3 +514,24 @@ def test_workers_come_back_on_a_tmpdir_out_of_inodes_and_their_metrics_files_sta
     assert len(files) <= 2 * 2 * workers, files
     assert all(name.split("_")[1].startswith("slot") for name in files), files
     assert counted_after >= counted_before + 20  # the dead workers' counts are kept
+
+
+def test_an_import_s_spill_file_on_a_full_disk_is_the_machine_s_fault_not_the_file_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MEMORY_KEYS pages an import keeps its page map in an SQLite file in TMPDIR; a red
+    team had its SQLITE_FULL reported as a file that "cannot be read" (422 import_failed)."""
+    with small_filesystem(tmp_path / "tmp", "256k") as tmpdir:
+        monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+        spill: SpillMap[str] = SpillMap(memory_keys=2)
+        try:
+            with pytest.raises(OSError) as raised:
+                for n in range(100_000):
+                    spill[f"https://blog.example/posts/{n}/"] = "x" * 200
+        finally:
+            spill.close()
+
+    assert raised.value.errno == errno.ENOSPC
+    assert raised.value.filename.startswith(str(tmpdir))
+    status, code, _message, headers = unexpected(raised.value)
+    assert (status, code, headers) == (503, "storage_full", {"Retry-After": "60"})

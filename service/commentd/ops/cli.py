@@ -444,7 +444,11 @@ def import_command(
     except ImportFileError as error:
         raise click.ClickException(f"{str(error).rstrip('.')}. Nothing was imported.") from None
     except OSError as error:
-        raise click.ClickException(f"{error.filename or file}: {error.strerror}") from None
+        message = f"{error.filename or file}: {error.strerror}. Nothing was imported."
+        raise click.ClickException(message) from None
+    except DBAPIError as error:  # a full disk, say: the one transaction is rolled back
+        message = f"the database refused the import ({error.orig}). Nothing was imported."
+        raise click.ClickException(message) from None
     finally:
         if progress is not None:
             progress.close()

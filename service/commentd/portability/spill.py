@@ -8,10 +8,14 @@ thread's link, a page's slug, a post's id): a blog with 100,000 posts would othe
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 import sqlite3
 import tempfile
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -36,9 +40,10 @@ class SpillMap(Generic[V]):
         if self._disk is None and full and key not in self._memory:
             self._spill()
         if self._disk is not None:
-            self._disk.execute(
-                "INSERT OR REPLACE INTO map VALUES (?, ?)", (key, pickle.dumps(value))
-            )
+            with self._machine_faults():
+                self._disk.execute(
+                    "INSERT OR REPLACE INTO map VALUES (?, ?)", (key, pickle.dumps(value))
+                )
         self._remember(key, value)
 
     def get(self, key: str, default: V | None = None) -> V | None:
@@ -49,7 +54,8 @@ class SpillMap(Generic[V]):
             return found  # type: ignore[return-value]
         if self._disk is None:
             return default
-        row = self._disk.execute("SELECT value FROM map WHERE key = ?", (key,)).fetchone()
+        with self._machine_faults():
+            row = self._disk.execute("SELECT value FROM map WHERE key = ?", (key,)).fetchone()
         if row is None:
             return default
         value: V = pickle.loads(row[0])
@@ -68,14 +74,30 @@ class SpillMap(Generic[V]):
     def _spill(self) -> None:
         """Memory is full for the first time: open the file and put everything so far in it."""
         self._folder = tempfile.TemporaryDirectory(prefix="commentd-spill-")
-        self._disk = sqlite3.connect(Path(self._folder.name) / "map.db")
-        self._disk.execute("PRAGMA journal_mode=OFF")
-        self._disk.execute("PRAGMA synchronous=OFF")
-        self._disk.execute("CREATE TABLE map (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID")
-        self._disk.executemany(
-            "INSERT OR REPLACE INTO map VALUES (?, ?)",
-            ((k, pickle.dumps(v)) for k, v in self._memory.items()),
-        )
+        with self._machine_faults():
+            self._disk = sqlite3.connect(self._path())
+            self._disk.execute("PRAGMA journal_mode=OFF")
+            self._disk.execute("PRAGMA synchronous=OFF")
+            self._disk.execute("CREATE TABLE map (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID")
+            self._disk.executemany(
+                "INSERT OR REPLACE INTO map VALUES (?, ?)",
+                ((k, pickle.dumps(v)) for k, v in self._memory.items()),
+            )
+
+    def _path(self) -> Path:
+        assert self._folder is not None
+        return Path(self._folder.name) / "map.db"
+
+    @contextmanager
+    def _machine_faults(self) -> Iterator[None]:
+        """The file's failures as what they are, the machine's, never the data's: OSError,
+        ENOSPC for a full disk (a web request answers it 503 storage_full), else EIO."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            full = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            code = errno.ENOSPC if full else errno.EIO
+            raise OSError(code, f"{os.strerror(code)} ({error})", str(self._path())) from error
 
     def close(self) -> None:
         """Delete the file on disk, if any."""
