@@ -20,8 +20,19 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+import sqlalchemy
 
-from tests.helpers import ADMIN_TOKEN, LIFTED_LIMITS, LiveServer, comment_fields, start_server
+from bench.disqus_export import write_export
+from commentd.db import make_engine
+from commentd.models import Post
+from tests.helpers import (
+    ADMIN_TOKEN,
+    LIFTED_LIMITS,
+    LiveServer,
+    comment_fields,
+    run_commentd,
+    start_server,
+)
 from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
 # Time the test gives the server to cut every slow client off (its own limits are 10 s for a
@@ -344,3 +355,65 @@ def requests_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
     return int(status_line.split(" ")[1]), headers, body
+
+
+def worker_rss_kib(server: LiveServer) -> int:
+    """The resident memory of the server's worker processes, summed (KiB, from /proc)."""
+    master = server.process.pid
+    workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    total = 0
+    for pid in workers:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def fetch(url: str) -> bytes:
+    """GET `url` on a connection of its own; the body."""
+    with requests.Session() as session:
+        return session.get(url, timeout=30).content
+
+
+def test_slow_readers_of_a_big_thread_share_its_bytes_instead_of_a_copy_each(
+    tmp_path: Path,
+) -> None:
+    """Answers wait for slow clients in memory (never in TMPDIR, which can fill): a big
+    thread's body is sent from the page cache's bytes, so 40 clients that do not read cost
+    no 40 copies of it."""
+    database_url = f"sqlite:///{tmp_path / 'c.db'}"
+    run_commentd(database_url, "migrate")
+    write_export(tmp_path / "big.xml", comments=1500, threads=1)
+    run_commentd(database_url, "import", "disqus", str(tmp_path / "big.xml"))
+    env = {"COMMENTD_DATABASE_URL": database_url, "TMPDIR": str(tmp_path)} | LIFTED_LIMITS
+    server = start_server(env, tmp_path)
+    sockets: list[socket.socket] = []
+    try:
+        engine = make_engine(database_url)
+        with engine.connect() as connection:
+            slug = connection.scalars(sqlalchemy.select(Post.slug)).one()
+        engine.dispose()
+        path = f"/api/posts/{slug}/comments"
+        # Every worker builds and caches the page first: concurrent connections are spread
+        # over the workers, each busy with one.
+        with ThreadPoolExecutor(8) as pool:
+            for _ in range(3):
+                bodies = list(pool.map(lambda _: fetch(server.url + path), range(8)))
+        assert min(len(body) for body in bodies) > 1_000_000
+        before = worker_rss_kib(server)
+        host, port = urlsplit(server.url).netloc.split(":")
+        for _ in range(40):
+            client = socket.socket()
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.connect((host, int(port)))
+            client.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            sockets.append(client)
+        time.sleep(1.5)  # answered, waiting to be read (cut off after 5 s of silence)
+        after = worker_rss_kib(server)
+    finally:
+        for client in sockets:
+            client.close()
+        server.stop()
+
+    # A copy each would be 40 x 1.5 MB = 60 MB; what a chunk in flight costs is far less.
+    assert after - before < 15 * 1024, (before, after)
