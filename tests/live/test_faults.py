@@ -416,6 +416,17 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
                 env["COMMENTD_DATABASE_URL"], "export", "json", str(export), check=False
             )
             export_after = (export.read_bytes(), sorted(p.name for p in tmpdir.iterdir()))
+            site = tmpdir / "site"
+            static = run_commentd(
+                env["COMMENTD_DATABASE_URL"],
+                "export",
+                "static",
+                str(site),
+                "--quiet",
+                check=False,
+                env={"COMMENTD_PUBLIC_URL": server.url},
+            )
+            site_left = sorted(p.name for p in site.iterdir()) if site.exists() else []
             filler.unlink()  # the operator makes room
             imported = requests.post(run, json={}, headers=headers, timeout=30)
             roomy_read = requests.get(f"{server.url}/api/posts/{big_slug}/comments", timeout=30)
@@ -438,6 +449,8 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
     assert "could not write" in exporting.stderr and "No space left" in exporting.stderr
     assert export_after[0] == exported
     assert not [name for name in export_after[1] if name.startswith(".")]
+    assert static.returncode == 1 and "No space left" in static.stderr, static.stderr
+    assert not [name for name in site_left if name.startswith(".")], site_left
     log = server.log()
     assert "SIGBUS" not in log and "was sent" not in log
     if filled == "while-serving":  # files whole from the start: counting went on

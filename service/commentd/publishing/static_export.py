@@ -362,12 +362,19 @@ class _Writer:
         self.file.write(data)
 
     def finish(self) -> bool:
-        """Put the new file in place if it differs from the old; True when it did."""
-        self.file.close()
-        if self._same_as_before():
-            os.unlink(self.temporary, dir_fd=self.folder.fd)
-            return False
-        os.rename(self.temporary, self.name, src_dir_fd=self.folder.fd, dst_dir_fd=self.folder.fd)
+        """Put the new file in place if it differs from the old; True when it did. On any
+        failure (a full disk as the last bytes are written, say) nothing is left behind."""
+        try:
+            self.file.close()
+            if self._same_as_before():
+                os.unlink(self.temporary, dir_fd=self.folder.fd)
+                return False
+            os.rename(
+                self.temporary, self.name, src_dir_fd=self.folder.fd, dst_dir_fd=self.folder.fd
+            )
+        except BaseException:
+            self.abandon()
+            raise
         return True
 
     def _same_as_before(self) -> bool:
@@ -381,7 +388,9 @@ class _Writer:
         return digest.digest() == self.digest.digest()
 
     def abandon(self) -> None:
-        self.file.close()
+        """Remove the temporary file (its last bytes may fail to flush: a full disk)."""
+        with suppress(OSError):
+            self.file.close()
         with suppress(OSError):
             os.unlink(self.temporary, dir_fd=self.folder.fd)
 
@@ -495,9 +504,13 @@ class StaticExport:
             manifest.abandon()
             counts.abandon()
             raise
-        counts.finish()
-        if self.summary.written or self.summary.removed:
-            os.sync()  # the files are on disk before the manifest says they are
+        try:
+            counts.finish()
+            if self.summary.written or self.summary.removed:
+                os.sync()  # the files are on disk before the manifest says they are
+        except BaseException:
+            manifest.abandon()
+            raise
         manifest.finish()
         return self.summary
 
