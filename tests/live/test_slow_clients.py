@@ -378,9 +378,9 @@ def fetch(url: str) -> bytes:
 def test_slow_readers_of_a_big_thread_share_its_bytes_instead_of_a_copy_each(
     tmp_path: Path,
 ) -> None:
-    """Answers wait for slow clients in memory (never in TMPDIR, which can fill): a big
-    thread's body is sent from the page cache's bytes, so 40 clients that do not read cost
-    no 40 copies of it."""
+    """A big thread's body (within the page cache's budget) is sent from the page cache's
+    bytes, neither spilled to TMPDIR nor copied: 40 clients that do not read cost no 40
+    copies of it."""
     database_url = f"sqlite:///{tmp_path / 'c.db'}"
     run_commentd(database_url, "migrate")
     write_export(tmp_path / "big.xml", comments=1500, threads=1)

@@ -67,12 +67,6 @@ FINISH_LOOP_SECONDS = 0.05
 # SQLite with the write lock held all along, so every process's posts queued behind it.
 GIL_SWITCH_SECONDS = 0.0005
 
-# Answers waiting to be sent stay in memory, never in a temporary file (waitress spills past
-# 1 MB by default): a full TMPDIR cut a 2 MB thread short, a 200 with half its body. The app
-# holds each body in memory anyway (the page cache's bytes), a streamed one (an export) waits
-# past waitress's outbuf_high_watermark (16 MB) for the client to read, and a client that
-# reads nothing for IDLE_SECONDS is cut off.
-OUTBUF_IN_MEMORY = sys.maxsize
 # Where gunicorn keeps each worker's heartbeat file: made by the master at every fork, and a
 # failure there stops the master and every worker with it (TMPDIR out of inodes, or removed).
 # gunicorn's docs advise a memory filesystem; /dev/shm is one where there is one.
@@ -300,7 +294,6 @@ class BufferingWorker(Worker):  # type: ignore[misc]
             "ident": "",  # no Server header
             "asyncore_use_poll": True,  # select() stops at 1024 descriptors
             "log_socket_errors": False,
-            "outbuf_overflow": OUTBUF_IN_MEMORY,
         }
 
     def _finish(

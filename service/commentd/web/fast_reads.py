@@ -27,7 +27,7 @@ from commentd.errors import ApiError, error_json
 from commentd.web import errors, logs, no_script
 from commentd.web.cors import EXPOSED_HEADERS
 from commentd.web.encoding import check_path, check_query
-from commentd.web.page_cache import JSON_LIST, Answer, json_headers
+from commentd.web.page_cache import CACHE_BYTES, JSON_LIST, Answer, json_headers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -41,10 +41,15 @@ FRAGMENT_ENDPOINT = "public.thread_fragment"  # and comments.html's
 COMMENTS_PATH = re.compile(r"/api/posts/(?P<slug>.+)/comments(?P<html>\.html)?")
 READ_METHODS = frozenset({"GET", "HEAD"})
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
-# A body larger than this is handed to the server as a file (wsgi.file_wrapper) over the
-# cached bytes: a thousand slow clients of a 2 MB thread cost no 2 GB of copies (server.py
-# keeps answers in memory, never in TMPDIR).
+# A body between these sizes is handed to the server as a file (wsgi.file_wrapper) over the
+# page cache's bytes, which it keeps: waitress then sends it from them, neither copied for
+# each connection until its client has read it all nor spilled to a temporary file past 1 MB
+# (a full TMPDIR cut such answers short, 200s with half a thread). A larger body would push
+# the rest of the cache out and be rebuilt for each request, each connection pinning its own
+# copy (a red team reached 1.5 GB with 100 slow readers): it goes the usual way, to a
+# temporary file past 1 MB, memory bounded.
 SHARED_BODY_BYTES = 64 * 1024
+SHARED_BODY_MAX_BYTES = CACHE_BYTES
 PUBLIC_CORS = (
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Expose-Headers", EXPOSED_HEADERS),
@@ -86,9 +91,8 @@ class PublicReads:
         if method == "HEAD":
             return []
         wrapper = environ.get("wsgi.file_wrapper")
-        if wrapper is not None and len(answer.body) > SHARED_BODY_BYTES:
-            # Sent a chunk at a time from the page cache's own bytes (a BytesIO shares them),
-            # not from a copy held for each connection until its client has read it all.
+        if wrapper is not None and SHARED_BODY_BYTES < len(answer.body) <= SHARED_BODY_MAX_BYTES:
+            # Sent a chunk at a time from the page cache's own bytes (a BytesIO shares them).
             return wrapper(io.BytesIO(answer.body))  # type: ignore[no-any-return]
         return [answer.body]
 
