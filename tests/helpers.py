@@ -33,9 +33,10 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from altcha import v1 as altcha_v1
-from sqlalchemy import Engine, inspect, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from commentd.db import make_engine
 from commentd.models import Comment, utcnow
 from commentd.web.services import of as services_of
 
@@ -588,3 +589,14 @@ def waits_behind(release: Callable[[], object], call: Callable[[], Any]) -> tupl
         waited = not pending.done()
         release()
         return waited, pending.result(timeout=30)
+
+
+def stored_values(database_url: str, column: InstrumentedAttribute[Any]) -> set[Any]:
+    """Every value of `column` (Comment.id, Post.slug...) stored at `database_url` now, read
+    on an engine of its own (a live server's database, say)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return set(connection.scalars(select(column)))
+    finally:
+        engine.dispose()

@@ -19,11 +19,9 @@ import psycopg
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
 
 from bench.disqus_export import write_export
 from commentd.config import Settings
-from commentd.db import make_engine
 from commentd.models import Comment, Post
 from commentd.ops.server import worker_plan
 from commentd.portability.spill import SpillMap
@@ -35,6 +33,7 @@ from tests.helpers import (
     comment_fields,
     run_commentd,
     start_server,
+    stored_values,
 )
 from tests.private_servers import PrivatePostgres, private_postgres, private_redis
 
@@ -113,15 +112,6 @@ def running_load(url: str, readers: int = 2, writers: int = 2) -> Iterator[Load]
             thread.join()
 
 
-def stored_ids(database_url: str) -> set[int]:
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return set(connection.scalars(select(Comment.id)))
-    finally:
-        engine.dispose()
-
-
 def server_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     return (
         {
@@ -172,7 +162,7 @@ def test_postgresql_restarted_under_load_gives_json_503_then_recovers_by_itself(
     assert {(status, error) for _, status, error in while_down} == {(503, "database_unavailable")}
     assert {kind for kind, _, _ in while_down} == {"read", "write"}
     assert 500 not in {status for _, status, _ in load.statuses}
-    assert set(load.created) <= stored_ids(postgres.url)
+    assert set(load.created) <= stored_values(postgres.url, Comment.id)
     assert '"database unavailable' in server.log()
 
 
@@ -281,7 +271,7 @@ def test_every_comment_that_got_a_201_survives_sigkill_of_every_server_process(
         server.stop()
 
     assert len(load.created) >= 50
-    assert set(load.created) <= stored_ids(database_url)
+    assert set(load.created) <= stored_values(database_url, Comment.id)
     # The database opens cleanly for the next start.
     restarted = start_server(server_env(database_url, tmp_path), tmp_path)
     try:
@@ -311,15 +301,6 @@ def small_filesystem(path: Path, size: str, inodes: int = 0) -> Iterator[Path]:
 
 
 BIG_THREAD = 1500  # comments: a thread whose JSON is over a megabyte
-
-
-def posted_slugs(database_url: str) -> set[str]:
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return set(connection.scalars(select(Post.slug)))
-    finally:
-        engine.dispose()
 
 
 def fill(directory: Path) -> Path:
@@ -407,7 +388,7 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
             with requests.Session() as session:
                 posts = [ask(session, server.url, "write", n) for n in range(10)]
                 reads = [ask(session, server.url, "read", n) for n in range(10)]
-                (big_slug,) = posted_slugs(env["COMMENTD_DATABASE_URL"]) - {"p"}
+                (big_slug,) = stored_values(env["COMMENTD_DATABASE_URL"], Post.slug) - {"p"}
                 big_read = session.get(f"{server.url}/api/posts/{big_slug}/comments", timeout=30)
             run = f"{server.url}/api/moderation/imports/{begun['id']}/run"
             waiting = requests.post(run, json={}, headers=headers, timeout=30)
@@ -443,7 +424,9 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
     assert waiting.headers["Retry-After"] == "60"
     assert imported.status_code == 200, imported.text
     assert imported.json()["read"] > 0
-    assert set(stored_ids(env["COMMENTD_DATABASE_URL"])) >= {post.json()["id"] for post in posts}
+    assert stored_values(env["COMMENTD_DATABASE_URL"], Comment.id) >= {
+        post.json()["id"] for post in posts
+    }
     # The export that did not fit leaves the one before as it was, and nothing beside it.
     assert exporting.returncode == 1 and "Traceback" not in exporting.stderr
     assert "could not write" in exporting.stderr and "No space left" in exporting.stderr

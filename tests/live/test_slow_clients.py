@@ -20,10 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-import sqlalchemy
 
 from bench.disqus_export import write_export
-from commentd.db import make_engine
 from commentd.models import Post
 from tests.helpers import (
     ADMIN_TOKEN,
@@ -32,6 +30,7 @@ from tests.helpers import (
     comment_fields,
     run_commentd,
     start_server,
+    stored_values,
 )
 from tests.private_servers import SHARED_REDIS, forget_prefix, redis_available, unique_prefix
 
@@ -389,10 +388,7 @@ def test_slow_readers_of_a_big_thread_share_its_bytes_instead_of_a_copy_each(
     server = start_server(env, tmp_path)
     sockets: list[socket.socket] = []
     try:
-        engine = make_engine(database_url)
-        with engine.connect() as connection:
-            slug = connection.scalars(sqlalchemy.select(Post.slug)).one()
-        engine.dispose()
+        (slug,) = stored_values(database_url, Post.slug)
         path = f"/api/posts/{slug}/comments"
         # Every worker builds and caches the page first: concurrent connections are spread
         # over the workers, each busy with one.

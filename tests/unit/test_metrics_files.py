@@ -140,8 +140,10 @@ WORKER = textwrap.dedent(
 def run_worker(
     directory: Path, endpoints: list[str], fsize: int = 0, left: int = 0
 ) -> dict[str, object]:
-    """Run WORKER: `fsize` caps its files' size (RLIMIT_FSIZE), `left` is the number of
-    series a dead worker of its pid left in its counter file."""
+    """Run WORKER with its files in `directory` (made here): `fsize` caps their size
+    (RLIMIT_FSIZE), `left` is the number of series a dead worker of its pid left in its
+    counter file."""
+    directory.mkdir()
     arguments = [str(directory), json.dumps(endpoints), str(fsize), str(left)]
     done = subprocess.run(
         [sys.executable, "-c", WORKER, *arguments],
@@ -161,8 +163,6 @@ def test_a_worker_s_files_are_whole_from_the_start_and_never_grow(
     app: Flask, tmp_path: Path, left: int
 ) -> None:
     directory = tmp_path / "metrics"
-    directory.mkdir()
-
     result = run_worker(directory, endpoints_of(app), left=left)
 
     assert result["reserved"] is True
@@ -197,8 +197,6 @@ def test_a_worker_whose_files_the_kernel_refuses_serves_on_uncounted_then_counts
     app: Flask, tmp_path: Path, fsize: int
 ) -> None:
     directory = tmp_path / "metrics"
-    directory.mkdir()
-
     result = run_worker(directory, endpoints_of(app), fsize=fsize)
 
     assert result["reserved"] is False

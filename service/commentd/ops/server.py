@@ -381,10 +381,9 @@ def _cut_slow_requests(
 
 
 def _worker_exited(_server: Any, worker: Any) -> None:
-    from prometheus_client import multiprocess
-
+    # Its metrics files stay, counts and all: named by its slot, the worker that takes the
+    # slot next goes on in them (metrics.py; there are no live gauges to mark dead).
     release_slot(worker)
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def _remove(metrics_dir: Path | None) -> None:
