@@ -34,12 +34,23 @@ DATABASE_DOWN_CODE = "database_unavailable"
 DATABASE_DOWN_MESSAGE = "The comment database is not answering; try again shortly."
 
 
-# A full disk (or a spent quota) where the app writes a file of its own, such as an import's
-# upload assembled in TMPDIR: a 503 the operator ends by making room. What was taken stays
-# stored (the upload's parts are in the database), so the same request succeeds then.
+# A full disk (or a spent quota), the database's or where the app writes a file of its own
+# (an import's upload assembled in TMPDIR): a 503 the operator ends by making room. What was
+# taken stays stored (the upload's parts are in the database; a refused write stored
+# nothing), so the same request succeeds then.
 STORAGE_FULL_CODE = "storage_full"
 STORAGE_FULL_MESSAGE = "The server's disk is full; nothing was lost. Try again later."
 STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# The process out of open files or memory (a burst of connections, a descriptor limit set
+# too low): a 503 that passes when the burst does.
+OVERLOADED_CODE = "overloaded"
+OVERLOADED_MESSAGE = "The server is short of memory or open files; try again shortly."
+OVERLOADED_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+# How the databases say the same: SQLite's result codes (https://sqlite.org/rescode.html;
+# an extended code keeps the primary one in its low byte), PostgreSQL's SQLSTATEs of class 53,
+# insufficient resources (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+SQLITE_FULL, SQLITE_NOMEM = 13, 7
+SQLSTATE_DISK_FULL, SQLSTATE_OUT_OF_MEMORY = "53100", "53200"
 
 
 def error_response(status: int, code: str, message: str, **details: object) -> Response:
@@ -52,6 +63,48 @@ def is_database_down(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and (
         isinstance(error, OperationalError) or error.connection_invalidated
     )
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` is one `unexpected` answers 503: the service cannot serve now, for a
+    reason that passes (a database that is down, a full disk, no open files or memory)."""
+    return short_of(error) is not None or is_database_down(error)
+
+
+def short_of(error: BaseException) -> str | None:
+    """What the machine ran out of, if that is what `error` says, as the code of its 503:
+    STORAGE_FULL_CODE for a full disk or quota (an OSError, or the database's own "disk is
+    full"), OVERLOADED_CODE for no open files or memory left; None for any other error."""
+    if isinstance(error, MemoryError):
+        return OVERLOADED_CODE
+    if isinstance(error, OSError):
+        if error.errno in STORAGE_FULL_ERRNOS:
+            return STORAGE_FULL_CODE
+        return OVERLOADED_CODE if error.errno in OVERLOADED_ERRNOS else None
+    if not isinstance(error, DBAPIError):
+        return None
+    driver_error = error.orig
+    if isinstance(driver_error, OSError | MemoryError):  # raised by the driver's own I/O
+        return short_of(driver_error)
+    sqlite_code = getattr(driver_error, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        primary = sqlite_code & 0xFF
+        if primary == SQLITE_FULL:
+            return STORAGE_FULL_CODE
+        return OVERLOADED_CODE if primary == SQLITE_NOMEM else None
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    if sqlstate == SQLSTATE_DISK_FULL:
+        return STORAGE_FULL_CODE
+    return OVERLOADED_CODE if sqlstate == SQLSTATE_OUT_OF_MEMORY else None
+
+
+def _told(error: BaseException) -> str:
+    """A shortage's error for the log: the driver's error class and message for a database's
+    (SQLite's and PostgreSQL's messages for these quote no value), never the statement's."""
+    if isinstance(error, DBAPIError):
+        driver_error = error.orig
+        return f"{type(driver_error).__name__}: {driver_error}"
+    return str(error)
 
 
 def api_error_answer(
@@ -133,12 +186,16 @@ def unexpected(error: BaseException) -> tuple[int, str, str, dict[str, str]]:
     """What to answer for an error nothing else handled, logged here: a database that is down
     or a full disk is a 503 with Retry-After, anything else a 500. (status, code, message,
     extra headers)"""
+    shortage = short_of(error)
+    if shortage == STORAGE_FULL_CODE:
+        log.error("disk full, answered 503 until there is room: %s", _told(error))
+        return 503, STORAGE_FULL_CODE, STORAGE_FULL_MESSAGE, {"Retry-After": "60"}
+    if shortage == OVERLOADED_CODE:
+        log.error("out of open files or memory, answered 503: %s", _told(error))
+        return 503, OVERLOADED_CODE, OVERLOADED_MESSAGE, {"Retry-After": "5"}
     if is_database_down(error):
         log.warning("database unavailable: %s", getattr(error, "orig", error))
         return 503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE, {"Retry-After": "5"}
-    if isinstance(error, OSError) and error.errno in STORAGE_FULL_ERRNOS:
-        log.error("disk full, answered 503 until there is room: %s", error)
-        return 503, STORAGE_FULL_CODE, STORAGE_FULL_MESSAGE, {"Retry-After": "60"}
     if isinstance(error, DBAPIError):
         fault = RefusedStatement(refused_statement(error))
         log.error("unhandled error", exc_info=(RefusedStatement, fault, error.__traceback__))

@@ -52,7 +52,7 @@ from commentd.models import CommentStatus
 from commentd.publishing import fragment, pages
 from commentd.spam import traps
 from commentd.web.cors import is_allowed_origin, own_origin
-from commentd.web.errors import is_database_down
+from commentd.web.errors import is_unavailable
 from commentd.web.page_cache import Variant
 from commentd.web.services import current
 from commentd.web.sessions import get_session
@@ -257,8 +257,8 @@ def answer_form_post(
     except HTTPException as error:  # 413 from reading the body, and their kin
         status = error.code or 400
         return _refusal_page(slug, fields, status, [_words(fields, "page_too_large")], None)
-    except DBAPIError as error:
-        if not is_database_down(error):
+    except (DBAPIError, OSError, MemoryError) as error:
+        if not is_unavailable(error):
             raise
         return _refusal_page(slug, fields, 503, [_words(fields, "page_unavailable")], None)
     return _after_storing(slug, fields, submitted)
@@ -309,8 +309,8 @@ def _options(slug: str | None, language: str) -> list[fragment.ReplyOption]:
     cache = current().page_cache
     try:
         body = cache.page(slug).body
-    except DBAPIError as error:
-        if not is_database_down(error):
+    except (DBAPIError, OSError, MemoryError) as error:
+        if not is_unavailable(error):
             raise
         return []
     return fragment.reply_options(json.loads(body)["comments"], language)

@@ -1,0 +1,170 @@
+"""A machine short of something a request needs (room on the database's disk, open files,
+memory) answers a 503 that names it and passes, never a 500, and stores nothing half-way
+(web.errors.short_of). Each shortage here is a real one: SQLite's own "database or disk is
+full", PostgreSQL's SQLSTATE 53100, the kernel's EMFILE."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import OperationalError
+
+from commentd.web.errors import OVERLOADED_CODE, STORAGE_FULL_CODE, short_of
+from commentd.web.services import of as services_of
+from tests.api.test_no_script import assert_whole_page, form_post, form_token, input_value, typed
+from tests.helpers import SLUG, comment_fields
+
+LONG_BODY = "Every pose, every breath, every page of it. " * 100  # 4,400 characters
+
+
+def stored_count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT count(*) FROM comments")).scalar_one())
+
+
+@contextmanager
+def full_database(app: Flask) -> Iterator[None]:
+    """The app's database refuses to grow, as a full disk makes it: SQLite capped at the pages
+    it has (`PRAGMA max_page_count`, its own SQLITE_FULL), PostgreSQL raising SQLSTATE 53100
+    (disk_full) on every new comment, as its storage manager does when a file cannot grow."""
+    engine = services_of(app).engine
+    if engine.dialect.name == "sqlite":
+
+        def capped(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+            # Not below the file's size: SQLite keeps the larger of the two.
+            dbapi_connection.execute("PRAGMA max_page_count = 1")
+
+        engine.dispose()  # every pooled connection is made again, capped
+        assert engine.url.database is not None
+        with closing(sqlite3.connect(engine.url.database)) as connection:
+            connection.execute("VACUUM")  # no free pages left to fill
+        event.listen(engine, "connect", capped)
+        try:
+            yield
+        finally:
+            event.remove(engine, "connect", capped)
+            engine.dispose()
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " RAISE EXCEPTION 'could not extend file: No space left on device'"
+                " USING ERRCODE = 'disk_full'; END $$"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TRIGGER disk_full BEFORE INSERT ON comments"
+                " FOR EACH ROW EXECUTE FUNCTION disk_full()"
+            )
+        )
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TRIGGER disk_full ON comments"))
+            connection.execute(text("DROP FUNCTION disk_full()"))
+
+
+def test_a_full_database_disk_is_storage_full_and_the_next_post_after_room_is_stored(
+    app: Flask, client: FlaskClient
+) -> None:
+    engine = services_of(app).engine
+    assert client.post(f"/api/posts/{SLUG}/comments", json=comment_fields()).status_code == 201
+    with full_database(app):
+        answers = [
+            client.post(f"/api/posts/{SLUG}/comments", json=comment_fields(body=LONG_BODY))
+            for _ in range(5)
+        ]
+        read = client.get(f"/api/posts/{SLUG}/comments")
+        health = client.get("/healthz")
+    for answer in answers:
+        assert answer.status_code == 503, answer.json
+        assert answer.json is not None and answer.json["error"] == STORAGE_FULL_CODE
+        assert answer.headers["Retry-After"] == "60"
+    # What was there is still served; the refused posts stored nothing.
+    assert read.status_code == 200 and read.json is not None and read.json["slug"] == SLUG
+    assert health.status_code == 200
+    assert stored_count(engine) == 1
+    again = client.post(f"/api/posts/{SLUG}/comments", json=comment_fields(body=LONG_BODY))
+    assert again.status_code == 201, again.json
+    assert stored_count(engine) == 2
+
+
+def test_a_form_post_on_a_full_database_disk_gets_a_503_page_keeping_the_text(
+    app: Flask, client: FlaskClient
+) -> None:
+    token = form_token(client)
+    with full_database(app):
+        response = form_post(client, typed(form_token=token, body=LONG_BODY))
+    page = assert_whole_page(response, 503)
+    assert input_value(page, "body") == LONG_BODY
+    assert stored_count(services_of(app).engine) == 0
+
+
+@contextmanager
+def no_open_files_left() -> Iterator[None]:
+    """This process at its limit of open files: the soft limit lowered a little above what is
+    open, and the rest taken, so the next open() fails with EMFILE; all given back after."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    open_now = len(os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 16, hard))
+    taken: list[int] = []
+    try:
+        while True:
+            try:
+                taken.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                break
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_out_of_open_files_a_post_is_overloaded_and_a_form_keeps_its_text(
+    app: Flask, client: FlaskClient
+) -> None:
+    # A post on SQLite opens the write turn's file beside the database (db.FileTurn).
+    engine = services_of(app).engine
+    assert client.post(f"/api/posts/{SLUG}/comments", json=comment_fields()).status_code == 201
+    token = form_token(client)
+    with no_open_files_left():
+        answer = client.post(f"/api/posts/{SLUG}/comments", json=comment_fields(body="Lost?"))
+        form = form_post(client, typed(form_token=token, body="Not lost."))
+    assert answer.status_code == 503, answer.json
+    assert answer.json is not None and answer.json["error"] == OVERLOADED_CODE
+    assert answer.headers["Retry-After"] == "5"
+    assert input_value(assert_whole_page(form, 503), "body") == "Not lost."
+    assert stored_count(engine) == 1
+    assert client.post(f"/api/posts/{SLUG}/comments", json=comment_fields()).status_code == 201
+
+
+def test_sqlite_s_own_full_and_out_of_memory_codes_are_told_apart() -> None:
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE t (x TEXT)")
+    connection.execute("PRAGMA max_page_count = 1")
+    with pytest.raises(sqlite3.OperationalError) as full:
+        connection.execute("INSERT INTO t VALUES (?)", ("x" * 10_000,))
+    connection.close()
+    wrapped = OperationalError("INSERT", None, full.value)
+    assert short_of(wrapped) == STORAGE_FULL_CODE
+    assert short_of(OSError(28, "No space left on device")) == STORAGE_FULL_CODE
+    assert short_of(OSError(24, "Too many open files")) == OVERLOADED_CODE
+    assert short_of(MemoryError()) == OVERLOADED_CODE
+    # Not a shortage: a locked database, a missing file, a bad statement.
+    assert short_of(OSError(2, "No such file or directory")) is None
+    with pytest.raises(sqlite3.OperationalError) as bad:
+        sqlite3.connect(":memory:").execute("SELECT * FROM nowhere")
+    assert short_of(OperationalError("SELECT", None, bad.value)) is None
