@@ -69,8 +69,10 @@ class PublicRow(NamedTuple):
 
 
 def timestamp(moment: datetime) -> str:
-    """API.md's time format: whole seconds, UTC, with a Z (`2024-05-01T09:30:00Z`)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """API.md's time format: whole seconds, UTC, with a Z (`2024-05-01T09:30:00Z`), of an
+    aware UTC `moment` (as every stored time is; models.UTCDateTime). RFC 3339's four-digit
+    year whatever the year; half the cost of strftime, once for each comment of a read."""
+    return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def avatar_url(public_url: str, avatar_key: str) -> str:
