@@ -19,8 +19,8 @@ RFC3339_UTC_SECONDS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
         (datetime(2024, 5, 1, 9, 30, tzinfo=UTC), "2024-05-01T09:30:00Z"),
         # Fractions are dropped, never rounded up into the next second.
         (datetime(2024, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), "2024-12-31T23:59:59Z"),
-        # Four digits whatever the year (an imported comment dated by a broken exporter):
-        # strftime's %Y wrote "999-…", which is not RFC 3339.
+        # Four digits whatever the year (stored times are 1970-9000: imports refuse others;
+        # strftime's %Y would write "999-…", which is not RFC 3339).
         (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), "0999-01-02T03:04:05Z"),
         (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00Z"),
         (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), "9999-12-31T23:59:59Z"),
