@@ -23,6 +23,7 @@ import requests
 
 from bench.disqus_export import write_export
 from commentd.models import Post
+from commentd.ops.server import IDLE_SECONDS
 from tests.helpers import (
     ADMIN_TOKEN,
     LIFTED_LIMITS,
@@ -413,3 +414,63 @@ def test_slow_readers_of_a_big_thread_share_its_bytes_instead_of_a_copy_each(
 
     # A copy each would be 40 x 1.5 MB = 60 MB; what a chunk in flight costs is far less.
     assert after - before < 15 * 1024, (before, after)
+
+
+def read_answer(sock: socket.socket, *, slow_seconds: float, pause_seconds: float = 0) -> bytes:
+    """The answer on `sock` read at ~32 KB/s for `slow_seconds` (a phone on a poor line),
+    then, after `pause_seconds` of reading nothing, as fast as it comes, to its end."""
+    data = b""
+    slow_until = time.monotonic() + slow_seconds
+    while time.monotonic() < slow_until:
+        chunk = sock.recv(3200)
+        if not chunk:
+            return data
+        data += chunk
+        time.sleep(0.1)
+    time.sleep(pause_seconds)
+    while chunk := sock.recv(1 << 20):
+        data += chunk
+    return data
+
+
+def test_a_client_reading_a_big_answer_slowly_gets_all_of_it_one_that_stops_is_cut(
+    tmp_path: Path,
+) -> None:
+    """Silence is judged by what the client takes from the kernel, not by waitress's own sends
+    (server.READING_BYTES): the kernel wakes waitress only once half its send queue drained,
+    which at 32 KB/s took longer than IDLE_SECONDS, and a reading client got half a 200."""
+    database_url = f"sqlite:///{tmp_path / 'c.db'}"
+    run_commentd(database_url, "migrate")
+    write_export(tmp_path / "big.xml", comments=4000, threads=1)
+    run_commentd(database_url, "import", "disqus", str(tmp_path / "big.xml"))
+    env = {"COMMENTD_DATABASE_URL": database_url, "TMPDIR": str(tmp_path)} | LIFTED_LIMITS
+    server = start_server(env, tmp_path)
+    host, port = urlsplit(server.url).netloc.split(":")
+    (slug,) = stored_values(database_url, Post.slug)
+    # The fragment: ~9.6 MB, far more than the kernel's buffers hold (4 MB at most here).
+    request = f"GET /api/posts/{slug}/comments.html HTTP/1.1\r\nHost: {host}\r\n\r\n"
+
+    def answer(*, slow_seconds: float, pause_seconds: float = 0) -> tuple[int, int]:
+        """(Content-Length, bytes of body received)."""
+        with socket.create_connection((host, int(port))) as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            client.sendall(request.encode())
+            data = read_answer(client, slow_seconds=slow_seconds, pause_seconds=pause_seconds)
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ")
+        [length] = [
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ]
+        return length, len(body)
+
+    try:
+        length, received = answer(slow_seconds=3 * IDLE_SECONDS)
+        assert length > 8_000_000
+        assert received == length
+        # A client that stops reading is still cut once silent for IDLE_SECONDS.
+        length, received = answer(slow_seconds=1, pause_seconds=IDLE_SECONDS + 3)
+        assert received < length
+    finally:
+        server.stop()

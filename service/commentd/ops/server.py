@@ -9,12 +9,15 @@ sends the answer from a buffer, so a slow or stalled client holds a connection, 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import logging
 import os
 import shutil
 import socket
+import struct
 import sys
 import tempfile
+import termios
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -56,6 +59,13 @@ MAX_HEADER_BYTES = 32 * 1024
 # 64 KiB (MAX_BODY_BYTES); a body announced larger than this is refused unread.
 MAX_WIRE_BODY_BYTES = 256 * 1024
 SWEEP_SECONDS = 1.0
+# A client still reading its answer is not silent, however slowly it reads: each sweep, a
+# connection whose kernel send queue shrank by this much since its last activity counts as
+# active again (waitress only sees its own sends, and the kernel wakes it to send more only
+# once half the queue has drained: a client reading a 14 MB thread at 32 KB/s went 5 s
+# without one and was cut, a 200 with half a body). A client that stops reading is cut
+# IDLE_SECONDS later as before.
+READING_BYTES = 1024
 LOOP_SECONDS = 0.25  # how soon the event loop notices SIGTERM when nothing else happens
 # A worker that is stopping waits this long for the first request of a connection it accepted
 # just before (Worker._finish), and looks this often whether what it owes is done.
@@ -267,6 +277,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
                 self.share_slot,
             )
         partial: dict[Any, tuple[Any, float]] = {}
+        sending: dict[Any, int] = {}
         next_sweep = time.monotonic() + SWEEP_SECONDS
         while self.alive:
             timeout = LOOP_SECONDS if balanced is None else balanced.poll_timeout(LOOP_SECONDS)
@@ -278,8 +289,9 @@ class BufferingWorker(Worker):  # type: ignore[misc]
                     self.log.info("Parent changed, shutting down: %s", self)
                     self.alive = False
                 partial = _cut_slow_requests(channels, partial, now)
+                sending = _note_reading_clients(channels, sending)
                 next_sweep = now + SWEEP_SECONDS
-        self._finish(channels, servers, partial)
+        self._finish(channels, servers, partial, sending)
 
     def _adjustments(self) -> dict[str, Any]:
         return {
@@ -301,6 +313,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
         channels: dict[int, Any],
         servers: list[Any],
         partial: dict[Any, tuple[Any, float]],
+        sending: dict[Any, int],
     ) -> None:
         """Stop accepting, then (within graceful_timeout) receive, finish and send every
         request in hand, and close every connection.
@@ -327,6 +340,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
             if now >= next_sweep:
                 self.notify()
                 partial = _cut_slow_requests(channels, partial, now)
+                sending = _note_reading_clients(channels, sending)
                 for listener in listeners:
                     listener.maintenance(time.time())  # closes idle connections
                 next_sweep = now + SWEEP_SECONDS
@@ -354,6 +368,36 @@ def _in_hand(channel: Any, *, awaiting_first: bool) -> bool:
     return channel.request is not None or (
         awaiting_first and channel.last_activity == channel.creation_time
     )
+
+
+def _unsent_bytes(channel: Any) -> int | None:
+    """How many bytes of `channel`'s answer wait in the kernel's send queue, not yet taken by
+    the client (Linux's SIOCOUTQ); None where the kernel does not say."""
+    try:
+        answer = fcntl.ioctl(channel.socket.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError, AttributeError):  # closed, or no such ioctl here
+        return None
+    return int(struct.unpack("i", answer)[0])
+
+
+def _note_reading_clients(channels: dict[Any, Any], sending: dict[Any, int]) -> dict[Any, int]:
+    """Mark as active each connection with an answer still to send whose client took at least
+    READING_BYTES from the kernel since its last activity (`sending`: the connection's unsent
+    bytes then); returns the map for the next sweep."""
+    current: dict[Any, int] = {}
+    for channel in list(channels.values()):
+        if not isinstance(channel, HTTPChannel) or not channel.total_outbufs_len:
+            continue
+        unsent = _unsent_bytes(channel)
+        if unsent is None:
+            continue
+        before = sending.get(channel)
+        if before is not None and before - unsent >= READING_BYTES:
+            channel.last_activity = time.time()
+        elif before is not None and unsent < before:
+            unsent = before  # too little yet: measured from the same mark next time
+        current[channel] = unsent
+    return current
 
 
 def _cut_slow_requests(
