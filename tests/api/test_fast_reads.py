@@ -17,6 +17,7 @@ from commentd.models import CommentStatus
 from commentd.web.app import create_app
 from commentd.web.fast_reads import PublicReads
 from commentd.web.services import of as services_of
+from commentd.web.spooling import SpooledAnswers
 from tests.helpers import MODERATOR
 
 SLUG = "gluteus-medius"
@@ -41,7 +42,9 @@ class Ask:
 def both(migrated_engine: Engine, settings: Settings) -> Iterator[tuple[FlaskClient, FlaskClient]]:
     """(with the accelerator, without it): two apps on the one migrated test database."""
     fast, plain = create_app(settings, fast_reads=True), create_app(settings, fast_reads=False)
-    assert isinstance(fast.wsgi_app, PublicReads) and not isinstance(plain.wsgi_app, PublicReads)
+    outer_fast, outer_plain = fast.wsgi_app, plain.wsgi_app
+    assert isinstance(outer_fast, SpooledAnswers) and isinstance(outer_plain, SpooledAnswers)
+    assert isinstance(outer_fast.app, PublicReads) and not isinstance(outer_plain.app, PublicReads)
     yield fast.test_client(), plain.test_client()
     for app in (fast, plain):
         services_of(app).engine.dispose()

@@ -390,6 +390,8 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
                 reads = [ask(session, server.url, "read", n) for n in range(10)]
                 (big_slug,) = stored_values(env["COMMENTD_DATABASE_URL"], Post.slug) - {"p"}
                 big_read = session.get(f"{server.url}/api/posts/{big_slug}/comments", timeout=30)
+                fragment = f"{server.url}/api/posts/{big_slug}/comments.html"
+                big_fragment = session.get(fragment, timeout=30)
             run = f"{server.url}/api/moderation/imports/{begun['id']}/run"
             waiting = requests.post(run, json={}, headers=headers, timeout=30)
             uncounted = counted(server.metrics_url, "other")
@@ -411,6 +413,7 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
             filler.unlink()  # the operator makes room
             imported = requests.post(run, json={}, headers=headers, timeout=30)
             roomy_read = requests.get(f"{server.url}/api/posts/{big_slug}/comments", timeout=30)
+            roomy_fragment = requests.get(fragment, timeout=30)
         finally:
             server.stop()
 
@@ -420,6 +423,12 @@ def test_a_full_tmpdir_costs_no_request_and_no_worker(tmp_path: Path, filled: st
     # Over a megabyte, which waitress would have spilled to a file in TMPDIR and cut short.
     assert big_read.status_code == 200 and len(big_read.content) > 1_000_000
     assert big_read.content == roomy_read.content  # whole, as with room to spare
+    # Past the page cache's budget (~3.6 MB): written to a file in TMPDIR before it is sent,
+    # so a full TMPDIR is a 503 saying so, where waitress's spill sent a 200 cut short.
+    assert (big_fragment.status_code, big_fragment.json()["error"]) == (503, "storage_full")
+    assert big_fragment.headers["Retry-After"] == "60"
+    assert roomy_fragment.status_code == 200
+    assert len(roomy_fragment.content) == int(roomy_fragment.headers["Content-Length"]) > 2**21
     assert (waiting.status_code, waiting.json()["error"]) == (503, "storage_full")
     assert waiting.headers["Retry-After"] == "60"
     assert imported.status_code == 200, imported.text

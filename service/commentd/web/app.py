@@ -32,6 +32,7 @@ from commentd.web.fast_reads import PublicReads
 from commentd.web.limits import RateLimits, limiter_config
 from commentd.web.page_cache import PageCache
 from commentd.web.services import Services, install, of
+from commentd.web.spooling import SpooledAnswers
 
 MAX_BODY_BYTES = 64 * 1024  # API.md: a larger body gets 413
 
@@ -99,6 +100,8 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
     app.register_blueprint(readers.bp)
     if fast_reads:
         app.wsgi_app = PublicReads(app.wsgi_app, services)  # type: ignore[method-assign]
+    # Outermost: every answer over a megabyte is written whole before it is sent.
+    app.wsgi_app = SpooledAnswers(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

@@ -46,8 +46,8 @@ NOSNIFF = ("X-Content-Type-Options", "nosniff")
 # each connection until its client has read it all nor spilled to a temporary file past 1 MB
 # (a full TMPDIR cut such answers short, 200s with half a thread). A larger body would push
 # the rest of the cache out and be rebuilt for each request, each connection pinning its own
-# copy (a red team reached 1.5 GB with 100 slow readers): it goes the usual way, to a
-# temporary file past 1 MB, memory bounded.
+# copy (a red team reached 1.5 GB with 100 slow readers): it goes the usual way, written
+# whole to a temporary file before it is sent (web/spooling.py), memory bounded.
 SHARED_BODY_BYTES = 64 * 1024
 SHARED_BODY_MAX_BYTES = CACHE_BYTES
 PUBLIC_CORS = (
