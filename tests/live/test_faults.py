@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import resource
 import signal
 import subprocess
 import tempfile
@@ -25,13 +26,18 @@ from commentd.config import Settings
 from commentd.models import Comment, Post
 from commentd.ops.server import worker_plan
 from commentd.portability.spill import SpillMap
+from commentd.spam import traps
 from commentd.web.errors import unexpected
 from tests.helpers import (
     ADMIN_TOKEN,
     LIFTED_LIMITS,
     LiveServer,
     comment_fields,
+    every_worker_booted,
+    listening_socket,
+    port_of,
     run_commentd,
+    serve_process,
     start_server,
     stored_values,
 )
@@ -540,3 +546,84 @@ def test_an_import_s_spill_file_on_a_full_disk_is_the_machine_s_fault_not_the_fi
     assert raised.value.filename.startswith(str(tmpdir))
     status, code, _message, headers = unexpected(raised.value)
     assert (status, code, headers) == (503, "storage_full", {"Retry-After": "60"})
+
+
+FORM_SECRET = "form-secret-0123456789abcdefghijklmnop"
+
+
+def cold_server(env: dict[str, str], workdir: Path) -> LiveServer:
+    """`commentd serve` whose workers have booted and answered nothing yet (start_server asks
+    /healthz, which would open what a first request opens): ready once every worker holds
+    the same open files for half a second."""
+    listener = listening_socket()
+    port = port_of(listener)  # the server keeps the socket; this process closes its copy
+    log_path = workdir / f"serve-{port}.log"
+    process = serve_process(env, workdir, [listener], log_path=log_path)
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path, None)
+    deadline = time.monotonic() + 30
+    held: dict[int, int] = {}
+    while time.monotonic() < deadline:
+        assert process.poll() is None, server.log()
+        if every_worker_booted(server.log()):
+            now = {pid: len(os.listdir(f"/proc/{pid}/fd")) for pid in server_pids(server)[1:]}
+            if now == held:
+                return server
+            held = now
+        time.sleep(0.5)
+    server.stop()
+    raise AssertionError(f"workers not settled in 30 s:\n{server.log()}")
+
+
+def limit_open_files(pid: int, spare: int) -> None:
+    """Let process `pid` open `spare` more files than it has open now, and no more."""
+    limit = len(os.listdir(f"/proc/{pid}/fd")) + spare
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, limit))
+
+
+@pytest.mark.parametrize("form", [False, True], ids=["json", "html-form"])
+def test_a_worker_short_of_open_files_stores_and_says_so_or_stores_nothing(
+    tmp_path: Path, form: bool
+) -> None:
+    """A red team set a fresh server's workers a few open files above what they held, then
+    posted: for 4 to 9 spare files the comment was stored and answered 503 ("try again": a
+    duplicate), a form got JSON and lost its text. What opened files after the commit
+    (prometheus_client's files at a type's first value, the i18n catalogues, the templates)
+    now opens them at start, and counting never fails an answer."""
+    outcomes: list[tuple[int, int, str, int]] = []
+    for spare in range(1, 10):
+        database_url = f"sqlite:///{tmp_path / f'c{spare}.db'}"
+        run_commentd(database_url, "migrate")
+        env = server_env(database_url, tmp_path, COMMENTD_SECRET_KEY=FORM_SECRET)
+        server = cold_server(env, tmp_path)
+        try:
+            for pid in server_pids(server)[1:]:
+                limit_open_files(pid, spare)
+            url = f"{server.url}/api/posts/p/comments"
+            if form:
+                typed = "Typed by hand, keep me"
+                response = requests.post(
+                    url,
+                    data={**comment_fields(body=typed), "form_token": traps.issue(FORM_SECRET)},
+                    headers={"Accept": "text/html"},
+                    allow_redirects=False,
+                    timeout=20,
+                )
+            else:
+                response = requests.post(url, json=comment_fields(), timeout=20)
+            stored = len(stored_values(database_url, Comment.id))
+            kind = response.headers.get("Content-Type", "")
+            outcomes.append((spare, response.status_code, kind, stored))
+            if response.status_code == 503:
+                assert stored == 0, outcomes
+                if form:
+                    assert kind.startswith("text/html") and typed in response.text, outcomes
+                else:
+                    assert response.json()["error"] in {"overloaded", "database_unavailable"}
+            else:
+                assert response.status_code in ({200, 303} if form else {201}), outcomes
+                assert stored == 1, outcomes
+        finally:
+            server.stop()
+    # Both ways were seen: too few files refused the post, enough stored it.
+    assert {status for _, status, _, _ in outcomes} - {503}, outcomes
+    assert 503 in {status for _, status, _, _ in outcomes}, outcomes

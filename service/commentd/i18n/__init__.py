@@ -74,6 +74,13 @@ def catalogue(language: str) -> Mapping[str, str]:
     return MappingProxyType(data)
 
 
+def load_all() -> None:
+    """Read every catalogue now (the app calls it at start), so that no request opens a file
+    for its words: a process out of open files still answers in every language."""
+    for language in languages():
+        catalogue(language)
+
+
 def resolve(tag: str | None) -> str:
     """The supported language nearest to a BCP 47 tag: the tag itself (`pt-BR`), else the tag
     with its last subtags dropped one by one (`de-AT` → `de`, `zh-Hant-HK` → `zh-Hant`), each

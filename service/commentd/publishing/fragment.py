@@ -80,6 +80,13 @@ def template(name: str) -> jinja2.Template:
     return _environment.get_template(name)
 
 
+def load_templates() -> None:
+    """Compile every template now (the app calls it at start), so that no request opens a
+    file for one: a process out of open files still answers a form with its page."""
+    for name in _environment.list_templates():
+        template(name)
+
+
 @cache
 def _word(language: str, key: str) -> str:
     return i18n.translate(language, key)

@@ -7,12 +7,13 @@ from sqlalchemy import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
-from commentd import db
+from commentd import db, i18n
 from commentd.config import Settings
 from commentd.group_commit import GroupCommit
 from commentd.keys import instance_id, load_or_create_secret
 from commentd.notify.handlers import build_outbox, build_worker
 from commentd.notify.notifier import Notifier
+from commentd.publishing import fragment
 from commentd.spam.learned import SpamFilter
 from commentd.spam.rules import RulesCache
 from commentd.web import (
@@ -58,6 +59,9 @@ def create_app(settings: Settings | None = None, *, fast_reads: bool = True) -> 
     storage other than memory:// or Redis, before the database is opened.
     """
     settings = (settings or Settings.from_env()).serving_at("localhost", 8080)
+    # Read now what requests would read from package files at their first use.
+    i18n.load_all()
+    fragment.load_templates()
     app = Flask("commentd", static_folder=None)
     # API.md: "/posts/x/" and "posts/x" are one slug; no redirect for the doubled slashes.
     app.url_map.merge_slashes = False

@@ -98,20 +98,40 @@ class Metrics:
         self._retry_at = 0.0
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request and its latency (`seconds`), under bounded labels."""
+        """Count one answered request and its latency (`seconds`), under bounded labels.
+        Never raises: counting is not worth an answer (see _stop_counting)."""
         if not self.counting and not self._retry():
             return
         series = (endpoint, method if method in METHODS else OTHER, str(status))
         if series not in self._series:
             series = self._admit(series)
-        self.requests.labels(*series).inc()
-        self.latency.labels(series[0]).observe(seconds)
+        try:
+            self.requests.labels(*series).inc()
+            self.latency.labels(series[0]).observe(seconds)
+        except (OSError, MemoryError) as error:
+            self._stop_counting(error)
 
     def comment_submitted(self, status: str) -> None:
         """Count one comment stored with a 201, by the status it was given (a CommentStatus
-        value)."""
+        value). Never raises: it runs after the comment was stored, which its writer must be
+        told (a 503 then had readers post the same comment again)."""
         if self.counting or self._retry():
-            self.submitted.labels(status).inc()
+            try:
+                self.submitted.labels(status).inc()
+            except (OSError, MemoryError) as error:
+                self._stop_counting(error)
+
+    def _stop_counting(self, error: BaseException) -> None:
+        """Count nothing until the next retry: the files could not be opened (no open files
+        left: prometheus_client opens a type's file at its first value) or written."""
+        self.counting = False
+        self._retry_at = time.monotonic() + RESERVE_RETRY_SECONDS
+        log.warning(
+            "metrics: this worker counts nothing for now (%s); it answers requests as ever"
+            " and tries again in %d s",
+            getattr(error, "strerror", None) or type(error).__name__,
+            RESERVE_RETRY_SECONDS,
+        )
 
     def _admit(self, series: tuple[str, str, str]) -> tuple[str, str, str]:
         """`series` as it is counted: its endpoint OTHER if the app has none such, OVERFLOW
@@ -145,6 +165,7 @@ class Metrics:
         sizes = multiprocess_file_bytes(self._endpoints)
         try:
             _allocate_whole(Path(directory), self._identity or str(os.getpid()), sizes)
+            self._open_files()
         except OSError as error:
             self.counting = False
             self._retry_at = time.monotonic() + RESERVE_RETRY_SECONDS
@@ -161,6 +182,15 @@ class Metrics:
             log.warning("metrics: this worker's files fit in %s now; it counts again", directory)
         self.counting = True
         return True
+
+    def _open_files(self) -> None:
+        """Open this process's files now, not at a request's first count (prometheus_client
+        opens a metric type's file with its first value): a worker out of open files later
+        still counts. The series made for it start at 0, as Prometheus advises for label
+        values known in advance: every status a comment can be given, requests of no route."""
+        for status in CommentStatus:
+            self.submitted.labels(status.value)
+        self.latency.labels(UNMATCHED)
 
     def _retry(self) -> bool:
         """Whether this worker counts, after trying to allocate its files again if a retry is
