@@ -375,21 +375,27 @@ def fetch(url: str) -> bytes:
         return session.get(url, timeout=30).content
 
 
+def serve_one_big_thread(tmp_path: Path, comments: int) -> tuple[LiveServer, str]:
+    """`commentd serve` on a SQLite file holding one post with `comments` imported comments
+    (TMPDIR in `tmp_path`); the server and the post's slug."""
+    database_url = f"sqlite:///{tmp_path / 'c.db'}"
+    run_commentd(database_url, "migrate")
+    write_export(tmp_path / "big.xml", comments=comments, threads=1)
+    run_commentd(database_url, "import", "disqus", str(tmp_path / "big.xml"))
+    env = {"COMMENTD_DATABASE_URL": database_url, "TMPDIR": str(tmp_path)} | LIFTED_LIMITS
+    (slug,) = stored_values(database_url, Post.slug)
+    return start_server(env, tmp_path), slug
+
+
 def test_slow_readers_of_a_big_thread_share_its_bytes_instead_of_a_copy_each(
     tmp_path: Path,
 ) -> None:
     """A big thread's body (within the page cache's budget) is sent from the page cache's
     bytes, neither spilled to TMPDIR nor copied: 40 clients that do not read cost no 40
     copies of it."""
-    database_url = f"sqlite:///{tmp_path / 'c.db'}"
-    run_commentd(database_url, "migrate")
-    write_export(tmp_path / "big.xml", comments=1500, threads=1)
-    run_commentd(database_url, "import", "disqus", str(tmp_path / "big.xml"))
-    env = {"COMMENTD_DATABASE_URL": database_url, "TMPDIR": str(tmp_path)} | LIFTED_LIMITS
-    server = start_server(env, tmp_path)
+    server, slug = serve_one_big_thread(tmp_path, comments=1500)
     sockets: list[socket.socket] = []
     try:
-        (slug,) = stored_values(database_url, Post.slug)
         path = f"/api/posts/{slug}/comments"
         # Every worker builds and caches the page first: concurrent connections are spread
         # over the workers, each busy with one.
@@ -439,14 +445,8 @@ def test_a_client_reading_a_big_answer_slowly_gets_all_of_it_one_that_stops_is_c
     """Silence is judged by what the client takes from the kernel, not by waitress's own sends
     (server.READING_BYTES): the kernel wakes waitress only once half its send queue drained,
     which at 32 KB/s took longer than IDLE_SECONDS, and a reading client got half a 200."""
-    database_url = f"sqlite:///{tmp_path / 'c.db'}"
-    run_commentd(database_url, "migrate")
-    write_export(tmp_path / "big.xml", comments=4000, threads=1)
-    run_commentd(database_url, "import", "disqus", str(tmp_path / "big.xml"))
-    env = {"COMMENTD_DATABASE_URL": database_url, "TMPDIR": str(tmp_path)} | LIFTED_LIMITS
-    server = start_server(env, tmp_path)
+    server, slug = serve_one_big_thread(tmp_path, comments=4000)
     host, port = urlsplit(server.url).netloc.split(":")
-    (slug,) = stored_values(database_url, Post.slug)
     # The fragment: ~9.6 MB, far more than the kernel's buffers hold (4 MB at most here).
     request = f"GET /api/posts/{slug}/comments.html HTTP/1.1\r\nHost: {host}\r\n\r\n"
 
