@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import stat
 import threading
 import time
@@ -196,6 +197,25 @@ def private_sqlite_file(path: Path) -> None:
             continue
         except OSError as error:
             log.warning("%s is readable by other users and could not be changed: %s", file, error)
+
+
+def hold_open(path: Path) -> sqlite3.Connection:
+    """A connection to the SQLite database at `path`, left open by its caller for as long as the
+    process serves, after one read (which maps the database's -shm file).
+
+    SQLite deletes a WAL database's -wal and -shm files when its last connection closes, and
+    the next connection must create the -shm again, 32 KiB, which a full disk refuses ("disk
+    I/O error"): every read would fail then, where with the files kept only writes do (503
+    storage_full). The read ends at once: an open read would hold back every checkpoint.
+    Raises sqlite3.Error (the caller logs it and serves on).
+    """
+    connection = sqlite3.connect(path, check_same_thread=False)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 def make_engine(database_url: str, *, temp_in_memory: bool = False) -> Engine:

@@ -1,11 +1,16 @@
 """The one error family: every refusal commentd answers with is an ApiError subclass, carrying
-its HTTP status, its machine code and a human message (API.md, "Errors"). A leaf: imports
-nothing of commentd's and no web framework; web/errors.py turns these into answers."""
+its HTTP status, its machine code and a human message (API.md, "Errors"); and what the machine
+ran short of (short_of), which the web layer answers 503 and the command line says in a line.
+A leaf: imports nothing of commentd's and no web framework; web/errors.py turns these into
+answers."""
 
 from __future__ import annotations
 
+import errno
 import json
 from typing import ClassVar
+
+from sqlalchemy.exc import DBAPIError
 
 
 class ApiError(Exception):
@@ -180,3 +185,51 @@ class PostNotFound(ApiError):
 
     status = 404
     code = "post_not_found"
+
+
+# A full disk (or a spent quota), the database's or where the app writes a file of its own
+# (an import's upload assembled in TMPDIR): a 503 the operator ends by making room. What was
+# taken stays stored (the upload's parts are in the database; a refused write stored
+# nothing), so the same request succeeds then.
+STORAGE_FULL_CODE = "storage_full"
+STORAGE_FULL_MESSAGE = "The server's disk is full; nothing was lost. Try again later."
+STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# The process out of open files or memory (a burst of connections, a descriptor limit set
+# too low): a 503 that passes when the burst does.
+OVERLOADED_CODE = "overloaded"
+OVERLOADED_MESSAGE = "The server is short of memory or open files; try again shortly."
+OVERLOADED_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+# How the databases say the same: SQLite's result codes (https://sqlite.org/rescode.html;
+# an extended code keeps the primary one in its low byte), PostgreSQL's SQLSTATEs of class 53,
+# insufficient resources (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+SQLITE_FULL, SQLITE_NOMEM = 13, 7
+SQLSTATE_DISK_FULL, SQLSTATE_OUT_OF_MEMORY = "53100", "53200"
+
+
+def short_of(error: BaseException) -> str | None:
+    """What the machine ran out of, if that is what `error` says, as the code of its 503:
+    STORAGE_FULL_CODE for a full disk or quota, OVERLOADED_CODE for no open files or memory
+    left; None for any other error.
+
+    `error` may be an OSError or MemoryError, a driver's own error (sqlite3's, psycopg's), or
+    SQLAlchemy's DBAPIError wrapping any of these, once or more (a group commit passes the
+    COMMIT's error on to each member in a wrapper of its own).
+    """
+    if isinstance(error, MemoryError):
+        return OVERLOADED_CODE
+    if isinstance(error, OSError):
+        if error.errno in STORAGE_FULL_ERRNOS:
+            return STORAGE_FULL_CODE
+        return OVERLOADED_CODE if error.errno in OVERLOADED_ERRNOS else None
+    if isinstance(error, DBAPIError):
+        return None if error.orig is None else short_of(error.orig)
+    sqlite_code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        primary = sqlite_code & 0xFF
+        if primary == SQLITE_FULL:
+            return STORAGE_FULL_CODE
+        return OVERLOADED_CODE if primary == SQLITE_NOMEM else None
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate == SQLSTATE_DISK_FULL:
+        return STORAGE_FULL_CODE
+    return OVERLOADED_CODE if sqlstate == SQLSTATE_OUT_OF_MEMORY else None

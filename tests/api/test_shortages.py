@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
-from commentd.web.errors import OVERLOADED_CODE, STORAGE_FULL_CODE, short_of
+from commentd.errors import OVERLOADED_CODE, STORAGE_FULL_CODE, short_of
 from commentd.web.services import of as services_of
 from tests.api.test_no_script import assert_whole_page, form_post, form_token, input_value, typed
 from tests.helpers import SLUG, comment_fields
@@ -160,6 +160,9 @@ def test_sqlite_s_own_full_and_out_of_memory_codes_are_told_apart() -> None:
     connection.close()
     wrapped = OperationalError("INSERT", None, full.value)
     assert short_of(wrapped) == STORAGE_FULL_CODE
+    assert short_of(full.value) == STORAGE_FULL_CODE  # the driver's own, as spill.py meets it
+    # As a group commit tells each member the COMMIT's error: a wrapper around the wrapper.
+    assert short_of(OperationalError("COMMIT", None, wrapped)) == STORAGE_FULL_CODE
     assert short_of(OSError(28, "No space left on device")) == STORAGE_FULL_CODE
     assert short_of(OSError(24, "Too many open files")) == OVERLOADED_CODE
     assert short_of(MemoryError()) == OVERLOADED_CODE

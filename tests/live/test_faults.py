@@ -8,6 +8,7 @@ import os
 import resource
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -23,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.disqus_export import write_export
 from commentd.config import Settings
+from commentd.db import hold_open
 from commentd.models import Comment, Post
 from commentd.ops.server import worker_plan
 from commentd.portability.spill import SpillMap
@@ -546,6 +548,97 @@ def test_an_import_s_spill_file_on_a_full_disk_is_the_machine_s_fault_not_the_fi
     assert raised.value.filename.startswith(str(tmpdir))
     status, code, _message, headers = unexpected(raised.value)
     assert (status, code, headers) == (503, "storage_full", {"Retry-After": "60"})
+
+
+def post_body(session: requests.Session, url: str, n: int) -> tuple[int, str, int | None]:
+    """Post comment `n` to post p: (status, error code, id if created)."""
+    body = f"Comment {n}: the second set of clamshells felt easier with the band above the knee."
+    response = session.post(
+        f"{url}/api/posts/p/comments", json=comment_fields(body=body), timeout=10
+    )
+    created = int(response.json()["id"]) if response.status_code == 201 else None
+    return response.status_code, "" if response.ok else answer_error(response), created
+
+
+@pytest.mark.parametrize("filled", ["before-the-first-request", "while-serving"])
+def test_a_full_database_disk_refuses_posts_as_storage_full_and_serves_reads(
+    tmp_path: Path, filled: str
+) -> None:
+    """A red team filled the disk holding the SQLite database: posts were answered 503
+    database_unavailable (a group commit passed SQLite's "disk is full" on in a wrapper of
+    its own, which was not looked into), and filled before any request, every read and
+    /healthz failed too ("disk I/O error": with no connection open, SQLite had deleted its
+    -shm file and could not make it again). Now each worker holds a connection open."""
+    with small_filesystem(tmp_path / "db", "3m") as disk:
+        database_url = f"sqlite:///{disk / 'c.db'}"
+        run_commentd(database_url, "migrate")
+        env = server_env(database_url, tmp_path, COMMENTD_MODERATION="none")
+        server = cold_server(env, tmp_path)
+        try:
+            with requests.Session() as session:
+                before = []
+                if filled == "while-serving":
+                    before = [post_body(session, server.url, n) for n in range(5)]
+                filler = fill(disk)
+                posts = [post_body(session, server.url, n) for n in range(5, 45)]
+                reads = [ask(session, server.url, "read", 0) for _ in range(5)]
+                health = session.get(f"{server.url}/healthz", timeout=10)
+                filler.unlink()  # the operator makes room
+                after = [post_body(session, server.url, n) for n in range(45, 50)]
+        finally:
+            server.stop()
+        stored = stored_values(database_url, Comment.id)
+
+    assert [status for status, _, _ in before] == [201] * len(before)
+    # Every post on the full disk refused as what it is, or stored and answered so.
+    assert {(status, error) for status, error, _ in posts} <= {(201, ""), (503, "storage_full")}
+    assert (503, "storage_full", None) in posts
+    assert {created for _, _, created in posts if created} <= stored
+    assert [read.status_code for read in reads] == [200] * 5
+    assert reads[-1].json()["slug"] == "p"
+    assert health.status_code == 200
+    assert [status for status, _, _ in after] == [201] * 5
+    assert "disk I/O error" not in server.log()
+
+
+def test_commands_on_a_full_database_disk_say_so_in_a_line(tmp_path: Path) -> None:
+    """`commentd token` on a full disk printed a traceback. Every command now says what the
+    machine ran short of in one line; and `serve` on a full disk says the disk is full, not
+    "check that it is a commentd SQLite database"."""
+    with small_filesystem(tmp_path / "db", "2m") as disk:
+        database_url = f"sqlite:///{disk / 'c.db'}"
+        run_commentd(database_url, "migrate")
+        made = run_commentd(database_url, "token", "--label", "kept").stdout.strip()
+        held = hold_open(disk / "c.db")  # as a running server's workers hold it
+        try:
+            filler = fill(disk)
+            commands = [
+                ("token", "--label", "new"),
+                ("token", "revoke", "kept"),
+                ("import", "isso", str(FIXTURES / "import" / "isso" / "sample.db")),
+            ]
+            refused = [run_commentd(database_url, *command, check=False) for command in commands]
+        finally:
+            held.close()
+        listed = run_commentd(database_url, "token", "list", "--json", check=False)
+        serving = subprocess.run(
+            [sys.executable, "-m", "commentd", "serve", "--port", "0"],
+            env={"PATH": os.environ["PATH"]} | server_env(database_url, tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        filler.unlink()
+        tokens = json.loads(run_commentd(database_url, "token", "list", "--json").stdout)
+
+    for command, done in zip(commands, refused, strict=True):
+        assert done.returncode == 1, (command, done.stderr)
+        assert "Traceback" not in done.stderr, (command, done.stderr)
+        assert "disk is full" in done.stderr, (command, done.stderr)
+    assert "Traceback" not in listed.stderr, listed.stderr  # reads may work, or say why not
+    assert serving.returncode == 1 and "Traceback" not in serving.stderr, serving.stderr
+    assert "is full" in serving.stderr, serving.stderr
+    assert made and [token["label"] for token in tokens["tokens"]] == ["kept"]
 
 
 FORM_SECRET = "form-secret-0123456789abcdefghijklmnop"

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 import click
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from commentd import i18n
 from commentd.config import ConfigError, Settings, shown_database
 from commentd.db import PRIVATE_FILE_MODE, make_engine, writer
+from commentd.errors import STORAGE_FULL_CODE, short_of
 from commentd.keys import instance_id, load_or_create_secret
 from commentd.models import utcnow
 from commentd.ops.startup import (
@@ -73,7 +74,44 @@ def _open_database(
         raise click.ClickException(str(error)) from None
 
 
-@click.group()
+class Commands(click.Group):
+    """The `commentd` group. What the machine or the database gives any command as it runs,
+    and no command can mend, is said in one line and exit status 1, never a traceback: a
+    full disk, no open files or memory left (errors.short_of), a database that stopped
+    answering."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; raises click.ClickException for the errors above."""
+        try:
+            return super().invoke(ctx)
+        except (DBAPIError, OSError, MemoryError) as error:
+            said = _said(error)
+            if said is None:
+                raise
+            raise click.ClickException(said) from None
+
+
+def _said(error: BaseException) -> str | None:
+    """The line for `error`, if Commands says it; None for any other error."""
+    driver_error = error.orig if isinstance(error, DBAPIError) else error
+    told = (str(driver_error).strip().splitlines() or [type(driver_error).__name__])[0]
+    shortage = short_of(error)
+    if shortage == STORAGE_FULL_CODE:
+        return (
+            f"the disk is full ({told}). Make room on it, then run the command again: "
+            "a database change it could not make was not made"
+        )
+    if shortage is not None:
+        return (
+            f"this machine is short of open files or memory ({told}); "
+            "run the command again when it has more"
+        )
+    if isinstance(error, OperationalError):
+        return f"the database stopped answering or refused the change: {told}"
+    return None
+
+
+@click.group(cls=Commands)
 def main() -> None:
     """commentd: comments for static blogs."""
     os.umask(PRIVATE_UMASK)

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import socket
+import sqlite3
 import struct
 import sys
 import tempfile
@@ -35,6 +36,7 @@ from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask, WSGITask
 
 from commentd.config import Settings
+from commentd.db import hold_open
 from commentd.errors import error_json
 from commentd.ops.balancing import (
     SLOTS,
@@ -247,6 +249,8 @@ class BufferingWorker(Worker):  # type: ignore[misc]
     # connections, kept even with the other workers'; None serves without balancing.
     connection_shares: ConnectionShares | None = None
     share_slot: int | None = None
+    # An SQLite connection open for the worker's life (db.hold_open), or None.
+    database_held: sqlite3.Connection | None = None
     alive: bool  # gunicorn's: False once SIGTERM arrives
 
     def run(self) -> None:
@@ -522,7 +526,7 @@ def serve(
                 "metrics_app": staticmethod(scrape_app(app, services_of(app).metrics)),
             },
         )
-    options["post_fork"] = lambda _server, worker: _worker_started(app, worker.share_slot)
+    options["post_fork"] = lambda _server, worker: _worker_started(app, worker)
     # Each worker process delivers the outbox in a thread of its own, started after the fork
     # (threads do not survive one) and stopped before the process exits.
     options["post_worker_init"] = lambda _worker: start_delivery(app)
@@ -542,11 +546,17 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     return bool(mallopt(M_ARENA_MAX, arenas))
 
 
-def _worker_started(app: Flask, slot: int | None) -> None:
-    """gunicorn's post_fork, in the new worker (its balancing `slot`: unique among the live
-    workers) before any of its threads starts."""
+def _worker_started(app: Flask, worker: BufferingWorker) -> None:
+    """gunicorn's post_fork, in the new `worker` before any of its threads starts."""
     limit_malloc_arenas()
     _fresh_pool(app)
+    path = services_of(app).settings.sqlite_path
+    if path is not None:
+        try:
+            worker.database_held = hold_open(path)
+        except sqlite3.Error as error:  # its requests say what is wrong
+            log.warning("could not open the database %s at start: %s", path, error)
+    slot = worker.share_slot  # unique among the live workers
     # Its metrics files allocated whole before its first request: a full disk then costs
     # counts, never the worker. Named by slot, not pid: a worker started in a dead one's
     # slot (after a crash or a HUP) goes on in its files, so they do not pile up (metrics.py).

@@ -4,6 +4,7 @@ fix; the CLI prints it, without a traceback, and exits non-zero."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -50,6 +51,8 @@ def open_database(settings: Settings, *, create: bool) -> Engine:
             _check_migrated(engine, shown)
     except DBAPIError as error:
         engine.dispose()
+        if path is not None and (full := _full_disk(path.resolve().parent)) is not None:
+            raise StartupError(f"cannot open the database {shown} ({DATABASE}): {full}") from None
         hint = (
             "Check that it is a commentd SQLite database, readable and writable by this user"
             if path is not None
@@ -63,6 +66,26 @@ def open_database(settings: Settings, *, create: bool) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+# Less room than this beside an SQLite database is "full": SQLite needs 32 KiB for the -shm
+# file at its first connection, and pages for the -wal file at the first write.
+FULL_DISK_BYTES = 1024 * 1024
+
+
+def _full_disk(folder: Path) -> str | None:
+    """What to tell an operator when the disk holding `folder` is (nearly) full; None when it
+    has room, or cannot be asked."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    if free >= FULL_DISK_BYTES:
+        return None
+    return (
+        f"the disk holding {folder} is full ({free:,} bytes free). Make room on it "
+        "(SQLite needs some for its -wal and -shm files beside the database), then start again"
+    )
 
 
 def _check_sqlite_path(path: Path, shown: str, *, create: bool) -> None:

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from commentd.errors import STORAGE_FULL_CODE, short_of
+
 MEMORY_KEYS = 4096
 
 V = TypeVar("V")
@@ -95,8 +97,7 @@ class SpillMap(Generic[V]):
         try:
             yield
         except sqlite3.Error as error:
-            full = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-            code = errno.ENOSPC if full else errno.EIO
+            code = errno.ENOSPC if short_of(error) == STORAGE_FULL_CODE else errno.EIO
             raise OSError(code, f"{os.strerror(code)} ({error})", str(self._path())) from error
 
     def close(self) -> None:

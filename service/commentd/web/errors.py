@@ -3,7 +3,6 @@ HTTP errors, a database that is down (503) and anything unexpected (500, logged)
 
 from __future__ import annotations
 
-import errno
 import logging
 
 from flask import Flask, Response, has_request_context, request
@@ -12,7 +11,16 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from commentd import i18n
-from commentd.errors import ApiError, RateLimited, error_json
+from commentd.errors import (
+    OVERLOADED_CODE,
+    OVERLOADED_MESSAGE,
+    STORAGE_FULL_CODE,
+    STORAGE_FULL_MESSAGE,
+    ApiError,
+    RateLimited,
+    error_json,
+    short_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,25 +42,6 @@ DATABASE_DOWN_CODE = "database_unavailable"
 DATABASE_DOWN_MESSAGE = "The comment database is not answering; try again shortly."
 
 
-# A full disk (or a spent quota), the database's or where the app writes a file of its own
-# (an import's upload assembled in TMPDIR): a 503 the operator ends by making room. What was
-# taken stays stored (the upload's parts are in the database; a refused write stored
-# nothing), so the same request succeeds then.
-STORAGE_FULL_CODE = "storage_full"
-STORAGE_FULL_MESSAGE = "The server's disk is full; nothing was lost. Try again later."
-STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-# The process out of open files or memory (a burst of connections, a descriptor limit set
-# too low): a 503 that passes when the burst does.
-OVERLOADED_CODE = "overloaded"
-OVERLOADED_MESSAGE = "The server is short of memory or open files; try again shortly."
-OVERLOADED_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
-# How the databases say the same: SQLite's result codes (https://sqlite.org/rescode.html;
-# an extended code keeps the primary one in its low byte), PostgreSQL's SQLSTATEs of class 53,
-# insufficient resources (https://www.postgresql.org/docs/current/errcodes-appendix.html).
-SQLITE_FULL, SQLITE_NOMEM = 13, 7
-SQLSTATE_DISK_FULL, SQLSTATE_OUT_OF_MEMORY = "53100", "53200"
-
-
 def error_response(status: int, code: str, message: str, **details: object) -> Response:
     """API.md's JSON error: `{"error": code, "message": message, **details}` with `status`."""
     return Response(error_json(code, message, **details), status, mimetype="application/json")
@@ -71,38 +60,13 @@ def is_unavailable(error: BaseException) -> bool:
     return short_of(error) is not None or is_database_down(error)
 
 
-def short_of(error: BaseException) -> str | None:
-    """What the machine ran out of, if that is what `error` says, as the code of its 503:
-    STORAGE_FULL_CODE for a full disk or quota (an OSError, or the database's own "disk is
-    full"), OVERLOADED_CODE for no open files or memory left; None for any other error."""
-    if isinstance(error, MemoryError):
-        return OVERLOADED_CODE
-    if isinstance(error, OSError):
-        if error.errno in STORAGE_FULL_ERRNOS:
-            return STORAGE_FULL_CODE
-        return OVERLOADED_CODE if error.errno in OVERLOADED_ERRNOS else None
-    if not isinstance(error, DBAPIError):
-        return None
-    driver_error = error.orig
-    if isinstance(driver_error, OSError | MemoryError):  # raised by the driver's own I/O
-        return short_of(driver_error)
-    sqlite_code = getattr(driver_error, "sqlite_errorcode", None)
-    if isinstance(sqlite_code, int):
-        primary = sqlite_code & 0xFF
-        if primary == SQLITE_FULL:
-            return STORAGE_FULL_CODE
-        return OVERLOADED_CODE if primary == SQLITE_NOMEM else None
-    sqlstate = getattr(driver_error, "sqlstate", None)
-    if sqlstate == SQLSTATE_DISK_FULL:
-        return STORAGE_FULL_CODE
-    return OVERLOADED_CODE if sqlstate == SQLSTATE_OUT_OF_MEMORY else None
-
-
 def _told(error: BaseException) -> str:
     """A shortage's error for the log: the driver's error class and message for a database's
     (SQLite's and PostgreSQL's messages for these quote no value), never the statement's."""
     if isinstance(error, DBAPIError):
         driver_error = error.orig
+        if isinstance(driver_error, DBAPIError):  # passed on by a group commit
+            return _told(driver_error)
         return f"{type(driver_error).__name__}: {driver_error}"
     return str(error)
 

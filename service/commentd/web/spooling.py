@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Any
 
-from commentd.errors import error_json
+from commentd.errors import error_json, short_of
 from commentd.web import errors
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class SpooledAnswers:
         try:
             spooled = _spool(body)
         except (OSError, MemoryError) as error:
-            if errors.short_of(error) is None:
+            if short_of(error) is None:
                 raise
             # Logged there ("disk full, answered 503…"); the access line said the app's status.
             refused, code, message, extra = errors.unexpected(error)
