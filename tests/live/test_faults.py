@@ -7,12 +7,15 @@ import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,7 @@ from commentd.web.errors import unexpected
 from tests.helpers import (
     ADMIN_TOKEN,
     LIFTED_LIMITS,
+    SERVE_COMMAND,
     LiveServer,
     comment_fields,
     every_worker_booted,
@@ -720,3 +724,93 @@ def test_a_worker_short_of_open_files_stores_and_says_so_or_stores_nothing(
     # Both ways were seen: too few files refused the post, enough stored it.
     assert {status for _, status, _, _ in outcomes} - {503}, outcomes
     assert 503 in {status for _, status, _, _ in outcomes}, outcomes
+
+
+def raw_posts(port: int, count: int) -> Counter[str]:
+    """`count` connections opened at once, each sending one comment before any answer is
+    read: the status lines' codes they got in 30 s, counted ("timeout", "closed" otherwise)."""
+    body = json.dumps(comment_fields()).encode()
+    request = (
+        b"POST /api/posts/p/comments HTTP/1.1\r\nHost: blog.example\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+
+    def answer(sock: socket.socket) -> str:
+        sock.settimeout(30)
+        try:
+            head = sock.recv(64)
+        except TimeoutError:
+            return "timeout"
+        finally:
+            sock.close()
+        return head.split(b" ")[1].decode() if head else "closed"
+
+    try:
+        for sock in sockets:
+            sock.sendall(request)
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            return Counter(pool.map(answer, sockets))
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_worker_keeps_open_files_for_its_requests_and_holds_more_connections_back(
+    tmp_path: Path,
+) -> None:
+    """Under a limit of 160 open files, 300 clients posting at once: workers took connections
+    until accept() failed, and then 24 posts found no file left to open the database's write
+    turn with (503 overloaded). Connections now take at most the limit less what the process
+    holds and RESERVED_FILES; the rest wait in the listen queue and are served in turn."""
+    database_url = f"sqlite:///{tmp_path / 'c.db'}"
+    run_commentd(database_url, "migrate")
+    command = ("prlimit", "--nofile=160:160", *SERVE_COMMAND)
+    server = start_server(server_env(database_url, tmp_path), tmp_path, command=command)
+    try:
+        answers = raw_posts(server.port, 300)
+    finally:
+        server.stop()
+
+    assert answers == {"201": 300}, answers
+    assert len(stored_values(database_url, Comment.id)) == 300
+    assert "not accepting connections" not in server.log()  # accept() never ran short
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time process `pid` has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_worker_out_of_open_files_rests_instead_of_spinning_and_serves_again(
+    tmp_path: Path,
+) -> None:
+    """A red team lowered running workers' open-file limit and held idle connections: each
+    worker spent ~70% of a core calling accept() again and again (it fails, waitress swallows
+    the error, the socket stays readable). The listener now rests after such a failure; the
+    waiting client is served once the idle connections are closed (IDLE_SECONDS)."""
+    database_url = f"sqlite:///{tmp_path / 'c.db'}"
+    run_commentd(database_url, "migrate")
+    server = start_server(server_env(database_url, tmp_path), tmp_path)
+    idle: list[socket.socket] = []
+    try:
+        workers = server_pids(server)[1:]
+        for pid in workers:
+            limit_open_files(pid, 30)
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(120)]
+        time.sleep(1)  # every worker at its limit
+        before = {pid: cpu_seconds(pid) for pid in workers}
+        started = time.monotonic()
+        time.sleep(3)
+        took = time.monotonic() - started
+        used = {pid: (cpu_seconds(pid) - before[pid]) / took for pid in workers}
+        waiting = requests.get(f"{server.url}/healthz", timeout=20)  # served once idle ones go
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
+
+    assert max(used.values()) < 0.2, used  # share of a core, each worker
+    assert waiting.status_code == 200
+    assert "not accepting connections for now: Too many open files" in server.log()

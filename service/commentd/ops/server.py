@@ -9,9 +9,11 @@ sends the answer from a buffer, so a slow or stalled client holds a connection, 
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import logging
 import os
+import resource
 import shutil
 import socket
 import sqlite3
@@ -68,6 +70,18 @@ SWEEP_SECONDS = 1.0
 # without one and was cut, a 200 with half a body). A client that stops reading is cut
 # IDLE_SECONDS later as before.
 READING_BYTES = 1024
+# Open files a worker keeps free for what its requests open beyond their connections: the
+# database pools' connections (two files each on SQLite), an answer spooled to a temporary
+# file, the outbox's SMTP and webhook connections, Redis. Connections take the rest of the
+# process's RLIMIT_NOFILE (and at most gunicorn's worker_connections): at that many, waitress
+# leaves the next ones waiting in the listen queue, where a request would otherwise be
+# accepted only to be refused a database connection (503 overloaded).
+RESERVED_FILES = 64
+# After accept() fails for want of a file or memory (a limit lowered while serving, files held
+# elsewhere in the process), the listener rests this long: the socket stays readable, and
+# without a rest the event loop tried again at once, and again, a core's worth of CPU spent.
+ACCEPT_REST_SECONDS = 0.1
+ACCEPT_SHORTAGES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 LOOP_SECONDS = 0.25  # how soon the event loop notices SIGTERM when nothing else happens
 # A worker that is stopping waits this long for the first request of a connection it accepted
 # just before (Worker._finish), and looks this often whether what it owes is done.
@@ -272,6 +286,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
         listeners = [c for c in channels.values() if isinstance(c, BaseWSGIServer)]
         for listener in listeners:
             listener.channel_class = JsonErrorChannel
+            _rest_when_short(listener, self.log)
         balanced = None
         if self.connection_shares is not None and self.share_slot is not None:
             serving = {s.fileno() for s in public}
@@ -302,7 +317,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
             "threads": self.cfg.threads,
             "channel_timeout": IDLE_SECONDS,
             "cleanup_interval": 1,
-            "connection_limit": self.cfg.worker_connections,
+            "connection_limit": min(self.cfg.worker_connections, connection_room()),
             "max_request_header_size": MAX_HEADER_BYTES,
             "max_request_body_size": MAX_WIRE_BODY_BYTES,
             # The app trusts proxy headers itself (COMMENTD_TRUSTED_PROXIES, ProxyFix).
@@ -356,6 +371,61 @@ class BufferingWorker(Worker):  # type: ignore[misc]
         for server in servers:
             server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
         wasyncore.close_all(channels)
+
+
+def connection_room() -> int:
+    """How many connections this process may hold open, at least 1: its RLIMIT_NOFILE, less
+    the files it has open now, less RESERVED_FILES."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return sys.maxsize
+    return max(1, soft - len(os.listdir("/proc/self/fd")) - RESERVED_FILES)
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit, as far as the system allows,
+    for it and the workers it starts (a soft 1,024 is for select(), which waitress does not
+    use here: asyncore_use_poll); returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # above the kernel's nr_open: keep what there is
+            return soft
+    return hard
+
+
+def _rest_when_short(listener: Any, logger: Any) -> None:
+    """Make `listener` (a waitress listener) rest ACCEPT_REST_SECONDS after accept() fails for
+    want of a file or memory, leaving the connection in the listen queue, and say so in the
+    log once per shortage. waitress swallows the error and polls the socket again at once."""
+    accept, readable = listener.accept, listener.readable
+    rest_until = 0.0
+    resting = False
+
+    def resting_accept() -> Any:
+        nonlocal rest_until, resting
+        try:
+            accepted = accept()
+        except OSError as error:
+            if error.errno not in ACCEPT_SHORTAGES:
+                raise
+            rest_until = time.monotonic() + ACCEPT_REST_SECONDS
+            if not resting:
+                resting = True
+                logger.warning("not accepting connections for now: %s", error.strerror)
+            return None
+        if accepted is not None and resting:
+            resting = False
+            logger.info("accepting connections again")
+        return accepted
+
+    def rested_readable() -> bool:
+        ready = bool(readable())  # waitress's own first: its idle clean-up
+        return ready and time.monotonic() >= rest_until
+
+    listener.accept = resting_accept
+    listener.readable = rested_readable
 
 
 def _in_hand(channel: Any, *, awaiting_first: bool) -> bool:
@@ -506,6 +576,7 @@ def serve(
     """
     options = gunicorn_options(settings, host, port, metrics_dir)
     log.info("workers: %d processes of %d threads", options["workers"], options["threads"])
+    log.info("open files: at most %d per process", raise_open_file_limit())
     if listen_fd is not None:
         options["bind"] = f"fd://{listen_fd}"
     if metrics_bind is not None:
