@@ -777,6 +777,29 @@ def test_a_worker_keeps_open_files_for_its_requests_and_holds_more_connections_b
     assert "not accepting connections" not in server.log()  # accept() never ran short
 
 
+@pytest.mark.parametrize("limit", [40, 64])
+def test_a_limit_of_open_files_too_low_to_share_out_serves_still_and_says_so(
+    tmp_path: Path, limit: int
+) -> None:
+    """Under a limit of 64 the room for connections came out at 1, and waitress, which counts
+    its listener and its wake-up pipe against its limit, took none: every request waited for
+    good. A worker now takes FEWEST_CONNECTIONS at least, and says the limit is too low."""
+    database_url = f"sqlite:///{tmp_path / 'c.db'}"
+    run_commentd(database_url, "migrate")
+    command = ("prlimit", f"--nofile={limit}:{limit}", *SERVE_COMMAND)
+    server = start_server(server_env(database_url, tmp_path), tmp_path, command=command)
+    try:
+        posted = requests.post(
+            f"{server.url}/api/posts/p/comments", json=comment_fields(), timeout=10
+        )
+        read = requests.get(f"{server.url}/api/posts/p/comments", timeout=10)
+    finally:
+        server.stop()
+
+    assert (posted.status_code, read.status_code) == (201, 200)
+    assert f"open files: a limit of {limit} leaves this worker room for" in server.log()
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time process `pid` has used so far (/proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -12,7 +12,7 @@ import json
 import select
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ from commentd.ops.server import IDLE_SECONDS
 from tests.helpers import (
     ADMIN_TOKEN,
     LIFTED_LIMITS,
+    SERVE_COMMAND,
     LiveServer,
     comment_fields,
     run_commentd,
@@ -375,16 +376,18 @@ def fetch(url: str) -> bytes:
         return session.get(url, timeout=30).content
 
 
-def serve_one_big_thread(tmp_path: Path, comments: int) -> tuple[LiveServer, str]:
-    """`commentd serve` on a SQLite file holding one post with `comments` imported comments
-    (TMPDIR in `tmp_path`); the server and the post's slug."""
+def serve_one_big_thread(
+    tmp_path: Path, comments: int, command: Sequence[str] = SERVE_COMMAND
+) -> tuple[LiveServer, str]:
+    """`commentd serve` (`command`) on a SQLite file holding one post with `comments` imported
+    comments (TMPDIR in `tmp_path`); the server and the post's slug."""
     database_url = f"sqlite:///{tmp_path / 'c.db'}"
     run_commentd(database_url, "migrate")
     write_export(tmp_path / "big.xml", comments=comments, threads=1)
     run_commentd(database_url, "import", "disqus", str(tmp_path / "big.xml"))
     env = {"COMMENTD_DATABASE_URL": database_url, "TMPDIR": str(tmp_path)} | LIFTED_LIMITS
     (slug,) = stored_values(database_url, Post.slug)
-    return start_server(env, tmp_path), slug
+    return start_server(env, tmp_path, command=command), slug
 
 
 def test_slow_readers_of_a_big_thread_share_its_bytes_instead_of_a_copy_each(
@@ -474,3 +477,38 @@ def test_a_client_reading_a_big_answer_slowly_gets_all_of_it_one_that_stops_is_c
         assert received < length
     finally:
         server.stop()
+
+
+def test_clients_that_stop_reading_for_good_are_closed_and_those_waiting_are_served(
+    tmp_path: Path,
+) -> None:
+    """200 clients ask at once for a 3.5 MB fragment, each takes its first 4 KB and reads no
+    more, under a limit of 160 open files. waitress closes a connection it has given up on in
+    its next send, which never came: the first 78 held every connection the workers had
+    files for, and the others waited in the listen queue for good. Each is now closed once
+    silent for IDLE_SECONDS, and every client got its answer's head."""
+    command = ("prlimit", "--nofile=160:160", *SERVE_COMMAND)
+    server, slug = serve_one_big_thread(tmp_path, comments=1500, command=command)
+    request = f"GET /api/posts/{slug}/comments.html HTTP/1.1\r\nHost: blog.example\r\n\r\n"
+    clients: list[socket.socket] = []
+    heads: dict[socket.socket, bytes] = {}
+    try:
+        for _ in range(200):
+            client = socket.socket()
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.connect(("127.0.0.1", server.port))
+            client.sendall(request.encode())
+            clients.append(client)
+        deadline = time.monotonic() + 12 * IDLE_SECONDS
+        while len(heads) < len(clients) and time.monotonic() < deadline:
+            waiting = [client for client in clients if client not in heads]
+            ready, _, _ = select.select(waiting, [], [], 1)
+            for client in ready:
+                heads[client] = client.recv(4096)[:15]  # and nothing more: it stalls
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+
+    assert len(heads) == 200, f"{200 - len(heads)} clients never got an answer"
+    assert set(heads.values()) == {b"HTTP/1.1 200 OK"}

@@ -71,12 +71,20 @@ SWEEP_SECONDS = 1.0
 # IDLE_SECONDS later as before.
 READING_BYTES = 1024
 # Open files a worker keeps free for what its requests open beyond their connections: the
-# database pools' connections (two files each on SQLite), an answer spooled to a temporary
-# file, the outbox's SMTP and webhook connections, Redis. Connections take the rest of the
-# process's RLIMIT_NOFILE (and at most gunicorn's worker_connections): at that many, waitress
-# leaves the next ones waiting in the listen queue, where a request would otherwise be
-# accepted only to be refused a database connection (503 overloaded).
+# database pools' connections (two files each on SQLite), the outbox's SMTP and webhook
+# connections, Redis. Connections take the rest of the process's RLIMIT_NOFILE (and at most
+# gunicorn's worker_connections), FILES_PER_CONNECTION each: its socket, and the temporary
+# file its answer is sent from when it is over a megabyte (web/spooling.py, or waitress's own
+# overflow file for a streamed one). At that many, waitress leaves the next ones waiting in
+# the listen queue, where a request would otherwise be accepted only to be refused a file
+# (503 overloaded: 82 of 200 slow readers of a 3.5 MB thread got that under a limit of 160
+# with one file counted per connection).
 RESERVED_FILES = 64
+FILES_PER_CONNECTION = 2
+# Below this many connections a worker serves still, and says at start that the limit is
+# too low (under a limit of 64 the room was 1, and waitress, which counts its listeners and
+# its wake-up pipe against the limit, took no connection at all).
+FEWEST_CONNECTIONS = 8
 # After accept() fails for want of a file or memory (a limit lowered while serving, files held
 # elsewhere in the process), the listener rests this long: the socket stays readable, and
 # without a rest the event loop tried again at once, and again, a core's worth of CPU spent.
@@ -284,8 +292,12 @@ class BufferingWorker(Worker):  # type: ignore[misc]
                 )
             )
         listeners = [c for c in channels.values() if isinstance(c, BaseWSGIServer)]
+        # waitress counts everything in its map against connection_limit: the listeners and
+        # its wake-up pipes too.
+        limit = min(self.cfg.worker_connections, self._connections_allowed()) + len(channels)
         for listener in listeners:
             listener.channel_class = JsonErrorChannel
+            listener.adj.connection_limit = limit
             _rest_when_short(listener, self.log)
         balanced = None
         if self.connection_shares is not None and self.share_slot is not None:
@@ -309,15 +321,33 @@ class BufferingWorker(Worker):  # type: ignore[misc]
                     self.alive = False
                 partial = _cut_slow_requests(channels, partial, now)
                 sending = _note_reading_clients(channels, sending)
+                _close_stalled(channels, time.time())
                 next_sweep = now + SWEEP_SECONDS
         self._finish(channels, servers, partial, sending)
+
+    def _connections_allowed(self) -> int:
+        """connection_room(), and at least FEWEST_CONNECTIONS, with a warning then."""
+        room = connection_room()
+        if room >= FEWEST_CONNECTIONS:
+            return room
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.log.warning(
+            "open files: a limit of %d leaves this worker room for %d connections; it takes "
+            "%d, and requests may be answered 503 overloaded. Raise the limit (ulimit -n, "
+            "LimitNOFILE= in a systemd unit) to %d or more",
+            soft,
+            max(room, 0),
+            FEWEST_CONNECTIONS,
+            soft + (FEWEST_CONNECTIONS - room) * FILES_PER_CONNECTION,
+        )
+        return FEWEST_CONNECTIONS
 
     def _adjustments(self) -> dict[str, Any]:
         return {
             "threads": self.cfg.threads,
             "channel_timeout": IDLE_SECONDS,
             "cleanup_interval": 1,
-            "connection_limit": min(self.cfg.worker_connections, connection_room()),
+            "connection_limit": self.cfg.worker_connections,  # run() lowers it to the room
             "max_request_header_size": MAX_HEADER_BYTES,
             "max_request_body_size": MAX_WIRE_BODY_BYTES,
             # The app trusts proxy headers itself (COMMENTD_TRUSTED_PROXIES, ProxyFix).
@@ -360,6 +390,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
                 self.notify()
                 partial = _cut_slow_requests(channels, partial, now)
                 sending = _note_reading_clients(channels, sending)
+                _close_stalled(channels, time.time())
                 for listener in listeners:
                     listener.maintenance(time.time())  # closes idle connections
                 next_sweep = now + SWEEP_SECONDS
@@ -374,12 +405,14 @@ class BufferingWorker(Worker):  # type: ignore[misc]
 
 
 def connection_room() -> int:
-    """How many connections this process may hold open, at least 1: its RLIMIT_NOFILE, less
-    the files it has open now, less RESERVED_FILES."""
+    """How many connections this process has files for: its RLIMIT_NOFILE, less the files it
+    has open now and RESERVED_FILES, shared out FILES_PER_CONNECTION to a connection (may be
+    0 or less: see FEWEST_CONNECTIONS)."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return sys.maxsize
-    return max(1, soft - len(os.listdir("/proc/self/fd")) - RESERVED_FILES)
+    spare = soft - len(os.listdir("/proc/self/fd")) - RESERVED_FILES
+    return spare // FILES_PER_CONNECTION
 
 
 def raise_open_file_limit() -> int:
@@ -472,6 +505,26 @@ def _note_reading_clients(channels: dict[Any, Any], sending: dict[Any, int]) -> 
             unsent = before  # too little yet: measured from the same mark next time
         current[channel] = unsent
     return current
+
+
+def _close_stalled(channels: dict[Any, Any], now: float) -> None:
+    """Close each connection waitress has marked to close whose client has taken nothing for
+    IDLE_SECONDS (`now`: time.time()) while an answer waits for it.
+
+    waitress closes a marked connection in its next send, which never comes when the client
+    has stopped reading and the kernel's queue is full: each such client held its connection
+    and its files for as long as it liked (a red team's 200 stalled readers of a 3.5 MB
+    thread kept the workers' every connection, and the rest waited in the listen queue).
+    """
+    for channel in list(channels.values()):
+        if (
+            isinstance(channel, HTTPChannel)
+            and channel.will_close
+            and channel.total_outbufs_len
+            and not channel.requests
+            and channel.last_activity < now - IDLE_SECONDS
+        ):
+            channel.handle_close()
 
 
 def _cut_slow_requests(
