@@ -467,7 +467,8 @@ class Settings:
             "storage URI",
             "Where the rate-limit counters live: `memory://` is commentd's own counters, for "
             "one host (`commentd serve` runs a process per core that share them through a "
-            "file of their own, exact across processes); `redis://host:6379/0` (or "
+            "file of their own, exact across processes: beside an SQLite database, "
+            "`<database>-rate-limits`); `redis://host:6379/0` (or "
             "`rediss://`, `redis+sentinel://`, `redis+cluster://`, as the `limits` library "
             "reads them) when several hosts serve.",
         ),

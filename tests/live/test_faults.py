@@ -605,6 +605,34 @@ def test_a_full_database_disk_refuses_posts_as_storage_full_and_serves_reads(
     assert "disk I/O error" not in server.log()
 
 
+def test_a_full_tmpdir_leaves_the_limits_whole_across_workers(tmp_path: Path) -> None:
+    """The workers' shared counters file was in TMPDIR: once it was full, each worker counted
+    on its own, and an address at its limit of 3 a minute posted 3 more to each. The file
+    now lies beside the database, on the disk a post needs room on anyway."""
+    database_url = f"sqlite:///{tmp_path / 'c.db'}"
+    run_commentd(database_url, "migrate")
+    with small_filesystem(tmp_path / "tmp", "4m") as tmpdir:
+        env = server_env(database_url, tmp_path, TMPDIR=str(tmpdir))
+        env |= {"COMMENTD_POST_RATE_LIMIT": "3 per minute"}
+        server = start_server(env, tmp_path)
+        try:
+            fill(tmpdir)
+            statuses = [
+                requests.post(
+                    f"{server.url}/api/posts/p/comments",
+                    json=comment_fields(body=f"Comment {n}, on a connection of its own"),
+                    headers={"Connection": "close"},  # spread over the workers
+                    timeout=10,
+                ).status_code
+                for n in range(12)
+            ]
+        finally:
+            server.stop()
+
+    assert sorted(statuses) == [201] * 3 + [429] * 9, statuses
+    assert "falling back to in-memory storage" not in server.log()
+
+
 def test_commands_on_a_full_database_disk_say_so_in_a_line(tmp_path: Path) -> None:
     """`commentd token` on a full disk printed a traceback. Every command now says what the
     machine ran short of in one line; and `serve` on a full disk says the disk is full, not

@@ -399,8 +399,8 @@ def serve_command(host: str, port: int, metrics_bind: str | None, listen_fd: int
                 "and paste it into the moderation page."
             )
     engine.dispose()
-    # The metrics directory is the server's own, removed when it exits: the shared counters
-    # file of memory:// lives there too.
+    # The metrics directory is the server's own, removed when it exits; the shared counters
+    # file of memory:// lives there too, or beside an SQLite database (shared_limits).
     settings = shared_limits(settings, metrics_dir)
     try:
         app = create_app(settings)

@@ -141,14 +141,25 @@ def worker_plan(settings: Settings, cpus: int | None = None) -> tuple[int, int]:
 
 
 def shared_limits(settings: Settings, directory: Path) -> Settings:
-    """`settings` for serving: memory:// becomes a counters file in `directory` that every
-    worker process shares (counters.FileCounters) when more than one process serves; anything
-    else is kept as it is."""
+    """`settings` for serving: memory:// becomes a counters file that every worker process
+    shares (counters.FileCounters) when more than one process serves; anything else is kept as
+    it is.
+
+    On SQLite the file lies beside the database (`<database>-rate-limits`), on the disk whose
+    room a post needs anyway: in `directory` (the server's temporary one), a full TMPDIR made
+    each process count on its own, and an address over a limit of 3 a minute posted 3 more
+    to each worker. When the database's disk is full, a post is refused as storage_full
+    whatever its limits. Elsewhere (PostgreSQL) the file is in `directory`.
+    """
     if worker_plan(settings)[0] < 2 or not settings.ratelimit_storage_uri.startswith("memory://"):
         return settings
     from commentd.web.counters import FILE_SCHEME
 
-    path = directory.resolve() / "rate-limits.sqlite3"
+    database = settings.sqlite_path
+    if database is not None:
+        path = database.resolve().with_name(f"{database.name}-rate-limits")
+    else:
+        path = directory.resolve() / "rate-limits.sqlite3"
     return replace(settings, ratelimit_storage_uri=f"{FILE_SCHEME}://{path}")
 
 

@@ -4,7 +4,7 @@ fix; the CLI prints it, without a traceback, and exits non-zero."""
 
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -74,17 +74,23 @@ FULL_DISK_BYTES = 1024 * 1024
 
 
 def _full_disk(folder: Path) -> str | None:
-    """What to tell an operator when the disk holding `folder` is (nearly) full; None when it
-    has room, or cannot be asked."""
+    """What to tell an operator when the disk holding `folder` is (nearly) full, of bytes or
+    of inodes (no new file can be made: SQLite then says "unable to open database file");
+    None when it has room, or cannot be asked."""
     try:
-        free = shutil.disk_usage(folder).free
+        disk = os.statvfs(folder)
     except OSError:
         return None
-    if free >= FULL_DISK_BYTES:
+    free = disk.f_bavail * disk.f_frsize
+    if free < FULL_DISK_BYTES:
+        full = f"is full ({free:,} bytes free)"
+    elif disk.f_files and not disk.f_favail:  # f_files 0: a filesystem without inodes
+        full = "has no inodes left (no new file can be made there)"
+    else:
         return None
     return (
-        f"the disk holding {folder} is full ({free:,} bytes free). Make room on it "
-        "(SQLite needs some for its -wal and -shm files beside the database), then start again"
+        f"the disk holding {folder} {full}. Make room on it (SQLite needs some for its -wal "
+        "and -shm files beside the database), then start again"
     )
 
 

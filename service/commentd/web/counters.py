@@ -299,7 +299,7 @@ class FileCounters(Storage, MovingWindowSupport):
                 "value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
             )
             # One row per hit of a moving window: its number in its key, its moment, and when
-            # it leaves the window. (The file is the server's own, made anew at each start.)
+            # it leaves the window. (A file kept from an earlier run goes on counting.)
             setup.execute(
                 "CREATE TABLE IF NOT EXISTS moments (key TEXT NOT NULL, n INTEGER NOT NULL, "
                 "at REAL NOT NULL, expires REAL NOT NULL, PRIMARY KEY (key, n)) WITHOUT ROWID"
