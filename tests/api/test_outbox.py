@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -13,6 +17,7 @@ from commentd.db import make_engine, writer
 from commentd.models import OutboxEvent, OutboxState, utcnow
 from commentd.notify import outbox
 from commentd.notify.outbox import Delivered, Outbox, RetryPolicy
+from tests.helpers import wait_until
 
 
 def add_events(engine: Engine, count: int, **payload: object) -> None:
@@ -161,3 +166,27 @@ def test_an_event_of_an_unknown_kind_fails_visibly(migrated_engine: Engine) -> N
     [event] = stored(migrated_engine)
 
     assert event.last_error == "LookupError: no handler for 'mystery' events"
+
+
+def test_a_delivery_round_that_finds_the_database_gone_says_so_in_a_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker whose database is unreachable (or whose disk is full) tries every poll: each
+    failure was a whole traceback in the log, every few seconds per worker."""
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    engine = make_engine(f"sqlite:///{folder / 'c.db'}")
+    shutil.rmtree(folder)  # the database can no longer be opened: sqlite3's OperationalError
+    worker = outbox.Worker(make_outbox(engine, sent), poll_seconds=0.05)
+    with caplog.at_level(logging.WARNING, logger="commentd"):
+        worker.start()
+        try:
+            wait_until(lambda: len(caplog.records) >= 2, "two failed delivery rounds")
+        finally:
+            worker.stop()
+            engine.dispose()
+
+    failed = [r for r in caplog.records if "outbox delivery round failed" in r.getMessage()]
+    assert len(failed) >= 2
+    assert all(record.exc_info is None for record in failed)
+    assert "unable to open database file" in failed[0].getMessage()

@@ -108,6 +108,7 @@ def test_a_form_post_on_a_full_database_disk_gets_a_503_page_keeping_the_text(
         response = form_post(client, typed(form_token=token, body=LONG_BODY))
     page = assert_whole_page(response, 503)
     assert input_value(page, "body") == LONG_BODY
+    assert response.headers["Retry-After"] == "60"  # as the JSON answer says when to retry
     assert stored_count(services_of(app).engine) == 0
 
 
@@ -147,6 +148,7 @@ def test_out_of_open_files_a_post_is_overloaded_and_a_form_keeps_its_text(
     assert answer.json is not None and answer.json["error"] == OVERLOADED_CODE
     assert answer.headers["Retry-After"] == "5"
     assert input_value(assert_whole_page(form, 503), "body") == "Not lost."
+    assert form.headers["Retry-After"] == "5"
     assert stored_count(engine) == 1
     assert client.post(f"/api/posts/{SLUG}/comments", json=comment_fields()).status_code == 201
 

@@ -605,6 +605,17 @@ def test_a_full_database_disk_refuses_posts_as_storage_full_and_serves_reads(
     assert "disk I/O error" not in server.log()
 
 
+def test_serve_on_a_disk_out_of_inodes_says_so(tmp_path: Path) -> None:
+    """SQLite says "unable to open database file" when no file can be made; with megabytes
+    free the start-up check said to check the file's permissions."""
+    with small_filesystem(tmp_path / "db", "8m", inodes=20) as disk:
+        use_up_inodes(disk)
+        done = run_commentd(f"sqlite:///{disk / 'c.db'}", "migrate", check=False)
+
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"the disk holding {disk} has no inodes left" in done.stderr, done.stderr
+
+
 def test_a_full_tmpdir_leaves_the_limits_whole_across_workers(tmp_path: Path) -> None:
     """The workers' shared counters file was in TMPDIR: once it was full, each worker counted
     on its own, and an address at its limit of 3 a minute posted 3 more to each. The file

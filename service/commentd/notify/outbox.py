@@ -20,10 +20,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, delete, event, exists, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from commentd.db import writer
+from commentd.errors import short_of
 from commentd.models import OutboxEvent, OutboxState, utcnow
 
 log = logging.getLogger(__name__)
@@ -321,8 +322,15 @@ class Worker:
         while not self._stop.is_set():
             try:
                 handled = self.outbox.deliver_due()
-            except Exception:  # the database may be down: try again at the next poll
-                log.exception("outbox delivery round failed")
+            except Exception as error:  # the database may be down: try again at the next poll
+                shortage = short_of(error)
+                if shortage is not None or isinstance(error, OperationalError):
+                    # What passes (a full disk, a database that went away): one line a poll,
+                    # not a traceback.
+                    told = str(getattr(error, "orig", None) or error).splitlines()[0]
+                    log.warning("outbox delivery round failed, tried again later: %s", told)
+                else:
+                    log.exception("outbox delivery round failed")
                 handled = 0
             if handled < BATCH:
                 woken = self._wake.wait(self.poll_seconds)

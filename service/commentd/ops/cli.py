@@ -131,7 +131,8 @@ def migrate_command(database_said: bool) -> None:
     try:
         migrate.upgrade(engine)
     except DBAPIError as error:
-        raise click.ClickException(f"the database could not be migrated: {error.orig}") from None
+        said = _said(error) or str(error.orig)
+        raise click.ClickException(f"the database could not be migrated: {said}") from None
     finally:
         engine.dispose()
     log.info("Database is up to date.")
@@ -143,6 +144,8 @@ def migrate_in_child() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "commentd.ops.cli", "migrate", "--database-said"], check=False
     )
+    if done.returncode == 1:  # a ClickException: the child has said why, in its one line
+        raise click.exceptions.Exit(1)
     if done.returncode != 0:
         raise click.ClickException("the database could not be migrated (see the log above)")
 
@@ -486,6 +489,12 @@ def import_command(
         raise click.ClickException(message) from None
     except DBAPIError as error:  # a full disk, say: the one transaction is rolled back
         message = f"the database refused the import ({error.orig}). Nothing was imported."
+        if short_of(error) == STORAGE_FULL_CODE:
+            message = (
+                f"a disk is full ({error.orig}): the database's, or TMPDIR's, where SQLite "
+                "keeps an import's temporary data. Make room, then import again. Nothing was "
+                "imported."
+            )
         raise click.ClickException(message) from None
     finally:
         if progress is not None:

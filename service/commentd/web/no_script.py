@@ -52,7 +52,7 @@ from commentd.models import CommentStatus
 from commentd.publishing import fragment, pages
 from commentd.spam import traps
 from commentd.web.cors import is_allowed_origin, own_origin
-from commentd.web.errors import is_unavailable
+from commentd.web.errors import is_unavailable, unexpected
 from commentd.web.page_cache import Variant
 from commentd.web.services import current
 from commentd.web.sessions import get_session
@@ -260,7 +260,12 @@ def answer_form_post(
     except (DBAPIError, OSError, MemoryError) as error:
         if not is_unavailable(error):
             raise
-        return _refusal_page(slug, fields, 503, [_words(fields, "page_unavailable")], None)
+        # As the JSON API answers it (logged, and when to try again); the reader's words
+        # are the same for a database that is down, a full disk or a busy server.
+        status, _code, _message, headers = unexpected(error)
+        response = _refusal_page(slug, fields, status, [_words(fields, "page_unavailable")], None)
+        response.headers.update(headers)
+        return response
     return _after_storing(slug, fields, submitted)
 
 
