@@ -512,3 +512,35 @@ def test_clients_that_stop_reading_for_good_are_closed_and_those_waiting_are_ser
 
     assert len(heads) == 200, f"{200 - len(heads)} clients never got an answer"
     assert set(heads.values()) == {b"HTTP/1.1 200 OK"}
+
+
+def test_clients_that_queue_answers_past_the_high_watermark_and_stop_hold_no_thread(
+    tmp_path: Path,
+) -> None:
+    """Twelve clients each pipeline three requests for a 12 MB fragment and read nothing: past
+    waitress's outbuf_high_watermark (16 MB queued) a request's thread waits until its client
+    reads, and waitress never cut those connections. They held every thread of both workers,
+    and /healthz went unanswered for as long as they stayed. Now they are closed once silent
+    for IDLE_SECONDS, which wakes the threads."""
+    server, slug = serve_one_big_thread(tmp_path, comments=5000)
+    request = f"GET /api/posts/{slug}/comments.html HTTP/1.1\r\nHost: blog.example\r\n\r\n"
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(12):
+            client = socket.socket()
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.connect(("127.0.0.1", server.port))
+            client.sendall(request.encode() * 3)
+            clients.append(client)
+        time.sleep(3 * IDLE_SECONDS)  # stalled since the first few kilobytes
+        started = time.monotonic()
+        health = requests.get(f"{server.url}/healthz", timeout=10)
+        waited = time.monotonic() - started
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+
+    assert health.status_code == 200
+    assert waited < 2, waited
+    assert "Traceback" not in server.log()

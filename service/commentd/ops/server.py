@@ -519,22 +519,28 @@ def _note_reading_clients(channels: dict[Any, Any], sending: dict[Any, int]) -> 
 
 
 def _close_stalled(channels: dict[Any, Any], now: float) -> None:
-    """Close each connection waitress has marked to close whose client has taken nothing for
-    IDLE_SECONDS (`now`: time.time()) while an answer waits for it.
+    """Close each connection whose client has taken nothing for IDLE_SECONDS (`now`:
+    time.time()) while an answer waits for it, and that waitress has given up on (marked to
+    close) or whose request thread waits for it.
 
     waitress closes a marked connection in its next send, which never comes when the client
     has stopped reading and the kernel's queue is full: each such client held its connection
     and its files for as long as it liked (a red team's 200 stalled readers of a 3.5 MB
-    thread kept the workers' every connection, and the rest waited in the listen queue).
+    thread kept the workers' every connection, and the rest waited in the listen queue). And
+    a request whose answers queued past waitress's outbuf_high_watermark (16 MB: three
+    pipelined 12 MB fragments) holds its thread until the client reads, which waitress never
+    cuts: ten such clients held every thread of both workers, and /healthz went unanswered.
+    Closing wakes that thread (waitress's own way, after a failed send); its request ends.
     """
     for channel in list(channels.values()):
-        if (
+        if not (
             isinstance(channel, HTTPChannel)
-            and channel.will_close
             and channel.total_outbufs_len
-            and not channel.requests
             and channel.last_activity < now - IDLE_SECONDS
         ):
+            continue
+        given_up = channel.will_close and not channel.requests
+        if given_up or channel.total_outbufs_len > channel.adj.outbuf_high_watermark:
             channel.handle_close()
 
 
