@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from typing import ClassVar
 
 from sqlalchemy.exc import DBAPIError
@@ -202,7 +203,7 @@ OVERLOADED_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
 # How the databases say the same: SQLite's result codes (https://sqlite.org/rescode.html;
 # an extended code keeps the primary one in its low byte), PostgreSQL's SQLSTATEs of class 53,
 # insufficient resources (https://www.postgresql.org/docs/current/errcodes-appendix.html).
-SQLITE_FULL, SQLITE_NOMEM = 13, 7
+SQLITE_FULL, SQLITE_NOMEM, SQLITE_CANTOPEN = 13, 7, 14
 SQLSTATE_DISK_FULL, SQLSTATE_OUT_OF_MEMORY = "53100", "53200"
 
 
@@ -228,8 +229,20 @@ def short_of(error: BaseException) -> str | None:
         primary = sqlite_code & 0xFF
         if primary == SQLITE_FULL:
             return STORAGE_FULL_CODE
+        if primary == SQLITE_CANTOPEN and _out_of_files():
+            return OVERLOADED_CODE  # "unable to open database file", for want of a descriptor
         return OVERLOADED_CODE if primary == SQLITE_NOMEM else None
     sqlstate = getattr(error, "sqlstate", None)
     if sqlstate == SQLSTATE_DISK_FULL:
         return STORAGE_FULL_CODE
     return OVERLOADED_CODE if sqlstate == SQLSTATE_OUT_OF_MEMORY else None
+
+
+def _out_of_files() -> bool:
+    """Whether this process can open no file now (SQLite's SQLITE_CANTOPEN does not say why
+    it could not: a missing folder, a permission, or no descriptor left)."""
+    try:
+        os.close(os.open(os.devnull, os.O_RDONLY))
+    except OSError as error:
+        return error.errno in OVERLOADED_ERRNOS
+    return False

@@ -10,6 +10,7 @@ import resource
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -173,3 +174,18 @@ def test_sqlite_s_own_full_and_out_of_memory_codes_are_told_apart() -> None:
     with pytest.raises(sqlite3.OperationalError) as bad:
         sqlite3.connect(":memory:").execute("SELECT * FROM nowhere")
     assert short_of(OperationalError("SELECT", None, bad.value)) is None
+
+
+def test_sqlite_unable_to_open_a_file_is_overloaded_only_for_want_of_a_descriptor(
+    tmp_path: Path,
+) -> None:
+    """SQLITE_CANTOPEN does not say why: a worker at its open-file limit had every read of a
+    new connection answered 503 database_unavailable ("the database is down")."""
+    with pytest.raises(sqlite3.OperationalError) as missing:
+        sqlite3.connect(tmp_path / "no-such-folder" / "c.db")
+    assert short_of(missing.value) is None
+    with no_open_files_left():
+        with pytest.raises(sqlite3.OperationalError) as spent:
+            sqlite3.connect(tmp_path / "c.db")
+        shortage = short_of(spent.value)
+    assert shortage == OVERLOADED_CODE

@@ -331,8 +331,8 @@ class BufferingWorker(Worker):  # type: ignore[misc]
                     self.log.info("Parent changed, shutting down: %s", self)
                     self.alive = False
                 partial = _cut_slow_requests(channels, partial, now)
+                _close_stalled(channels, time.time(), sending)
                 sending = _note_reading_clients(channels, sending)
-                _close_stalled(channels, time.time())
                 next_sweep = now + SWEEP_SECONDS
         self._finish(channels, servers, partial, sending)
 
@@ -400,8 +400,8 @@ class BufferingWorker(Worker):  # type: ignore[misc]
             if now >= next_sweep:
                 self.notify()
                 partial = _cut_slow_requests(channels, partial, now)
+                _close_stalled(channels, time.time(), sending)
                 sending = _note_reading_clients(channels, sending)
-                _close_stalled(channels, time.time())
                 for listener in listeners:
                     listener.maintenance(time.time())  # closes idle connections
                 next_sweep = now + SWEEP_SECONDS
@@ -518,10 +518,11 @@ def _note_reading_clients(channels: dict[Any, Any], sending: dict[Any, int]) -> 
     return current
 
 
-def _close_stalled(channels: dict[Any, Any], now: float) -> None:
+def _close_stalled(channels: dict[Any, Any], now: float, sending: dict[Any, int]) -> None:
     """Close each connection whose client has taken nothing for IDLE_SECONDS (`now`:
-    time.time()) while an answer waits for it, and that waitress has given up on (marked to
-    close) or whose request thread waits for it.
+    time.time()) while an answer waits for it, whose kernel queue has not shrunk since the
+    last sweep (`sending`: each connection's unsent bytes then, _note_reading_clients), and
+    that waitress has given up on (marked to close) or whose request thread waits for it.
 
     waitress closes a marked connection in its next send, which never comes when the client
     has stopped reading and the kernel's queue is full: each such client held its connection
@@ -540,7 +541,12 @@ def _close_stalled(channels: dict[Any, Any], now: float) -> None:
         ):
             continue
         given_up = channel.will_close and not channel.requests
-        if given_up or channel.total_outbufs_len > channel.adj.outbuf_high_watermark:
+        if not (given_up or channel.total_outbufs_len > channel.adj.outbuf_high_watermark):
+            continue
+        # Only a client that took nothing since the last sweep: its kernel queue holds bytes
+        # and has not shrunk (one reading slowly is never cut here, whatever waitress thinks).
+        unsent, before = _unsent_bytes(channel), sending.get(channel)
+        if unsent and before is not None and unsent >= before:
             channel.handle_close()
 
 
