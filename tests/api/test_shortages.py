@@ -154,6 +154,50 @@ def test_out_of_open_files_a_post_is_overloaded_and_a_form_keeps_its_text(
     assert client.post(f"/api/posts/{SLUG}/comments", json=comment_fields()).status_code == 201
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_out_of_open_files_health_and_reads_say_overloaded_as_a_post_does(
+    app: Flask, client: FlaskClient
+) -> None:
+    """CI saw /healthz answer 503 database_unavailable ("the database is down") from a worker
+    at its open-file limit: it told its own answer for any driver error. It now answers as every
+    request does (short_of), and so does a read that needs a new connection."""
+    engine = services_of(app).engine
+    assert client.post(f"/api/posts/{SLUG}/comments", json=comment_fields()).status_code == 201
+    engine.dispose()  # the next request opens a connection
+    with no_open_files_left():
+        health = client.get("/healthz")
+        read = client.get("/api/posts/never-read-before/comments")
+    for answer in (health, read):
+        assert answer.status_code == 503, answer.json
+        assert answer.json is not None and answer.json["error"] == OVERLOADED_CODE, answer.json
+        assert answer.headers["Retry-After"] == "5"
+    assert health.json is not None and health.json["status"] == "unavailable"
+    assert client.get("/healthz").json == {"status": "ok"}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_health_of_a_file_that_is_not_a_database_is_database_unavailable(
+    app: Flask, client: FlaskClient, migrated_engine: Engine, database_url: str
+) -> None:
+    """Not a shortage and not an OperationalError (SQLite's "file is not a database" is a
+    DatabaseError): still 503 database_unavailable with Retry-After, never a 500."""
+    assert client.get("/healthz").status_code == 200
+    services_of(app).engine.dispose()
+    migrated_engine.dispose()
+    path = Path(database_url.removeprefix("sqlite:///"))
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.write_bytes(b"not a database, " * 512)
+    health = client.get("/healthz")
+    assert health.status_code == 503, health.json
+    assert health.json == {
+        "status": "unavailable",
+        "error": "database_unavailable",
+        "message": "The comment database is not answering; try again shortly.",
+    }
+    assert health.headers["Retry-After"] == "5"
+
+
 def test_sqlite_s_own_full_and_out_of_memory_codes_are_told_apart() -> None:
     connection = sqlite3.connect(":memory:")
     connection.execute("CREATE TABLE t (x TEXT)")

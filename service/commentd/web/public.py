@@ -43,6 +43,12 @@ from commentd.spam import proof, traps
 from commentd.spam.screening import SiteRules, current_site_rules
 from commentd.web import no_script
 from commentd.web.cors import is_allowed_origin
+from commentd.web.errors import (
+    DATABASE_DOWN_CODE,
+    DATABASE_DOWN_MESSAGE,
+    is_unavailable,
+    unexpected,
+)
 from commentd.web.limits import client_address_key
 from commentd.web.page_cache import PUBLIC_LIST_CACHE
 from commentd.web.services import current
@@ -331,13 +337,20 @@ def avatar(key: str) -> Response:
 
 @bp.get("/healthz")
 def health() -> Response | tuple[Response, int]:
-    """200 `{"status": "ok"}` when the database answers, else 503 database_unavailable."""
+    """200 `{"status": "ok"}` when the database answers, else 503 `{"status": "unavailable",
+    "error": code, "message": …}` with Retry-After, the code as any request's would be: storage_full
+    or overloaded when the machine ran short (no open files: SQLite's "unable to open database
+    file"), else database_unavailable (down, or a file that is not a database)."""
     try:
         get_session(write=False).execute(text("SELECT 1"))
-    except DBAPIError:
-        return jsonify(
-            status="unavailable", error="database_unavailable", message="The database is down."
-        ), 503
+    except DBAPIError as error:
+        if is_unavailable(error):
+            _status, code, message, headers = unexpected(error)
+        else:
+            code, message, headers = DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE, {"Retry-After": "5"}
+        response = jsonify(status="unavailable", error=code, message=message)
+        response.headers.update(headers)
+        return response, 503
     return jsonify(status="ok")
 
 
