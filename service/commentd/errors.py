@@ -207,6 +207,24 @@ SQLITE_FULL, SQLITE_NOMEM, SQLITE_CANTOPEN = 13, 7, 14
 SQLSTATE_DISK_FULL, SQLSTATE_OUT_OF_MEMORY = "53100", "53200"
 
 
+def driver_error(error: BaseException) -> BaseException:
+    """The error a database driver raised (sqlite3's, psycopg's) under SQLAlchemy's DBAPIError
+    wrappers, however many (a group commit hands each member the COMMIT's wrapper in one of
+    its own); `error` itself when it wraps nothing."""
+    while isinstance(error, DBAPIError) and error.orig is not None:
+        error = error.orig
+    return error
+
+
+def first_line(error: BaseException) -> str:
+    """What `error` says, on one line for a log or a terminal: the first line of its driver's
+    message (driver_error; SQLite's and PostgreSQL's first lines quote no stored value, their
+    DETAIL lines do), or its class name when it says nothing (`MemoryError()`)."""
+    cause = driver_error(error)
+    lines = str(cause).strip().splitlines()
+    return lines[0].strip() if lines else type(cause).__name__
+
+
 def short_of(error: BaseException) -> str | None:
     """What the machine ran out of, if that is what `error` says, as the code of its 503:
     STORAGE_FULL_CODE for a full disk or quota, OVERLOADED_CODE for no open files or memory
@@ -222,8 +240,7 @@ def short_of(error: BaseException) -> str | None:
         if error.errno in STORAGE_FULL_ERRNOS:
             return STORAGE_FULL_CODE
         return OVERLOADED_CODE if error.errno in OVERLOADED_ERRNOS else None
-    if isinstance(error, DBAPIError):
-        return None if error.orig is None else short_of(error.orig)
+    error = driver_error(error)
     sqlite_code = getattr(error, "sqlite_errorcode", None)
     if isinstance(sqlite_code, int):
         primary = sqlite_code & 0xFF

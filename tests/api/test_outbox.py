@@ -190,3 +190,31 @@ def test_a_delivery_round_that_finds_the_database_gone_says_so_in_a_line(
     assert len(failed) >= 2
     assert all(record.exc_info is None for record in failed)
     assert "unable to open database file" in failed[0].getMessage()
+
+
+class SpentOutbox(Outbox):
+    """An outbox whose round fails as an allocation that found no memory does: MemoryError(),
+    whose message is empty (no way to make a real one without starving the test's process)."""
+
+    def deliver_due(self) -> int:
+        raise MemoryError()
+
+
+def test_a_delivery_round_failing_with_an_empty_message_is_said_and_the_worker_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The round's one line took the first line of the error's message: an error that says
+    nothing (MemoryError()) raised IndexError there, and the delivery thread ended for good."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    worker = outbox.Worker(SpentOutbox(engine, {"test": sent}, RetryPolicy()), poll_seconds=0.05)
+    with caplog.at_level(logging.WARNING, logger="commentd"):
+        worker.start()
+        try:
+            wait_until(lambda: len(caplog.records) >= 3, "three failed delivery rounds")
+            alive = worker._thread is not None and worker._thread.is_alive()
+        finally:
+            worker.stop()
+            engine.dispose()
+    assert alive
+    failed = [r.getMessage() for r in caplog.records]
+    assert failed[0] == "outbox delivery round failed, tried again later: MemoryError", failed

@@ -18,7 +18,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
-from commentd.errors import OVERLOADED_CODE, STORAGE_FULL_CODE, short_of
+from commentd.errors import (
+    OVERLOADED_CODE,
+    STORAGE_FULL_CODE,
+    driver_error,
+    first_line,
+    short_of,
+)
 from commentd.web.services import of as services_of
 from tests.api.test_no_script import assert_whole_page, form_post, form_token, input_value, typed
 from tests.helpers import SLUG, comment_fields
@@ -233,3 +239,23 @@ def test_sqlite_unable_to_open_a_file_is_overloaded_only_for_want_of_a_descripto
             sqlite3.connect(tmp_path / "c.db")
         shortage = short_of(spent.value)
     assert shortage == OVERLOADED_CODE
+
+
+def test_an_error_is_said_in_one_line_whatever_wraps_it_or_says_nothing() -> None:
+    """One helper says a driver's error in a line for the log and the terminal (there were four,
+    and the outbox's raised IndexError on an error with an empty message)."""
+    with pytest.raises(sqlite3.OperationalError) as bad:
+        sqlite3.connect(":memory:").execute("SELECT * FROM nowhere")
+    wrapped = OperationalError("SELECT", None, bad.value)
+    twice = OperationalError("COMMIT", None, wrapped)  # a group commit's member
+    assert driver_error(twice) is bad.value
+    assert first_line(twice) == first_line(bad.value) == "no such table: nowhere"
+    several = sqlite3.OperationalError("duplicate key\nDETAIL:  Key (email)=(a@b.example) exists")
+    assert first_line(OperationalError("INSERT", None, several)) == "duplicate key"
+    assert first_line(MemoryError()) == "MemoryError"
+    assert first_line(OperationalError("SELECT", None, sqlite3.OperationalError("  \n "))) == (
+        "OperationalError"
+    )
+    assert (
+        first_line(OSError(28, "No space left on device")) == "[Errno 28] No space left on device"
+    )

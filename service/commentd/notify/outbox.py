@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from commentd.db import writer
-from commentd.errors import short_of
+from commentd.errors import first_line, short_of
 from commentd.models import OutboxEvent, OutboxState, utcnow
 
 log = logging.getLogger(__name__)
@@ -327,8 +327,9 @@ class Worker:
                 if shortage is not None or isinstance(error, OperationalError):
                     # What passes (a full disk, a database that went away): one line a poll,
                     # not a traceback.
-                    told = str(getattr(error, "orig", None) or error).splitlines()[0]
-                    log.warning("outbox delivery round failed, tried again later: %s", told)
+                    log.warning(
+                        "outbox delivery round failed, tried again later: %s", first_line(error)
+                    )
                 else:
                     log.exception("outbox delivery round failed")
                 handled = 0

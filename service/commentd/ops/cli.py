@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from commentd import i18n
 from commentd.config import ConfigError, Settings, shown_database
 from commentd.db import PRIVATE_FILE_MODE, make_engine, writer
-from commentd.errors import STORAGE_FULL_CODE, short_of
+from commentd.errors import STORAGE_FULL_CODE, first_line, short_of
 from commentd.keys import instance_id, load_or_create_secret
 from commentd.models import utcnow
 from commentd.ops.startup import (
@@ -93,8 +93,7 @@ class Commands(click.Group):
 
 def _said(error: BaseException) -> str | None:
     """The line for `error`, if Commands says it; None for any other error."""
-    driver_error = error.orig if isinstance(error, DBAPIError) else error
-    told = (str(driver_error).strip().splitlines() or [type(driver_error).__name__])[0]
+    told = first_line(error)
     shortage = short_of(error)
     if shortage == STORAGE_FULL_CODE:
         return (

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from commentd.config import ModerationMode, Settings, shown_database
 from commentd.db import make_engine
+from commentd.errors import first_line
 
 DATABASE = "COMMENTD_DATABASE_URL"
 STORAGE = "COMMENTD_RATELIMIT_STORAGE_URI"
@@ -23,12 +24,6 @@ STORAGE = "COMMENTD_RATELIMIT_STORAGE_URI"
 
 class StartupError(Exception):
     """A setting that is well-formed but cannot work here; the message names it and the fix."""
-
-
-def _reason(error: DBAPIError) -> str:
-    """The driver's own first line ("connection refused", "unable to open database file")."""
-    text = str(error.orig) if error.orig is not None else str(error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 def open_database(settings: Settings, *, create: bool) -> Engine:
@@ -60,7 +55,7 @@ def open_database(settings: Settings, *, create: bool) -> Engine:
             "password and database name are right"
         )
         raise StartupError(
-            f"cannot open the database {shown} ({DATABASE}): {_reason(error)}. {hint}"
+            f"cannot open the database {shown} ({DATABASE}): {first_line(error)}. {hint}"
         ) from None
     except StartupError:
         engine.dispose()

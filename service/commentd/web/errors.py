@@ -18,7 +18,9 @@ from commentd.errors import (
     STORAGE_FULL_MESSAGE,
     ApiError,
     RateLimited,
+    driver_error,
     error_json,
+    first_line,
     short_of,
 )
 
@@ -61,14 +63,9 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 def _told(error: BaseException) -> str:
-    """A shortage's error for the log: the driver's error class and message for a database's
-    (SQLite's and PostgreSQL's messages for these quote no value), never the statement's."""
-    if isinstance(error, DBAPIError):
-        driver_error = error.orig
-        if isinstance(driver_error, DBAPIError):  # passed on by a group commit
-            return _told(driver_error)
-        return f"{type(driver_error).__name__}: {driver_error}"
-    return str(error)
+    """A shortage's error for the log: the driver's error class and first line (SQLite's and
+    PostgreSQL's first lines quote no value), never the statement's."""
+    return f"{type(driver_error(error)).__name__}: {first_line(error)}"
 
 
 def api_error_answer(
@@ -142,7 +139,7 @@ def refused_statement(error: DBAPIError) -> str:
         }
         told = ", ".join(f"{key} {value}" for key, value in named.items() if value)
     else:
-        told = str(orig).splitlines()[0] if str(orig) else ""
+        told = first_line(error)
     return f"{kind}: {told}\n[SQL: {error.statement}]"
 
 
@@ -158,7 +155,7 @@ def unexpected(error: BaseException) -> tuple[int, str, str, dict[str, str]]:
         log.error("out of open files or memory, answered 503: %s", _told(error))
         return 503, OVERLOADED_CODE, OVERLOADED_MESSAGE, {"Retry-After": "5"}
     if is_database_down(error):
-        log.warning("database unavailable: %s", getattr(error, "orig", error))
+        log.warning("database unavailable: %s", first_line(error))
         return 503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE, {"Retry-After": "5"}
     if isinstance(error, DBAPIError):
         fault = RefusedStatement(refused_statement(error))
