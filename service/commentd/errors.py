@@ -205,6 +205,11 @@ OVERLOADED_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
 # insufficient resources (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 SQLITE_FULL, SQLITE_NOMEM, SQLITE_CANTOPEN = 13, 7, 14
 SQLSTATE_DISK_FULL, SQLSTATE_OUT_OF_MEMORY = "53100", "53200"
+# A database that cannot be read as one: SQLite's "database disk image is malformed" and "file
+# is not a database" (a file replaced, or restored from a bad copy), PostgreSQL's class XX data
+# and index corruption.
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
+SQLSTATES_DAMAGED = frozenset({"XX001", "XX002"})
 
 
 def driver_error(error: BaseException) -> BaseException:
@@ -225,6 +230,17 @@ def first_line(error: BaseException) -> str:
     return lines[0].strip() if lines else type(cause).__name__
 
 
+def damaged(error: BaseException) -> bool:
+    """Whether `error` (a driver's, or SQLAlchemy's DBAPIError around it) says the database
+    cannot be read as one: corrupt, or a file that is not a database. The service answers it
+    as a database that is down (503): no request can succeed until the operator restores it."""
+    error = driver_error(error)
+    sqlite_code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        return sqlite_code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB)
+    return getattr(error, "sqlstate", None) in SQLSTATES_DAMAGED
+
+
 def short_of(error: BaseException) -> str | None:
     """What the machine ran out of, if that is what `error` says, as the code of its 503:
     STORAGE_FULL_CODE for a full disk or quota, OVERLOADED_CODE for no open files or memory
@@ -234,13 +250,13 @@ def short_of(error: BaseException) -> str | None:
     SQLAlchemy's DBAPIError wrapping any of these, once or more (a group commit passes the
     COMMIT's error on to each member in a wrapper of its own).
     """
+    error = driver_error(error)
     if isinstance(error, MemoryError):
         return OVERLOADED_CODE
     if isinstance(error, OSError):
         if error.errno in STORAGE_FULL_ERRNOS:
             return STORAGE_FULL_CODE
         return OVERLOADED_CODE if error.errno in OVERLOADED_ERRNOS else None
-    error = driver_error(error)
     sqlite_code = getattr(error, "sqlite_errorcode", None)
     if isinstance(sqlite_code, int):
         primary = sqlite_code & 0xFF

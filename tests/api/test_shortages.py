@@ -5,10 +5,11 @@ full", PostgreSQL's SQLSTATE 53100, the kernel's EMFILE."""
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -16,18 +17,23 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
+from werkzeug.test import Client
 
 from commentd.errors import (
     OVERLOADED_CODE,
     STORAGE_FULL_CODE,
+    damaged,
     driver_error,
     first_line,
     short_of,
 )
+from commentd.notify import links
+from commentd.ops.cli import _said
+from commentd.web.metrics import scrape_app
 from commentd.web.services import of as services_of
 from tests.api.test_no_script import assert_whole_page, form_post, form_token, input_value, typed
-from tests.helpers import SLUG, comment_fields
+from tests.helpers import MODERATOR, SLUG, comment_fields
 
 LONG_BODY = "Every pose, every breath, every page of it. " * 100  # 4,400 characters
 
@@ -181,27 +187,77 @@ def test_out_of_open_files_health_and_reads_say_overloaded_as_a_post_does(
     assert client.get("/healthz").json == {"status": "ok"}
 
 
+def not_a_database(path: Path) -> None:
+    """SQLite's "file is not a database": the file replaced by bytes of no database."""
+    path.write_bytes(b"not a database, " * 512)
+
+
+def malformed(path: Path) -> None:
+    """SQLite's "database disk image is malformed": the header page kept, every other page
+    overwritten (a bad copy restored, say)."""
+    size = path.stat().st_size
+    with path.open("r+b") as file:
+        file.seek(4096)
+        file.write(b"\xa5" * (size - 4096))
+
+
+@pytest.mark.parametrize("damage", [not_a_database, malformed])
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_health_of_a_file_that_is_not_a_database_is_database_unavailable(
-    app: Flask, client: FlaskClient, migrated_engine: Engine, database_url: str
+def test_a_damaged_database_is_database_unavailable_everywhere_said_in_a_line(
+    app: Flask,
+    client: FlaskClient,
+    migrated_engine: Engine,
+    database_url: str,
+    damage: Callable[[Path], None],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Not a shortage and not an OperationalError (SQLite's "file is not a database" is a
-    DatabaseError): still 503 database_unavailable with Retry-After, never a 500."""
-    assert client.get("/healthz").status_code == 200
+    """A red team replaced a served database with junk: /healthz said 503 database_unavailable,
+    every other request 500 with a traceback (SQLite's DatabaseError is no OperationalError).
+    Each now answers as a database that is down; the email link's page is a page, /metrics
+    still answers with what it counted."""
+    posted = client.post(f"/api/posts/{SLUG}/comments", json=comment_fields())
+    assert posted.status_code == 201
+    secret = services_of(app).secret_key
+    link = links.ModerationLink(posted.json["id"], links.Action.APPROVE, links.new_nonce())
+    scrape = Client(scrape_app(app, services_of(app).metrics))
+    assert b"commentd_database_up 1.0" in scrape.get("/metrics").data
     services_of(app).engine.dispose()
     migrated_engine.dispose()
     path = Path(database_url.removeprefix("sqlite:///"))
-    for suffix in ("-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    path.write_bytes(b"not a database, " * 512)
-    health = client.get("/healthz")
-    assert health.status_code == 503, health.json
-    assert health.json == {
-        "status": "unavailable",
-        "error": "database_unavailable",
-        "message": "The comment database is not answering; try again shortly.",
-    }
-    assert health.headers["Retry-After"] == "5"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    damage(path)
+    with caplog.at_level(logging.WARNING):
+        answers = {
+            "health": client.get("/healthz"),
+            "read": client.get(f"/api/posts/{SLUG}/comments"),
+            "fragment": client.get(f"/api/posts/{SLUG}/comments.html"),
+            "counts": client.get(f"/api/counts?slug={SLUG}"),
+            "feed": client.get("/api/feed.atom"),
+            "post": client.post(f"/api/posts/{SLUG}/comments", json=comment_fields()),
+            "queue": client.get("/api/moderation/comments", headers=MODERATOR),
+        }
+        page = client.post(
+            f"/email/moderate/{links.moderation_token(secret, link)}",
+            headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"},
+        )
+        metrics = scrape.get("/metrics")
+    for name, answer in answers.items():
+        assert answer.status_code == 503, (name, answer.data[:300])
+        assert answer.json is not None and answer.json["error"] == "database_unavailable", name
+        assert answer.headers["Retry-After"] == "5", name
+    assert page.status_code == 503 and page.mimetype == "text/html"
+    assert page.headers["Retry-After"] == "5"
+    assert "try again shortly" in page.get_data(as_text=True).lower()
+    assert metrics.status_code == 200
+    assert b"commentd_database_up 0.0" in metrics.data
+    # The 503s are counted, and told: what an outage is watched by.
+    assert (
+        b'commentd_http_requests_total{endpoint="public.health",method="GET",status="503"} 1.0'
+        in (metrics.data)
+    )
+    assert all(record.exc_info is None for record in caplog.records)
+    assert any("database unreadable" in record.getMessage() for record in caplog.records)
 
 
 def test_sqlite_s_own_full_and_out_of_memory_codes_are_told_apart() -> None:
@@ -259,3 +315,18 @@ def test_an_error_is_said_in_one_line_whatever_wraps_it_or_says_nothing() -> Non
     assert (
         first_line(OSError(28, "No space left on device")) == "[Errno 28] No space left on device"
     )
+
+
+def test_a_command_on_a_damaged_database_says_so_in_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    not_a_database(path)
+    with pytest.raises(sqlite3.DatabaseError) as unreadable, closing(sqlite3.connect(path)) as db:
+        db.execute("SELECT 1 FROM sqlite_master")
+    error = DatabaseError("SELECT 1 FROM sqlite_master", None, unreadable.value)
+    assert damaged(error)
+    assert _said(error) == (
+        "the database cannot be read (file is not a database): restore it from a backup"
+    )
+    with pytest.raises(sqlite3.OperationalError) as bad:
+        sqlite3.connect(":memory:").execute("SELECT * FROM nowhere")
+    assert not damaged(OperationalError("SELECT", None, bad.value))

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from commentd import i18n
 from commentd.config import ConfigError, Settings, shown_database
 from commentd.db import PRIVATE_FILE_MODE, make_engine, writer
-from commentd.errors import STORAGE_FULL_CODE, first_line, short_of
+from commentd.errors import STORAGE_FULL_CODE, damaged, first_line, short_of
 from commentd.keys import instance_id, load_or_create_secret
 from commentd.models import utcnow
 from commentd.ops.startup import (
@@ -105,6 +105,8 @@ def _said(error: BaseException) -> str | None:
             f"this machine is short of open files or memory ({told}); "
             "run the command again when it has more"
         )
+    if damaged(error):
+        return f"the database cannot be read ({told}): restore it from a backup"
     if isinstance(error, OperationalError):
         return f"the database stopped answering or refused the change: {told}"
     return None

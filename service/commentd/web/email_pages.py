@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
+from sqlalchemy.exc import DBAPIError
 
 from commentd import comments
 from commentd.comments.email_links import (
@@ -29,7 +30,7 @@ from commentd.comments.email_links import (
 from commentd.comments.validation import PrivacyKind
 from commentd.models import Comment, CommentStatus
 from commentd.notify import links
-from commentd.web.errors import error_response
+from commentd.web.errors import error_response, unexpected
 from commentd.web.services import current
 from commentd.web.sessions import get_session
 
@@ -73,6 +74,20 @@ def page(status: int, title: str, message: str, *, code: str = "", **context: An
         html = render_template("action.html", title=title, message=message, **context)
         response = Response(html, status=status, mimetype="text/html")
     response.headers.update(PAGE_HEADERS)
+    return response
+
+
+@bp.errorhandler(DBAPIError)
+@bp.errorhandler(OSError)
+@bp.errorhandler(MemoryError)
+def _unavailable(error: Exception) -> Response:
+    """What the service answers any request that meets this error (web.errors.unexpected:
+    503 with Retry-After for a database that is down, a full disk, no files or memory; 500,
+    logged, for anything else), as a page for the person who followed the link."""
+    status, code, message, headers = unexpected(error)
+    title = "Try again shortly" if status == 503 else "Something went wrong"
+    response = page(status, title, message, code=code)
+    response.headers.update(headers)
     return response
 
 

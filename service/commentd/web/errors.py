@@ -18,6 +18,7 @@ from commentd.errors import (
     STORAGE_FULL_MESSAGE,
     ApiError,
     RateLimited,
+    damaged,
     driver_error,
     error_json,
     first_line,
@@ -50,9 +51,10 @@ def error_response(status: int, code: str, message: str, **details: object) -> R
 
 
 def is_database_down(error: BaseException) -> bool:
-    """A driver error that means the database cannot be reached (not a bad statement)."""
+    """A driver error that means the database cannot be reached, or read as one (damaged: a
+    corrupt file, a file that is not a database); not a bad statement."""
     return isinstance(error, DBAPIError) and (
-        isinstance(error, OperationalError) or error.connection_invalidated
+        isinstance(error, OperationalError) or error.connection_invalidated or damaged(error)
     )
 
 
@@ -154,6 +156,9 @@ def unexpected(error: BaseException) -> tuple[int, str, str, dict[str, str]]:
     if shortage == OVERLOADED_CODE:
         log.error("out of open files or memory, answered 503: %s", _told(error))
         return 503, OVERLOADED_CODE, OVERLOADED_MESSAGE, {"Retry-After": "5"}
+    if damaged(error):
+        log.error("database unreadable, answered 503 until it is restored: %s", _told(error))
+        return 503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE, {"Retry-After": "5"}
     if is_database_down(error):
         log.warning("database unavailable: %s", first_line(error))
         return 503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE, {"Retry-After": "5"}

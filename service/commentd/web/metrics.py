@@ -45,9 +45,12 @@ from prometheus_client.mmap_dict import mmap_key
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
 from werkzeug.wrappers import Request
 
+from commentd.errors import first_line
 from commentd.models import Comment, CommentStatus
+from commentd.web.errors import error_response, is_unavailable, unexpected
 from commentd.web.logs import elapsed_seconds
 
 log = logging.getLogger("commentd")
@@ -282,19 +285,34 @@ class QueueCollector(Collector):
         self.engine = engine
 
     def collect(self) -> list[GaugeMetricFamily]:
-        """One gauge, `commentd_comments{status=...}`, from one GROUP BY query now."""
+        """`commentd_comments{status=...}` from one GROUP BY query now, and
+        `commentd_database_up`: 1, or 0 without the first when the database did not answer
+        (down, damaged, or the machine short of files or memory: web.errors.is_unavailable,
+        said in one log line). The scrape still answers then: the request counts, 503s among
+        them, are what an outage is watched by. Raises any other error."""
+        up = GaugeMetricFamily(
+            "commentd_database_up", "1 if the database answered this scrape's count, else 0."
+        )
+        try:
+            with self.engine.connect() as connection:
+                rows = dict(
+                    connection.execute(
+                        select(Comment.status, func.count()).group_by(Comment.status)
+                    ).all()
+                )
+        except (DBAPIError, OSError, MemoryError) as error:
+            if not is_unavailable(error):
+                raise
+            log.warning("metrics: stored comments not counted: %s", first_line(error))
+            up.add_metric([], 0)
+            return [up]
         gauge = GaugeMetricFamily(
             "commentd_comments", "Stored comments by status.", labels=["status"]
         )
-        with self.engine.connect() as connection:
-            rows = dict(
-                connection.execute(
-                    select(Comment.status, func.count()).group_by(Comment.status)
-                ).all()
-            )
         for status in CommentStatus:
             gauge.add_metric([status.value], rows.get(status, 0))
-        return [gauge]
+        up.add_metric([], 1)
+        return [gauge, up]
 
 
 def is_multiprocess() -> bool:
@@ -347,7 +365,12 @@ def scrape_app(
                 response.status_code = 405
                 response.headers["Allow"] = "GET, HEAD"
             else:
-                response = _scrape(metrics)
+                try:
+                    response = _scrape(metrics)
+                except Exception as error:  # the service's answer (web.errors), not waitress's
+                    status, code, message, headers = unexpected(error)
+                    response = error_response(status, code, message)
+                    response.headers.update(headers)
         return response(environ, start_response)
 
     return application

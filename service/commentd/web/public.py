@@ -340,7 +340,7 @@ def health() -> Response | tuple[Response, int]:
     """200 `{"status": "ok"}` when the database answers, else 503 `{"status": "unavailable",
     "error": code, "message": …}` with Retry-After, the code as any request's would be: storage_full
     or overloaded when the machine ran short (no open files: SQLite's "unable to open database
-    file"), else database_unavailable (down, or a file that is not a database)."""
+    file"), else database_unavailable (down, damaged, or any other failure of the check)."""
     try:
         get_session(write=False).execute(text("SELECT 1"))
     except DBAPIError as error:
