@@ -220,7 +220,10 @@ def test_a_damaged_database_is_database_unavailable_everywhere_said_in_a_line(
     secret = services_of(app).secret_key
     link = links.ModerationLink(posted.json["id"], links.Action.APPROVE, links.new_nonce())
     scrape = Client(scrape_app(app, services_of(app).metrics))
-    assert b"commentd_database_up 1.0" in scrape.get("/metrics").data
+    healthy = scrape.get("/metrics")
+    assert b"commentd_database_up 1.0" in healthy.data
+    # One charset: Go's mime.ParseMediaType (Prometheus) refuses a parameter named twice.
+    assert healthy.headers["Content-Type"].count("charset") == 1, healthy.headers
     services_of(app).engine.dispose()
     migrated_engine.dispose()
     path = Path(database_url.removeprefix("sqlite:///"))

@@ -337,7 +337,7 @@ def _scrape(metrics: Metrics) -> Response:
     else:
         registry = metrics.registry
     output = generate_latest(registry) + generate_latest(_single(metrics.queue))
-    response = Response(output, mimetype=CONTENT_TYPE_LATEST)
+    response = Response(output, content_type=CONTENT_TYPE_LATEST)  # it names its charset
     response.headers["Cache-Control"] = "no-store"
     return response
 
