@@ -17,9 +17,12 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from commentd.errors import DatabaseFileReplaced
 
 # Every constraint gets a predictable name, so Alembic can alter and drop it later.
 NAMING_CONVENTION = {
@@ -65,6 +68,90 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: object) -> None:
 
 def _sqlite_temp_in_memory(dbapi_connection: Any, _record: object) -> None:
     dbapi_connection.execute("PRAGMA temp_store=MEMORY")
+
+
+# In a pooled SQLite connection's info: (path, st_dev, st_ino) of the file its engine serves.
+OPENED_FILE = "commentd_opened_file"
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None when there is none. OSError when the
+    question cannot be asked (a folder made unreadable)."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _refuse_replaced(path: str, now: tuple[int, int] | None) -> OperationalError:
+    what = "removed" if now is None else "replaced by another file"
+    return OperationalError(
+        "BEGIN",
+        None,
+        DatabaseFileReplaced(
+            f"the database file {path} was {what} while commentd ran; writes are refused, "
+            "so none is stored in the old file, until commentd is restarted on the file now "
+            "there"
+        ),
+    )
+
+
+class OpenedFile:
+    """The file an SQLite engine serves: the one at `path` when the engine was made (else at
+    its first connection). Its listeners note that file in every new connection's record
+    (check_same_file then compares), and refuse a new connection once another file is at the
+    path, or none: SQLite would open the new file with the old one's -wal and -shm files,
+    which the older connections still hold under the same names (or create an empty database
+    where the old one was removed)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = os.path.abspath(path)  # the name SQLite opens, symbolic links and all
+        try:
+            self.identity = _file_identity(self.path)
+        except OSError:
+            self.identity = None
+
+    def listen(self, engine: Engine) -> None:
+        """Install the listeners on `engine` (before and after each new connection)."""
+        event.listen(engine, "do_connect", self._before_connect)
+        event.listen(engine, "connect", self._connected)
+
+    def _before_connect(self, *_args: object) -> None:
+        if self.identity is None:
+            return
+        try:
+            now = _file_identity(self.path)
+        except OSError:
+            return  # cannot tell: SQLite says what it meets
+        if now != self.identity:
+            raise _refuse_replaced(self.path, now)
+
+    def _connected(self, _dbapi_connection: Any, record: Any) -> None:
+        if self.identity is None:
+            try:
+                self.identity = _file_identity(self.path)
+            except OSError:
+                return
+        if self.identity is not None:
+            record.info[OPENED_FILE] = (self.path, *self.identity)
+
+
+def check_same_file(connection: Connection) -> None:
+    """Raise OperationalError (around DatabaseFileReplaced: a 503) when the SQLite file this
+    connection's engine serves (OpenedFile) is no longer the file at its path: renamed over or
+    removed while the service ran. Writes would be stored where nothing reads them after a
+    restart. One stat(), a few µs; nothing for a connection that is not to an SQLite file."""
+    opened = connection.info.get(OPENED_FILE)
+    if opened is None:
+        return
+    path, device, inode = opened
+    try:
+        now = _file_identity(path)
+    except OSError:
+        return  # cannot tell: SQLite says what it meets
+    if now != (device, inode):
+        raise _refuse_replaced(path, now)
 
 
 SQLITE_BUSY_SECONDS = 30
@@ -149,6 +236,7 @@ class WriteTurns:
                     raise
             connection.info[HOLDS_WRITE_TURN] = held
             connection.info[HOLDS_FILE_TURN] = held_file
+            check_same_file(connection)  # the turns go back at checkin, as after any error
         # A deferred transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT)
         # if another process wrote in between; writers therefore take the write lock up front.
         connection.exec_driver_sql(f"BEGIN {mode}")
@@ -236,15 +324,18 @@ def make_engine(database_url: str, *, temp_in_memory: bool = False) -> Engine:
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        turn_file = None
+        turn_file = file = None
         if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-            private_sqlite_file(Path(url.database))
+            file = Path(url.database)
+            private_sqlite_file(file)
             turn_file = Path(url.database + WRITE_TURN_SUFFIX)
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, hide_parameters=True
         )
         turns = WriteTurns(turn_file)
         event.listen(engine, "connect", _sqlite_on_connect)
+        if file is not None:
+            OpenedFile(file).listen(engine)
         if temp_in_memory:
             event.listen(engine, "connect", _sqlite_temp_in_memory)
         event.listen(engine, "begin", turns.begin)

@@ -241,6 +241,18 @@ def damaged(error: BaseException) -> bool:
     return getattr(error, "sqlstate", None) in SQLSTATES_DAMAGED
 
 
+class DatabaseFileReplaced(Exception):
+    """The SQLite file a connection opened is no longer the one at the database's path: it was
+    renamed over (a backup restored with `mv`), or removed, while the service ran. A write
+    would go to the file nobody will read again (lost at the next start), so db.py refuses it
+    with this, wrapped in SQLAlchemy's OperationalError: a 503 until commentd restarts."""
+
+
+def replaced(error: BaseException) -> bool:
+    """Whether `error` (or the DBAPIError around it) is a DatabaseFileReplaced."""
+    return isinstance(driver_error(error), DatabaseFileReplaced)
+
+
 def short_of(error: BaseException) -> str | None:
     """What the machine ran out of, if that is what `error` says, as the code of its 503:
     STORAGE_FULL_CODE for a full disk or quota, OVERLOADED_CODE for no open files or memory

@@ -22,6 +22,7 @@ from commentd.errors import (
     driver_error,
     error_json,
     first_line,
+    replaced,
     short_of,
 )
 
@@ -158,6 +159,9 @@ def unexpected(error: BaseException) -> tuple[int, str, str, dict[str, str]]:
         return 503, OVERLOADED_CODE, OVERLOADED_MESSAGE, {"Retry-After": "5"}
     if damaged(error):
         log.error("database unreadable, answered 503 until it is restored: %s", _told(error))
+        return 503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE, {"Retry-After": "5"}
+    if replaced(error):
+        log.error("database file replaced, answered 503 until a restart: %s", first_line(error))
         return 503, DATABASE_DOWN_CODE, DATABASE_DOWN_MESSAGE, {"Retry-After": "5"}
     if is_database_down(error):
         log.warning("database unavailable: %s", first_line(error))

@@ -30,6 +30,7 @@ from commentd.comments.validation import (
     normalize_slug,
     parse_submission,
 )
+from commentd.db import check_same_file
 from commentd.errors import (
     BadRequest,
     NotFound,
@@ -344,7 +345,11 @@ def health() -> Response | tuple[Response, int]:
     try:
         # A page of a real table: `SELECT 1` reads no page on a connection that already
         # holds the schema, and said ok about half the time on a file overwritten in place.
-        get_session(write=False).execute(text("SELECT 1 FROM posts LIMIT 1"))
+        connection = get_session(write=False).connection()
+        connection.execute(text("SELECT 1 FROM posts LIMIT 1"))
+        # Unhealthy too while the SQLite file was replaced under it: writes are refused until
+        # a restart, which an orchestrator's health check then brings.
+        check_same_file(connection)
     except DBAPIError as error:
         if is_unavailable(error):
             _status, code, message, headers = unexpected(error)
