@@ -263,7 +263,9 @@ SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 def private_sqlite_file(path: Path) -> None:
     """Create the SQLite file `path` readable by its owner only (whatever the umask), and make
-    an existing one and its companion files private if they are not (with a warning).
+    an existing one and its companion files private if they are not (with a warning). A file
+    that is not an SQLite database (COMMENTD_DATABASE_URL naming the wrong file) is left as it
+    is: opening it then fails, saying so.
 
     Does nothing when the folder does not exist: opening the database then fails, and the
     start-up checks (startup.py) say which folder is missing.
@@ -275,6 +277,8 @@ def private_sqlite_file(path: Path) -> None:
         pass
     except OSError:
         return
+    if not _may_be_sqlite(path):
+        return  # someone else's file, named by mistake: opening it says so, nothing changed
     for file in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
         try:
             mode = stat.S_IMODE(file.stat().st_mode)
@@ -285,6 +289,22 @@ def private_sqlite_file(path: Path) -> None:
             continue
         except OSError as error:
             log.warning("%s is readable by other users and could not be changed: %s", file, error)
+
+
+# The first 16 bytes of every SQLite database file (https://www.sqlite.org/fileformat.html,
+# "The Database Header").
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _may_be_sqlite(path: Path) -> bool:
+    """Whether `path` is empty (SQLite makes an empty file a database) or starts as an SQLite
+    database does; False when it cannot be read."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError:
+        return False
+    return head in (b"", SQLITE_HEADER)
 
 
 def hold_open(path: Path) -> sqlite3.Connection:

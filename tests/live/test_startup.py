@@ -328,6 +328,53 @@ def test_backup_of_a_file_that_is_not_a_database_says_so(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     "args",
     [
+        ("backup", "copy.db"),
+        ("export", "json", "out.json"),
+        ("token", "list"),
+        ("serve", "--host", "127.0.0.1", "--port", "0"),
+    ],
+)
+def test_a_command_named_to_a_file_that_is_not_a_database_leaves_it_as_it_was(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """COMMENTD_DATABASE_URL naming someone's readable file by mistake: a red team saw a
+    command make it private (chmod 600) before refusing it. It is refused and left alone."""
+    notes = tmp_path / "notes.db"
+    notes.write_text("not a database\n" * 100)
+    notes.chmod(0o644)
+    before = notes.read_bytes()
+
+    result = commentd(*args, env={"COMMENTD_DATABASE_URL": "sqlite:///notes.db"}, cwd=tmp_path)
+
+    assert_refused(result, "not a database")
+    assert (mode(notes), notes.read_bytes()) == (0o644, before)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.db"]
+
+
+def test_a_damaged_database_at_start_is_told_to_be_restored(tmp_path: Path) -> None:
+    """A commentd database whose pages were overwritten (its header kept): the command says it
+    is damaged and to restore it, and still makes the file private, as it is the service's."""
+    database = tmp_path / "commentd.db"
+    engine = make_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    engine.dispose()
+    size = database.stat().st_size
+    with database.open("r+b") as file:
+        file.seek(4096)
+        file.write(b"\xa5" * (size - 4096))
+    database.chmod(0o644)
+
+    result = commentd(
+        "token", "list", env={"COMMENTD_DATABASE_URL": "sqlite:///commentd.db"}, cwd=tmp_path
+    )
+
+    assert_refused(result, "malformed", "restore it from a backup")
+    assert mode(database) == 0o600
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
         ("serve", "--port", "99999"),
         ("serve", "--port", "eighty"),
         ("purge-spam", "--days", "0"),

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from commentd.config import ModerationMode, Settings, shown_database
 from commentd.db import make_engine
-from commentd.errors import first_line
+from commentd.errors import damaged, first_line
 
 DATABASE = "COMMENTD_DATABASE_URL"
 STORAGE = "COMMENTD_RATELIMIT_STORAGE_URI"
@@ -49,7 +49,10 @@ def open_database(settings: Settings, *, create: bool) -> Engine:
         if path is not None and (full := _full_disk(path.resolve().parent)) is not None:
             raise StartupError(f"cannot open the database {shown} ({DATABASE}): {full}") from None
         hint = (
-            "Check that it is a commentd SQLite database, readable and writable by this user"
+            "If it is the service's database, it is damaged: restore it from a backup; "
+            f"otherwise set {DATABASE} to the database the service uses"
+            if damaged(error)
+            else "Check that it is a commentd SQLite database, readable and writable by this user"
             if path is not None
             else "Check that the database server runs and that the URL's host, port, user, "
             "password and database name are right"
