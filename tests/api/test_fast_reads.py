@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +20,7 @@ from commentd.config import Settings
 from commentd.models import CommentStatus
 from commentd.web.app import create_app
 from commentd.web.fast_reads import PublicReads
+from commentd.web.logs import JsonFormatter
 from commentd.web.services import of as services_of
 from commentd.web.spooling import SpooledAnswers
 from tests.helpers import MODERATOR
@@ -188,3 +193,35 @@ def counted(app: Flask) -> dict[str, float]:
         or 0.0
         for status in ("200", "400")
     }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_line_logged_while_answering_carries_the_request_id_whoever_answers(
+    both: tuple[FlaskClient, FlaskClient], database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A warning logged while the accelerator answered had no request id (it answers outside
+    Flask, where the id lived): it now has the one the answer and its access line carry."""
+    caplog.set_level("INFO", logger="commentd.access")
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("commentd")
+    logger.addHandler(handler)
+    try:
+        for client in both:
+            services_of(client.application).engine.dispose()
+        Path(database_url.removeprefix("sqlite:///")).unlink()  # every new connection refused
+        answers = [
+            client.get(PATH, headers={"X-Request-Id": f"asked-{n}-0123456789"})
+            for n, client in enumerate(both)
+        ]
+        logger.warning("between requests")
+    finally:
+        logger.removeHandler(handler)
+    logged = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert [answer.status_code for answer in answers] == [503, 503]
+    told = [line for line in logged if "database file replaced" in line["msg"]]
+    assert [line.get("request_id") for line in told] == ["asked-0-0123456789", "asked-1-0123456789"]
+    access = [line for line in logged if line["logger"] == "commentd.access"]
+    assert [line["request_id"] for line in access] == [a.headers["X-Request-Id"] for a in answers]
+    assert "request_id" not in logged[-1] and logged[-1]["msg"] == "between requests"

@@ -79,7 +79,8 @@ class PublicReads:
         request_id = logs.request_id_for(environ.get("HTTP_X_REQUEST_ID"))
         html = found["html"] is not None
         endpoint = FRAGMENT_ENDPOINT if html else ENDPOINT
-        answer = self._answer(found["slug"], environ, html=html)
+        with logs.answering_as(request_id):
+            answer = self._answer(found["slug"], environ, html=html)
         # CORS as for every public read (cors.py): the same whatever the Origin, so a cached
         # copy fetched without one still serves a blog page.
         headers = [*answer.headers, (logs.REQUEST_ID_HEADER, request_id), NOSNIFF, *PUBLIC_CORS]

@@ -11,11 +11,13 @@ import logging
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_request_context, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Rule
 
@@ -25,6 +27,10 @@ INCOMING_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 ACCESS_LOGGER = "commentd.access"
 access_log = logging.getLogger(ACCESS_LOGGER)
 
+
+# The id of the request being answered in this thread, for every line logged meanwhile: set by
+# the app's first hook and by the fast read path, which answers outside Flask (answering_as).
+_answering: ContextVar[str | None] = ContextVar("commentd_request_id", default=None)
 
 # One encoder for every line: json.dumps with options builds a new JSONEncoder per call.
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
@@ -55,8 +61,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": message,
         }
-        if has_request_context() and "request_id" in g:
-            line["request_id"] = g.request_id
+        request_id = _answering.get()
+        if request_id is not None:
+            line["request_id"] = request_id
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update(fields)
@@ -186,9 +193,26 @@ def log_request(
         )
 
 
+@contextmanager
+def answering_as(request_id: str) -> Iterator[None]:
+    """Every line logged in this thread within the block carries `request_id`."""
+    token = _answering.set(request_id)
+    try:
+        yield
+    finally:
+        _answering.reset(token)
+
+
 def _start_request() -> None:
     g.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+    g.request_id_token = _answering.set(g.request_id)
     g.request_started = time.perf_counter()
+
+
+def _end_request(_error: BaseException | None) -> None:
+    token = g.pop("request_id_token", None)
+    if token is not None:
+        _answering.reset(token)
 
 
 def elapsed_seconds() -> float:
@@ -221,3 +245,4 @@ def init_app(app: Flask) -> None:
     logging.logMultiprocessing = False
     app.before_request(_start_request)
     app.after_request(_finish_request)
+    app.teardown_request(_end_request)
