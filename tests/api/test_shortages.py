@@ -333,3 +333,26 @@ def test_a_command_on_a_damaged_database_says_so_in_a_line(tmp_path: Path) -> No
     with pytest.raises(sqlite3.OperationalError) as bad:
         sqlite3.connect(":memory:").execute("SELECT * FROM nowhere")
     assert not damaged(OperationalError("SELECT", None, bad.value))
+
+
+@pytest.mark.parametrize("damage", [not_a_database, malformed])
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_health_sees_a_database_damaged_in_place_under_connections_it_already_holds(
+    client: FlaskClient, database_url: str, damage: Callable[[Path], None]
+) -> None:
+    """A red team overwrote a served database in place (`dd conv=notrunc`): /healthz, whose
+    `SELECT 1` reads no page on a pooled connection that holds the schema, said ok. It reads a
+    page of a real table: unhealthy at once, on the connections it already had."""
+    path = Path(database_url.removeprefix("sqlite:///"))
+    assert client.post(f"/api/posts/{SLUG}/comments", json=comment_fields()).status_code == 201
+    assert [client.get("/healthz").status_code for _ in range(3)] == [200] * 3
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    inode = path.stat().st_ino
+    damage(path)
+    assert path.stat().st_ino == inode  # the same file, written over: no replacement
+
+    answers = [client.get("/healthz") for _ in range(5)]
+
+    assert [answer.status_code for answer in answers] == [503] * 5
+    assert {answer.json["error"] for answer in answers if answer.json} == {"database_unavailable"}
