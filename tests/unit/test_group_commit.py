@@ -3,9 +3,12 @@ savepoint of its own (group_commit.py), on a real SQLite file; a plain commit ea
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from commentd import db, group_commit
 from commentd.config import ModerationMode, Settings
+from commentd.errors import replaced
 from commentd.group_commit import GroupCommit
 from commentd.spam.learned import SpamFilter
 from commentd.spam.rules import RulesCache, bring_up_to_date, save
@@ -318,3 +322,26 @@ def test_a_transaction_ended_without_an_error_is_not_committed_as_if_stored(
         savepoint = connection._nested_transaction._savepoint  # type: ignore[union-attr]
         connection.exec_driver_sql(f'SAVEPOINT "{savepoint}"')
     assert stored(engine) == []
+
+
+def test_a_file_renamed_over_before_the_commit_acknowledges_no_member(tmp_path: Path) -> None:
+    """The database's file replaced while a group is open (after its BEGIN's check): the member
+    is told it was not stored (db.check_same_file after the COMMIT), and so is the next."""
+    path = tmp_path / "served.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    METADATA.create_all(engine)
+    copy = tmp_path / "restored.db"
+    with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    writers = grouping(engine)
+
+    with pytest.raises(OperationalError) as member, writers.member() as session:
+        add(session, "one")
+        os.replace(copy, path)
+    with pytest.raises(OperationalError) as next_writer, writers.member() as session:
+        add(session, "two")
+
+    assert replaced(member.value) and replaced(next_writer.value)
+    engine.dispose()
+    with closing(sqlite3.connect(path)) as now_there:
+        assert now_there.execute("SELECT count(*) FROM notes").fetchone() == (0,)

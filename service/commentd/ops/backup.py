@@ -1,19 +1,28 @@
-"""`commentd backup`: a consistent copy of a live SQLite database, taken while it serves.
+"""`commentd backup`: a consistent copy of a live SQLite database, taken while it serves; and
+`commentd restore`: such a copy put back in place of the database, with the service stopped.
 
 SQLite's online backup API copies page by page and restarts if a writer changes the database
 meanwhile, so the copy is always one committed state; copying the file (and its WAL) by hand
-is not. PostgreSQL has its own tool for this, pg_dump (README, "Backups").
+is not. Putting a copy in place by hand is not safe either: a `-wal` file left beside the
+database (a service that was killed, or still runs) holds the old database's last writes, and
+SQLite applies them to whatever file then has that name (https://www.sqlite.org/wal.html,
+https://www.sqlite.org/howtocorrupt.html). PostgreSQL has its own tools for both, pg_dump and
+pg_restore (docs/production.md, "Backups").
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from commentd.config import Settings
 from commentd.db import PRIVATE_FILE_MODE, SQLITE_COMPANIONS
+from commentd.errors import SQLITE_NOTADB, damaged, first_line
 from commentd.ops.startup import libpq_url
 
 # Pages copied per step; between steps the writers of the live database get their turn.
@@ -29,6 +38,16 @@ class BackupFailed(Exception):
     to do. Nothing is left at the target."""
 
 
+class RestoreFailed(Exception):
+    """The backup cannot be put in place (the database is in use, the backup is no commentd
+    database this version can serve, a file cannot be written); the message says why and what
+    to do. The database was left as it was."""
+
+
+def _live_files(database: Path) -> set[Path]:
+    return {database, *(database.with_name(database.name + suffix) for suffix in SQLITE_COMPANIONS)}
+
+
 def _check_target(source: Path, target: Path) -> None:
     if not target.parent.is_dir():
         raise BackupFailed(
@@ -37,7 +56,7 @@ def _check_target(source: Path, target: Path) -> None:
         )
     if target.is_dir():
         raise BackupFailed(f"{target} is a folder: give the path of the file to write")
-    live = {source, *(source.with_name(source.name + suffix) for suffix in SQLITE_COMPANIONS)}
+    live = _live_files(source)
     if target in live or (target.exists() and any(target.samefile(f) for f in live if f.exists())):
         raise BackupFailed(
             f"{target} is the live database (or one of its files): give another path"
@@ -87,17 +106,208 @@ def backup(settings: Settings, target: Path) -> int:
     """
     source = settings.sqlite_path
     if source is None:
-        if settings.database_url.startswith("postgresql"):
-            command = (
-                "pg_dump --format=custom --file=commentd.dump "
-                f"{shlex.quote(libpq_url(settings.database_url))}"
-            )
-            raise BackupNotSupported(
-                "commentd backup copies SQLite databases; for PostgreSQL use pg_dump (it asks "
-                f"for the password, or reads PGPASSWORD or ~/.pgpass):\n  {command}\n"
-                "Restore with pg_restore (docs/production.md, Backups)."
-            )
-        raise BackupNotSupported(
-            "commentd backup copies SQLite databases; back this database up with its own tools"
-        )
+        raise _pg_dump_advice(settings, "backup")
     return backup_sqlite(source, target)
+
+
+def _pg_dump_advice(settings: Settings, what: str) -> BackupNotSupported:
+    if settings.database_url.startswith("postgresql"):
+        url = shlex.quote(libpq_url(settings.database_url))
+        return BackupNotSupported(
+            f"commentd {what} works on SQLite databases; for PostgreSQL use pg_dump and "
+            "pg_restore (they ask for the password, or read PGPASSWORD or ~/.pgpass):\n"
+            f"  pg_dump --format=custom --file=commentd.dump {url}\n"
+            f"  pg_restore --clean --if-exists --dbname={url} commentd.dump\n"
+            "(docs/production.md, Backups)."
+        )
+    return BackupNotSupported(
+        f"commentd {what} works on SQLite databases; use this database's own tools"
+    )
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What `restore_sqlite` put in place."""
+
+    comments: int
+    posts: int
+    kept: Path | None  # the database it replaced, kept beside it; None when there was none
+    earlier: bool  # made by an earlier version: `commentd migrate` (or serve) updates it
+
+
+# A restore's copy, beside the database until it is complete and checked.
+RESTORING_SUFFIX = ".restoring"
+
+
+def restore_sqlite(backup: Path, database: Path, now: datetime) -> Restored:
+    """Put a copy of the SQLite file `backup` in place of the database at `database`.
+
+    The copy is made and checked first, beside the database: SQLite's quick_check, and a
+    commentd schema of this version or an earlier one. Then, holding the database exclusively
+    (refused while any other process has it open: a running `commentd serve` always does),
+    its WAL is folded into it, it is kept under a new name (`<name>.replaced-<now, UTC>`, a
+    hard link) and the copy renamed over it: the path never names a half-written file, and no
+    `-wal` of the old database is left for SQLite to apply to the new one.
+
+    Raises RestoreFailed, with the database unchanged.
+    """
+    from commentd.ops.migrate import revisions  # Alembic only for this command
+
+    backup = Path(os.path.abspath(backup))
+    database = Path(os.path.abspath(database))
+    if not database.parent.is_dir():
+        raise RestoreFailed(f"the folder {database.parent} of the database does not exist")
+    if not backup.is_file():
+        raise RestoreFailed(f"there is no file at {backup}")
+    if backup in _live_files(database) or (database.exists() and backup.samefile(database)):
+        raise RestoreFailed(f"{backup} is the database itself: give the path of a backup")
+    partial = database.with_name(f".{database.name}{RESTORING_SUFFIX}")
+    try:
+        counts, version = _copy_and_check(backup, partial)
+        known, newest = revisions()
+        if version not in known:
+            raise RestoreFailed(
+                f"{backup} was made by a newer version of commentd (its schema is "
+                f"{version}): restore it with that version"
+            )
+        kept = _swap(partial, database, now)
+        _sync_folder(database.parent)
+    except BaseException:
+        for file in _live_files(partial):
+            file.unlink(missing_ok=True)
+        raise
+    return Restored(*counts, kept=kept, earlier=version not in newest)
+
+
+def _copy_and_check(backup: Path, partial: Path) -> tuple[tuple[int, int], str]:
+    """Copy `backup` (and its -wal, if one is beside it) to `partial` (private) and check the
+    copy: ((comments, posts), schema revision). The backup is only read, as bytes: SQLite
+    would make -wal and -shm files beside it. Raises RestoreFailed."""
+    for file in _live_files(partial):
+        file.unlink(missing_ok=True)
+    wal = backup.with_name(backup.name + "-wal")
+    try:
+        for source, target in ((backup, partial), (wal, partial.with_name(partial.name + "-wal"))):
+            if source.exists():
+                made = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+                with source.open("rb") as read, open(made, "wb") as written:
+                    shutil.copyfileobj(read, written)
+                    written.flush()
+                    os.fsync(written.fileno())
+    except OSError as error:
+        raise RestoreFailed(
+            f"cannot copy {backup} beside the database, to {partial}: {error.strerror or error}"
+        ) from None
+    try:
+        copy = sqlite3.connect(partial)
+        try:
+            problems = [row[0] for row in copy.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise RestoreFailed(f"{backup} is damaged ({problems[0]}): pick another backup")
+            try:
+                version = copy.execute("SELECT version_num FROM alembic_version").fetchone()
+                comments = copy.execute("SELECT count(*) FROM comments").fetchone()[0]
+                posts = copy.execute("SELECT count(*) FROM posts").fetchone()[0]
+            except sqlite3.OperationalError:
+                version = None
+            if version is None:
+                raise RestoreFailed(
+                    f"{backup} is an SQLite database, but not commentd's: pick a backup "
+                    "`commentd backup` made"
+                )
+            copy.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the -wal copied, folded in
+        finally:
+            copy.close()
+    except sqlite3.Error as error:
+        code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+        told = "not an SQLite database" if code == SQLITE_NOTADB else "damaged"
+        raise RestoreFailed(f"{backup} is {told} ({first_line(error)})") from None
+    return (int(comments), int(posts)), str(version[0])
+
+
+# What SQLite keeps beside a database for it, moved along with a replaced one (its -shm only
+# indexes the -wal, and is made again).
+CARRIED_COMPANIONS = ("-wal", "-journal")
+
+
+def _swap(partial: Path, database: Path, now: datetime) -> Path | None:
+    """Rename `partial` over `database`, held exclusively meanwhile with its WAL folded in; the
+    replaced database is kept as a hard link beside it, its -wal and -journal (if any: a
+    damaged one's) moved along, so none is left for SQLite to apply to the new file. Returns
+    the kept name, None when there was no database. Raises RestoreFailed."""
+    kept = database.with_name(f"{database.name}.replaced-{now:%Y%m%dT%H%M%SZ}")
+    if any(kept.with_name(kept.name + suffix).exists() for suffix in ("", *CARRIED_COMPANIONS)):
+        raise RestoreFailed(f"{kept} exists already: try again in a second")
+    held = _hold(database) if database.exists() else None
+    moved: list[tuple[Path, Path]] = []
+    try:
+        if database.exists():
+            os.link(database, kept)
+            moved.append((database, kept))
+        for suffix in CARRIED_COMPANIONS:
+            companion = database.with_name(database.name + suffix)
+            if companion.exists() and companion.stat().st_size == 0:
+                companion.unlink()  # folded in (or never used): nothing to keep
+            elif companion.exists():
+                os.replace(companion, kept.with_name(kept.name + suffix))
+                moved.append((companion, kept.with_name(kept.name + suffix)))
+        database.with_name(database.name + "-shm").unlink(missing_ok=True)
+        os.replace(partial, database)
+    except OSError as error:
+        for place, aside in reversed(moved):
+            if place == database:
+                aside.unlink(missing_ok=True)  # a link: the database is still in its place
+            else:
+                os.replace(aside, place)
+        raise RestoreFailed(
+            f"cannot put the backup in place of {database}: {error.strerror or error}"
+        ) from None
+    finally:
+        if held is not None:
+            held.close()
+    return kept if moved and moved[0][0] == database else None
+
+
+def _hold(database: Path) -> sqlite3.Connection | None:
+    """The database held exclusively, its WAL folded into it; None when it is damaged (SQLite
+    can neither hold nor read it: a service still running on it answers 503 until it is
+    restarted, db.py). Raises RestoreFailed while another connection has it open."""
+    held = sqlite3.connect(database, isolation_level=None, timeout=1)
+    try:
+        # Exclusive from the first read on, and never with shared memory (WAL without it):
+        # refused while another connection, in any process, has the file open.
+        held.execute("PRAGMA locking_mode=EXCLUSIVE")
+        held.execute("BEGIN EXCLUSIVE")
+        held.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        held.execute("COMMIT")
+        held.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.Error as error:
+        held.close()
+        if damaged(error):
+            return None
+        raise RestoreFailed(
+            f"the database {database} is in use ({first_line(error)}): stop commentd, and "
+            "any command using the database, then restore"
+        ) from None
+    return held
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the folder's renames durable (its entry for the new file)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def restore(settings: Settings, backup: Path, now: datetime) -> Restored:
+    """Put the SQLite file `backup` in place of the configured database (restore_sqlite).
+
+    Raises BackupNotSupported for any other database (with the pg_restore command to use
+    instead) and RestoreFailed when it cannot be done.
+    """
+    database = settings.sqlite_path
+    if database is None:
+        raise _pg_dump_advice(settings, "restore")
+    return restore_sqlite(backup, database, now)

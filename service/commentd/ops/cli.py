@@ -1,4 +1,5 @@
-"""The `commentd` command: serve, migrate, token, import, export, backup, purge (purge-spam)."""
+"""The `commentd` command: serve, migrate, token, import, export, backup, restore, purge
+(purge-spam)."""
 
 from __future__ import annotations
 
@@ -652,6 +653,40 @@ def backup_command(target: Path) -> None:
     except (BackupNotSupported, BackupFailed) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Backed up {size} bytes to {target}.", err=True)
+
+
+@main.command("restore")
+@click.argument("backup", type=click.Path(dir_okay=False, path_type=Path))
+def restore_command(backup: Path) -> None:
+    """Put BACKUP (a file `commentd backup` made) in place of the SQLite database.
+
+    Stop commentd first: the database must not be open anywhere. The database it replaces is
+    kept beside it, renamed; the backup itself is not changed.
+    """
+    from commentd.ops.backup import BackupNotSupported, RestoreFailed, restore
+
+    settings = _settings()
+    click.echo(f"commentd: using the database {shown_database(settings.database_url)}", err=True)
+    try:
+        restored = restore(settings, backup, datetime.now(UTC))
+    except (BackupNotSupported, RestoreFailed) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"Restored {restored.comments} comments on {restored.posts} posts from {backup}.",
+        err=True,
+    )
+    if restored.kept is not None:
+        click.echo(
+            f"The database it replaced is kept as {restored.kept}: delete it once you no "
+            "longer need it.",
+            err=True,
+        )
+    if restored.earlier:
+        click.echo(
+            "The backup was made by an earlier version of commentd: `commentd serve` (or "
+            "`commentd migrate`) brings it up to date.",
+            err=True,
+        )
 
 
 if __name__ == "__main__":

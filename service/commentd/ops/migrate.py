@@ -40,3 +40,10 @@ def is_up_to_date(engine: Engine) -> bool:
     heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     with engine.connect() as connection:
         return set(MigrationContext.configure(connection).get_current_heads()) == heads
+
+
+def revisions() -> tuple[frozenset[str], frozenset[str]]:
+    """(every revision this version of commentd knows, its newest ones: the heads)."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    known = frozenset(revision.revision for revision in scripts.walk_revisions())
+    return known, frozenset(scripts.get_heads())

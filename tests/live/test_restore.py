@@ -1,0 +1,258 @@
+"""`commentd restore BACKUP`: a backup put back in place of the SQLite database, the service
+stopped (ops/backup.restore_sqlite). Putting a copy in place by hand was the documented way,
+and was not safe: a `-wal` file left beside the database by a service that was killed holds the
+old database's last writes, and SQLite applies them to whatever file then has its name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import stat
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+import requests
+from alembic import command
+
+from commentd.db import make_engine
+from commentd.ops.migrate import alembic_config, revisions, upgrade
+from tests.helpers import (
+    ADMIN_TOKEN,
+    LIFTED_LIMITS,
+    SLUG,
+    LiveServer,
+    comment_fields,
+    run_commentd,
+    start_server,
+)
+from tests.live.test_faults import server_pids
+
+
+def bodies(path: Path) -> list[str]:
+    with closing(sqlite3.connect(path)) as connection:
+        return [row[0] for row in connection.execute("SELECT body FROM comments ORDER BY id")]
+
+
+def post(server: LiveServer, body: str) -> None:
+    answer = requests.post(
+        f"{server.url}/api/posts/{SLUG}/comments", json=comment_fields(body=body), timeout=10
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def environment(database: Path) -> dict[str, str]:
+    return {
+        "COMMENTD_DATABASE_URL": f"sqlite:///{database}",
+        "COMMENTD_ADMIN_TOKEN": ADMIN_TOKEN,
+    } | LIFTED_LIMITS
+
+
+def restore(database: Path, backup: Path, check: bool = True) -> str:
+    """`commentd restore BACKUP` on `database`: what it said (standard error)."""
+    done = run_commentd(f"sqlite:///{database}", "restore", str(backup), check=check)
+    assert (done.returncode == 0) == check, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stderr
+
+
+def kept_files(folder: Path) -> list[Path]:
+    """The databases a restore kept (not their -wal files)."""
+    return sorted(p for p in folder.glob("*.replaced-*") if not p.name.endswith("-wal"))
+
+
+def test_a_restored_backup_serves_what_it_held_and_the_replaced_database_is_kept(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "commentd.db"
+    server = start_server(environment(database), tmp_path)
+    try:
+        post(server, "First.")
+        post(server, "Second.")
+        run_commentd(f"sqlite:///{database}", "backup", str(tmp_path / "backup.db"))
+        post(server, "After the backup.")
+    finally:
+        server.stop()
+    backup_bytes = (tmp_path / "backup.db").read_bytes()
+
+    said = restore(database, tmp_path / "backup.db")
+
+    assert "Restored 2 comments on 1 posts" in said
+    assert bodies(database) == ["First.", "Second."]
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    [kept] = kept_files(tmp_path)
+    assert f"kept as {kept}" in said
+    assert bodies(kept) == ["First.", "Second.", "After the backup."]
+    assert (tmp_path / "backup.db").read_bytes() == backup_bytes  # only read
+    assert not list(tmp_path.glob("backup.db-*")) and not list(tmp_path.glob(".*restoring*"))
+    assert not list(tmp_path.glob("*.replaced-*-wal"))  # the WAL was folded into it
+    restarted = start_server(environment(database), tmp_path)
+    try:
+        post(restarted, "Third.")
+    finally:
+        restarted.stop()
+    assert bodies(database) == ["First.", "Second.", "Third."]
+
+
+def test_restore_refuses_while_the_service_runs_and_changes_nothing(tmp_path: Path) -> None:
+    database = tmp_path / "commentd.db"
+    server = start_server(environment(database), tmp_path)
+    try:
+        post(server, "First.")
+        run_commentd(f"sqlite:///{database}", "backup", str(tmp_path / "backup.db"))
+        post(server, "Second.")
+        said = restore(database, tmp_path / "backup.db", check=False)
+        post(server, "Still taken.")
+    finally:
+        server.stop()
+
+    assert "in use" in said and "stop commentd" in said
+    assert bodies(database) == ["First.", "Second.", "Still taken."]
+    assert not kept_files(tmp_path) and not list(tmp_path.glob(".*restoring*"))
+
+
+def left_as_it_was(_database: Path) -> None:
+    """The killed service's database still in place."""
+
+
+def moved_away(database: Path) -> None:
+    """`mv commentd.db elsewhere.db`: its -wal stays behind under the old name."""
+    database.rename(database.with_name("elsewhere.db"))
+
+
+def overwritten(database: Path) -> None:
+    """The database overwritten with junk (the reason to restore)."""
+    database.write_bytes(b"junk, not a database " * 1000)
+
+
+@pytest.mark.parametrize("then", [left_as_it_was, moved_away, overwritten])
+def test_a_killed_service_s_last_writes_do_not_leak_into_the_restored_database(
+    tmp_path: Path, then: Callable[[Path], None]
+) -> None:
+    """SIGKILL leaves the database's -wal full of its last writes. By hand (`mv backup.db
+    commentd.db`), SQLite applied them to the backup at the next start; restore folds them into
+    the database it keeps, or keeps the -wal beside it, and the backup comes back exactly."""
+    database = tmp_path / "commentd.db"
+    server = start_server(environment(database), tmp_path)
+    try:
+        post(server, "First.")
+        run_commentd(f"sqlite:///{database}", "backup", str(tmp_path / "backup.db"))
+        post(server, "Second.")
+        post(server, "Third.")
+        for pid in server_pids(server):
+            os.kill(pid, signal.SIGKILL)
+        server.process.wait()
+    finally:
+        server.stop()
+    wal = tmp_path / "commentd.db-wal"
+    assert wal.stat().st_size > 0  # the last writes, not yet in the database file
+    then(database)
+
+    restore(database, tmp_path / "backup.db")
+
+    assert bodies(database) == ["First."]
+    if then is left_as_it_was:
+        assert bodies(kept_files(tmp_path)[0]) == ["First.", "Second.", "Third."]
+    if then is moved_away:  # no database to keep: its -wal is kept under the kept name
+        assert not kept_files(tmp_path) and list(tmp_path.glob("*.replaced-*-wal"))
+
+
+def not_a_database(folder: Path, _database: Path) -> Path:
+    (folder / "notes.db").write_text("not a database\n" * 100)
+    return folder / "notes.db"
+
+
+def damaged(folder: Path, database: Path) -> Path:
+    """A backup cut short (a copy that ran out of room, say)."""
+    run_commentd(f"sqlite:///{database}", "backup", str(folder / "full.db"))
+    (folder / "cut.db").write_bytes((folder / "full.db").read_bytes()[:8192])
+    return folder / "cut.db"
+
+
+def someone_elses(folder: Path, _database: Path) -> Path:
+    with closing(sqlite3.connect(folder / "other.db")) as other, other:
+        other.execute("CREATE TABLE notes (text)")
+    return folder / "other.db"
+
+
+def from_a_newer_version(folder: Path, database: Path) -> Path:
+    run_commentd(f"sqlite:///{database}", "backup", str(folder / "newer.db"))
+    with closing(sqlite3.connect(folder / "newer.db")) as newer, newer:
+        newer.execute("UPDATE alembic_version SET version_num = '0099_from_the_future'")
+    return folder / "newer.db"
+
+
+def the_database_itself(_folder: Path, database: Path) -> Path:
+    return database
+
+
+def missing(folder: Path, _database: Path) -> Path:
+    return folder / "no-such-backup.db"
+
+
+@pytest.mark.parametrize(
+    ("backup", "says"),
+    [
+        (not_a_database, "is not an SQLite database"),
+        (damaged, "is damaged"),
+        (someone_elses, "not commentd's"),
+        (from_a_newer_version, "newer version of commentd"),
+        (the_database_itself, "is the database itself"),
+        (missing, "there is no file"),
+    ],
+)
+def test_restore_refuses_what_it_cannot_serve_and_changes_nothing(
+    tmp_path: Path, backup: Callable[[Path, Path], Path], says: str
+) -> None:
+    database = tmp_path / "commentd.db"
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    engine = make_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    engine.dispose()
+    given = backup(backups, database)
+    before = database.read_bytes()
+    given_before = given.read_bytes() if given.exists() else None
+    folders_before = sorted(tmp_path.rglob("*"))
+
+    said = restore(database, given, check=False)
+
+    assert says in said, said
+    assert database.read_bytes() == before
+    assert (given.read_bytes() if given.exists() else None) == given_before
+    assert sorted(tmp_path.rglob("*")) == folders_before  # nothing made, nothing left
+
+
+def test_a_backup_from_an_earlier_version_is_restored_and_migrated(tmp_path: Path) -> None:
+    database = tmp_path / "commentd.db"
+    older = tmp_path / "older.db"
+    engine = make_engine(f"sqlite:///{older}")
+    _known, newest = revisions()
+    [head] = newest
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, f"{head}-1")  # one revision before this version's
+    engine.dispose()
+    run_commentd(f"sqlite:///{database}", "migrate")
+
+    said = restore(database, older)
+
+    assert "earlier version of commentd" in said
+    run_commentd(f"sqlite:///{database}", "migrate")
+    server = start_server(environment(database), tmp_path)
+    try:
+        post(server, "On the restored database.")
+    finally:
+        server.stop()
+    assert bodies(database) == ["On the restored database."]
+
+
+def test_restore_of_postgresql_points_to_pg_restore(tmp_path: Path) -> None:
+    done = run_commentd(
+        "postgresql+psycopg://x@h/db", "restore", str(tmp_path / "b.dump"), check=False
+    )
+    assert done.returncode == 1
+    assert "pg_restore --clean --if-exists --dbname=postgresql://x@h/db" in done.stderr
