@@ -189,7 +189,10 @@ def test_a_delivery_round_that_finds_the_database_gone_says_so_in_a_line(
     failed = [r for r in caplog.records if "outbox delivery round failed" in r.getMessage()]
     assert len(failed) >= 2
     assert all(record.exc_info is None for record in failed)
-    assert "unable to open database file" in failed[0].getMessage()
+    # The file the engine was made on is gone (db.OpenedFile): said as such, not as SQLite's
+    # "unable to open database file", and no empty database made in its place.
+    assert "was removed while commentd ran" in failed[0].getMessage()
+    assert not folder.exists()
 
 
 class SpentOutbox(Outbox):
