@@ -250,6 +250,23 @@ def test_a_backup_from_an_earlier_version_is_restored_and_migrated(tmp_path: Pat
     assert bodies(database) == ["On the restored database."]
 
 
+def test_a_database_named_through_a_symbolic_link_is_restored_where_it_lives(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    run_commentd(f"sqlite:///{data / 'commentd.db'}", "migrate")
+    run_commentd(f"sqlite:///{data / 'commentd.db'}", "backup", str(tmp_path / "backup.db"))
+    link = tmp_path / "commentd.db"
+    link.symlink_to(data / "commentd.db")
+
+    restore(link, tmp_path / "backup.db")
+
+    assert link.is_symlink() and link.resolve() == data / "commentd.db"
+    assert [path.name for path in kept_files(data)] and not kept_files(tmp_path)
+    assert bodies(link) == []
+
+
 def test_restore_of_postgresql_points_to_pg_restore(tmp_path: Path) -> None:
     done = run_commentd(
         "postgresql+psycopg://x@h/db", "restore", str(tmp_path / "b.dump"), check=False

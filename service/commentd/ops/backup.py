@@ -154,7 +154,8 @@ def restore_sqlite(backup: Path, database: Path, now: datetime) -> Restored:
     from commentd.ops.migrate import revisions  # Alembic only for this command
 
     backup = Path(os.path.abspath(backup))
-    database = Path(os.path.abspath(database))
+    # The file a symbolic link names, where the data lives: the link stays as it is.
+    database = Path(os.path.realpath(database))
     if not database.parent.is_dir():
         raise RestoreFailed(f"the folder {database.parent} of the database does not exist")
     if not backup.is_file():
