@@ -5,6 +5,7 @@ old database's last writes, and SQLite applies them to whatever file then has it
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import sqlite3
@@ -265,6 +266,28 @@ def test_a_database_named_through_a_symbolic_link_is_restored_where_it_lives(
     assert link.is_symlink() and link.resolve() == data / "commentd.db"
     assert [path.name for path in kept_files(data)] and not kept_files(tmp_path)
     assert bodies(link) == []
+
+
+def test_a_second_restore_at_once_is_refused_and_an_interrupted_one_s_copy_is_replaced(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "commentd.db"
+    run_commentd(f"sqlite:///{database}", "migrate")
+    run_commentd(f"sqlite:///{database}", "backup", str(tmp_path / "backup.db"))
+    partial = tmp_path / ".commentd.db.restoring"
+    before = database.read_bytes()
+    with partial.open("wb") as running:  # a restore at work holds its copy locked
+        fcntl.flock(running.fileno(), fcntl.LOCK_EX)
+        said = restore(database, tmp_path / "backup.db", check=False)
+    assert "another `commentd restore`" in said
+    assert database.read_bytes() == before and partial.exists()  # the other's copy untouched
+    partial.write_bytes(b"half a copy")  # what an interrupted restore left
+    (tmp_path / ".commentd.db.restoring-wal").write_bytes(b"and its wal")
+
+    restore(database, tmp_path / "backup.db")
+
+    assert not list(tmp_path.glob(".commentd.db.restoring*"))
+    assert bodies(database) == []
 
 
 def test_restore_of_postgresql_points_to_pg_restore(tmp_path: Path) -> None:

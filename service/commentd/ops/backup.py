@@ -12,6 +12,7 @@ pg_restore (docs/production.md, "Backups").
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shlex
 import shutil
@@ -163,8 +164,9 @@ def restore_sqlite(backup: Path, database: Path, now: datetime) -> Restored:
     if backup in _live_files(database) or (database.exists() and backup.samefile(database)):
         raise RestoreFailed(f"{backup} is the database itself: give the path of a backup")
     partial = database.with_name(f".{database.name}{RESTORING_SUFFIX}")
+    claim = _claim(partial)
     try:
-        counts, version = _copy_and_check(backup, partial)
+        counts, version = _copy_and_check(backup, partial, claim)
         known, newest = revisions()
         if version not in known:
             raise RestoreFailed(
@@ -177,24 +179,51 @@ def restore_sqlite(backup: Path, database: Path, now: datetime) -> Restored:
         for file in _live_files(partial):
             file.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(claim)
     return Restored(*counts, kept=kept, earlier=version not in newest)
 
 
-def _copy_and_check(backup: Path, partial: Path) -> tuple[tuple[int, int], str]:
-    """Copy `backup` (and its -wal, if one is beside it) to `partial` (private) and check the
-    copy: ((comments, posts), schema revision). The backup is only read, as bytes: SQLite
-    would make -wal and -shm files beside it. Raises RestoreFailed."""
-    for file in _live_files(partial):
+def _claim(partial: Path) -> int:
+    """The restore's copy, opened empty and private, and locked (flock) for as long as the
+    returned descriptor is open: a second restore of the same database is refused, and a copy
+    an interrupted one left is started again. Raises RestoreFailed."""
+    try:
+        claim = os.open(partial, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    except OSError as error:
+        raise RestoreFailed(
+            f"cannot write beside the database, to {partial}: {error.strerror or error}"
+        ) from None
+    try:
+        fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(claim)
+        raise RestoreFailed("another `commentd restore` of this database is running") from None
+    os.fchmod(claim, PRIVATE_FILE_MODE)
+    os.ftruncate(claim, 0)
+    for file in _live_files(partial) - {partial}:
         file.unlink(missing_ok=True)
+    return claim
+
+
+def _copy_and_check(backup: Path, partial: Path, claim: int) -> tuple[tuple[int, int], str]:
+    """Copy `backup` (and its -wal, if one is beside it) to `partial` (open as `claim`) and
+    check the copy: ((comments, posts), schema revision). The backup is only read, as bytes:
+    SQLite would make -wal and -shm files beside it. Raises RestoreFailed."""
     wal = backup.with_name(backup.name + "-wal")
     try:
-        for source, target in ((backup, partial), (wal, partial.with_name(partial.name + "-wal"))):
-            if source.exists():
-                made = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-                with source.open("rb") as read, open(made, "wb") as written:
-                    shutil.copyfileobj(read, written)
-                    written.flush()
-                    os.fsync(written.fileno())
+        with backup.open("rb") as read, open(claim, "wb", closefd=False) as written:
+            shutil.copyfileobj(read, written)
+            written.flush()
+            os.fsync(claim)
+        if wal.exists():
+            made = os.open(
+                partial.with_name(partial.name + "-wal"),
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                PRIVATE_FILE_MODE,
+            )
+            with wal.open("rb") as read, open(made, "wb") as written:
+                shutil.copyfileobj(read, written)
     except OSError as error:
         raise RestoreFailed(
             f"cannot copy {backup} beside the database, to {partial}: {error.strerror or error}"
