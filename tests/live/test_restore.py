@@ -10,8 +10,8 @@ import os
 import signal
 import sqlite3
 import stat
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,6 +51,11 @@ def environment(database: Path) -> dict[str, str]:
     } | LIFTED_LIMITS
 
 
+def back_up(database: Path, target: Path) -> None:
+    """`commentd backup TARGET` on `database`."""
+    run_commentd(f"sqlite:///{database}", "backup", str(target))
+
+
 def restore(database: Path, backup: Path, check: bool = True) -> str:
     """`commentd restore BACKUP` on `database`: what it said (standard error)."""
     done = run_commentd(f"sqlite:///{database}", "restore", str(backup), check=check)
@@ -72,7 +77,7 @@ def test_a_restored_backup_serves_what_it_held_and_the_replaced_database_is_kept
     try:
         post(server, "First.")
         post(server, "Second.")
-        run_commentd(f"sqlite:///{database}", "backup", str(tmp_path / "backup.db"))
+        back_up(database, tmp_path / "backup.db")
         post(server, "After the backup.")
     finally:
         server.stop()
@@ -97,17 +102,25 @@ def test_a_restored_backup_serves_what_it_held_and_the_replaced_database_is_kept
     assert bodies(database) == ["First.", "Second.", "Third."]
 
 
-def test_restore_refuses_while_the_service_runs_and_changes_nothing(tmp_path: Path) -> None:
-    database = tmp_path / "commentd.db"
-    server = start_server(environment(database), tmp_path)
+@contextmanager
+def serving_past_a_backup(database: Path, backup: Path) -> Iterator[LiveServer]:
+    """`commentd serve` on `database`, which took "First.", was backed up to `backup`, then took
+    "Second."; stopped after the block."""
+    server = start_server(environment(database), database.parent)
     try:
         post(server, "First.")
-        run_commentd(f"sqlite:///{database}", "backup", str(tmp_path / "backup.db"))
+        back_up(database, backup)
         post(server, "Second.")
-        said = restore(database, tmp_path / "backup.db", check=False)
-        post(server, "Still taken.")
+        yield server
     finally:
         server.stop()
+
+
+def test_restore_refuses_while_the_service_runs_and_changes_nothing(tmp_path: Path) -> None:
+    database = tmp_path / "commentd.db"
+    with serving_past_a_backup(database, tmp_path / "backup.db") as server:
+        said = restore(database, tmp_path / "backup.db", check=False)
+        post(server, "Still taken.")
 
     assert "in use" in said and "stop commentd" in said
     assert bodies(database) == ["First.", "Second.", "Still taken."]
@@ -136,17 +149,11 @@ def test_a_killed_service_s_last_writes_do_not_leak_into_the_restored_database(
     commentd.db`), SQLite applied them to the backup at the next start; restore folds them into
     the database it keeps, or keeps the -wal beside it, and the backup comes back exactly."""
     database = tmp_path / "commentd.db"
-    server = start_server(environment(database), tmp_path)
-    try:
-        post(server, "First.")
-        run_commentd(f"sqlite:///{database}", "backup", str(tmp_path / "backup.db"))
-        post(server, "Second.")
+    with serving_past_a_backup(database, tmp_path / "backup.db") as server:
         post(server, "Third.")
         for pid in server_pids(server):
             os.kill(pid, signal.SIGKILL)
         server.process.wait()
-    finally:
-        server.stop()
     wal = tmp_path / "commentd.db-wal"
     assert wal.stat().st_size > 0  # the last writes, not yet in the database file
     then(database)
@@ -167,7 +174,7 @@ def not_a_database(folder: Path, _database: Path) -> Path:
 
 def damaged(folder: Path, database: Path) -> Path:
     """A backup cut short (a copy that ran out of room, say)."""
-    run_commentd(f"sqlite:///{database}", "backup", str(folder / "full.db"))
+    back_up(database, folder / "full.db")
     (folder / "cut.db").write_bytes((folder / "full.db").read_bytes()[:8192])
     return folder / "cut.db"
 
@@ -179,7 +186,7 @@ def someone_elses(folder: Path, _database: Path) -> Path:
 
 
 def from_a_newer_version(folder: Path, database: Path) -> Path:
-    run_commentd(f"sqlite:///{database}", "backup", str(folder / "newer.db"))
+    back_up(database, folder / "newer.db")
     with closing(sqlite3.connect(folder / "newer.db")) as newer, newer:
         newer.execute("UPDATE alembic_version SET version_num = '0099_from_the_future'")
     return folder / "newer.db"
@@ -257,7 +264,7 @@ def test_a_database_named_through_a_symbolic_link_is_restored_where_it_lives(
     data = tmp_path / "data"
     data.mkdir()
     run_commentd(f"sqlite:///{data / 'commentd.db'}", "migrate")
-    run_commentd(f"sqlite:///{data / 'commentd.db'}", "backup", str(tmp_path / "backup.db"))
+    back_up(data / "commentd.db", tmp_path / "backup.db")
     link = tmp_path / "commentd.db"
     link.symlink_to(data / "commentd.db")
 
@@ -273,7 +280,7 @@ def test_a_second_restore_at_once_is_refused_and_an_interrupted_one_s_copy_is_re
 ) -> None:
     database = tmp_path / "commentd.db"
     run_commentd(f"sqlite:///{database}", "migrate")
-    run_commentd(f"sqlite:///{database}", "backup", str(tmp_path / "backup.db"))
+    back_up(database, tmp_path / "backup.db")
     partial = tmp_path / ".commentd.db.restoring"
     before = database.read_bytes()
     with partial.open("wb") as running:  # a restore at work holds its copy locked
