@@ -6,6 +6,7 @@ open their own.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -285,49 +286,47 @@ SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 def private_sqlite_file(path: Path) -> None:
-    """Create the SQLite file `path` readable by its owner only (whatever the umask), and make
-    an existing one and its companion files private if they are not (with a warning). A file
-    that is not an SQLite database (COMMENTD_DATABASE_URL naming the wrong file) is left as it
-    is: opening it then fails, saying so.
+    """Create the SQLite file `path` readable by its owner only (whatever the umask), if it
+    does not exist; an existing one is made private at its first connection (MadePrivate).
 
     Does nothing when the folder does not exist: opening the database then fails, and the
     start-up checks (startup.py) say which folder is missing.
     """
-    try:
+    with contextlib.suppress(OSError):  # it exists (or cannot be made: said at connecting)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
-        return
-    except FileExistsError:
-        pass
-    except OSError:
-        return
-    if not _may_be_sqlite(path):
-        return  # someone else's file, named by mistake: opening it says so, nothing changed
-    for file in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
-        try:
-            mode = stat.S_IMODE(file.stat().st_mode)
-            if mode & 0o077:
-                file.chmod(mode & 0o700)
-                log.warning("made %s readable by its owner only (it was %o)", file, mode)
-        except FileNotFoundError:
-            continue
-        except OSError as error:
-            log.warning("%s is readable by other users and could not be changed: %s", file, error)
 
 
-# The first 16 bytes of every SQLite database file (https://www.sqlite.org/fileformat.html,
-# "The Database Header").
-SQLITE_HEADER = b"SQLite format 3\x00"
+class MadePrivate:
+    """The engine's "connect" listener, once, after SQLite opened `path` as a database: the
+    file and its companions made readable by their owner only if they are not (with a
+    warning). Only then: a file that is not an SQLite database (COMMENTD_DATABASE_URL naming
+    someone's file by mistake) is refused, and left as it was. Never by opening the file
+    itself: closing any descriptor of a file drops every POSIX lock this process holds on it,
+    SQLite's among them (https://www.sqlite.org/howtocorrupt.html, section 2.2)."""
 
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
-def _may_be_sqlite(path: Path) -> bool:
-    """Whether `path` is empty (SQLite makes an empty file a database) or starts as an SQLite
-    database does; False when it cannot be read."""
-    try:
-        with path.open("rb") as file:
-            head = file.read(len(SQLITE_HEADER))
-    except OSError:
-        return False
-    return head in (b"", SQLITE_HEADER)
+    def listen(self, engine: Engine) -> None:
+        """Install the listener on `engine`, after the one that sets the connection up."""
+        event.listen(engine, "connect", self._connected, once=True)
+
+    def _connected(self, _dbapi_connection: Any, _record: object) -> None:
+        for file in (
+            self.path,
+            *(self.path.with_name(self.path.name + s) for s in SQLITE_COMPANIONS),
+        ):
+            try:
+                mode = stat.S_IMODE(file.stat().st_mode)
+                if mode & 0o077:
+                    file.chmod(mode & 0o700)
+                    log.warning("made %s readable by its owner only (it was %o)", file, mode)
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                log.warning(
+                    "%s is readable by other users and could not be changed: %s", file, error
+                )
 
 
 def hold_open(path: Path) -> sqlite3.Connection:
@@ -378,6 +377,7 @@ def make_engine(database_url: str, *, temp_in_memory: bool = False) -> Engine:
         turns = WriteTurns(turn_file)
         event.listen(engine, "connect", _sqlite_on_connect)
         if file is not None:
+            MadePrivate(file).listen(engine)
             OpenedFile(file).listen(engine)
         if temp_in_memory:
             event.listen(engine, "connect", _sqlite_temp_in_memory)

@@ -353,7 +353,7 @@ def test_a_command_named_to_a_file_that_is_not_a_database_leaves_it_as_it_was(
 
 def test_a_damaged_database_at_start_is_told_to_be_restored(tmp_path: Path) -> None:
     """A commentd database whose pages were overwritten (its header kept): the command says it
-    is damaged and to restore it, and still makes the file private, as it is the service's."""
+    is damaged and to restore it, and leaves the file as it was (SQLite could not open it)."""
     database = tmp_path / "commentd.db"
     engine = make_engine(f"sqlite:///{database}")
     upgrade(engine)
@@ -369,7 +369,7 @@ def test_a_damaged_database_at_start_is_told_to_be_restored(tmp_path: Path) -> N
     )
 
     assert_refused(result, "malformed", "restore it from a backup")
-    assert mode(database) == 0o600
+    assert mode(database) == 0o644
 
 
 @pytest.mark.parametrize(
@@ -456,9 +456,43 @@ def test_an_existing_readable_database_is_made_private_when_opened(tmp_path: Pat
     sqlite3.connect(database).close()
     database.chmod(0o644)
 
-    make_engine(f"sqlite:///{database}").dispose()
+    engine = make_engine(f"sqlite:///{database}")
+    assert mode(database) == 0o644  # not before SQLite opened it as a database
+    with engine.connect():
+        pass
+    engine.dispose()
 
     assert mode(database) == 0o600
+
+
+def test_a_second_engine_on_a_database_this_process_has_open_keeps_its_locks(
+    tmp_path: Path,
+) -> None:
+    """Making an engine opened and closed the database file to read its header: closing any
+    descriptor of a file drops every POSIX lock the process holds on it, SQLite's among them.
+    Another process closing its connection then took itself for the last, and deleted the
+    -wal the first engine was writing to: a moderation token made through the app was missing
+    for `commentd token list`. Files are made private at SQLite's first connection instead."""
+    database = tmp_path / "commentd.db"
+    first = make_engine(f"sqlite:///{database}")
+    with first.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE notes (text)")
+    make_engine(f"sqlite:///{database}").dispose()  # what create_app does beside a CLI's
+    other = "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('SELECT 1').fetchall()"
+    subprocess.run([sys.executable, "-c", other, str(database)], check=True)
+
+    with first.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO notes VALUES ('kept')")
+    read = (
+        "import sqlite3, sys; "
+        "print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM notes').fetchone()[0])"
+    )
+    seen = subprocess.run(
+        [sys.executable, "-c", read, str(database)], check=True, capture_output=True, text=True
+    )
+    first.dispose()
+
+    assert seen.stdout.strip() == "1"
 
 
 # --- the documented pg_dump route -----------------------------------------------------------
