@@ -70,10 +70,11 @@ values, that is any setting that is accepted but could not work:
 `COMMENTD_MODERATION=known` without `COMMENTD_SMTP_URL` starts, with a warning: a returning
 commenter on a new device cannot confirm by email, so that comment waits for moderation.
 
-The database file (with its `-wal` and `-shm`) and `commentd backup` copies are created
-readable by their owner only (mode 0600, whatever the umask): they hold the site secret and
-readers' addresses. An existing database file that others may read is made private when
-commentd opens it, with a warning in the log.
+The database file (with its `-wal` and `-shm`), `commentd backup` copies and what `commentd
+restore` puts in place are created readable by their owner only (mode 0600, whatever the
+umask): they hold the site secret and readers' addresses. An existing database file that
+others may read is made private once commentd has opened it as a database, with a warning in
+the log; a file that is not one (a wrong `COMMENTD_DATABASE_URL`) is refused and left as it is.
 """
 
 
