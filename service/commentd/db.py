@@ -227,6 +227,14 @@ class FileTurn:
             os.close(fd)
 
 
+def _check_before_commit(connection: Connection) -> None:
+    """The engine's "commit" listener: a write transaction's COMMIT is refused (check_same_file)
+    when the file was replaced since its BEGIN, which checked too; a write that took long (a
+    bulk moderation) was otherwise acknowledged and stored in the old file."""
+    if connection.info.get(HOLDS_WRITE_TURN) is not None:
+        check_same_file(connection)
+
+
 class WriteTurns:
     """SQLite's writers wait for each other here before BEGIN IMMEDIATE: a thread lock within
     the process, then a FileTurn beside the database between the processes of `commentd serve`.
@@ -382,6 +390,7 @@ def make_engine(database_url: str, *, temp_in_memory: bool = False) -> Engine:
         if temp_in_memory:
             event.listen(engine, "connect", _sqlite_temp_in_memory)
         event.listen(engine, "begin", turns.begin)
+        event.listen(engine, "commit", _check_before_commit)
         event.listen(engine.pool, "checkin", turns.end)
         return engine
     connect_args: dict[str, object] = {}

@@ -30,8 +30,6 @@ from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from commentd.db import check_same_file
-
 # At most this many writers in one transaction, open at most this long (seconds): a group
 # holds the write turn for all its members, and its first waits for the last.
 GROUP_MEMBERS = 8
@@ -165,10 +163,7 @@ class GroupCommit:
             try:
                 if group.lost is not None:
                     raise group.lost
-                group.transaction.commit()
-                # Stored in the file still at the database's path, else acknowledged to none:
-                # a file renamed over between BEGIN (checked there too) and COMMIT.
-                check_same_file(group.connection)
+                group.transaction.commit()  # refused if the file was replaced (db.py)
             except BaseException as error:
                 group.error = error
                 # SQLite may keep the transaction open after a COMMIT it refused (a deferred

@@ -325,8 +325,9 @@ def test_a_transaction_ended_without_an_error_is_not_committed_as_if_stored(
 
 
 def test_a_file_renamed_over_before_the_commit_acknowledges_no_member(tmp_path: Path) -> None:
-    """The database's file replaced while a group is open (after its BEGIN's check): the member
-    is told it was not stored (db.check_same_file after the COMMIT), and so is the next."""
+    """The database's file replaced while a group is open (after its BEGIN's check): its COMMIT
+    is refused (db.check_same_file, at the engine's "commit"), the member told it was not
+    stored, and so is the next."""
     path = tmp_path / "served.db"
     engine = db.make_engine(f"sqlite:///{path}")
     METADATA.create_all(engine)
@@ -342,6 +343,31 @@ def test_a_file_renamed_over_before_the_commit_acknowledges_no_member(tmp_path: 
         add(session, "two")
 
     assert replaced(member.value) and replaced(next_writer.value)
+    engine.dispose()
+    with closing(sqlite3.connect(path)) as now_there:
+        assert now_there.execute("SELECT count(*) FROM notes").fetchone() == (0,)
+
+
+def test_a_long_write_outside_a_group_is_refused_at_commit_once_the_file_was_replaced(
+    tmp_path: Path,
+) -> None:
+    """A red team renamed a backup over the database during a bulk approval (6 s, one plain
+    writing Session): it answered 200 with every comment done, stored in the old file. Every
+    write transaction's COMMIT checks the file again."""
+    path = tmp_path / "served.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    METADATA.create_all(engine)
+    copy = tmp_path / "restored.db"
+    with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    writing = db.make_sessionmakers(engine)[1]
+
+    with pytest.raises(OperationalError) as refused, writing() as session:
+        add(session, "approved in bulk")
+        os.replace(copy, path)
+        session.commit()
+
+    assert replaced(refused.value)
     engine.dispose()
     with closing(sqlite3.connect(path)) as now_there:
         assert now_there.execute("SELECT count(*) FROM notes").fetchone() == (0,)
