@@ -10,6 +10,8 @@ import os
 import signal
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -158,13 +160,14 @@ def test_a_killed_service_s_last_writes_do_not_leak_into_the_restored_database(
     assert wal.stat().st_size > 0  # the last writes, not yet in the database file
     then(database)
 
-    restore(database, tmp_path / "backup.db")
+    said = restore(database, tmp_path / "backup.db")
 
     assert bodies(database) == ["First."]
     if then is left_as_it_was:
         assert bodies(kept_files(tmp_path)[0]) == ["First.", "Second.", "Third."]
-    if then is moved_away:  # no database to keep: its -wal is kept under the kept name
-        assert not kept_files(tmp_path) and list(tmp_path.glob("*.replaced-*-wal"))
+    if then is moved_away:  # no database to keep: its -wal is kept under the kept name, said
+        [aside] = tmp_path.glob("*.replaced-*-wal")
+        assert not kept_files(tmp_path) and f"kept as {aside}" in said
 
 
 def not_a_database(folder: Path, _database: Path) -> Path:
@@ -200,6 +203,23 @@ def missing(folder: Path, _database: Path) -> Path:
     return folder / "no-such-backup.db"
 
 
+def a_device(_folder: Path, _database: Path) -> Path:
+    return Path("/dev/null")
+
+
+def zeros(folder: Path, _database: Path) -> Path:
+    """A large file of nothing (sparse): refused before a byte of it is copied."""
+    with (folder / "zeros.db").open("wb") as file:
+        file.truncate(1 << 26)
+    return folder / "zeros.db"
+
+
+def an_interrupted_restore_s_copy(_folder: Path, database: Path) -> Path:
+    copy = database.with_name(".commentd.db.restoring")
+    copy.write_bytes(database.read_bytes())
+    return copy
+
+
 @pytest.mark.parametrize(
     ("backup", "says"),
     [
@@ -209,6 +229,9 @@ def missing(folder: Path, _database: Path) -> Path:
         (from_a_newer_version, "newer version of commentd"),
         (the_database_itself, "is the database itself"),
         (missing, "there is no file"),
+        (a_device, "is not a regular file"),
+        (zeros, "is not an SQLite database"),
+        (an_interrupted_restore_s_copy, "an interrupted restore left"),
     ],
 )
 def test_restore_refuses_what_it_cannot_serve_and_changes_nothing(
@@ -295,6 +318,78 @@ def test_a_second_restore_at_once_is_refused_and_an_interrupted_one_s_copy_is_re
 
     assert not list(tmp_path.glob(".commentd.db.restoring*"))
     assert bodies(database) == []
+
+
+def test_a_backup_s_own_hot_journal_is_rolled_back_as_sqlite_would(tmp_path: Path) -> None:
+    """A backup in rollback-journal mode left with a hot journal (a process stopped mid-write):
+    the copy was made without the journal, so a transaction never committed came back."""
+    database = tmp_path / "commentd.db"
+    run_commentd(f"sqlite:///{database}", "migrate")
+    source = tmp_path / "source.db"
+    back_up(database, source)
+    with closing(sqlite3.connect(source)) as connection, connection:
+        connection.execute("PRAGMA journal_mode=DELETE")
+        connection.execute("CREATE TABLE notes (text)")
+        connection.executemany("INSERT INTO notes VALUES (?)", [("quiet",)] * 3000)
+    stopped_mid_write = (
+        "import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+        "c.execute('PRAGMA cache_size=5'); c.execute('BEGIN'); "
+        "c.execute(\"UPDATE notes SET text = 'NEVER COMMITTED'\"); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", stopped_mid_write, str(source)], check=True)
+    assert (tmp_path / "source.db-journal").stat().st_size > 0  # hot
+
+    restore(database, source)
+
+    with closing(sqlite3.connect(database)) as restored:
+        found = restored.execute("SELECT DISTINCT text FROM notes").fetchall()
+    assert found == [("quiet",)]
+
+
+def test_a_backup_named_through_a_link_brings_its_own_wal(tmp_path: Path) -> None:
+    """A killed service's database (its last writes in its -wal) given through a symbolic
+    link: the -wal beside the file the link names is read, as SQLite reads it."""
+    database = tmp_path / "commentd.db"
+    with serving_past_a_backup(database, tmp_path / "backup.db") as server:
+        post(server, "Third.")
+        for pid in server_pids(server):
+            os.kill(pid, signal.SIGKILL)
+        server.process.wait()
+    link = tmp_path / "link.db"
+    link.symlink_to(database)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    restore(elsewhere / "commentd.db", link)
+
+    assert bodies(elsewhere / "commentd.db") == ["First.", "Second.", "Third."]
+
+
+def test_the_restored_database_has_the_owner_of_the_one_it_replaced(tmp_path: Path) -> None:
+    """Run as root (a container's `docker compose exec`), restore left a file only root could
+    open, and the service (its own user) could not start on it."""
+    database = tmp_path / "commentd.db"
+    run_commentd(f"sqlite:///{database}", "migrate")
+    back_up(database, tmp_path / "backup.db")
+    service_user = (10001, 10001) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    os.chown(database, *service_user)
+
+    restore(database, tmp_path / "backup.db")
+
+    found = database.stat()
+    assert (found.st_uid, found.st_gid) == service_user
+    assert stat.S_IMODE(found.st_mode) == 0o600
+
+
+def test_a_database_path_that_is_a_folder_is_said(tmp_path: Path) -> None:
+    (tmp_path / "commentd.db").mkdir()
+    database = tmp_path / "real.db"
+    run_commentd(f"sqlite:///{database}", "migrate")
+    back_up(database, tmp_path / "backup.db")
+
+    said = restore(tmp_path / "commentd.db", tmp_path / "backup.db", check=False)
+
+    assert "is a folder" in said
 
 
 def test_restore_of_postgresql_points_to_pg_restore(tmp_path: Path) -> None:

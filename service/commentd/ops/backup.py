@@ -12,6 +12,7 @@ pg_restore (docs/production.md, "Backups").
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shlex
@@ -133,38 +134,43 @@ class Restored:
     comments: int
     posts: int
     kept: Path | None  # the database it replaced, kept beside it; None when there was none
+    set_aside: tuple[Path, ...]  # that database's -wal or -journal, kept beside it
     earlier: bool  # made by an earlier version: `commentd migrate` (or serve) updates it
 
 
 # A restore's copy, beside the database until it is complete and checked.
 RESTORING_SUFFIX = ".restoring"
+# What SQLite keeps beside a database for it: copied along with a backup, moved along with a
+# replaced database (its -shm only indexes the -wal, and is made again).
+CARRIED_COMPANIONS = ("-wal", "-journal")
+# The first 16 bytes of every SQLite database file (https://www.sqlite.org/fileformat.html,
+# "The Database Header").
+SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_BUSY = 5
 
 
 def restore_sqlite(backup: Path, database: Path, now: datetime) -> Restored:
     """Put a copy of the SQLite file `backup` in place of the database at `database`.
 
-    The copy is made and checked first, beside the database: SQLite's quick_check, and a
-    commentd schema of this version or an earlier one. Then, holding the database exclusively
-    (refused while any other process has it open: a running `commentd serve` always does),
-    its WAL is folded into it, it is kept under a new name (`<name>.replaced-<now, UTC>`, a
-    hard link) and the copy renamed over it: the path never names a half-written file, and no
-    `-wal` of the old database is left for SQLite to apply to the new one.
+    The copy is made and checked first, beside the database (with the backup's own -wal or
+    -journal, as SQLite would read it): SQLite's quick_check, and a commentd schema of this
+    version or an earlier one. Then, holding the database exclusively (refused while any
+    other process has it open: a running `commentd serve` always does), its WAL is folded into
+    it, it is kept under a new name (`<name>.replaced-<now, UTC>`, a hard link) and the copy
+    renamed over it, with the owner the database had: the path never names a half-written
+    file, and no `-wal` of the old database is left for SQLite to apply to the new one.
+    Symbolic links are followed to the files they name.
 
-    Raises RestoreFailed, with the database unchanged.
+    Raises RestoreFailed, with the database unchanged and nothing left behind.
     """
     from commentd.ops.migrate import revisions  # Alembic only for this command
 
-    backup = Path(os.path.abspath(backup))
-    # The file a symbolic link names, where the data lives: the link stays as it is.
-    database = Path(os.path.realpath(database))
-    if not database.parent.is_dir():
-        raise RestoreFailed(f"the folder {database.parent} of the database does not exist")
-    if not backup.is_file():
-        raise RestoreFailed(f"there is no file at {backup}")
-    if backup in _live_files(database) or (database.exists() and backup.samefile(database)):
-        raise RestoreFailed(f"{backup} is the database itself: give the path of a backup")
+    backup = Path(os.path.realpath(backup))  # its -wal and -journal are beside the file
+    database = Path(os.path.realpath(database))  # where the data lives: a link stays a link
     partial = database.with_name(f".{database.name}{RESTORING_SUFFIX}")
-    claim = _claim(partial)
+    _check_places(backup, database, partial)
+    place = os.stat(database if database.exists() else database.parent)
+    claim = _claim(partial, (place.st_uid, place.st_gid))
     try:
         counts, version = _copy_and_check(backup, partial, claim)
         known, newest = revisions()
@@ -173,21 +179,47 @@ def restore_sqlite(backup: Path, database: Path, now: datetime) -> Restored:
                 f"{backup} was made by a newer version of commentd (its schema is "
                 f"{version}): restore it with that version"
             )
-        kept = _swap(partial, database, now)
+        kept, set_aside = _swap(partial, database, now)
         _sync_folder(database.parent)
     except BaseException:
         for file in _live_files(partial):
-            file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only disk: nothing was made there
+                file.unlink(missing_ok=True)
         raise
     finally:
         os.close(claim)
-    return Restored(*counts, kept=kept, earlier=version not in newest)
+    return Restored(*counts, kept=kept, set_aside=set_aside, earlier=version not in newest)
 
 
-def _claim(partial: Path) -> int:
-    """The restore's copy, opened empty and private, and locked (flock) for as long as the
-    returned descriptor is open: a second restore of the same database is refused, and a copy
-    an interrupted one left is started again. Raises RestoreFailed."""
+def _check_places(backup: Path, database: Path, partial: Path) -> None:
+    """Refuse (RestoreFailed) a backup that cannot be one, before anything is written."""
+    if not database.parent.is_dir():
+        raise RestoreFailed(f"the folder {database.parent} of the database does not exist")
+    if database.is_dir():
+        raise RestoreFailed(f"the database {database} is a folder, not a file")
+    if not backup.exists():
+        raise RestoreFailed(f"there is no file at {backup}")
+    if not backup.is_file():
+        raise RestoreFailed(f"{backup} is not a regular file: give the path of a backup")
+    if backup in _live_files(database) or (database.exists() and backup.samefile(database)):
+        raise RestoreFailed(f"{backup} is the database itself: give the path of a backup")
+    if backup in _live_files(partial):
+        raise RestoreFailed(f"{backup} is the copy an interrupted restore left: not a backup")
+    try:
+        with backup.open("rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise RestoreFailed(f"cannot read {backup}: {error.strerror or error}") from None
+    if head != SQLITE_HEADER:
+        raise RestoreFailed(f"{backup} is not an SQLite database")
+
+
+def _claim(partial: Path, owner: tuple[int, int]) -> int:
+    """The restore's copy, opened empty and private (owned by `owner`, uid and gid, when this
+    process may give it away: a restore run as root leaves a file the service can open), and
+    locked (flock) for as long as the returned descriptor is open: a second restore of the
+    same database is refused, and a copy an interrupted one left is started again. Raises
+    RestoreFailed."""
     try:
         claim = os.open(partial, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
     except OSError as error:
@@ -199,31 +231,40 @@ def _claim(partial: Path) -> int:
     except BlockingIOError:
         os.close(claim)
         raise RestoreFailed("another `commentd restore` of this database is running") from None
-    os.fchmod(claim, PRIVATE_FILE_MODE)
-    os.ftruncate(claim, 0)
-    for file in _live_files(partial) - {partial}:
-        file.unlink(missing_ok=True)
+    try:
+        os.fchmod(claim, PRIVATE_FILE_MODE)
+        if os.geteuid() == 0:
+            os.fchown(claim, *owner)
+        os.ftruncate(claim, 0)
+        for file in _live_files(partial) - {partial}:
+            file.unlink(missing_ok=True)
+    except OSError as error:
+        os.close(claim)
+        raise RestoreFailed(
+            f"cannot write beside the database, to {partial}: {error.strerror or error}"
+        ) from None
     return claim
 
 
 def _copy_and_check(backup: Path, partial: Path, claim: int) -> tuple[tuple[int, int], str]:
-    """Copy `backup` (and its -wal, if one is beside it) to `partial` (open as `claim`) and
-    check the copy: ((comments, posts), schema revision). The backup is only read, as bytes:
-    SQLite would make -wal and -shm files beside it. Raises RestoreFailed."""
-    wal = backup.with_name(backup.name + "-wal")
+    """Copy `backup` (with its -wal or -journal, if one is beside it) to `partial` (open as
+    `claim`) and check the copy: ((comments, posts), schema revision). The backup is only
+    read, as bytes: SQLite would make -wal and -shm files beside it. Raises RestoreFailed."""
     try:
         with backup.open("rb") as read, open(claim, "wb", closefd=False) as written:
             shutil.copyfileobj(read, written)
             written.flush()
             os.fsync(claim)
-        if wal.exists():
-            made = os.open(
-                partial.with_name(partial.name + "-wal"),
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL,
-                PRIVATE_FILE_MODE,
-            )
-            with wal.open("rb") as read, open(made, "wb") as written:
-                shutil.copyfileobj(read, written)
+        for suffix in CARRIED_COMPANIONS:
+            companion = backup.with_name(backup.name + suffix)
+            if companion.exists():
+                made = os.open(
+                    partial.with_name(partial.name + suffix),
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                    PRIVATE_FILE_MODE,
+                )
+                with companion.open("rb") as read, open(made, "wb") as written:
+                    shutil.copyfileobj(read, written)
     except OSError as error:
         raise RestoreFailed(
             f"cannot copy {backup} beside the database, to {partial}: {error.strerror or error}"
@@ -233,7 +274,11 @@ def _copy_and_check(backup: Path, partial: Path, claim: int) -> tuple[tuple[int,
         try:
             problems = [row[0] for row in copy.execute("PRAGMA quick_check(3)")]
             if problems != ["ok"]:
-                raise RestoreFailed(f"{backup} is damaged ({problems[0]}): pick another backup")
+                raise RestoreFailed(
+                    f"{backup} is damaged ({problems[0]}), or was being written while it was "
+                    "copied: pick another backup (`commentd backup` makes one of a database "
+                    "in use)"
+                )
             try:
                 version = copy.execute("SELECT version_num FROM alembic_version").fetchone()
                 comments = copy.execute("SELECT count(*) FROM comments").fetchone()[0]
@@ -255,16 +300,12 @@ def _copy_and_check(backup: Path, partial: Path, claim: int) -> tuple[tuple[int,
     return (int(comments), int(posts)), str(version[0])
 
 
-# What SQLite keeps beside a database for it, moved along with a replaced one (its -shm only
-# indexes the -wal, and is made again).
-CARRIED_COMPANIONS = ("-wal", "-journal")
-
-
-def _swap(partial: Path, database: Path, now: datetime) -> Path | None:
+def _swap(partial: Path, database: Path, now: datetime) -> tuple[Path | None, tuple[Path, ...]]:
     """Rename `partial` over `database`, held exclusively meanwhile with its WAL folded in; the
     replaced database is kept as a hard link beside it, its -wal and -journal (if any: a
-    damaged one's) moved along, so none is left for SQLite to apply to the new file. Returns
-    the kept name, None when there was no database. Raises RestoreFailed."""
+    damaged one's, or one left where no database is) moved along, so none is left for SQLite
+    to apply to the new file. Returns (the kept name, None when there was no database; the
+    companions set aside). Raises RestoreFailed."""
     kept = database.with_name(f"{database.name}.replaced-{now:%Y%m%dT%H%M%SZ}")
     if any(kept.with_name(kept.name + suffix).exists() for suffix in ("", *CARRIED_COMPANIONS)):
         raise RestoreFailed(f"{kept} exists already: try again in a second")
@@ -295,15 +336,19 @@ def _swap(partial: Path, database: Path, now: datetime) -> Path | None:
     finally:
         if held is not None:
             held.close()
-    return kept if moved and moved[0][0] == database else None
+    has_kept = bool(moved) and moved[0][0] == database
+    set_aside = tuple(aside for place, aside in moved if place != database)
+    return (kept if has_kept else None), set_aside
 
 
 def _hold(database: Path) -> sqlite3.Connection | None:
     """The database held exclusively, its WAL folded into it; None when it is damaged (SQLite
     can neither hold nor read it: a service still running on it answers 503 until it is
-    restarted, db.py). Raises RestoreFailed while another connection has it open."""
-    held = sqlite3.connect(database, isolation_level=None, timeout=1)
+    restarted, db.py). Raises RestoreFailed while another connection has it open, or when it
+    cannot be opened."""
+    held: sqlite3.Connection | None = None
     try:
+        held = sqlite3.connect(database, isolation_level=None, timeout=1)
         # Exclusive from the first read on, and never with shared memory (WAL without it):
         # refused while another connection, in any process, has the file open.
         held.execute("PRAGMA locking_mode=EXCLUSIVE")
@@ -312,13 +357,16 @@ def _hold(database: Path) -> sqlite3.Connection | None:
         held.execute("COMMIT")
         held.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     except sqlite3.Error as error:
-        held.close()
+        if held is not None:
+            held.close()
         if damaged(error):
             return None
-        raise RestoreFailed(
-            f"the database {database} is in use ({first_line(error)}): stop commentd, and "
-            "any command using the database, then restore"
-        ) from None
+        if getattr(error, "sqlite_errorcode", 0) & 0xFF == SQLITE_BUSY:
+            raise RestoreFailed(
+                f"the database {database} is in use ({first_line(error)}): stop commentd, "
+                "and any command using the database, then restore"
+            ) from None
+        raise RestoreFailed(f"cannot open the database {database} ({first_line(error)})") from None
     return held
 
 

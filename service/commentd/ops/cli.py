@@ -7,6 +7,7 @@ import io
 import logging
 import logging.config
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -667,6 +668,8 @@ def restore_command(backup: Path) -> None:
 
     settings = _settings()
     click.echo(f"commentd: using the database {shown_database(settings.database_url)}", err=True)
+    # Stopped (SIGTERM, as `timeout` or an init system stops it), it removes its copy first.
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: sys.exit(128 + signal.SIGTERM))
     try:
         restored = restore(settings, backup, datetime.now(UTC))
     except (BackupNotSupported, RestoreFailed) as error:
@@ -679,6 +682,13 @@ def restore_command(backup: Path) -> None:
         click.echo(
             f"The database it replaced is kept as {restored.kept}: delete it once you no "
             "longer need it.",
+            err=True,
+        )
+    for companion in restored.set_aside:
+        click.echo(
+            f"The -{companion.name.rsplit('-', 1)[1]} file left beside the database is kept as "
+            f"{companion}: it holds that database's last writes; delete it once you no longer "
+            "need it.",
             err=True,
         )
     if restored.earlier:
