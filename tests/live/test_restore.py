@@ -87,7 +87,7 @@ def test_a_restored_backup_serves_what_it_held_and_the_replaced_database_is_kept
 
     said = restore(database, tmp_path / "backup.db")
 
-    assert "Restored 2 comments on 1 posts" in said
+    assert "Restored 2 comments on 1 post from" in said
     assert bodies(database) == ["First.", "Second."]
     assert stat.S_IMODE(database.stat().st_mode) == 0o600
     [kept] = kept_files(tmp_path)

@@ -675,7 +675,8 @@ def restore_command(backup: Path) -> None:
     except (BackupNotSupported, RestoreFailed) as error:
         raise click.ClickException(str(error)) from None
     click.echo(
-        f"Restored {restored.comments} comments on {restored.posts} posts from {backup}.",
+        f"Restored {restored.comments} comment{'s' if restored.comments != 1 else ''} on "
+        f"{restored.posts} post{'s' if restored.posts != 1 else ''} from {backup}.",
         err=True,
     )
     if restored.kept is not None:
