@@ -86,17 +86,20 @@ def _file_identity(path: str) -> tuple[int, int] | None:
 
 
 def _refuse_replaced(path: str, now: tuple[int, int] | None) -> OperationalError:
-    what = "removed" if now is None else "replaced by another file"
-    return OperationalError(
-        "BEGIN",
-        None,
-        DatabaseFileReplaced(
-            f"the database file {path} was {what} while commentd ran; writes are refused, "
-            "so none is stored in the old file, until commentd is restarted. To serve a "
-            "backup, stop commentd and put it in place with `commentd restore` (a file put "
-            "there by hand gets the old file's last writes from its -wal)"
-        ),
-    )
+    if now is None:
+        told = (
+            f"the database file {path} was removed while commentd ran; writes are refused "
+            "(none is stored in the removed file). Stop commentd, and put a backup in place "
+            "with `commentd restore`"
+        )
+    else:
+        told = (
+            f"the database file {path} was replaced by another file while commentd ran; "
+            "writes are refused (none is stored in the old file). Stop commentd, move the "
+            "file now there aside, and put it back with `commentd restore`: a restart alone "
+            "would let SQLite apply the old file's -wal, still beside it, to the new one"
+        )
+    return OperationalError("BEGIN", None, DatabaseFileReplaced(told))
 
 
 class OpenedFile:
@@ -153,29 +156,7 @@ def check_same_file(connection: Connection) -> None:
     except OSError:
         return  # cannot tell: SQLite says what it meets
     if now != (device, inode):
-        _empty_old_wal(connection.connection.driver_connection)
         raise _refuse_replaced(path, now)
-
-
-# How long emptying the old file's WAL waits for readers still in it (milliseconds).
-OLD_WAL_WAIT_MS = 50
-
-
-def _empty_old_wal(dbapi_connection: Any) -> None:
-    """Fold the WAL into the old file and empty it, if this connection (to the old file) can
-    now: the -wal keeps its name beside the new file, and SQLite would apply its frames to it
-    at the next start. Best effort, never inside a transaction, waiting OLD_WAL_WAIT_MS at most
-    for readers; each refused write tries again."""
-    if dbapi_connection.in_transaction:
-        return
-    try:
-        dbapi_connection.execute(f"PRAGMA busy_timeout={OLD_WAL_WAIT_MS}")
-        try:
-            dbapi_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        finally:
-            dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
-    except sqlite3.Error:
-        pass  # the refusal is what matters; the operator is told to restore properly
 
 
 SQLITE_BUSY_SECONDS = 30

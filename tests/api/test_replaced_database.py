@@ -12,6 +12,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from commentd.errors import replaced
+from commentd.ops.backup import restore_sqlite
 from commentd.web.services import of as services_of
 from tests.helpers import MODERATOR, SLUG, comment_fields
 
@@ -111,20 +113,22 @@ def test_writes_to_a_replaced_database_file_are_refused_until_a_restart(
     assert health.json is not None and health.json["status"] == "unavailable"
     # Said once a request, in a line naming the file and what to do; no traceback.
     told = [r.getMessage() for r in caplog.records if "database file replaced" in r.getMessage()]
-    assert len(told) == 5 and str(path) in told[0] and "restarted" in told[0], told
+    assert len(told) == 5 and str(path) in told[0] and "commentd restore" in told[0], told
     assert all(record.exc_info is None for record in caplog.records)
-    services_of(app).engine.dispose()
+    services_of(app).engine.dispose()  # commentd stopped
     if now_there is None:
         assert not path.exists()  # no empty database made where the file was
         return
-    # Refused, so stored nowhere; nor did the old file's -wal, still beside the new file, leak
-    # into it (emptied into the old file at the first refusal: db._empty_old_wal).
-    assert bodies(now_there) == ["Before."]
-    restarted = make_app().test_client()  # a restart serves the file now at the path
+    # What the log says to do: move the file there aside, and restore it.
+    aside = path.with_name("put-there.db")
+    path.rename(aside)
+    restore_sqlite(aside, path, datetime.now(UTC))
+    assert bodies(path) == ["Before."]  # refused, so stored nowhere
+    restarted = make_app().test_client()
     assert restarted.get("/healthz").status_code == 200
     again = restarted.post(f"/api/posts/{SLUG}/comments", json=comment_fields(body="After."))
     assert again.status_code == 201, again.data
-    assert bodies(now_there)[-1] == "After."
+    assert bodies(path) == ["Before.", "After."]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

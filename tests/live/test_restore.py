@@ -84,6 +84,7 @@ def test_a_restored_backup_serves_what_it_held_and_the_replaced_database_is_kept
     finally:
         server.stop()
     backup_bytes = (tmp_path / "backup.db").read_bytes()
+    database.chmod(0o644)  # made readable by hand, say
 
     said = restore(database, tmp_path / "backup.db")
 
@@ -92,6 +93,7 @@ def test_a_restored_backup_serves_what_it_held_and_the_replaced_database_is_kept
     assert stat.S_IMODE(database.stat().st_mode) == 0o600
     [kept] = kept_files(tmp_path)
     assert f"kept as {kept}" in said
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600  # it holds readers' addresses too
     assert bodies(kept) == ["First.", "Second.", "After the backup."]
     assert (tmp_path / "backup.db").read_bytes() == backup_bytes  # only read
     assert not list(tmp_path.glob("backup.db-*")) and not list(tmp_path.glob(".*restoring*"))
@@ -159,13 +161,17 @@ def test_a_killed_service_s_last_writes_do_not_leak_into_the_restored_database(
     wal = tmp_path / "commentd.db-wal"
     assert wal.stat().st_size > 0  # the last writes, not yet in the database file
     then(database)
+    if then is overwritten:  # not taken for the service's database on its own say
+        refused = restore(database, tmp_path / "backup.db", check=False)
+        assert "move it aside and restore again" in refused
+        database.rename(tmp_path / "damaged.db")
 
     said = restore(database, tmp_path / "backup.db")
 
     assert bodies(database) == ["First."]
     if then is left_as_it_was:
         assert bodies(kept_files(tmp_path)[0]) == ["First.", "Second.", "Third."]
-    if then is moved_away:  # no database to keep: its -wal is kept under the kept name, said
+    if then in (moved_away, overwritten):  # no database to keep: its -wal is kept, and said
         [aside] = tmp_path.glob("*.replaced-*-wal")
         assert not kept_files(tmp_path) and f"kept as {aside}" in said
 
@@ -379,6 +385,25 @@ def test_the_restored_database_has_the_owner_of_the_one_it_replaced(tmp_path: Pa
     found = database.stat()
     assert (found.st_uid, found.st_gid) == service_user
     assert stat.S_IMODE(found.st_mode) == 0o600
+
+
+def test_a_database_url_naming_someone_s_file_is_refused_and_the_file_left_alone(
+    tmp_path: Path,
+) -> None:
+    """Every other command refused COMMENTD_DATABASE_URL naming a text file; restore moved it
+    aside and put a database in its place."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello, secret\n")
+    notes.chmod(0o644)
+    run_commentd(f"sqlite:///{tmp_path / 'real.db'}", "migrate")
+    back_up(tmp_path / "real.db", tmp_path / "backup.db")
+    before = sorted(tmp_path.iterdir())
+
+    said = restore(notes, tmp_path / "backup.db", check=False)
+
+    assert "is not an SQLite database: check that COMMENTD_DATABASE_URL" in said
+    assert notes.read_text() == "hello, secret\n" and stat.S_IMODE(notes.stat().st_mode) == 0o644
+    assert sorted(tmp_path.iterdir()) == before
 
 
 def test_a_database_path_that_is_a_folder_is_said(tmp_path: Path) -> None:

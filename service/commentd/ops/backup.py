@@ -18,6 +18,7 @@ import os
 import shlex
 import shutil
 import sqlite3
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -205,13 +206,27 @@ def _check_places(backup: Path, database: Path, partial: Path) -> None:
         raise RestoreFailed(f"{backup} is the database itself: give the path of a backup")
     if backup in _live_files(partial):
         raise RestoreFailed(f"{backup} is the copy an interrupted restore left: not a backup")
-    try:
-        with backup.open("rb") as file:
-            head = file.read(len(SQLITE_HEADER))
-    except OSError as error:
-        raise RestoreFailed(f"cannot read {backup}: {error.strerror or error}") from None
-    if head != SQLITE_HEADER:
+    if _header(backup) != SQLITE_HEADER:
         raise RestoreFailed(f"{backup} is not an SQLite database")
+    if database.exists() and _header(database) not in (SQLITE_HEADER, b""):
+        # Someone's file named by COMMENTD_DATABASE_URL, or a database damaged past its first
+        # bytes: restore does not take it for the service's database on its own say.
+        raise RestoreFailed(
+            f"the database {database} is not an SQLite database: check that "
+            "COMMENTD_DATABASE_URL names the service's database; if it is, damaged, move it "
+            "aside and restore again"
+        )
+
+
+def _header(path: Path) -> bytes:
+    """The first bytes of `path`, as many as an SQLite header has (fewer for a shorter file).
+    Only for a file this process has no SQLite connection to: closing a descriptor of a file
+    drops every POSIX lock the process holds on it. Raises RestoreFailed."""
+    try:
+        with path.open("rb") as file:
+            return file.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise RestoreFailed(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _claim(partial: Path, owner: tuple[int, int]) -> int:
@@ -322,6 +337,8 @@ def _swap(partial: Path, database: Path, now: datetime) -> tuple[Path | None, tu
             elif companion.exists():
                 os.replace(companion, kept.with_name(kept.name + suffix))
                 moved.append((companion, kept.with_name(kept.name + suffix)))
+        for _place, aside in moved:  # readers' addresses and the site secret: owner only
+            os.chmod(aside, stat.S_IMODE(aside.stat().st_mode) & 0o700)
         database.with_name(database.name + "-shm").unlink(missing_ok=True)
         os.replace(partial, database)
     except OSError as error:
