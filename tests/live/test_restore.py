@@ -120,6 +120,16 @@ def serving_past_a_backup(database: Path, backup: Path) -> Iterator[LiveServer]:
         server.stop()
 
 
+def killed_past_a_backup(database: Path, backup: Path) -> None:
+    """serving_past_a_backup, one comment more ("Third."), then SIGKILL for every process of
+    the server: its last writes are left in the database's -wal."""
+    with serving_past_a_backup(database, backup) as server:
+        post(server, "Third.")
+        for pid in server_pids(server):
+            os.kill(pid, signal.SIGKILL)
+        server.process.wait()
+
+
 def test_restore_refuses_while_the_service_runs_and_changes_nothing(tmp_path: Path) -> None:
     database = tmp_path / "commentd.db"
     with serving_past_a_backup(database, tmp_path / "backup.db") as server:
@@ -153,11 +163,7 @@ def test_a_killed_service_s_last_writes_do_not_leak_into_the_restored_database(
     commentd.db`), SQLite applied them to the backup at the next start; restore folds them into
     the database it keeps, or keeps the -wal beside it, and the backup comes back exactly."""
     database = tmp_path / "commentd.db"
-    with serving_past_a_backup(database, tmp_path / "backup.db") as server:
-        post(server, "Third.")
-        for pid in server_pids(server):
-            os.kill(pid, signal.SIGKILL)
-        server.process.wait()
+    killed_past_a_backup(database, tmp_path / "backup.db")
     wal = tmp_path / "commentd.db-wal"
     assert wal.stat().st_size > 0  # the last writes, not yet in the database file
     then(database)
@@ -356,11 +362,7 @@ def test_a_backup_named_through_a_link_brings_its_own_wal(tmp_path: Path) -> Non
     """A killed service's database (its last writes in its -wal) given through a symbolic
     link: the -wal beside the file the link names is read, as SQLite reads it."""
     database = tmp_path / "commentd.db"
-    with serving_past_a_backup(database, tmp_path / "backup.db") as server:
-        post(server, "Third.")
-        for pid in server_pids(server):
-            os.kill(pid, signal.SIGKILL)
-        server.process.wait()
+    killed_past_a_backup(database, tmp_path / "backup.db")
     link = tmp_path / "link.db"
     link.symlink_to(database)
     elsewhere = tmp_path / "elsewhere"

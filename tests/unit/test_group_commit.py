@@ -324,16 +324,22 @@ def test_a_transaction_ended_without_an_error_is_not_committed_as_if_stored(
     assert stored(engine) == []
 
 
+def served_with_a_copy(path: Path, copy: Path) -> Engine:
+    """An engine on a new database at `path` holding the notes table, and a copy of it at
+    `copy` (SQLite's backup API) to rename over it."""
+    engine = db.make_engine(f"sqlite:///{path}")
+    METADATA.create_all(engine)
+    with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    return engine
+
+
 def test_a_file_renamed_over_before_the_commit_acknowledges_no_member(tmp_path: Path) -> None:
     """The database's file replaced while a group is open (after its BEGIN's check): its COMMIT
     is refused (db.check_same_file, at the engine's "commit"), the member told it was not
     stored, and so is the next."""
-    path = tmp_path / "served.db"
-    engine = db.make_engine(f"sqlite:///{path}")
-    METADATA.create_all(engine)
-    copy = tmp_path / "restored.db"
-    with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(copy)) as target:
-        source.backup(target)
+    path, copy = tmp_path / "served.db", tmp_path / "restored.db"
+    engine = served_with_a_copy(path, copy)
     writers = grouping(engine)
 
     with pytest.raises(OperationalError) as member, writers.member() as session:
@@ -354,12 +360,8 @@ def test_a_long_write_outside_a_group_is_refused_at_commit_once_the_file_was_rep
     """A red team renamed a backup over the database during a bulk approval (6 s, one plain
     writing Session): it answered 200 with every comment done, stored in the old file. Every
     write transaction's COMMIT checks the file again."""
-    path = tmp_path / "served.db"
-    engine = db.make_engine(f"sqlite:///{path}")
-    METADATA.create_all(engine)
-    copy = tmp_path / "restored.db"
-    with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(copy)) as target:
-        source.backup(target)
+    path, copy = tmp_path / "served.db", tmp_path / "restored.db"
+    engine = served_with_a_copy(path, copy)
     writing = db.make_sessionmakers(engine)[1]
 
     with pytest.raises(OperationalError) as refused, writing() as session:
