@@ -193,7 +193,8 @@ def restore_sqlite(backup: Path, database: Path, now: datetime) -> Restored:
 
 
 def _check_places(backup: Path, database: Path, partial: Path) -> None:
-    """Refuse (RestoreFailed) a backup that cannot be one, before anything is written."""
+    """Refuse (RestoreFailed), before anything is written, a backup that cannot be one and a
+    database path that names no database to replace."""
     if not database.parent.is_dir():
         raise RestoreFailed(f"the folder {database.parent} of the database does not exist")
     if database.is_dir():

@@ -114,6 +114,11 @@ def _said(error: BaseException) -> str | None:
     return None
 
 
+def _counted(count: int, noun: str) -> str:
+    """`count` and `noun`, in the plural but for one: "1 post", "3 posts"."""
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
 @click.group(cls=Commands)
 def main() -> None:
     """commentd: comments for static blogs."""
@@ -239,7 +244,7 @@ def token_revoke_command(name: str) -> None:
             session.commit()
     finally:
         engine.dispose()
-    click.echo(f"Revoked {count} token{'s' if count != 1 else ''}: {named}.")
+    click.echo(f"Revoked {_counted(count, 'token')}: {named}.")
 
 
 def _utc(value: datetime) -> str:
@@ -675,8 +680,8 @@ def restore_command(backup: Path) -> None:
     except (BackupNotSupported, RestoreFailed) as error:
         raise click.ClickException(str(error)) from None
     click.echo(
-        f"Restored {restored.comments} comment{'s' if restored.comments != 1 else ''} on "
-        f"{restored.posts} post{'s' if restored.posts != 1 else ''} from {backup}.",
+        f"Restored {_counted(restored.comments, 'comment')} on "
+        f"{_counted(restored.posts, 'post')} from {backup}.",
         err=True,
     )
     if restored.kept is not None:

@@ -204,8 +204,7 @@ def answering_as(request_id: str) -> Iterator[None]:
 
 
 def _start_request() -> None:
-    g.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
-    g.request_id_token = _answering.set(g.request_id)
+    g.request_id_token = _answering.set(request_id_for(request.headers.get(REQUEST_ID_HEADER)))
     g.request_started = time.perf_counter()
 
 
@@ -222,7 +221,7 @@ def elapsed_seconds() -> float:
 
 
 def _finish_request(response: Response) -> Response:
-    request_id = g.get("request_id") or new_request_id()
+    request_id = _answering.get() or new_request_id()
     response.headers[REQUEST_ID_HEADER] = request_id
     log_request(
         request_id,
